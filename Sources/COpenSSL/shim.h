@@ -1,0 +1,33 @@
+#ifndef LEDGER_COPENSSL_SHIM_H
+#define LEDGER_COPENSSL_SHIM_H
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+/// BIO_get_mem_data is a macro over BIO_ctrl, which Swift cannot import.
+static inline long ledger_ossl_bio_mem_data(BIO *bio, char **out) {
+    return BIO_get_mem_data(bio, out);
+}
+
+/// SHA-256 state held inline by the caller. The EVP digest calls allocate and free a context on
+/// every digest, which costs more than hashing a 65-byte Merkle node; the one-block functions do
+/// not. They are deprecated in OpenSSL 3 but remain supported through the 3.x series.
+typedef SHA256_CTX ledger_ossl_sha256_ctx;
+
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+static inline void ledger_ossl_sha256_init(ledger_ossl_sha256_ctx *ctx) { SHA256_Init(ctx); }
+static inline void ledger_ossl_sha256_update(ledger_ossl_sha256_ctx *ctx, const void *data, size_t len) {
+    SHA256_Update(ctx, data, len);
+}
+static inline void ledger_ossl_sha256_final(ledger_ossl_sha256_ctx *ctx, unsigned char *out) {
+    SHA256_Final(out, ctx);
+}
+#pragma clang diagnostic pop
+
+#endif

@@ -1,0 +1,27 @@
+/// An error from the crypto layer: a closed set of causes, each with what went wrong.
+///
+/// OpenSSL failures carry the function that failed and the drained OpenSSL error queue, so nothing
+/// stale is left for the next call. Secret bytes never appear in an error.
+public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A raw key, seed or signature had the wrong number of bytes.
+    case wrongLength(what: String, got: Int, want: Int)
+    /// PEM text could not be read as the expected kind of key.
+    case invalidPEM(String)
+    /// The key is not an Ed25519 key.
+    case notEd25519(String)
+    /// An OpenSSL call failed.
+    case openSSL(function: String, queue: String)
+
+    public var description: String {
+        switch self {
+        case let .wrongLength(what, got, want):
+            return "\(what) has \(got) bytes; Ed25519 needs exactly \(want)."
+        case let .invalidPEM(detail):
+            return "not a readable PEM key: \(detail)"
+        case let .notEd25519(detail):
+            return "not an Ed25519 key: \(detail)"
+        case let .openSSL(function, queue):
+            return queue.isEmpty ? "OpenSSL \(function) failed" : "OpenSSL \(function) failed: \(queue)"
+        }
+    }
+}

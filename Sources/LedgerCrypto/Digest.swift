@@ -1,0 +1,107 @@
+/// A SHA-256 digest: exactly 32 bytes, compared in constant time.
+///
+/// Stored as four 64-bit words so that digests are cheap to copy, compare and hash; the bytes
+/// are the words in big-endian order.
+public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
+    @usableFromInline var w0, w1, w2, w3: UInt64
+
+    /// The digest of 32 zero bytes, the "previous entry" of the genesis record.
+    public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
+
+    @usableFromInline init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+        self.w0 = w0
+        self.w1 = w1
+        self.w2 = w2
+        self.w3 = w3
+    }
+
+    /// Creates a digest from exactly 32 bytes.
+    /// - Throws: ``CryptoError/wrongLength(what:got:want:)`` for any other count.
+    public init(rawRepresentation bytes: some Collection<UInt8>) throws(CryptoError) {
+        guard bytes.count == 32 else { throw .wrongLength(what: "digest", got: bytes.count, want: 32) }
+        var words: [UInt64] = [0, 0, 0, 0]
+        for (i, byte) in bytes.enumerated() {
+            words[i / 8] = words[i / 8] << 8 | UInt64(byte)
+        }
+        self.init(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+    }
+
+    /// Creates a digest from 64 hexadecimal digits (either case); `nil` for anything else.
+    public init?(hexString: some StringProtocol) {
+        let utf8 = Array(hexString.utf8)
+        guard utf8.count == 64 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for i in 0..<32 {
+            guard let hi = Self.nibble(utf8[2 * i]), let lo = Self.nibble(utf8[2 * i + 1]) else { return nil }
+            bytes[i] = hi << 4 | lo
+        }
+        try? self.init(rawRepresentation: bytes)
+    }
+
+    /// Reads a digest from `buffer` at `offset`; requires 32 readable bytes there.
+    @inlinable
+    public init(loadingFrom buffer: UnsafeRawBufferPointer, at offset: Int = 0) {
+        precondition(offset >= 0 && offset + 32 <= buffer.count, "digest read out of bounds")
+        func word(_ i: Int) -> UInt64 { UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset + 8 * i, as: UInt64.self)) }
+        self.init(w0: word(0), w1: word(1), w2: word(2), w3: word(3))
+    }
+
+    /// The 32 bytes of the digest.
+    public var rawRepresentation: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { store(into: $0) }
+        return out
+    }
+
+    /// Writes the 32 bytes into `buffer` at `offset`; requires 32 writable bytes there.
+    @inlinable
+    public func store(into buffer: UnsafeMutableRawBufferPointer, at offset: Int = 0) {
+        precondition(offset >= 0 && offset + 32 <= buffer.count, "digest write out of bounds")
+        buffer.storeBytes(of: w0.bigEndian, toByteOffset: offset, as: UInt64.self)
+        buffer.storeBytes(of: w1.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+        buffer.storeBytes(of: w2.bigEndian, toByteOffset: offset + 16, as: UInt64.self)
+        buffer.storeBytes(of: w3.bigEndian, toByteOffset: offset + 24, as: UInt64.self)
+    }
+
+    /// Lowercase hexadecimal, 64 digits.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for word in [w0, w1, w2, w3] {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                out.append(digits[Int(word >> UInt64(shift) & 0xf)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The first `count` hex digits followed by an ellipsis, for messages.
+    public func shortHex(_ count: Int = 12) -> String { String(hexString.prefix(count)) + "…" }
+
+    public var description: String { hexString }
+
+    // Constant time: every word is always compared, whatever the first difference.
+    @inlinable
+    public static func == (a: Digest, b: Digest) -> Bool {
+        ((a.w0 ^ b.w0) | (a.w1 ^ b.w1) | (a.w2 ^ b.w2) | (a.w3 ^ b.w3)) == 0
+    }
+
+    public static func < (a: Digest, b: Digest) -> Bool {
+        (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(w0)
+        hasher.combine(w1)
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,153 @@
+internal import COpenSSL
+
+/// An Ed25519 public key (RFC 8032), parsed once and reusable across threads.
+public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
+    /// The 32-byte encoded point.
+    public let rawRepresentation: [UInt8]
+    private let box: PKeyBox
+
+    /// Creates a key from its 32-byte encoding.
+    /// - Throws: ``CryptoError/wrongLength(what:got:want:)`` or an OpenSSL error for a bad point.
+    public init(rawRepresentation bytes: some Collection<UInt8>) throws(CryptoError) {
+        let raw = Array(bytes)
+        guard raw.count == 32 else { throw .wrongLength(what: "Ed25519 public key", got: raw.count, want: 32) }
+        let key = raw.withUnsafeBufferPointer {
+            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
+        }
+        guard let key else { throw .failed("EVP_PKEY_new_raw_public_key") }
+        self.rawRepresentation = raw
+        self.box = PKeyBox(takingOwnershipOf: key)
+    }
+
+    /// Reads an SPKI public key in PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey -pubout` writes.
+    /// - Throws: ``CryptoError/invalidPEM(_:)`` or ``CryptoError/notEd25519(_:)``.
+    public init(pemRepresentation text: String) throws(CryptoError) {
+        let parsed = try withMemoryBIO(text) { PEM_read_bio_PUBKEY($0, nil, nil, nil) }
+        guard let parsed else {
+            throw .invalidPEM("no PUBLIC KEY block (\(drainOpenSSLErrors()))")
+        }
+        let box = PKeyBox(takingOwnershipOf: parsed)
+        self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
+        self.box = box
+    }
+
+    init(box: PKeyBox) throws(CryptoError) {
+        self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
+        self.box = box
+    }
+
+    /// The SPKI PEM encoding (`-----BEGIN PUBLIC KEY-----`).
+    public var pemRepresentation: String {
+        // Writing a valid in-memory key cannot fail short of memory exhaustion.
+        (try? pemText { PEM_write_bio_PUBKEY($0, box.pointer) }) ?? ""
+    }
+
+    /// The key id used in DSSE envelopes: SHA-256 of the 32 raw bytes.
+    public var keyID: Digest { SHA256.hash(rawRepresentation) }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
+    ///
+    /// OpenSSL rejects non-canonical signatures (S ≥ L) and wrong lengths.
+    public func isValidSignature(_ signature: [UInt8], for message: UnsafeRawBufferPointer) -> Bool {
+        guard signature.count == 64, let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, box.pointer) == 1 else {
+            _ = drainOpenSSLErrors()
+            return false
+        }
+        let result = signature.withUnsafeBufferPointer { sig in
+            EVP_DigestVerify(ctx, sig.baseAddress, 64, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
+        }
+        if result != 1 { _ = drainOpenSSLErrors() }
+        return result == 1
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        message.withUnsafeBytes { isValidSignature(signature, for: $0) }
+    }
+
+    public static func == (a: PublicKey, b: PublicKey) -> Bool { a.rawRepresentation == b.rawRepresentation }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawRepresentation) }
+    public var description: String { "Ed25519 public key \(keyID.shortHex(16))" }
+
+    private static func rawPublicBytes(of key: OpaquePointer) throws(CryptoError) -> [UInt8] {
+        guard EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 else {
+            throw .notEd25519("the PEM holds a key of another algorithm")
+        }
+        var raw = [UInt8](repeating: 0, count: 32)
+        var length = 32
+        guard EVP_PKEY_get_raw_public_key(key, &raw, &length) == 1, length == 32 else {
+            throw .failed("EVP_PKEY_get_raw_public_key")
+        }
+        return raw
+    }
+}
+
+/// An Ed25519 private key (RFC 8032). Its `description` shows only the public key's fingerprint.
+public struct SigningKey: Sendable, CustomStringConvertible {
+    private let box: PKeyBox
+    /// The matching public key.
+    public let publicKey: PublicKey
+
+    /// Creates a key from its 32-byte seed (RFC 8032 §5.1.5).
+    public init(seed bytes: some Collection<UInt8>) throws(CryptoError) {
+        let seed = Array(bytes)
+        guard seed.count == 32 else { throw .wrongLength(what: "Ed25519 seed", got: seed.count, want: 32) }
+        let key = seed.withUnsafeBufferPointer {
+            EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
+        }
+        guard let key else { throw .failed("EVP_PKEY_new_raw_private_key") }
+        try self.init(box: PKeyBox(takingOwnershipOf: key))
+    }
+
+    /// Reads a PKCS#8 private key in PEM (`-----BEGIN PRIVATE KEY-----`), as
+    /// `openssl genpkey -algorithm ed25519` writes. Encrypted keys are refused.
+    public init(pemRepresentation text: String) throws(CryptoError) {
+        // A passphrase callback that always fails: an encrypted key is refused instead of prompting.
+        let parsed = try withMemoryBIO(text) { bio in
+            PEM_read_bio_PrivateKey(bio, nil, { _, _, _, _ in -1 }, nil)
+        }
+        guard let parsed else {
+            throw .invalidPEM("no unencrypted PRIVATE KEY block (\(drainOpenSSLErrors()))")
+        }
+        try self.init(box: PKeyBox(takingOwnershipOf: parsed))
+    }
+
+    private init(box: PKeyBox) throws(CryptoError) {
+        self.box = box
+        self.publicKey = try PublicKey(box: box)
+    }
+
+    /// A new key from OpenSSL's random generator.
+    public static func generate() throws(CryptoError) -> SigningKey {
+        var seed = [UInt8](repeating: 0, count: 32)
+        defer { OPENSSL_cleanse(&seed, 32) }
+        guard RAND_bytes(&seed, 32) == 1 else { throw .failed("RAND_bytes") }
+        return try SigningKey(seed: seed)
+    }
+
+    /// The PKCS#8 PEM encoding (`-----BEGIN PRIVATE KEY-----`), unencrypted.
+    public func pemRepresentation() throws(CryptoError) -> String {
+        try pemText { PEM_write_bio_PrivateKey($0, box.pointer, nil, nil, 0, nil, nil) }
+    }
+
+    /// The Ed25519 signature of `message` (64 bytes; deterministic).
+    public func signature(for message: UnsafeRawBufferPointer) throws(CryptoError) -> [UInt8] {
+        guard let ctx = EVP_MD_CTX_new() else { throw .failed("EVP_MD_CTX_new") }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestSignInit(ctx, nil, nil, nil, box.pointer) == 1 else { throw .failed("EVP_DigestSignInit") }
+        var signature = [UInt8](repeating: 0, count: 64)
+        var length = 64
+        let ok = EVP_DigestSign(ctx, &signature, &length, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
+        guard ok == 1, length == 64 else { throw .failed("EVP_DigestSign") }
+        return signature
+    }
+
+    /// The Ed25519 signature of `message` (64 bytes; deterministic).
+    public func signature(for message: [UInt8]) throws(CryptoError) -> [UInt8] {
+        try message.withUnsafeBytes { raw in Result { () throws(CryptoError) in try signature(for: raw) } }.get()
+    }
+
+    public var description: String { "Ed25519 signing key for \(publicKey.keyID.shortHex(16))" }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import LedgerCrypto
+import Testing
+
+func bytes(hex: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var iterator = hex.utf8.makeIterator()
+    while let hi = iterator.next(), let lo = iterator.next() {
+        out.append(UInt8(String(decoding: [hi, lo], as: UTF8.self), radix: 16) ?? 0)
+    }
+    return out
+}
+
+func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+@Suite("Ed25519")
+struct Ed25519Tests {
+    // RFC 8032 §7.1, TEST 1, TEST 2, TEST 3 and TEST SHA(abc).
+    static let vectors: [(name: String, seed: String, publicKey: String, message: String, signature: String)] = [
+        (
+            "TEST 1", "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        ),
+        (
+            "TEST 2", "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        ),
+        (
+            "TEST 3", "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+            "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"
+        ),
+    ]
+
+    @Test("RFC 8032 §7.1 vectors: public key, signature and verification", arguments: 0..<3)
+    func rfc8032(_ i: Int) throws {
+        let vector = Self.vectors[i]
+        let key = try SigningKey(seed: bytes(hex: vector.seed))
+        #expect(hex(key.publicKey.rawRepresentation) == vector.publicKey, "\(vector.name) public key")
+        let signature = try key.signature(for: bytes(hex: vector.message))
+        #expect(hex(signature) == vector.signature, "\(vector.name) signature")
+        let publicKey = try PublicKey(rawRepresentation: bytes(hex: vector.publicKey))
+        #expect(publicKey.isValidSignature(signature, for: bytes(hex: vector.message)), "\(vector.name) verifies")
+    }
+
+    @Test("any flipped bit in the signature or the message fails verification")
+    func tamper() throws {
+        let key = try SigningKey(seed: bytes(hex: Self.vectors[1].seed))
+        let message = Array("a claim".utf8)
+        let signature = try key.signature(for: message)
+        for bit in 0..<(64 * 8) {
+            var bad = signature
+            bad[bit / 8] ^= 1 << (bit % 8)
+            #expect(!key.publicKey.isValidSignature(bad, for: message), "signature bit \(bit)")
+        }
+        for bit in 0..<(message.count * 8) {
+            var bad = message
+            bad[bit / 8] ^= 1 << (bit % 8)
+            #expect(!key.publicKey.isValidSignature(signature, for: bad), "message bit \(bit)")
+        }
+        #expect(!key.publicKey.isValidSignature(Array(signature.dropLast()), for: message))
+        #expect(!key.publicKey.isValidSignature(signature + [0], for: message))
+        let other = try SigningKey.generate()
+        #expect(!other.publicKey.isValidSignature(signature, for: message))
+    }
+
+    @Test("a signature with S increased by the group order L is rejected (non-canonical S)")
+    func nonCanonicalS() throws {
+        let key = try SigningKey(seed: bytes(hex: Self.vectors[0].seed))
+        let message = Array("x".utf8)
+        var signature = try key.signature(for: message)
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian (RFC 8032 §5.1).
+        let order = bytes(hex: "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+        var carry = 0
+        for i in 0..<32 {
+            let sum = Int(signature[32 + i]) + Int(order[i]) + carry
+            signature[32 + i] = UInt8(sum & 0xff)
+            carry = sum >> 8
+        }
+        // S + L still fits in 32 bytes whenever S < 2^256 - L, which holds for every canonical S.
+        #expect(carry == 0)
+        #expect(!key.publicKey.isValidSignature(signature, for: message))
+    }
+
+    @Test("wrong lengths are rejected with their counts")
+    func lengths() {
+        #expect(throws: CryptoError.wrongLength(what: "Ed25519 seed", got: 31, want: 32)) {
+            try SigningKey(seed: [UInt8](repeating: 1, count: 31))
+        }
+        #expect(throws: CryptoError.wrongLength(what: "Ed25519 public key", got: 33, want: 32)) {
+            try PublicKey(rawRepresentation: [UInt8](repeating: 1, count: 33))
+        }
+    }
+
+    @Test("PEM round trip: PKCS#8 private and SPKI public keys")
+    func pemRoundTrip() throws {
+        let key = try SigningKey.generate()
+        let pem = try key.pemRepresentation()
+        #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
+        let reread = try SigningKey(pemRepresentation: pem)
+        #expect(reread.publicKey == key.publicKey)
+        let publicPEM = key.publicKey.pemRepresentation
+        #expect(publicPEM.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
+        #expect(try PublicKey(pemRepresentation: publicPEM) == key.publicKey)
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: publicPEM) }
+        #expect(throws: CryptoError.self) { try PublicKey(pemRepresentation: "not a key") }
+        #expect(!key.description.contains(pem))
+    }
+
+    @Test("keys of other algorithms are refused")
+    func otherAlgorithm() throws {
+        let dir = try TemporaryDirectory()
+        let ec = dir.path("ec.pem")
+        try OpenSSLTool.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ec])
+        #expect(throws: CryptoError.notEd25519("the PEM holds a key of another algorithm")) {
+            try SigningKey(pemRepresentation: String(contentsOfFile: ec, encoding: .utf8))
+        }
+    }
+
+    @Test("interop: a key from `openssl genpkey` signs here and `openssl pkeyutl` verifies")
+    func opensslVerifiesOurs() throws {
+        let dir = try TemporaryDirectory()
+        let keyPath = dir.path("key.pem"), pubPath = dir.path("pub.pem")
+        let messagePath = dir.path("msg"), sigPath = dir.path("sig")
+        try OpenSSLTool.run(["genpkey", "-algorithm", "ed25519", "-out", keyPath])
+        try OpenSSLTool.run(["pkey", "-in", keyPath, "-pubout", "-out", pubPath])
+        let key = try SigningKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
+        let filePublic = try PublicKey(pemRepresentation: String(contentsOfFile: pubPath, encoding: .utf8))
+        #expect(filePublic == key.publicKey)
+        let message = Array("DSSEv1 interop message ✓".utf8)
+        try Data(message).write(to: URL(fileURLWithPath: messagePath))
+        try Data(key.signature(for: message)).write(to: URL(fileURLWithPath: sigPath))
+        try OpenSSLTool.run(["pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-rawin", "-in", messagePath, "-sigfile", sigPath])
+        // The same check fails for a different message, so the command above really verified.
+        try Data(message + [0x21]).write(to: URL(fileURLWithPath: messagePath))
+        #expect(throws: OpenSSLTool.Failure.self) {
+            try OpenSSLTool.run(["pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-rawin", "-in", messagePath, "-sigfile", sigPath])
+        }
+    }
+
+    @Test("interop: `openssl pkeyutl` signs with our PEM key and we verify")
+    func weVerifyOpenSSLs() throws {
+        let dir = try TemporaryDirectory()
+        let keyPath = dir.path("key.pem"), messagePath = dir.path("msg"), sigPath = dir.path("sig")
+        let key = try SigningKey.generate()
+        try key.pemRepresentation().write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let message = Array("signed by the openssl tool".utf8)
+        try Data(message).write(to: URL(fileURLWithPath: messagePath))
+        try OpenSSLTool.run(["pkeyutl", "-sign", "-inkey", keyPath, "-rawin", "-in", messagePath, "-out", sigPath])
+        let signature = try [UInt8](Data(contentsOf: URL(fileURLWithPath: sigPath)))
+        #expect(signature.count == 64)
+        #expect(key.publicKey.isValidSignature(signature, for: message))
+        // Ed25519 is deterministic: OpenSSL's signature equals ours.
+        #expect(try key.signature(for: message) == signature)
+    }
+}
+
+/// A temporary directory removed when the value is released.
+final class TemporaryDirectory {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-crypto-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Runs the `openssl` command-line tool.
+enum OpenSSLTool {
+    struct Failure: Error, CustomStringConvertible {
+        var arguments: [String]
+        var status: Int32
+        var description: String { "openssl \(arguments.joined(separator: " ")) exited \(status)" }
+    }
+
+    static func run(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Failure(arguments: arguments, status: process.terminationStatus) }
+    }
+}

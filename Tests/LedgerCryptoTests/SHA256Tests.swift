@@ -1,0 +1,58 @@
+import LedgerCrypto
+import Testing
+
+@Suite("SHA-256")
+struct SHA256Tests {
+    // FIPS 180-4 examples, as published in NIST's "Cryptographic Standards and Guidelines:
+    // Examples with Intermediate Values" (SHA256.pdf, SHA2_Additional.pdf).
+    static let vectors: [(name: String, input: [UInt8], hex: String)] = [
+        ("empty", [], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", Array("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        (
+            "448-bit", Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        ),
+        ("one million a", [UInt8](repeating: 0x61, count: 1_000_000), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+    ]
+
+    @Test("NIST example digests", arguments: 0..<4)
+    func nistVector(_ i: Int) {
+        let vector = Self.vectors[i]
+        #expect(SHA256.hash(vector.input).hexString == vector.hex, "vector \(vector.name)")
+    }
+
+    @Test("incremental hashing equals one-shot hashing at every split point")
+    func incremental() {
+        let input = Array("The quick brown fox jumps over the lazy dog".utf8)
+        for split in 0...input.count {
+            var hasher = SHA256.Hasher()
+            hasher.update(Array(input[..<split]))
+            hasher.update(Array(input[split...]))
+            #expect(hasher.finalize() == SHA256.hash(input), "split at \(split)")
+        }
+    }
+
+    @Test("prefix hashing equals hashing the prefix byte and the data together")
+    func prefixed() {
+        let data = Array("leaf".utf8)
+        let viaPrefix = data.withUnsafeBytes { SHA256.hash(prefix: 0, $0) }
+        #expect(viaPrefix == SHA256.hash([0] + data))
+    }
+
+    @Test("digests round-trip through hex and raw bytes, and compare by value")
+    func digestConversions() throws {
+        let digest = SHA256.hash(Array("abc".utf8))
+        #expect(Digest(hexString: digest.hexString) == digest)
+        #expect(Digest(hexString: digest.hexString.uppercased()) == digest)
+        #expect(try Digest(rawRepresentation: digest.rawRepresentation) == digest)
+        #expect(Digest(hexString: String(digest.hexString.dropLast())) == nil)
+        #expect(Digest(hexString: String(digest.hexString.dropLast()) + "g") == nil)
+        #expect(throws: CryptoError.wrongLength(what: "digest", got: 31, want: 32)) {
+            try Digest(rawRepresentation: [UInt8](repeating: 0, count: 31))
+        }
+        var flipped = digest.rawRepresentation
+        flipped[31] ^= 1
+        #expect(try Digest(rawRepresentation: flipped) != digest)
+        #expect(Digest.zero.rawRepresentation == [UInt8](repeating: 0, count: 32))
+    }
+}
