@@ -10,6 +10,12 @@ let settings: [SwiftSetting] = [
 let package = Package(
     name: "EvidenceLedger",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ledger", targets: ["LedgerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         .systemLibrary(
             name: "COpenSSL",
@@ -17,6 +23,17 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "LedgerCrypto", dependencies: ["COpenSSL"], swiftSettings: settings),
+        .target(name: "LedgerCore", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .target(name: "LedgerStore", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .executableTarget(
+            name: "LedgerCLI",
+            dependencies: [
+                "LedgerStore", "LedgerCore", "LedgerCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCore
+import LedgerCrypto
+
+/// Reading and writing the user's files, with errors that name them.
+enum Files {
+    /// Reads a whole file (or standard input for `-`), up to `limit` bytes.
+    static func read(_ path: String, limit: Int = 64 << 20) throws(LedgerError) -> [UInt8] {
+        let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw LedgerError(code == ENOENT ? .usage : .io, "Cannot read \(path): \(String(cString: strerror(code))).")
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.io, "Cannot read \(path): \(String(cString: strerror(errno))).")
+            }
+            if n == 0 { break }
+            out += buffer[..<n]
+            guard out.count <= limit else {
+                throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes; that is more than any statement may be.")
+            }
+        }
+        return out
+    }
+
+    static func readText(_ path: String) throws(LedgerError) -> String {
+        let bytes = try read(path, limit: 1 << 20)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw LedgerError(.usage, "\(path) is not UTF-8 text.")
+        }
+        return text
+    }
+
+    /// Creates `path` with `mode`, refusing to overwrite anything.
+    static func create(_ path: String, contents: [UInt8], mode: mode_t) throws(LedgerError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw LedgerError(.alreadyExists, "\(path) already exists; it was left untouched. Choose another path, or move the old file away first.")
+            }
+            throw LedgerError(.io, "Cannot create \(path): \(String(cString: strerror(code))).")
+        }
+        defer { close(fd) }
+        // The mode given to open() is reduced by the umask; a private key must be 0600 whatever it is.
+        fchmod(fd, mode)
+        var written = 0
+        while written < contents.count {
+            let n = contents.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.map { $0 + written }, $0.count - written) }
+            guard n > 0 else { throw LedgerError(.io, "Cannot write \(path): \(String(cString: strerror(errno))).") }
+            written += n
+        }
+        guard fsync(fd) == 0 else { throw LedgerError(.io, "Cannot sync \(path): \(String(cString: strerror(errno))).") }
+    }
+
+    static func signingKey(_ path: String) throws(LedgerError) -> SigningKey {
+        let text = try readText(path)
+        do {
+            return try SigningKey(pemRepresentation: text)
+        } catch {
+            throw LedgerError(.usage, "\(path) does not hold an unencrypted Ed25519 private key in PEM (PKCS#8): \(error). Make one with `ledger key generate --out FILE`.")
+        }
+    }
+
+    static func publicKey(_ path: String) throws(LedgerError) -> PublicKey {
+        let text = try readText(path)
+        if let key = try? PublicKey(pemRepresentation: text) { return key }
+        if let key = try? SigningKey(pemRepresentation: text) { return key.publicKey }
+        throw LedgerError(.usage, "\(path) holds neither an Ed25519 public key (SPKI PEM) nor a private key (PKCS#8 PEM).")
+    }
+}
+
+func parseTime(_ text: String?, option: String) throws(LedgerError) -> Timestamp? {
+    guard let text else { return nil }
+    guard let time = Timestamp(rfc3339: text) else {
+        throw LedgerError(.usage, "\(option) \"\(text)\" is not an RFC 3339 UTC time such as 2020-09-21T08:00:00Z.")
+    }
+    return time
+}
+
+extension JSONValue {
+    /// Indented JSON for people, members sorted.
+    func pretty(indent: String = "") -> String {
+        let inner = indent + "  "
+        switch self {
+        case let .array(elements) where !elements.isEmpty:
+            return "[\n" + elements.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case let .object(members) where !members.isEmpty:
+            let lines = members.keys.sorted().map { key in
+                var name = JSONWriter()
+                name.string(key)
+                return inner + String(decoding: name.bytes, as: UTF8.self) + ": " + (members[key] ?? .null).pretty(indent: inner)
+            }
+            return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
+        default:
+            var writer = JSONWriter()
+            writer.value(self)
+            return String(decoding: writer.bytes, as: UTF8.self)
+        }
+    }
+
+    var compact: String {
+        var writer = JSONWriter()
+        writer.value(self)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+}

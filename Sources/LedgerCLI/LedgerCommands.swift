@@ -1,0 +1,292 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a ledger directory with its genesis record.",
+        discussion: "The genesis record names the origin (the log's name, carried by every checkpoint) and the first admin party with its key, and is signed by that key. DIR must not exist or must be empty."
+    )
+
+    @Argument(help: ArgumentHelp("The new ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Option(name: .long, help: ArgumentHelp("The log's name, e.g. example.org/ledger/case-1 (no spaces or '+').", valueName: "name"))
+    var origin: String
+
+    @Option(name: .customLong("admin-key"), help: ArgumentHelp("The first admin's private key (PKCS#8 PEM).", valueName: "file"))
+    var adminKey: String
+
+    @Option(name: .customLong("admin-party"), help: ArgumentHelp("The first admin's party id.", valueName: "party"))
+    var adminParty = "admin"
+
+    @Option(name: .customLong("admin-name"), help: ArgumentHelp("The first admin's display name.", valueName: "name"))
+    var adminName = "Ledger administrator"
+
+    @Option(name: .customLong("signed-at"), help: ArgumentHelp("Signing time of the genesis statement (RFC 3339 UTC), for reproducible ledgers; default now.", valueName: "time"))
+    var signedAt: String?
+
+    @Option(name: .customLong("accepted-at"), help: ArgumentHelp("Acceptance time of the genesis record (RFC 3339 UTC), for reproducible ledgers; default now.", valueName: "time"))
+    var acceptedAt: String?
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let key = try Files.signingKey(adminKey)
+        let writer = try LedgerWriter.create(
+            directory: directory, origin: origin, adminKey: key, adminParty: adminParty, adminName: adminName,
+            signedAt: parseTime(signedAt, option: "--signed-at"), acceptedAt: parseTime(acceptedAt, option: "--accepted-at"))
+        print("created \(directory): origin \(origin), genesis entry \(try writer.ledger.entryID(at: 0).hexString)")
+    }
+}
+
+struct LogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "List entries: sequence number, entry id, acceptance time, event type, statement id and author.",
+        discussion: "With --json, one JSON object per line: {\"seq\", \"entry_id\", \"accepted_at\", \"type\", \"id\", \"author\", \"signed_at\"}."
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Option(name: .long, help: ArgumentHelp("The first sequence number to list.", valueName: "n"))
+    var from: UInt64 = 0
+
+    @Option(name: .long, help: ArgumentHelp("The most entries to list.", valueName: "m"))
+    var limit: UInt64?
+
+    @Flag(name: .long, help: "Print JSON lines instead of a table.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let ledger = try Ledger(directory: directory)
+        for message in ledger.report.messages { Terminal.note(message) }
+        guard from < ledger.count || ledger.count == 0 else {
+            throw LedgerError(.notFound, "--from \(from) is past the end: the ledger has \(ledger.count) entries.")
+        }
+        let end = limit.map { from + $0 } ?? ledger.count
+        try ledger.forEachRecord(from: from, to: end) { (stored) throws(LedgerError) -> Bool in
+            let record = try stored.decoded()
+            let event = try? Event(payload: record.envelope.payload, allowUnknownType: true)
+            if json {
+                var line = JSONWriter()
+                line.object { o in
+                    o.integer("seq", Int64(stored.sequence))
+                    o.string("entry_id", stored.entryID.hexString)
+                    o.string("accepted_at", record.acceptedAt.rfc3339)
+                    o.string("type", event?.type ?? "(unreadable)")
+                    o.string("id", event?.id ?? "")
+                    o.string("author", event?.author ?? "")
+                    o.string("signed_at", event?.signedAt.rfc3339 ?? "")
+                }
+                print(String(decoding: line.bytes, as: UTF8.self))
+            } else {
+                let type = event.map { $0.isKnownType ? $0.type : "\($0.type) (unknown type)" } ?? "(unreadable)"
+                print("\(stored.sequence)\t\(stored.entryID.hexString)\t\(record.acceptedAt.rfc3339)\t\(type)\t\(event?.id ?? "-")\t\(event?.author ?? "-")")
+            }
+            return true
+        }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one entry with its decoded event.",
+        discussion: "With --json: {\"seq\", \"entry_id\", \"prev\", \"accepted_at\", \"batch_end\", \"signatures\": [{\"keyid\", \"sig\"}], \"event\": {…the signed payload…}}."
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Argument(help: ArgumentHelp("A sequence number, or an entry id (64 hex digits).", valueName: "seq|entry-id"))
+    var entry: String
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let ledger = try Ledger(directory: directory)
+        let stored = try findEntry(entry, in: ledger)
+        let record = try stored.decoded()
+        let event = try JSONParser.parse(record.envelope.payload)
+        if json {
+            var out = JSONWriter()
+            out.object { o in
+                o.integer("seq", Int64(record.sequence))
+                o.string("entry_id", stored.entryID.hexString)
+                o.string("prev", record.previous.hexString)
+                o.string("accepted_at", record.acceptedAt.rfc3339)
+                o.integer("batch_end", Int64(record.batchEnd))
+                o.value("signatures", .array(record.envelope.signatures.map {
+                    .object(["keyid": .string($0.keyID.hexString), "sig": .string(Base64.encode($0.signature))])
+                }))
+                o.value("event", event)
+            }
+            print(String(decoding: out.bytes, as: UTF8.self))
+            return
+        }
+        print("entry \(record.sequence)")
+        print("entry id:    \(stored.entryID.hexString)")
+        print("previous:    \(record.previous.hexString)")
+        print("accepted at: \(record.acceptedAt.rfc3339)  (the ledger's time)")
+        if let decoded = try? Event(payload: record.envelope.payload, allowUnknownType: true) {
+            print("signed at:   \(decoded.signedAt.rfc3339)  (the author's time)")
+            print("type:        \(decoded.type)\(decoded.isKnownType ? "" : " (not known to this version)")")
+            print("statement:   \(decoded.id) by \(decoded.author)")
+        }
+        for signature in record.envelope.signatures { print("signed by key \(signature.keyID.hexString)") }
+        print("event:")
+        print(event.pretty())
+    }
+}
+
+/// Finds an entry by sequence number or entry id.
+func findEntry(_ text: String, in ledger: Ledger) throws(LedgerError) -> StoredRecord {
+    if let sequence = UInt64(text) { return try ledger.record(at: sequence) }
+    guard let id = Digest(hexString: text) else {
+        throw LedgerError(.usage, "\"\(text)\" is neither a sequence number nor an entry id (64 hex digits).")
+    }
+    var found: StoredRecord?
+    try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+        if stored.entryID == id { found = stored }
+        return found == nil
+    }
+    guard let found else { throw LedgerError(.notFound, "No entry has id \(id.hexString) in \(ledger.directory).") }
+    return found
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a whole ledger from genesis.",
+        discussion: """
+            Recomputes every entry id and chain link, verifies every signature, and checks every \
+            append rule at each entry's position (keys registered to the author and not revoked, \
+            roles, references, unique ids). Reports every finding with its sequence number, what \
+            was expected and what was found. Exit 0 if intact, 1 if damage was found.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        var lastShown = 0.0
+        let report = try Verifier.verify(directory: directory) { records, read, total in
+            // A progress line for long logs only; rewritten in place on a terminal.
+            guard total > 16 << 20 else { return }
+            let now = Clock.seconds()
+            guard now - lastShown >= 1 || read == total else { return }
+            lastShown = now
+            let line = "verifying: \(records) entries, \(read * 100 / max(total, 1))% of \(total >> 20) MiB"
+            Terminal.write(Terminal.stderrIsTerminal ? "\r" + line : line + "\n")
+            if Terminal.stderrIsTerminal && read == total { Terminal.write("\n") }
+        }
+        for note in report.notes { Terminal.note("note: \(note)") }
+        for (sequence, type) in report.unknownTypes.sorted(by: { $0.key < $1.key }) {
+            Terminal.note("note: entry \(sequence) has event type \"\(type)\", unknown to this version: its signature and rules were not checked.")
+        }
+        if report.isIntact {
+            print("\(directory): intact. \(report.records) entries, \(report.signatures) signatures verified; last entry id \(report.lastEntryID.hexString).")
+            return
+        }
+        let shown = report.findings.prefix(200)
+        for finding in shown { print(finding.description) }
+        if report.findings.count > shown.count { print("… and \(report.findings.count - shown.count) more findings.") }
+        print("\(directory): DAMAGED. \(report.findings.count) finding(s) in \(report.records) entries; the first at entry \(report.findings[0].sequence).")
+        throw ExitCode(1)
+    }
+}
+
+struct BlobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blob",
+        abstract: "Store evidence files by SHA-256 and check them against the ledger.",
+        subcommands: [Add.self, Check.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a file in the ledger directory, content-addressed by SHA-256; print its hash and size.",
+            discussion: "Use the printed hash and size in an evidence.attached event. Storing the same file twice is harmless."
+        )
+
+        @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+        var directory: String
+
+        @Argument(help: ArgumentHelp("The evidence file.", valueName: "file"))
+        var file: String
+
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            _ = try Ledger(directory: directory)
+            let stored = try BlobStore(ledgerDirectory: directory).add(file: file)
+            print("\(stored.digest.hexString) \(stored.size)\(stored.existed ? " (already stored)" : "")")
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the blob of every evidence.attached: present and matching, missing, or mismatched.",
+            discussion: "Exit 1 if any stored blob does not match its recorded hash and size; a missing blob is reported but is not damage (it may arrive later)."
+        )
+
+        @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+        var directory: String
+
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let ledger = try Ledger(directory: directory)
+            let blobs = BlobStore(ledgerDirectory: directory)
+            var counts = (present: 0, missing: 0, mismatched: 0)
+            try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+                let record = try stored.decoded()
+                guard let event = try? Event(payload: record.envelope.payload), case let .evidenceAttached(e) = event.body else { return true }
+                switch blobs.status(of: e.sha256, size: UInt64(e.size)) {
+                case .present:
+                    counts.present += 1
+                    print("present     \(e.evidence) (entry \(stored.sequence)) sha256 \(e.sha256.hexString)")
+                case .missing:
+                    counts.missing += 1
+                    print("missing     \(e.evidence) (entry \(stored.sequence)) sha256 \(e.sha256.hexString): add it with `ledger blob add`")
+                case let .mismatched(actual, size):
+                    counts.mismatched += 1
+                    print("MISMATCHED  \(e.evidence) (entry \(stored.sequence)) expected sha256 \(e.sha256.hexString), \(e.size) bytes; found \(actual.hexString), \(size) bytes")
+                }
+                return true
+            }
+            print("\(counts.present) present, \(counts.missing) missing, \(counts.mismatched) mismatched")
+            if counts.mismatched > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+/// The system clock, for the CLI.
+enum Clock {
+    static func now() -> Timestamp {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Timestamp(seconds: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec / 1000 * 1000))
+    }
+
+    static func seconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

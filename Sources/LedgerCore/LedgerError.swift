@@ -1,0 +1,81 @@
+/// An error a user of the ledger can meet, with a stable code, a message that says what happened,
+/// where, and what to do, and the place it was thrown.
+///
+/// `==` compares codes only, so tests match on codes and never on wording.
+public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stable, machine-readable kind of error. Its ``Code/name`` is printed by the CLI.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The kebab-case name, stable across versions.
+        public let name: String
+        /// What the error means for a command's exit status.
+        public let category: Category
+
+        private init(_ name: String, _ category: Category) {
+            self.name = name
+            self.category = category
+        }
+
+        public var description: String { name }
+
+        /// How an error maps onto the CLI's exit statuses (1, 2 and 3).
+        public enum Category: Sendable {
+            /// A statement was rejected, damage was found, or a proof or signature is invalid: exit 1.
+            case rejected
+            /// The command was used wrongly: exit 2.
+            case usage
+            /// A file could not be read or written, or the environment is wrong: exit 3.
+            case environment
+        }
+
+        // Statements refused at append (exit 1).
+        public static let malformedEnvelope = Code("malformed-envelope", .rejected)
+        public static let malformedEvent = Code("malformed-event", .rejected)
+        public static let tooLarge = Code("too-large", .rejected)
+        public static let badSignature = Code("bad-signature", .rejected)
+        public static let unknownKey = Code("unknown-key", .rejected)
+        public static let keyOfAnotherParty = Code("key-of-another-party", .rejected)
+        public static let revokedKey = Code("revoked-key", .rejected)
+        public static let roleNotAllowed = Code("role-not-allowed", .rejected)
+        public static let notTheAuthor = Code("not-the-author", .rejected)
+        public static let unknownReference = Code("unknown-reference", .rejected)
+        public static let duplicateID = Code("duplicate-id", .rejected)
+        public static let duplicateStatement = Code("duplicate-statement", .rejected)
+        public static let unknownEventType = Code("unknown-event-type", .rejected)
+        public static let invalidEvent = Code("invalid-event", .rejected)
+        public static let timeWentBackwards = Code("time-went-backwards", .rejected)
+        // Damage found in a stored ledger (exit 1).
+        public static let damagedLog = Code("damaged-log", .rejected)
+        public static let malformedRecord = Code("malformed-record", .rejected)
+        // Usage (exit 2).
+        public static let usage = Code("usage", .usage)
+        public static let notFound = Code("not-found", .usage)
+        // Environment (exit 3).
+        public static let io = Code("io", .environment)
+        public static let lockTimeout = Code("lock-timeout", .environment)
+        public static let notALedger = Code("not-a-ledger", .environment)
+        public static let alreadyExists = Code("already-exists", .usage)
+        public static let crypto = Code("crypto", .environment)
+    }
+
+    /// The kind of error.
+    public var code: Code
+    /// What happened, where, and what to do next.
+    public var message: String
+    /// The error underneath, if any (printed with `--verbose`).
+    public var cause: String?
+    /// Where the error was thrown, for `--verbose`.
+    public var site: String
+
+    /// Creates an error; the throw site is recorded automatically.
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.cause = cause.map { String(describing: $0) }
+        self.site = "\(file):\(line)"
+    }
+
+    public var description: String { message }
+
+    public static func == (a: LedgerError, b: LedgerError) -> Bool { a.code == b.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

@@ -1,0 +1,361 @@
+public import LedgerCrypto
+
+/// What the ledger must know to decide whether a statement may be appended at the next position:
+/// parties, keys and their validity, and every id in use. It is a fold over the log in sequence
+/// order; appending and full verification use the same rules through ``admit(_:event:entryID:sequence:signaturesChecked:)``.
+public struct LedgerState: Sendable {
+    /// A registered party.
+    public struct Party: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var role: Event.Role
+        /// The sequence number of the record that registered it.
+        public var registeredAt: UInt64
+    }
+
+    /// A registered key.
+    public struct Key: Sendable, Hashable {
+        public var publicKey: PublicKey
+        public var party: String
+        /// The sequence number from which the key may sign.
+        public var validFrom: UInt64
+        /// The sequence number of the revocation; the key may not sign after it.
+        public var revokedAt: UInt64?
+    }
+
+    /// What the rules need to know of a claim.
+    public struct Claim: Sendable, Hashable {
+        public var fact: String
+        public var author: String
+        public var retractedAt: UInt64?
+    }
+
+    /// The ledger's origin, from the genesis record.
+    public private(set) var origin: String?
+    /// How many records have been admitted.
+    public private(set) var count: UInt64 = 0
+    public private(set) var parties: [String: Party] = [:]
+    public private(set) var keys: [Digest: Key] = [:]
+    public private(set) var claims: [String: Claim] = [:]
+    public private(set) var facts: [String: UInt64] = [:]
+    public private(set) var evidence: [String: UInt64] = [:]
+    public private(set) var attestations: [String: UInt64] = [:]
+    public private(set) var findings: [String: UInt64] = [:]
+    /// Every event id, with the sequence number of its record.
+    public private(set) var eventIDs: [String: UInt64] = [:]
+    /// Every entry id, with its sequence number.
+    public private(set) var entries: [Digest: UInt64] = [:]
+
+    public init() {}
+
+    /// A change made by ``admit(_:event:entryID:sequence:signaturesChecked:)``, kept so that a
+    /// group commit that fails part-way can be undone without copying the whole state.
+    public struct Undo: Sendable {
+        fileprivate var action: Action
+        fileprivate enum Action: Sendable {
+            case removeEvent(String, Digest)
+            case removeParty(String, [Digest])
+            case removeKey(Digest)
+            case unrevoke(Digest)
+            case removeFact(String)
+            case removeClaim(String)
+            case unretract(String)
+            case removeEvidence(String)
+            case removeAttestation(String)
+            case removeFinding(String)
+            case resetOrigin
+        }
+    }
+
+    /// Reverts the changes of admitted records, newest first.
+    public mutating func undo(_ changes: [Undo]) {
+        for change in changes.reversed() {
+            switch change.action {
+            case let .removeEvent(id, entry):
+                eventIDs[id] = nil
+                entries[entry] = nil
+                count -= 1
+            case let .removeParty(id, keyIDs):
+                parties[id] = nil
+                for k in keyIDs { keys[k] = nil }
+            case let .removeKey(k): keys[k] = nil
+            case let .unrevoke(k): keys[k]?.revokedAt = nil
+            case let .removeFact(id): facts[id] = nil
+            case let .removeClaim(id): claims[id] = nil
+            case let .unretract(id): claims[id]?.retractedAt = nil
+            case let .removeEvidence(id): evidence[id] = nil
+            case let .removeAttestation(id): attestations[id] = nil
+            case let .removeFinding(id): findings[id] = nil
+            case .resetOrigin: origin = nil
+            }
+        }
+    }
+
+    /// Checks a statement against every rule of "Validation at append" for the next position and,
+    /// if it passes, records its effects.
+    ///
+    /// - Parameters:
+    ///   - envelope: the signed statement.
+    ///   - event: the event decoded from `envelope.payload`.
+    ///   - entryID: the entry id of the record that holds it.
+    ///   - sequence: its sequence number, which must equal ``count``.
+    ///   - signaturesChecked: `true` when the caller has already verified every signature
+    ///     against the keys ``signingKeys(for:event:)`` returned (verification in parallel).
+    /// - Returns: the changes made, for ``undo(_:)``.
+    /// - Throws: a ``LedgerError`` whose code names the rule broken; the state is then unchanged.
+    @discardableResult
+    public mutating func admit(
+        _ envelope: Envelope, event: Event, entryID: Digest, sequence: UInt64, signaturesChecked: Bool = false
+    ) throws(LedgerError) -> [Undo] {
+        precondition(sequence == count, "records must be admitted in sequence order")
+        let keys = try signingKeys(for: envelope, event: event)
+        if !signaturesChecked {
+            let message = envelope.signedBytes
+            for (i, key) in keys.enumerated() where !key.isValidSignature(envelope.signatures[i].signature, for: message) {
+                throw LedgerError(.badSignature, "Signature \(i) (key \(key.keyID.shortHex())) does not verify over the statement \"\(event.id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
+            }
+        }
+        try checkRules(event, sequence: sequence)
+        return apply(event, entryID: entryID, sequence: sequence)
+    }
+
+    /// Resolves the key of each signature of `envelope`, in order, checking that it belongs to
+    /// the author and is valid at the next position. Does not verify the signatures.
+    public func signingKeys(for envelope: Envelope, event: Event) throws(LedgerError) -> [PublicKey] {
+        let id = event.id
+        if count == 0 {
+            guard case let .genesis(_, party, _, genesisKeys) = event.body else {
+                throw LedgerError(.invalidEvent, "The first record of a ledger must be ledger.genesis; found \(event.type) \"\(id)\". Create the ledger with `ledger init`.")
+            }
+            guard party == event.author else {
+                throw LedgerError(.invalidEvent, "The genesis record names admin party \"\(party)\" but is authored by \"\(event.author)\"; they must be the same.")
+            }
+            var out: [PublicKey] = []
+            for (i, signature) in envelope.signatures.enumerated() {
+                guard let raw = genesisKeys.first(where: { SHA256.hash($0) == signature.keyID }) else {
+                    throw LedgerError(.unknownKey, "Signature \(i) of the genesis record is by key \(signature.keyID.shortHex()), which the genesis record does not list.")
+                }
+                do {
+                    out.append(try PublicKey(rawRepresentation: raw))
+                } catch {
+                    throw LedgerError(.malformedEvent, "The genesis record lists a key that is not a valid Ed25519 point: \(error).")
+                }
+            }
+            return out
+        }
+        var out: [PublicKey] = []
+        for (i, signature) in envelope.signatures.enumerated() {
+            guard let key = keys[signature.keyID] else {
+                throw LedgerError(.unknownKey, "Statement \"\(id)\": signature \(i) is by key \(signature.keyID.shortHex()), which is not registered in this ledger. Register it first (party.registered or key.added), or sign with a registered key.")
+            }
+            guard key.party == event.author else {
+                throw LedgerError(.keyOfAnotherParty, "Statement \"\(id)\" is authored by \"\(event.author)\" but signature \(i) is by key \(signature.keyID.shortHex()), registered to \"\(key.party)\". Each signature must be by a key of the author.")
+            }
+            if let revoked = key.revokedAt {
+                throw LedgerError(.revokedKey, "Statement \"\(id)\": signature \(i) is by key \(signature.keyID.shortHex()) of \"\(key.party)\", revoked at entry \(revoked). Sign with a current key of the party.")
+            }
+            out.append(key.publicKey)
+        }
+        return out
+    }
+
+    private func role(of party: String) throws(LedgerError) -> Event.Role {
+        guard let p = parties[party] else {
+            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger.")
+        }
+        return p.role
+    }
+
+    private func require(_ event: Event, roles: Set<Event.Role>) throws(LedgerError) {
+        let role = try role(of: event.author)
+        guard roles.contains(role) else {
+            let allowed = roles.map(\.rawValue).sorted().joined(separator: " or ")
+            throw LedgerError(.roleNotAllowed, "\"\(event.author)\" is registered as \(role.rawValue); only \(allowed) parties may record \(event.type) (statement \"\(event.id)\").")
+        }
+    }
+
+    private func requireNew(_ id: String, in table: [String: UInt64], kind: String) throws(LedgerError) {
+        if let at = table[id] {
+            throw LedgerError(.duplicateID, "The \(kind) id \"\(id)\" is already used by entry \(at). Choose another id.")
+        }
+    }
+
+    private func requireExisting(_ id: String, in table: [String: UInt64], kind: String, by event: Event) throws(LedgerError) {
+        guard table[id] != nil else {
+            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to \(kind) \"\(id)\", which is not in this ledger.")
+        }
+    }
+
+    private func existingClaim(_ id: String, by event: Event) throws(LedgerError) -> Claim {
+        guard let claim = claims[id] else {
+            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to claim \"\(id)\", which is not in this ledger.")
+        }
+        return claim
+    }
+
+    private func checkRules(_ event: Event, sequence: UInt64) throws(LedgerError) {
+        if let at = eventIDs[event.id] {
+            throw LedgerError(.duplicateID, "The statement id \"\(event.id)\" is already used by entry \(at). If this is the same statement sent again, it is already in the ledger; otherwise choose another id.")
+        }
+        if sequence > 0 { _ = try role(of: event.author) }
+        switch event.body {
+        case .genesis:
+            guard sequence == 0 else {
+                throw LedgerError(.invalidEvent, "ledger.genesis may only be the first record; this ledger already has \(sequence) records.")
+            }
+        case let .partyRegistered(party, _, _, newKeys):
+            try require(event, roles: [.admin])
+            if parties[party] != nil {
+                throw LedgerError(.duplicateID, "Party \"\(party)\" is already registered. Use key.added to give it another key.")
+            }
+            for raw in newKeys { try requireUnregistered(raw) }
+        case let .keyAdded(party, raw, _):
+            try requireSelfOrAdmin(event, party: party)
+            try requireUnregistered(raw)
+        case let .keyRevoked(party, raw, _):
+            try requireSelfOrAdmin(event, party: party)
+            let keyID = SHA256.hash(raw)
+            guard let key = keys[keyID], key.party == party else {
+                throw LedgerError(.unknownReference, "Key \(keyID.shortHex()) is not registered to \"\(party)\"; nothing to revoke.")
+            }
+            if let at = key.revokedAt {
+                throw LedgerError(.invalidEvent, "Key \(keyID.shortHex()) of \"\(party)\" was already revoked at entry \(at).")
+            }
+        case let .factOpened(fact, _, subjects, _):
+            try require(event, roles: [.investigator, .reviewer, .admin])
+            try requireNew(fact, in: facts, kind: "fact")
+            for subject in subjects where parties[subject] == nil {
+                throw LedgerError(.unknownReference, "Fact \"\(fact)\" names subject \"\(subject)\", which is not a registered party. Register the party first.")
+            }
+        case let .claimAsserted(claim, fact, _, _, _):
+            guard claims[claim] == nil else { throw duplicateClaim(claim) }
+            try requireExisting(fact, in: facts, kind: "fact", by: event)
+        case let .claimCountered(claim, counters, fact, _, _, _):
+            guard claims[claim] == nil else { throw duplicateClaim(claim) }
+            try requireExisting(fact, in: facts, kind: "fact", by: event)
+            let target = try existingClaim(counters, by: event)
+            guard target.fact == fact else {
+                throw LedgerError(.invalidEvent, "Claim \"\(claim)\" is about fact \"\(fact)\" but counters claim \"\(counters)\", which is about fact \"\(target.fact)\". A counterclaim must be about the same fact.")
+            }
+            if let at = target.retractedAt {
+                throw LedgerError(.invalidEvent, "Claim \"\(counters)\" was retracted at entry \(at); there is nothing left to counter.")
+            }
+        case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
+            let target = try existingClaim(claim, by: event)
+            guard target.author == event.author else {
+                throw LedgerError(.notTheAuthor, "Claim \"\(claim)\" was made by \"\(target.author)\"; only its author may amend or retract it, not \"\(event.author)\". Counter it with claim.countered instead.")
+            }
+            if let at = target.retractedAt {
+                throw LedgerError(.invalidEvent, "Claim \"\(claim)\" was already retracted at entry \(at).")
+            }
+        case let .evidenceAttached(e):
+            try require(event, roles: [.investigator, .reviewer])
+            try requireNew(e.evidence, in: evidence, kind: "evidence")
+            for claim in e.supports + e.contradicts { _ = try existingClaim(claim, by: event) }
+        case let .custodyRecorded(item, _, _, _, _, _):
+            try require(event, roles: [.investigator, .reviewer])
+            try requireExisting(item, in: evidence, kind: "evidence", by: event)
+        case let .attestationMade(attestation, target, _, _):
+            try requireNew(attestation, in: attestations, kind: "attestation")
+            if let entry = Digest(hexString: target), target.utf8.count == 64 {
+                guard entries[entry] != nil else {
+                    throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
+                }
+            } else if claims[target] == nil && evidence[target] == nil {
+                throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \"\(target)\", which is neither an entry id nor a claim or evidence id in this ledger.")
+            }
+        case let .findingRecorded(finding, fact, _, _, reliesOn):
+            try require(event, roles: [.reviewer])
+            try requireNew(finding, in: findings, kind: "finding")
+            try requireExisting(fact, in: facts, kind: "fact", by: event)
+            for item in reliesOn { try requireExisting(item, in: evidence, kind: "evidence", by: event) }
+        case .unknown:
+            throw LedgerError(.unknownEventType, "The event type \"\(event.type)\" is not in the v1 vocabulary.")
+        }
+    }
+
+    private func duplicateClaim(_ claim: String) -> LedgerError {
+        LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
+    }
+
+    private func requireSelfOrAdmin(_ event: Event, party: String) throws(LedgerError) {
+        guard parties[party] != nil else {
+            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger.")
+        }
+        let authorRole = try role(of: event.author)
+        guard event.author == party || authorRole == .admin else {
+            throw LedgerError(.roleNotAllowed, "Only \"\(party)\" itself or an admin may change its keys, not \"\(event.author)\".")
+        }
+    }
+
+    private func requireUnregistered(_ raw: [UInt8]) throws(LedgerError) {
+        let keyID = SHA256.hash(raw)
+        if let key = keys[keyID] {
+            throw LedgerError(.duplicateID, "Key \(keyID.shortHex()) is already registered to \"\(key.party)\". Generate a new key with `ledger key generate`.")
+        }
+        do {
+            _ = try PublicKey(rawRepresentation: raw)
+        } catch {
+            throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error).")
+        }
+    }
+
+    private mutating func registerKeys(_ raws: [[UInt8]], party: String, at sequence: UInt64) -> [Digest] {
+        var ids: [Digest] = []
+        for raw in raws {
+            // Keys were checked to parse in checkRules (or, for genesis, in signingKeys).
+            guard let key = try? PublicKey(rawRepresentation: raw) else { continue }
+            keys[key.keyID] = Key(publicKey: key, party: party, validFrom: sequence)
+            ids.append(key.keyID)
+        }
+        return ids
+    }
+
+    private mutating func apply(_ event: Event, entryID: Digest, sequence: UInt64) -> [Undo] {
+        var undo: [Undo] = [Undo(action: .removeEvent(event.id, entryID))]
+        eventIDs[event.id] = sequence
+        entries[entryID] = sequence
+        count += 1
+        switch event.body {
+        case let .genesis(origin, party, name, raws):
+            self.origin = origin
+            parties[party] = Party(id: party, name: name, role: .admin, registeredAt: sequence)
+            undo.append(Undo(action: .resetOrigin))
+            undo.append(Undo(action: .removeParty(party, registerKeys(raws, party: party, at: sequence))))
+        case let .partyRegistered(party, name, role, raws):
+            parties[party] = Party(id: party, name: name, role: role, registeredAt: sequence)
+            undo.append(Undo(action: .removeParty(party, registerKeys(raws, party: party, at: sequence))))
+        case let .keyAdded(party, raw, _):
+            for id in registerKeys([raw], party: party, at: sequence) { undo.append(Undo(action: .removeKey(id))) }
+        case let .keyRevoked(_, raw, _):
+            let id = SHA256.hash(raw)
+            keys[id]?.revokedAt = sequence
+            undo.append(Undo(action: .unrevoke(id)))
+        case let .factOpened(fact, _, _, _):
+            facts[fact] = sequence
+            undo.append(Undo(action: .removeFact(fact)))
+        case let .claimAsserted(claim, fact, _, _, _), let .claimCountered(claim, _, fact, _, _, _):
+            claims[claim] = Claim(fact: fact, author: event.author)
+            undo.append(Undo(action: .removeClaim(claim)))
+        case .claimAmended:
+            break
+        case let .claimRetracted(claim, _):
+            claims[claim]?.retractedAt = sequence
+            undo.append(Undo(action: .unretract(claim)))
+        case let .evidenceAttached(e):
+            evidence[e.evidence] = sequence
+            undo.append(Undo(action: .removeEvidence(e.evidence)))
+        case .custodyRecorded:
+            break
+        case let .attestationMade(attestation, _, _, _):
+            attestations[attestation] = sequence
+            undo.append(Undo(action: .removeAttestation(attestation)))
+        case let .findingRecorded(finding, _, _, _, _):
+            findings[finding] = sequence
+            undo.append(Undo(action: .removeFinding(finding)))
+        case .unknown:
+            break
+        }
+        return undo
+    }
+}

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+public import LedgerCrypto
+
+/// Evidence files stored by their SHA-256 in `blobs/sha256/<hex>` inside the ledger directory.
+///
+/// A blob may arrive before or after the `evidence.attached` that names it; a missing blob is
+/// reported, never fatal to the chain. Blobs are written once, atomically, read-only.
+public struct BlobStore: Sendable {
+    /// The state of one evidence item's blob.
+    public enum Status: Sendable, Hashable {
+        case present
+        case missing
+        /// The stored file does not hash to the recorded digest, or has another size.
+        case mismatched(actual: Digest, size: UInt64)
+    }
+
+    public let directory: String
+
+    public init(ledgerDirectory: String) {
+        directory = ledgerDirectory + "/blobs/sha256"
+    }
+
+    /// The path a blob with `digest` is stored at.
+    public func path(for digest: Digest) -> String { directory + "/" + digest.hexString }
+
+    /// Copies the file at `source` into the store, hashing it on the way.
+    /// - Returns: its SHA-256, its size, and whether an identical blob was already stored.
+    public func add(file source: String) throws(LedgerError) -> (digest: Digest, size: UInt64, existed: Bool) {
+        let input = try FileDescriptor(path: source, flags: O_RDONLY)
+        guard FileSystem.isRegularFile(source) else {
+            throw LedgerError(.usage, "\(source) is not a regular file.")
+        }
+        try FileSystem.makeDirectory(String(directory.dropLast("/sha256".count)))
+        try FileSystem.makeDirectory(directory)
+        let temporary = directory + "/.incoming-\(getpid())"
+        var hasher = SHA256.Hasher()
+        var size: UInt64 = 0
+        do throws(LedgerError) {
+            let output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o444)
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let got = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(LedgerError) in try input.read(into: raw, at: size) }
+                }.get()
+                if got == 0 { break }
+                try buffer.withUnsafeBytes { raw in
+                    Result { () throws(LedgerError) in
+                        try output.write(UnsafeRawBufferPointer(rebasing: raw[..<got]), at: size)
+                    }
+                }.get()
+                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+                size += UInt64(got)
+            }
+            guard fsync(output.fd) == 0 else { throw ioError("fsync", temporary) }
+        } catch {
+            FileSystem.remove(temporary)
+            throw error
+        }
+        let digest = hasher.finalize()
+        let target = path(for: digest)
+        if status(of: digest, size: size) == .present {
+            FileSystem.remove(temporary)
+            return (digest, size, true)
+        }
+        try FileSystem.rename(temporary, target)
+        try FileSystem.syncDirectory(directory)
+        return (digest, size, false)
+    }
+
+    /// Checks the stored blob for `digest` against the digest and the recorded `size`.
+    public func status(of digest: Digest, size: UInt64) -> Status {
+        let file = path(for: digest)
+        guard FileSystem.isRegularFile(file), let input = try? FileDescriptor(path: file, flags: O_RDONLY) else { return .missing }
+        var hasher = SHA256.Hasher()
+        var offset: UInt64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            guard let got = try? buffer.withUnsafeMutableBytes({ raw in
+                Result { () throws(LedgerError) in try input.read(into: raw, at: offset) }
+            }).get() else { return .missing }
+            if got == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+            offset += UInt64(got)
+        }
+        let actual = hasher.finalize()
+        return actual == digest && offset == size ? .present : .mismatched(actual: actual, size: offset)
+    }
+}

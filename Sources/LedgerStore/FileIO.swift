@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LedgerCore
+
+/// One open file descriptor, closed on release. Every failure becomes a ``LedgerError`` with
+/// code ``LedgerError/Code/io`` naming the file and the system's reason.
+final class FileDescriptor {
+    let fd: Int32
+    let path: String
+
+    /// Opens `path` with `flags` (`O_CLOEXEC` and `O_NOFOLLOW` are always added: nothing inside a
+    /// ledger directory is read or written through a symbolic link).
+    init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LedgerError) {
+        let fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw ioError("open", path) }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    var size: UInt64 {
+        get throws(LedgerError) {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw ioError("stat", path) }
+            return UInt64(info.st_size)
+        }
+    }
+
+    /// Reads exactly `count` bytes at `offset`, or fewer only at the end of the file.
+    func read(at offset: UInt64, count: Int) throws(LedgerError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let got = try out.withUnsafeMutableBytes { buffer in
+            Result { () throws(LedgerError) in try read(into: buffer, at: offset) }
+        }.get()
+        if got < count { out.removeLast(count - got) }
+        return out
+    }
+
+    /// Fills `buffer` from `offset`; returns the bytes read (short only at the end of the file).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LedgerError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read", path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(LedgerError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress.map { $0 + done }, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("write", path)
+            }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: UInt64) throws(LedgerError) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(LedgerError) in try write(raw, at: offset) } }.get()
+    }
+
+    /// Flushes the file's data to stable storage.
+    func sync() throws(LedgerError) {
+        guard fdatasync(fd) == 0 else { throw ioError("fdatasync", path) }
+    }
+
+    func truncate(to size: UInt64) throws(LedgerError) {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw ioError("truncate", path) }
+    }
+}
+
+/// An I/O error naming the operation, the path and `errno`'s meaning.
+func ioError(_ operation: String, _ path: String, code: Int32 = errno) -> LedgerError {
+    let reason = String(cString: strerror(code))
+    var advice = "Check that the path exists and is readable and writable by you."
+    if code == ENOSPC || code == EDQUOT { advice = "The disk is full: free space and retry; nothing was appended." }
+    if code == ELOOP { advice = "It is a symbolic link; the ledger never follows links inside its directory." }
+    if code == EACCES || code == EPERM { advice = "Permission denied: check the ownership and mode of the ledger directory." }
+    return LedgerError(.io, "Could not \(operation) \(path): \(reason). \(advice)")
+}
+
+/// File system helpers used by the store.
+enum FileSystem {
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    static func makeDirectory(_ path: String) throws(LedgerError) {
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw ioError("create directory", path) }
+        guard isDirectory(path) else { throw LedgerError(.io, "\(path) exists and is not a directory.") }
+    }
+
+    /// Makes a rename or file creation in `directory` durable.
+    static func syncDirectory(_ directory: String) throws(LedgerError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open directory", directory) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ioError("fsync directory", directory) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws(LedgerError) {
+        guard Glibc.rename(from, to) == 0 else { throw ioError("rename to \(to)", from) }
+    }
+
+    static func remove(_ path: String) {
+        unlink(path)
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, directory: String) throws(LedgerError) {
+        let temporary = path + ".tmp-\(getpid())"
+        do throws(LedgerError) {
+            let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            try file.write(bytes, at: 0)
+            guard fsync(file.fd) == 0 else { throw ioError("fsync", temporary) }
+            try rename(temporary, path)
+            try syncDirectory(directory)
+        } catch {
+            remove(temporary)
+            throw error
+        }
+    }
+
+    static func contents(of directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+/// An exclusive advisory lock on a file, held until released: one writer at a time across
+/// processes. `flock` locks are released by the kernel when the process dies, so a crashed
+/// writer never leaves a stale lock behind.
+final class WriterLock {
+    private let file: FileDescriptor
+
+    /// Takes the lock, waiting up to `timeout` seconds for another writer to finish.
+    /// - Throws: ``LedgerError/Code/lockTimeout`` when the wait runs out.
+    init(path: String, timeout: Double) throws(LedgerError) {
+        file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
+        var waited = 0.0
+        while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
+            guard waited < timeout else {
+                throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(Int(timeout)) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`.")
+            }
+            usleep(10_000)
+            waited += 0.01
+        }
+    }
+
+    deinit { flock(file.fd, LOCK_UN) }
+}
+
+/// The current time from the system clock.
+func currentTime() -> Timestamp {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    // Microseconds are enough and keep acceptance times short.
+    return Timestamp(seconds: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec / 1000 * 1000))
+}

@@ -1,0 +1,282 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+public import LedgerCrypto
+
+/// A record as stored: its exact bytes (the Merkle leaf) and its entry id.
+public struct StoredRecord: Sendable {
+    public let sequence: UInt64
+    /// The exact stored bytes, without the newline that ends them in the log.
+    public let bytes: [UInt8]
+    /// SHA-256(0x00 ‖ bytes): the RFC 6962 leaf hash.
+    public let entryID: Digest
+
+    /// Decodes the record (canonical form only).
+    public func decoded() throws(LedgerError) -> Record {
+        do throws(LedgerError) {
+            return try Record(stored: bytes)
+        } catch {
+            throw LedgerError(error.code, "Entry \(sequence): \(error.message)")
+        }
+    }
+}
+
+/// What opening a ledger found and did about it.
+public struct OpenReport: Sendable {
+    /// Bytes after the last acknowledged record: an interrupted write. A writer cuts them.
+    public var tornBytes: UInt64 = 0
+    /// Whole records in the torn tail: written, but their group commit never completed.
+    public var tornRecords: Int = 0
+    /// The sequence number the torn tail started at.
+    public var tornAt: UInt64 = 0
+    /// The index did not match the log and was rebuilt from it (it is a cache).
+    public var indexRebuilt = false
+    /// Whether the torn tail was cut (writers only).
+    public var cut = false
+
+    /// Lines for the user, empty when nothing happened.
+    public var messages: [String] {
+        var out: [String] = []
+        if tornBytes > 0 {
+            let what = tornRecords > 0 ? "\(tornBytes) bytes (\(tornRecords) whole record(s) of an unfinished group commit and any partial record)" : "\(tornBytes) bytes of a partial record"
+            out.append(cut
+                ? "Recovered from an interrupted write: cut \(what) at sequence \(tornAt); every acknowledged entry is intact."
+                : "The log ends with an interrupted write: \(what) at sequence \(tornAt). The next write command cuts it; acknowledged entries are not affected.")
+        }
+        if indexRebuilt { out.append("The index did not match the log and was rebuilt from it.") }
+        return out
+    }
+}
+
+/// A ledger directory opened for reading: the committed records, by sequence number or in order.
+///
+/// Opening is O(1) in the log's length: it checks the index's last entry against the log and
+/// reads only what lies beyond it. Readers take no lock and see only whole records of completed
+/// group commits; what they see is fixed at open.
+public final class Ledger: @unchecked Sendable {
+    /// The ledger directory.
+    public let directory: String
+    /// How many committed records there are.
+    public internal(set) var count: UInt64 = 0
+    /// The entry id of the last committed record, or ``Digest/zero`` for an empty log.
+    public internal(set) var lastEntryID = Digest.zero
+    /// The acceptance time of the last record.
+    public internal(set) var lastAcceptedAt: Timestamp?
+    /// What opening found.
+    public internal(set) var report = OpenReport()
+
+    let logFile: FileDescriptor
+    var indexCount: UInt64 = 0
+    var pending: [IndexEntry] = []
+    /// The end of the last committed record in the log.
+    var committedEnd: UInt64 = 0
+
+    struct IndexEntry: Equatable {
+        var offset: UInt64
+        var length: UInt32
+        var idPrefix: UInt32
+
+        static let size = 16
+
+        init(offset: UInt64, length: UInt32, entryID: Digest) {
+            self.offset = offset
+            self.length = length
+            self.idPrefix = entryID.rawRepresentation.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+        }
+
+        init(_ raw: UnsafeRawBufferPointer) {
+            offset = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            length = UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            idPrefix = UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        }
+
+        var bytes: [UInt8] {
+            var out = [UInt8](repeating: 0, count: 16)
+            out.withUnsafeMutableBytes {
+                $0.storeBytes(of: offset.bigEndian, toByteOffset: 0, as: UInt64.self)
+                $0.storeBytes(of: length.bigEndian, toByteOffset: 8, as: UInt32.self)
+                $0.storeBytes(of: idPrefix.bigEndian, toByteOffset: 12, as: UInt32.self)
+            }
+            return out
+        }
+    }
+
+    /// The paths inside a ledger directory.
+    public struct Layout: Sendable {
+        public let directory: String
+        public var log: String { directory + "/log" }
+        public var index: String { directory + "/index" }
+        public var lock: String { directory + "/lock" }
+        public var format: String { directory + "/FORMAT" }
+        public var blobs: String { directory + "/blobs" }
+
+        public init(directory: String) {
+            self.directory = directory
+        }
+    }
+
+    /// The text of the `FORMAT` file that marks a ledger directory.
+    static let formatText = "evidence-ledger log v1\n"
+
+    public var layout: Layout { Layout(directory: directory) }
+
+    /// Opens the ledger in `directory` for reading.
+    /// - Throws: ``LedgerError/Code/notALedger`` if it is not a ledger directory,
+    ///   ``LedgerError/Code/damagedLog`` for damage that is not an interrupted write.
+    public convenience init(directory: String) throws(LedgerError) {
+        try self.init(directory: directory, writable: false)
+    }
+
+    init(directory: String, writable: Bool) throws(LedgerError) {
+        self.directory = directory
+        let layout = Layout(directory: directory)
+        guard FileSystem.isDirectory(directory) else {
+            throw LedgerError(.notALedger, "\(directory) is not a directory. Create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
+        }
+        guard FileSystem.isRegularFile(layout.format), FileSystem.isRegularFile(layout.log) else {
+            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT and log files). Create one with `ledger init`.")
+        }
+        let format = try FileDescriptor(path: layout.format, flags: O_RDONLY).read(at: 0, count: 64)
+        guard format == Array(Self.formatText.utf8) else {
+            throw LedgerError(.notALedger, "\(layout.format) does not say \"\(Self.formatText.dropLast())\"; this is not a ledger this version can read.")
+        }
+        logFile = try FileDescriptor(path: layout.log, flags: writable ? O_RDWR : O_RDONLY)
+        try load()
+    }
+
+    /// Reads the index and scans the log past it.
+    func load() throws(LedgerError) {
+        let logSize = try logFile.size
+        var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
+        indexCount = 0
+        pending = []
+        report.indexRebuilt = false
+        if FileSystem.isRegularFile(layout.index) {
+            let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
+            let entries = try index.size / UInt64(IndexEntry.size)
+            if entries > 0, let last = try? readIndexEntry(entries - 1, from: index),
+                last.offset + UInt64(last.length) < logSize
+            {
+                let bytes = try logFile.read(at: last.offset, count: Int(last.length) + 1)
+                if bytes.last == 0x0a, let record = try? Record(stored: Array(bytes.dropLast())),
+                    record.sequence == entries - 1
+                {
+                    let entryID = Record.entryID(of: Array(bytes.dropLast()))
+                    if IndexEntry(offset: last.offset, length: last.length, entryID: entryID) == last {
+                        indexCount = entries
+                        start = (last.offset + UInt64(last.length) + 1, entries, entryID)
+                        lastAcceptedAt = record.acceptedAt
+                    }
+                }
+            }
+            if indexCount != entries { report.indexRebuilt = true }
+        } else if logSize > 0 {
+            report.indexRebuilt = true
+        }
+        try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
+    }
+
+    /// Reads records after the index: whole, chained records of completed group commits are
+    /// committed; anything after the last completed group commit is a torn tail, unless a
+    /// complete group commit follows damage, which is reported as damage.
+    private func scanTail(from offset: UInt64, sequence: UInt64, previous: Digest, logSize: UInt64) throws(LedgerError) {
+        var cursor = LogCursor(file: logFile, from: offset, end: logSize)
+        var expected = (sequence: sequence, previous: previous)
+        var candidates: [IndexEntry] = []
+        var committed = (count: 0, end: offset)
+        var lastTime = lastAcceptedAt
+        var committedTime = lastAcceptedAt
+        var broken = false
+        while let line = try cursor.next() {
+            let record = line.complete ? try? Record(stored: line.bytes) : nil
+            if !broken, let record, record.sequence == expected.sequence, record.previous == expected.previous {
+                let entryID = Record.entryID(of: line.bytes)
+                candidates.append(IndexEntry(offset: line.offset, length: UInt32(line.bytes.count), entryID: entryID))
+                expected = (expected.sequence + 1, entryID)
+                lastTime = record.acceptedAt
+                if record.batchEnd == record.sequence {
+                    committed = (candidates.count, line.offset + UInt64(line.bytes.count) + 1)
+                    committedTime = lastTime
+                }
+                continue
+            }
+            if !broken {
+                broken = true
+                continue
+            }
+            // After a break, a record that closes a group commit means acknowledged data lies
+            // beyond the break: that is damage, not an interrupted write.
+            if let record, record.batchEnd == record.sequence {
+                throw LedgerError(.damagedLog, "The log is damaged near byte \(committed.end) (after entry \(Int64(sequence) + Int64(committed.count) - 1)): a complete record (sequence \(record.sequence)) follows data that is not a valid continuation. Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+            }
+        }
+        pending = Array(candidates.prefix(committed.count))
+        count = indexCount + UInt64(pending.count)
+        committedEnd = committed.end
+        lastAcceptedAt = committedTime
+        if committed.count > 0 {
+            lastEntryID = try entryID(at: count - 1)
+        } else if indexCount > 0 {
+            lastEntryID = previous
+        }
+        report.tornBytes = logSize - committed.end
+        report.tornRecords = candidates.count - committed.count
+        report.tornAt = count
+    }
+
+    private func readIndexEntry(_ n: UInt64, from index: FileDescriptor) throws(LedgerError) -> IndexEntry {
+        let raw = try index.read(at: n * UInt64(IndexEntry.size), count: IndexEntry.size)
+        guard raw.count == IndexEntry.size else {
+            throw LedgerError(.io, "The index ends before entry \(n). Run `ledger verify \(directory)`.")
+        }
+        return raw.withUnsafeBytes { IndexEntry($0) }
+    }
+
+    lazy var indexFile: FileDescriptor? = try? FileDescriptor(path: layout.index, flags: O_RDONLY)
+
+    func indexEntry(_ sequence: UInt64) throws(LedgerError) -> IndexEntry {
+        precondition(sequence < count, "index entry out of range")
+        if sequence >= indexCount { return pending[Int(sequence - indexCount)] }
+        guard let indexFile else { throw ioError("open", layout.index) }
+        return try readIndexEntry(sequence, from: indexFile)
+    }
+
+    /// The record at `sequence`, read in O(1) through the index.
+    /// - Throws: ``LedgerError/Code/notFound`` past the end; ``LedgerError/Code/damagedLog`` if the
+    ///   stored bytes do not match the index.
+    public func record(at sequence: UInt64) throws(LedgerError) -> StoredRecord {
+        guard sequence < count else {
+            throw LedgerError(.notFound, "There is no entry \(sequence): the ledger has \(count) entries (0 to \(Int64(count) - 1)).")
+        }
+        let entry = try indexEntry(sequence)
+        let bytes = try logFile.read(at: entry.offset, count: Int(entry.length))
+        let entryID = Record.entryID(of: bytes)
+        guard bytes.count == Int(entry.length), IndexEntry(offset: entry.offset, length: entry.length, entryID: entryID) == entry else {
+            throw LedgerError(.damagedLog, "Entry \(sequence) does not match the index (offset \(entry.offset), \(entry.length) bytes). Run `ledger verify \(directory)` to find the damage.")
+        }
+        return StoredRecord(sequence: sequence, bytes: bytes, entryID: entryID)
+    }
+
+    /// The entry id at `sequence`.
+    public func entryID(at sequence: UInt64) throws(LedgerError) -> Digest {
+        try record(at: sequence).entryID
+    }
+
+    /// Calls `body` with each committed record from `start` up to (not including) `end`, in
+    /// order, streaming the log in large reads. Stops early when `body` returns `false`.
+    public func forEachRecord(
+        from start: UInt64 = 0, to end: UInt64? = nil, _ body: (StoredRecord) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        let stop = min(end ?? count, count)
+        guard start < stop else { return }
+        let offset = try indexEntry(start).offset
+        var cursor = LogCursor(file: logFile, from: offset, end: committedEnd)
+        var sequence = start
+        while sequence < stop, let line = try cursor.next() {
+            let record = StoredRecord(sequence: sequence, bytes: line.bytes, entryID: Record.entryID(of: line.bytes))
+            guard try body(record) else { return }
+            sequence += 1
+        }
+    }
+}

@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+public import LedgerCrypto
+
+/// An entry the ledger has made durable.
+public struct AppendedEntry: Sendable, Hashable {
+    public let sequence: UInt64
+    public let entryID: Digest
+    public let acceptedAt: Timestamp
+}
+
+/// The single writer of a ledger directory.
+///
+/// Opening takes the directory's writer lock (waiting a bounded time), cuts a torn tail left by
+/// an interrupted write and says so, brings the index up to date, and replays the log into the
+/// ``LedgerState`` that appends are checked against. Damage anywhere in the log stops the open:
+/// nothing is written until an operator acts.
+public final class LedgerWriter {
+    /// The ledger as committed so far.
+    public let ledger: Ledger
+    /// What appends are checked against.
+    public private(set) var state = LedgerState()
+    private let lock: WriterLock
+    private let indexFile: FileDescriptor
+
+    /// How long a writer waits for another by default, in seconds.
+    public static let defaultLockTimeout = 10.0
+
+    /// Opens the ledger in `directory` for writing.
+    /// - Throws: ``LedgerError/Code/lockTimeout``, ``LedgerError/Code/damagedLog``,
+    ///   ``LedgerError/Code/notALedger`` or ``LedgerError/Code/io``.
+    public init(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) {
+        let layout = Ledger.Layout(directory: directory)
+        guard FileSystem.isRegularFile(layout.format) else {
+            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT file). Create one with `ledger init`.")
+        }
+        lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
+        ledger = try Ledger(directory: directory, writable: true)
+        indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
+        try recover()
+        try replay()
+    }
+
+    /// Creates a new ledger directory holding only its genesis record, signed by `adminKey`.
+    ///
+    /// - Parameters:
+    ///   - origin: the log's name, carried by every checkpoint (e.g. `example.org/ledger/case-1`).
+    ///   - adminParty: the party id of the first admin.
+    ///   - signedAt / acceptedAt: fixed times for reproducible ledgers; the clock otherwise.
+    /// - Throws: ``LedgerError/Code/alreadyExists`` if `directory` exists and is not empty.
+    public static func create(
+        directory: String, origin: String, adminKey: SigningKey, adminParty: String = "admin", adminName: String = "Ledger administrator",
+        signedAt: Timestamp? = nil, acceptedAt: Timestamp? = nil
+    ) throws(LedgerError) -> LedgerWriter {
+        guard !origin.isEmpty, origin.utf8.count <= 256, !origin.contains(where: { $0.isNewline || $0 == "+" || $0.isWhitespace }) else {
+            throw LedgerError(.usage, "The origin \"\(origin)\" is not usable: it must be 1–256 characters with no spaces, newlines or '+' (it becomes the checkpoint's first line and the note key name), e.g. example.org/ledger/case-1.")
+        }
+        guard Event.isValidID(adminParty) else {
+            throw LedgerError(.usage, "The admin party id \"\(adminParty)\" is not a valid id (1–128 characters from A–Z a–z 0–9 . _ : -).")
+        }
+        if FileSystem.exists(directory) {
+            guard FileSystem.isDirectory(directory), FileSystem.contents(of: directory).isEmpty else {
+                throw LedgerError(.alreadyExists, "\(directory) already exists and is not an empty directory. Choose a new path; a ledger is never created over existing files.")
+            }
+        } else {
+            try FileSystem.makeDirectory(directory)
+        }
+        let layout = Ledger.Layout(directory: directory)
+        let log = try FileDescriptor(path: layout.log, flags: O_WRONLY | O_CREAT | O_EXCL)
+        try log.sync()
+        try FileSystem.writeAtomically(Array(Ledger.formatText.utf8), to: layout.format, directory: directory)
+        let writer = try LedgerWriter(directory: directory)
+        let time = signedAt ?? currentTime()
+        let payload = JSONValue.object([
+            "v": .integer(Event.version), "type": .string("ledger.genesis"), "id": .string("genesis"),
+            "author": .string(adminParty), "signed_at": .string(time.rfc3339), "origin": .string(origin),
+            "party": .string(adminParty), "name": .string(adminName),
+            "keys": .array([.string(Base64.encode(adminKey.publicKey.rawRepresentation))]),
+        ])
+        var json = JSONWriter()
+        json.value(payload)
+        var envelope = Envelope(payload: json.bytes, signatures: [])
+        try envelope.sign(with: adminKey)
+        _ = try writer.append([envelope], acceptedAt: acceptedAt)
+        return writer
+    }
+
+    /// Cuts a torn tail and brings the index up to date with the committed log.
+    private func recover() throws(LedgerError) {
+        if ledger.report.tornBytes > 0 {
+            try ledger.logFile.truncate(to: ledger.committedEnd)
+            try ledger.logFile.sync()
+            ledger.report.cut = true
+        }
+        if ledger.report.indexRebuilt {
+            try indexFile.truncate(to: 0)
+            ledger.indexCount = 0
+        }
+        try flushPendingIndex()
+        ledger.indexFile = indexFile
+    }
+
+    /// Writes index entries for committed records the index does not cover yet. The index is a
+    /// cache, so it is not synced: after a power loss, the next open rebuilds what is missing.
+    private func flushPendingIndex() throws(LedgerError) {
+        guard !ledger.pending.isEmpty else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
+        for entry in ledger.pending { bytes += entry.bytes }
+        let offset = ledger.indexCount * UInt64(Ledger.IndexEntry.size)
+        try indexFile.write(bytes, at: offset)
+        try indexFile.truncate(to: offset + UInt64(bytes.count))
+        ledger.indexCount += UInt64(ledger.pending.count)
+        ledger.pending = []
+    }
+
+    /// Rebuilds the rule state from the log, checking every chain link on the way.
+    private func replay() throws(LedgerError) {
+        var previous = Digest.zero
+        let directory = ledger.directory
+        try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+            func damaged(_ what: String) -> LedgerError {
+                LedgerError(.damagedLog, "Entry \(stored.sequence) of \(directory) \(what). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
+            }
+            let record: Record
+            do throws(LedgerError) {
+                record = try stored.decoded()
+            } catch {
+                throw damaged("cannot be read: \(error.message)")
+            }
+            guard record.sequence == stored.sequence else { throw damaged("says it is sequence \(record.sequence)") }
+            guard record.previous == previous else {
+                throw damaged("links previous entry \(record.previous.shortHex()), but the entry before it is \(previous.shortHex())")
+            }
+            let event: Event
+            do throws(LedgerError) {
+                event = try Event(payload: record.envelope.payload, allowUnknownType: true)
+            } catch {
+                throw damaged("holds an unreadable statement: \(error.message)")
+            }
+            guard event.isKnownType else {
+                throw LedgerError(.unknownEventType, "Entry \(stored.sequence) has event type \"\(event.type)\", which this version does not know; appending could break rules it cannot check. Use a newer version of `ledger` to write to this ledger.")
+            }
+            do throws(LedgerError) {
+                // Signatures were verified when each record was appended; `ledger verify` rechecks them.
+                try state.admit(record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, signaturesChecked: true)
+            } catch {
+                throw damaged("breaks a rule: \(error.message)")
+            }
+            previous = stored.entryID
+            return true
+        }
+    }
+
+    /// Appends `envelopes` as one group commit: every statement is checked, then all are written
+    /// and made durable with one `fdatasync`, and only then acknowledged. If any statement is
+    /// refused, or the write fails, nothing is appended and the log is exactly as before.
+    ///
+    /// - Parameter acceptedAt: the acceptance time to stamp (for reproducible ledgers); the clock
+    ///   otherwise. Acceptance times never go backwards.
+    /// - Returns: the entries, in order.
+    /// - Throws: the first refusal, naming the statement's position in the batch and its id.
+    @discardableResult
+    public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil) throws(LedgerError) -> [AppendedEntry] {
+        guard !envelopes.isEmpty else { return [] }
+        let time: Timestamp
+        if let acceptedAt {
+            if let last = ledger.lastAcceptedAt, acceptedAt < last {
+                throw LedgerError(.timeWentBackwards, "The acceptance time \(acceptedAt) is before the last entry's (\(last)); acceptance times never go backwards.")
+            }
+            time = acceptedAt
+        } else {
+            time = max(currentTime(), ledger.lastAcceptedAt ?? Timestamp(seconds: 0))
+        }
+        let first = ledger.count
+        let batchEnd = first + UInt64(envelopes.count) - 1
+        var previous = ledger.lastEntryID
+        var undo: [LedgerState.Undo] = []
+        var lines: [UInt8] = []
+        var entries: [AppendedEntry] = []
+        var index: [Ledger.IndexEntry] = []
+        var offset = ledger.committedEnd
+        for (i, envelope) in envelopes.enumerated() {
+            let sequence = first + UInt64(i)
+            do throws(LedgerError) {
+                let event = try Event(payload: envelope.payload)
+                let bytes = Record(sequence: sequence, previous: previous, acceptedAt: time, batchEnd: batchEnd, envelope: envelope).encoded()
+                guard bytes.count <= Record.maximumSize else {
+                    throw LedgerError(.tooLarge, "The record would be \(bytes.count) bytes; the limit is \(Record.maximumSize).")
+                }
+                let entryID = Record.entryID(of: bytes)
+                do throws(LedgerError) {
+                    undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence)
+                } catch where error.code == .duplicateID {
+                    throw duplicateStatement(event, envelope, batch: Array(envelopes[..<i])) ?? error
+                }
+                lines += bytes
+                lines.append(0x0a)
+                index.append(Ledger.IndexEntry(offset: offset, length: UInt32(bytes.count), entryID: entryID))
+                offset += UInt64(bytes.count + 1)
+                entries.append(AppendedEntry(sequence: sequence, entryID: entryID, acceptedAt: time))
+                previous = entryID
+            } catch {
+                state.undo(undo)
+                let position = envelopes.count > 1 ? "Statement \(i + 1) of \(envelopes.count) was refused, so none was appended: " : "The statement was refused: "
+                throw LedgerError(error.code, position + error.message)
+            }
+        }
+        do throws(LedgerError) {
+            try ledger.logFile.write(lines, at: ledger.committedEnd)
+            try ledger.logFile.sync()
+        } catch {
+            // Put the log back exactly as it was; the records were never acknowledged.
+            try? ledger.logFile.truncate(to: ledger.committedEnd)
+            try? ledger.logFile.sync()
+            state.undo(undo)
+            throw error
+        }
+        ledger.committedEnd = offset
+        ledger.count = batchEnd + 1
+        ledger.lastEntryID = previous
+        ledger.lastAcceptedAt = time
+        ledger.pending += index
+        try flushPendingIndex()
+        return entries
+    }
+
+    /// If `event` repeats a statement already in the ledger (or earlier in the batch) with the
+    /// same payload bytes, the error that says so.
+    private func duplicateStatement(_ event: Event, _ envelope: Envelope, batch: [Envelope]) -> LedgerError? {
+        if let existing = state.eventIDs[event.id], existing < ledger.count,
+            let stored = try? ledger.record(at: existing).decoded(), stored.envelope.payload == envelope.payload
+        {
+            return LedgerError(.duplicateStatement, "This exact statement (\"\(event.id)\", identical payload) is already entry \(existing). Nothing needs doing.")
+        }
+        if batch.contains(where: { $0.payload == envelope.payload }) {
+            return LedgerError(.duplicateStatement, "This exact statement (\"\(event.id)\") appears twice in the batch.")
+        }
+        return nil
+    }
+}
