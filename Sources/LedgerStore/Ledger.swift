@@ -201,14 +201,13 @@ public final class Ledger: @unchecked Sendable {
                 }
                 continue
             }
-            if !broken {
-                broken = true
-                continue
-            }
-            // After a break, a record that closes a group commit means acknowledged data lies
-            // beyond the break: that is damage, not an interrupted write.
-            if let record, record.batchEnd == record.sequence {
-                throw LedgerError(.damagedLog, "The log is damaged near byte \(committed.end) (after entry \(Int64(sequence) + Int64(committed.count) - 1)): a complete record (sequence \(record.sequence)) follows data that is not a valid continuation. Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+            // An interrupted write leaves a partial line, or lines of an unfinished group commit
+            // after one. A whole record that does not continue the chain, or one that closes a
+            // group commit after a break, means acknowledged data is out of place: damage.
+            let misplaced = !broken || record?.batchEnd == record?.sequence
+            broken = true
+            if let record, misplaced {
+                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete record with sequence \(record.sequence) stands where it does not continue the chain (the last valid entry is \(Int64(sequence) + Int64(committed.count) - 1)). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
             }
         }
         pending = Array(candidates.prefix(committed.count))

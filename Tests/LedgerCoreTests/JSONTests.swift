@@ -1,0 +1,133 @@
+import Foundation
+import LedgerCore
+import Testing
+
+@Suite("Strict JSON")
+struct JSONTests {
+    func parse(_ text: String) throws(JSONError) -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
+
+    @Test("accepts RFC 8259 values, escapes and surrogate pairs")
+    func accepts() throws {
+        #expect(try parse(#" {"a": [1, -2, true, false, null, "x"]} "#) == .object(["a": .array([.integer(1), .integer(-2), .bool(true), .bool(false), .null, .string("x")])]))
+        #expect(try parse(#""\u00e9\ud83d\ude00\n\"\\\/""#) == .string("é😀\n\"\\/"))
+        #expect(try parse("9007199254740991") == .integer(9_007_199_254_740_991))
+        #expect(try parse("\"é😀\"") == .string("é😀"))
+    }
+
+    @Test("refuses what parsers disagree on", arguments: [
+        (#"{"a":1,"a":2}"#, "duplicate member name"),
+        (#"{"a":1} x"#, "unexpected bytes after"),
+        (#"{"a":1}{"#, "unexpected bytes after"),
+        ("9007199254740992", "out of range"),
+        ("123456789012345678901234567890", "out of range"),
+        ("1.5", "only integers"),
+        ("1e3", "only integers"),
+        ("01", "leading zero"),
+        ("-0", "negative zero"),
+        (#""\ud800""#, "lone high surrogate"),
+        (#""\udc00""#, "lone low surrogate"),
+        ("\"a\u{01}b\"", "control character"),
+        (#""\x""#, "invalid escape"),
+        ("[1,]", "unexpected character"),
+        ("{\"a\" 1}", "expected ':'"),
+        ("tru", "unexpected end"),
+        ("", "unexpected end"),
+    ])
+    func refuses(_ text: String, _ reason: String) {
+        do {
+            _ = try parse(text)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.reason.contains(reason), "\(text): \(error.reason)")
+        }
+    }
+
+    @Test("refuses invalid UTF-8, overlong encodings and encoded surrogates")
+    func invalidUTF8() {
+        for bytes: [UInt8] in [[0x22, 0xff, 0x22], [0x22, 0xc0, 0xaf, 0x22], [0x22, 0xed, 0xa0, 0x80, 0x22], [0x22, 0xe2, 0x82, 0x22]] {
+            #expect(throws: JSONError.self) { try JSONParser.parse(bytes) }
+        }
+    }
+
+    @Test("refuses nesting deeper than the limit, accepts it at the limit")
+    func depth() throws {
+        let limit = JSONParser.maximumDepth
+        #expect(throws: JSONError.self) { try parse(String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1)) }
+        _ = try parse(String(repeating: "[", count: limit) + String(repeating: "]", count: limit))
+        #expect(throws: JSONError.self) { try parse(String(repeating: "[", count: 100_000)) }
+    }
+
+    @Test("writing then parsing gives the same value, and writing is deterministic")
+    func roundTrip() throws {
+        let value = JSONValue.object(["b": .array([.string("é\n\"\u{01}"), .integer(-5)]), "a": .object(["z": .null, "y": .bool(true)])])
+        var writer = JSONWriter()
+        writer.value(value)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":{"y":true,"z":null},"b":["é\n\"\u0001",-5]}"#)
+        #expect(try JSONParser.parse(writer.bytes) == value)
+    }
+}
+
+@Suite("Base64")
+struct Base64Tests {
+    @Test("RFC 4648 §10 test vectors encode and decode")
+    func vectors() {
+        // RFC 4648 §10.
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            #expect(Base64.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64.decode(encoded) == Array(plain.utf8))
+            #expect(Base64.decode(encoded.replacingOccurrences(of: "=", with: "")) == Array(plain.utf8), "unpadded \(encoded)")
+        }
+        #expect(Base64.decode("-_8=") == [0xfb, 0xff], "URL-safe alphabet")
+        #expect(Base64.decode("+/8=") == [0xfb, 0xff])
+    }
+
+    @Test("refuses non-zero unused bits, broken padding, mixed alphabets and stray characters")
+    func refuses() {
+        for text in ["Zh==", "Zm9=", "Zg=", "Zg===", "Z", "Zg==Zg==", "+_8=", "Zm 9v", "Zm9v\n", "Zm9v!"] {
+            #expect(Base64.decode(text) == nil, "\(text)")
+        }
+    }
+}
+
+@Suite("DSSE")
+struct DSSETests {
+    @Test("PAE matches the DSSE v1 specification's example")
+    func paeKnownAnswer() {
+        // DSSE protocol.md, "Pre-Authentication Encoding" example.
+        let pae = Envelope.pae(payloadType: "http://example.com/HelloWorld", payload: Array("hello world".utf8))
+        #expect(String(decoding: pae, as: UTF8.self) == "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+    }
+
+    @Test("PAE lengths count bytes, not characters")
+    func paeBytes() {
+        let pae = Envelope.pae(payloadType: "t", payload: Array("é".utf8))
+        #expect(String(decoding: pae, as: UTF8.self) == "DSSEv1 1 t 2 é")
+    }
+}
+
+@Suite("RFC 3339 times")
+struct TimestampTests {
+    @Test("parses and formats UTC times, with and without fractions")
+    func roundTrip() throws {
+        let t = try #require(Timestamp(rfc3339: "2020-09-21T08:00:00Z"))
+        #expect(t.seconds == 1_600_675_200)
+        #expect(t.rfc3339 == "2020-09-21T08:00:00Z")
+        #expect(Timestamp(rfc3339: "2020-09-21T08:00:00.250Z")?.rfc3339 == "2020-09-21T08:00:00.25Z")
+        #expect(Timestamp(rfc3339: "2000-02-29T23:59:59Z")?.rfc3339 == "2000-02-29T23:59:59Z")
+        #expect(Timestamp(rfc3339: "1969-12-31T23:59:59Z")?.seconds == -1)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<1000 {
+            let random = Timestamp(seconds: Int64.random(in: -62_000_000_000...250_000_000_000, using: &generator), nanoseconds: Int32.random(in: 0..<1_000_000_000, using: &generator))
+            #expect(Timestamp(rfc3339: random.rfc3339) == random, "\(random.seconds)")
+        }
+    }
+
+    @Test("refuses offsets other than Z, impossible dates and loose formats", arguments: [
+        "2020-09-21T08:00:00+02:00", "2020-02-30T00:00:00Z", "2021-02-29T00:00:00Z", "2020-13-01T00:00:00Z",
+        "2020-09-21T24:00:00Z", "2020-09-21T08:00:60Z", "2020-09-21 08:00:00Z", "2020-09-21", "2020-09-21T08:00:00.Z",
+        "2020-09-21T08:00:00.1234567890Z", "20-09-21T08:00:00Z",
+    ])
+    func refuses(_ text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+import Testing
+
+@Suite("Appending")
+struct AppendTests {
+    @Test("appends assign sequence numbers, chain entry ids and survive reopening")
+    func appendAndReopen() throws {
+        let f = try Fixture()
+        try f.populate()
+        let ledger = try Ledger(directory: f.directory)
+        #expect(ledger.count == 10)
+        var previous = Digest.zero
+        for n in 0..<ledger.count {
+            let stored = try ledger.record(at: n)
+            let record = try stored.decoded()
+            #expect(record.sequence == n)
+            #expect(record.previous == previous)
+            #expect(stored.entryID == SHA256.hash([0] + stored.bytes))
+            previous = stored.entryID
+        }
+        #expect(ledger.lastEntryID == previous)
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+    }
+
+    @Test("a group commit shares one acceptance time and batch end, and is all or nothing")
+    func groupCommit() throws {
+        let f = try Fixture()
+        let good = try (1...3).map { try f.sign(["type": "fact.opened", "id": "o\($0)", "fact": "f\($0)", "proposition": "P\($0)"], as: "inv") }
+        let before = try f.logBytes()
+        let bad = try f.sign(["type": "finding.recorded", "id": "x", "finding": "x", "fact": "f1", "outcome": "inconclusive", "rationale": "r"], as: "sub")
+        #expect(throws: LedgerError(.roleNotAllowed, "")) { try f.append(good + [bad]) }
+        #expect(try f.logBytes() == before)
+        let entries = try f.append(good)
+        #expect(entries.map(\.sequence) == [5, 6, 7])
+        let ledger = try Ledger(directory: f.directory)
+        let records = try (5...7).map { try ledger.record(at: UInt64($0)).decoded() }
+        #expect(records.allSatisfy { $0.batchEnd == 7 && $0.acceptedAt == records[0].acceptedAt })
+    }
+
+    @Test("a second writer waits for the lock, then fails with lock-timeout")
+    func writerLock() throws {
+        let f = try Fixture()
+        let first = try f.writer()
+        #expect(throws: LedgerError(.lockTimeout, "")) { try LedgerWriter(directory: f.directory, lockTimeout: 0.2) }
+        _ = first
+    }
+
+    @Test("acceptance times never go backwards")
+    func monotonicTime() throws {
+        let f = try Fixture()
+        let envelope = try f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv")
+        #expect(throws: LedgerError(.timeWentBackwards, "")) {
+            try f.writer().append([envelope], acceptedAt: Timestamp(seconds: 0))
+        }
+    }
+
+    @Test("the index is rebuilt from the log when it is deleted or damaged")
+    func indexRebuild() throws {
+        let f = try Fixture()
+        try f.populate()
+        let index = f.directory + "/index"
+        let original = try Data(contentsOf: URL(fileURLWithPath: index))
+        try FileManager.default.removeItem(atPath: index)
+        #expect(try Ledger(directory: f.directory).report.indexRebuilt)
+        #expect(try Ledger(directory: f.directory).count == 10)
+        _ = try f.writer()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
+        var damaged = original
+        damaged[damaged.count - 1] ^= 0xff
+        try damaged.write(to: URL(fileURLWithPath: index))
+        _ = try f.writer()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
+    }
+}
+
+@Suite("Rejections leave the log byte-identical")
+struct RejectionTests {
+    /// Appends `envelope`, expects `code`, and checks the log is unchanged.
+    func expectRejected(_ f: Fixture, _ envelopes: [Envelope], _ code: LedgerError.Code, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = try f.logBytes()
+        do {
+            try f.append(envelopes)
+            Issue.record("expected \(code.name), but the append succeeded", sourceLocation: sourceLocation)
+        } catch let error as LedgerError {
+            #expect(error.code == code, "got \(error.code.name): \(error.message)", sourceLocation: sourceLocation)
+            #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
+        }
+        #expect(try f.logBytes() == before, "the log changed", sourceLocation: sourceLocation)
+        #expect(try Verifier.verify(directory: f.directory).isIntact, sourceLocation: sourceLocation)
+    }
+
+    func fact(_ f: Fixture, id: String = "o1", as party: String = "inv", key: SigningKey? = nil) throws -> Envelope {
+        try f.sign(["type": "fact.opened", "id": id, "fact": "fact-\(id)", "proposition": "P"], as: party, key: key)
+    }
+
+    @Test("a signature that does not verify")
+    func badSignature() throws {
+        let f = try Fixture()
+        var envelope = try fact(f)
+        envelope.signatures[0].signature[10] ^= 1
+        try expectRejected(f, [envelope], .badSignature)
+        var payloadChanged = try fact(f)
+        payloadChanged.payload[payloadChanged.payload.count - 3] ^= 1
+        #expect(throws: (any Error).self) { try f.append([payloadChanged]) }
+    }
+
+    @Test("a key the ledger does not know")
+    func unknownKey() throws {
+        let f = try Fixture()
+        try expectRejected(f, [fact(f, key: Fixture.key(99))], .unknownKey)
+    }
+
+    @Test("a key registered to another party")
+    func keyOfAnotherParty() throws {
+        let f = try Fixture()
+        try expectRejected(f, [fact(f, as: "inv", key: f.keys["other"])], .keyOfAnotherParty)
+    }
+
+    @Test("a revoked key is refused after its revocation; earlier entries it signed stay valid")
+    func revokedKey() throws {
+        let f = try Fixture()
+        try f.append([fact(f, id: "before")])
+        let newKey = Fixture.key(42)
+        try f.append(["type": "key.added", "id": "k-add", "party": "inv", "key": Base64.encode(newKey.publicKey.rawRepresentation)], as: "inv")
+        try f.append(["type": "key.revoked", "id": "k-rev", "party": "inv", "key": Base64.encode(Fixture.key(2).publicKey.rawRepresentation), "reason": "laptop lost"], as: "inv")
+        try expectRejected(f, [fact(f, id: "after")], .revokedKey)
+        try f.append([fact(f, id: "after", key: newKey)])
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+    }
+
+    @Test("a role that may not emit the type: a subject recording a finding")
+    func wrongRole() throws {
+        let f = try Fixture()
+        try f.populate()
+        let finding = try f.sign(["type": "finding.recorded", "id": "fd1", "finding": "fd1", "fact": "f1", "outcome": "substantiated", "rationale": "r"], as: "sub")
+        try expectRejected(f, [finding], .roleNotAllowed)
+        let evidence = try f.sign(["type": "evidence.attached", "id": "e9", "evidence": "e9", "sha256": Digest.zero.hexString, "size": 1, "media_type": "x/y", "title": "t"], as: "sub")
+        try expectRejected(f, [evidence], .roleNotAllowed)
+    }
+
+    @Test("only a claim's author may amend or retract it")
+    func notTheAuthor() throws {
+        let f = try Fixture()
+        try f.populate()
+        try expectRejected(f, [f.sign(["type": "claim.retracted", "id": "r1", "claim": "c1", "reason": "x"], as: "inv")], .notTheAuthor)
+        try expectRejected(f, [f.sign(["type": "claim.amended", "id": "m1", "claim": "c1", "statement": "x"], as: "rev")], .notTheAuthor)
+    }
+
+    @Test("references to an unknown fact, claim or evidence")
+    func unknownReferences() throws {
+        let f = try Fixture()
+        try f.populate()
+        try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "c9", "claim": "c9", "fact": "nope", "stance": "affirms", "statement": "s"], as: "inv")], .unknownReference)
+        try expectRejected(f, [f.sign(["type": "claim.countered", "id": "c9", "claim": "c9", "counters": "nope", "fact": "f1", "stance": "affirms", "statement": "s"], as: "inv")], .unknownReference)
+        try expectRejected(f, [f.sign(["type": "custody.recorded", "id": "cu", "evidence": "nope", "action": "copied"], as: "inv")], .unknownReference)
+        try expectRejected(f, [f.sign(["type": "attestation.made", "id": "a9", "attestation": "a9", "target": Digest.zero.hexString, "kind": "reviewed"], as: "rev")], .unknownReference)
+    }
+
+    @Test("duplicate ids: statement id, fact id, claim id")
+    func duplicateIDs() throws {
+        let f = try Fixture()
+        try f.populate()
+        try expectRejected(f, [f.sign(["type": "fact.opened", "id": "open-f1", "fact": "f-new", "proposition": "P"], as: "rev")], .duplicateID)
+        try expectRejected(f, [f.sign(["type": "fact.opened", "id": "new", "fact": "f1", "proposition": "P"], as: "rev")], .duplicateID)
+        try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "c1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID)
+    }
+
+    @Test("the same envelope twice, also re-encoded: other whitespace, member order, URL-safe unpadded base64")
+    func sameEnvelopeTwice() throws {
+        let f = try Fixture()
+        let envelope = try fact(f)
+        try f.append([envelope])
+        try expectRejected(f, [envelope], .duplicateStatement)
+        let payload = Base64.encode(envelope.payload)
+        let urlSafe = payload.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let sig = Base64.encode(envelope.signatures[0].signature)
+        let reencoded = """
+            {
+              "signatures" : [ { "sig" : "\(sig)", "keyid" : "\(envelope.signatures[0].keyID.hexString)" } ],
+              "payload" : "\(urlSafe)",
+              "payloadType" : "\(Envelope.eventPayloadType)"
+            }
+            """
+        let parsed = try Envelope(jsonText: Array(reencoded.utf8))
+        #expect(parsed == envelope)
+        try expectRejected(f, [parsed], .duplicateStatement)
+        // Twice within one batch.
+        let other = try fact(f, id: "o2")
+        try expectRejected(f, [other, other], .duplicateStatement)
+    }
+
+    @Test("base64 with non-zero unused bits is refused, not silently accepted as another text for the same bytes")
+    func malleableBase64() throws {
+        let f = try Fixture()
+        let envelope = try fact(f)
+        let sig = Base64.encode(envelope.signatures[0].signature)
+        // 64 bytes encode to 86 characters and "=="; the last character carries 4 unused bits.
+        var chars = Array(sig)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        let value = alphabet.firstIndex(of: chars[85]) ?? 0
+        chars[85] = alphabet[value | 1]
+        let text = String(decoding: envelope.jsonBytes, as: UTF8.self).replacingOccurrences(of: sig, with: String(chars))
+        #expect(throws: LedgerError(.malformedEnvelope, "")) { try Envelope(jsonText: Array(text.utf8)) }
+    }
+
+    @Test("malformed envelopes: JSON, base64, UTF-8, payload type, signature length")
+    func malformedEnvelopes() throws {
+        let f = try Fixture()
+        let envelope = try fact(f)
+        let text = String(decoding: envelope.jsonBytes, as: UTF8.self)
+        let cases: [(String, [UInt8])] = [
+            ("truncated JSON", Array(text.utf8.dropLast())),
+            ("trailing garbage", Array((text + "x").utf8)),
+            ("invalid UTF-8", Array(text.utf8.dropLast(2)) + [0xff, 0x22, 0x7d]),
+            ("bad base64", Array(text.replacingOccurrences(of: "\"payload\":\"", with: "\"payload\":\"*").utf8)),
+            ("other payload type", Array(text.replacingOccurrences(of: Envelope.eventPayloadType, with: "application/json").utf8)),
+            ("duplicate key", Array(text.replacingOccurrences(of: "{\"payloadType\"", with: "{\"payload\":\"\",\"payloadType\"").utf8)),
+            ("short signature", Array(text.replacingOccurrences(of: Base64.encode(envelope.signatures[0].signature), with: Base64.encode(envelope.signatures[0].signature.prefix(63))).utf8)),
+        ]
+        for (name, bytes) in cases {
+            #expect(throws: LedgerError(.malformedEnvelope, ""), "\(name)") { try Envelope(jsonText: bytes) }
+        }
+        // A payload that is not valid event JSON, correctly signed, is refused at append.
+        for payload in ["{\"a\":1,\"a\":2}", "{\"v\":1} x", "\u{7b}\"v\":1,\"type\":\"fact.opened\",\"id\":\"\u{00e9}\"}"] {
+            var bad = Envelope(payload: Array(payload.utf8), signatures: [])
+            try bad.sign(with: f.keys["inv"]!)
+            try expectRejected(f, [bad], .malformedEvent)
+        }
+        var nonUTF8 = Envelope(payload: [0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d], signatures: [])
+        try nonUTF8.sign(with: f.keys["inv"]!)
+        try expectRejected(f, [nonUTF8], .malformedEvent)
+    }
+
+    @Test("an oversized payload")
+    func oversized() throws {
+        let f = try Fixture()
+        let big = try f.sign(["type": "fact.opened", "id": "big", "fact": "big", "proposition": String(repeating: "x", count: 70_000)], as: "inv")
+        #expect(throws: LedgerError(.tooLarge, "")) { try Envelope(jsonText: big.jsonBytes) }
+        let long = try f.sign(["type": "fact.opened", "id": "long", "fact": "long", "proposition": String(repeating: "x", count: 20_000)], as: "inv")
+        try expectRejected(f, [long], .malformedEvent)
+    }
+
+    @Test("an event type outside the vocabulary, and ids that look like paths")
+    func vocabulary() throws {
+        let f = try Fixture()
+        try expectRejected(f, [f.sign(["type": "claim.deleted", "id": "d1"], as: "inv")], .unknownEventType)
+        try expectRejected(f, [f.sign(["type": "fact.opened", "id": "../x", "fact": "f", "proposition": "P"], as: "inv")], .malformedEvent)
+        try expectRejected(f, [f.sign(["type": "fact.opened", "id": "x", "fact": "a/b", "proposition": "P"], as: "inv")], .malformedEvent)
+        try expectRejected(f, [f.sign(["type": "fact.opened", "id": "x", "fact": "f", "proposition": "P", "extra": "field"], as: "inv")], .malformedEvent)
+    }
+}

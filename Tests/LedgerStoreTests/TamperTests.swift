@@ -1,0 +1,121 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+import Testing
+
+@Suite("Tampering is found at the right sequence number")
+struct TamperTests {
+    func findings(_ f: Fixture) throws -> [VerificationReport.Finding] {
+        let report = try Verifier.verify(directory: f.directory)
+        #expect(!report.isIntact)
+        return report.findings
+    }
+
+    @Test("a flipped byte in the payload of a middle record is a bad signature at that record")
+    func flipPayloadByte() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        let record = try Record(stored: lines[6])
+        var envelope = record.envelope
+        envelope.payload[envelope.payload.count / 2] ^= 0x01
+        lines[6] = Record(sequence: 6, previous: record.previous, acceptedAt: record.acceptedAt, batchEnd: 6, envelope: envelope).encoded()
+        try f.writeLines(lines)
+        let found = try findings(f)
+        #expect(found.first?.sequence == 6)
+        #expect(found.contains { $0.sequence == 7 && $0.message.contains("Expected previous entry id") })
+    }
+
+    @Test("a flipped byte anywhere in a middle record's bytes is reported at that record or the next link")
+    func flipAnyByte() throws {
+        let f = try Fixture()
+        try f.populate()
+        let original = try f.logLines()
+        for position in stride(from: 0, to: original[6].count, by: 7) {
+            var lines = original
+            lines[6][position] ^= 0x04
+            if lines[6][position] == 0x0a { continue }
+            try f.writeLines(lines)
+            let found = try findings(f)
+            #expect(found.first?.sequence == 6 || found.first?.sequence == 7, "byte \(position)")
+            #expect(found.contains { $0.sequence == 7 }, "byte \(position): the next record's link must break")
+        }
+    }
+
+    @Test("a deleted record")
+    func deleteRecord() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        lines.remove(at: 5)
+        try f.writeLines(lines)
+        let found = try findings(f)
+        #expect(found.first?.sequence == 5)
+        #expect(found.first?.message.contains("Expected sequence 5, found 6") == true)
+        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
+    }
+
+    @Test("two records swapped")
+    func swapRecords() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        lines.swapAt(6, 7)
+        try f.writeLines(lines)
+        let found = try findings(f)
+        #expect(found.first?.sequence == 6)
+        #expect(found.contains { $0.sequence == 6 && $0.message.contains("Expected sequence 6, found 7") })
+        #expect(found.contains { $0.sequence == 7 && $0.message.contains("Expected sequence 7, found 6") })
+    }
+
+    @Test("a copy of an earlier record appended at the end is found, and blocks appends")
+    func appendedCopy() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        lines.append(lines[3])
+        try f.writeLines(lines)
+        let found = try findings(f)
+        #expect(found.first?.sequence == 10)
+        #expect(found.first?.message.contains("Expected sequence 10, found 3") == true)
+        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
+        #expect(throws: LedgerError(.damagedLog, "")) { try Ledger(directory: f.directory) }
+    }
+
+    @Test("a record truncated mid-way is a torn tail: verify reports it, the next writer cuts it and says so")
+    func tornTail() throws {
+        let f = try Fixture()
+        try f.populate()
+        let full = try f.logBytes()
+        let lines = try f.logLines()
+        let lastStart = full.count - lines[9].count - 1
+        for cut in [1, lines[9].count / 2, lines[9].count] {
+            try f.writeLog(Array(full[..<(lastStart + cut)]))
+            let found = try findings(f)
+            #expect(found.count == 1 && found[0].sequence == 9, "cut \(cut)")
+            let reader = try Ledger(directory: f.directory)
+            #expect(reader.count == 9)
+            #expect(reader.report.tornBytes == UInt64(cut))
+            let writer = try f.writer()
+            #expect(writer.ledger.report.cut)
+            #expect(writer.ledger.report.messages.first?.contains("Recovered from an interrupted write") == true)
+            #expect(try f.logBytes() == Array(full[..<lastStart]))
+            #expect(try Verifier.verify(directory: f.directory).isIntact)
+            try f.writeLog(full)
+        }
+    }
+
+    @Test("an unfinished group commit is cut back to its start")
+    func unfinishedBatch() throws {
+        let f = try Fixture()
+        let before = try f.logBytes()
+        try f.append(try (1...3).map { try f.sign(["type": "fact.opened", "id": "o\($0)", "fact": "f\($0)", "proposition": "P"], as: "inv") })
+        let lines = try f.logLines()
+        // Keep two whole records of the three-record group commit: it never completed.
+        try f.writeLines(Array(lines.dropLast()))
+        let writer = try f.writer()
+        #expect(writer.ledger.report.tornRecords == 2)
+        #expect(try f.logBytes() == before)
+    }
+}
