@@ -277,11 +277,11 @@ def build(ledger, d, prepared, out, quiet):
                 envelope_file.write_text(envelope, encoding="utf-8")
                 envelopes.append(envelope_file)
                 ids.append(event["id"])
-            printed = run(ledger, "append", out, "--accepted-at", batch["accepted_at"], *envelopes).split()
-            if len(printed) != 2 * len(ids):
-                raise Failure(f"`ledger append` for batch {n} printed {printed!r}; expected a sequence number and "
-                              f"an entry id for each of {len(ids)} statements.")
-            for sid, (seq, entry) in zip(ids, zip(printed[0::2], printed[1::2])):
+            printed = [line.split() for line in run(ledger, "append", out, "--accepted-at", batch["accepted_at"], *envelopes).splitlines()]
+            if [line[2:] for line in printed] != [[sid] for sid in ids] or any(len(line) != 3 for line in printed):
+                raise Failure(f"`ledger append` for batch {n} printed {printed!r}; expected a sequence number, "
+                              f"an entry id and the statement id for each of {len(ids)} statements.")
+            for sid, (seq, entry, _) in zip(ids, printed):
                 entries[sid] = entry
                 say(f"{seq:>3} {entry} {batch['accepted_at']} {sid}")
             for statement in batch["statements"]:

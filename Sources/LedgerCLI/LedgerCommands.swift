@@ -264,9 +264,12 @@ struct BlobCommand: ParsableCommand {
                 case .missing:
                     counts.missing += 1
                     print("missing     \(e.evidence) (entry \(stored.sequence)) sha256 \(e.sha256.hexString): add it with `ledger blob add`")
+                case let .mismatched(actual, size) where actual == e.sha256:
+                    counts.mismatched += 1
+                    print("MISMATCHED  \(e.evidence) (entry \(stored.sequence)) the stored blob matches sha256 \(e.sha256.hexString) but has \(size) bytes; the event records \(e.size): the event's size is wrong")
                 case let .mismatched(actual, size):
                     counts.mismatched += 1
-                    print("MISMATCHED  \(e.evidence) (entry \(stored.sequence)) expected sha256 \(e.sha256.hexString), \(e.size) bytes; found \(actual.hexString), \(size) bytes")
+                    print("MISMATCHED  \(e.evidence) (entry \(stored.sequence)) expected sha256 \(e.sha256.hexString), \(e.size) bytes; found \(actual.hexString), \(size) bytes: the stored file was changed or replaced")
                 }
                 return true
             }

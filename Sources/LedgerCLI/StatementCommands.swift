@@ -44,6 +44,9 @@ struct SignCommand: ParsableCommand {
         members["v"] = .integer(Event.version)
         members["author"] = .string(author)
         if let time = try parseTime(signedAt, option: "--signed-at") {
+            if let given = members["signed_at"], given != .string(time.rfc3339) {
+                throw LedgerError(.malformedEvent, "\(event) gives signed_at \(given.compact) but --signed-at is \(time.rfc3339); they must agree.")
+            }
             members["signed_at"] = .string(time.rfc3339)
         } else if members["signed_at"] == nil {
             members["signed_at"] = .string(Clock.now().rfc3339)
@@ -93,7 +96,7 @@ struct AppendCommand: ParsableCommand {
             Each ENVELOPE.json file holds one envelope; with no files, standard input holds one \
             envelope per line. All statements of one call are checked first and then written and \
             synced together: either all are appended, or none is and the reason is printed. Prints \
-            one line per accepted entry: its sequence number and entry id.
+            one line per accepted entry: its sequence number, entry id and statement id.
             """
     )
 
@@ -133,8 +136,9 @@ struct AppendCommand: ParsableCommand {
         let time = try parseTime(acceptedAt, option: "--accepted-at")
         let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
         for message in writer.ledger.report.messages { Terminal.note(message) }
-        for entry in try writer.append(parsed, acceptedAt: time) {
-            print("\(entry.sequence) \(entry.entryID.hexString)")
+        for (entry, envelope) in zip(try writer.append(parsed, acceptedAt: time), parsed) {
+            let id = (try? Event(payload: envelope.payload).id) ?? "-"
+            print("\(entry.sequence) \(entry.entryID.hexString) \(id)")
         }
     }
 }

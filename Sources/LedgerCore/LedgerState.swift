@@ -48,6 +48,10 @@ public struct LedgerState: Sendable {
 
     public init() {}
 
+    /// How far, in seconds, an author's `signed_at` may lie after the ledger's acceptance time,
+    /// to allow for clocks that are slightly off.
+    public static let allowedClockSkew: Int64 = 300
+
     /// A change made by ``admit(_:event:entryID:sequence:signaturesChecked:)``, kept so that a
     /// group commit that fails part-way can be undone without copying the whole state.
     public struct Undo: Sendable {
@@ -99,15 +103,21 @@ public struct LedgerState: Sendable {
     ///   - event: the event decoded from `envelope.payload`.
     ///   - entryID: the entry id of the record that holds it.
     ///   - sequence: its sequence number, which must equal ``count``.
+    ///   - acceptedAt: the record's acceptance time; `signed_at` may not be later (beyond
+    ///     ``allowedClockSkew``).
     ///   - signaturesChecked: `true` when the caller has already verified every signature
     ///     against the keys ``signingKeys(for:event:)`` returned (verification in parallel).
     /// - Returns: the changes made, for ``undo(_:)``.
     /// - Throws: a ``LedgerError`` whose code names the rule broken; the state is then unchanged.
     @discardableResult
     public mutating func admit(
-        _ envelope: Envelope, event: Event, entryID: Digest, sequence: UInt64, signaturesChecked: Bool = false
+        _ envelope: Envelope, event: Event, entryID: Digest, sequence: UInt64, acceptedAt: Timestamp? = nil,
+        signaturesChecked: Bool = false
     ) throws(LedgerError) -> [Undo] {
         precondition(sequence == count, "records must be admitted in sequence order")
+        if let acceptedAt, event.signedAt.seconds > acceptedAt.seconds + Self.allowedClockSkew {
+            throw LedgerError(.invalidEvent, "Statement \"\(event.id)\" says it was signed at \(event.signedAt), after the ledger accepted it (\(acceptedAt)); a signature cannot come from the future. Check the signer's clock and sign again.")
+        }
         let keys = try signingKeys(for: envelope, event: event)
         if !signaturesChecked {
             let message = envelope.signedBytes
@@ -251,13 +261,20 @@ public struct LedgerState: Sendable {
         case let .evidenceAttached(e):
             try require(event, roles: [.investigator, .reviewer])
             try requireNew(e.evidence, in: evidence, kind: "evidence")
-            for claim in e.supports + e.contradicts { _ = try existingClaim(claim, by: event) }
+            for claim in e.supports + e.contradicts {
+                if let at = try existingClaim(claim, by: event).retractedAt {
+                    throw LedgerError(.invalidEvent, "Evidence \"\(e.evidence)\" refers to claim \"\(claim)\", retracted at entry \(at); evidence can only support or contradict active claims.")
+                }
+            }
         case let .custodyRecorded(item, _, _, _, _, _):
             try require(event, roles: [.investigator, .reviewer])
             try requireExisting(item, in: evidence, kind: "evidence", by: event)
         case let .attestationMade(attestation, target, _, _):
             try requireNew(attestation, in: attestations, kind: "attestation")
             if let entry = Digest(hexString: target), target.utf8.count == 64 {
+                guard target == entry.hexString else {
+                    throw LedgerError(.malformedEvent, "Attestation \"\(attestation)\" targets entry id \(target) in capitals; entry ids are written in lowercase hex, so that one entry has one spelling.")
+                }
                 guard entries[entry] != nil else {
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
                 }

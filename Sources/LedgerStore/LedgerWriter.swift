@@ -145,7 +145,9 @@ public final class LedgerWriter {
             }
             do throws(LedgerError) {
                 // Signatures were verified when each record was appended; `ledger verify` rechecks them.
-                try state.admit(record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, signaturesChecked: true)
+                try state.admit(
+                    record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, acceptedAt: record.acceptedAt,
+                    signaturesChecked: true)
             } catch {
                 throw damaged("breaks a rule: \(error.message)")
             }
@@ -192,7 +194,7 @@ public final class LedgerWriter {
                 }
                 let entryID = Record.entryID(of: bytes)
                 do throws(LedgerError) {
-                    undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence)
+                    undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence, acceptedAt: time)
                 } catch where error.code == .duplicateID {
                     throw duplicateStatement(event, envelope, batch: Array(envelopes[..<i])) ?? error
                 }
@@ -204,8 +206,8 @@ public final class LedgerWriter {
                 previous = entryID
             } catch {
                 state.undo(undo)
-                let position = envelopes.count > 1 ? "Statement \(i + 1) of \(envelopes.count) was refused, so none was appended: " : "The statement was refused: "
-                throw LedgerError(error.code, position + error.message)
+                guard envelopes.count > 1 else { throw error }
+                throw LedgerError(error.code, "Statement \(i + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(error.message)")
             }
         }
         do throws(LedgerError) {

@@ -112,7 +112,7 @@ public enum Verifier {
                 continue
             }
             do throws(LedgerError) {
-                try state.admit(record.envelope, event: event, entryID: entryID, sequence: position)
+                try state.admit(record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt)
                 report.signatures += record.envelope.signatures.count
             } catch {
                 finding(error.code, error.message)

@@ -252,3 +252,39 @@ struct RejectionTests {
         try expectRejected(f, [f.sign(["type": "fact.opened", "id": "x", "fact": "f", "proposition": "P", "extra": "field"], as: "inv")], .malformedEvent)
     }
 }
+
+@Suite("Rules that depend on time and state")
+struct TimeAndStateRuleTests {
+    @Test("a statement signed after the ledger accepted it (beyond the allowed skew) is refused")
+    func signedInTheFuture() throws {
+        let f = try Fixture()
+        let accepted = f.time()
+        let late = Timestamp(seconds: accepted.seconds + LedgerState.allowedClockSkew + 1)
+        let envelope = try f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv", time: late)
+        let before = try f.logBytes()
+        #expect(throws: LedgerError(.invalidEvent, "")) { try f.writer().append([envelope], acceptedAt: accepted) }
+        #expect(try f.logBytes() == before)
+        let withinSkew = try f.sign(["type": "fact.opened", "id": "o2", "fact": "f2", "proposition": "P"], as: "inv", time: Timestamp(seconds: accepted.seconds + 60))
+        try f.writer().append([withinSkew], acceptedAt: accepted)
+    }
+
+    @Test("an attestation naming an entry id in capitals is refused; in lowercase it is accepted")
+    func entryIDSpelling() throws {
+        let f = try Fixture()
+        let entry = try Ledger(directory: f.directory).entryID(at: 1).hexString
+        #expect(throws: LedgerError(.malformedEvent, "")) {
+            try f.append(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": entry.uppercased(), "kind": "reviewed"], as: "rev")
+        }
+        try f.append(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": entry, "kind": "reviewed"], as: "rev")
+    }
+
+    @Test("evidence may not support or contradict a retracted claim")
+    func evidenceOnRetractedClaim() throws {
+        let f = try Fixture()
+        try f.populate()
+        try f.append(["type": "claim.retracted", "id": "r1", "claim": "c1", "reason": "withdrawn"], as: "sub")
+        #expect(throws: LedgerError(.invalidEvent, "")) {
+            try f.append(["type": "evidence.attached", "id": "e2", "evidence": "e2", "sha256": Digest.zero.hexString, "size": 1, "media_type": "x/y", "title": "t", "contradicts": ["c1"]], as: "inv")
+        }
+    }
+}
