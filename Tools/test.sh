@@ -18,3 +18,6 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+
+# Crash consistency: appending processes killed with SIGKILL at random moments, readers alongside.
+python3 Tools/crash-test.py --ledger .build/debug/ledger --trials 120

@@ -293,3 +293,28 @@ enum Clock {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
+
+struct RepairCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Rebuild a ledger's derived files (the index) from its log.",
+        discussion: "Never changes the log: damage to the log is reported by `ledger verify` and must be fixed by restoring it from a trusted copy. Exit 1 if the log is damaged before its end, so the index cannot be rebuilt past the damage."
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Flag(name: .customLong("rebuild-derived"), help: "Rewrite the index (and other caches) from the log.")
+    var rebuildDerived = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        guard rebuildDerived else {
+            throw ValidationError("Say what to repair: --rebuild-derived is the only repair; the log itself is never repaired automatically.")
+        }
+        let report = try Repair.rebuildDerived(directory: directory)
+        for message in report.messages { Terminal.note(message) }
+        print("rebuilt the index of \(directory): \(report.records) entries\(report.indexChanged ? "" : " (it was already correct)")")
+    }
+}

@@ -25,13 +25,16 @@ struct LedgerTool: ParsableCommand {
             """,
         subcommands: [
             InitCommand.self, KeyCommand.self, SignCommand.self, CosignCommand.self, AppendCommand.self,
-            LogCommand.self, ShowCommand.self, VerifyCommand.self, BlobCommand.self,
+            LogCommand.self, ShowCommand.self, VerifyCommand.self, BlobCommand.self, RepairCommand.self,
         ]
     )
 
     /// Parses and runs a command, mapping every error onto the documented exit statuses.
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // A file-size limit (ulimit -f) must give a clear error and a rolled-back append, not
+        // kill the process half-way through a write.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

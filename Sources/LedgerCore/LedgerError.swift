@@ -46,6 +46,7 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         // Damage found in a stored ledger (exit 1).
         public static let damagedLog = Code("damaged-log", .rejected)
         public static let malformedRecord = Code("malformed-record", .rejected)
+        public static let blobMismatch = Code("blob-mismatch", .rejected)
         // Usage (exit 2).
         public static let usage = Code("usage", .usage)
         public static let notFound = Code("not-found", .usage)

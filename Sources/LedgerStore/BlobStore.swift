@@ -29,8 +29,9 @@ public struct BlobStore: Sendable {
     /// Copies the file at `source` into the store, hashing it on the way.
     /// - Returns: its SHA-256, its size, and whether an identical blob was already stored.
     public func add(file source: String) throws(LedgerError) -> (digest: Digest, size: UInt64, existed: Bool) {
-        let input = try FileDescriptor(path: source, flags: O_RDONLY)
-        guard FileSystem.isRegularFile(source) else {
+        let input = try FileDescriptor(path: source, flags: O_RDONLY, followLinks: true)
+        var info = stat()
+        guard fstat(input.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw LedgerError(.usage, "\(source) is not a regular file.")
         }
         try FileSystem.makeDirectory(String(directory.dropLast("/sha256".count)))

@@ -11,10 +11,11 @@ final class FileDescriptor {
     let fd: Int32
     let path: String
 
-    /// Opens `path` with `flags` (`O_CLOEXEC` and `O_NOFOLLOW` are always added: nothing inside a
-    /// ledger directory is read or written through a symbolic link).
-    init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LedgerError) {
-        let fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, mode)
+    /// Opens `path` with `flags`. `O_NOFOLLOW` is added unless `followLinks` is set: nothing
+    /// inside a ledger directory is read or written through a symbolic link, while the user's own
+    /// input files may be links.
+    init(path: String, flags: Int32, mode: mode_t = 0o644, followLinks: Bool = false) throws(LedgerError) {
+        let fd = open(path, flags | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW), mode)
         guard fd >= 0 else { throw ioError("open", path) }
         self.fd = fd
         self.path = path
@@ -86,7 +87,9 @@ final class FileDescriptor {
 func ioError(_ operation: String, _ path: String, code: Int32 = errno) -> LedgerError {
     let reason = String(cString: strerror(code))
     var advice = "Check that the path exists and is readable and writable by you."
-    if code == ENOSPC || code == EDQUOT { advice = "The disk is full: free space and retry; nothing was appended." }
+    if code == ENOSPC || code == EDQUOT || code == EFBIG {
+        advice = "The disk is full or a file-size limit was reached: free space and retry; the ledger was left as it was."
+    }
     if code == ELOOP { advice = "It is a symbolic link; the ledger never follows links inside its directory." }
     if code == EACCES || code == EPERM { advice = "Permission denied: check the ownership and mode of the ledger directory." }
     return LedgerError(.io, "Could not \(operation) \(path): \(reason). \(advice)")
@@ -109,9 +112,14 @@ enum FileSystem {
         return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// Creates a directory inside a ledger, or accepts an existing one; a symbolic link in its
+    /// place is refused, so nothing is ever written outside the ledger directory.
     static func makeDirectory(_ path: String) throws(LedgerError) {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw ioError("create directory", path) }
-        guard isDirectory(path) else { throw LedgerError(.io, "\(path) exists and is not a directory.") }
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw LedgerError(.io, "\(path) exists and is not a directory (a symbolic link or a file). The ledger never writes through links; move it away.")
+        }
     }
 
     /// Makes a rename or file creation in `directory` durable.

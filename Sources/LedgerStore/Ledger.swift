@@ -71,6 +71,8 @@ public final class Ledger: @unchecked Sendable {
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.
     var committedEnd: UInt64 = 0
+    /// Set once the index was found to disagree with the log and was replaced in memory.
+    private var indexDistrusted = false
 
     struct IndexEntry: Equatable {
         var offset: UInt64
@@ -128,31 +130,37 @@ public final class Ledger: @unchecked Sendable {
         try self.init(directory: directory, writable: false)
     }
 
-    init(directory: String, writable: Bool) throws(LedgerError) {
+    init(directory: String, writable: Bool, ignoringIndex: Bool = false) throws(LedgerError) {
         self.directory = directory
         let layout = Layout(directory: directory)
         guard FileSystem.isDirectory(directory) else {
             throw LedgerError(.notALedger, "\(directory) is not a directory. Create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
         }
+        try Self.checkFormat(layout)
+        logFile = try FileDescriptor(path: layout.log, flags: writable ? O_RDWR : O_RDONLY)
+        try load(ignoringIndex: ignoringIndex)
+    }
+
+    /// Checks that `layout` is a ledger directory this version can read: a `FORMAT` file with the
+    /// expected text and a `log` file.
+    static func checkFormat(_ layout: Layout) throws(LedgerError) {
         guard FileSystem.isRegularFile(layout.format), FileSystem.isRegularFile(layout.log) else {
-            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT and log files). Create one with `ledger init`.")
+            throw LedgerError(.notALedger, "\(layout.directory) is not a ledger directory (no FORMAT and log files). Create one with `ledger init`.")
         }
         let format = try FileDescriptor(path: layout.format, flags: O_RDONLY).read(at: 0, count: 64)
-        guard format == Array(Self.formatText.utf8) else {
-            throw LedgerError(.notALedger, "\(layout.format) does not say \"\(Self.formatText.dropLast())\"; this is not a ledger this version can read.")
+        guard format == Array(formatText.utf8) else {
+            throw LedgerError(.notALedger, "\(layout.format) does not say \"\(formatText.dropLast())\"; this is not a ledger this version can read.")
         }
-        logFile = try FileDescriptor(path: layout.log, flags: writable ? O_RDWR : O_RDONLY)
-        try load()
     }
 
     /// Reads the index and scans the log past it.
-    func load() throws(LedgerError) {
+    func load(ignoringIndex: Bool = false) throws(LedgerError) {
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
         pending = []
         report.indexRebuilt = false
-        if FileSystem.isRegularFile(layout.index) {
+        if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
             let entries = try index.size / UInt64(IndexEntry.size)
             if entries > 0, let last = try? readIndexEntry(entries - 1, from: index),
@@ -249,12 +257,23 @@ public final class Ledger: @unchecked Sendable {
             throw LedgerError(.notFound, "There is no entry \(sequence): the ledger has \(count) entries (0 to \(Int64(count) - 1)).")
         }
         let entry = try indexEntry(sequence)
-        let bytes = try logFile.read(at: entry.offset, count: Int(entry.length))
-        let entryID = Record.entryID(of: bytes)
-        guard bytes.count == Int(entry.length), IndexEntry(offset: entry.offset, length: entry.length, entryID: entryID) == entry else {
-            throw LedgerError(.damagedLog, "Entry \(sequence) does not match the index (offset \(entry.offset), \(entry.length) bytes). Run `ledger verify \(directory)` to find the damage.")
+        let bytes = try logFile.read(at: entry.offset, count: Int(entry.length) + 1)
+        let record = Array(bytes.dropLast())
+        let entryID = Record.entryID(of: record)
+        guard bytes.last == 0x0a, IndexEntry(offset: entry.offset, length: entry.length, entryID: entryID) == entry,
+            (try? Record(stored: record))?.sequence == sequence
+        else {
+            // The index is a cache: when it disagrees with the log, rebuild it from the log in
+            // memory (one pass) and answer from that; the log decides.
+            guard !indexDistrusted else {
+                throw LedgerError(.damagedLog, "Entry \(sequence) cannot be read from the log at offset \(entry.offset). Run `ledger verify \(directory)` to find the damage.")
+            }
+            indexDistrusted = true
+            try load(ignoringIndex: true)
+            report.indexRebuilt = true
+            return try self.record(at: sequence)
         }
-        return StoredRecord(sequence: sequence, bytes: bytes, entryID: entryID)
+        return StoredRecord(sequence: sequence, bytes: record, entryID: entryID)
     }
 
     /// The entry id at `sequence`.

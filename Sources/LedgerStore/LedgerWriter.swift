@@ -225,7 +225,10 @@ public final class LedgerWriter {
         ledger.lastEntryID = previous
         ledger.lastAcceptedAt = time
         ledger.pending += index
-        try flushPendingIndex()
+        // The entries are durable and acknowledged from here on. The index is a cache: if it
+        // cannot be written now (a full disk), readers find the records past it and the next
+        // writer indexes them, so the failure must not turn a durable append into an error.
+        try? flushPendingIndex()
         return entries
     }
 

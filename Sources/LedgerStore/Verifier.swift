@@ -36,7 +36,8 @@ public struct VerificationReport: Sendable {
 /// Full verification of a ledger directory, from genesis, trusting nothing stored but the bytes
 /// of the log: every record's framing, sequence number and chain link, every entry id, every
 /// signature, and every append rule (key registered to the author and valid at that position,
-/// roles, references, unique ids). It never writes.
+/// roles, references, unique ids), and every stored evidence blob against its recorded hash. It
+/// never writes.
 public enum Verifier {
     /// Verifies the ledger in `directory`.
     /// - Parameter progress: called now and then with (records read, bytes read, total bytes).
@@ -45,9 +46,7 @@ public enum Verifier {
         directory: String, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
         let layout = Ledger.Layout(directory: directory)
-        guard FileSystem.isRegularFile(layout.format), FileSystem.isRegularFile(layout.log) else {
-            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT and log files).")
-        }
+        try Ledger.checkFormat(layout)
         let log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         let size = try log.size
         var cursor = LogCursor(file: log, from: 0, end: size)
@@ -58,6 +57,7 @@ public enum Verifier {
         var position: UInt64 = 0
         var offsets: [Ledger.IndexEntry] = []
         var openBatchEnd: UInt64?
+        let blobs = BlobStore(ledgerDirectory: directory)
         func finding(_ code: LedgerError.Code, _ message: String) {
             report.findings.append(.init(sequence: position, code: code, message: message))
         }
@@ -65,7 +65,12 @@ public enum Verifier {
             defer { position += 1 }
             if position % 65_536 == 0 { progress?(position, line.offset, size) }
             guard line.complete else {
-                finding(.damagedLog, "The log ends with \(line.bytes.count) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
+                if appendInProgress(log: log, sizeAtStart: size, layout: layout) {
+                    report.notes.append("An append was in progress while verifying; its records were not checked.")
+                } else {
+                    finding(.damagedLog, "The log ends with \(line.bytes.count) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
+                }
+                openBatchEnd = nil
                 break
             }
             let entryID = Record.entryID(of: line.bytes)
@@ -117,13 +122,39 @@ public enum Verifier {
             } catch {
                 finding(error.code, error.message)
             }
+            if case let .evidenceAttached(e) = event.body {
+                switch blobs.status(of: e.sha256, size: UInt64(e.size)) {
+                case .present: break
+                case .missing:
+                    report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
+                case let .mismatched(actual, size):
+                    finding(.blobMismatch, "The stored blob of evidence \"\(e.evidence)\" (\(blobs.path(for: e.sha256))) hashes to \(actual.hexString) with \(size) bytes; the entry records \(e.sha256.hexString) with \(e.size) bytes. The file was changed after it was stored: restore it from the original.")
+                }
+            }
         }
-        if let openBatchEnd {
+        if let openBatchEnd, appendInProgress(log: log, sizeAtStart: size, layout: layout) {
+            report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
+        } else if let openBatchEnd {
             report.findings.append(.init(sequence: position, code: .damagedLog, message: "The last group commit (ending at sequence \(openBatchEnd)) is incomplete: it was never acknowledged, and the next write command cuts it."))
         }
         progress?(position, size, size)
         report.notes += checkIndex(layout: layout, against: offsets)
         return report
+    }
+
+    /// Whether an unfinished record or group commit at the end of the log belongs to an append that
+    /// is still running (a writer holds the lock, or the log has grown since verification began),
+    /// rather than to an interrupted one.
+    private static func appendInProgress(log: FileDescriptor, sizeAtStart: UInt64, layout: Ledger.Layout) -> Bool {
+        if let size = try? log.size, size != sizeAtStart { return true }
+        // Opened read-only: verification never creates or changes a file, not even the lock.
+        let fd = open(layout.lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
+        flock(fd, LOCK_UN)
+        if let size = try? log.size, size != sizeAtStart { return true }
+        return false
     }
 
     /// Compares the index, a cache, with the offsets the log actually has.

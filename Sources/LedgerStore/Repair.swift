@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+
+/// Rebuilds a ledger's derived files from its log. The log itself is never touched: damage to
+/// it is reported, never repaired automatically.
+public enum Repair {
+    /// What a rebuild did.
+    public struct Report: Sendable {
+        /// Records indexed.
+        public var records: UInt64
+        /// Whether the rebuilt index differs from the one it replaced.
+        public var indexChanged: Bool
+        /// What opening the log found (for example a torn tail, which the next write cuts).
+        public var messages: [String]
+    }
+
+    /// Rewrites the index from the log, atomically, under the writer lock.
+    /// - Throws: ``LedgerError/Code/damagedLog`` if the log is damaged before its tail (the
+    ///   index cannot be rebuilt past damage; restore the log first).
+    public static func rebuildDerived(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) -> Report {
+        let layout = Ledger.Layout(directory: directory)
+        guard FileSystem.isRegularFile(layout.format) else {
+            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT file).")
+        }
+        let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
+        for entry in ledger.pending { bytes += entry.bytes }
+        let old = (try? FileDescriptor(path: layout.index, flags: O_RDONLY)).flatMap { file in
+            (try? file.size).flatMap { try? file.read(at: 0, count: Int($0)) }
+        }
+        try FileSystem.writeAtomically(bytes, to: layout.index, directory: directory)
+        var messages = ledger.report.messages.filter { !$0.contains("index") }
+        if ledger.report.tornBytes > 0 { messages.append("The log was left as it is: the next write command cuts the interrupted write.") }
+        return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)
+    }
+}

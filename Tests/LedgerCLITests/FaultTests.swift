@@ -1,0 +1,118 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import Testing
+
+@Suite("Resource faults leave the ledger exactly as before")
+struct FaultTests {
+    /// A ledger with one investigator and a signed statement of about `size` bytes ready to append.
+    func prepare(_ work: WorkDirectory, size: Int) throws -> String {
+        for party in ["admin", "inv"] { try CLI.run(["key", "generate", "--out", work.path("\(party).pem")]) }
+        try CLI.run(["init", work.path("led"), "--origin", "fault.test/ledger", "--admin-key", work.path("admin.pem")])
+        let raw = try CLI.run(["key", "public", work.path("inv.pem")]).stdout.split(separator: "\n").first { $0.hasPrefix("raw (base64): ") }?.dropFirst(14) ?? ""
+        try work.write("reg.json", #"{"type":"party.registered","id":"reg","party":"inv","name":"I","role":"investigator","keys":["\#(raw)"]}"#)
+        try CLI.run(["append", work.path("led")], stdin: CLI.run(["sign", "--key", work.path("admin.pem"), "--author", "admin", work.path("reg.json")]).stdout)
+        try work.write("big.json", #"{"type":"fact.opened","id":"big","fact":"big","proposition":"\#(String(repeating: "p", count: size))"}"#)
+        let envelope = try CLI.run(["sign", "--key", work.path("inv.pem"), "--author", "inv", work.path("big.json")]).stdout
+        try work.write("big.envelope", envelope)
+        return work.path("big.envelope")
+    }
+
+    func snapshot(_ work: WorkDirectory) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: work.path("led")) {
+            out[name] = try Data(contentsOf: URL(fileURLWithPath: work.path("led/\(name)")))
+        }
+        return out
+    }
+
+    @Test("a write that hits the file-size limit (as a full disk would) fails with an I/O error and is rolled back")
+    func fileSizeLimit() throws {
+        let work = try WorkDirectory()
+        let envelope = try prepare(work, size: 12_000)
+        let before = try snapshot(work)
+        let logSize = before["log"]?.count ?? 0
+        // ulimit -f counts 1 KiB blocks: room for the log as it is, not for the new record.
+        let limit = logSize / 1024 + 2
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "ulimit -f \(limit); exec \"$0\" append \"$1\" \"$2\"", CLI.binary, work.path("led"), envelope]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3, "\(message)")
+        #expect(message.contains("[io]") && message.contains("left as it was"), "\(message)")
+        #expect(try snapshot(work) == before)
+        #expect(try CLI.run(["verify", work.path("led")]).status == 0)
+        // With room again, the same statement goes in.
+        #expect(try CLI.run(["append", work.path("led"), envelope]).status == 0)
+    }
+
+    @Test("a full disk (a 64 KiB tmpfs) fails with an I/O error and leaves the ledger as it was", .enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
+    func diskFull() throws {
+        let work = try WorkDirectory()
+        let envelope = try prepare(work, size: 12_000)
+        let mount = work.path("small")
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let mounted = Process()
+        mounted.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mounted.arguments = ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount]
+        try mounted.run()
+        mounted.waitUntilExit()
+        try #require(mounted.terminationStatus == 0, "mount failed")
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [mount]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        try FileManager.default.copyItem(atPath: work.path("led"), toPath: mount + "/led")
+        // Fill the rest of the file system.
+        let filler = FileManager.default.createFile(atPath: mount + "/filler", contents: nil)
+        #expect(filler)
+        if let handle = FileHandle(forWritingAtPath: mount + "/filler") {
+            while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
+            try? handle.close()
+        }
+        let logBefore = try Data(contentsOf: URL(fileURLWithPath: mount + "/led/log"))
+        let result = try CLI.run(["append", mount + "/led", envelope])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("[io]"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: mount + "/led/log")) == logBefore)
+        #expect(try CLI.run(["verify", mount + "/led"]).status == 0)
+    }
+
+    @Test("permission denied: a user who may not write the ledger gets an I/O error and changes nothing")
+    func permissionDenied() throws {
+        let work = try WorkDirectory()
+        let envelope = try prepare(work, size: 100)
+        let before = try snapshot(work)
+        let process = Process()
+        if getuid() == 0 {
+            // Root may write anywhere: run the append as an unprivileged user instead.
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: work.url.path)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: envelope)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary, "append", work.path("led"), envelope]
+        } else {
+            try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: work.path("led"))
+            try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: work.path("led/log"))
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["append", work.path("led"), envelope]
+        }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3, "\(message)")
+        #expect(message.contains("Permission denied"), "\(message)")
+        try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: work.path("led"))
+        #expect(try snapshot(work) == before)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+import Testing
+
+@Suite("Reliability")
+struct ReliabilityTests {
+    @Test("a torn write cut at every byte offset of the last record recovers to the record before it")
+    func tornAtEveryOffset() throws {
+        let f = try Fixture()
+        try f.populate()
+        let full = try f.logBytes()
+        let last = try f.logLines().last ?? []
+        let lastStart = full.count - last.count - 1
+        let expected = try Ledger(directory: f.directory).entryID(at: 8)
+        // Every length from one byte of the record up to the whole record without its newline.
+        for cut in 1...last.count {
+            try f.writeLog(Array(full[..<(lastStart + cut)]))
+            let writer = try f.writer()
+            #expect(writer.ledger.count == 9, "cut at \(cut)")
+            #expect(writer.ledger.lastEntryID == expected, "cut at \(cut)")
+            #expect(writer.ledger.report.cut && writer.ledger.report.tornBytes == UInt64(cut), "cut at \(cut)")
+            #expect(try f.logBytes() == Array(full[..<lastStart]), "cut at \(cut)")
+            try f.writeLog(full)
+        }
+    }
+
+    @Test("repair --rebuild-derived rewrites the index from the log and never changes the log")
+    func repairRebuildsIndex() throws {
+        let f = try Fixture()
+        try f.populate()
+        let index = URL(fileURLWithPath: f.directory + "/index")
+        let good = try Data(contentsOf: index)
+        let log = try f.logBytes()
+        try Data(repeating: 0xee, count: 100).write(to: index)
+        let report = try Repair.rebuildDerived(directory: f.directory)
+        #expect(report.records == 10 && report.indexChanged)
+        #expect(try Data(contentsOf: index) == good)
+        #expect(try f.logBytes() == log)
+        // A torn tail is reported and left for the next writer.
+        try f.writeLog(log + Array("{\"seq\":10,".utf8))
+        let torn = try Repair.rebuildDerived(directory: f.directory)
+        #expect(torn.messages.contains { $0.contains("interrupted write") })
+        #expect(try f.logBytes() == log + Array("{\"seq\":10,".utf8))
+        // Damage before the tail: refused, log untouched.
+        var lines = try f.logLines()
+        lines.swapAt(2, 3)
+        try f.writeLines(lines)
+        let damaged = try f.logBytes()
+        try FileManager.default.removeItem(at: index)
+        #expect(throws: LedgerError(.damagedLog, "")) { try Repair.rebuildDerived(directory: f.directory) }
+        #expect(try f.logBytes() == damaged)
+    }
+
+    @Test("a flipped bit in any file of a ledger directory is reported by verify, or is a cache that changes no answer")
+    func bitFlipWalk() throws {
+        let f = try Fixture()
+        try f.populate()
+        let blobs = BlobStore(ledgerDirectory: f.directory)
+        let document = f.root.appendingPathComponent("doc")
+        try Data("doc".utf8).write(to: document)
+        _ = try blobs.add(file: document.path)
+        let files = ["log", "index", "FORMAT", "blobs/sha256/" + SHA256.hash(Array("doc".utf8)).hexString]
+        let reference = try Ledger(directory: f.directory)
+        let answers = try (0..<reference.count).map { try reference.record(at: $0).bytes }
+        var trials = 0
+        for name in files {
+            let url = URL(fileURLWithPath: f.directory + "/" + name)
+            try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: url.path)
+            let original = try Data(contentsOf: url)
+            for position in stride(from: 0, to: original.count, by: max(1, original.count / 150)) {
+                for bit in [0, 5] {
+                    var flipped = original
+                    flipped[position] ^= UInt8(1 << bit)
+                    try flipped.write(to: url)
+                    trials += 1
+                    let report = try? Verifier.verify(directory: f.directory)
+                    switch name {
+                    case "index":
+                        // A cache: verify notes it, and every answer is still the log's.
+                        #expect(report?.isIntact == true, "\(name) byte \(position)")
+                        let ledger = try Ledger(directory: f.directory)
+                        #expect(try (0..<ledger.count).map { try ledger.record(at: $0).bytes } == answers, "\(name) byte \(position)")
+                    case "FORMAT":
+                        #expect(report == nil, "\(name) byte \(position): not accepted as a ledger")
+                    default:
+                        #expect(report?.isIntact == false, "\(name) byte \(position) went unnoticed")
+                        let first = report?.findings.first
+                        if name == "log" {
+                            #expect(first?.sequence != nil)
+                        } else {
+                            #expect(first?.code == .blobMismatch && first?.message.contains(name) == true, "\(name) byte \(position)")
+                        }
+                    }
+                }
+            }
+            try original.write(to: url)
+        }
+        #expect(trials > 500)
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+    }
+
+    @Test("symbolic links inside the ledger directory are never followed")
+    func symlinks() throws {
+        let f = try Fixture()
+        let outside = f.root.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: f.directory + "/blobs", withDestinationPath: outside.path)
+        let document = f.root.appendingPathComponent("doc")
+        try Data("doc".utf8).write(to: document)
+        #expect(throws: LedgerError(.io, "")) { try BlobStore(ledgerDirectory: f.directory).add(file: document.path) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty)
+        // The log itself replaced by a link: refused, not read through.
+        let log = f.directory + "/log"
+        try FileManager.default.moveItem(atPath: log, toPath: outside.path + "/log")
+        try FileManager.default.createSymbolicLink(atPath: log, withDestinationPath: outside.path + "/log")
+        #expect(throws: LedgerError.self) { try Ledger(directory: f.directory) }
+        #expect(throws: LedgerError.self) { try f.writer() }
+    }
+
+    @Test("a blob given through a link to the user's file is stored as a regular file")
+    func blobSourceLink() throws {
+        let f = try Fixture()
+        let document = f.root.appendingPathComponent("doc")
+        try Data("doc".utf8).write(to: document)
+        let link = f.root.appendingPathComponent("link")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: document)
+        let stored = try BlobStore(ledgerDirectory: f.directory).add(file: link.path)
+        #expect(stored.digest == SHA256.hash(Array("doc".utf8)))
+    }
+}
