@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ledger", targets: ["LedgerCLI"]),
+        .library(name: "LedgerFuzzing", targets: ["LedgerFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -34,6 +35,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing"], swiftSettings: settings),
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),

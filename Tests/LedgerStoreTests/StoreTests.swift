@@ -107,6 +107,35 @@ struct RejectionTests {
         #expect(throws: (any Error).self) { try f.append([payloadChanged]) }
     }
 
+    @Test("a signature copied from another entry, and one with a non-canonical S (S + L)")
+    func copiedAndMalleableSignatures() throws {
+        let f = try Fixture()
+        let first = try fact(f, id: "o1")
+        try f.append([first])
+        var copied = try fact(f, id: "o2")
+        copied.signatures[0].signature = first.signatures[0].signature
+        try expectRejected(f, [copied], .badSignature)
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian (RFC 8032 §5.1).
+        let order: [UInt8] = [0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14] + [UInt8](repeating: 0, count: 15) + [0x10]
+        var malleable = try fact(f, id: "o3")
+        var carry = 0
+        for i in 0..<32 {
+            let sum = Int(malleable.signatures[0].signature[32 + i]) + Int(order[i]) + carry
+            malleable.signatures[0].signature[32 + i] = UInt8(sum & 0xff)
+            carry = sum >> 8
+        }
+        try expectRejected(f, [malleable], .badSignature)
+    }
+
+    @Test("keys of the wrong length in a registration")
+    func wrongKeyLength() throws {
+        let f = try Fixture()
+        for length in [31, 33, 0] {
+            let event: [String: Any] = ["type": "party.registered", "id": "reg-x\(length)", "party": "x\(length)", "name": "X", "role": "subject", "keys": [Base64.encode([UInt8](repeating: 1, count: length))]]
+            try expectRejected(f, [f.sign(event, as: "admin")], .malformedEvent)
+        }
+    }
+
     @Test("a key the ledger does not know")
     func unknownKey() throws {
         let f = try Fixture()

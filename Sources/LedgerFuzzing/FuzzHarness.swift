@@ -1,0 +1,105 @@
+import LedgerCore
+import LedgerCrypto
+
+/// Feeds arbitrary bytes through every decoder of untrusted input and through the append
+/// checks, asserting the round-trip invariants that keep one input from being read two ways.
+///
+/// Used by the libFuzzer target in `Tools/fuzz` and by a regression test that replays the
+/// committed corpus, so every input that ever crashed stays a test.
+public final class FuzzHarness: Sendable {
+    /// One harness, built once per process.
+    public static let shared = FuzzHarness()
+
+    private let state: LedgerState
+    private let keys: [String: SigningKey]
+    private static let acceptedAt = Timestamp(seconds: 1_600_675_200)
+
+    private init() {
+        var keys: [String: SigningKey] = [:]
+        for (n, party) in ["admin", "inv", "rev", "sub"].enumerated() {
+            // Fixed seeds: the committed corpus carries signatures by these keys.
+            keys[party] = try? SigningKey(seed: [UInt8](repeating: UInt8(n + 1), count: 32))
+        }
+        self.keys = keys
+        var state = LedgerState()
+        for (sequence, envelope) in Self.history(keys: keys).enumerated() {
+            guard let event = try? Event(payload: envelope.payload) else { continue }
+            _ = try? state.admit(envelope, event: event, entryID: SHA256.hash(envelope.payload), sequence: UInt64(sequence), acceptedAt: Self.acceptedAt)
+        }
+        self.state = state
+    }
+
+    /// Runs one input through the decoders and the append checks.
+    public func run(_ input: UnsafeRawBufferPointer) {
+        let bytes = Array(input)
+        if let value = try? JSONParser.parse(bytes) {
+            var writer = JSONWriter()
+            writer.value(value)
+            precondition((try? JSONParser.parse(writer.bytes)) == value, "JSON value changed through write and parse")
+        }
+        if let record = try? Record(stored: bytes) {
+            precondition(record.encoded() == bytes, "a record was accepted in a non-canonical form")
+        }
+        guard let envelope = try? Envelope(jsonText: bytes) else { return }
+        precondition((try? Envelope(jsonText: envelope.jsonBytes)) == envelope, "an envelope changed through its canonical form")
+        guard let event = try? Event(payload: envelope.payload, allowUnknownType: true) else { return }
+        var checked = state
+        _ = try? checked.admit(envelope, event: event, entryID: SHA256.hash(bytes), sequence: checked.count, acceptedAt: Self.acceptedAt)
+        var trusted = state
+        _ = try? trusted.admit(envelope, event: event, entryID: SHA256.hash(bytes), sequence: trusted.count, acceptedAt: Self.acceptedAt, signaturesChecked: true)
+    }
+
+    /// Runs one input.
+    public func run(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { run($0) }
+    }
+
+    /// Valid inputs to start fuzzing from: an envelope of every event type, signed by the
+    /// harness's keys, and a record wrapping one.
+    public func seeds() -> [[UInt8]] {
+        var out = Self.history(keys: keys).map(\.jsonBytes)
+        let extra: [(String, [String: JSONValue])] = [
+            ("sub", ["type": "claim.asserted", "id": "c1", "claim": "c1", "fact": "f1", "stance": "denies", "statement": "Never."]),
+            ("inv", ["type": "claim.countered", "id": "c2", "claim": "c2", "counters": "c1", "fact": "f1", "stance": "affirms", "statement": "It was.", "source": .object(["uri": "https://example.org", "published_at": "2020-09-21T00:00:00Z", "quote": "q"])]),
+            ("inv", ["type": "evidence.attached", "id": "e1", "evidence": "e1", "sha256": .string(Digest.zero.hexString), "size": 3, "media_type": "text/plain", "title": "T", "supports": ["c2"], "contradicts": ["c1"]]),
+            ("inv", ["type": "custody.recorded", "id": "cu", "evidence": "e1", "action": "copied", "from": "a", "to": "b"]),
+            ("rev", ["type": "attestation.made", "id": "a1", "attestation": "a1", "target": "e1", "kind": "reviewed"]),
+            ("rev", ["type": "finding.recorded", "id": "fd", "finding": "fd", "fact": "f1", "outcome": "inconclusive", "rationale": "R", "relies_on": ["e1"]]),
+            ("sub", ["type": "claim.amended", "id": "m1", "claim": "c1", "statement": "Not really."]),
+            ("sub", ["type": "claim.retracted", "id": "r1", "claim": "c1", "reason": "R"]),
+            ("inv", ["type": "key.revoked", "id": "kr", "party": "inv", "key": .string(Base64.encode(keys["inv"]?.publicKey.rawRepresentation ?? []))]),
+        ]
+        for (party, fields) in extra {
+            if let envelope = Self.sign(fields, as: party, keys: keys) { out.append(envelope.jsonBytes) }
+        }
+        if let first = Self.history(keys: keys).first {
+            out.append(Record(sequence: 0, previous: .zero, acceptedAt: Self.acceptedAt, batchEnd: 0, envelope: first).encoded())
+        }
+        return out
+    }
+
+    private static func sign(_ fields: [String: JSONValue], as party: String, keys: [String: SigningKey]) -> Envelope? {
+        var members = fields
+        members["v"] = .integer(1)
+        members["author"] = .string(party)
+        members["signed_at"] = .string("2020-09-21T08:00:00Z")
+        var writer = JSONWriter()
+        writer.value(.object(members))
+        var envelope = Envelope(payload: writer.bytes, signatures: [])
+        guard let key = keys[party], (try? envelope.sign(with: key)) != nil else { return nil }
+        return envelope
+    }
+
+    /// Genesis, the parties, and a fact: the state every input is checked against.
+    private static func history(keys: [String: SigningKey]) -> [Envelope] {
+        func raw(_ party: String) -> JSONValue { .string(Base64.encode(keys[party]?.publicKey.rawRepresentation ?? [])) }
+        let steps: [(String, [String: JSONValue])] = [
+            ("admin", ["type": "ledger.genesis", "id": "genesis", "origin": "fuzz.test/ledger", "party": "admin", "name": "Admin", "keys": .array([raw("admin")])]),
+            ("admin", ["type": "party.registered", "id": "reg-inv", "party": "inv", "name": "Inv", "role": "investigator", "keys": .array([raw("inv")])]),
+            ("admin", ["type": "party.registered", "id": "reg-rev", "party": "rev", "name": "Rev", "role": "reviewer", "keys": .array([raw("rev")])]),
+            ("admin", ["type": "party.registered", "id": "reg-sub", "party": "sub", "name": "Sub", "role": "subject", "keys": .array([raw("sub")])]),
+            ("inv", ["type": "fact.opened", "id": "open-f1", "fact": "f1", "proposition": "P", "subjects": ["sub"]]),
+        ]
+        return steps.compactMap { sign($0.1, as: $0.0, keys: keys) }
+    }
+}

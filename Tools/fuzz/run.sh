@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fuzzes the envelope, event and record decoders and the append checks with libFuzzer.
+#   Tools/fuzz/run.sh [SECONDS]   (default 300)
+# New interesting inputs go to Tools/fuzz/corpus-new/ (not committed); a crashing input is written
+# to Tools/fuzz/artifacts/. Copy a crasher into Tools/fuzz/corpus/ once fixed: the test suite
+# replays that directory (FuzzCorpusTests), so it stays a regression test.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${1:-300}
+swift build -c release --scratch-path ../../.build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address --product LedgerFuzz
+mkdir -p corpus-new artifacts
+exec ../../.build-fuzz/release/LedgerFuzz corpus-new corpus \
+    -max_total_time="$seconds" -max_len=8192 -artifact_prefix=artifacts/ -print_final_stats=1
