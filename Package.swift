@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "ledger", targets: ["LedgerCLI"]),
         .library(name: "LedgerFuzzing", targets: ["LedgerFuzzing"]),
+        .executable(name: "ledger-bench", targets: ["LedgerBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,6 +38,15 @@ let package = Package(
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing"], swiftSettings: settings),
+        .executableTarget(
+            name: "LedgerBench",
+            dependencies: [
+                "LedgerStore", "LedgerCore", "LedgerCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/LedgerBench",
+            swiftSettings: settings
+        ),
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),

@@ -1,0 +1,215 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+
+/// `ledger-bench`: measures the ledger's hot paths against this machine's own limits.
+@main
+struct LedgerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger-bench",
+        abstract: "Benchmarks of the ledger's hot paths, as ratios to this machine's limits.",
+        discussion: "Build in release mode: swift build -c release --product ledger-bench.",
+        subcommands: [Run.self, Generate.self, Figure.self]
+    )
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a synthetic ledger of N entries (20 parties, the v1 mix, 300–1,000-byte payloads).")
+
+    @Option(name: .long, help: "How many entries, genesis included.")
+    var entries: Int
+
+    @Argument(help: "The new ledger directory.")
+    var directory: String
+
+    func run() throws {
+        let start = now()
+        _ = try Workload.generate(entries: entries, directory: directory) { written in
+            if written % 100_000 < 1000 { FileHandle.standardError.write(Data("generated \(written) entries\n".utf8)) }
+        }
+        print("wrote \(entries) entries to \(directory) in \(String(format: "%.1f", now() - start)) s")
+    }
+}
+
+/// One measured figure, printed by a child process as one JSON line.
+struct Measurement: Codable {
+    var figure: String
+    var size: Int
+    var value: Double
+    var unit: String
+    var limit: Double?
+    var limitUnit: String?
+    var detail: String?
+    var peakRSSMiB: Double?
+}
+
+struct Figure: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure one figure (used by `run`, one child process per figure so that each has its own peak memory).", shouldDisplay: false)
+
+    @Argument var name: String
+    @Option var directory: String
+    @Option var size: Int
+    @Option var limit: Double = 0
+
+    func run() throws {
+        let m: Measurement
+        switch name {
+        case "limits": m = try Limits.measure()
+        case "verify": m = try measureVerify()
+        case "append-batch": m = try measureBatchAppend()
+        case "append-single": m = try measureSingleAppend()
+        default: throw ValidationError("unknown figure \(name)")
+        }
+        let data = try JSONEncoder().encode(m)
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    func measureVerify() throws -> Measurement {
+        let start = now()
+        let report = try Verifier.verify(directory: directory)
+        let elapsed = now() - start
+        guard report.isIntact else { throw ValidationError("the benchmark ledger does not verify: \(report.findings.first?.description ?? "")") }
+        return Measurement(figure: "full verify", size: size, value: Double(report.records) / elapsed, unit: "entries/s", limit: limit, limitUnit: "verifies/s × cores")
+    }
+
+    /// A fresh ledger, the parties registered, then `size` statements appended 1,000 per group
+    /// commit; only the appends are timed (signing happens before).
+    func measureBatchAppend() throws -> Measurement {
+        var workload = Workload(seed: 7)
+        let time = Workload.start
+        let writer = try LedgerWriter.create(directory: directory, origin: Workload.origin, adminKey: workload.admin.key, adminParty: "admin", signedAt: time, acceptedAt: time)
+        try writer.append(workload.sign(workload.registrations(at: time), at: time), acceptedAt: time)
+        var batches: [[Envelope]] = []
+        var remaining = size
+        while remaining > 0 {
+            let n = min(1000, remaining)
+            batches.append(workload.sign((0..<n).map { _ in workload.next() }, at: time))
+            remaining -= n
+        }
+        let start = now()
+        for batch in batches { try writer.append(batch, acceptedAt: time) }
+        let elapsed = now() - start
+        return Measurement(figure: "batched append (1,000 a commit)", size: size, value: Double(size) / elapsed, unit: "entries/s", limit: limit, limitUnit: "verifies/s × cores")
+    }
+
+    /// Single-statement appends, each durable before it returns: latency percentiles.
+    func measureSingleAppend() throws -> Measurement {
+        var workload = Workload(seed: 11)
+        let time = Workload.start
+        let writer = try LedgerWriter.create(directory: directory, origin: Workload.origin, adminKey: workload.admin.key, adminParty: "admin", signedAt: time, acceptedAt: time)
+        try writer.append(workload.sign(workload.registrations(at: time), at: time), acceptedAt: time)
+        let statements = workload.sign((0..<size).map { _ in workload.next() }, at: time)
+        var latencies: [Double] = []
+        for envelope in statements {
+            let start = now()
+            try writer.append([envelope], acceptedAt: time)
+            latencies.append(now() - start)
+        }
+        latencies.sort()
+        let p50 = latencies[latencies.count / 2] * 1e3, p99 = latencies[latencies.count * 99 / 100] * 1e3
+        return Measurement(figure: "single append p99", size: size, value: p99, unit: "ms", limit: 2, limitUnit: "ms (target)", detail: String(format: "p50 %.3f ms", p50))
+    }
+}
+
+/// The machine's own limits, measured through the same primitives in tight loops on one core.
+enum Limits {
+    static func measure() throws -> Measurement {
+        let key = try SigningKey(seed: [UInt8](repeating: 3, count: 32))
+        let message = [UInt8](repeating: 0x61, count: 700)
+        let signature = try key.signature(for: message)
+        var n = 0
+        var start = now()
+        while now() - start < 2 {
+            for _ in 0..<100 { if key.publicKey.isValidSignature(signature, for: message) { n += 1 } }
+        }
+        let verifies = Double(n) / (now() - start)
+        n = 0
+        start = now()
+        while now() - start < 1 {
+            for _ in 0..<100 { _ = try key.signature(for: message); n += 1 }
+        }
+        let signs = Double(n) / (now() - start)
+        var node = [UInt8](repeating: 1, count: 65)
+        n = 0
+        start = now()
+        while now() - start < 1 {
+            for _ in 0..<10_000 {
+                let d = node.withUnsafeBytes { SHA256.hash($0) }
+                node.withUnsafeMutableBytes { d.store(into: $0, at: 1) }
+                n += 1
+            }
+        }
+        let hashes = Double(n) / (now() - start)
+        return Measurement(figure: "limits", size: 0, value: verifies, unit: "verifies/s", detail: "\(Int(signs)) signs/s \(Int(hashes)) sha256-65B/s")
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Build the benchmark ledgers and print the table of figures.")
+
+    @Option(name: .long, help: "Ledger sizes, comma-separated.")
+    var sizes: String = "10000,100000,1000000"
+
+    @Option(name: .long, help: "Where to build the benchmark ledgers (reused when already there).")
+    var workdir: String = "/tmp/ledger-bench"
+
+    func run() throws {
+        let sizes = sizes.split(separator: ",").compactMap { Int($0) }
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let limits = try child(["limits", "--directory", workdir, "--size", "0"])
+        let verifyRate = limits.value
+        print("machine: \(cores) cores; Ed25519 \(Int(verifyRate)) verifies/s per core, \(limits.detail ?? "")")
+        var rows: [Measurement] = []
+        for size in sizes {
+            let ledger = "\(workdir)/ledger-\(size)"
+            if !FileManager.default.fileExists(atPath: ledger + "/FORMAT") {
+                FileHandle.standardError.write(Data("generating \(size) entries in \(ledger)…\n".utf8))
+                _ = try Workload.generate(entries: size, directory: ledger)
+            }
+            rows.append(try child(["verify", "--directory", ledger, "--size", String(size), "--limit", String(verifyRate * Double(cores))]))
+            let scratch = "\(workdir)/scratch-\(size)"
+            try? FileManager.default.removeItem(atPath: scratch)
+            rows.append(try child(["append-batch", "--directory", scratch, "--size", String(min(size, 100_000)), "--limit", String(verifyRate * Double(cores))]))
+            try? FileManager.default.removeItem(atPath: scratch)
+            rows.append(try child(["append-single", "--directory", scratch, "--size", "2000"]))
+            try? FileManager.default.removeItem(atPath: scratch)
+        }
+        print("| figure | entries | value | limit | ratio | peak RSS |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for m in rows {
+            let ratio = m.limit.map { $0 > 0 ? String(format: "%.2f", m.unit == "ms" ? $0 / m.value : m.value / $0) : "" } ?? ""
+            let limit = m.limit.map { String(format: "%.0f %@", $0, m.limitUnit ?? "") } ?? ""
+            let value = String(format: m.unit == "ms" ? "%.3f %@" : "%.0f %@", m.value, m.unit) + (m.detail.map { " (\($0))" } ?? "")
+            print("| \(m.figure) | \(m.size) | \(value) | \(limit) | \(ratio) | \(String(format: "%.0f MiB", m.peakRSSMiB ?? 0)) |")
+        }
+    }
+
+    /// Runs one figure in a child process and returns it with the child's peak resident memory.
+    func child(_ arguments: [String]) throws -> Measurement {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = ["figure"] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        var status: Int32 = 0
+        var usage = rusage()
+        wait4(process.processIdentifier, &status, 0, &usage)
+        guard status == 0, var m = try? JSONDecoder().decode(Measurement.self, from: data) else {
+            throw ValidationError("figure \(arguments[0]) failed: \(String(decoding: data, as: UTF8.self))")
+        }
+        m.peakRSSMiB = Double(usage.ru_maxrss) / 1024
+        return m
+    }
+}
