@@ -18,6 +18,8 @@ let package = Package(
         ),
         .target(name: "LedgerCrypto", dependencies: ["COpenSSL"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v6]
 )
