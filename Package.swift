@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v6]
 )

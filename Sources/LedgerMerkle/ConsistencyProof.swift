@@ -1,0 +1,74 @@
+public import LedgerCrypto
+
+/// A consistency proof: the hashes showing that the tree of `newSize` leaves with root `newRoot`
+/// extends the tree of `oldSize` leaves with root `oldRoot` (RFC 9162 §2.1.4).
+///
+/// Its JSON form is the export format of the ledger (DESIGN.md, wire format 8), with hashes in
+/// standard padded base64:
+/// `{"old_size": 4, "new_size": 8, "old_root": "…", "new_root": "…", "proof": ["…", …]}`.
+public struct ConsistencyProof: Hashable, Sendable, Codable {
+    /// The size of the older tree.
+    public var oldSize: UInt64
+    /// The size of the newer tree.
+    public var newSize: UInt64
+    /// The root of the older tree, as claimed by whoever made the proof.
+    public var oldRoot: Digest
+    /// The root of the newer tree, as claimed by whoever made the proof.
+    public var newRoot: Digest
+    /// The consistency path of RFC 9162 §2.1.4.1; empty when `oldSize` is 0 or equals `newSize`.
+    public var hashes: [Digest]
+
+    /// Creates a proof from its parts; nothing is checked.
+    public init(oldSize: UInt64, newSize: UInt64, oldRoot: Digest, newRoot: Digest, hashes: [Digest]) {
+        self.oldSize = oldSize
+        self.newSize = newSize
+        self.oldRoot = oldRoot
+        self.newRoot = newRoot
+        self.hashes = hashes
+    }
+
+    /// Checks that this proof shows the trusted new tree extends the trusted old tree.
+    ///
+    /// The recorded sizes and roots must equal the trusted ones, then the path must lead to both roots
+    /// (RFC 9162 §2.1.4.2).
+    /// - Throws: ``ProofError/treeSizeMismatch(proof:trusted:)``, ``ProofError/oldRootMismatch(expected:calculated:)``,
+    ///   ``ProofError/rootMismatch(expected:calculated:)``, ``ProofError/oldSizeBeyondNewSize(old:new:)`` or
+    ///   ``ProofError/wrongProofLength(got:want:)``.
+    public func verify(oldSize trustedOldSize: UInt64, oldRoot trustedOldRoot: Digest,
+                       newSize trustedNewSize: UInt64, newRoot trustedNewRoot: Digest) throws(ProofError) {
+        guard oldSize == trustedOldSize else { throw .treeSizeMismatch(proof: oldSize, trusted: trustedOldSize) }
+        guard newSize == trustedNewSize else { throw .treeSizeMismatch(proof: newSize, trusted: trustedNewSize) }
+        guard oldRoot == trustedOldRoot else { throw .oldRootMismatch(expected: trustedOldRoot, calculated: oldRoot) }
+        guard newRoot == trustedNewRoot else { throw .rootMismatch(expected: trustedNewRoot, calculated: newRoot) }
+        try RFC6962.verifyConsistency(
+            hashes, from: trustedOldSize, to: trustedNewSize, oldRoot: trustedOldRoot, newRoot: trustedNewRoot)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case oldSize = "old_size"
+        case newSize = "new_size"
+        case oldRoot = "old_root"
+        case newRoot = "new_root"
+        case hashes = "proof"
+    }
+
+    /// Decodes the JSON form; every hash must be canonical base64 of exactly 32 bytes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        oldSize = try container.decode(UInt64.self, forKey: .oldSize)
+        newSize = try container.decode(UInt64.self, forKey: .newSize)
+        oldRoot = try container.decodeBase64Digest(forKey: .oldRoot)
+        newRoot = try container.decodeBase64Digest(forKey: .newRoot)
+        hashes = try container.decodeBase64Digests(forKey: .hashes)
+    }
+
+    /// Encodes the JSON form, hashes in standard padded base64.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(oldSize, forKey: .oldSize)
+        try container.encode(newSize, forKey: .newSize)
+        try container.encode(Base64.encode(oldRoot.rawRepresentation), forKey: .oldRoot)
+        try container.encode(Base64.encode(newRoot.rawRepresentation), forKey: .newRoot)
+        try container.encode(hashes.map { Base64.encode($0.rawRepresentation) }, forKey: .hashes)
+    }
+}
