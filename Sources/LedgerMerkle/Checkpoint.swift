@@ -51,7 +51,7 @@ public struct Checkpoint: Hashable, Sendable {
         guard let size = parseDecimal(lines[1]) else {
             throw .malformedCheckpoint("line 2, the tree size, is not a decimal number without leading zeros")
         }
-        guard let rootBytes = Base64.decode(lines[2]), rootBytes.count == 32,
+        guard let rootBytes = Base64.decodeCanonical(lines[2]), rootBytes.count == 32,
               let root = try? Digest(rawRepresentation: rootBytes)
         else {
             throw .malformedCheckpoint("line 3, the root, is not canonical base64 of 32 bytes")

@@ -96,7 +96,7 @@ extension KeyedDecodingContainer {
     }
 
     private static func digest(fromBase64 text: String, codingPath: [any CodingKey]) throws -> Digest {
-        guard let bytes = Base64.decode(text) else {
+        guard let bytes = Base64.decodeCanonical(text) else {
             throw DecodingError.dataCorrupted(
                 .init(codingPath: codingPath, debugDescription: "\"\(text)\" is not canonical padded base64"))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerCrypto
 import Testing
 
 @Suite("Strict JSON")

@@ -18,7 +18,7 @@ enum GoNoteVectors {
         "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 
     static var peterSeed: [UInt8] {
-        Array((Base64.decode(peterSignerKeyData) ?? []).dropFirst())
+        Array((Base64.decodeCanonical(peterSignerKeyData) ?? []).dropFirst())
     }
 }
 

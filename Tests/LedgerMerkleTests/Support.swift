@@ -20,7 +20,7 @@ func digest(_ hex: String) -> Digest {
 
 /// A digest from base64 test data; traps on bad test data.
 func digest(base64: String) -> Digest {
-    guard let raw = Base64.decode(base64), let digest = try? Digest(rawRepresentation: raw) else {
+    guard let raw = Base64.decodeCanonical(base64), let digest = try? Digest(rawRepresentation: raw) else {
         preconditionFailure("bad base64 digest literal \(base64)")
     }
     return digest

@@ -53,7 +53,7 @@ public struct NoteVerifier: Hashable, Sendable, CustomStringConvertible {
         guard hashText.count == 8, let hash = parseLowercaseHex(hashText) else {
             throw .invalidVerifierKey("the key hash must be 8 lowercase hex digits")
         }
-        guard let keyBytes = Base64.decode(utf8: keyText), let type = keyBytes.first else {
+        guard let keyBytes = Base64.decodeCanonical(utf8: keyText), let type = keyBytes.first else {
             throw .invalidVerifierKey("the key is not canonical padded base64")
         }
         guard let algorithm = Algorithm(rawValue: type) else {

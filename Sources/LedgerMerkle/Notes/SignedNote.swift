@@ -1,3 +1,5 @@
+import LedgerCrypto
+
 /// One signature line of a signed note: `— <name> <base64(key hash ‖ signature)>`.
 public struct NoteSignature: Hashable, Sendable, CustomStringConvertible {
     /// The key name.
@@ -164,7 +166,7 @@ public struct SignedNote: Hashable, Sendable {
         }
         let name = String(decoding: rest[..<space], as: UTF8.self)
         guard isValidKeyName(name) else { throw .malformedNote("signature line \(number) has an invalid key name") }
-        guard let payload = Base64.decode(utf8: rest[(space + 1)...]), payload.count >= 5 else {
+        guard let payload = Base64.decodeCanonical(utf8: rest[(space + 1)...]), payload.count >= 5 else {
             throw .malformedNote("signature line \(number) is not canonical base64 of a key hash and a signature")
         }
         let keyHash = payload.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
