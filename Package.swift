@@ -25,16 +25,21 @@ let package = Package(
         .target(name: "LedgerCrypto", dependencies: ["COpenSSL"], swiftSettings: settings),
         .target(name: "LedgerCore", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerStore", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .target(
+            name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerStore", "LedgerCrypto"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerCLI",
             dependencies: [
-                "LedgerStore", "LedgerCore", "LedgerCrypto",
+                "LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "LedgerProjectionsTests", dependencies: ["LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto"],
+            swiftSettings: settings),
     ],
     swiftLanguageModes: [.v6]
 )
