@@ -169,25 +169,31 @@ struct FactsCommand: ParsableCommand {
 
             JSON (--json), stable; members may be added, never renamed or removed:
               {"as_of": {"sequence", "entry_id", "accepted_at", "ledger_entries"},
-               "facts": [FACT...], "skipped": [{"sequence", "entry_id", "type", "reason"}]}
-            FACT = {"fact", "proposition", "subjects", "tags", "opened_at", "opened_by",
-              "last_change", "dispute_status", "integrity": [code...],
-              "claims": [CLAIM...] (active), "retracted_claims": [CLAIM...],
-              "evidence": [EVIDENCE...], "attestations": [ATTESTATION...] (on the fact's own
-              entries), "findings": [FINDING...], "finding": FINDING|null (the latest)}
-            CLAIM = {"claim", "author", "stance", "statement", "source": {"uri", "published_at",
-              "quote"}|null, "counters": id|null, "countered_by", "evidence_for",
-              "evidence_against", "attestations", "asserted_at", "last_change", "amendments",
-              "status": "accepted"|"rejected"|"undecided"|null (retracted), "reason",
-              "retracted_at": seq|null, "retraction_reason"}
-            EVIDENCE = {"evidence", "title", "author", "media_type", "sha256", "size",
-              "captured_at", "source", "supports", "contradicts", "attached_at",
-              "blob": "present"|"missing"|"mismatched", "integrity", "status":
-              "accepted"|"rejected"|"undecided"|"excluded"|"inactive", "reason",
-              "custody_steps", "custody_gaps", "attestations"}
-            ATTESTATION = {"attestation", "author", "target", "kind", "note", "sequence"}
-            FINDING = {"finding", "author", "outcome", "rationale", "relies_on", "sequence",
-              "signed_at", "accepted_at"}
+               "facts": [FACT...],
+               "skipped": [{"sequence", "entry_id", "type", "reason"}]}
+            FACT = {"fact", "proposition", "subjects", "tags", "opened_at",
+              "opened_by", "last_change", "dispute_status",
+              "integrity": [code...], "claims": [CLAIM...] (active only),
+              "retracted_claims": [CLAIM...], "evidence": [EVIDENCE...],
+              "attestations": [ATTESTATION...] (on the fact's own entries),
+              "findings": [FINDING...], "finding": FINDING|null (the latest)}
+            CLAIM = {"claim", "author", "stance", "statement",
+              "source": {"uri", "published_at", "quote"}|null,
+              "counters": id|null, "countered_by", "evidence_for",
+              "evidence_against", "attestations", "asserted_at",
+              "last_change", "amendments",
+              "status": "accepted"|"rejected"|"undecided"|null (retracted),
+              "reason", "retracted_at": seq|null, "retraction_reason"}
+            EVIDENCE = {"evidence", "title", "author", "media_type", "sha256",
+              "size", "captured_at", "source", "supports", "contradicts",
+              "attached_at", "blob": "present"|"missing"|"mismatched"|"unchecked",
+              "integrity", "status": "accepted"|"rejected"|"undecided"|
+              "excluded"|"inactive", "reason", "custody_steps", "custody_gaps",
+              "attestations"}
+            ATTESTATION = {"attestation", "author", "target", "kind", "note",
+              "sequence"}
+            FINDING = {"finding", "author", "outcome", "rationale", "relies_on",
+              "sequence", "signed_at", "accepted_at"}
             Sequence numbers are integers; times are RFC 3339 UTC strings.
             """
     )
@@ -200,7 +206,7 @@ struct FactsCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Show only facts with this dispute status.", valueName: "status"))
     var status: StatusFilter?
 
-    @Flag(name: .long, help: "Print JSON (shape below) instead of a table.")
+    @Flag(name: .long, help: "Print JSON (shape above) instead of a table.")
     var json = false
 
     @OptionGroup var common: VerboseOption
@@ -256,9 +262,9 @@ struct FactCommand: ParsableCommand {
 
             JSON (--json), stable; FACT as in `ledger facts --help`:
               {"as_of": {...}, "fact": FACT, "timeline": [EVENT...], "skipped": [...]}
-            EVENT = {"sequence", "entry_id", "type", "event", "author", "signed_at",
-              "accepted_at", "published_at": time|null, "captured_at": time|null, "subject",
-              "summary"}
+            EVENT = {"sequence", "entry_id", "type", "event", "author",
+              "signed_at", "accepted_at", "published_at": time|null,
+              "captured_at": time|null, "subject", "summary"}
             """
     )
 
@@ -396,10 +402,13 @@ struct PartiesCommand: ParsableCommand {
         abstract: "Show every party with its role and keys, valid from which entry until which.",
         discussion: """
             JSON (--json), stable:
-              {"as_of": {...}, "parties": [{"party", "name", "role", "registered_at",
-               "registered_by", "keys": [{"key_id", "public_key", "valid_from", "added_by",
-               "added_reason", "revoked_at", "revoked_by", "revoked_reason"}]}], "skipped": [...]}
-            A key may sign from entry valid_from on; a revoked key may not sign after revoked_at.
+              {"as_of": {...}, "skipped": [...],
+               "parties": [{"party", "name", "role", "registered_at",
+                 "registered_by", "keys": [{"key_id", "public_key", "valid_from",
+                   "added_by", "added_reason", "revoked_at", "revoked_by",
+                   "revoked_reason"}]}]}
+            A key may sign from entry valid_from on; a revoked key may not sign
+            after revoked_at.
             """
     )
 
