@@ -27,10 +27,12 @@ let package = Package(
         .target(name: "LedgerCrypto", dependencies: ["COpenSSL"], swiftSettings: settings),
         .target(name: "LedgerCore", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerStore", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .target(
+            name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerStore", "LedgerCrypto"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerCLI",
             dependencies: [
-                "LedgerStore", "LedgerCore", "LedgerCrypto",
+                "LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -52,6 +54,9 @@ let package = Package(
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "LedgerProjectionsTests", dependencies: ["LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto"],
+            swiftSettings: settings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,7 +13,8 @@ struct LedgerTool: ParsableCommand {
         discussion: """
             A ledger is a directory. Investigators sign statements on their own machines \
             (`ledger sign`) and append them (`ledger append`); reviewers check that nothing was \
-            changed, removed or reordered (`ledger verify`).
+            changed, removed or reordered (`ledger verify`); readers see where each disputed fact \
+            stands, as of any moment (`ledger facts`, `ledger fact`).
 
             EXIT STATUS (the same for every command):
               0  success; the ledger is intact
@@ -26,6 +27,7 @@ struct LedgerTool: ParsableCommand {
         subcommands: [
             InitCommand.self, KeyCommand.self, SignCommand.self, CosignCommand.self, AppendCommand.self,
             LogCommand.self, ShowCommand.self, VerifyCommand.self, BlobCommand.self, RepairCommand.self,
+            FactsCommand.self, FactCommand.self, PartiesCommand.self, ReplayCommand.self, SnapshotCommand.self,
         ]
     )
 

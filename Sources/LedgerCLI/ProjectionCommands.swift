@@ -1,0 +1,560 @@
+import ArgumentParser
+import LedgerCore
+import LedgerProjections
+import LedgerStore
+
+/// How many records a command replays past the newest snapshot before it writes a new one.
+let snapshotInterval: UInt64 = 256
+
+/// `--as-of` and `--no-snapshots`, shared by the commands that replay projections.
+struct ReplayOptions: ParsableArguments {
+    @Option(
+        name: .customLong("as-of"),
+        help: ArgumentHelp(
+            "Show the ledger as it stood at a sequence number (that entry included), an RFC 3339 UTC time (entries accepted at or before it), or a date YYYY-MM-DD (the end of that day, UTC).",
+            valueName: "seq|time"))
+    var asOf: String?
+
+    @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
+    var noSnapshots = false
+
+    /// The replay target `--as-of` names.
+    func target() throws(LedgerError) -> ReplayTarget {
+        guard let asOf else { return .end }
+        if !asOf.isEmpty, asOf.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            guard let n = UInt64(asOf) else { throw LedgerError(.usage, "--as-of \(asOf) is too large a sequence number.") }
+            return .sequence(n)
+        }
+        if asOf.utf8.count == 10, let day = Timestamp(rfc3339: asOf + "T23:59:59.999999999Z") {
+            return .acceptedAt(day)
+        }
+        guard let time = Timestamp(rfc3339: asOf) else {
+            throw LedgerError(.usage, "--as-of \"\(asOf)\" is neither a sequence number, an RFC 3339 UTC time such as 2020-09-22T12:00:00Z, nor a date such as 2020-09-22.")
+        }
+        return .acceptedAt(time)
+    }
+
+    /// Commands refresh snapshots as they go; a failed write is skipped (snapshots are a cache,
+    /// and a reader may have no write permission).
+    var policy: SnapshotPolicy { noSnapshots ? .none : .refresh(every: snapshotInterval) }
+
+    func engine(for ledger: Ledger) -> ReplayEngine {
+        noSnapshots ? ReplayEngine(withoutSnapshots: ledger) : ReplayEngine(ledger: ledger)
+    }
+}
+
+/// Opens a ledger for reading, passing on what opening found.
+func openLedger(_ directory: String) throws(LedgerError) -> Ledger {
+    let ledger = try Ledger(directory: directory)
+    for message in ledger.report.messages { Terminal.note(message) }
+    return ledger
+}
+
+/// Reports skipped records on standard error, and with `--verbose` what the replay did.
+func reportReplay(_ info: ReplayInfo, name: String, verbose: Bool) {
+    for skipped in info.skipped {
+        Terminal.note("note: entry \(skipped.sequence) skipped\(skipped.type.map { " (type \"\($0)\")" } ?? ""): \(skipped.reason)")
+    }
+    if info.skippedCount > info.skipped.count {
+        Terminal.note("note: \(info.skippedCount - info.skipped.count) more entries skipped.")
+    }
+    guard verbose else { return }
+    let start = info.resumedFrom.map { "resumed from the snapshot at entry \($0)" } ?? "replayed from genesis"
+    Terminal.note("\(name): \(start), read \(info.recordsRead) entries")
+    for path in info.snapshotsWritten { Terminal.note("\(name): wrote snapshot \(path)") }
+    for note in info.notes { Terminal.note("\(name): \(note)") }
+}
+
+/// "as of entry 41 (accepted 2020-09-22T10:00:00Z)".
+func describe(_ position: ReplayPosition) -> String {
+    guard let sequence = position.sequence else { return "before the first entry" }
+    let of = sequence + 1 == position.ledgerCount ? "" : " of \(position.ledgerCount)"
+    return "as of entry \(sequence)\(of) (accepted \(position.acceptedAt ?? "?"))"
+}
+
+/// Colours for a terminal; plain text otherwise.
+struct Style {
+    let enabled: Bool
+
+    static var stdout: Style { Style(enabled: Terminal.stdoutIsTerminal) }
+
+    func paint(_ text: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    func bold(_ text: String) -> String { paint(text, "1") }
+
+    func status(_ status: DisputeStatus) -> String {
+        switch status {
+        case .disputed: paint(status.rawValue, "33")
+        case .uncontested: paint(status.rawValue, "32")
+        case .unclaimed: paint(status.rawValue, "2")
+        case .withdrawn: paint(status.rawValue, "90")
+        }
+    }
+
+    func label(_ label: String) -> String {
+        switch label {
+        case "accepted": paint(label, "32")
+        case "rejected": paint(label, "31")
+        case "excluded": paint(label, "31")
+        default: paint(label, "33")
+        }
+    }
+}
+
+/// A plain table: columns padded to their widest cell; colours applied after padding.
+struct Table {
+    var header: [String]
+    var rows: [[String]] = []
+    /// Per column: how to colour a padded cell.
+    var paint: [Int: (String) -> String] = [:]
+
+    func render(style: Style) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        }
+        func line(_ cells: [String], header: Bool) -> String {
+            var out: [String] = []
+            for (i, cell) in cells.enumerated() {
+                let last = i == cells.count - 1
+                let padded = last ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+                if header {
+                    out.append(style.bold(padded))
+                } else if let paint = paint[i], !cell.isEmpty {
+                    // Colour the text only, not the padding.
+                    out.append(paint(cell) + String(repeating: " ", count: padded.count - cell.count))
+                } else {
+                    out.append(padded)
+                }
+            }
+            return out.joined(separator: "  ")
+        }
+        return ([line(header, header: true)] + rows.map { line($0, header: false) }).joined(separator: "\n")
+    }
+}
+
+func shorten(_ text: String, _ limit: Int) -> String {
+    let flat = text.replacingNewlines()
+    return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
+}
+
+extension String {
+    func replacingNewlines() -> String { String(map { $0.isNewline ? " " : $0 }) }
+}
+
+// MARK: - ledger facts
+
+enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
+    case disputed, uncontested, unclaimed, withdrawn
+}
+
+struct FactsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "facts",
+        abstract: "Show every disputed fact: dispute status, claims' argument status, finding, integrity.",
+        discussion: """
+            Replays the disputed-facts projection, resuming from the newest snapshot and writing a \
+            new one every \(snapshotInterval) entries replayed past it (skipped silently when the \
+            ledger directory is read-only). Blob checks run now, whatever --as-of says.
+
+            STATUSES. Dispute status: unclaimed (no claim), uncontested (active claims, not both \
+            affirming and denying), disputed (active claims affirm and deny), withdrawn (every \
+            claim retracted). Argument status of each active claim and evidence item: accepted, \
+            rejected or undecided under Dung's grounded semantics, where a counterclaim attacks \
+            the claim it counters; affirming and denying claims attack each other; evidence \
+            attacks each claim it contradicts; two evidence items attack each other when one \
+            supports a claim the other contradicts; evidence whose blob mismatches or whose \
+            signature or key is bad is excluded. Integrity codes: blob-missing:E, \
+            blob-mismatch:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
+            key-revoked-later:ID.
+
+            JSON (--json), stable; members may be added, never renamed or removed:
+              {"as_of": {"sequence", "entry_id", "accepted_at", "ledger_entries"},
+               "facts": [FACT...],
+               "skipped": [{"sequence", "entry_id", "type", "reason"}]}
+            FACT = {"fact", "proposition", "subjects", "tags", "opened_at",
+              "opened_by", "last_change", "dispute_status",
+              "integrity": [code...], "claims": [CLAIM...] (active only),
+              "retracted_claims": [CLAIM...], "evidence": [EVIDENCE...],
+              "attestations": [ATTESTATION...] (on the fact's own entries),
+              "findings": [FINDING...], "finding": FINDING|null (the latest)}
+            CLAIM = {"claim", "author", "stance", "statement",
+              "source": {"uri", "published_at", "quote"}|null,
+              "counters": id|null, "countered_by", "evidence_for",
+              "evidence_against", "attestations", "asserted_at",
+              "last_change", "amendments",
+              "status": "accepted"|"rejected"|"undecided"|null (retracted),
+              "reason", "retracted_at": seq|null, "retraction_reason"}
+            EVIDENCE = {"evidence", "title", "author", "media_type", "sha256",
+              "size", "captured_at", "source", "supports", "contradicts",
+              "attached_at", "blob": "present"|"missing"|"mismatched"|"unchecked",
+              "integrity", "status": "accepted"|"rejected"|"undecided"|
+              "excluded"|"inactive", "reason", "custody_steps", "custody_gaps",
+              "attestations"}
+            ATTESTATION = {"attestation", "author", "target", "kind", "note",
+              "sequence"}
+            FINDING = {"finding", "author", "outcome", "rationale", "relies_on",
+              "sequence", "signed_at", "accepted_at"}
+            Sequence numbers are integers; times are RFC 3339 UTC strings.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @OptionGroup var replay: ReplayOptions
+
+    @Option(name: .long, help: ArgumentHelp("Show only facts with this dispute status.", valueName: "status"))
+    var status: StatusFilter?
+
+    @Flag(name: .long, help: "Print JSON (shape above) instead of a table.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let ledger = try openLedger(directory)
+        let projection = DisputedFactsProjection()
+        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
+        reportReplay(result.info, name: projection.name, verbose: common.verbose)
+        let context = ReportContext(blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
+        let all = projection.facts(in: result.state, context: context)
+        let facts = all.filter { status == nil || $0.disputeStatus.rawValue == status?.rawValue }
+        if json {
+            let out: JSONValue = .object([
+                "as_of": result.info.position.json, "facts": .array(facts.map(\.json)),
+                "skipped": .array(result.info.skipped.map(\.json)),
+            ])
+            print(out.pretty())
+            return
+        }
+        let style = Style.stdout
+        let filter = status.map { ", \($0.rawValue) only" } ?? ""
+        print("\(directory): \(facts.count) of \(all.count) facts\(filter), \(describe(result.info.position))")
+        guard !facts.isEmpty else { return }
+        print("")
+        var table = Table(header: ["FACT", "DISPUTE", "CLAIMS", "ACCEPTED", "REJECTED", "UNDECIDED", "FINDING", "INTEGRITY", "PROPOSITION"])
+        table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
+        table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
+        for fact in facts {
+            let counts = fact.statusCounts
+            let integrity = fact.integrity.isEmpty ? "ok" : fact.integrity.count == 1 ? fact.integrity[0] : "\(fact.integrity.count) issues"
+            table.rows.append([
+                fact.fact.fact, fact.disputeStatus.rawValue, String(fact.claims.count), String(counts.accepted), String(counts.rejected),
+                String(counts.undecided), fact.latestFinding?.outcome ?? "-", integrity,
+                style.enabled ? shorten(fact.fact.proposition, 70) : fact.fact.proposition.replacingNewlines(),
+            ])
+        }
+        print(table.render(style: style))
+    }
+}
+
+// MARK: - ledger fact
+
+struct FactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fact",
+        abstract: "Show everything about one fact: statuses with reasons, claims by side, evidence, finding, timeline.",
+        discussion: """
+            Replays the disputed-facts and timeline projections (using and refreshing snapshots \
+            like `ledger facts`). The timeline lists every event touching the fact with its \
+            sequence number, entry id, the author's signed_at, the ledger's accepted_at and the \
+            source's published_at, kept apart.
+
+            JSON (--json), stable; FACT as in `ledger facts --help`:
+              {"as_of": {...}, "fact": FACT, "timeline": [EVENT...], "skipped": [...]}
+            EVENT = {"sequence", "entry_id", "type", "event", "author",
+              "signed_at", "accepted_at", "published_at": time|null,
+              "captured_at": time|null, "subject", "summary"}
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Argument(help: ArgumentHelp("The fact's id.", valueName: "fact-id"))
+    var factID: String
+
+    @OptionGroup var replay: ReplayOptions
+
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let ledger = try openLedger(directory)
+        let engine = replay.engine(for: ledger)
+        let target = try replay.target()
+        let projection = DisputedFactsProjection()
+        let result = try engine.replay(projection, to: target, snapshots: replay.policy)
+        reportReplay(result.info, name: projection.name, verbose: common.verbose)
+        let timelineProjection = TimelineProjection()
+        let timelineReplay = try engine.replay(timelineProjection, to: target, snapshots: replay.policy)
+        // The same records were skipped; report them once.
+        var timelineInfo = timelineReplay.info
+        timelineInfo.skipped = []
+        timelineInfo.skippedCount = 0
+        reportReplay(timelineInfo, name: timelineProjection.name, verbose: common.verbose)
+        let context = ReportContext(blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
+        guard let fact = projection.fact(factID, in: result.state, context: context) else {
+            let known = result.state.factOrder.prefix(20).joined(separator: ", ")
+            throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
+        }
+        let timeline = timelineProjection.timeline(of: factID, in: timelineReplay.state)
+        if json {
+            let out: JSONValue = .object([
+                "as_of": result.info.position.json, "fact": fact.json, "timeline": .array(timeline.map(\.json)),
+                "skipped": .array(result.info.skipped.map(\.json)),
+            ])
+            print(out.pretty())
+            return
+        }
+        printFact(fact, timeline: timeline, position: result.info.position, style: Style.stdout)
+    }
+
+    func printFact(_ fact: FactView, timeline: [TimelineProjection.Entry], position: ReplayPosition, style: Style) {
+        let f = fact.fact
+        print(style.bold("Fact \(f.fact)") + ", \(describe(position))")
+        print("Proposition:    \(f.proposition)")
+        var opened = "Opened:         entry \(f.openedAt) by \(f.openedBy)"
+        if !f.subjects.isEmpty { opened += "; subjects: " + f.subjects.joined(separator: ", ") }
+        if !f.tags.isEmpty { opened += "; tags: " + f.tags.joined(separator: ", ") }
+        print(opened)
+        print("Dispute status: \(style.status(fact.disputeStatus))")
+        print("Integrity:      " + (fact.integrity.isEmpty ? "no problems found" : style.paint(fact.integrity.joined(separator: ", "), "31")))
+        if let finding = fact.latestFinding {
+            print("Finding:        \(finding.outcome) (\(finding.finding) by \(finding.author), entry \(finding.sequence)): \(finding.rationale.replacingNewlines())")
+            if !finding.reliesOn.isEmpty { print("                relies on " + finding.reliesOn.joined(separator: ", ")) }
+            if fact.fact.findings.count > 1 { print("                (\(fact.fact.findings.count - 1) earlier finding(s); see --json)") }
+        } else {
+            print("Finding:        none")
+        }
+        for (stance, heading) in [(Event.Stance.affirms, "affirming"), (.denies, "denying"), (.qualifies, "qualifying")] {
+            let side = fact.claims.filter { $0.claim.stance == stance.rawValue }
+            print("")
+            print(style.bold("Claims \(heading) (\(side.count))"))
+            for claim in side { printClaim(claim, style: style) }
+        }
+        if !fact.retractedClaims.isEmpty {
+            print("")
+            print(style.bold("Retracted claims (\(fact.retractedClaims.count))"))
+            for claim in fact.retractedClaims {
+                print("  \(claim.claim.claim) by \(claim.claim.author), \(claim.claim.stance): \(claim.reason)")
+            }
+        }
+        print("")
+        print(style.bold("Evidence (\(fact.evidence.count))"))
+        for e in fact.evidence {
+            let item = e.item
+            print("  \(item.evidence) [\(style.label(e.status.rawValue))] \"\(item.title)\" by \(item.author), entry \(item.attachedAt); blob \(e.blob.rawValue)")
+            var relations: [String] = []
+            if !item.supports.isEmpty { relations.append("supports " + item.supports.joined(separator: ", ")) }
+            if !item.contradicts.isEmpty { relations.append("contradicts " + item.contradicts.joined(separator: ", ")) }
+            let gaps = item.custody.count { $0.gap != nil }
+            relations.append("custody: \(item.custody.count) step(s)" + (gaps > 0 ? ", \(gaps) gap(s)" : ""))
+            print("    " + relations.joined(separator: "; "))
+            print("    \(e.reason)")
+            for a in item.attestations { print("    attested: \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+        }
+        if !fact.fact.attestations.isEmpty {
+            print("")
+            print(style.bold("Attestations on the fact's entries"))
+            for a in fact.fact.attestations { print("  \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence)) on \(a.target)") }
+        }
+        print("")
+        print(style.bold("Timeline (\(timeline.count) events)"))
+        var table = Table(header: ["SEQ", "ACCEPTED_AT", "SIGNED_AT", "PUBLISHED_AT", "AUTHOR", "EVENT"])
+        for event in timeline {
+            table.rows.append([
+                String(event.sequence), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
+                event.author, event.summary.replacingNewlines(),
+            ])
+        }
+        print(table.render(style: style))
+    }
+
+    func printClaim(_ view: FactView.ClaimView, style: Style) {
+        let c = view.claim
+        var head = "  \(c.claim) [\(style.label(view.status?.rawValue ?? "retracted"))] by \(c.author), entry \(c.assertedAt)"
+        if c.lastChange != c.assertedAt { head += ", last change \(c.lastChange) (\(c.amendments) amendment(s))" }
+        if let counters = c.counters { head += "; counters \(counters)" }
+        print(head)
+        print("    \"\(c.statement.replacingNewlines())\"")
+        if let source = c.source {
+            let parts = [source.uri, source.publishedAt.map { "published \($0)" }].compactMap { $0 }
+            if !parts.isEmpty { print("    source: " + parts.joined(separator: ", ")) }
+        }
+        var links: [String] = []
+        links.append("evidence for: " + (c.evidenceFor.isEmpty ? "none" : c.evidenceFor.joined(separator: ", ")))
+        links.append("against: " + (c.evidenceAgainst.isEmpty ? "none" : c.evidenceAgainst.joined(separator: ", ")))
+        if !c.counteredBy.isEmpty { links.append("countered by: " + c.counteredBy.joined(separator: ", ")) }
+        print("    " + links.joined(separator: "; "))
+        for a in c.attestations { print("    attested: \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+        print("    \(view.reason)")
+    }
+}
+
+// MARK: - ledger parties
+
+struct PartiesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parties",
+        abstract: "Show every party with its role and keys, valid from which entry until which.",
+        discussion: """
+            JSON (--json), stable:
+              {"as_of": {...}, "skipped": [...],
+               "parties": [{"party", "name", "role", "registered_at",
+                 "registered_by", "keys": [{"key_id", "public_key", "valid_from",
+                   "added_by", "added_reason", "revoked_at", "revoked_by",
+                   "revoked_reason"}]}]}
+            A key may sign from entry valid_from on; a revoked key may not sign
+            after revoked_at.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @OptionGroup var replay: ReplayOptions
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let ledger = try openLedger(directory)
+        let projection = PartiesProjection()
+        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
+        reportReplay(result.info, name: projection.name, verbose: common.verbose)
+        let parties = projection.parties(in: result.state)
+        if json {
+            let out: JSONValue = .object([
+                "as_of": result.info.position.json, "parties": .array(parties.map(\.json)),
+                "skipped": .array(result.info.skipped.map(\.json)),
+            ])
+            print(out.pretty())
+            return
+        }
+        let style = Style.stdout
+        print("\(directory): \(parties.count) parties, \(describe(result.info.position))")
+        print("")
+        var table = Table(header: ["PARTY", "ROLE", "NAME", "KEY", "VALID FROM", "UNTIL"])
+        table.paint[5] = { text in text == "current" ? text : style.paint(text, "31") }
+        for party in parties {
+            for (i, key) in party.keys.enumerated() {
+                let until = key.revokedAt.map { "revoked at \($0)" + (key.revokedReason.map { " (\($0))" } ?? "") } ?? "current"
+                table.rows.append([
+                    i == 0 ? party.party : "", i == 0 ? party.role : "", i == 0 ? party.name : "", String(key.keyID.prefix(16)),
+                    String(key.validFrom), until,
+                ])
+            }
+        }
+        print(table.render(style: style))
+    }
+}
+
+// MARK: - ledger replay
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay any registered projection and print its report.",
+        discussion: """
+            Projections: \(ProjectionRegistry.builtIn.projections.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")).
+
+            JSON (--json): {"projection", "version", "as_of": {...}, "report": REPORT, \
+            "skipped": [...]}. REPORT is the projection's own documented shape: \
+            disputed-facts {"facts": [FACT...]} (see `ledger facts --help`); parties-and-keys \
+            {"parties": [...]} (see `ledger parties --help`); evidence-index {"evidence": [{"evidence", \
+            "title", "author", "media_type", "sha256", "size", "captured_at", "custodian", "source", \
+            "supports", "contradicts", "facts", "attached_at", "blob", "integrity", "holder", \
+            "custody": [{"sequence", "entry_id", "action", "from", "to", "at", "note", "author", \
+            "signed_at", "gap": reason|null}], "custody_gaps", "attestations"}]}; timeline \
+            {"facts": [{"fact", "events": [EVENT...]}]} (see `ledger fact --help`). A custody \
+            step is a gap when the chain does not start with "collected" and no custodian is \
+            named, when a transfer lacks from or to or its from is not the current holder, when \
+            another step names a from that is not the holder, or when it is dated before the \
+            previous step. Without --json the report is printed as indented JSON.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Option(name: .long, help: ArgumentHelp("The projection to replay.", valueName: "name"))
+    var projection: String
+
+    @OptionGroup var replay: ReplayOptions
+
+    @Flag(name: .long, help: "Print one JSON object with the report and the replay position.")
+    var json = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let registry = ProjectionRegistry.builtIn
+        guard let chosen = registry.projection(named: projection) else {
+            throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(registry.names.joined(separator: ", ")).")
+        }
+        let ledger = try openLedger(directory)
+        let answer = try chosen.answer(
+            using: replay.engine(for: ledger), to: replay.target(), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
+        reportReplay(answer.info, name: answer.name, verbose: common.verbose)
+        if json {
+            let out: JSONValue = .object([
+                "projection": .string(answer.name), "version": .integer(Int64(answer.version)), "as_of": answer.info.position.json,
+                "report": answer.report, "skipped": .array(answer.info.skipped.map(\.json)),
+            ])
+            print(out.pretty())
+            return
+        }
+        print("\(answer.name) v\(answer.version), \(describe(answer.info.position))")
+        print(answer.report.pretty())
+    }
+}
+
+// MARK: - ledger snapshot
+
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Write a snapshot of every projection (or one) at the last entry, now.",
+        discussion: """
+            Snapshots live in DIR/snapshots as <projection>-v<version>-<sequence>.json: the \
+            projection's state at that entry and the entry id there. They are caches: a snapshot \
+            whose entry id no longer matches the log, or whose projection version changed, is \
+            ignored and rebuilt, and deleting them never changes an answer. Each is written to a \
+            temporary file, synced and renamed into place. Older snapshots beyond the newest \
+            eight of a projection are removed. Exit 3 if a snapshot cannot be written.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Option(name: .long, help: ArgumentHelp("Only this projection.", valueName: "name"))
+    var projection: String?
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let registry = ProjectionRegistry.builtIn
+        var chosen = registry.projections
+        if let projection {
+            guard let one = registry.projection(named: projection) else {
+                throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(registry.names.joined(separator: ", ")).")
+            }
+            chosen = [one]
+        }
+        let ledger = try openLedger(directory)
+        let engine = ReplayEngine(ledger: ledger)
+        for p in chosen {
+            guard let path = try p.writeSnapshot(using: engine) else {
+                print("\(p.name) v\(p.version): the ledger is empty; nothing to snapshot")
+                continue
+            }
+            print("\(p.name) v\(p.version): snapshot at entry \(ledger.count - 1) written to \(path)")
+        }
+    }
+}

@@ -1,0 +1,305 @@
+public import LedgerCore
+import LedgerStore
+
+/// Whether a fact's claims disagree.
+public enum DisputeStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    /// No claim was ever made about it.
+    case unclaimed
+    /// Active claims exist, but not both one that affirms and one that denies.
+    case uncontested
+    /// Active claims both affirm and deny it (stances after amendments).
+    case disputed
+    /// Claims were made, and every one was retracted.
+    case withdrawn
+}
+
+/// An evidence item's standing in a fact's argumentation framework.
+public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case accepted, rejected, undecided
+    /// Its integrity fails (blob mismatched, or its attachment's signature or key is bad): it
+    /// is not an argument and attacks nothing.
+    case excluded
+    /// It bears on no active claim of the fact (its claims were retracted, or only a finding
+    /// relies on it): it is not an argument.
+    case inactive
+}
+
+/// Everything about one fact as of a replay position, with its three statuses computed.
+///
+/// ## The attack graph (one per fact)
+///
+/// Arguments are the fact's active (unretracted) claims, and the evidence items that support or
+/// contradict one of them and whose integrity holds. Attacks:
+/// 1. a counterclaim attacks the claim it counters (if both are active);
+/// 2. an active claim that `affirms` and one that `denies` attack each other (`qualifies`
+///    attacks nothing by stance);
+/// 3. evidence attacks each active claim it contradicts;
+/// 4. **countered evidence**: two evidence items attack each other when one supports an
+///    active claim of the fact that the other contradicts; an item that both supports and
+///    contradicts one claim attacks itself. So evidence is countered by conflicting evidence,
+///    and supporting evidence defends its claim against contradicting evidence.
+///
+/// Evidence whose integrity fails (blob present but mismatched, or a bad signature or key on
+/// `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing. A missing blob does
+/// not exclude evidence (a blob may arrive later; the recorded hash still commits to it) but
+/// shows as `blob-missing:E`. Statuses are Dung's grounded labelling of this graph.
+public struct FactView: Sendable {
+    /// The fact as recorded.
+    public var fact: DisputedFactsProjection.Fact
+    public var disputeStatus: DisputeStatus
+    /// Precise integrity codes, sorted; empty when nothing was found. Codes:
+    /// `blob-missing:E`, `blob-mismatch:E`, `custody-gap:E`, `bad-signature:ID`,
+    /// `key-invalid:ID` (not the author's key, or revoked before that position),
+    /// `key-revoked-later:ID` (a signing key was revoked after that statement), where ID is the
+    /// event id of the statement concerned.
+    public var integrity: [String]
+    /// Active claims, in the order asserted, with argument status.
+    public var claims: [ClaimView]
+    /// Retracted claims, in the order asserted.
+    public var retractedClaims: [ClaimView]
+    /// Evidence that bears on the fact, in the order attached.
+    public var evidence: [EvidenceView]
+    /// The latest finding, if any.
+    public var latestFinding: DisputedFactsProjection.Finding? { fact.findings.last }
+
+    /// A claim with its argument status.
+    public struct ClaimView: Sendable {
+        public var claim: DisputedFactsProjection.Claim
+        /// `nil` for a retracted claim.
+        public var status: ArgumentLabel?
+        /// One line: why it has that status.
+        public var reason: String
+        /// The current stance as a value.
+        public var stance: Event.Stance? { Event.Stance(rawValue: claim.stance) }
+    }
+
+    /// An evidence item with its standing in this fact's framework.
+    public struct EvidenceView: Sendable {
+        public var item: EvidenceItem
+        public var blob: BlobState
+        /// The item's own integrity codes, sorted.
+        public var integrity: [String]
+        public var status: EvidenceStatus
+        public var reason: String
+    }
+
+    /// Counts of active claims by argument status.
+    public var statusCounts: (accepted: Int, rejected: Int, undecided: Int) {
+        (claims.count { $0.status == .accepted }, claims.count { $0.status == .rejected }, claims.count { $0.status == .undecided })
+    }
+}
+
+extension DisputedFactsProjection {
+    /// Every fact in `state`, in the order opened, with statuses computed now.
+    public func facts(in state: State, context: ReportContext) -> [FactView] {
+        var blobs = BlobCache(store: context)
+        return state.factOrder.compactMap { id in state.facts[id].map { view(of: $0, in: state, blobs: &blobs) } }
+    }
+
+    /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
+    public func fact(_ id: String, in state: State, context: ReportContext) -> FactView? {
+        var blobs = BlobCache(store: context)
+        return state.facts[id].map { view(of: $0, in: state, blobs: &blobs) }
+    }
+
+    /// The argumentation framework of `fact` (see ``FactView``), given which evidence is
+    /// excluded for failed integrity.
+    public func framework(of fact: Fact, in state: State, excluded: Set<String>) -> ArgumentationFramework<FactArgument> {
+        let active = fact.claims.compactMap { state.claims[$0] }.filter(\.isActive)
+        let activeIDs = Set(active.map(\.claim))
+        var evidenceIDs: [String] = []
+        for claim in active {
+            for e in claim.evidenceFor + claim.evidenceAgainst where !excluded.contains(e) && !evidenceIDs.contains(e) {
+                evidenceIDs.append(e)
+            }
+        }
+        evidenceIDs.sort { (state.evidence[$0]?.attachedAt ?? 0, $0) < (state.evidence[$1]?.attachedAt ?? 0, $1) }
+        var framework = ArgumentationFramework<FactArgument>(
+            arguments: active.map { .claim($0.claim) } + evidenceIDs.map { .evidence($0) })
+        // 1. A counterclaim attacks the claim it counters.
+        for claim in active {
+            if let target = claim.counters, activeIDs.contains(target) {
+                framework.addAttack(from: .claim(claim.claim), on: .claim(target))
+            }
+        }
+        // 2. Claims of opposite stance attack each other.
+        for a in active where a.stance == Event.Stance.affirms.rawValue {
+            for d in active where d.stance == Event.Stance.denies.rawValue {
+                framework.addAttack(from: .claim(a.claim), on: .claim(d.claim))
+                framework.addAttack(from: .claim(d.claim), on: .claim(a.claim))
+            }
+        }
+        // 3. Evidence attacks the claims it contradicts.
+        for e in evidenceIDs {
+            for claim in state.evidence[e]?.contradicts ?? [] where activeIDs.contains(claim) {
+                framework.addAttack(from: .evidence(e), on: .claim(claim))
+            }
+        }
+        // 4. Conflicting evidence: one supports an active claim the other contradicts.
+        for e1 in evidenceIDs {
+            let supports = Set((state.evidence[e1]?.supports ?? []).filter { activeIDs.contains($0) })
+            for e2 in evidenceIDs where !supports.isDisjoint(with: state.evidence[e2]?.contradicts ?? []) {
+                framework.addAttack(from: .evidence(e1), on: .evidence(e2))
+                framework.addAttack(from: .evidence(e2), on: .evidence(e1))
+            }
+        }
+        return framework
+    }
+
+    private func view(of fact: Fact, in state: State, blobs: inout BlobCache) -> FactView {
+        let keys = state.keys
+        let claims = fact.claims.compactMap { state.claims[$0] }
+        // The evidence that bears on the fact, in the order attached.
+        var evidenceIDs: [String] = []
+        for claim in claims {
+            for e in claim.evidenceFor + claim.evidenceAgainst where !evidenceIDs.contains(e) { evidenceIDs.append(e) }
+        }
+        for e in fact.reliedOn where !evidenceIDs.contains(e) { evidenceIDs.append(e) }
+        evidenceIDs = evidenceIDs.filter { state.evidence[$0] != nil }
+        evidenceIDs.sort { (state.evidence[$0]?.attachedAt ?? 0, $0) < (state.evidence[$1]?.attachedAt ?? 0, $1) }
+
+        var excluded = Set<String>()
+        var evidenceCodes: [String: [String]] = [:]
+        var blobStates: [String: BlobState] = [:]
+        for id in evidenceIDs {
+            guard let item = state.evidence[id] else { continue }
+            let blob = blobs.state(of: item)
+            blobStates[id] = blob
+            var codes = item.recordCodes(keys: keys)
+            for a in item.attestations { codes += keys.codes(for: a.signing) }
+            if let code = blob.code(for: id) { codes.append(code) }
+            evidenceCodes[id] = Array(Set(codes)).sorted()
+            if blob == .mismatched || item.signing.problem != nil { excluded.insert(id) }
+        }
+
+        let framework = framework(of: fact, in: state, excluded: excluded)
+        let labelling = framework.groundedLabelling()
+        let describe: (FactArgument) -> String = { $0.description }
+
+        var integrity = keys.codes(for: fact.signing)
+        for finding in fact.findings { integrity += keys.codes(for: finding.signing) }
+        for a in fact.attestations { integrity += keys.codes(for: a.signing) }
+        var active: [FactView.ClaimView] = []
+        var retracted: [FactView.ClaimView] = []
+        for claim in claims {
+            for s in claim.signings { integrity += keys.codes(for: s) }
+            for a in claim.attestations { integrity += keys.codes(for: a.signing) }
+            if let at = claim.retractedAt {
+                retracted.append(FactView.ClaimView(claim: claim, status: nil, reason: "retracted at entry \(at): \(claim.retractionReason ?? "")"))
+            } else {
+                let argument = FactArgument.claim(claim.claim)
+                active.append(FactView.ClaimView(claim: claim, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
+            }
+        }
+        var evidence: [FactView.EvidenceView] = []
+        for id in evidenceIDs {
+            guard let item = state.evidence[id] else { continue }
+            integrity += evidenceCodes[id] ?? []
+            let status: EvidenceStatus
+            let reason: String
+            let argument = FactArgument.evidence(id)
+            if excluded.contains(id) {
+                status = .excluded
+                reason = blobStates[id] == .mismatched
+                    ? "excluded: its stored blob does not match the recorded hash and size"
+                    : "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
+            } else if framework.arguments.contains(argument) {
+                status = EvidenceStatus(rawValue: labelling.label(of: argument).rawValue) ?? .undecided
+                reason = labelling.reason(for: argument, describe: describe)
+            } else {
+                status = .inactive
+                reason = "inactive: it bears on no active claim of this fact"
+            }
+            evidence.append(FactView.EvidenceView(item: item, blob: blobStates[id] ?? .unchecked, integrity: evidenceCodes[id] ?? [], status: status, reason: reason))
+        }
+
+        let stances = Set(active.map(\.claim.stance))
+        let dispute: DisputeStatus
+        if claims.isEmpty {
+            dispute = .unclaimed
+        } else if active.isEmpty {
+            dispute = .withdrawn
+        } else if stances.contains(Event.Stance.affirms.rawValue) && stances.contains(Event.Stance.denies.rawValue) {
+            dispute = .disputed
+        } else {
+            dispute = .uncontested
+        }
+        return FactView(
+            fact: fact, disputeStatus: dispute, integrity: Array(Set(integrity)).sorted(), claims: active, retractedClaims: retracted,
+            evidence: evidence)
+    }
+}
+
+/// Blob states checked once per query.
+struct BlobCache {
+    let blobs: BlobStore?
+    var states: [String: BlobState] = [:]
+
+    init(store context: ReportContext) {
+        self.blobs = context.blobs
+    }
+
+    mutating func state(of item: EvidenceItem) -> BlobState {
+        let key = item.sha256 + "/" + String(item.size)
+        if let known = states[key] { return known }
+        let state = BlobState(of: item, in: blobs)
+        states[key] = state
+        return state
+    }
+}
+
+extension FactView {
+    /// The documented JSON shape of a fact (see `ledger facts --help`).
+    public var json: JSONValue {
+        .object([
+            "fact": .string(fact.fact), "proposition": .string(fact.proposition), "subjects": .strings(fact.subjects),
+            "tags": .strings(fact.tags), "opened_at": .number(fact.openedAt), "opened_by": .string(fact.openedBy),
+            "last_change": .number(fact.lastChange), "dispute_status": .string(disputeStatus.rawValue),
+            "integrity": .strings(integrity), "claims": .array(claims.map(\.json)),
+            "retracted_claims": .array(retractedClaims.map(\.json)), "evidence": .array(evidence.map(\.json)),
+            "attestations": .array(fact.attestations.map(\.json)), "findings": .array(fact.findings.map(\.json)),
+            "finding": latestFinding?.json ?? .null,
+        ])
+    }
+}
+
+extension FactView.ClaimView {
+    /// `{"claim", "author", "stance", "statement", "source", "counters", "countered_by",
+    /// "evidence_for", "evidence_against", "attestations", "asserted_at", "last_change",
+    /// "amendments", "status", "reason", "retracted_at", "retraction_reason"}`.
+    public var json: JSONValue {
+        .object([
+            "claim": .string(claim.claim), "author": .string(claim.author), "stance": .string(claim.stance),
+            "statement": .string(claim.statement), "source": claim.source?.json ?? .null, "counters": .optional(claim.counters),
+            "countered_by": .strings(claim.counteredBy), "evidence_for": .strings(claim.evidenceFor),
+            "evidence_against": .strings(claim.evidenceAgainst), "attestations": .array(claim.attestations.map(\.json)),
+            "asserted_at": .number(claim.assertedAt), "last_change": .number(claim.lastChange), "amendments": .number(claim.amendments),
+            "status": .optional(status?.rawValue), "reason": .string(reason), "retracted_at": .optional(claim.retractedAt),
+            "retraction_reason": .optional(claim.retractionReason),
+        ])
+    }
+}
+
+extension FactView.EvidenceView {
+    /// `{"evidence", "title", "author", "media_type", "sha256", "size", "captured_at", "source",
+    /// "supports", "contradicts", "attached_at", "blob", "integrity", "status", "reason",
+    /// "custody_steps", "custody_gaps", "attestations"}`.
+    public var json: JSONValue {
+        .object([
+            "evidence": .string(item.evidence), "title": .string(item.title), "author": .string(item.author),
+            "media_type": .string(item.mediaType), "sha256": .string(item.sha256), "size": .integer(item.size),
+            "captured_at": .optional(item.capturedAt), "source": item.source?.json ?? .null, "supports": .strings(item.supports),
+            "contradicts": .strings(item.contradicts), "attached_at": .number(item.attachedAt), "blob": .string(blob.rawValue),
+            "integrity": .strings(integrity), "status": .string(status.rawValue), "reason": .string(reason),
+            "custody_steps": .number(item.custody.count), "custody_gaps": .number(item.custody.count { $0.gap != nil }),
+            "attestations": .array(item.attestations.map(\.json)),
+        ])
+    }
+}
+
+extension DisputedFactsProjection {
+    /// `{"facts": [fact…]}` with each fact in the shape of ``FactView/json``.
+    public func report(_ state: State, context: ReportContext) -> JSONValue {
+        .object(["facts": .array(facts(in: state, context: context).map(\.json))])
+    }
+}

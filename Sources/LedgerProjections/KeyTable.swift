@@ -1,0 +1,106 @@
+public import LedgerCore
+import LedgerCrypto
+
+/// Every key registered in the ledger, with its party and validity, folded from the log, so
+/// that projections can say whether a statement was signed by a key valid at its position.
+public struct KeyTable: Codable, Sendable, Equatable {
+    /// One registered key.
+    public struct Key: Codable, Sendable, Equatable {
+        /// The party it belongs to.
+        public var party: String
+        /// The raw 32-byte Ed25519 public key, base64.
+        public var publicKey: String
+        /// The sequence number from which it may sign.
+        public var validFrom: UInt64
+        /// The sequence number of its revocation; it may not sign after that.
+        public var revokedAt: UInt64?
+
+        enum CodingKeys: String, CodingKey {
+            case party, publicKey = "public_key", validFrom = "valid_from", revokedAt = "revoked_at"
+        }
+    }
+
+    /// The keys by key id (lowercase hex SHA-256 of the raw public key).
+    public var keys: [String: Key] = [:]
+
+    public init() {}
+
+    /// Records the keys that `event` registers or revokes; other events change nothing.
+    public mutating func apply(_ event: Event, at sequence: UInt64) {
+        switch event.body {
+        case let .genesis(_, party, _, raws), let .partyRegistered(party, _, _, raws):
+            for raw in raws { register(raw, party: party, at: sequence) }
+        case let .keyAdded(party, raw, _):
+            register(raw, party: party, at: sequence)
+        case let .keyRevoked(_, raw, _):
+            let id = SHA256.hash(raw).hexString
+            if keys[id]?.revokedAt == nil { keys[id]?.revokedAt = sequence }
+        default:
+            break
+        }
+    }
+
+    private mutating func register(_ raw: [UInt8], party: String, at sequence: UInt64) {
+        let id = SHA256.hash(raw).hexString
+        if keys[id] == nil { keys[id] = Key(party: party, publicKey: Base64.encode(raw), validFrom: sequence) }
+    }
+
+    /// Checks every signature of `record` against `author`'s keys at the record's position and
+    /// verifies it (Ed25519 over DSSE's PAE).
+    /// - Returns: who signed and the first problem found, if any.
+    public func check(_ record: ReplayRecord, author: String, event: String) -> Signing {
+        var signing = Signing(event: event, sequence: record.sequence, keys: [], problem: nil)
+        let message = record.envelope.signedBytes
+        for signature in record.envelope.signatures {
+            let id = signature.keyID.hexString
+            signing.keys.append(id)
+            guard signing.problem == nil else { continue }
+            guard let key = keys[id], key.party == author, key.validFrom <= record.sequence else {
+                signing.problem = .keyInvalid
+                continue
+            }
+            if let revoked = key.revokedAt, revoked < record.sequence {
+                signing.problem = .keyInvalid
+                continue
+            }
+            guard let raw = Base64.decode(key.publicKey), let publicKey = try? PublicKey(rawRepresentation: raw),
+                publicKey.isValidSignature(signature.signature, for: message)
+            else {
+                signing.problem = .badSignature
+                continue
+            }
+        }
+        return signing
+    }
+
+    /// The integrity codes of `signing` as of now: its problem at signing time, and
+    /// `key-revoked-later:<event>` if a key that signed it was revoked after it.
+    public func codes(for signing: Signing) -> [String] {
+        var out: [String] = []
+        if let problem = signing.problem { out.append("\(problem.rawValue):\(signing.event)") }
+        if signing.keys.contains(where: { (keys[$0]?.revokedAt).map { $0 > signing.sequence } ?? false }) {
+            out.append("key-revoked-later:\(signing.event)")
+        }
+        return out
+    }
+}
+
+/// Who signed one statement, and what was wrong with it at its position.
+public struct Signing: Codable, Sendable, Equatable {
+    /// What can be wrong with a statement's signatures.
+    public enum Problem: String, Codable, Sendable {
+        /// A signature does not verify.
+        case badSignature = "bad-signature"
+        /// A key is not registered to the author, not yet valid, or was revoked before this position.
+        case keyInvalid = "key-invalid"
+    }
+
+    /// The statement's event id.
+    public var event: String
+    /// Its sequence number.
+    public var sequence: UInt64
+    /// The key ids that signed it.
+    public var keys: [String]
+    /// The first problem found, if any.
+    public var problem: Problem?
+}

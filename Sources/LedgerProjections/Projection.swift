@@ -1,0 +1,181 @@
+import FoundationEssentials
+public import LedgerCore
+public import LedgerCrypto
+public import LedgerStore
+
+/// A view of the ledger built by folding its records in sequence order: a name, a version, an
+/// initial state and a deterministic ``apply(record:event:to:)``.
+///
+/// A projection is a pure fold. Given the same records it must produce the same state, whether
+/// it runs from genesis or resumes from a snapshot, so `apply` may read only its arguments:
+/// no clock, no files, no randomness. Checks that depend on the world outside the log (is an
+/// evidence blob present today?) belong in ``report(_:context:)``, which runs at query time.
+///
+/// The ``version`` names the meaning of ``State``: change it whenever `apply` or `State`
+/// changes, and old snapshots are ignored and rebuilt, never migrated.
+///
+/// Register a projection in a ``ProjectionRegistry`` to make it available to the replay
+/// engine's callers and to `ledger replay`; the engine itself needs no change.
+public protocol Projection: Sendable {
+    /// The state folded over the records; encoded as JSON in snapshots.
+    associatedtype State: Codable & Sendable & Equatable
+
+    /// A stable name of lowercase letters, digits and `-`, e.g. `disputed-facts`. It names the
+    /// projection on the command line and in snapshot file names.
+    var name: String { get }
+    /// The version of ``State`` and of `apply`'s rules; starts at 1.
+    var version: Int { get }
+    /// A one-line description for help text.
+    var summary: String { get }
+    /// The state before any record.
+    var initialState: State { get }
+
+    /// Applies one record whose event decoded, in sequence order. Records whose type this
+    /// version does not know, or whose event does not decode, never reach `apply`: the engine
+    /// reports and skips them.
+    func apply(record: ReplayRecord, event: Event, to state: inout State)
+
+    /// The projection's answer for `state` as JSON with a documented, stable shape, running any
+    /// query-time checks. The default encodes ``State`` itself.
+    func report(_ state: State, context: ReportContext) -> JSONValue
+}
+
+extension Projection {
+    public var summary: String { "" }
+
+    public func report(_ state: State, context: ReportContext) -> JSONValue {
+        SnapshotCoding.jsonValue(of: state)
+    }
+}
+
+/// The position and signatures of the record being applied.
+public struct ReplayRecord: Sendable {
+    /// The record's sequence number.
+    public let sequence: UInt64
+    /// The record's entry id (its RFC 6962 leaf hash).
+    public let entryID: Digest
+    /// When the ledger accepted the record: the ledger's word.
+    public let acceptedAt: Timestamp
+    /// The signed statement, for projections that check signatures.
+    public let envelope: Envelope
+
+    public init(sequence: UInt64, entryID: Digest, acceptedAt: Timestamp, envelope: Envelope) {
+        self.sequence = sequence
+        self.entryID = entryID
+        self.acceptedAt = acceptedAt
+        self.envelope = envelope
+    }
+}
+
+/// What a projection's ``Projection/report(_:context:)`` may consult at query time.
+public struct ReportContext: Sendable {
+    /// The ledger's evidence blobs, or `nil` to skip blob checks (blob states are then
+    /// reported as `unchecked`).
+    public var blobs: BlobStore?
+    /// The position the state was replayed to.
+    public var position: ReplayPosition
+
+    public init(blobs: BlobStore?, position: ReplayPosition) {
+        self.blobs = blobs
+        self.position = position
+    }
+}
+
+/// Where a replay stopped: the last record applied.
+public struct ReplayPosition: Sendable, Hashable, Codable {
+    /// The sequence number of the last record included, or `nil` if none was.
+    public var sequence: UInt64?
+    /// The entry id at ``sequence``.
+    public var entryID: String?
+    /// The acceptance time of that record (RFC 3339).
+    public var acceptedAt: String?
+    /// How many records the ledger held when it was opened.
+    public var ledgerCount: UInt64
+
+    public init(sequence: UInt64?, entryID: String?, acceptedAt: String?, ledgerCount: UInt64) {
+        self.sequence = sequence
+        self.entryID = entryID
+        self.acceptedAt = acceptedAt
+        self.ledgerCount = ledgerCount
+    }
+
+    /// The shape used by every command's `--json`:
+    /// `{"sequence": n|null, "entry_id": hex|null, "accepted_at": time|null, "ledger_entries": n}`.
+    public var json: JSONValue {
+        .object([
+            "sequence": sequence.map { .integer(Int64($0)) } ?? .null,
+            "entry_id": entryID.map(JSONValue.string) ?? .null,
+            "accepted_at": acceptedAt.map(JSONValue.string) ?? .null,
+            "ledger_entries": .integer(Int64(ledgerCount)),
+        ])
+    }
+}
+
+/// JSON encoding of states for snapshots and default reports: sorted keys, so the same state
+/// always gives the same bytes.
+enum SnapshotCoding {
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func encode(_ value: some Encodable) throws(LedgerError) -> [UInt8] {
+        do {
+            return [UInt8](try encoder().encode(value))
+        } catch {
+            throw LedgerError(.io, "Could not encode a projection state as JSON: \(error).", cause: error)
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
+        try? JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    /// A state as a ``JSONValue``; `null` if it cannot be represented (a fraction, say).
+    static func jsonValue(of value: some Encodable) -> JSONValue {
+        guard let bytes = try? encode(value), let parsed = try? JSONParser.parse(bytes) else { return .null }
+        return parsed
+    }
+}
+
+/// A projection's report for a replay, with what the replay did: what `ledger replay` prints.
+public struct ProjectionAnswer: Sendable {
+    /// The projection's name and version.
+    public var name: String
+    public var version: Int
+    /// ``Projection/report(_:context:)`` of the replayed state.
+    public var report: JSONValue
+    /// What the replay did.
+    public var info: ReplayInfo
+}
+
+extension Projection {
+    /// Replays this projection with `engine` and reports on the result; usable on an
+    /// `any Projection` taken from a ``ProjectionRegistry``.
+    public func answer(
+        using engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .read, blobs: BlobStore?
+    ) throws(LedgerError) -> ProjectionAnswer {
+        let replay = try engine.replay(self, to: target, snapshots: snapshots)
+        let report = report(replay.state, context: ReportContext(blobs: blobs, position: replay.info.position))
+        return ProjectionAnswer(name: name, version: version, report: report, info: replay.info)
+    }
+
+    /// Replays this projection to the end and writes a snapshot there.
+    /// - Returns: the snapshot's path, or `nil` if the ledger is empty.
+    /// - Throws: ``LedgerError/Code/io`` if the snapshot cannot be written.
+    public func writeSnapshot(using engine: ReplayEngine) throws(LedgerError) -> String? {
+        let replay = try engine.replay(self, to: .end, snapshots: .read)
+        guard replay.info.position.sequence != nil else { return nil }
+        return try engine.writeSnapshot(self, of: replay)
+    }
+}
+
+/// Small builders for the JSON reports.
+extension JSONValue {
+    static func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
+    static func optional(_ n: UInt64?) -> JSONValue { n.map { .integer(Int64($0)) } ?? .null }
+    static func number(_ n: UInt64) -> JSONValue { .integer(Int64(n)) }
+    static func number(_ n: Int) -> JSONValue { .integer(Int64(n)) }
+    static func strings(_ list: [String]) -> JSONValue { .array(list.map(JSONValue.string)) }
+}

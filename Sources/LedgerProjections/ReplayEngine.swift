@@ -1,0 +1,282 @@
+public import LedgerCore
+public import LedgerStore
+import LedgerCrypto
+
+/// How far to replay.
+public enum ReplayTarget: Sendable, Hashable {
+    /// Every committed record.
+    case end
+    /// Records 0 through this sequence number, inclusive (clamped to the last record).
+    case sequence(UInt64)
+    /// Every record the ledger accepted at or before this time. Acceptance times never go
+    /// backwards (the writer refuses it), so this is a prefix of the log.
+    case acceptedAt(Timestamp)
+}
+
+/// Whether a replay uses and refreshes snapshots.
+public enum SnapshotPolicy: Sendable, Hashable {
+    /// Replay from genesis; read and write no snapshot.
+    case none
+    /// Resume from the newest usable snapshot at or before the target; write none.
+    case read
+    /// Resume like ``read``, and write a snapshot each time `every` records have been applied
+    /// since the last snapshot (loaded or written). A failed write is skipped silently (it is
+    /// noted in ``ReplayInfo/notes``): a reader without write permission still gets its answer.
+    case refresh(every: UInt64)
+}
+
+/// A record a replay skipped instead of applying, and why.
+public struct SkippedRecord: Sendable, Hashable, Codable {
+    /// Its sequence number.
+    public var sequence: UInt64
+    /// Its entry id, lowercase hex.
+    public var entryID: String
+    /// The event type it names, if it could be read that far.
+    public var type: String?
+    /// Why it was skipped, for people.
+    public var reason: String
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, entryID = "entry_id", type, reason
+    }
+
+    public init(sequence: UInt64, entryID: String, type: String?, reason: String) {
+        self.sequence = sequence
+        self.entryID = entryID
+        self.type = type
+        self.reason = reason
+    }
+
+    /// `{"sequence", "entry_id", "type": name|null, "reason"}`.
+    public var json: JSONValue {
+        .object([
+            "sequence": .integer(Int64(sequence)), "entry_id": .string(entryID),
+            "type": type.map(JSONValue.string) ?? .null, "reason": .string(reason),
+        ])
+    }
+
+    /// How many skipped records a replay lists; further ones are only counted.
+    public static let maximumListed = 256
+}
+
+/// What a replay did, besides producing a state.
+public struct ReplayInfo: Sendable {
+    /// The last record included.
+    public var position: ReplayPosition
+    /// Skipped records (unknown event types, undecodable events), in order, at most
+    /// ``SkippedRecord/maximumListed``; part of the answer, so also kept in snapshots.
+    public var skipped: [SkippedRecord] = []
+    /// How many records were skipped in all.
+    public var skippedCount = 0
+    /// The sequence number of the snapshot the replay resumed from, if any.
+    public var resumedFrom: UInt64?
+    /// How many records this run read from the log (not counting those a snapshot covered).
+    public var recordsRead: UInt64 = 0
+    /// Snapshot files written during the replay.
+    public var snapshotsWritten: [String] = []
+    /// Snapshots ignored or not written, and why: for `--verbose`, never part of the answer.
+    public var notes: [String] = []
+}
+
+/// A projection's state after a replay, with what the replay did.
+public struct Replay<State: Sendable>: Sendable {
+    public var state: State
+    public var info: ReplayInfo
+}
+
+/// Replays projections over a ledger: streams the log from genesis or from the newest usable
+/// snapshot, up to a sequence number or an acceptance time, and persists snapshots.
+///
+/// Memory does not grow with the log beyond the projection's own state: records are read in
+/// large sequential chunks by ``Ledger/forEachRecord(from:to:_:)`` and dropped once applied.
+///
+/// A snapshot is trusted only if its projection name and version match and the entry id it
+/// recorded equals the log's entry id at its sequence number; otherwise it is ignored (noted)
+/// and the state is rebuilt from an older snapshot or from genesis. Snapshots are caches:
+/// deleting them never changes an answer.
+public struct ReplayEngine: Sendable {
+    /// The ledger, as opened.
+    public let ledger: Ledger
+    /// Where snapshots are read and written, or `nil` for none.
+    public let snapshotDirectory: String?
+    /// How many snapshot files of one projection version to keep; older ones are deleted when
+    /// a new one is written, and so are snapshots of other versions.
+    public var retainedSnapshots = 8
+
+    /// Creates an engine over `ledger`.
+    /// - Parameter snapshotDirectory: defaults to `snapshots` inside the ledger directory.
+    public init(ledger: Ledger, snapshotDirectory: String? = nil) {
+        self.ledger = ledger
+        self.snapshotDirectory = snapshotDirectory ?? ledger.directory + "/snapshots"
+    }
+
+    /// Creates an engine that neither reads nor writes snapshots.
+    public init(withoutSnapshots ledger: Ledger) {
+        self.ledger = ledger
+        self.snapshotDirectory = nil
+    }
+
+    /// The sequence number of the last record `target` includes, or `nil` if it includes none
+    /// (an empty ledger, or a time before the genesis record was accepted).
+    /// - Throws: ``LedgerError`` if a record read for the time search cannot be decoded.
+    public func lastSequence(for target: ReplayTarget) throws(LedgerError) -> UInt64? {
+        guard ledger.count > 0 else { return nil }
+        switch target {
+        case .end:
+            return ledger.count - 1
+        case let .sequence(n):
+            return min(n, ledger.count - 1)
+        case let .acceptedAt(time):
+            // Binary search for the last record accepted at or before `time`: acceptance times
+            // never decrease along the log.
+            var low: UInt64 = 0
+            var high = ledger.count
+            while low < high {
+                let middle = low + (high - low) / 2
+                if try ledger.record(at: middle).decoded().acceptedAt <= time {
+                    low = middle + 1
+                } else {
+                    high = middle
+                }
+            }
+            return low == 0 ? nil : low - 1
+        }
+    }
+
+    /// Replays `projection` up to `target`.
+    /// - Throws: ``LedgerError`` for a log that cannot be read. Records that cannot be decoded
+    ///   or name an unknown event type are skipped and reported in ``ReplayInfo/skipped``, never
+    ///   thrown.
+    public func replay<P: Projection>(
+        _ projection: P, to target: ReplayTarget = .end, snapshots policy: SnapshotPolicy = .read
+    ) throws(LedgerError) -> Replay<P.State> {
+        let last = try lastSequence(for: target)
+        var state = projection.initialState
+        var info = ReplayInfo(position: ReplayPosition(sequence: nil, entryID: nil, acceptedAt: nil, ledgerCount: ledger.count))
+        guard let last else { return Replay(state: state, info: info) }
+
+        var start: UInt64 = 0
+        if policy != .none, let snapshot = newestUsableSnapshot(of: projection, atMost: last, notes: &info.notes) {
+            state = snapshot.state
+            start = snapshot.sequence + 1
+            info.resumedFrom = snapshot.sequence
+            info.skipped = snapshot.skipped
+            info.skippedCount = snapshot.skippedCount
+            info.position.sequence = snapshot.sequence
+            info.position.entryID = snapshot.entryID
+            info.position.acceptedAt = snapshot.acceptedAt
+        }
+        var sinceSnapshot: UInt64 = 0
+        try ledger.forEachRecord(from: start, to: last + 1) { (stored) throws(LedgerError) -> Bool in
+            info.recordsRead += 1
+            sinceSnapshot += 1
+            info.position.sequence = stored.sequence
+            info.position.entryID = stored.entryID.hexString
+            func skip(_ type: String?, _ reason: String) {
+                info.skippedCount += 1
+                if info.skipped.count < SkippedRecord.maximumListed {
+                    info.skipped.append(SkippedRecord(sequence: stored.sequence, entryID: stored.entryID.hexString, type: type, reason: reason))
+                }
+            }
+            do throws(LedgerError) {
+                let record = try stored.decoded()
+                info.position.acceptedAt = record.acceptedAt.rfc3339
+                do throws(LedgerError) {
+                    let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
+                    if event.isKnownType {
+                        let input = ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
+                        projection.apply(record: input, event: event, to: &state)
+                    } else {
+                        skip(event.type, "event type \"\(event.type)\" is not known to this version; skipped")
+                    }
+                } catch {
+                    skip(nil, "the event does not decode (\(error.code.name)): \(error.message)")
+                }
+            } catch {
+                skip(nil, "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`.")
+            }
+            if case let .refresh(every) = policy, sinceSnapshot >= max(every, 1) {
+                sinceSnapshot = 0
+                do throws(LedgerError) {
+                    info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info))
+                } catch {
+                    info.notes.append("snapshot not written: \(error.message)")
+                }
+            }
+            return true
+        }
+        return Replay(state: state, info: info)
+    }
+
+    /// Writes a snapshot of `replay`'s state at its position, atomically, and prunes old ones.
+    /// - Returns: the snapshot file's path.
+    /// - Throws: ``LedgerError/Code/io`` if it cannot be written (including when this engine has
+    ///   no snapshot directory, or the replay included no record).
+    @discardableResult
+    public func writeSnapshot<P: Projection>(_ projection: P, of replay: Replay<P.State>) throws(LedgerError) -> String {
+        try writeSnapshot(projection, state: replay.state, info: replay.info)
+    }
+
+    private func writeSnapshot<P: Projection>(_ projection: P, state: P.State, info: ReplayInfo) throws(LedgerError) -> String {
+        guard let snapshotDirectory else {
+            throw LedgerError(.io, "This replay engine has no snapshot directory.")
+        }
+        guard let sequence = info.position.sequence, let entryID = info.position.entryID else {
+            throw LedgerError(.io, "There is nothing to snapshot: the replay included no record.")
+        }
+        let snapshot = Snapshot(
+            projection: projection.name, version: projection.version, sequence: sequence, entryID: entryID,
+            acceptedAt: info.position.acceptedAt, skipped: info.skipped, skippedCount: info.skippedCount, state: state)
+        let files = SnapshotFiles(directory: snapshotDirectory)
+        let path = try files.writeAtomically(
+            try SnapshotCoding.encode(snapshot),
+            as: SnapshotFiles.fileName(projection: projection.name, version: projection.version, sequence: sequence))
+        // Prune: other versions are never used again; of this version keep the newest few.
+        let existing = files.files(of: projection.name)
+        for file in existing where file.version != projection.version { files.remove(file.path) }
+        let current = existing.filter { $0.version == projection.version }
+        for file in current.dropLast(max(retainedSnapshots, 1)) { files.remove(file.path) }
+        return path
+    }
+
+    /// The newest snapshot of `projection` at or before `last` that matches the log.
+    private func newestUsableSnapshot<P: Projection>(of projection: P, atMost last: UInt64, notes: inout [String]) -> Snapshot<P.State>? {
+        guard let snapshotDirectory else { return nil }
+        let files = SnapshotFiles(directory: snapshotDirectory)
+        let candidates = files.files(of: projection.name)
+            .filter { $0.version == projection.version && $0.sequence <= last }
+        for file in candidates.reversed() {
+            guard let bytes = files.read(file.path), let snapshot = SnapshotCoding.decode(Snapshot<P.State>.self, from: bytes) else {
+                notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
+                continue
+            }
+            guard snapshot.projection == projection.name, snapshot.version == projection.version, snapshot.sequence == file.sequence else {
+                notes.append("snapshot \(file.name) ignored: its contents do not match its name")
+                continue
+            }
+            guard let entryID = try? ledger.entryID(at: snapshot.sequence), entryID.hexString == snapshot.entryID else {
+                notes.append("snapshot \(file.name) ignored: the log's entry at \(snapshot.sequence) is not the one it was taken at (the log was replaced); rebuilding")
+                continue
+            }
+            return snapshot
+        }
+        return nil
+    }
+}
+
+/// A projection's state at sequence N, with the entry id at N: the file format of snapshots.
+struct Snapshot<State: Codable>: Codable {
+    var projection: String
+    var version: Int
+    var sequence: UInt64
+    var entryID: String
+    var acceptedAt: String?
+    var skipped: [SkippedRecord]
+    var skippedCount: Int
+    var state: State
+
+    enum CodingKeys: String, CodingKey {
+        case projection, version, sequence, entryID = "entry_id", acceptedAt = "accepted_at", skipped
+        case skippedCount = "skipped_count", state
+    }
+}

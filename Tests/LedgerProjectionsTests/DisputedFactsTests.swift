@@ -1,0 +1,254 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerProjections
+import LedgerStore
+import Testing
+
+/// Removes `keys` from an object at the top level (and in each element of `arrays`), so that
+/// two reports can be compared on everything else.
+func without(_ value: JSONValue, _ keys: Set<String>) -> JSONValue {
+    guard case var .object(members) = value else { return value }
+    for key in keys { members[key] = nil }
+    return .object(members)
+}
+
+func member(_ value: JSONValue, _ key: String) -> JSONValue? { value.objectValue?[key] }
+
+@Suite("Disputed facts")
+struct DisputedFactsTests {
+    /// Idemia denies the fact; Amnesty counters, affirming it.
+    func deploymentCase() throws -> TestLedger {
+        let t = try TestLedger()
+        try t.openFact("deployed")
+        try t.assert("C-idemia", fact: "deployed", by: "idemia", "denies", statement: "never deployed")
+        try t.counter("C-amnesty", counters: "C-idemia", fact: "deployed", by: "amnesty", "affirms")
+        return t
+    }
+
+    @Test("dispute status: unclaimed, uncontested, disputed, withdrawn")
+    func disputeStatus() throws {
+        let t = try TestLedger()
+        try t.openFact("F")
+        #expect(try t.fact("F").disputeStatus == .unclaimed)
+        try t.assert("C-1", fact: "F", by: "idemia", "denies")
+        #expect(try t.fact("F").disputeStatus == .uncontested)
+        try t.assert("C-2", fact: "F", by: "amnesty", "qualifies")
+        #expect(try t.fact("F").disputeStatus == .uncontested)
+        try t.counter("C-3", counters: "C-1", fact: "F", by: "amnesty", "affirms")
+        #expect(try t.fact("F").disputeStatus == .disputed)
+        try t.retract("C-1", by: "idemia")
+        #expect(try t.fact("F").disputeStatus == .uncontested)
+        try t.retract("C-2", by: "amnesty")
+        try t.retract("C-3", by: "amnesty")
+        #expect(try t.fact("F").disputeStatus == .withdrawn)
+    }
+
+    @Test("a denial and its affirming counterclaim attack each other and stay undecided")
+    func mutualAttack() throws {
+        let t = try deploymentCase()
+        let fact = try t.fact("deployed")
+        #expect(fact.disputeStatus == .disputed)
+        #expect(fact.claims.map(\.status) == [.undecided, .undecided])
+        #expect(fact.claims[0].reason == "undecided: claim C-amnesty and it attack each other, and nothing else settles either")
+    }
+
+    @Test("unattacked evidence against the denial rejects it and reinstates the counterclaim")
+    func evidenceDecides() throws {
+        let t = try deploymentCase()
+        try t.attach("E-3", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        let fact = try t.fact("deployed")
+        let idemia = try #require(fact.claims.first { $0.claim.claim == "C-idemia" })
+        let amnesty = try #require(fact.claims.first { $0.claim.claim == "C-amnesty" })
+        #expect(idemia.status == .rejected)
+        #expect(idemia.reason == "rejected: attacked by evidence E-3, which nothing attacks")
+        #expect(amnesty.status == .accepted)
+        #expect(amnesty.reason == "accepted: every attacker is rejected (claim C-idemia)")
+        #expect(idemia.claim.evidenceAgainst == ["E-3"])
+        #expect(amnesty.claim.evidenceFor == ["E-3"])
+        #expect(fact.evidence.map(\.status) == [.accepted])
+        #expect(fact.integrity == ["blob-missing:E-3"])
+    }
+
+    @Test("countered evidence: evidence for the denial conflicts with evidence against it")
+    func counteredEvidence() throws {
+        let t = try deploymentCase()
+        try t.attach("E-1", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        try t.attach("E-2", supports: ["C-idemia"])
+        let fact = try t.fact("deployed")
+        #expect(fact.claims.map(\.status) == [.undecided, .undecided])
+        #expect(fact.evidence.map(\.status) == [.undecided, .undecided])
+        #expect(fact.evidence[1].reason == "undecided: evidence E-1 and it attack each other, and nothing else settles either")
+        // A second item against the denial conflicts with E-2 as well: still nothing is settled.
+        try t.attach("E-4", by: "reviewer", contradicts: ["C-idemia"])
+        #expect(try t.fact("deployed").claims.map(\.status) == [.undecided, .undecided])
+    }
+
+    @Test("evidence whose blob does not match is excluded and attacks nothing")
+    func mismatchedBlobExcluded() throws {
+        let t = try deploymentCase()
+        try t.attach("E-3", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        try t.storeBlob(TestLedger.evidenceBytes("E-3"))
+        var fact = try t.fact("deployed")
+        #expect(fact.integrity.isEmpty)
+        #expect(fact.evidence[0].blob == .present)
+        #expect(fact.claims.map(\.status) == [.rejected, .accepted])
+        // Overwrite the stored blob with other bytes of the same length.
+        let path = BlobStore(ledgerDirectory: t.directory).path(for: SHA256.hash(TestLedger.evidenceBytes("E-3")))
+        chmod(path, 0o644)
+        var bytes = TestLedger.evidenceBytes("E-3")
+        bytes[0] ^= 1
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        fact = try t.fact("deployed")
+        #expect(fact.integrity == ["blob-mismatch:E-3"])
+        #expect(fact.evidence[0].status == .excluded)
+        #expect(fact.claims.map(\.status) == [.undecided, .undecided])
+    }
+
+    @Test("a retraction removes exactly the claim and the attacks it took part in")
+    func retraction() throws {
+        let t = try deploymentCase()
+        try t.openFact("other")
+        try t.assert("C-other", fact: "other", by: "axis", "affirms")
+        let before = try t.facts()
+        try t.retract("C-idemia", by: "idemia", reason: "we were wrong")
+        let after = try t.facts()
+        let sequence = t.count - 1
+        // The other fact is untouched.
+        #expect(canonical(try #require(before["other"]).json) == canonical(try #require(after["other"]).json))
+        let fact = try #require(after["deployed"])
+        #expect(fact.disputeStatus == .uncontested)
+        #expect(fact.claims.map(\.claim.claim) == ["C-amnesty"])
+        #expect(fact.claims[0].status == .accepted)
+        #expect(fact.claims[0].reason == "accepted: nothing attacks it")
+        #expect(fact.retractedClaims.map(\.claim.claim) == ["C-idemia"])
+        #expect(fact.retractedClaims[0].reason == "retracted at entry \(sequence): we were wrong")
+        #expect(fact.retractedClaims[0].claim.lastChange == sequence)
+        // Everything else about the counterclaim is as before.
+        let oldAmnesty = try #require(before["deployed"]?.claims.first { $0.claim.claim == "C-amnesty" })
+        #expect(canonical(without(oldAmnesty.json, ["status", "reason"])) == canonical(without(fact.claims[0].json, ["status", "reason"])))
+    }
+
+    @Test("an amendment changes the statement, the change count and the last change, nothing else")
+    func amendment() throws {
+        let t = try deploymentCase()
+        let before = try t.fact("deployed")
+        try t.amend("C-idemia", by: "idemia", statement: "never deployed in real time")
+        let after = try t.fact("deployed")
+        let sequence = t.count - 1
+        let old = before.claims[0].json
+        let new = after.claims[0].json
+        #expect(member(new, "statement") == .string("never deployed in real time"))
+        #expect(member(new, "amendments") == .integer(1))
+        #expect(member(new, "last_change") == .integer(Int64(sequence)))
+        #expect(canonical(without(old, ["statement", "amendments", "last_change"])) == canonical(without(new, ["statement", "amendments", "last_change"])))
+        #expect(canonical(without(before.json, ["claims", "last_change"])) == canonical(without(after.json, ["claims", "last_change"])))
+        #expect(canonical(before.claims[1].json) == canonical(after.claims[1].json))
+    }
+
+    @Test("amending the stance to qualifies ends the dispute and the stance attacks")
+    func stanceAmendment() throws {
+        let t = try deploymentCase()
+        try t.amend("C-idemia", by: "idemia", stance: "qualifies")
+        let fact = try t.fact("deployed")
+        #expect(fact.disputeStatus == .uncontested)
+        #expect(fact.claims[0].claim.stance == "qualifies")
+        // The counterclaim still attacks the claim it counters; nothing attacks it back.
+        #expect(fact.claims.map(\.status) == [.rejected, .accepted])
+        #expect(fact.claims[0].reason == "rejected: attacked by claim C-amnesty, which nothing attacks")
+    }
+
+    @Test("a key revocation adds key-revoked-later to the facts its key signed, nothing else")
+    func revocation() throws {
+        let t = try TestLedger()
+        try t.addKey("amnesty", key: 20)
+        let oldKey = try #require(t.keys["amnesty"]?.first)
+        try t.openFact("deployed")
+        try t.assert("C-idemia", fact: "deployed", by: "idemia", "denies")
+        let counter = try t.append("amnesty", "claim.countered", id: "counter-1", ["claim": .string("C-amnesty"), "counters": .string("C-idemia"), "fact": .string("deployed"), "stance": .string("affirms"), "statement": .string("deployed")], signer: oldKey)
+        let before = try t.fact("deployed")
+        #expect(before.integrity.isEmpty)
+        let revocation = try t.revokeKey("amnesty", oldKey)
+        let after = try t.fact("deployed")
+        // fact.opened was signed with the newer key, so only the counterclaim is affected.
+        #expect(after.integrity == ["key-revoked-later:counter-1"])
+        #expect(canonical(without(before.json, ["integrity"])) == canonical(without(after.json, ["integrity"])))
+        // The parties projection shows the revocation.
+        let ledger = try t.open()
+        let parties = try ReplayEngine(withoutSnapshots: ledger).replay(PartiesProjection(), snapshots: .none).state
+        let key = try #require(parties.parties["amnesty"]?.keys.first { $0.keyID == oldKey.publicKey.keyID.hexString })
+        #expect(key.revokedAt == revocation.sequence)
+        #expect(key.validFrom == 1)
+        #expect(counter.sequence < revocation.sequence)
+    }
+
+    @Test("a finding changes the latest finding and nothing else")
+    func finding() throws {
+        let t = try deploymentCase()
+        try t.attach("E-3", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        let before = try t.fact("deployed")
+        try t.finding("F-1", fact: "deployed", "substantiated", reliesOn: ["E-3"])
+        let after = try t.fact("deployed")
+        #expect(member(after.json, "finding").flatMap { member($0, "outcome") } == .string("substantiated"))
+        #expect(after.fact.findings.count == 1)
+        #expect(canonical(without(before.json, ["finding", "findings", "last_change"])) == canonical(without(after.json, ["finding", "findings", "last_change"])))
+        try t.finding("F-2", fact: "deployed", "inconclusive")
+        #expect(try t.fact("deployed").latestFinding?.finding == "F-2")
+    }
+
+    @Test("custody gaps are flagged: a transfer whose from is not the holder")
+    func custodyGap() throws {
+        let t = try deploymentCase()
+        try t.attach("E-1", supports: ["C-amnesty"], custodian: "amnesty-lab")
+        try t.custody("E-1", "copied", from: "amnesty-lab", to: "working-copy")
+        try t.custody("E-1", "transferred", from: "amnesty-lab", to: "court")
+        #expect(!(try t.fact("deployed").integrity.contains("custody-gap:E-1")))
+        try t.custody("E-1", "transferred", from: "amnesty-lab", to: "archive")
+        let fact = try t.fact("deployed")
+        #expect(fact.integrity.contains("custody-gap:E-1"))
+        let ledger = try t.open()
+        let projection = EvidenceIndexProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        let entry = try #require(projection.entries(in: replay.state, context: ReportContext(blobs: nil, position: replay.info.position)).first)
+        #expect(entry.item.custody.map { $0.gap != nil } == [false, false, true])
+        #expect(entry.item.custody[2].gap == "transferred from \"amnesty-lab\", but the holder was \"court\"")
+        #expect(entry.item.holder == "archive")
+        #expect(entry.facts == ["deployed"])
+        #expect(entry.blob == .unchecked)
+    }
+
+    @Test("attestations by claim id and by entry id are listed on the claim")
+    func attestations() throws {
+        let t = try deploymentCase()
+        let entry = try t.counter("C-2", counters: "C-idemia", fact: "deployed", by: "axis", "qualifies")
+        try t.attest("A-1", target: "C-amnesty")
+        try t.attest("A-2", target: entry.entryID.hexString, kind: "witnessed")
+        let fact = try t.fact("deployed")
+        #expect(fact.claims.first { $0.claim.claim == "C-amnesty" }?.claim.attestations.map(\.attestation) == ["A-1"])
+        #expect(fact.claims.first { $0.claim.claim == "C-2" }?.claim.attestations.map(\.kind) == ["witnessed"])
+    }
+
+    @Test("the timeline keeps signed_at, accepted_at and the source's published_at apart")
+    func timeline() throws {
+        let t = try TestLedger()
+        try t.openFact("deployed")
+        let claim = try t.assert("C-1", fact: "deployed", by: "idemia", "denies", published: 1_600_300_000, id: "idemia-statement")
+        try t.attach("E-1", supports: [], contradicts: ["C-1"])
+        try t.custody("E-1", "collected", to: "amnesty")
+        try t.openFact("unrelated")
+        let ledger = try t.open()
+        let projection = TimelineProjection()
+        let state = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none).state
+        let events = projection.timeline(of: "deployed", in: state)
+        #expect(events.map(\.type) == ["fact.opened", "claim.asserted", "evidence.attached", "custody.recorded"])
+        let asserted = events[1]
+        #expect(asserted.sequence == claim.sequence)
+        #expect(asserted.entryID == claim.entryID.hexString)
+        #expect(asserted.event == "idemia-statement")
+        #expect(asserted.acceptedAt == claim.acceptedAt.rfc3339)
+        #expect(asserted.signedAt == Timestamp(seconds: claim.acceptedAt.seconds - 30).rfc3339)
+        #expect(asserted.publishedAt == Timestamp(seconds: 1_600_300_000).rfc3339)
+        #expect(events[2].capturedAt == Timestamp(seconds: 1_600_000_000).rfc3339)
+        #expect(projection.timeline(of: "unrelated", in: state).count == 1)
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerProjections
+import LedgerStore
+import Testing
+
+/// A projection defined outside the module: counts records by event type. Registering it
+/// needs no change to the engine.
+struct TypeCountProjection: Projection {
+    var version: Int = 1
+    var name: String { "type-count" }
+    var initialState: [String: Int] { [:] }
+
+    func apply(record: ReplayRecord, event: Event, to state: inout [String: Int]) {
+        state[event.type, default: 0] += 1
+    }
+}
+
+@Suite("Replay engine")
+struct ReplayEngineTests {
+    func sample() throws -> TestLedger {
+        let t = try TestLedger()
+        try t.openFact("F")
+        try t.assert("C-1", fact: "F", by: "idemia", "denies")
+        try t.counter("C-2", counters: "C-1", fact: "F", by: "amnesty", "affirms")
+        try t.attach("E-1", supports: ["C-2"], contradicts: ["C-1"])
+        return t
+    }
+
+    @Test("a record of an unknown event type is reported by name and skipped; replay goes on")
+    func unknownType() throws {
+        let t = try sample()
+        t.close()
+        let forged = try t.envelope("amnesty", "claim.endorsed", ["claim": .string("C-2")])
+        try t.appendRaw(forged)
+        let retraction = try t.envelope("idemia", "claim.retracted", ["claim": .string("C-1"), "reason": .string("withdrawn")])
+        try t.appendRaw(retraction)
+        let ledger = try t.open()
+        #expect(ledger.count == 11)
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        #expect(replay.info.skipped.map(\.type) == ["claim.endorsed"])
+        #expect(replay.info.skipped.map(\.sequence) == [9])
+        #expect(replay.info.skipped[0].reason.contains("\"claim.endorsed\" is not known"))
+        #expect(replay.info.skippedCount == 1)
+        // The record after it was applied.
+        #expect(replay.state.claims["C-1"]?.retractedAt == 10)
+        for p in ProjectionRegistry.builtIn.projections {
+            let answer = try p.answer(using: ReplayEngine(withoutSnapshots: ledger), snapshots: .none, blobs: nil)
+            #expect(answer.info.skipped.map(\.type) == ["claim.endorsed"], "\(p.name)")
+        }
+    }
+
+    @Test("a record whose event does not decode is reported and skipped")
+    func undecodableEvent() throws {
+        let t = try sample()
+        t.close()
+        var json = JSONWriter()
+        json.value(.object(["v": .integer(2), "type": .string("claim.asserted"), "id": .string("x"), "author": .string("amnesty"), "signed_at": .string("2020-09-22T00:00:00Z")]))
+        var envelope = Envelope(payload: json.bytes, signatures: [])
+        try envelope.sign(with: try TestLedger.key(2))
+        try t.appendRaw(envelope)
+        let replay = try ReplayEngine(withoutSnapshots: try t.open()).replay(DisputedFactsProjection(), snapshots: .none)
+        #expect(replay.info.skipped.count == 1)
+        #expect(replay.info.skipped[0].type == nil)
+        #expect(replay.info.skipped[0].reason.contains("malformed-event"))
+    }
+
+    @Test("as of a sequence number includes that record; as of a time includes records accepted then")
+    func asOf() throws {
+        let t = try sample()
+        let ledger = try t.open()
+        let engine = ReplayEngine(withoutSnapshots: ledger)
+        #expect(try engine.lastSequence(for: .sequence(6)) == 6)
+        #expect(try engine.lastSequence(for: .sequence(999)) == 8)
+        #expect(try engine.lastSequence(for: .end) == 8)
+        for n in UInt64(0)...8 {
+            let at = t.acceptedAt(n)
+            #expect(try engine.lastSequence(for: .acceptedAt(at)) == n)
+            #expect(try engine.lastSequence(for: .acceptedAt(Timestamp(seconds: at.seconds + 30))) == n)
+        }
+        #expect(try engine.lastSequence(for: .acceptedAt(Timestamp(seconds: t.acceptedAt(0).seconds - 1))) == nil)
+        let before = try engine.replay(DisputedFactsProjection(), to: .acceptedAt(Timestamp(seconds: 0)), snapshots: .none)
+        #expect(before.state == DisputedFactsProjection().initialState)
+        #expect(before.info.position.sequence == nil)
+        // Before the counterclaim the fact is uncontested; after it, disputed.
+        let counter = try t.facts(to: .sequence(6))
+        #expect(counter["F"]?.disputeStatus == .uncontested)
+        #expect(try t.facts(to: .acceptedAt(t.acceptedAt(7)))["F"]?.disputeStatus == .disputed)
+    }
+
+    @Test("snapshots are used, and a snapshot whose entry id no longer matches the log is ignored")
+    func snapshotEntryMismatch() throws {
+        let a = try sample()
+        let b = try TestLedger()
+        try b.openFact("G")
+        try b.assert("C-9", fact: "G", by: "axis", "affirms")
+        try b.assert("C-8", fact: "G", by: "axis", "affirms")
+        try b.assert("C-7", fact: "G", by: "axis", "affirms")
+        let projection = DisputedFactsProjection()
+        let engineA = ReplayEngine(ledger: try a.open())
+        let written = try #require(try projection.writeSnapshot(using: engineA))
+        #expect(written.hasSuffix("/snapshots/disputed-facts-v1-00000000000000000008.json"))
+        let resumed = try engineA.replay(projection, snapshots: .read)
+        #expect(resumed.info.resumedFrom == 8)
+        #expect(resumed.info.recordsRead == 0)
+        // Put A's snapshot into B, whose entry 8 differs.
+        try FileManager.default.createDirectory(atPath: b.directory + "/snapshots", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: written, toPath: b.directory + "/snapshots/disputed-facts-v1-00000000000000000008.json")
+        let engineB = ReplayEngine(ledger: try b.open())
+        let replay = try engineB.replay(projection, snapshots: .read)
+        #expect(replay.info.resumedFrom == nil)
+        #expect(replay.info.notes.contains { $0.contains("is not the one it was taken at") })
+        #expect(replay.state == (try ReplayEngine(withoutSnapshots: try b.open()).replay(projection, snapshots: .none)).state)
+        #expect(replay.state.facts["G"] != nil && replay.state.facts["F"] == nil)
+    }
+
+    @Test("a snapshot of another projection version, or an unreadable one, is ignored")
+    func snapshotVersionAndGarbage() throws {
+        let t = try sample()
+        let engine = ReplayEngine(ledger: try t.open())
+        let v1 = TypeCountProjection(version: 1)
+        let v2 = TypeCountProjection(version: 2)
+        _ = try v1.writeSnapshot(using: engine)
+        #expect(try engine.replay(v1, snapshots: .read).info.resumedFrom == 8)
+        let replay = try engine.replay(v2, snapshots: .read)
+        #expect(replay.info.resumedFrom == nil)
+        #expect(replay.state["claim.asserted"] == 1)
+        // Writing a v2 snapshot removes the v1 one.
+        _ = try v2.writeSnapshot(using: engine)
+        let names = try FileManager.default.contentsOfDirectory(atPath: t.directory + "/snapshots").sorted()
+        #expect(names == ["type-count-v2-00000000000000000008.json"])
+        // A corrupted snapshot is ignored.
+        _ = FileManager.default.createFile(atPath: t.directory + "/snapshots/" + names[0], contents: Data("{\"state\":".utf8))
+        let again = try engine.replay(v2, snapshots: .read)
+        #expect(again.info.resumedFrom == nil)
+        #expect(again.info.notes == ["snapshot type-count-v2-00000000000000000008.json ignored: it cannot be read or decoded"])
+        #expect(again.state == replay.state)
+    }
+
+    @Test("refreshing snapshots writes them every N records, and a failed write is silently skipped")
+    func refresh() throws {
+        let t = try sample()
+        let ledger = try t.open()
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(every: 4))
+        #expect(replay.info.snapshotsWritten.map { String($0.suffix(7)) } == ["03.json", "07.json"])
+        let resumed = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(every: 4))
+        #expect(resumed.info.resumedFrom == 7)
+        #expect(resumed.info.recordsRead == 1)
+        #expect(resumed.state == replay.state)
+        // A snapshot directory that cannot be created (its parent is a file): answers still come.
+        let blocked = ReplayEngine(ledger: ledger, snapshotDirectory: t.directory + "/log/snapshots")
+        let unwritable = try blocked.replay(projection, snapshots: .refresh(every: 2))
+        #expect(unwritable.state == replay.state)
+        #expect(unwritable.info.snapshotsWritten.isEmpty)
+        #expect(unwritable.info.notes.count == 4)
+        #expect(throws: LedgerError(.io, "")) { try projection.writeSnapshot(using: blocked) }
+    }
+
+    @Test("the registry refuses duplicate and unusable names and accepts new projections")
+    func registry() throws {
+        var registry = ProjectionRegistry.builtIn
+        #expect(registry.names == ["parties-and-keys", "disputed-facts", "evidence-index", "timeline"])
+        #expect(throws: LedgerError(.usage, "")) { try registry.register(DisputedFactsProjection()) }
+        try registry.register(TypeCountProjection())
+        let t = try sample()
+        let projection = try #require(registry.projection(named: "type-count"))
+        let answer = try projection.answer(using: ReplayEngine(ledger: try t.open()), snapshots: .none, blobs: nil)
+        #expect(member(answer.report, "fact.opened") == .integer(1))
+        #expect(answer.info.position.sequence == 8)
+        struct BadName: Projection {
+            var name: String { "Bad Name" }
+            var version: Int { 1 }
+            var initialState: Int { 0 }
+            func apply(record: ReplayRecord, event: Event, to state: inout Int) {}
+        }
+        #expect(throws: LedgerError(.usage, "")) { try registry.register(BadName()) }
+    }
+}
