@@ -26,13 +26,13 @@ let package = Package(
         ),
         .target(name: "LedgerCrypto", dependencies: ["COpenSSL"], swiftSettings: settings),
         .target(name: "LedgerCore", dependencies: ["LedgerCrypto"], swiftSettings: settings),
-        .target(name: "LedgerStore", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .target(name: "LedgerStore", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerMerkle"], swiftSettings: settings),
         .target(
             name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerStore", "LedgerCrypto"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerCLI",
             dependencies: [
-                "LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto",
+                "LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto", "LedgerMerkle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

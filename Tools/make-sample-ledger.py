@@ -292,6 +292,9 @@ def build(ledger, d, prepared, out, quiet):
                     if stored[:2] != [info["sha256"], str(info["size"])]:
                         raise Failure(f"`ledger blob add` stored {stored!r}; expected {info['sha256']} {info['size']}.")
                     say(f"    blob {info['sha256']} {info['size']} bytes ({event['evidence']})")
+            if batch.get("checkpoint"):
+                run(ledger, "checkpoint", out, "--key", str(DEFAULT_DESCRIPTION.parent / d["log_key"]["file"]))
+                say(f"    checkpoint of {int(printed[-1][0]) + 1} entries signed with {d['log_key']['file']}")
     say(run(ledger, "verify", out).strip())
     say(run(ledger, "blob", "check", out).strip())
 

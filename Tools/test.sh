@@ -21,3 +21,7 @@ swift test --skip-build
 
 # Crash consistency: appending processes killed with SIGKILL at random moments, readers alongside.
 python3 Tools/crash-test.py --ledger .build/debug/ledger --trials 120
+
+# Interoperability: Go's sumdb/note and sumdb/tlog check our checkpoints, roots and proofs
+# (installs golang-go and golang-golang-x-mod-dev from Debian when missing).
+Tools/interop/run.sh .build/debug/ledger Ledger/amnesty-2020

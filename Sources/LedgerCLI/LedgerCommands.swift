@@ -166,51 +166,6 @@ func findEntry(_ text: String, in ledger: Ledger) throws(LedgerError) -> StoredR
     return found
 }
 
-struct VerifyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "verify",
-        abstract: "Verify a whole ledger from genesis.",
-        discussion: """
-            Recomputes every entry id and chain link, verifies every signature, and checks every \
-            append rule at each entry's position (keys registered to the author and not revoked, \
-            roles, references, unique ids). Reports every finding with its sequence number, what \
-            was expected and what was found. Exit 0 if intact, 1 if damage was found.
-            """
-    )
-
-    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
-    var directory: String
-
-    @OptionGroup var common: VerboseOption
-
-    func run() throws {
-        var lastShown = 0.0
-        let report = try Verifier.verify(directory: directory) { records, read, total in
-            // A progress line for long logs only; rewritten in place on a terminal.
-            guard total > 16 << 20 else { return }
-            let now = Clock.seconds()
-            guard now - lastShown >= 1 || read == total else { return }
-            lastShown = now
-            let line = "verifying: \(records) entries, \(read * 100 / max(total, 1))% of \(total >> 20) MiB"
-            Terminal.write(Terminal.stderrIsTerminal ? "\r" + line : line + "\n")
-            if Terminal.stderrIsTerminal && read == total { Terminal.write("\n") }
-        }
-        for note in report.notes { Terminal.note("note: \(note)") }
-        for (sequence, type) in report.unknownTypes.sorted(by: { $0.key < $1.key }) {
-            Terminal.note("note: entry \(sequence) has event type \"\(type)\", unknown to this version: its signature and rules were not checked.")
-        }
-        if report.isIntact {
-            print("\(directory): intact. \(report.records) entries, \(report.signatures) signatures verified; last entry id \(report.lastEntryID.hexString).")
-            return
-        }
-        let shown = report.findings.prefix(200)
-        for finding in shown { print(finding.description) }
-        if report.findings.count > shown.count { print("… and \(report.findings.count - shown.count) more findings.") }
-        print("\(directory): DAMAGED. \(report.findings.count) finding(s) in \(report.records) entries; the first at entry \(report.findings[0].sequence).")
-        throw ExitCode(1)
-    }
-}
-
 struct BlobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "blob",

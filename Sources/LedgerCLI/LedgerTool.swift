@@ -28,6 +28,8 @@ struct LedgerTool: ParsableCommand {
             InitCommand.self, KeyCommand.self, SignCommand.self, CosignCommand.self, AppendCommand.self,
             LogCommand.self, ShowCommand.self, VerifyCommand.self, BlobCommand.self, RepairCommand.self,
             FactsCommand.self, FactCommand.self, PartiesCommand.self, ReplayCommand.self, SnapshotCommand.self,
+            CheckpointCommand.self, VerifierKeyCommand.self, ProveCommand.self, CheckCommand.self, ExportCommand.self,
+            CosignCheckpointCommand.self,
         ]
     )
 
@@ -69,6 +71,17 @@ enum Terminal {
         var text = text
         if !text.hasSuffix("\n") { text += "\n" }
         write(text)
+    }
+
+    /// Writes bytes to standard output, after anything `print` buffered.
+    static func writeOut(_ bytes: [UInt8]) {
+        fflush(nil)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress.map { $0 + done }, $0.count - done) }
+            guard n > 0 else { return }
+            done += n
+        }
     }
 
     /// Writes to standard error unbuffered, in one call.

@@ -112,6 +112,9 @@ struct AppendCommand: ParsableCommand {
     @Option(name: .customLong("lock-timeout"), help: ArgumentHelp("Seconds to wait for another writer.", valueName: "seconds"))
     var lockTimeout: Double = LedgerWriter.defaultLockTimeout
 
+    @Option(name: .long, help: ArgumentHelp("The log's private key: sign a checkpoint after the batch (printed on standard error).", valueName: "log-key.pem"))
+    var checkpoint: String?
+
     @OptionGroup var common: VerboseOption
 
     func run() throws {
@@ -134,11 +137,16 @@ struct AppendCommand: ParsableCommand {
             }
         }
         let time = try parseTime(acceptedAt, option: "--accepted-at")
+        let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
         let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
         for message in writer.ledger.report.messages { Terminal.note(message) }
         for (entry, envelope) in zip(try writer.append(parsed, acceptedAt: time), parsed) {
             let id = (try? Event(payload: envelope.payload).id) ?? "-"
             print("\(entry.sequence) \(entry.entryID.hexString) \(id)")
+        }
+        if let logKey {
+            let signed = try writer.signCheckpoint(with: logKey)
+            Terminal.note("checkpoint of \(writer.ledger.count) entries stored in \(signed.path)")
         }
     }
 }

@@ -47,6 +47,10 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let damagedLog = Code("damaged-log", .rejected)
         public static let malformedRecord = Code("malformed-record", .rejected)
         public static let blobMismatch = Code("blob-mismatch", .rejected)
+        // Checkpoints and proofs (exit 1).
+        public static let invalidCheckpoint = Code("invalid-checkpoint", .rejected)
+        public static let invalidProof = Code("invalid-proof", .rejected)
+        public static let equivocation = Code("equivocation", .rejected)
         // Usage (exit 2).
         public static let usage = Code("usage", .usage)
         public static let notFound = Code("not-found", .usage)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import LedgerCore
 public import LedgerCrypto
+import LedgerMerkle
 
 /// An entry the ledger has made durable.
 public struct AppendedEntry: Sendable, Hashable {
@@ -24,6 +25,9 @@ public final class LedgerWriter {
     public private(set) var state = LedgerState()
     private let lock: WriterLock
     private let indexFile: FileDescriptor
+    /// The stored Merkle tree, kept level with the log; `nil` after a failed tree write, until
+    /// the next open rebuilds it (readers then use a tree rebuilt in memory).
+    private(set) var tree: MerkleTreeFiles?
 
     /// How long a writer waits for another by default, in seconds.
     public static let defaultLockTimeout = 10.0
@@ -41,6 +45,7 @@ public final class LedgerWriter {
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
         try recover()
         try replay()
+        tree = try Self.openTree(for: ledger)
     }
 
     /// Creates a new ledger directory holding only its genesis record, signed by `adminKey`.
@@ -229,6 +234,13 @@ public final class LedgerWriter {
         // cannot be written now (a full disk), readers find the records past it and the next
         // writer indexes them, so the failure must not turn a durable append into an error.
         try? flushPendingIndex()
+        // The tree is a cache too: a failed write drops it until the next open rebuilds it.
+        do throws(MerkleTreeError) {
+            try tree?.append(leafHashes: entries.map(\.entryID))
+            try tree?.flush()
+        } catch {
+            tree = nil
+        }
         return entries
     }
 

@@ -3,12 +3,14 @@ import Glibc
 #endif
 public import LedgerCore
 public import LedgerCrypto
+public import LedgerMerkle
 
-/// The result of a full verification: every finding, not just the first.
+/// The result of a verification: every finding, not just the first.
 public struct VerificationReport: Sendable {
     /// One problem found, at a position in the log.
     public struct Finding: Sendable, Hashable, CustomStringConvertible {
-        /// The position in the log (the n-th line, from 0) where it was found.
+        /// The position in the log (the n-th line, from 0) where it was found; for a checkpoint,
+        /// its tree size.
         public var sequence: UInt64
         public var code: LedgerError.Code
         public var message: String
@@ -18,8 +20,12 @@ public struct VerificationReport: Sendable {
 
     /// Records read.
     public var records: UInt64 = 0
+    /// Records fully checked (signatures and rules); in an incremental verification, the new ones.
+    public var checked: UInt64 = 0
     /// Signatures verified.
     public var signatures: Int = 0
+    /// Stored checkpoints whose signature and root were verified.
+    public var checkpoints: Int = 0
     /// Records of event types this version does not know (skipped by the rule checks).
     public var unknownTypes: [UInt64: String] = [:]
     /// Damage and broken rules, in log order.
@@ -28,124 +34,120 @@ public struct VerificationReport: Sendable {
     public var notes: [String] = []
     /// The entry id of the last record.
     public var lastEntryID = Digest.zero
+    /// The RFC 6962 root over every record read.
+    public var root = RFC6962.emptyRoot
 
     /// Whether the log is intact: no findings.
     public var isIntact: Bool { findings.isEmpty }
 }
 
-/// Full verification of a ledger directory, from genesis, trusting nothing stored but the bytes
-/// of the log: every record's framing, sequence number and chain link, every entry id, every
-/// signature, and every append rule (key registered to the author and valid at that position,
-/// roles, references, unique ids), and every stored evidence blob against its recorded hash. It
-/// never writes.
+/// Verification of a ledger directory, trusting nothing stored but the bytes of the log and the
+/// keys given: every record's framing, sequence number and chain link, every entry id, every
+/// signature, every append rule (key registered to the author and valid at that position, roles,
+/// references, unique ids), every stored evidence blob, and the root and signature of every
+/// stored checkpoint. It never writes.
 public enum Verifier {
-    /// Verifies the ledger in `directory`.
-    /// - Parameter progress: called now and then with (records read, bytes read, total bytes).
+    /// Verifies the whole ledger in `directory`, from genesis.
+    /// - Parameters:
+    ///   - checkpoints: how to check stored checkpoints; by default with the log key recorded in
+    ///     `checkpoints/log.vkey` (pass your own trusted key to rely on nothing in the directory).
+    ///   - progress: called now and then with (records read, bytes read, total bytes).
     /// - Throws: only when the directory cannot be read at all; damage is reported, not thrown.
     public static func verify(
-        directory: String, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+        directory: String, logKey: NoteVerifier? = nil, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
-        let layout = Ledger.Layout(directory: directory)
-        try Ledger.checkFormat(layout)
-        let log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
-        let size = try log.size
-        var cursor = LogCursor(file: log, from: 0, end: size)
-        var report = VerificationReport()
-        var state = LedgerState()
-        var previous = Digest.zero
-        var previousTime: Timestamp?
-        var position: UInt64 = 0
-        var offsets: [Ledger.IndexEntry] = []
-        var openBatchEnd: UInt64?
-        let blobs = BlobStore(ledgerDirectory: directory)
-        func finding(_ code: LedgerError.Code, _ message: String) {
-            report.findings.append(.init(sequence: position, code: code, message: message))
+        var checker = try RecordChecker(directory: directory)
+        let stored = CheckpointStore(ledgerDirectory: directory)
+        var key = logKey
+        if key == nil { key = try stored.verifierKey() }
+        var pending = stored.files()
+        if key == nil && !pending.isEmpty {
+            checker.report.notes.append("The checkpoints are not checked: there is no log key (checkpoints/log.vkey is missing); pass --vkey.")
+            pending = []
         }
-        while let line = try cursor.next() {
-            defer { position += 1 }
-            if position % 65_536 == 0 { progress?(position, line.offset, size) }
-            guard line.complete else {
-                if appendInProgress(log: log, sizeAtStart: size, layout: layout) {
-                    report.notes.append("An append was in progress while verifying; its records were not checked.")
-                } else {
-                    finding(.damagedLog, "The log ends with \(line.bytes.count) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
-                }
-                openBatchEnd = nil
-                break
-            }
-            let entryID = Record.entryID(of: line.bytes)
-            offsets.append(Ledger.IndexEntry(offset: line.offset, length: UInt32(clamping: line.bytes.count), entryID: entryID))
-            report.records += 1
-            defer {
-                previous = entryID
-                report.lastEntryID = entryID
-            }
-            let record: Record
-            do throws(LedgerError) {
-                record = try Record(stored: line.bytes)
-            } catch {
-                finding(.malformedRecord, "\(error.message) Its bytes were changed outside `ledger`; restore the log from a trusted copy.")
-                continue
-            }
-            if record.sequence != position {
-                finding(.damagedLog, "Expected sequence \(position), found \(record.sequence): a record was removed, inserted, duplicated or moved here.")
-            }
-            if record.previous != previous {
-                let before = position == 0 ? "the genesis record links 32 zero bytes" : "entry \(position - 1) has entry id \(previous.hexString)"
-                finding(.damagedLog, "Expected previous entry id \(previous.hexString) (\(before)), found \(record.previous.hexString): the chain is broken between entries \(Int64(position) - 1) and \(position).")
-            }
-            if let previousTime, record.acceptedAt < previousTime {
-                finding(.damagedLog, "Accepted at \(record.acceptedAt), before the entry before it (\(previousTime)): acceptance times never go backwards.")
-            }
-            previousTime = record.acceptedAt
-            if record.batchEnd != record.sequence { openBatchEnd = record.batchEnd } else { openBatchEnd = nil }
-            let event: Event
-            do throws(LedgerError) {
-                event = try Event(payload: record.envelope.payload, allowUnknownType: true)
-            } catch {
-                finding(error.code, error.message)
-                continue
-            }
-            guard event.isKnownType else {
-                report.unknownTypes[position] = event.type
-                continue
-            }
-            guard state.count == position else {
-                // Rule state can only follow the log in order; after a missing record, rules are
-                // checked against the state as it stands, which the findings above explain.
-                finding(.damagedLog, "Rules not checked: an earlier record could not be admitted.")
-                continue
-            }
-            do throws(LedgerError) {
-                try state.admit(record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt)
-                report.signatures += record.envelope.signatures.count
-            } catch {
-                finding(error.code, error.message)
-            }
-            if case let .evidenceAttached(e) = event.body {
-                switch blobs.status(of: e.sha256, size: UInt64(e.size)) {
-                case .present: break
-                case .missing:
-                    report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
-                case let .mismatched(actual, size):
-                    finding(.blobMismatch, "The stored blob of evidence \"\(e.evidence)\" (\(blobs.path(for: e.sha256))) hashes to \(actual.hexString) with \(size) bytes; the entry records \(e.sha256.hexString) with \(e.size) bytes. The file was changed after it was stored: restore it from the original.")
-                }
+        try checker.run(fullChecksFrom: 0, progress: progress) { (checker) throws(LedgerError) in
+            // After each record: check the stored checkpoints of exactly this size.
+            while let path = pending.first, let size = checkpointSize(path), size <= checker.position {
+                pending.removeFirst()
+                guard let key else { continue }
+                checker.checkStoredCheckpoint(path: path, size: size, key: key)
             }
         }
-        if let openBatchEnd, appendInProgress(log: log, sizeAtStart: size, layout: layout) {
-            report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
-        } else if let openBatchEnd {
-            report.findings.append(.init(sequence: position, code: .damagedLog, message: "The last group commit (ending at sequence \(openBatchEnd)) is incomplete: it was never acknowledged, and the next write command cuts it."))
+        for path in pending {
+            let size = checkpointSize(path) ?? 0
+            checker.report.findings.append(.init(sequence: size, code: .damagedLog, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
-        progress?(position, size, size)
-        report.notes += checkIndex(layout: layout, against: offsets)
-        return report
+        checker.checkIndexAndTree()
+        return checker.report
+    }
+
+    /// Incremental verification from a checkpoint the reviewer trusts: the trusted checkpoint and
+    /// the newest stored one are verified with `verifier`; the log's first entries must still have
+    /// the trusted root (nothing rewritten), a consistency proof from the trusted checkpoint to the
+    /// newest must verify, and only the entries after the trusted checkpoint are checked in full.
+    ///
+    /// - Returns: the report; findings say what does not hold.
+    /// - Throws: ``LedgerError/Code/invalidCheckpoint`` if the trusted checkpoint does not verify.
+    public static func verify(
+        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier,
+        progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+    ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
+        let trusted: VerifiedCheckpoint
+        do throws(NoteError) {
+            trusted = try verifier.verify(trustedText)
+        } catch {
+            throw LedgerError(.invalidCheckpoint, "The trusted checkpoint does not verify with the key given: \(error).")
+        }
+        let ledger = try Ledger(directory: directory)
+        guard let newestFile = try CheckpointStore(ledgerDirectory: directory).newest() else {
+            throw LedgerError(.invalidCheckpoint, "\(directory) has no stored checkpoint to verify against. Ask the operator to run `ledger checkpoint`.")
+        }
+        let newest: VerifiedCheckpoint
+        do throws(NoteError) {
+            newest = try verifier.verify(newestFile.text)
+        } catch {
+            throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) does not verify with the key given: \(error).")
+        }
+        var checker = try RecordChecker(directory: directory)
+        guard trusted.size <= newest.size, newest.size <= ledger.count else {
+            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
+            return (checker.report, trusted, newest)
+        }
+        // 1. The stored tree's first `trusted.size` leaves must still fold to the trusted root,
+        //    and a consistency proof must lead from it to the newest checkpoint.
+        let tree = try ledger.merkleTree()
+        do throws(MerkleTreeError) {
+            if try CompactRange(tree, size: trusted.size).root != trusted.root {
+                checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
+            }
+            let proof = try tree.consistencyProof(from: trusted.size, to: newest.size)
+            do throws(ProofError) {
+                try proof.verify(from: trusted, to: newest)
+            } catch {
+                checker.report.findings.append(.init(sequence: newest.size, code: .invalidProof, message: "No valid consistency proof from the trusted checkpoint (\(trusted.size)) to the newest (\(newest.size)): \(error)."))
+            }
+        } catch {
+            throw LedgerError(error, in: directory)
+        }
+        // 2. Entries before the trusted checkpoint only rebuild the rule state; the new ones are
+        //    checked in full, and their leaves must extend the trusted root to the newest root.
+        try checker.run(fullChecksFrom: trusted.size, progress: progress) { (checker) throws(LedgerError) in
+            if checker.position == newest.size, checker.range.root != newest.root {
+                checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
+            }
+        }
+        return (checker.report, trusted, newest)
+    }
+
+    static func checkpointSize(_ path: String) -> UInt64? {
+        let name = path.split(separator: "/").last ?? ""
+        return UInt64(name.prefix(20))
     }
 
     /// Whether an unfinished record or group commit at the end of the log belongs to an append that
     /// is still running (a writer holds the lock, or the log has grown since verification began),
     /// rather than to an interrupted one.
-    private static func appendInProgress(log: FileDescriptor, sizeAtStart: UInt64, layout: Ledger.Layout) -> Bool {
+    static func appendInProgress(log: FileDescriptor, sizeAtStart: UInt64, layout: Ledger.Layout) -> Bool {
         if let size = try? log.size, size != sizeAtStart { return true }
         // Opened read-only: verification never creates or changes a file, not even the lock.
         let fd = open(layout.lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -156,27 +158,199 @@ public enum Verifier {
         if let size = try? log.size, size != sizeAtStart { return true }
         return false
     }
+}
 
-    /// Compares the index, a cache, with the offsets the log actually has.
-    private static func checkIndex(layout: Ledger.Layout, against offsets: [Ledger.IndexEntry]) -> [String] {
-        guard let index = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let size = try? index.size else {
-            return offsets.isEmpty ? [] : ["The index is missing; the next write rebuilds it from the log."]
+/// Reads the log line by line and checks each record, keeping the rule state, the chain and a
+/// compact range of the Merkle tree: O(log n) memory besides the rule state.
+struct RecordChecker {
+    let directory: String
+    let layout: Ledger.Layout
+    let log: FileDescriptor
+    let size: UInt64
+    let blobs: BlobStore
+    var report = VerificationReport()
+    var state = LedgerState()
+    var range = CompactRange()
+    var previous = Digest.zero
+    var previousTime: Timestamp?
+    /// Records read so far.
+    var position: UInt64 = 0
+    private var index: (file: FileDescriptor, entries: UInt64)?
+    private var indexMismatch: UInt64?
+
+    init(directory: String) throws(LedgerError) {
+        self.directory = directory
+        layout = Ledger.Layout(directory: directory)
+        try Ledger.checkFormat(layout)
+        log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
+        size = try log.size
+        blobs = BlobStore(ledgerDirectory: directory)
+        if let file = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let bytes = try? file.size {
+            index = (file, bytes / UInt64(Ledger.IndexEntry.size))
         }
-        let entries = Int(size / UInt64(Ledger.IndexEntry.size))
-        guard let raw = try? index.read(at: 0, count: entries * Ledger.IndexEntry.size) else { return ["The index cannot be read."] }
-        var notes: [String] = []
-        if entries != offsets.count {
-            notes.append("The index lists \(entries) records; the log has \(offsets.count). The next write rebuilds what is missing.")
-        }
-        raw.withUnsafeBytes { buffer in
-            for i in 0..<min(entries, offsets.count) {
-                let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: buffer[(i * 16)..<(i * 16 + 16)]))
-                if stored != offsets[i] {
-                    notes.append("Index entry \(i) does not match the log (a cache; `ledger repair --rebuild-derived` rewrites it).")
-                    break
+    }
+
+    private mutating func finding(_ code: LedgerError.Code, _ message: String) {
+        report.findings.append(.init(sequence: position, code: code, message: message))
+    }
+
+    /// Reads every record; records from `fullChecksFrom` on get every check, earlier ones only
+    /// rebuild the rule state. `afterRecord` runs after each record.
+    mutating func run(
+        fullChecksFrom start: UInt64, progress: ((UInt64, UInt64, UInt64) -> Void)?,
+        afterRecord: (inout RecordChecker) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
+        var cursor = LogCursor(file: log, from: 0, end: size)
+        var openBatchEnd: UInt64?
+        try afterRecord(&self)
+        while let line = try cursor.next() {
+            if position % 65_536 == 0 { progress?(position, line.offset, size) }
+            guard line.complete else {
+                if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
+                    report.notes.append("An append was in progress while verifying; its records were not checked.")
+                } else {
+                    finding(.damagedLog, "The log ends with \(line.bytes.count) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
                 }
+                openBatchEnd = nil
+                break
+            }
+            openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
+            position += 1
+            try afterRecord(&self)
+        }
+        if let openBatchEnd {
+            if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
+                report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
+            } else {
+                finding(.damagedLog, "The last group commit (ending at sequence \(openBatchEnd)) is incomplete: it was never acknowledged, and the next write command cuts it.")
             }
         }
-        return notes
+        progress?(position, size, size)
+        report.root = range.root
+    }
+
+    /// Checks one record; returns the end of its group commit if the group is still open.
+    private mutating func check(_ bytes: [UInt8], offset: UInt64, full: Bool) -> UInt64? {
+        let entryID = Record.entryID(of: bytes)
+        defer {
+            previous = entryID
+            report.lastEntryID = entryID
+            range.append(entryID)
+            report.records += 1
+        }
+        compareWithIndex(IndexEntryValue(offset: offset, length: UInt32(clamping: bytes.count), entryID: entryID))
+        let record: Record
+        do throws(LedgerError) {
+            record = try Record(stored: bytes)
+        } catch {
+            finding(.malformedRecord, "\(error.message) Its bytes were changed outside `ledger`; restore the log from a trusted copy.")
+            return nil
+        }
+        if record.sequence != position {
+            finding(.damagedLog, "Expected sequence \(position), found \(record.sequence): a record was removed, inserted, duplicated or moved here.")
+        }
+        if record.previous != previous {
+            let before = position == 0 ? "the genesis record links 32 zero bytes" : "entry \(position - 1) has entry id \(previous.hexString)"
+            finding(.damagedLog, "Expected previous entry id \(previous.hexString) (\(before)), found \(record.previous.hexString): the chain is broken between entries \(Int64(position) - 1) and \(position).")
+        }
+        if let previousTime, record.acceptedAt < previousTime {
+            finding(.damagedLog, "Accepted at \(record.acceptedAt), before the entry before it (\(previousTime)): acceptance times never go backwards.")
+        }
+        previousTime = record.acceptedAt
+        let open = record.batchEnd != record.sequence ? record.batchEnd : nil
+        let event: Event
+        do throws(LedgerError) {
+            event = try Event(payload: record.envelope.payload, allowUnknownType: true)
+        } catch {
+            finding(error.code, error.message)
+            return open
+        }
+        guard event.isKnownType else {
+            report.unknownTypes[position] = event.type
+            return open
+        }
+        guard state.count == position else {
+            // Rule state can only follow the log in order; the findings above explain why not.
+            finding(.damagedLog, "Rules not checked: an earlier record could not be admitted.")
+            return open
+        }
+        do throws(LedgerError) {
+            try state.admit(record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt, signaturesChecked: !full)
+        } catch {
+            finding(error.code, error.message)
+        }
+        guard full else { return open }
+        report.checked += 1
+        report.signatures += record.envelope.signatures.count
+        if case let .evidenceAttached(e) = event.body {
+            switch blobs.status(of: e.sha256, size: UInt64(e.size)) {
+            case .present: break
+            case .missing:
+                report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
+            case let .mismatched(actual, size):
+                finding(.blobMismatch, "The stored blob of evidence \"\(e.evidence)\" (\(blobs.path(for: e.sha256))) hashes to \(actual.hexString) with \(size) bytes; the entry records \(e.sha256.hexString) with \(e.size) bytes. The file was changed after it was stored: restore it from the original.")
+            }
+        }
+        return open
+    }
+
+    typealias IndexEntryValue = Ledger.IndexEntry
+
+    /// Compares the index (a cache) with where the record really is, one entry at a time.
+    private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
+        guard indexMismatch == nil, let index else { return }
+        guard position < index.entries,
+            let raw = try? index.file.read(at: position * UInt64(Ledger.IndexEntry.size), count: Ledger.IndexEntry.size),
+            raw.count == Ledger.IndexEntry.size, raw.withUnsafeBytes({ Ledger.IndexEntry($0) }) == actual
+        else {
+            indexMismatch = position
+            return
+        }
+    }
+
+    /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
+    mutating func checkStoredCheckpoint(path: String, size: UInt64, key: NoteVerifier) {
+        guard let origin = state.origin else { return }
+        let text: [UInt8]
+        do throws(LedgerError) {
+            text = try CheckpointStore.read(path)
+        } catch {
+            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) cannot be read: \(error.message)"))
+            return
+        }
+        do throws(NoteError) {
+            let checkpoint = try CheckpointVerifier(origin: origin, log: key).verify(text)
+            guard checkpoint.size == size else {
+                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) is named for size \(size) but says \(checkpoint.size)."))
+                return
+            }
+            guard checkpoint.root == range.root else {
+                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The checkpoint \(path), signed by the log key, commits to root \(checkpoint.root.hexString) for \(size) entries; the log's first \(size) entries hash to \(range.root.hexString). Entries it covers were changed."))
+                return
+            }
+            report.checkpoints += 1
+        } catch {
+            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) does not verify with the log key \(key.verifierKey): \(error)."))
+        }
+    }
+
+    /// Notes (not findings: both are caches) where the index or the tree files disagree with the log.
+    mutating func checkIndexAndTree() {
+        if let index {
+            if let at = indexMismatch {
+                report.notes.append("The index disagrees with the log from entry \(at) on (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
+            } else if index.entries != report.records {
+                report.notes.append("The index lists \(index.entries) records; the log has \(report.records). The next write brings it up to date.")
+            }
+        } else if report.records > 0 {
+            report.notes.append("The index is missing; the next write rebuilds it from the log.")
+        }
+        if let tree = StoredTreeReader(directory: directory + "/tree") {
+            if tree.size < report.records || (try? tree.root(size: report.records)) != range.root {
+                report.notes.append("The stored Merkle tree does not match the log (a cache; the next write or `ledger repair --rebuild-derived` rebuilds it).")
+            }
+        } else if report.records > 0 {
+            report.notes.append("The stored Merkle tree is missing or inconsistent (a cache; the next write rebuilds it).")
+        }
     }
 }

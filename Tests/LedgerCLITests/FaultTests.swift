@@ -19,8 +19,11 @@ struct FaultTests {
     }
 
     func snapshot(_ work: WorkDirectory) throws -> [String: Data] {
+        // Every file in the ledger directory, subdirectories included.
         var out: [String: Data] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: work.path("led")) {
+        for name in FileManager.default.subpaths(atPath: work.path("led")) ?? [] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: work.path("led/\(name)"), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             out[name] = try Data(contentsOf: URL(fileURLWithPath: work.path("led/\(name)")))
         }
         return out

@@ -1,0 +1,617 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCore
+import LedgerCrypto
+import LedgerMerkle
+import LedgerStore
+
+/// The keys a checkpoint is checked against: the log's, and optionally witnesses', k of n.
+struct CheckpointKeyOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The log's note verifier key (name+hash+key), or a file holding it.", valueName: "verifier-key"))
+    var vkey: String?
+
+    @Option(name: .long, help: ArgumentHelp("A witness's cosignature verifier key, or a file holding it; repeat for several.", valueName: "verifier-key"))
+    var witness: [String] = []
+
+    @Option(name: .customLong("witnesses-required"), help: ArgumentHelp("How many of the --witness keys must have cosigned.", valueName: "k"))
+    var witnessesRequired = 0
+
+    @Option(name: .long, help: ArgumentHelp("The origin line expected in checkpoints (default: the log key's name).", valueName: "origin"))
+    var origin: String?
+
+    /// The verifier for checkpoints of the log `origin` (or --origin, or the key's name).
+    func verifier(origin ledgerOrigin: String? = nil) throws -> CheckpointVerifier {
+        guard let vkey else { throw ValidationError("Give --vkey: the log's note verifier key (see `ledger verifier-key`).") }
+        let log = try parseVerifierKey(vkey)
+        let witnesses = try witness.map { try parseVerifierKey($0) }
+        guard witnessesRequired <= witnesses.count else {
+            throw ValidationError("--witnesses-required \(witnessesRequired) is more than the \(witnesses.count) --witness key(s) given.")
+        }
+        do {
+            return try CheckpointVerifier(origin: origin ?? ledgerOrigin ?? log.name, log: log, witnesses: witnesses, requiredWitnesses: witnessesRequired)
+        } catch {
+            throw LedgerError(.usage, "The checkpoint keys cannot be used together: \(error).")
+        }
+    }
+}
+
+/// A note verifier key given as text, or as the path of a file holding it.
+func parseVerifierKey(_ text: String) throws(LedgerError) -> NoteVerifier {
+    if let key = try? NoteVerifier(verifierKey: text) { return key }
+    guard !text.contains("+") else {
+        throw LedgerError(.usage, "\"\(text)\" is not a note verifier key (<name>+<8 hex>+<base64>).")
+    }
+    let content = String(decoding: try Files.read(text, limit: 4096), as: UTF8.self)
+    let line = content.hasSuffix("\n") ? String(content.dropLast()) : content
+    do {
+        return try NoteVerifier(verifierKey: line)
+    } catch {
+        throw LedgerError(.usage, "\(text) does not hold a note verifier key: \(error).")
+    }
+}
+
+/// Reads and verifies a signed checkpoint file.
+func verifiedCheckpoint(_ path: String, _ verifier: CheckpointVerifier) throws(LedgerError) -> VerifiedCheckpoint {
+    let text = try Files.read(path, limit: 1 << 20)
+    do {
+        return try verifier.verify(text)
+    } catch {
+        throw LedgerError(.invalidCheckpoint, "\(path) does not verify: \(sentence(error))")
+    }
+}
+
+/// An error's description as a sentence ending in one full stop.
+func sentence(_ error: any Error) -> String {
+    let text = String(describing: error)
+    return text.hasSuffix(".") ? text : text + "."
+}
+
+func treeError(_ error: MerkleTreeError) -> LedgerError {
+    LedgerError(.usage, "\(error)")
+}
+
+struct CheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Sign a checkpoint of the whole log with the log key, or show the newest.",
+        discussion: """
+            A checkpoint is a C2SP tlog-checkpoint (origin, tree size, base64 root) signed as a \
+            C2SP signed note; it verifies with Go's golang.org/x/mod/sumdb/note. Every checkpoint \
+            is kept in DIR/checkpoints; the log key's verifier key is recorded in \
+            DIR/checkpoints/log.vkey at the first one, and later checkpoints must use the same key.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+    var directory: String
+
+    @Option(name: .long, help: ArgumentHelp("The log's private key (PKCS#8 PEM): sign a checkpoint now.", valueName: "file"))
+    var key: String?
+
+    @Flag(name: .long, help: "Print the newest stored checkpoint instead.")
+    var show = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        switch (key, show) {
+        case let (key?, false):
+            let writer = try LedgerWriter(directory: directory)
+            let signed = try writer.signCheckpoint(with: Files.signingKey(key))
+            print(signed.note.encoded, terminator: "")
+            Terminal.note("stored \(signed.path)")
+        case (nil, true):
+            guard let newest = try CheckpointStore(ledgerDirectory: directory).newest() else {
+                throw LedgerError(.notFound, "\(directory) has no checkpoint yet. Sign one with `ledger checkpoint \(directory) --key LOG-KEY.pem`.")
+            }
+            print(String(decoding: newest.text, as: UTF8.self), terminator: "")
+        default:
+            throw ValidationError("Give either --key (sign a new checkpoint) or --show (print the newest).")
+        }
+    }
+}
+
+struct VerifierKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verifier-key",
+        abstract: "Print the note verifier key of an Ed25519 key: <name>+<8 hex key id>+<base64(0x01 ‖ key)>.",
+        discussion: "For a log key, NAME is the ledger's origin. With --witness, prints a C2SP tlog-cosignature verifier key (algorithm 0x04) for a witness key."
+    )
+
+    @Argument(help: ArgumentHelp("A private (PKCS#8) or public (SPKI) PEM key.", valueName: "key-file"))
+    var keyFile: String
+
+    @Option(name: .long, help: ArgumentHelp("The key's name: the ledger's origin for a log key.", valueName: "name"))
+    var name: String
+
+    @Flag(name: .long, help: "A witness cosignature key (cosignature/v1) rather than a log key.")
+    var witness = false
+
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let key = try Files.publicKey(keyFile)
+        do {
+            print(try NoteVerifier(name: name, publicKey: key, algorithm: witness ? .cosignatureV1 : .ed25519).verifierKey)
+        } catch {
+            throw LedgerError(.usage, "\(error)")
+        }
+    }
+}
+
+struct ProveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove",
+        abstract: "Produce inclusion and consistency proofs (RFC 9162 §2.1.3, §2.1.4).",
+        subcommands: [Inclusion.self, Consistency.self]
+    )
+
+    struct Inclusion: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove that one entry is in the tree of a given size.",
+            discussion: "With --json: {\"index\", \"tree_size\", \"leaf_hash\", \"proof\": [base64…], \"root\"}, hashes in base64. Check it with `ledger check inclusion` against a signed checkpoint of that size."
+        )
+
+        @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+        var directory: String
+
+        @Argument(help: ArgumentHelp("A sequence number, or an entry id (64 hex digits).", valueName: "seq|entry-id"))
+        var entry: String
+
+        @Option(name: .long, help: ArgumentHelp("The tree size (default: the newest checkpoint's, else the whole log).", valueName: "n"))
+        var size: UInt64?
+
+        @Flag(name: .long, help: "Print the proof as JSON.")
+        var json = false
+
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let ledger = try Ledger(directory: directory)
+            let stored = try findEntry(entry, in: ledger)
+            let treeSize = try size ?? defaultSize(ledger)
+            guard stored.sequence < treeSize, treeSize <= ledger.count else {
+                throw LedgerError(.usage, "Entry \(stored.sequence) is not in a tree of size \(treeSize) (the ledger has \(ledger.count) entries).")
+            }
+            let proof: InclusionProof
+            do {
+                proof = try ledger.merkleTree().inclusionProof(index: stored.sequence, size: treeSize)
+            } catch let error as MerkleTreeError {
+                throw treeError(error)
+            }
+            if json {
+                var out = JSONWriter()
+                out.object { o in
+                    o.integer("index", Int64(proof.index))
+                    o.integer("tree_size", Int64(proof.treeSize))
+                    o.string("leaf_hash", Base64.encode(proof.leafHash.rawRepresentation))
+                    o.value("proof", .array(proof.hashes.map { .string(Base64.encode($0.rawRepresentation)) }))
+                    o.string("root", Base64.encode(proof.root.rawRepresentation))
+                }
+                print(String(decoding: out.bytes, as: UTF8.self))
+                return
+            }
+            print("entry \(proof.index) (entry id \(proof.leafHash.hexString)) is in the tree of size \(proof.treeSize) with root \(proof.root.hexString):")
+            for (i, hash) in proof.hashes.enumerated() { print("  \(i): \(hash.hexString)") }
+        }
+    }
+
+    struct Consistency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove that the tree of size N extends the tree of size M with nothing rewritten.",
+            discussion: "With --json: {\"old_size\", \"new_size\", \"old_root\", \"new_root\", \"proof\": [base64…]}. Check it with `ledger check consistency` against two signed checkpoints."
+        )
+
+        @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+        var directory: String
+
+        @Option(name: .long, help: ArgumentHelp("The older tree size.", valueName: "m"))
+        var from: UInt64
+
+        @Option(name: .long, help: ArgumentHelp("The newer tree size (default: the newest checkpoint's, else the whole log).", valueName: "n"))
+        var to: UInt64?
+
+        @Flag(name: .long, help: "Print the proof as JSON.")
+        var json = false
+
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let ledger = try Ledger(directory: directory)
+            let newSize = try to ?? defaultSize(ledger)
+            guard from <= newSize, newSize <= ledger.count else {
+                throw LedgerError(.usage, "No consistency proof from \(from) to \(newSize): sizes must satisfy from ≤ to ≤ \(ledger.count).")
+            }
+            let proof: ConsistencyProof
+            do {
+                proof = try ledger.merkleTree().consistencyProof(from: from, to: newSize)
+            } catch let error as MerkleTreeError {
+                throw treeError(error)
+            }
+            if json {
+                print(consistencyJSON(proof))
+                return
+            }
+            print("the tree of size \(proof.newSize) (root \(proof.newRoot.hexString)) extends the tree of size \(proof.oldSize) (root \(proof.oldRoot.hexString)):")
+            for (i, hash) in proof.hashes.enumerated() { print("  \(i): \(hash.hexString)") }
+        }
+    }
+}
+
+func consistencyJSON(_ proof: ConsistencyProof) -> String {
+    var out = JSONWriter()
+    out.object { o in
+        o.integer("old_size", Int64(proof.oldSize))
+        o.integer("new_size", Int64(proof.newSize))
+        o.string("old_root", Base64.encode(proof.oldRoot.rawRepresentation))
+        o.string("new_root", Base64.encode(proof.newRoot.rawRepresentation))
+        o.value("proof", .array(proof.hashes.map { .string(Base64.encode($0.rawRepresentation)) }))
+    }
+    return String(decoding: out.bytes, as: UTF8.self)
+}
+
+/// The newest checkpoint's size, or the whole log when there is none.
+func defaultSize(_ ledger: Ledger) throws(LedgerError) -> UInt64 {
+    let store = CheckpointStore(ledgerDirectory: ledger.directory)
+    if let newest = store.files().last, let size = UInt64((newest.split(separator: "/").last ?? "").prefix(20)), size <= ledger.count {
+        return size
+    }
+    return ledger.count
+}
+
+/// Reads a proof file as strict JSON, with the error naming the file.
+func readProofJSON(_ path: String) throws(LedgerError) -> [String: JSONValue] {
+    let bytes = try Files.read(path, limit: 1 << 20)
+    guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
+        throw LedgerError(.invalidProof, "\(path) is not a JSON object.")
+    }
+    return object
+}
+
+func proofField<T>(_ object: [String: JSONValue], _ key: String, in path: String, _ read: (JSONValue) -> T?) throws(LedgerError) -> T {
+    guard let value = object[key], let result = read(value) else {
+        throw LedgerError(.invalidProof, "\(path): member \"\(key)\" is missing or malformed.")
+    }
+    return result
+}
+
+func hashValue(_ value: JSONValue) -> Digest? {
+    value.stringValue.flatMap { Base64.decodeCanonical($0) }.flatMap { try? Digest(rawRepresentation: $0) }
+}
+
+func hashList(_ value: JSONValue) -> [Digest]? {
+    guard let list = value.arrayValue else { return nil }
+    let hashes = list.compactMap(hashValue)
+    return hashes.count == list.count ? hashes : nil
+}
+
+func size(_ value: JSONValue) -> UInt64? {
+    value.integerValue.flatMap { $0 >= 0 ? UInt64($0) : nil }
+}
+
+func parseInclusionProof(_ path: String) throws(LedgerError) -> InclusionProof {
+    let o = try readProofJSON(path)
+    guard Set(o.keys) == ["index", "tree_size", "leaf_hash", "proof", "root"] else {
+        throw LedgerError(.invalidProof, "\(path) must have exactly index, tree_size, leaf_hash, proof and root.")
+    }
+    return InclusionProof(
+        index: try proofField(o, "index", in: path, size), treeSize: try proofField(o, "tree_size", in: path, size),
+        leafHash: try proofField(o, "leaf_hash", in: path, hashValue), hashes: try proofField(o, "proof", in: path, hashList),
+        root: try proofField(o, "root", in: path, hashValue))
+}
+
+func parseConsistencyProof(_ path: String) throws(LedgerError) -> ConsistencyProof {
+    let o = try readProofJSON(path)
+    guard Set(o.keys) == ["old_size", "new_size", "old_root", "new_root", "proof"] else {
+        throw LedgerError(.invalidProof, "\(path) must have exactly old_size, new_size, old_root, new_root and proof.")
+    }
+    return ConsistencyProof(
+        oldSize: try proofField(o, "old_size", in: path, size), newSize: try proofField(o, "new_size", in: path, size),
+        oldRoot: try proofField(o, "old_root", in: path, hashValue), newRoot: try proofField(o, "new_root", in: path, hashValue),
+        hashes: try proofField(o, "proof", in: path, hashList))
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check proofs and checkpoints offline, with no ledger directory at hand.",
+        discussion: "Tree sizes and roots are taken only from checkpoints whose signatures verify, never from the proof file. Exit 0 valid, 1 invalid, 2 usage mistake, 3 I/O problem.",
+        subcommands: [Inclusion.self, Consistency.self, Equivocation.self]
+    )
+
+    struct Inclusion: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check an inclusion proof against a signed checkpoint.")
+
+        @Argument(help: ArgumentHelp("The proof (JSON from `ledger prove inclusion --json`).", valueName: "proof.json"))
+        var proof: String
+
+        @Option(name: .long, help: ArgumentHelp("The signed checkpoint.", valueName: "file"))
+        var checkpoint: String
+
+        @OptionGroup var keys: CheckpointKeyOptions
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let verified = try verifiedCheckpoint(checkpoint, keys.verifier())
+            let proof = try parseInclusionProof(self.proof)
+            do {
+                guard proof.treeSize == verified.size, proof.root == verified.root else {
+                    throw LedgerError(.invalidProof, "The proof is for a tree of size \(proof.treeSize) with root \(proof.root.shortHex()); the checkpoint is of size \(verified.size) with root \(verified.root.shortHex()). Ask for a proof at the checkpoint's size.")
+                }
+                try proof.verify(leafHash: proof.leafHash, in: verified)
+            } catch let error as ProofError {
+                throw LedgerError(.invalidProof, "INVALID: \(error).")
+            }
+            print("VALID: entry \(proof.index) (entry id \(proof.leafHash.hexString)) is in the checkpointed tree of size \(verified.size), root \(verified.root.hexString).")
+        }
+    }
+
+    struct Consistency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a consistency proof against a signed checkpoint.",
+            discussion: "The new size and root come from --checkpoint. Give the older checkpoint you trust with --old-checkpoint; without it, the old root printed is the proof's own, to compare with one you trust."
+        )
+
+        @Argument(help: ArgumentHelp("The proof (JSON from `ledger prove consistency --json`).", valueName: "proof.json"))
+        var proof: String
+
+        @Option(name: .long, help: ArgumentHelp("The newer signed checkpoint.", valueName: "file"))
+        var checkpoint: String
+
+        @Option(name: .customLong("old-checkpoint"), help: ArgumentHelp("The older signed checkpoint.", valueName: "file"))
+        var oldCheckpoint: String?
+
+        @OptionGroup var keys: CheckpointKeyOptions
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let verifier = try keys.verifier()
+            let new = try verifiedCheckpoint(checkpoint, verifier)
+            let proof = try parseConsistencyProof(self.proof)
+            var oldRoot = proof.oldRoot
+            var trusted = "as given in the proof: compare it with a checkpoint you trust"
+            if let oldCheckpoint {
+                let old = try verifiedCheckpoint(oldCheckpoint, verifier)
+                guard old.size == proof.oldSize else {
+                    throw LedgerError(.invalidProof, "INVALID: the proof starts at size \(proof.oldSize); the old checkpoint is of size \(old.size).")
+                }
+                oldRoot = old.root
+                trusted = "from the verified old checkpoint"
+            }
+            do {
+                guard proof.newSize == new.size else {
+                    throw LedgerError(.invalidProof, "INVALID: the proof ends at size \(proof.newSize); the checkpoint is of size \(new.size).")
+                }
+                try proof.verify(oldSize: proof.oldSize, oldRoot: oldRoot, newSize: new.size, newRoot: new.root)
+            } catch let error as ProofError {
+                throw LedgerError(.invalidProof, "INVALID: \(error).")
+            }
+            print("VALID: the checkpointed tree of size \(new.size) (root \(new.root.hexString)) extends the tree of size \(proof.oldSize) with root \(oldRoot.hexString) (\(trusted)).")
+        }
+    }
+
+    struct Equivocation: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check whether two checkpoints signed by the same log key are consistent.",
+            discussion: """
+                Same size and different roots, or a larger tree that does not extend the smaller, \
+                means the log showed two different histories (a split view). Then a self-contained \
+                proof of misbehaviour is printed as JSON: both signed checkpoints, the verifier key, \
+                and the consistency proof that fails. For different sizes, give the consistency proof \
+                (--proof) or a ledger directory to produce it (--ledger). Exit 0 consistent, 1 not.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("A signed checkpoint.", valueName: "a"))
+        var a: String
+
+        @Argument(help: ArgumentHelp("Another signed checkpoint by the same key.", valueName: "b"))
+        var b: String
+
+        @Option(name: .long, help: ArgumentHelp("A consistency proof between the two sizes.", valueName: "proof.json"))
+        var proof: String?
+
+        @Option(name: .long, help: ArgumentHelp("A ledger directory to produce the consistency proof from.", valueName: "dir"))
+        var ledger: String?
+
+        @OptionGroup var keys: CheckpointKeyOptions
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let verifier = try keys.verifier()
+            var (small, large) = (try verifiedCheckpoint(a, verifier), try verifiedCheckpoint(b, verifier))
+            if small.size > large.size { swap(&small, &large) }
+            func misbehaviour(_ reason: String, proof: ConsistencyProof?) throws -> Never {
+                var out = JSONWriter()
+                out.object { o in
+                    o.string("misbehaviour", reason)
+                    o.string("verifier_key", verifier.log.verifierKey)
+                    o.string("checkpoint_a", small.note.encoded)
+                    o.string("checkpoint_b", large.note.encoded)
+                    if let proof { o.raw("consistency_proof", Array(consistencyJSON(proof).utf8)) }
+                }
+                print(String(decoding: out.bytes, as: UTF8.self))
+                throw LedgerError(.equivocation, "INCONSISTENT: \(reason)")
+            }
+            if small.size == large.size {
+                guard small.root == large.root else {
+                    try misbehaviour("two checkpoints of size \(small.size) signed by the same log key with different roots", proof: nil)
+                }
+                print("CONSISTENT: both checkpoints are of size \(small.size) with root \(small.root.hexString).")
+                return
+            }
+            let consistency: ConsistencyProof
+            if let proofPath = proof {
+                consistency = try parseConsistencyProof(proofPath)
+            } else if let ledger {
+                do {
+                    consistency = try Ledger(directory: ledger).merkleTree().consistencyProof(from: small.size, to: large.size)
+                } catch let error as MerkleTreeError {
+                    try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error)", proof: nil)
+                }
+            } else {
+                throw ValidationError("The checkpoints have different sizes: give --proof or --ledger to check that the larger extends the smaller.")
+            }
+            do {
+                try consistency.verify(from: small, to: large)
+            } catch {
+                try misbehaviour("the tree of size \(large.size) does not extend the tree of size \(small.size): \(error)", proof: consistency)
+            }
+            print("CONSISTENT: the tree of size \(large.size) extends the tree of size \(small.size).")
+        }
+    }
+}
+
+struct CosignCheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cosign-checkpoint",
+        abstract: "Add a witness cosignature (C2SP tlog-cosignature) to a checkpoint, after checking it extends the last one this witness signed.",
+        discussion: """
+            The witness keeps, in a small state file, the last checkpoint it cosigned for each \
+            origin. A new checkpoint is cosigned only if it verifies with the log key and a \
+            consistency proof (from --ledger or --proof) shows it extends that one; a smaller or \
+            conflicting checkpoint is refused (exit 1). Prints the checkpoint with the cosignature \
+            line added.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The signed checkpoint.", valueName: "file"))
+    var file: String
+
+    @Option(name: .long, help: ArgumentHelp("The witness's private key (PKCS#8 PEM).", valueName: "file"))
+    var key: String
+
+    @Option(name: .long, help: ArgumentHelp("The witness's name (the key name in its cosignature lines).", valueName: "name"))
+    var name: String
+
+    @Option(name: .long, help: ArgumentHelp("The witness state file (default: the key file with .state added).", valueName: "file"))
+    var state: String?
+
+    @Option(name: .long, help: ArgumentHelp("A ledger directory to take the consistency proof from.", valueName: "dir"))
+    var ledger: String?
+
+    @Option(name: .long, help: ArgumentHelp("A consistency proof from the last cosigned checkpoint.", valueName: "proof.json"))
+    var proof: String?
+
+    @Option(name: .long, help: ArgumentHelp("The cosignature time, seconds since 1970 (default: now).", valueName: "seconds"))
+    var time: UInt64?
+
+    @OptionGroup var keys: CheckpointKeyOptions
+    @OptionGroup var common: VerboseOption
+
+    func run() throws {
+        let verifier = try keys.verifier()
+        let checkpoint = try verifiedCheckpoint(file, verifier)
+        let statePath = state ?? key + ".state"
+        var known: [String: JSONValue] = [:]
+        if let bytes = try? Files.read(statePath, limit: 1 << 20) {
+            guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
+                throw LedgerError(.io, "The witness state file \(statePath) is not a JSON object; fix or remove it.")
+            }
+            known = object
+        }
+        let origin = checkpoint.checkpoint.origin
+        if let lastText = known[origin]?.stringValue {
+            let last = try verifiedCheckpoint(text: lastText, verifier)
+            if checkpoint.size < last.size {
+                throw LedgerError(.equivocation, "Refused: this witness already cosigned \(origin) at size \(last.size); the checkpoint is of size \(checkpoint.size). A log never shrinks.")
+            }
+            if checkpoint.size == last.size, checkpoint.root != last.root {
+                throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size and root \(checkpoint.root.shortHex()). The log showed two histories.")
+            }
+            if checkpoint.size > last.size {
+                let consistency: ConsistencyProof
+                if let proof {
+                    consistency = try parseConsistencyProof(proof)
+                } else if let ledger {
+                    do {
+                        consistency = try Ledger(directory: ledger).merkleTree().consistencyProof(from: last.size, to: checkpoint.size)
+                    } catch let error as MerkleTreeError {
+                        throw treeError(error)
+                    }
+                } else {
+                    throw ValidationError("This witness last cosigned \(origin) at size \(last.size): give --ledger or --proof to show the new checkpoint extends it.")
+                }
+                do {
+                    try consistency.verify(from: last, to: checkpoint)
+                } catch {
+                    throw LedgerError(.equivocation, "Refused: the checkpoint of size \(checkpoint.size) does not extend the one this witness cosigned at size \(last.size): \(error).")
+                }
+            }
+        }
+        let witnessKey = try Files.signingKey(key)
+        let cosigned: SignedNote
+        do {
+            let signer = try WitnessSigner(name: name, key: witnessKey)
+            let timestamp = time ?? UInt64(Clock.now().seconds)
+            cosigned = try checkpoint.note.adding(signer.cosignature(for: checkpoint.note.text, timestamp: timestamp))
+        } catch {
+            throw LedgerError(.usage, "Cannot cosign: \(error).")
+        }
+        known[origin] = .string(checkpoint.note.encoded)
+        var json = JSONWriter()
+        json.value(.object(known))
+        let directory = statePath.contains("/") ? String(statePath[..<(statePath.lastIndex(of: "/") ?? statePath.endIndex)]) : "."
+        try writeFileAtomically(json.bytes + [0x0a], to: statePath, directory: directory)
+        print(cosigned.encoded, terminator: "")
+    }
+}
+
+func verifiedCheckpoint(text: String, _ verifier: CheckpointVerifier) throws(LedgerError) -> VerifiedCheckpoint {
+    do {
+        return try verifier.verify(text)
+    } catch {
+        throw LedgerError(.invalidCheckpoint, "The checkpoint in the witness state does not verify: \(error).")
+    }
+}
+
+/// Writes a file of the user's atomically: a temporary file, fsync, rename.
+func writeFileAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LedgerError) {
+    let temporary = path + ".tmp-\(getpid())"
+    unlink(temporary)
+    try Files.create(temporary, contents: bytes, mode: 0o600)
+    guard rename(temporary, path) == 0 else {
+        unlink(temporary)
+        throw LedgerError(.io, "Cannot write \(path): \(String(cString: strerror(errno))).")
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export data for outside tools.",
+        subcommands: [Leaves.self]
+    )
+
+    struct Leaves: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print base64 of each leaf's exact bytes (each stored record), one a line, in sequence order.",
+            discussion: "The RFC 6962 leaf hash of line i's bytes is entry i's entry id; a tree over them gives the checkpoint's root."
+        )
+
+        @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
+        var directory: String
+
+        @Option(name: .long, help: ArgumentHelp("Export only the first N leaves.", valueName: "n"))
+        var to: UInt64?
+
+        @OptionGroup var common: VerboseOption
+
+        func run() throws {
+            let ledger = try Ledger(directory: directory)
+            var out: [UInt8] = []
+            try ledger.forEachRecord(to: to) { (stored) throws(LedgerError) -> Bool in
+                out += Array(Base64.encode(stored.bytes).utf8)
+                out.append(0x0a)
+                if out.count > 1 << 20 {
+                    Terminal.writeOut(out)
+                    out.removeAll(keepingCapacity: true)
+                }
+                return true
+            }
+            Terminal.writeOut(out)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+import LedgerCrypto
+public import LedgerMerkle
+
+/// The stored Merkle tree's level files, read-only: readers never create or change a file.
+final class StoredTreeReader: MerkleNodeReader {
+    let directory: String
+    let size: UInt64
+    private var files: [Int: FileDescriptor] = [:]
+
+    /// Opens the level files if their lengths are consistent with each other; `nil` otherwise.
+    init?(directory: String) {
+        self.directory = directory
+        var info = stat()
+        guard lstat(directory + "/level-00", &info) == 0, info.st_size % 32 == 0 else { return nil }
+        let size = UInt64(info.st_size / 32)
+        for level in 1..<64 {
+            let expected = Int64(size >> UInt64(level)) * 32
+            let exists = lstat(Self.path(directory, level), &info) == 0
+            guard exists ? Int64(info.st_size) == expected : expected == 0 else { return nil }
+        }
+        self.size = size
+    }
+
+    static func path(_ directory: String, _ level: Int) -> String {
+        directory + "/level-" + (level < 10 ? "0" : "") + String(level)
+    }
+
+    func hash(level: Int, index: UInt64) throws(MerkleTreeError) -> Digest {
+        let count = level >= 0 && level < 64 ? size >> UInt64(level) : 0
+        guard index < count else { throw .nodeOutOfRange(level: level, index: index, count: count) }
+        let path = Self.path(directory, level)
+        if files[level] == nil { files[level] = try? FileDescriptor(path: path, flags: O_RDONLY) }
+        guard let file = files[level], let bytes = try? file.read(at: index * 32, count: 32), bytes.count == 32 else {
+            throw .io(operation: "read", path: path, errno: errno)
+        }
+        return bytes.withUnsafeBytes { Digest(loadingFrom: $0) }
+    }
+}
+
+extension Ledger {
+    /// The directory of the stored Merkle tree's level files.
+    public var treeDirectory: String { directory + "/tree" }
+
+    /// The RFC 6962 tree over the committed records' entry ids.
+    ///
+    /// Served from the stored level files when they cover the log and their last leaf is the log's
+    /// last entry id (O(1) to check, O(log n) node reads per root or proof); otherwise, since the
+    /// tree is a cache, rebuilt in memory from the log (one pass) and served from that.
+    public func merkleTree() throws(LedgerError) -> any MerkleNodeReader {
+        if let stored = StoredTreeReader(directory: treeDirectory), stored.size >= count,
+            count == 0 || (try? stored.leafHash(at: count - 1)) == lastEntryID
+        {
+            return stored
+        }
+        var tree = InMemoryMerkleTree()
+        try forEachRecord { (stored) throws(LedgerError) -> Bool in
+            tree.append(leafHash: stored.entryID)
+            return true
+        }
+        return tree
+    }
+
+    /// The origin named by the genesis record: the first line of every checkpoint.
+    public func origin() throws(LedgerError) -> String {
+        let genesis = try record(at: 0).decoded()
+        guard case let .genesis(origin, _, _, _) = try Event(payload: genesis.envelope.payload).body else {
+            throw LedgerError(.damagedLog, "Entry 0 of \(directory) is not a ledger.genesis record.")
+        }
+        return origin
+    }
+}
+
+extension LedgerError {
+    /// A tree error as a ledger error, naming `directory`.
+    init(_ error: MerkleTreeError, in directory: String) {
+        switch error {
+        case .io, .inconsistentLevelFile:
+            self.init(.io, "The Merkle tree files of \(directory) cannot be used: \(error). They are a cache: `ledger repair \(directory) --rebuild-derived` rewrites them from the log.")
+        default:
+            self.init(.usage, "\(error)")
+        }
+    }
+}
+
+extension LedgerWriter {
+    /// Opens the stored tree and brings it level with the log: cut back after a torn tail,
+    /// extended with entries it has not seen, or rebuilt when its last leaf disagrees with the log.
+    static func openTree(for ledger: Ledger) throws(LedgerError) -> MerkleTreeFiles {
+        let directory = ledger.treeDirectory
+        do throws(MerkleTreeError) {
+            var tree: MerkleTreeFiles
+            do throws(MerkleTreeError) {
+                tree = try MerkleTreeFiles(directory: directory)
+            } catch {
+                try MerkleTreeFiles.removeLevelFiles(in: directory)
+                tree = try MerkleTreeFiles(directory: directory)
+            }
+            if tree.size > ledger.count { try tree.truncate(toSize: ledger.count) }
+            if tree.size > 0, (try? tree.leafHash(at: tree.size - 1)) != (try? ledger.entryID(at: tree.size - 1)) {
+                try MerkleTreeFiles.removeLevelFiles(in: directory)
+                tree = try MerkleTreeFiles(directory: directory)
+            }
+            if tree.size < ledger.count {
+                var missing: [Digest] = []
+                try? ledger.forEachRecord(from: tree.size) { (stored) throws(LedgerError) -> Bool in
+                    missing.append(stored.entryID)
+                    if missing.count >= 65_536 {
+                        guard (try? tree.append(leafHashes: missing)) != nil else { return false }
+                        missing.removeAll(keepingCapacity: true)
+                    }
+                    return true
+                }
+                try tree.append(leafHashes: missing)
+                try tree.flush()
+            }
+            return tree
+        } catch {
+            throw LedgerError(error, in: directory)
+        }
+    }
+}

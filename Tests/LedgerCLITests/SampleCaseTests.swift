@@ -1,0 +1,85 @@
+import Foundation
+import LedgerCore
+import Testing
+
+@Suite("The sample case: disputed facts of Ledger/amnesty-2020")
+struct SampleCaseTests {
+    static let sample = CLI.repositoryRoot.appendingPathComponent("Ledger/amnesty-2020").path
+
+    /// The facts as `ledger facts --json` reports them, by fact id.
+    func facts(_ extra: [String] = []) throws -> [String: [String: JSONValue]] {
+        let result = try CLI.run(["facts", Self.sample, "--json", "--no-snapshots"] + extra)
+        #expect(result.status == 0, "\(result.stderr)")
+        let value = try JSONParser.parse(Array(result.stdout.utf8.dropLast()))
+        var out: [String: [String: JSONValue]] = [:]
+        for fact in value.objectValue?["facts"]?.arrayValue ?? [] {
+            if let object = fact.objectValue, let id = object["fact"]?.stringValue { out[id] = object }
+        }
+        return out
+    }
+
+    func claims(_ fact: [String: JSONValue]?) -> [String: (status: String, reason: String)] {
+        var out: [String: (String, String)] = [:]
+        for claim in fact?["claims"]?.arrayValue ?? [] {
+            guard let o = claim.objectValue, let id = o["claim"]?.stringValue else { continue }
+            out[id] = (o["status"]?.stringValue ?? "", o["reason"]?.stringValue ?? "")
+        }
+        return out
+    }
+
+    @Test("every fact of the case has the expected dispute status, claim statuses and finding")
+    func statuses() throws {
+        let facts = try facts()
+        let expected: [String: (dispute: String, finding: String?)] = [
+            "idemia-sold-to-chinese-police": ("uncontested", "substantiated"),
+            "idemia-system-deployed": ("disputed", "inconclusive"),
+            "idemia-realtime-capable": ("uncontested", "inconclusive"),
+            "axis-export-licence-required": ("uncontested", "unsubstantiated"),
+            "axis-mass-surveillance": ("uncontested", nil),
+            "used-against-uyghurs": ("uncontested", "inconclusive"),
+            "noldus-exported-to-china": ("uncontested", nil),
+        ]
+        #expect(Set(facts.keys) == Set(expected.keys))
+        for (id, want) in expected {
+            #expect(facts[id]?["dispute_status"]?.stringValue == want.dispute, "\(id)")
+            #expect(facts[id]?["finding"]?.objectValue?["outcome"]?.stringValue == want.finding, "\(id)")
+            #expect(facts[id]?["integrity"]?.arrayValue == [], "\(id): signatures, keys and the article's blob all hold")
+        }
+        // "Never deployed": Idemia's denial and Amnesty's counterclaim attack each other, and
+        // nothing else settles either, so under grounded semantics both are undecided.
+        let deployed = claims(facts["idemia-system-deployed"])
+        #expect(deployed["idemia-never-deployed"]?.status == "undecided")
+        #expect(deployed["idemia-never-deployed"]?.reason == "undecided: claim amnesty-rejects-never-deployed and it attack each other, and nothing else settles either")
+        #expect(deployed["amnesty-rejects-never-deployed"]?.status == "undecided")
+        // The premature Uyghur claim was retracted: it is no longer an active claim.
+        let uyghurs = claims(facts["used-against-uyghurs"])
+        #expect(uyghurs.keys.sorted() == ["newsroom-uyghurs-not-impossible"])
+        #expect(uyghurs["newsroom-uyghurs-not-impossible"]?.status == "accepted")
+        #expect(claims(facts["idemia-realtime-capable"])["idemia-no-realtime"]?.reason == "accepted: nothing attacks it")
+    }
+
+    @Test("as of a moment before Amnesty's counterclaim, \"the system was deployed\" is uncontested and Idemia's denial stands")
+    func asOfBeforeCounterclaim() throws {
+        for asOf in ["19", "2020-09-21T17:30:00Z"] {
+            let facts = try facts(["--as-of", asOf])
+            #expect(facts["idemia-system-deployed"]?["dispute_status"]?.stringValue == "uncontested", "as of \(asOf)")
+            #expect(claims(facts["idemia-system-deployed"])["idemia-never-deployed"]?.status == "accepted", "as of \(asOf)")
+            #expect(facts["idemia-system-deployed"]?["finding"] == .null, "as of \(asOf): no finding yet")
+        }
+        let after = try facts(["--as-of", "20"])
+        #expect(after["idemia-system-deployed"]?["dispute_status"]?.stringValue == "disputed")
+    }
+
+    @Test("the readable table lists every fact; one fact shows its reasons and timeline")
+    func readable() throws {
+        let table = try CLI.run(["facts", Self.sample, "--no-snapshots"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("idemia-system-deployed") && table.stdout.contains("disputed"))
+        #expect(!table.stdout.contains("\u{1b}["), "no colour when stdout is not a terminal")
+        let fact = try CLI.run(["fact", Self.sample, "idemia-system-deployed", "--no-snapshots"])
+        #expect(fact.status == 0)
+        #expect(fact.stdout.contains("attack each other"))
+        let missing = try CLI.run(["fact", Self.sample, "no-such-fact", "--no-snapshots"])
+        #expect(missing.status == 2)
+    }
+}

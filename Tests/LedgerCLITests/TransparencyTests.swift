@@ -1,0 +1,182 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import Testing
+
+@Suite("Checkpoints and proofs through the CLI")
+struct TransparencyTests {
+    static let sample = SampleCaseTests.sample
+    static let vkey = sample + "/checkpoints/log.vkey"
+    static let old = sample + "/checkpoints/00000000000000000021-48380a48.note"
+    static let new = sample + "/checkpoints/00000000000000000040-48380a48.note"
+    static let logKey = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys/DEMO-ONLY-log.pem").path
+
+    @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
+    func verifierKey() throws {
+        let printed = try CLI.run(["verifier-key", Self.logKey, "--name", "evidence-ledger.example/amnesty-2020"])
+        #expect(printed.stdout == (try String(contentsOfFile: Self.vkey, encoding: .utf8)))
+        let verified = try CLI.run(["verify", Self.sample])
+        #expect(verified.stdout.contains("2 checkpoint(s) verified"))
+    }
+
+    @Test("every entry's inclusion proof checks against both checkpoints; a flipped bit, another size or another key does not")
+    func inclusion() throws {
+        let work = try WorkDirectory()
+        for (checkpoint, size) in [(Self.new, 40), (Self.old, 21)] {
+            for entry in 0..<size {
+                let proof = try CLI.run(["prove", "inclusion", Self.sample, String(entry), "--size", String(size), "--json"])
+                try work.write("p.json", proof.stdout)
+                let checked = try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", checkpoint, "--vkey", Self.vkey])
+                #expect(checked.status == 0, "entry \(entry) at \(size): \(checked.stderr)")
+            }
+        }
+        let proof = try CLI.run(["prove", "inclusion", Self.sample, "7", "--json"]).stdout
+        let object = try #require(JSONParser.parse(Array(proof.utf8.dropLast())).objectValue)
+        #expect(object.keys.sorted() == ["index", "leaf_hash", "proof", "root", "tree_size"])
+        let list = object["proof"]?.arrayValue ?? []
+        let hashes = list.compactMap { $0.stringValue }
+        #expect(hashes.count == list.count && !hashes.isEmpty)
+        for (i, hash) in hashes.enumerated() {
+            var bytes = try #require(Base64.decode(hash))
+            bytes[i % 32] ^= 0x01
+            try work.write("bad.json", proof.replacingOccurrences(of: hash, with: Base64.encode(bytes)))
+            let checked = try CLI.run(["check", "inclusion", work.path("bad.json"), "--checkpoint", Self.new, "--vkey", Self.vkey])
+            #expect(checked.status == 1, "flipped proof hash \(i)")
+            #expect(checked.stderr.contains("[invalid-proof]"))
+        }
+        try work.write("p.json", proof)
+        #expect(try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", Self.old, "--vkey", Self.vkey]).status == 1)
+        try CLI.run(["key", "generate", "--out", work.path("other.pem")])
+        let otherKey = try CLI.run(["verifier-key", work.path("other.pem"), "--name", "evidence-ledger.example/amnesty-2020"]).stdout
+        #expect(try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", Self.new, "--vkey", otherKey.trimmingCharacters(in: .newlines)]).status == 1)
+    }
+
+    @Test("consistency proofs between every pair of sizes verify offline; tampered ones do not")
+    func consistency() throws {
+        let work = try WorkDirectory()
+        let proof = try CLI.run(["prove", "consistency", Self.sample, "--from", "21", "--to", "40", "--json"]).stdout
+        try work.write("c.json", proof)
+        let checked = try CLI.run(["check", "consistency", work.path("c.json"), "--checkpoint", Self.new, "--old-checkpoint", Self.old, "--vkey", Self.vkey])
+        #expect(checked.status == 0, "\(checked.stderr)")
+        try work.write("bad.json", proof.replacingOccurrences(of: "\"old_size\":21", with: "\"old_size\":20"))
+        #expect(try CLI.run(["check", "consistency", work.path("bad.json"), "--checkpoint", Self.new, "--vkey", Self.vkey]).status == 1)
+        for m in stride(from: 1, through: 40, by: 3) {
+            let p = try CLI.run(["prove", "consistency", Self.sample, "--from", String(m), "--to", "40", "--json"]).stdout
+            try work.write("m.json", p)
+            #expect(try CLI.run(["check", "consistency", work.path("m.json"), "--checkpoint", Self.new, "--vkey", Self.vkey]).status == 0, "from \(m)")
+        }
+    }
+
+    @Test("export leaves: one base64 line per record, whose leaf hash is the entry id")
+    func exportLeaves() throws {
+        let leaves = try CLI.run(["export", "leaves", Self.sample]).stdout.split(separator: "\n")
+        #expect(leaves.count == 40)
+        let log = try CLI.run(["log", Self.sample, "--json"]).stdout.split(separator: "\n")
+        for (leaf, line) in zip(leaves, log) {
+            let bytes = try #require(Base64.decode(leaf))
+            #expect(line.contains(SHA256.hash([0] + bytes).hexString))
+        }
+        #expect(try CLI.run(["export", "leaves", Self.sample, "--to", "21"]).stdout.split(separator: "\n").count == 21)
+    }
+
+    /// A copy of the sample ledger cut back to its first `keep` entries, then grown with other
+    /// statements and checkpointed with the same log key: a second history.
+    func fork(_ work: WorkDirectory, keep: Int, add: Int) throws -> String {
+        let dir = work.path("fork")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for file in ["FORMAT", "log"] { try FileManager.default.copyItem(atPath: Self.sample + "/" + file, toPath: dir + "/" + file) }
+        let lines = try String(contentsOfFile: dir + "/log", encoding: .utf8).split(separator: "\n").prefix(keep)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/log", atomically: true, encoding: .utf8)
+        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+        for n in 0..<add {
+            try work.write("f.json", #"{"type":"fact.opened","id":"fork-\#(n)","fact":"fork-\#(n)","proposition":"Another history"}"#)
+            let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+            #expect(try CLI.run(["append", dir, "--accepted-at", "2020-09-30T00:00:00Z"], stdin: envelope).status == 0)
+        }
+        #expect(try CLI.run(["checkpoint", dir, "--key", Self.logKey]).status == 0)
+        return dir
+    }
+
+    @Test("equivocation: a second history signed by the same key is caught with a self-contained proof")
+    func equivocation() throws {
+        let work = try WorkDirectory()
+        // Consistent: the sample's own two checkpoints.
+        #expect(try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--ledger", Self.sample]).status == 0)
+        // Same size, different roots.
+        let same = try fork(work, keep: 21, add: 19)
+        let forked = same + "/checkpoints/00000000000000000040-48380a48.note"
+        let result = try CLI.run(["check", "equivocation", Self.new, forked, "--vkey", Self.vkey])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("[equivocation]"))
+        let evidence = try #require(JSONParser.parse(Array(result.stdout.utf8.dropLast())).objectValue)
+        let newText = try String(contentsOfFile: Self.new, encoding: .utf8)
+        let vkeyText = try String(contentsOfFile: Self.vkey, encoding: .utf8)
+        #expect([evidence["checkpoint_a"]?.stringValue, evidence["checkpoint_b"]?.stringValue].contains(newText))
+        #expect(evidence["verifier_key"]?.stringValue.map { $0 + "\n" } == vkeyText)
+        // The forked ledger's history does not extend the sample's checkpoint at 21... it does;
+        // but the sample's tree at 40 is not a prefix of a fork of 45 built on its first 30.
+        try FileManager.default.removeItem(atPath: same)
+        let longer = try fork(work, keep: 30, add: 15)
+        let fortyFive = longer + "/checkpoints/00000000000000000045-48380a48.note"
+        let inconsistent = try CLI.run(["check", "equivocation", Self.new, fortyFive, "--vkey", Self.vkey, "--ledger", longer])
+        #expect(inconsistent.status == 1, "\(inconsistent.stderr)")
+        #expect(try CLI.run(["check", "equivocation", Self.old, fortyFive, "--vkey", Self.vkey, "--ledger", longer]).status == 0, "the fork still extends the checkpoint at 21")
+    }
+
+    @Test("witness cosignatures: k of n required, rollback and a conflicting history refused")
+    func witnesses() throws {
+        let work = try WorkDirectory()
+        for w in ["w1", "w2"] {
+            try CLI.run(["key", "generate", "--out", work.path("\(w).pem")])
+            try work.write("\(w).vkey", try CLI.run(["verifier-key", work.path("\(w).pem"), "--name", "witness.example/\(w)", "--witness"]).stdout)
+        }
+        func cosign(_ file: String, _ w: String, _ extra: [String] = []) throws -> CLI.Result {
+            try CLI.run(["cosign-checkpoint", file, "--key", work.path("\(w).pem"), "--name", "witness.example/\(w)", "--vkey", Self.vkey, "--time", "1600800000"] + extra)
+        }
+        #expect(try cosign(Self.old, "w1").status == 0)
+        let w1 = try cosign(Self.new, "w1", ["--ledger", Self.sample])
+        #expect(w1.status == 0, "\(w1.stderr)")
+        try work.write("new-w1.note", w1.stdout)
+        let both = try CLI.run(["cosign-checkpoint", work.path("new-w1.note"), "--key", work.path("w2.pem"), "--name", "witness.example/w2", "--vkey", Self.vkey])
+        try work.write("new-w1w2.note", both.stdout)
+        let proof = try CLI.run(["prove", "inclusion", Self.sample, "3", "--json"]).stdout
+        try work.write("p.json", proof)
+        let witnessArgs = ["--witness", work.path("w1.vkey"), "--witness", work.path("w2.vkey")]
+        func check(_ note: String, required: Int) throws -> Int32 {
+            try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", note, "--vkey", Self.vkey] + witnessArgs + ["--witnesses-required", String(required)]).status
+        }
+        #expect(try check(work.path("new-w1w2.note"), required: 2) == 0)
+        #expect(try check(work.path("new-w1.note"), required: 2) == 1)
+        #expect(try check(work.path("new-w1.note"), required: 1) == 0)
+        #expect(try check(Self.new, required: 1) == 1)
+        // Rollback: w1 has cosigned 40 and refuses 21.
+        #expect(try cosign(Self.old, "w1").status == 1)
+        // A conflicting checkpoint of the same size is refused.
+        let fork = try fork(work, keep: 21, add: 19)
+        let conflicting = try cosign(fork + "/checkpoints/00000000000000000040-48380a48.note", "w1")
+        #expect(conflicting.status == 1)
+        #expect(conflicting.stderr.contains("two histories"))
+    }
+
+    @Test("incremental verification: only new entries are checked; a rewrite before the trusted checkpoint is caught")
+    func incremental() throws {
+        let ok = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.contains("19 new entries (21…39) checked in full"))
+        let work = try WorkDirectory()
+        let copy = work.path("copy")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        // Rewrite entry 5 (before the trusted checkpoint): the first 21 entries no longer have the
+        // trusted root, and the stored checkpoints no longer match.
+        var lines = try String(contentsOfFile: copy + "/log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[5] = lines[5].replacingOccurrences(of: "\"accepted_at\":\"2020-09-21T07:30:00Z\"", with: "\"accepted_at\":\"2020-09-21T07:31:00Z\"")
+        try lines.joined(separator: "\n").write(toFile: copy + "/log", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: copy + "/tree")
+        let rewritten = try CLI.run(["verify", copy, "--since", Self.old, "--vkey", Self.vkey])
+        #expect(rewritten.status == 1)
+        #expect(rewritten.stdout.contains("[equivocation]"), "\(rewritten.stdout)")
+        let full = try CLI.run(["verify", copy])
+        #expect(full.status == 1)
+        #expect(full.stdout.contains("[invalid-checkpoint]"))
+    }
+}
