@@ -177,7 +177,13 @@ struct ProveCommand: ParsableCommand {
             }
             let proof: InclusionProof
             do {
-                proof = try ledger.merkleTree().inclusionProof(index: stored.sequence, size: treeSize)
+                let expected = ledger.checkpointRoot(size: treeSize)
+                var made = try ledger.merkleTree().inclusionProof(index: stored.sequence, size: treeSize)
+                if let expected, made.root != expected {
+                    // The stored tree (a cache) disagrees with the log's own checkpoint: answer from the log.
+                    made = try ledger.merkleTree(fromLog: true).inclusionProof(index: stored.sequence, size: treeSize)
+                }
+                proof = made
             } catch let error as MerkleTreeError {
                 throw treeError(error)
             }
@@ -226,7 +232,13 @@ struct ProveCommand: ParsableCommand {
             }
             let proof: ConsistencyProof
             do {
-                proof = try ledger.merkleTree().consistencyProof(from: from, to: newSize)
+                let expected = (ledger.checkpointRoot(size: from), ledger.checkpointRoot(size: newSize))
+                var made = try ledger.merkleTree().consistencyProof(from: from, to: newSize)
+                if (expected.0.map { $0 != made.oldRoot } ?? false) || (expected.1.map { $0 != made.newRoot } ?? false) {
+                    // The stored tree (a cache) disagrees with the log's own checkpoints: answer from the log.
+                    made = try ledger.merkleTree(fromLog: true).consistencyProof(from: from, to: newSize)
+                }
+                proof = made
             } catch let error as MerkleTreeError {
                 throw treeError(error)
             }

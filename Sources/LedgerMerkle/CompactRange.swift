@@ -29,13 +29,21 @@ public struct CompactRange: Sendable, Hashable {
 
     /// Adds one leaf hash on the right.
     public mutating func append(_ leafHash: Digest) {
+        append(leafHash) { _, _, _ in }
+    }
+
+    /// Adds one leaf hash on the right and reports every node it completes, leaf first, as
+    /// (level, index, hash): the node (level k, index i) roots leaves i·2^k ..< (i+1)·2^k.
+    public mutating func append(_ leafHash: Digest, completing: (Int, UInt64, Digest) -> Void) {
+        size += 1
         var node = (height: 0, hash: leafHash)
+        completing(0, size - 1, leafHash)
         while let last = subtrees.last, last.height == node.height {
             subtrees.removeLast()
             node = (node.height + 1, RFC6962.nodeHash(last.hash, node.hash))
+            completing(node.height, (size >> UInt64(node.height)) - 1, node.hash)
         }
         subtrees.append(node)
-        size += 1
     }
 
     /// The RFC 6962 root of the leaves covered (the empty-tree root for none).

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 public import LedgerCore
-import LedgerCrypto
+public import LedgerCrypto
 public import LedgerMerkle
 
 /// The stored Merkle tree's level files, read-only: readers never create or change a file.
@@ -50,8 +50,9 @@ extension Ledger {
     /// Served from the stored level files when they cover the log and their last leaf is the log's
     /// last entry id (O(1) to check, O(log n) node reads per root or proof); otherwise, since the
     /// tree is a cache, rebuilt in memory from the log (one pass) and served from that.
-    public func merkleTree() throws(LedgerError) -> any MerkleNodeReader {
-        if let stored = StoredTreeReader(directory: treeDirectory), stored.size >= count,
+    /// - Parameter fromLog: rebuild from the log even when the stored files look usable.
+    public func merkleTree(fromLog: Bool = false) throws(LedgerError) -> any MerkleNodeReader {
+        if !fromLog, let stored = StoredTreeReader(directory: treeDirectory), stored.size >= count,
             count == 0 || (try? stored.leafHash(at: count - 1)) == lastEntryID
         {
             return stored
@@ -62,6 +63,22 @@ extension Ledger {
             return true
         }
         return tree
+    }
+
+    /// The root the log's own stored checkpoint of `size` entries commits to, if there is one whose
+    /// signature verifies with the recorded log key: a check on answers served from the stored
+    /// tree, whose interior nodes are a cache.
+    public func checkpointRoot(size: UInt64) -> Digest? {
+        let store = CheckpointStore(ledgerDirectory: directory)
+        guard let key = try? store.verifierKey(), let origin = try? origin() else { return nil }
+        for path in store.files() where Verifier.checkpointSize(path) == size {
+            if let text = try? CheckpointStore.read(path),
+                let checkpoint = try? CheckpointVerifier(origin: origin, log: key).verify(text)
+            {
+                return checkpoint.root
+            }
+        }
+        return nil
     }
 
     /// The origin named by the genesis record: the first line of every checkpoint.

@@ -2,8 +2,9 @@
 import Glibc
 #endif
 public import LedgerCore
+import LedgerMerkle
 
-/// Rebuilds a ledger's derived files from its log. The log itself is never touched: damage to
+/// Rebuilds a ledger's derived files (index, Merkle tree files, projection snapshots) from its log. The log itself is never touched: damage to
 /// it is reported, never repaired automatically.
 public enum Repair {
     /// What a rebuild did.
@@ -16,7 +17,8 @@ public enum Repair {
         public var messages: [String]
     }
 
-    /// Rewrites the index from the log, atomically, under the writer lock.
+    /// Rewrites the index and the Merkle tree files from the log and removes projection snapshots,
+    /// under the writer lock.
     /// - Throws: ``LedgerError/Code/damagedLog`` if the log is damaged before its tail (the
     ///   index cannot be rebuilt past damage; restore the log first).
     public static func rebuildDerived(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) -> Report {
@@ -34,8 +36,39 @@ public enum Repair {
             (try? file.size).flatMap { try? file.read(at: 0, count: Int($0)) }
         }
         try FileSystem.writeAtomically(bytes, to: layout.index, directory: directory)
+        try rebuildTree(ledger)
+        // Projection snapshots are caches too: removed here, written again by the next replay.
+        for name in FileSystem.contents(of: directory + "/snapshots") where name.hasSuffix(".json") {
+            FileSystem.remove(directory + "/snapshots/" + name)
+        }
         var messages = ledger.report.messages.filter { !$0.contains("index") }
         if ledger.report.tornBytes > 0 { messages.append("The log was left as it is: the next write command cuts the interrupted write.") }
         return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)
+    }
+
+    private static func rebuildTree(_ ledger: Ledger) throws(LedgerError) {
+        let directory = ledger.treeDirectory
+        let tree: MerkleTreeFiles
+        do throws(MerkleTreeError) {
+            try MerkleTreeFiles.removeLevelFiles(in: directory)
+            tree = try MerkleTreeFiles(directory: directory)
+        } catch {
+            throw LedgerError(error, in: ledger.directory)
+        }
+        var failure: MerkleTreeError?
+        try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+            do throws(MerkleTreeError) {
+                try tree.append(leafHash: stored.entryID)
+            } catch {
+                failure = error
+            }
+            return failure == nil
+        }
+        do throws(MerkleTreeError) {
+            if let failure { throw failure }
+            try tree.sync()
+        } catch {
+            throw LedgerError(error, in: ledger.directory)
+        }
     }
 }

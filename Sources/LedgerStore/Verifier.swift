@@ -177,6 +177,8 @@ struct RecordChecker {
     var position: UInt64 = 0
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
+    private let storedTree: StoredTreeReader?
+    private var treeMismatch: (level: Int, index: UInt64)?
 
     init(directory: String) throws(LedgerError) {
         self.directory = directory
@@ -185,6 +187,7 @@ struct RecordChecker {
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
+        storedTree = StoredTreeReader(directory: directory + "/tree")
         if let file = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let bytes = try? file.size {
             index = (file, bytes / UInt64(Ledger.IndexEntry.size))
         }
@@ -235,7 +238,14 @@ struct RecordChecker {
         defer {
             previous = entryID
             report.lastEntryID = entryID
-            range.append(entryID)
+            range.append(entryID) { level, index, hash in
+                // Every node of the stored tree (a cache) is compared as the range completes it.
+                if treeMismatch == nil, let tree = storedTree, index < tree.size >> UInt64(level),
+                    (try? tree.hash(level: level, index: index)) != hash
+                {
+                    treeMismatch = (level, index)
+                }
+            }
             report.records += 1
         }
         compareWithIndex(IndexEntryValue(offset: offset, length: UInt32(clamping: bytes.count), entryID: entryID))
@@ -345,9 +355,11 @@ struct RecordChecker {
         } else if report.records > 0 {
             report.notes.append("The index is missing; the next write rebuilds it from the log.")
         }
-        if let tree = StoredTreeReader(directory: directory + "/tree") {
-            if tree.size < report.records || (try? tree.root(size: report.records)) != range.root {
-                report.notes.append("The stored Merkle tree does not match the log (a cache; the next write or `ledger repair --rebuild-derived` rebuilds it).")
+        if let tree = storedTree {
+            if let (level, index) = treeMismatch {
+                report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
+            } else if tree.size != report.records {
+                report.notes.append("The stored Merkle tree covers \(tree.size) entries; the log has \(report.records) (a cache; the next write brings it level).")
             }
         } else if report.records > 0 {
             report.notes.append("The stored Merkle tree is missing or inconsistent (a cache; the next write rebuilds it).")

@@ -38,6 +38,11 @@ struct ReliabilityTests {
         #expect(report.records == 10 && report.indexChanged)
         #expect(try Data(contentsOf: index) == good)
         #expect(try f.logBytes() == log)
+        let level0 = URL(fileURLWithPath: f.directory + "/tree/level-00")
+        let goodTree = try Data(contentsOf: level0)
+        try Data(repeating: 0, count: goodTree.count).write(to: level0)
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        #expect(try Data(contentsOf: level0) == goodTree)
         // A torn tail is reported and left for the next writer.
         try f.writeLog(log + Array("{\"seq\":10,".utf8))
         let torn = try Repair.rebuildDerived(directory: f.directory)
@@ -61,7 +66,10 @@ struct ReliabilityTests {
         let document = f.root.appendingPathComponent("doc")
         try Data("doc".utf8).write(to: document)
         _ = try blobs.add(file: document.path)
-        let files = ["log", "index", "FORMAT", "blobs/sha256/" + SHA256.hash(Array("doc".utf8)).hexString]
+        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
+        let checkpoint = try #require(FileManager.default.contentsOfDirectory(atPath: f.directory + "/checkpoints").first { $0.hasSuffix(".note") })
+        let treeFiles = try FileManager.default.contentsOfDirectory(atPath: f.directory + "/tree").sorted().map { "tree/" + $0 }
+        let files = ["log", "index", "FORMAT", "blobs/sha256/" + SHA256.hash(Array("doc".utf8)).hexString, "checkpoints/" + checkpoint, "checkpoints/log.vkey"] + treeFiles
         let reference = try Ledger(directory: f.directory)
         let answers = try (0..<reference.count).map { try reference.record(at: $0).bytes }
         var trials = 0
@@ -75,8 +83,19 @@ struct ReliabilityTests {
                     flipped[position] ^= UInt8(1 << bit)
                     try flipped.write(to: url)
                     trials += 1
-                    let report = try? Verifier.verify(directory: f.directory)
+                    let outcome = Result { () throws(LedgerError) in try Verifier.verify(directory: f.directory) }
+                    let report = try? outcome.get()
+                    if case let .failure(error) = outcome {
+                        // Refusing to verify at all is a report too, if it names the file.
+                        #expect(name == "FORMAT" || error.message.contains(name), "\(name) byte \(position): \(error.message)")
+                    }
                     switch name {
+                    case _ where name.hasPrefix("tree/"):
+                        // A cache: verify notes where it differs; the log and checkpoints are intact.
+                        #expect(report?.isIntact == true, "\(name) byte \(position)")
+                        #expect(report?.notes.contains { $0.contains("Merkle tree") } == true, "\(name) byte \(position) went unnoticed")
+                    case "checkpoints/log.vkey":
+                        #expect(report == nil || report?.isIntact == false, "\(name) byte \(position) went unnoticed")
                     case "index":
                         // A cache: verify notes it, and every answer is still the log's.
                         #expect(report?.isIntact == true, "\(name) byte \(position)")
@@ -89,6 +108,8 @@ struct ReliabilityTests {
                         let first = report?.findings.first
                         if name == "log" {
                             #expect(first?.sequence != nil)
+                        } else if name.hasPrefix("checkpoints/") {
+                            #expect(first?.code == .invalidCheckpoint && first?.message.contains(checkpoint) == true, "\(name) byte \(position)")
                         } else {
                             #expect(first?.code == .blobMismatch && first?.message.contains(name) == true, "\(name) byte \(position)")
                         }
@@ -97,8 +118,9 @@ struct ReliabilityTests {
             }
             try original.write(to: url)
         }
-        #expect(trials > 500)
-        #expect(try Verifier.verify(directory: f.directory).isIntact)
+        #expect(trials > 1000)
+        let clean = try Verifier.verify(directory: f.directory)
+        #expect(clean.isIntact && clean.checkpoints == 1 && clean.notes.isEmpty, "\(clean.notes)")
     }
 
     @Test("symbolic links inside the ledger directory are never followed")
