@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "LedgerBench",
             dependencies: [
-                "LedgerStore", "LedgerCore", "LedgerCrypto",
+                "LedgerStore", "LedgerCore", "LedgerCrypto", "LedgerMerkle", "LedgerProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/LedgerBench",

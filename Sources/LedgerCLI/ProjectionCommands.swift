@@ -18,6 +18,9 @@ struct ReplayOptions: ParsableArguments {
     @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
     var noSnapshots = false
 
+    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers.")
+    var trustSignatures = false
+
     /// The replay target `--as-of` names.
     func target() throws(LedgerError) -> ReplayTarget {
         guard let asOf else { return .end }
@@ -213,7 +216,7 @@ struct FactsCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let projection = DisputedFactsProjection()
+        let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
         let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -285,7 +288,7 @@ struct FactCommand: ParsableCommand {
         let ledger = try openLedger(directory)
         let engine = replay.engine(for: ledger)
         let target = try replay.target()
-        let projection = DisputedFactsProjection()
+        let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
         let result = try engine.replay(projection, to: target, snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let timelineProjection = TimelineProjection()

@@ -13,18 +13,36 @@ public enum Base64 {
 
     /// Standard base64 with padding.
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var iterator = bytes.makeIterator()
-        while let b0 = iterator.next() {
-            let b1 = iterator.next(), b2 = iterator.next()
-            let n = UInt32(b0) << 16 | UInt32(b1 ?? 0) << 8 | UInt32(b2 ?? 0)
-            out.append(standard[Int(n >> 18 & 63)])
-            out.append(standard[Int(n >> 12 & 63)])
-            out.append(b1 == nil ? UInt8(ascii: "=") : standard[Int(n >> 6 & 63)])
-            out.append(b2 == nil ? UInt8(ascii: "=") : standard[Int(n & 63)])
+        if let text = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return text }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
+    }
+
+    private static func encode(buffer input: UnsafeBufferPointer<UInt8>) -> String {
+        let count = (input.count + 2) / 3 * 4
+        return standard.withUnsafeBufferPointer { alphabet in
+            String(unsafeUninitializedCapacity: count) { out in
+                var i = 0, o = 0
+                while i + 3 <= input.count {
+                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    out[o] = alphabet[Int(n >> 18 & 63)]
+                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                    out[o + 2] = alphabet[Int(n >> 6 & 63)]
+                    out[o + 3] = alphabet[Int(n & 63)]
+                    i += 3
+                    o += 4
+                }
+                if i < input.count {
+                    let b1 = i + 1 < input.count ? UInt32(input[i + 1]) : 0
+                    let n = UInt32(input[i]) << 16 | b1 << 8
+                    out[o] = alphabet[Int(n >> 18 & 63)]
+                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                    out[o + 2] = i + 1 < input.count ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                    out[o + 3] = UInt8(ascii: "=")
+                    o += 4
+                }
+                return o
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes standard or URL-safe base64, padded or not (as DSSE allows), refusing any text
@@ -51,34 +69,50 @@ public enum Base64 {
 
     /// As ``decode(_:)``, for text given as UTF-8 bytes.
     public static func decode(utf8 text: some Collection<UInt8>) -> [UInt8]? {
-        var chars = Array(text)
+        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0) }) { return bytes }
+        return Array(text).withUnsafeBufferPointer { decode(buffer: $0) }
+    }
+
+    private static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var length = input.count
         var padding = 0
-        while chars.last == UInt8(ascii: "=") {
-            chars.removeLast()
+        while length > 0, input[length - 1] == UInt8(ascii: "=") {
+            length -= 1
             padding += 1
         }
-        let remainder = chars.count % 4
-        guard remainder != 1, padding == 0 || (chars.count + padding) % 4 == 0, padding <= 2 else { return nil }
-        let usesStandard = chars.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") }
-        let usesURLSafe = chars.contains { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
-        guard !(usesStandard && usesURLSafe) else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for c in chars {
-            let v = decodeTable[Int(c)]
-            guard v >= 0 else { return nil }
-            accumulator = accumulator << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
+        guard length % 4 != 1, padding == 0 || (length + padding) % 4 == 0, padding <= 2 else { return nil }
+        let capacity = length * 3 / 4
+        var alphabets: UInt8 = 0  // bit 0: '+' or '/' seen; bit 1: '-' or '_' seen
+        var valid = true
+        let out = decodeTable.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
+                var accumulator: UInt32 = 0
+                var bits: UInt32 = 0
+                var o = 0
+                for i in 0..<length {
+                    let c = input[i]
+                    let v = table[Int(c)]
+                    guard v >= 0 else {
+                        valid = false
+                        break
+                    }
+                    if v >= 62 { alphabets |= c == UInt8(ascii: "+") || c == UInt8(ascii: "/") ? 1 : 2 }
+                    accumulator = accumulator << 6 | UInt32(v)
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        out[o] = UInt8(truncatingIfNeeded: accumulator >> bits)
+                        o += 1
+                        accumulator &= (1 << bits) - 1
+                    }
+                }
+                // Leftover bits must be zero, or two texts would decode to the same bytes.
+                if accumulator != 0 { valid = false }
+                written = o
             }
         }
-        // Leftover bits must be zero, or two texts would decode to the same bytes.
-        guard accumulator == 0 else { return nil }
+        // The two alphabets may not be mixed in one text.
+        guard valid, alphabets != 3 else { return nil }
         return out
     }
 }

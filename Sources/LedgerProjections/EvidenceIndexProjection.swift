@@ -5,7 +5,15 @@ import LedgerCrypto
 /// its blob's state (checked at query time) and its chain of custody, gaps flagged (see
 /// ``EvidenceItem`` for what a gap is).
 public struct EvidenceIndexProjection: Projection {
-    public init() {}
+    /// Whether replay re-verifies each statement's Ed25519 signatures (see
+    /// ``DisputedFactsProjection/verifiesSignatures``).
+    public var verifiesSignatures: Bool
+
+    public init(verifiesSignatures: Bool = true) {
+        self.verifiesSignatures = verifiesSignatures
+    }
+
+    public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "evidence-index" }
     public var version: Int { 1 }
@@ -57,7 +65,7 @@ public struct EvidenceIndexProjection: Projection {
     }
 
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
-        func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id) }
+        func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures) }
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
             state.keys.apply(event, at: record.sequence)

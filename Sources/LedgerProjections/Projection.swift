@@ -38,10 +38,16 @@ public protocol Projection: Sendable {
     /// The projection's answer for `state` as JSON with a documented, stable shape, running any
     /// query-time checks. The default encodes ``State`` itself.
     func report(_ state: State, context: ReportContext) -> JSONValue
+
+    /// The name its snapshots are filed under: ``name``, unless a variant of the projection
+    /// computes a different state (then its snapshots must never be mixed with the others).
+    var snapshotName: String { get }
 }
 
 extension Projection {
     public var summary: String { "" }
+
+    public var snapshotName: String { name }
 
     public func report(_ state: State, context: ReportContext) -> JSONValue {
         SnapshotCoding.jsonValue(of: state)

@@ -225,14 +225,14 @@ public struct ReplayEngine: Sendable {
             throw LedgerError(.io, "There is nothing to snapshot: the replay included no record.")
         }
         let snapshot = Snapshot(
-            projection: projection.name, version: projection.version, sequence: sequence, entryID: entryID,
+            projection: projection.snapshotName, version: projection.version, sequence: sequence, entryID: entryID,
             acceptedAt: info.position.acceptedAt, skipped: info.skipped, skippedCount: info.skippedCount, state: state)
         let files = SnapshotFiles(directory: snapshotDirectory)
         let path = try files.writeAtomically(
             try SnapshotCoding.encode(snapshot),
-            as: SnapshotFiles.fileName(projection: projection.name, version: projection.version, sequence: sequence))
+            as: SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.version, sequence: sequence))
         // Prune: other versions are never used again; of this version keep the newest few.
-        let existing = files.files(of: projection.name)
+        let existing = files.files(of: projection.snapshotName)
         for file in existing where file.version != projection.version { files.remove(file.path) }
         let current = existing.filter { $0.version == projection.version }
         for file in current.dropLast(max(retainedSnapshots, 1)) { files.remove(file.path) }
@@ -243,14 +243,14 @@ public struct ReplayEngine: Sendable {
     private func newestUsableSnapshot<P: Projection>(of projection: P, atMost last: UInt64, notes: inout [String]) -> Snapshot<P.State>? {
         guard let snapshotDirectory else { return nil }
         let files = SnapshotFiles(directory: snapshotDirectory)
-        let candidates = files.files(of: projection.name)
+        let candidates = files.files(of: projection.snapshotName)
             .filter { $0.version == projection.version && $0.sequence <= last }
         for file in candidates.reversed() {
             guard let bytes = files.read(file.path), let snapshot = SnapshotCoding.decode(Snapshot<P.State>.self, from: bytes) else {
                 notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
                 continue
             }
-            guard snapshot.projection == projection.name, snapshot.version == projection.version, snapshot.sequence == file.sequence else {
+            guard snapshot.projection == projection.snapshotName, snapshot.version == projection.version, snapshot.sequence == file.sequence else {
                 notes.append("snapshot \(file.name) ignored: its contents do not match its name")
                 continue
             }

@@ -189,6 +189,16 @@ public final class LedgerWriter {
         var entries: [AppendedEntry] = []
         var index: [Ledger.IndexEntry] = []
         var offset = ledger.committedEnd
+        // Every rule is checked in order; the signatures are collected and checked together, on
+        // every core, before anything is written.
+        let signatures = SignatureBatch()
+        func firstBadSignature() -> LedgerError? {
+            signatures.verify()
+            guard let position = signatures.failedPositions.first else { return nil }
+            let i = Int(position - first)
+            let id = (try? Event(payload: envelopes[i].payload).id) ?? "?"
+            return LedgerError(.badSignature, "A signature does not verify over the statement \"\(id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
+        }
         for (i, envelope) in envelopes.enumerated() {
             let sequence = first + UInt64(i)
             do throws(LedgerError) {
@@ -199,7 +209,8 @@ public final class LedgerWriter {
                 }
                 let entryID = Record.entryID(of: bytes)
                 do throws(LedgerError) {
-                    undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence, acceptedAt: time)
+                    signatures.add(envelope, keys: try state.signingKeys(for: envelope, event: event), position: sequence)
+                    undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence, acceptedAt: time, signaturesChecked: true)
                 } catch where error.code == .duplicateID {
                     throw duplicateStatement(event, envelope, batch: Array(envelopes[..<i])) ?? error
                 }
@@ -211,9 +222,18 @@ public final class LedgerWriter {
                 previous = entryID
             } catch {
                 state.undo(undo)
-                guard envelopes.count > 1 else { throw error }
-                throw LedgerError(error.code, "Statement \(i + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(error.message)")
+                // A bad signature earlier in the batch is the first reason, as if checked in order.
+                let reason = firstBadSignature() ?? error
+                let at = signatures.failedPositions.first.map { Int($0 - first) } ?? i
+                guard envelopes.count > 1 else { throw reason }
+                throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
             }
+        }
+        if let reason = firstBadSignature() {
+            state.undo(undo)
+            let at = Int((signatures.failedPositions.first ?? first) - first)
+            guard envelopes.count > 1 else { throw reason }
+            throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
         }
         do throws(LedgerError) {
             try ledger.logFile.write(lines, at: ledger.committedEnd)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 public import LedgerCore
 public import LedgerCrypto
 public import LedgerMerkle
@@ -56,7 +57,16 @@ public enum Verifier {
     public static func verify(
         directory: String, logKey: NoteVerifier? = nil, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
+        let report = try verify(directory: directory, logKey: logKey, parallel: true, progress: progress)
+        guard report.findings.contains(where: { $0.code == .badSignature }) else { return report }
+        return try verify(directory: directory, logKey: logKey, parallel: false, progress: progress)
+    }
+
+    private static func verify(
+        directory: String, logKey: NoteVerifier?, parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
+    ) throws(LedgerError) -> VerificationReport {
         var checker = try RecordChecker(directory: directory)
+        checker.parallel = parallel
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
         if key == nil { key = try stored.verifierKey() }
@@ -92,6 +102,15 @@ public enum Verifier {
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier,
         progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
+        let result = try verify(directory: directory, since: trustedText, verifier: verifier, parallel: true, progress: progress)
+        guard result.report.findings.contains(where: { $0.code == .badSignature }) else { return result }
+        return try verify(directory: directory, since: trustedText, verifier: verifier, parallel: false, progress: progress)
+    }
+
+    private static func verify(
+        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, parallel: Bool,
+        progress: ((UInt64, UInt64, UInt64) -> Void)?
+    ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let trusted: VerifiedCheckpoint
         do throws(NoteError) {
             trusted = try verifier.verify(trustedText)
@@ -109,6 +128,7 @@ public enum Verifier {
             throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) does not verify with the key given: \(error).")
         }
         var checker = try RecordChecker(directory: directory)
+        checker.parallel = parallel
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
             return (checker.report, trusted, newest)
@@ -175,6 +195,13 @@ struct RecordChecker {
     var previousTime: Timestamp?
     /// Records read so far.
     var position: UInt64 = 0
+    /// Whether signatures are checked in batches on every core, while the next records are read.
+    /// When any fails, the verification is run again in order so that every finding after it is
+    /// exactly what an in-order check reports.
+    var parallel = true
+    private(set) var signatureFailures = 0
+    private var batch = SignatureBatch()
+    private var running: (batch: SignatureBatch, group: DispatchGroup)?
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
     private let storedTree: StoredTreeReader?
@@ -219,8 +246,11 @@ struct RecordChecker {
             }
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
             position += 1
+            if batch.items.count >= 4096 { startVerifyingBatch() }
             try afterRecord(&self)
         }
+        startVerifyingBatch()
+        finishVerifyingBatch()
         if let openBatchEnd {
             if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                 report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
@@ -285,7 +315,12 @@ struct RecordChecker {
             return open
         }
         do throws(LedgerError) {
-            try state.admit(record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt, signaturesChecked: !full)
+            if full && parallel {
+                batch.add(record.envelope, keys: try state.signingKeys(for: record.envelope, event: event), position: position)
+            }
+            try state.admit(
+                record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt,
+                signaturesChecked: !full || parallel)
         } catch {
             finding(error.code, error.message)
         }
@@ -305,6 +340,27 @@ struct RecordChecker {
     }
 
     typealias IndexEntryValue = Ledger.IndexEntry
+
+    /// Starts checking the collected signatures on other threads, after the previous batch is done.
+    private mutating func startVerifyingBatch() {
+        finishVerifyingBatch()
+        guard !batch.isEmpty else { return }
+        let started = (batch: batch, group: DispatchGroup())
+        DispatchQueue.global().async(group: started.group) { started.batch.verify() }
+        running = started
+        batch = SignatureBatch()
+    }
+
+    /// Waits for the batch being checked and reports its failures.
+    private mutating func finishVerifyingBatch() {
+        guard let (done, group) = running else { return }
+        group.wait()
+        running = nil
+        for position in done.failedPositions {
+            signatureFailures += 1
+            report.findings.append(.init(sequence: position, code: .badSignature, message: "A signature does not verify over the statement at this entry: it was changed after signing."))
+        }
+    }
 
     /// Compares the index (a cache) with where the record really is, one entry at a time.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {

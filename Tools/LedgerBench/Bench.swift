@@ -3,6 +3,8 @@ import Dispatch
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerMerkle
+import LedgerProjections
 import LedgerStore
 
 /// `ledger-bench`: measures the ledger's hot paths against this machine's own limits.
@@ -67,9 +69,19 @@ struct Figure: ParsableCommand {
         case "verify": m = try measureVerify()
         case "append-batch": m = try measureBatchAppend()
         case "append-single": m = try measureSingleAppend()
+        case "verify-since": m = try measureVerifySince()
+        case "merkle-append": m = try measureMerkleAppend()
+        case "replay": m = try measureReplay(fromSnapshot: false)
+        case "replay-snapshot": m = try measureReplay(fromSnapshot: true)
+        case "proofs": m = try measureProofs()
         default: throw ValidationError("unknown figure \(name)")
         }
-        let data = try JSONEncoder().encode(m)
+        var measured = m
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        // ru_maxrss is in KiB on Linux: this process's peak resident memory, whole run included.
+        measured.peakRSSMiB = Double(usage.ru_maxrss) / 1024
+        let data = try JSONEncoder().encode(measured)
         print(String(decoding: data, as: UTF8.self))
     }
 
@@ -79,6 +91,86 @@ struct Figure: ParsableCommand {
         let elapsed = now() - start
         guard report.isIntact else { throw ValidationError("the benchmark ledger does not verify: \(report.findings.first?.description ?? "")") }
         return Measurement(figure: "full verify", size: size, value: Double(report.records) / elapsed, unit: "entries/s", limit: limit, limitUnit: "verifies/s × cores")
+    }
+
+    /// Incremental verification from the checkpoint 1,000 entries before the end.
+    func measureVerifySince() throws -> Measurement {
+        let files = CheckpointStore(ledgerDirectory: directory).files()
+        guard files.count >= 2 else { throw ValidationError("the benchmark ledger has no checkpoints") }
+        let trusted = try [UInt8](Data(contentsOf: URL(fileURLWithPath: files[files.count - 2])))
+        let key = try NoteVerifier(name: Workload.origin, publicKey: Workload.logKey.publicKey)
+        let start = now()
+        let result = try Verifier.verify(directory: directory, since: trusted, verifier: CheckpointVerifier(origin: Workload.origin, log: key))
+        let elapsed = now() - start
+        guard result.report.isIntact else { throw ValidationError("verify --since failed: \(result.report.findings.first?.description ?? "")") }
+        return Measurement(figure: "verify --since (\(result.report.checked) new)", size: size, value: elapsed, unit: "s", limit: 0.3, limitUnit: "s (target)")
+    }
+
+    /// Appending `size` leaf hashes to the stored tree files, persisted (flushed and synced).
+    func measureMerkleAppend() throws -> Measurement {
+        try? FileManager.default.removeItem(atPath: directory)
+        var leaves: [Digest] = []
+        leaves.reserveCapacity(size)
+        var random = SplitMix64(state: 1)
+        for _ in 0..<size {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            for i in stride(from: 0, to: 32, by: 8) { withUnsafeBytes(of: random.next()) { bytes.replaceSubrange(i..<(i + 8), with: $0) } }
+            leaves.append(try Digest(rawRepresentation: bytes))
+        }
+        let tree = try MerkleTreeFiles(directory: directory)
+        let start = now()
+        for chunk in stride(from: 0, to: size, by: 1000) { try tree.append(leafHashes: leaves[chunk..<min(size, chunk + 1000)]) }
+        try tree.sync()
+        let elapsed = now() - start
+        return Measurement(figure: "Merkle tree append (persisted)", size: size, value: Double(size) / elapsed, unit: "leaves/s", limit: 850_000, limitUnit: "leaves/s (target)", detail: limit > 0 ? String(format: "%.2f of the SHA-256 65-byte rate", Double(size) / elapsed / limit) : nil)
+    }
+
+    /// Replaying the disputed-facts projection, signatures not rechecked: from genesis, or from
+    /// a snapshot 1,000 entries before the end.
+    func measureReplay(fromSnapshot: Bool) throws -> Measurement {
+        let ledger = try Ledger(directory: directory)
+        let projection = DisputedFactsProjection(verifiesSignatures: false)
+        let snapshots = directory + "/snapshots"
+        try? FileManager.default.removeItem(atPath: snapshots)
+        if fromSnapshot {
+            let engine = ReplayEngine(ledger: ledger)
+            let base = try engine.replay(projection, to: .sequence(ledger.count - 1001), snapshots: .none)
+            _ = try engine.writeSnapshot(projection, of: base)
+        }
+        let engine = fromSnapshot ? ReplayEngine(ledger: ledger) : ReplayEngine(withoutSnapshots: ledger)
+        let start = now()
+        let result = try engine.replay(projection, to: .end, snapshots: fromSnapshot ? .read : .none)
+        let elapsed = now() - start
+        try? FileManager.default.removeItem(atPath: snapshots)
+        if fromSnapshot {
+            return Measurement(figure: "replay disputed-facts from a snapshot", size: size, value: elapsed, unit: "s", limit: nil, limitUnit: nil, detail: "\(result.info.recordsRead) records after the snapshot")
+        }
+        return Measurement(figure: "replay disputed-facts from genesis", size: size, value: Double(result.info.recordsRead) / elapsed, unit: "entries/s", limit: 300_000, limitUnit: "entries/s (target)")
+    }
+
+    /// Inclusion and consistency proofs from the ledger on disk, generated and verified.
+    func measureProofs() throws -> Measurement {
+        let ledger = try Ledger(directory: directory)
+        let tree = try ledger.merkleTree()
+        let n = ledger.count
+        let root = try tree.root(size: n)
+        var random = SplitMix64(state: 3)
+        let rounds = 2000
+        var start = now()
+        for _ in 0..<rounds {
+            let index = random.next() % n
+            let proof = try tree.inclusionProof(index: index, size: n)
+            try proof.verify(leafHash: proof.leafHash, treeSize: n, root: root)
+        }
+        let inclusion = (now() - start) / Double(rounds) * 1e6
+        start = now()
+        for _ in 0..<rounds {
+            let m = 1 + random.next() % (n - 1)
+            let proof = try tree.consistencyProof(from: m, to: n)
+            try proof.verify(oldSize: m, oldRoot: proof.oldRoot, newSize: n, newRoot: root)
+        }
+        let consistency = (now() - start) / Double(rounds) * 1e6
+        return Measurement(figure: "inclusion proof (generate + verify)", size: size, value: inclusion, unit: "µs", limit: 20, limitUnit: "µs (target)", detail: String(format: "consistency %.1f µs", consistency))
     }
 
     /// A fresh ledger, the parties registered, then `size` statements appended 1,000 per group
@@ -168,6 +260,7 @@ struct Run: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let limits = try child(["limits", "--directory", workdir, "--size", "0"])
         let verifyRate = limits.value
+        let hashRate = Double(limits.detail?.split(separator: " ").dropFirst(2).first ?? "") ?? 0
         print("machine: \(cores) cores; Ed25519 \(Int(verifyRate)) verifies/s per core, \(limits.detail ?? "")")
         var rows: [Measurement] = []
         for size in sizes {
@@ -177,6 +270,11 @@ struct Run: ParsableCommand {
                 _ = try Workload.generate(entries: size, directory: ledger)
             }
             rows.append(try child(["verify", "--directory", ledger, "--size", String(size), "--limit", String(verifyRate * Double(cores))]))
+            rows.append(try child(["verify-since", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["replay", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["replay-snapshot", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["proofs", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["merkle-append", "--directory", "\(workdir)/tree-\(size)", "--size", String(size), "--limit", String(hashRate)]))
             let scratch = "\(workdir)/scratch-\(size)"
             try? FileManager.default.removeItem(atPath: scratch)
             rows.append(try child(["append-batch", "--directory", scratch, "--size", String(min(size, 100_000)), "--limit", String(verifyRate * Double(cores))]))
@@ -184,12 +282,14 @@ struct Run: ParsableCommand {
             rows.append(try child(["append-single", "--directory", scratch, "--size", "2000"]))
             try? FileManager.default.removeItem(atPath: scratch)
         }
+        print("ratio: value ÷ limit for rates, limit ÷ value for times (≥ 1 meets a target)")
         print("| figure | entries | value | limit | ratio | peak RSS |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for m in rows {
-            let ratio = m.limit.map { $0 > 0 ? String(format: "%.2f", m.unit == "ms" ? $0 / m.value : m.value / $0) : "" } ?? ""
-            let limit = m.limit.map { String(format: "%.0f %@", $0, m.limitUnit ?? "") } ?? ""
-            let value = String(format: m.unit == "ms" ? "%.3f %@" : "%.0f %@", m.value, m.unit) + (m.detail.map { " (\($0))" } ?? "")
+            let lowerIsBetter = ["ms", "s", "µs"].contains(m.unit)
+            let ratio = m.limit.map { $0 > 0 ? String(format: "%.2f", lowerIsBetter ? $0 / m.value : m.value / $0) : "" } ?? ""
+            let limit = m.limit.map { String(format: $0 < 10 ? "%.1f %@" : "%.0f %@", $0, m.limitUnit ?? "") } ?? ""
+            let value = String(format: lowerIsBetter ? "%.3f %@" : "%.0f %@", m.value, m.unit) + (m.detail.map { " (\($0))" } ?? "")
             print("| \(m.figure) | \(m.size) | \(value) | \(limit) | \(ratio) | \(String(format: "%.0f MiB", m.peakRSSMiB ?? 0)) |")
         }
     }
@@ -203,13 +303,10 @@ struct Run: ParsableCommand {
         process.standardOutput = out
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        var status: Int32 = 0
-        var usage = rusage()
-        wait4(process.processIdentifier, &status, 0, &usage)
-        guard status == 0, var m = try? JSONDecoder().decode(Measurement.self, from: data) else {
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let m = try? JSONDecoder().decode(Measurement.self, from: data) else {
             throw ValidationError("figure \(arguments[0]) failed: \(String(decoding: data, as: UTF8.self))")
         }
-        m.peakRSSMiB = Double(usage.ru_maxrss) / 1024
         return m
     }
 }

@@ -169,7 +169,11 @@ struct Workload {
         return out.compactMap { $0 }
     }
 
-    /// Writes a ledger of `entries` records into `directory`, in group commits of 1,000.
+    /// The log key that signs the benchmark ledgers' checkpoints.
+    static let logKey = (try? SigningKey(seed: [UInt8](repeating: 0xEE, count: 32)))!
+
+    /// Writes a ledger of `entries` records into `directory`, in group commits of 1,000, with
+    /// a signed checkpoint 1,000 entries before the end and one at the end.
     static func generate(entries: Int, directory: String, progress: (Int) -> Void = { _ in }) throws -> Workload {
         var workload = Workload()
         var time = start
@@ -177,11 +181,14 @@ struct Workload {
         var written = 1
         var pending = workload.registrations(at: time)
         while written < entries {
-            while pending.count < min(1000, entries - written) { pending.append(workload.next()) }
+            let checkpointAt = entries - 1000
+            let limit = written < checkpointAt ? checkpointAt - written : entries - written
+            while pending.count < min(1000, limit) { pending.append(workload.next()) }
             time = Timestamp(seconds: time.seconds + 1)
             try writer.append(workload.sign(pending, at: time), acceptedAt: time)
             written += pending.count
             pending = []
+            if written == checkpointAt || written == entries { _ = try writer.signCheckpoint(with: logKey) }
             progress(written)
         }
         return workload
