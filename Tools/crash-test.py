@@ -17,6 +17,8 @@ Python 3 standard library only.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import random
@@ -76,6 +78,7 @@ def main():
     acknowledged = {}   # statement id -> (seq, entry id)
     stats = {"killed": 0, "finished": 0, "refused": 0, "torn_cut": 0, "reader_runs": 0, "in_progress_notes": 0}
     lock = threading.Lock()
+    nonlocal_checks = [0]
 
     def writer(batch, delay):
         proc = subprocess.Popen([ledger, "append", led, "--lock-timeout", "60"], stdin=subprocess.PIPE,
@@ -101,8 +104,28 @@ def main():
                     failures.append(f"{sid} acknowledged twice")
                 acknowledged[sid] = (int(seq), entry)
 
+    def merkle_root(leaves):
+        """RFC 6962 root over leaf bytes, written out independently of the ledger's code."""
+        if not leaves:
+            return hashlib.sha256(b"").digest()
+        if len(leaves) == 1:
+            return hashlib.sha256(b"\x00" + leaves[0]).digest()
+        k = 1
+        while k * 2 < len(leaves):
+            k *= 2
+        return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
+
     def reader():
         log = run(ledger, "log", led, "--json", check=False)
+        # The tree a reader sees must match the log prefix it sees: a proof at the size it read
+        # must carry the root of exactly those leaves.
+        leaves = [base64.b64decode(l) for l in run(ledger, "export", "leaves", led, check=False).stdout.split()]
+        if leaves:
+            proof = run(ledger, "prove", "inclusion", led, "0", "--size", str(len(leaves)), "--json", check=False)
+            with lock:
+                nonlocal_checks[0] += 1
+                if proof.returncode != 0 or base64.b64decode(json.loads(proof.stdout)["root"]) != merkle_root(leaves):
+                    failures.append(f"a reader's tree at size {len(leaves)} does not match the leaves it read: {proof.stderr.strip()}")
         verify = run(ledger, "verify", led, check=False)
         with lock:
             stats["reader_runs"] += 1
@@ -170,6 +193,7 @@ def main():
         subprocess.run(["rm", "-rf", str(work)])
     else:
         print(f"ledger kept for inspection: {led}")
+    checks += nonlocal_checks[0]
     print(f"{checks} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 
