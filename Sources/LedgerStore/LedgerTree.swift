@@ -5,11 +5,12 @@ public import LedgerCore
 public import LedgerCrypto
 public import LedgerMerkle
 
-/// The stored Merkle tree's level files, read-only: readers never create or change a file.
+/// The stored Merkle tree's level files, read-only and memory-mapped: a node is a memory read,
+/// so a proof's O(log n) node reads cost no system calls. Readers never create or change a file.
 final class StoredTreeReader: MerkleNodeReader {
     let directory: String
     let size: UInt64
-    private var files: [Int: FileDescriptor] = [:]
+    private var maps: [Int: UnsafeRawBufferPointer] = [:]
 
     /// Opens the level files if their lengths are consistent with each other; `nil` otherwise.
     init?(directory: String) {
@@ -25,19 +26,34 @@ final class StoredTreeReader: MerkleNodeReader {
         self.size = size
     }
 
+    deinit {
+        for map in maps.values { munmap(UnsafeMutableRawPointer(mutating: map.baseAddress), map.count) }
+    }
+
     static func path(_ directory: String, _ level: Int) -> String {
         directory + "/level-" + (level < 10 ? "0" : "") + String(level)
+    }
+
+    /// The first `count` nodes of a level file, mapped.
+    private func map(level: Int, count: UInt64) throws(MerkleTreeError) -> UnsafeRawBufferPointer {
+        if let map = maps[level] { return map }
+        let path = Self.path(directory, level)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        let length = Int(count) * 32
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            throw .io(operation: "mmap", path: path, errno: errno)
+        }
+        let map = UnsafeRawBufferPointer(start: base, count: length)
+        maps[level] = map
+        return map
     }
 
     func hash(level: Int, index: UInt64) throws(MerkleTreeError) -> Digest {
         let count = level >= 0 && level < 64 ? size >> UInt64(level) : 0
         guard index < count else { throw .nodeOutOfRange(level: level, index: index, count: count) }
-        let path = Self.path(directory, level)
-        if files[level] == nil { files[level] = try? FileDescriptor(path: path, flags: O_RDONLY) }
-        guard let file = files[level], let bytes = try? file.read(at: index * 32, count: 32), bytes.count == 32 else {
-            throw .io(operation: "read", path: path, errno: errno)
-        }
-        return bytes.withUnsafeBytes { Digest(loadingFrom: $0) }
+        return Digest(loadingFrom: try map(level: level, count: count), at: Int(index) * 32)
     }
 }
 

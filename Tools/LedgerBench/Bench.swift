@@ -78,7 +78,7 @@ struct Figure: ParsableCommand {
         }
         var measured = m
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         // ru_maxrss is in KiB on Linux: this process's peak resident memory, whole run included.
         measured.peakRSSMiB = Double(usage.ru_maxrss) / 1024
         let data = try JSONEncoder().encode(measured)
