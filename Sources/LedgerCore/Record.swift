@@ -57,6 +57,17 @@ public struct Record: Sendable, Hashable {
     /// one record can never be read two ways.
     /// - Throws: ``LedgerError/Code/malformedRecord`` saying what is wrong.
     public init(stored bytes: [UInt8]) throws(LedgerError) {
+        // Nearly every stored record is canonical: read those in one pass; anything else goes
+        // through the general parser, which accepts exactly the same records and says what is wrong.
+        if let record = Self.canonical(bytes) {
+            self = record
+            return
+        }
+        self = try Self.general(bytes)
+    }
+
+    /// The general reader: strict JSON, every member checked, then the canonical form required.
+    static func general(_ bytes: [UInt8]) throws(LedgerError) -> Record {
         func fail(_ what: String) -> LedgerError {
             LedgerError(.malformedRecord, "The stored record \(what).")
         }
@@ -78,7 +89,107 @@ public struct Record: Sendable, Hashable {
         guard let batchEnd = object["batch_end"]?.integerValue, batchEnd >= seq else { throw fail("has no valid batch_end") }
         guard let envelopeValue = object["envelope"] else { throw fail("has no envelope") }
         let envelope = try Envelope(json: envelopeValue)
-        self.init(sequence: UInt64(seq), previous: prev, acceptedAt: accepted, batchEnd: UInt64(batchEnd), envelope: envelope)
-        guard encoded() == bytes else { throw fail("is not in canonical form (spacing, member order or encoding differs)") }
+        let record = Record(sequence: UInt64(seq), previous: prev, acceptedAt: accepted, batchEnd: UInt64(batchEnd), envelope: envelope)
+        guard record.encoded() == bytes else { throw fail("is not in canonical form (spacing, member order or encoding differs)") }
+        return record
+    }
+
+    /// Reads a record laid out exactly as ``encoded()`` writes it, checking everything the general
+    /// path checks; `nil` for any deviation (the general path then decides and explains).
+    static func canonical(_ bytes: [UInt8]) -> Record? {
+        guard bytes.count <= maximumSize else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> Record? in
+            var scanner = CanonicalScanner(buffer)
+            guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
+                scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
+                let acceptedText = scanner.until(0x22), let accepted = Timestamp(rfc3339: acceptedText), accepted.rfc3339 == acceptedText,
+                scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
+                scanner.literal(",\"envelope\":{\"payloadType\":\"" + Envelope.eventPayloadType + "\",\"payload\":\""),
+                let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,
+                scanner.literal("\",\"signatures\":[")
+            else { return nil }
+            var signatures: [Envelope.Signature] = []
+            repeat {
+                guard signatures.count < Envelope.maximumSignatures, scanner.literal("{\"keyid\":\""), let keyID = scanner.lowercaseDigest(),
+                    scanner.literal("\",\"sig\":\""), let sig = scanner.canonicalBase64(), sig.count == 64, scanner.literal("\"}")
+                else { return nil }
+                signatures.append(Envelope.Signature(keyID: keyID, signature: sig))
+            } while scanner.literal(",")
+            guard scanner.literal("]}}"), scanner.atEnd else { return nil }
+            let envelope = Envelope(payload: payload, signatures: signatures)
+            return Record(sequence: UInt64(seq), previous: prev, acceptedAt: accepted, batchEnd: UInt64(batchEnd), envelope: envelope)
+        }
+    }
+}
+
+/// A forward-only reader of canonical record bytes.
+private struct CanonicalScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    var atEnd: Bool { position == bytes.count }
+
+    mutating func literal(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { expected in
+            guard position + expected.count <= bytes.count else { return false }
+            for i in 0..<expected.count where bytes[position + i] != expected[i] { return false }
+            position += expected.count
+            return true
+        }
+    }
+
+    /// A non-negative decimal integer without leading zeros, at most 2^53 − 1.
+    mutating func integer() -> Int64? {
+        let start = position
+        var value: Int64 = 0
+        while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
+            value = value * 10 + Int64(bytes[position] - 0x30)
+            guard value <= JSONParser.maximumInteger else { return nil }
+            position += 1
+        }
+        let digits = position - start
+        guard digits > 0, digits == 1 || bytes[start] != 0x30 else { return nil }
+        return value
+    }
+
+    /// 64 lowercase hex digits.
+    mutating func lowercaseDigest() -> Digest? {
+        guard position + 64 <= bytes.count else { return nil }
+        for i in position..<(position + 64) {
+            let c = bytes[i]
+            guard (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) else { return nil }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<(position + 64)]), as: UTF8.self)
+        position += 64
+        return Digest(hexString: text)
+    }
+
+    /// Printable ASCII up to (not including) `terminator`, which is consumed.
+    mutating func until(_ terminator: UInt8) -> String? {
+        let start = position
+        while position < bytes.count, bytes[position] != terminator {
+            guard bytes[position] >= 0x20, bytes[position] < 0x7f, bytes[position] != 0x5c else { return nil }
+            position += 1
+        }
+        guard position < bytes.count else { return nil }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        position += 1
+        return text
+    }
+
+    /// Standard, padded base64 up to the closing quote (left unconsumed), in its one canonical spelling.
+    mutating func canonicalBase64() -> [UInt8]? {
+        let start = position
+        while position < bytes.count, bytes[position] != 0x22 { position += 1 }
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
+        guard text.count % 4 == 0, !text.contains(where: { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else { return nil }
+        // Base64.decode refuses non-zero unused bits and bad padding; with the standard alphabet and
+        // full padding required here, the text is the canonical encoding of what it decodes to.
+        return Base64.decode(utf8: text)
     }
 }
