@@ -134,10 +134,16 @@ struct CLITests {
     func help() throws {
         let help = try CLI.run(["--help"])
         #expect(help.status == 0)
-        for word in ["init", "key", "sign", "cosign", "append", "log", "show", "verify", "blob", "EXIT STATUS", "usage mistake"] {
+        for word in ["init", "key", "sign", "cosign", "append", "log", "show", "verify", "blob", "repair", "facts", "checkpoint", "prove", "check", "export", "cosign-checkpoint", "EXIT STATUS", "usage mistake"] {
             #expect(help.stdout.contains(word), "\(word)")
         }
-        for command in [["init"], ["key", "generate"], ["key", "public"], ["sign"], ["cosign"], ["append"], ["log"], ["show"], ["verify"], ["blob", "add"], ["blob", "check"]] {
+        let commands: [[String]] = [
+            ["init"], ["key", "generate"], ["key", "public"], ["sign"], ["cosign"], ["append"], ["log"], ["show"], ["verify"],
+            ["blob", "add"], ["blob", "check"], ["repair"], ["facts"], ["fact"], ["parties"], ["replay"], ["snapshot"],
+            ["checkpoint"], ["verifier-key"], ["prove", "inclusion"], ["prove", "consistency"], ["check", "inclusion"],
+            ["check", "consistency"], ["check", "equivocation"], ["export", "leaves"], ["cosign-checkpoint"],
+        ]
+        for command in commands {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0, "\(command)")
             #expect(result.stdout.contains("USAGE: ledger \(command.joined(separator: " "))"), "\(command)")
