@@ -72,7 +72,7 @@ struct LogCommand: ParsableCommand {
         guard from < ledger.count || ledger.count == 0 else {
             throw LedgerError(.notFound, "--from \(from) is past the end: the ledger has \(ledger.count) entries.")
         }
-        let end = limit.map { from + $0 } ?? ledger.count
+        let end = limit.map { from.addingReportingOverflow($0).overflow ? UInt64.max : from + $0 } ?? ledger.count
         try ledger.forEachRecord(from: from, to: end) { (stored) throws(LedgerError) -> Bool in
             let record = try stored.decoded()
             let event = try? Event(payload: record.envelope.payload, allowUnknownType: true)

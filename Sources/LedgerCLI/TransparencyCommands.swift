@@ -531,7 +531,7 @@ struct CosignCheckpointCommand: ParsableCommand {
                 throw LedgerError(.equivocation, "Refused: this witness already cosigned \(origin) at size \(last.size); the checkpoint is of size \(checkpoint.size). A log never shrinks.")
             }
             if checkpoint.size == last.size, checkpoint.root != last.root {
-                throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size and root \(checkpoint.root.shortHex()). The log showed two histories.")
+                throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size but root \(checkpoint.root.shortHex()). The log showed two histories.")
             }
             if checkpoint.size > last.size {
                 let consistency: ConsistencyProof

@@ -71,7 +71,7 @@ struct VerifyCommand: ParsableCommand {
         let shown = report.findings.prefix(200)
         for finding in shown { print(finding.description) }
         if report.findings.count > shown.count { print("… and \(report.findings.count - shown.count) more findings.") }
-        print("\(directory): DAMAGED. \(report.findings.count) finding(s) in \(report.records) entries; the first at entry \(report.findings[0].sequence).")
+        print("\(directory): DAMAGED. \(report.findings.count) finding(s) in \(report.records) entries; the first at \(report.findings.min { $0.sequence < $1.sequence }?.location ?? "").")
         throw ExitCode(1)
     }
 }

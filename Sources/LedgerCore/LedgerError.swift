@@ -54,11 +54,11 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         // Usage (exit 2).
         public static let usage = Code("usage", .usage)
         public static let notFound = Code("not-found", .usage)
+        public static let notALedger = Code("not-a-ledger", .usage)
+        public static let alreadyExists = Code("already-exists", .usage)
         // Environment (exit 3).
         public static let io = Code("io", .environment)
         public static let lockTimeout = Code("lock-timeout", .environment)
-        public static let notALedger = Code("not-a-ledger", .environment)
-        public static let alreadyExists = Code("already-exists", .usage)
         public static let crypto = Code("crypto", .environment)
     }
 

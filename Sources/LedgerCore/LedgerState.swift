@@ -71,6 +71,12 @@ public struct LedgerState: Sendable {
         }
     }
 
+    /// Moves past a record that cannot be admitted (damaged, or breaking a rule), as if it were
+    /// absent: verification goes on checking later records at their own positions.
+    public mutating func skip() {
+        count += 1
+    }
+
     /// Reverts the changes of admitted records, newest first.
     public mutating func undo(_ changes: [Undo]) {
         for change in changes.reversed() {

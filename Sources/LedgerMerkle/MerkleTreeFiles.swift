@@ -82,7 +82,8 @@ public final class MerkleTreeFiles: MerkleNodeStore {
         }
         for level in 0..<64 {
             let path = Self.path(directory: directory, level: level)
-            let flags = O_RDWR | O_CLOEXEC | (level == 0 ? O_CREAT : 0)
+            // Never through a symbolic link: the tree lives inside the ledger directory.
+            let flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (level == 0 ? O_CREAT : 0)
             let descriptor = open(path, flags, 0o644)
             if descriptor < 0 {
                 if errno == ENOENT && level > 0 { continue }
@@ -216,7 +217,7 @@ public final class MerkleTreeFiles: MerkleNodeStore {
             levels[level].needsSync = false
         }
         if directoryNeedsSync {
-            let descriptor = open(directory, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
+            let descriptor = open(directory, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW)
             guard descriptor >= 0 else { throw .io(operation: "open", path: directory, errno: errno) }
             defer { _ = close(descriptor) }
             guard fsync(descriptor) == 0 else { throw .io(operation: "fsync", path: directory, errno: errno) }
@@ -292,7 +293,7 @@ public final class MerkleTreeFiles: MerkleNodeStore {
 
     private func openIfNeeded(_ level: Int) throws(MerkleTreeError) {
         guard levels[level].descriptor < 0 else { return }
-        let descriptor = open(levels[level].path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = open(levels[level].path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else { throw .io(operation: "open", path: levels[level].path, errno: errno) }
         levels[level].descriptor = descriptor
         directoryNeedsSync = true

@@ -60,6 +60,9 @@ struct SnapshotFiles {
     /// new one, never a part; a crash leaves at worst a stray temporary file.
     func writeAtomically(_ bytes: [UInt8], as name: String) throws(LedgerError) -> String {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw failure("create directory", directory) }
+        // A symbolic link in place of the snapshot directory is refused: nothing is written outside the ledger.
+        var info = stat()
+        guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw failure("use (not a directory, or a symbolic link)", directory, code: ENOTDIR) }
         let path = directory + "/" + name
         let temporary = directory + "/." + name + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)

@@ -29,9 +29,23 @@ public struct CheckpointStore: Sendable {
         }
     }
 
-    /// The stored checkpoint files, oldest (smallest size) first.
+    /// The stored checkpoint files, oldest (smallest size) first: names of the form
+    /// `<20-digit size>-<8 hex key hash>.note`, as ``save(_:size:signer:)`` writes them.
     public func files() -> [String] {
-        FileSystem.contents(of: directory).filter { $0.hasSuffix(".note") }.map { directory + "/" + $0 }
+        FileSystem.contents(of: directory).filter(Self.isCheckpointName).map { directory + "/" + $0 }
+    }
+
+    /// Files in the checkpoint directory that are neither checkpoints nor the verifier key.
+    public func strayFiles() -> [String] {
+        FileSystem.contents(of: directory).filter { !Self.isCheckpointName($0) && $0 != "log.vkey" }.map { directory + "/" + $0 }
+    }
+
+    static func isCheckpointName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count == 34, name.hasSuffix(".note"), bytes[20] == UInt8(ascii: "-") else { return false }
+        let digits = bytes[0..<20].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        let hex = bytes[21..<29].allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+        return digits && hex
     }
 
     /// The text of the newest stored checkpoint (largest size), if any.
@@ -59,7 +73,16 @@ public struct CheckpointStore: Sendable {
         let hash = String(signer.keyHash, radix: 16)
         let name = String(repeating: "0", count: 20 - digits.count) + digits + "-" + String(repeating: "0", count: 8 - hash.count) + hash + ".note"
         let path = directory + "/" + name
-        try FileSystem.writeAtomically(Array(note.encoded.utf8), to: path, directory: directory)
+        let bytes = Array(note.encoded.utf8)
+        // A checkpoint once signed is never replaced: two different roots signed for one size
+        // would be the log key contradicting itself.
+        if FileSystem.isRegularFile(path) {
+            guard try Self.read(path) == bytes else {
+                throw LedgerError(.invalidCheckpoint, "\(path) already holds a different checkpoint of \(size) entries. Signing another root for the same size would be a split view; run `ledger verify \(directory.dropLast("/checkpoints".count))` to find out why the roots differ.")
+            }
+            return path
+        }
+        try FileSystem.writeAtomically(bytes, to: path, directory: directory)
         return path
     }
 }
@@ -70,14 +93,9 @@ extension LedgerWriter {
     public func signCheckpoint(with key: SigningKey) throws(LedgerError) -> (path: String, note: SignedNote) {
         guard let origin = state.origin else { throw LedgerError(.notALedger, "The ledger has no genesis record.") }
         let size = ledger.count
-        let reader: any MerkleNodeReader
-        if let tree { reader = tree } else { reader = try ledger.merkleTree() }
-        let root: Digest
-        do throws(MerkleTreeError) {
-            root = try reader.root(size: size)
-        } catch {
-            throw LedgerError(error, in: ledger.directory)
-        }
+        // The root of the log as replayed and appended, not of the tree files (a cache).
+        precondition(range.size == size, "the compact range follows every record")
+        let root = range.root
         let signer: NoteSigner
         let note: SignedNote
         do throws(NoteError) {

@@ -138,6 +138,31 @@ enum FileSystem {
         unlink(path)
     }
 
+    static func removeEmptyDirectory(_ path: String) {
+        rmdir(path)
+    }
+
+    /// Removes a directory this process built, and everything in it (never following links).
+    static func removeTree(_ path: String) {
+        guard isDirectory(path), !isSymbolicLink(path) else { return }
+        for name in contents(of: path) {
+            let child = path + "/" + name
+            if isDirectory(child) && !isSymbolicLink(child) { removeTree(child) } else { unlink(child) }
+        }
+        rmdir(path)
+    }
+
+    static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// The directory holding `path` ("." for a bare name).
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
     static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, directory: String) throws(LedgerError) {
         let temporary = path + ".tmp-\(getpid())"

@@ -34,6 +34,9 @@ public struct OpenReport: Sendable {
     public var indexRebuilt = false
     /// Whether the torn tail was cut (writers only).
     public var cut = false
+    /// The index's last entry points at a whole record of the right sequence number whose entry
+    /// id differs from the one it recorded: evidence that the record changed after it was written.
+    public var indexContradictsLog = false
 
     /// Lines for the user, empty when nothing happened.
     public var messages: [String] {
@@ -44,7 +47,11 @@ public struct OpenReport: Sendable {
                 ? "Recovered from an interrupted write: cut \(what) at sequence \(tornAt); every acknowledged entry is intact."
                 : "The log ends with an interrupted write: \(what) at sequence \(tornAt). The next write command cuts it; acknowledged entries are not affected.")
         }
-        if indexRebuilt { out.append("The index did not match the log and was rebuilt from it.") }
+        if indexContradictsLog {
+            out.append("The index recorded another entry id for the last entry than its record now hashes to: the record may have been changed after it was written. Run `ledger verify`.")
+        } else if indexRebuilt {
+            out.append("The index did not match the log and was rebuilt from it.")
+        }
         return out
     }
 }
@@ -153,8 +160,35 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// How many entries the derived files say were committed: the index, the tree and the
+    /// checkpoints are written only after the log is synced, so none of them can cover an entry
+    /// the log lost in a crash. More than the log holds means acknowledged entries are gone.
+    func acknowledgedCount() -> (count: UInt64, source: String) {
+        Self.acknowledgedCount(layout)
+    }
+
+    /// As ``acknowledgedCount()``, for the ledger at `layout`.
+    static func acknowledgedCount(_ layout: Layout) -> (count: UInt64, source: String) {
+        let directory = layout.directory
+        var best: (count: UInt64, source: String) = (0, "")
+        func consider(_ count: UInt64, _ source: String) {
+            if count > best.count { best = (count, source) }
+        }
+        if let size = try? FileDescriptor(path: layout.index, flags: O_RDONLY).size {
+            consider(size / UInt64(IndexEntry.size), "the index")
+        }
+        var info = stat()
+        if lstat(directory + "/tree/level-00", &info) == 0 { consider(UInt64(info.st_size) / 32, "the Merkle tree files") }
+        if let size = CheckpointStore(ledgerDirectory: directory).files().compactMap(Verifier.checkpointSize).max() {
+            consider(size, "a stored checkpoint")
+        }
+        return best
+    }
+
     /// Reads the index and scans the log past it.
     func load(ignoringIndex: Bool = false) throws(LedgerError) {
+        // Derived files first, then the log's size: whatever they record is already in the log.
+        let acknowledged = acknowledgedCount()
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
@@ -164,7 +198,8 @@ public final class Ledger: @unchecked Sendable {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
             let entries = try index.size / UInt64(IndexEntry.size)
             if entries > 0, let last = try? readIndexEntry(entries - 1, from: index),
-                last.offset + UInt64(last.length) < logSize
+                case let (end, overflow) = last.offset.addingReportingOverflow(UInt64(last.length)), !overflow, end < logSize,
+                last.length <= Record.maximumSize
             {
                 let bytes = try logFile.read(at: last.offset, count: Int(last.length) + 1)
                 if bytes.last == 0x0a, let record = try? Record(stored: Array(bytes.dropLast())),
@@ -175,6 +210,10 @@ public final class Ledger: @unchecked Sendable {
                         indexCount = entries
                         start = (last.offset + UInt64(last.length) + 1, entries, entryID)
                         lastAcceptedAt = record.acceptedAt
+                    } else {
+                        // The index found the record where it wrote it, but with another entry id:
+                        // the record was changed after it was committed (or the index rotted).
+                        report.indexContradictsLog = true
                     }
                 }
             }
@@ -183,6 +222,9 @@ public final class Ledger: @unchecked Sendable {
             report.indexRebuilt = true
         }
         try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
+        if count < acknowledged.count {
+            throw LedgerError(.damagedLog, "\(directory): \(acknowledged.source) records \(acknowledged.count) entries, but the log holds only \(count) whole ones\(report.tornBytes > 0 ? " (then \(report.tornBytes) bytes that are not a whole record)" : ""). Acknowledged entries were cut or damaged; a crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
+        }
     }
 
     /// Reads records after the index: whole, chained records of completed group commits are
@@ -212,10 +254,14 @@ public final class Ledger: @unchecked Sendable {
             // An interrupted write leaves a partial line, or lines of an unfinished group commit
             // after one. A whole record that does not continue the chain, or one that closes a
             // group commit after a break, means acknowledged data is out of place: damage.
-            let misplaced = !broken || record?.batchEnd == record?.sequence
+            // A complete line that is not a record is damage too: a torn write ends without a newline.
+            let misplaced = (!broken && (record != nil || line.complete)) || record?.batchEnd == record?.sequence
             broken = true
+            if record == nil, line.complete, misplaced {
+                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete line that is not a valid record follows entry \(Int64(sequence) + Int64(candidates.count) - 1). A crash leaves only an unfinished last line, so this was changed on disk. Nothing was changed. Run `ledger verify \(directory)` for the findings and restore the log from a trusted copy; the ledger refuses to write until then.")
+            }
             if let record, misplaced {
-                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete record with sequence \(record.sequence) stands where it does not continue the chain (the last valid entry is \(Int64(sequence) + Int64(committed.count) - 1)). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete record with sequence \(record.sequence) stands where it does not continue the chain (the last valid entry is \(Int64(sequence) + Int64(candidates.count) - 1)). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
             }
         }
         pending = Array(candidates.prefix(committed.count))
@@ -256,24 +302,39 @@ public final class Ledger: @unchecked Sendable {
         guard sequence < count else {
             throw LedgerError(.notFound, "There is no entry \(sequence): the ledger has \(count) entries (0 to \(Int64(count) - 1)).")
         }
-        let entry = try indexEntry(sequence)
+        let entry: IndexEntry
+        do throws(LedgerError) {
+            entry = try indexEntry(sequence)
+        } catch {
+            return try rebuildIndexAndRead(sequence, because: error)
+        }
+        // An index entry pointing outside the committed log is a damaged cache, not a read to try.
+        guard entry.length <= Record.maximumSize, case let (end, overflow) = entry.offset.addingReportingOverflow(UInt64(entry.length) + 1),
+            !overflow, end <= committedEnd
+        else {
+            return try rebuildIndexAndRead(sequence, because: nil)
+        }
         let bytes = try logFile.read(at: entry.offset, count: Int(entry.length) + 1)
         let record = Array(bytes.dropLast())
         let entryID = Record.entryID(of: record)
         guard bytes.last == 0x0a, IndexEntry(offset: entry.offset, length: entry.length, entryID: entryID) == entry,
             (try? Record(stored: record))?.sequence == sequence
         else {
-            // The index is a cache: when it disagrees with the log, rebuild it from the log in
-            // memory (one pass) and answer from that; the log decides.
-            guard !indexDistrusted else {
-                throw LedgerError(.damagedLog, "Entry \(sequence) cannot be read from the log at offset \(entry.offset). Run `ledger verify \(directory)` to find the damage.")
-            }
-            indexDistrusted = true
-            try load(ignoringIndex: true)
-            report.indexRebuilt = true
-            return try self.record(at: sequence)
+            return try rebuildIndexAndRead(sequence, because: nil)
         }
         return StoredRecord(sequence: sequence, bytes: record, entryID: entryID)
+    }
+
+    /// The index is a cache: when it disagrees with the log or cannot be read, it is rebuilt from
+    /// the log in memory (one pass) and the answer comes from that; the log decides.
+    private func rebuildIndexAndRead(_ sequence: UInt64, because error: LedgerError?) throws(LedgerError) -> StoredRecord {
+        guard !indexDistrusted else {
+            throw error ?? LedgerError(.damagedLog, "Entry \(sequence) cannot be read from the log. Run `ledger verify \(directory)` to find the damage.")
+        }
+        indexDistrusted = true
+        try load(ignoringIndex: true)
+        report.indexRebuilt = true
+        return try record(at: sequence)
     }
 
     /// The entry id at `sequence`.
@@ -288,13 +349,32 @@ public final class Ledger: @unchecked Sendable {
     ) throws(LedgerError) {
         let stop = min(end ?? count, count)
         guard start < stop else { return }
+        // The first record's offset comes from the index (a cache), so it is read and checked
+        // first; after that the log is read in order and each line must carry its sequence number.
+        let first = try record(at: start)
         let offset = try indexEntry(start).offset
         var cursor = LogCursor(file: logFile, from: offset, end: committedEnd)
         var sequence = start
         while sequence < stop, let line = try cursor.next() {
+            guard sequence == start ? line.bytes == first.bytes : Self.sequencePrefix(line.bytes) == sequence else {
+                throw LedgerError(.damagedLog, "The log does not hold entry \(sequence) where it should (byte \(line.offset)). Run `ledger verify \(directory)` for the findings.")
+            }
             let record = StoredRecord(sequence: sequence, bytes: line.bytes, entryID: Record.entryID(of: line.bytes))
             guard try body(record) else { return }
             sequence += 1
         }
+    }
+
+    /// The sequence number a canonical record starts with (`{"seq":N,`), or `nil`.
+    static func sequencePrefix(_ bytes: [UInt8]) -> UInt64? {
+        let prefix = Array("{\"seq\":".utf8)
+        guard bytes.count > prefix.count, bytes.starts(with: prefix) else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes[prefix.count...] {
+            if byte == UInt8(ascii: ",") { return value }
+            guard byte >= 0x30, byte <= 0x39, value < UInt64(JSONParser.maximumInteger) else { return nil }
+            value = value * 10 + UInt64(byte - 0x30)
+        }
+        return nil
     }
 }

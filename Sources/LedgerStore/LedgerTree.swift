@@ -120,22 +120,28 @@ extension LedgerError {
 }
 
 extension LedgerWriter {
-    /// Opens the stored tree and brings it level with the log: cut back after a torn tail,
-    /// extended with entries it has not seen, or rebuilt when its last leaf disagrees with the log.
-    static func openTree(for ledger: Ledger) throws(LedgerError) -> MerkleTreeFiles {
+    /// Opens the stored tree and brings it level with the log: extended with entries it has not
+    /// seen, or rebuilt when its files are inconsistent, its last leaf is an unwritten (zero)
+    /// block, or its interior nodes do not give the log's root. A last leaf that holds another
+    /// entry id than the log's record is evidence that the record changed: the open is refused.
+    static func openTree(for ledger: Ledger, range: CompactRange) throws(LedgerError) -> MerkleTreeFiles {
         let directory = ledger.treeDirectory
+        try FileSystem.makeDirectory(directory)
         do throws(MerkleTreeError) {
             var tree: MerkleTreeFiles
             do throws(MerkleTreeError) {
                 tree = try MerkleTreeFiles(directory: directory)
             } catch {
-                try MerkleTreeFiles.removeLevelFiles(in: directory)
-                tree = try MerkleTreeFiles(directory: directory)
+                tree = try rebuilt(directory)
             }
-            if tree.size > ledger.count { try tree.truncate(toSize: ledger.count) }
-            if tree.size > 0, (try? tree.leafHash(at: tree.size - 1)) != (try? ledger.entryID(at: tree.size - 1)) {
-                try MerkleTreeFiles.removeLevelFiles(in: directory)
-                tree = try MerkleTreeFiles(directory: directory)
+            if tree.size > 0, let actual = try? ledger.entryID(at: tree.size - 1) {
+                let stored = try tree.leafHash(at: tree.size - 1)
+                if stored != actual {
+                    guard stored == .zero else {
+                        throw MerkleTreeError.io(operation: "contradicts the log", path: directory, errno: 0)
+                    }
+                    tree = try rebuilt(directory)
+                }
             }
             if tree.size < ledger.count {
                 var missing: [Digest] = []
@@ -150,9 +156,27 @@ extension LedgerWriter {
                 try tree.append(leafHashes: missing)
                 try tree.flush()
             }
+            if tree.size != ledger.count || (try? tree.root(size: ledger.count)) != range.root {
+                // Interior nodes are a cache: rebuild them from the log's entry ids.
+                tree = try rebuilt(directory)
+                try? ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+                    (try? tree.append(leafHash: stored.entryID)) != nil
+                }
+                try tree.flush()
+            }
             return tree
         } catch {
+            if case let .io(operation, _, _) = error, operation == "contradicts the log" {
+                throw LedgerError(.damagedLog, "The Merkle tree of \(ledger.directory) recorded another entry id for entry \(ledger.count - 1) than its record in the log now has: the record was changed after it was written, or the tree file is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(ledger.directory)`; if the log is intact and only the tree is wrong, run `ledger repair \(ledger.directory) --rebuild-derived`.")
+            }
             throw LedgerError(error, in: directory)
         }
+    }
+
+    /// Empty level files, replacing the old ones by new files rather than truncating them in
+    /// place, so that a reader that has mapped the old ones keeps reading them safely.
+    private static func rebuilt(_ directory: String) throws(MerkleTreeError) -> MerkleTreeFiles {
+        try MerkleTreeFiles.removeLevelFiles(in: directory)
+        return try MerkleTreeFiles(directory: directory)
     }
 }

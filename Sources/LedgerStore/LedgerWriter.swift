@@ -3,7 +3,7 @@ import Glibc
 #endif
 public import LedgerCore
 public import LedgerCrypto
-import LedgerMerkle
+public import LedgerMerkle
 
 /// An entry the ledger has made durable.
 public struct AppendedEntry: Sendable, Hashable {
@@ -23,6 +23,9 @@ public final class LedgerWriter {
     public let ledger: Ledger
     /// What appends are checked against.
     public private(set) var state = LedgerState()
+    /// The Merkle tree's compact range over the log as replayed: checkpoints are signed over this
+    /// root, never over the tree files' interior nodes (a cache).
+    public private(set) var range = CompactRange()
     private let lock: WriterLock
     private let indexFile: FileDescriptor
     /// The stored Merkle tree, kept level with the log; `nil` after a failed tree write, until
@@ -43,9 +46,12 @@ public final class LedgerWriter {
         lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         ledger = try Ledger(directory: directory, writable: true)
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
+        if ledger.report.indexContradictsLog {
+            throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(ledger.count) with another entry id than its record in the log now has: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`; if the log is intact and only the index is wrong, run `ledger repair \(directory) --rebuild-derived`.")
+        }
         try recover()
         try replay()
-        tree = try Self.openTree(for: ledger)
+        tree = try Self.openTree(for: ledger, range: range)
     }
 
     /// Creates a new ledger directory holding only its genesis record, signed by `adminKey`.
@@ -65,30 +71,43 @@ public final class LedgerWriter {
         guard Event.isValidID(adminParty) else {
             throw LedgerError(.usage, "The admin party id \"\(adminParty)\" is not a valid id (1–128 characters from A–Z a–z 0–9 . _ : -).")
         }
-        if FileSystem.exists(directory) {
+        let existsEmpty = FileSystem.exists(directory)
+        if existsEmpty {
             guard FileSystem.isDirectory(directory), FileSystem.contents(of: directory).isEmpty else {
                 throw LedgerError(.alreadyExists, "\(directory) already exists and is not an empty directory. Choose a new path; a ledger is never created over existing files.")
             }
-        } else {
-            try FileSystem.makeDirectory(directory)
         }
-        let layout = Ledger.Layout(directory: directory)
-        let log = try FileDescriptor(path: layout.log, flags: O_WRONLY | O_CREAT | O_EXCL)
-        try log.sync()
-        try FileSystem.writeAtomically(Array(Ledger.formatText.utf8), to: layout.format, directory: directory)
+        // Built beside its final place and renamed into it, so that a failure leaves nothing that
+        // looks like a ledger.
+        let building = directory + ".creating-\(getpid())"
+        FileSystem.removeTree(building)
+        do throws(LedgerError) {
+            try FileSystem.makeDirectory(building)
+            let layout = Ledger.Layout(directory: building)
+            let log = try FileDescriptor(path: layout.log, flags: O_WRONLY | O_CREAT | O_EXCL)
+            try log.sync()
+            try FileSystem.writeAtomically(Array(Ledger.formatText.utf8), to: layout.format, directory: building)
+            let writer = try LedgerWriter(directory: building)
+            let time = signedAt ?? currentTime()
+            let payload = JSONValue.object([
+                "v": .integer(Event.version), "type": .string("ledger.genesis"), "id": .string("genesis"),
+                "author": .string(adminParty), "signed_at": .string(time.rfc3339), "origin": .string(origin),
+                "party": .string(adminParty), "name": .string(adminName),
+                "keys": .array([.string(Base64.encode(adminKey.publicKey.rawRepresentation))]),
+            ])
+            var json = JSONWriter()
+            json.value(payload)
+            var envelope = Envelope(payload: json.bytes, signatures: [])
+            try envelope.sign(with: adminKey)
+            _ = try writer.append([envelope], acceptedAt: acceptedAt)
+            if existsEmpty { FileSystem.removeEmptyDirectory(directory) }
+            try FileSystem.rename(building, directory)
+            try FileSystem.syncDirectory(FileSystem.parent(of: directory))
+        } catch {
+            FileSystem.removeTree(building)
+            throw error
+        }
         let writer = try LedgerWriter(directory: directory)
-        let time = signedAt ?? currentTime()
-        let payload = JSONValue.object([
-            "v": .integer(Event.version), "type": .string("ledger.genesis"), "id": .string("genesis"),
-            "author": .string(adminParty), "signed_at": .string(time.rfc3339), "origin": .string(origin),
-            "party": .string(adminParty), "name": .string(adminName),
-            "keys": .array([.string(Base64.encode(adminKey.publicKey.rawRepresentation))]),
-        ])
-        var json = JSONWriter()
-        json.value(payload)
-        var envelope = Envelope(payload: json.bytes, signatures: [])
-        try envelope.sign(with: adminKey)
-        _ = try writer.append([envelope], acceptedAt: acceptedAt)
         return writer
     }
 
@@ -157,6 +176,7 @@ public final class LedgerWriter {
                 throw damaged("breaks a rule: \(error.message)")
             }
             previous = stored.entryID
+            range.append(stored.entryID)
             return true
         }
     }
@@ -250,6 +270,7 @@ public final class LedgerWriter {
         ledger.lastEntryID = previous
         ledger.lastAcceptedAt = time
         ledger.pending += index
+        for entry in entries { range.append(entry.entryID) }
         // The entries are durable and acknowledged from here on. The index is a cache: if it
         // cannot be written now (a full disk), readers find the records past it and the next
         // writer indexes them, so the failure must not turn a durable append into an error.

@@ -1,14 +1,29 @@
 import LedgerCore
 
 /// Reads the log's lines in order from a byte offset, in large chunks: one `pread` per megabyte,
-/// not per record, and memory bounded by the longest record.
+/// not per record, and memory bounded by the longest record allowed.
 struct LogCursor {
+    /// One line of the log.
+    struct Line {
+        /// The line's bytes without its newline; for a line longer than any record, only its start.
+        var bytes: [UInt8]
+        /// Where the line starts in the log.
+        var offset: UInt64
+        /// Whether a newline ended it before the end of what is read.
+        var complete: Bool
+        /// Whether it is longer than any record may be (its bytes are cut short).
+        var tooLong = false
+    }
+
     private let file: FileDescriptor
     private let end: UInt64
     private var buffer: [UInt8] = []
     private var bufferStart = 0
+    /// How far past `bufferStart` the buffer is known to hold no newline.
+    private var scanned = 0
     private var fileOffset: UInt64
     private static let chunk = 1 << 20
+    private static let longest = Record.maximumSize + 1
 
     /// The offset of the next line to be returned.
     private(set) var offset: UInt64
@@ -20,41 +35,72 @@ struct LogCursor {
         self.end = end
     }
 
-    /// The next line, without its newline, and whether it was complete (ended by a newline before
-    /// `end`); `nil` at `end`.
-    mutating func next() throws(LedgerError) -> (bytes: [UInt8], offset: UInt64, complete: Bool)? {
+    /// The next line; `nil` at `end`.
+    mutating func next() throws(LedgerError) -> Line? {
         while true {
-            if let newline = buffer[bufferStart...].firstIndex(of: 0x0a) {
-                let line = Array(buffer[bufferStart..<newline])
-                let start = offset
-                offset += UInt64(line.count + 1)
+            if let newline = buffer[(bufferStart + scanned)...].firstIndex(of: 0x0a) {
+                let line = Line(bytes: Array(buffer[bufferStart..<newline]), offset: offset, complete: true)
+                offset += UInt64(line.bytes.count + 1)
                 bufferStart = newline + 1
-                return (line, start, true)
+                scanned = 0
+                return line
+            }
+            scanned = buffer.count - bufferStart
+            if scanned > Self.longest {
+                // Longer than any record: keep its start, skip to its end without holding it.
+                return try skipLongLine()
             }
             if fileOffset >= end {
                 guard bufferStart < buffer.count else { return nil }
-                let line = Array(buffer[bufferStart...])
-                let start = offset
-                offset += UInt64(line.count)
+                let line = Line(bytes: Array(buffer[bufferStart...]), offset: offset, complete: false)
+                offset += UInt64(line.bytes.count)
                 bufferStart = buffer.count
-                return (line, start, false)
+                scanned = 0
+                return line
             }
-            // Compact, then read the next chunk after what is left.
-            if bufferStart > 0 {
-                buffer.removeFirst(bufferStart)
-                bufferStart = 0
+            try refill()
+        }
+    }
+
+    private mutating func refill() throws(LedgerError) {
+        if bufferStart > 0 {
+            buffer.removeFirst(bufferStart)
+            bufferStart = 0
+        }
+        let want = Int(min(UInt64(Self.chunk), end - fileOffset))
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: want))
+        let got = try buffer.withUnsafeMutableBytes { raw in
+            Result { () throws(LedgerError) in
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[old...]), at: fileOffset)
             }
-            let want = Int(min(UInt64(Self.chunk), end - fileOffset))
-            let old = buffer.count
-            buffer.append(contentsOf: repeatElement(0, count: want))
-            let got = try buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(LedgerError) in
-                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[old...]), at: fileOffset)
-                }
-            }.get()
-            buffer.removeLast(want - got)
-            fileOffset += UInt64(got)
-            if got == 0 { fileOffset = end }
+        }.get()
+        buffer.removeLast(want - got)
+        fileOffset += UInt64(got)
+        if got == 0 { fileOffset = end }
+    }
+
+    private mutating func skipLongLine() throws(LedgerError) -> Line {
+        let start = offset
+        let head = Array(buffer[bufferStart..<(bufferStart + Self.longest)])
+        var length = UInt64(buffer.count - bufferStart)
+        buffer.removeAll(keepingCapacity: true)
+        bufferStart = 0
+        scanned = 0
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0a) {
+                length += UInt64(newline)
+                bufferStart = newline + 1
+                offset = start + length + 1
+                return Line(bytes: head, offset: start, complete: true, tooLong: true)
+            }
+            length += UInt64(buffer.count)
+            buffer.removeAll(keepingCapacity: true)
+            guard fileOffset < end else {
+                offset = start + length
+                return Line(bytes: head, offset: start, complete: false, tooLong: true)
+            }
+            try refill()
         }
     }
 }

@@ -14,9 +14,14 @@ public struct VerificationReport: Sendable {
         /// its tree size.
         public var sequence: UInt64
         public var code: LedgerError.Code
+        /// Whether it is about the stored checkpoint of `sequence` entries rather than an entry.
+        public var aboutCheckpoint = false
         public var message: String
 
-        public var description: String { "entry \(sequence): [\(code.name)] \(message)" }
+        /// Where it was found, for people: "entry N", or "checkpoint of N entries".
+        public var location: String { aboutCheckpoint ? "checkpoint of \(sequence) entries" : "entry \(sequence)" }
+
+        public var description: String { "\(location): [\(code.name)] \(message)" }
     }
 
     /// Records read.
@@ -71,6 +76,9 @@ public enum Verifier {
         var key = logKey
         if key == nil { key = try stored.verifierKey() }
         var pending = stored.files()
+        for stray in stored.strayFiles() {
+            checker.report.notes.append("\(stray) is not a checkpoint file name (<20-digit size>-<8 hex>.note); it was not checked.")
+        }
         if key == nil && !pending.isEmpty {
             checker.report.notes.append("The checkpoints are not checked: there is no log key (checkpoints/log.vkey is missing); pass --vkey.")
             pending = []
@@ -85,7 +93,7 @@ public enum Verifier {
         }
         for path in pending {
             let size = checkpointSize(path) ?? 0
-            checker.report.findings.append(.init(sequence: size, code: .damagedLog, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
+            checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
         return checker.report
@@ -260,20 +268,31 @@ struct RecordChecker {
         }
         progress?(position, size, size)
         report.root = range.root
+        let acknowledged = Ledger.acknowledgedCount(layout)
+        if acknowledged.count > report.records {
+            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(acknowledged.source) records \(acknowledged.count) entries, but the log holds \(report.records): entries \(report.records)…\(acknowledged.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
+        }
     }
 
     /// Checks one record; returns the end of its group commit if the group is still open.
     private mutating func check(_ bytes: [UInt8], offset: UInt64, full: Bool) -> UInt64? {
         let entryID = Record.entryID(of: bytes)
         defer {
+            // A record that could not be admitted counts as absent for the rules that follow.
+            if state.count == position { state.skip() }
             previous = entryID
             report.lastEntryID = entryID
             range.append(entryID) { level, index, hash in
                 // Every node of the stored tree (a cache) is compared as the range completes it.
                 if treeMismatch == nil, let tree = storedTree, index < tree.size >> UInt64(level),
-                    (try? tree.hash(level: level, index: index)) != hash
+                    let stored = try? tree.hash(level: level, index: index), stored != hash
                 {
                     treeMismatch = (level, index)
+                    // A stored leaf is the entry id as it was when written: another, non-zero id
+                    // there is evidence that the record changed.
+                    if level == 0, stored != .zero {
+                        report.findings.append(.init(sequence: index, code: .damagedLog, message: "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged)."))
+                    }
                 }
             }
             report.records += 1
@@ -307,11 +326,6 @@ struct RecordChecker {
         }
         guard event.isKnownType else {
             report.unknownTypes[position] = event.type
-            return open
-        }
-        guard state.count == position else {
-            // Rule state can only follow the log in order; the findings above explain why not.
-            finding(.damagedLog, "Rules not checked: an earlier record could not be admitted.")
             return open
         }
         do throws(LedgerError) {
@@ -362,16 +376,24 @@ struct RecordChecker {
         }
     }
 
-    /// Compares the index (a cache) with where the record really is, one entry at a time.
+    /// Compares the index (a cache) with where the record really is, one entry at a time. An
+    /// entry that found the record where it is but recorded another entry id is evidence that
+    /// the record changed after it was written: a finding. Anything else is a damaged cache.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
         guard indexMismatch == nil, let index else { return }
         guard position < index.entries,
             let raw = try? index.file.read(at: position * UInt64(Ledger.IndexEntry.size), count: Ledger.IndexEntry.size),
-            raw.count == Ledger.IndexEntry.size, raw.withUnsafeBytes({ Ledger.IndexEntry($0) }) == actual
+            raw.count == Ledger.IndexEntry.size
         else {
             indexMismatch = position
             return
         }
+        let stored = raw.withUnsafeBytes { Ledger.IndexEntry($0) }
+        guard stored != actual else { return }
+        if stored.offset == actual.offset, stored.length == actual.length {
+            finding(.damagedLog, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")
+        }
+        indexMismatch = position
     }
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
@@ -381,22 +403,22 @@ struct RecordChecker {
         do throws(LedgerError) {
             text = try CheckpointStore.read(path)
         } catch {
-            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) cannot be read: \(error.message)"))
+            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) cannot be read: \(error.message)"))
             return
         }
         do throws(NoteError) {
             let checkpoint = try CheckpointVerifier(origin: origin, log: key).verify(text)
             guard checkpoint.size == size else {
-                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) is named for size \(size) but says \(checkpoint.size)."))
+                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) is named for size \(size) but says \(checkpoint.size)."))
                 return
             }
             guard checkpoint.root == range.root else {
-                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The checkpoint \(path), signed by the log key, commits to root \(checkpoint.root.hexString) for \(size) entries; the log's first \(size) entries hash to \(range.root.hexString). Entries it covers were changed."))
+                report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The checkpoint \(path), signed by the log key, commits to root \(checkpoint.root.hexString) for \(size) entries; the log's first \(size) entries hash to \(range.root.hexString). Entries it covers were changed."))
                 return
             }
             report.checkpoints += 1
         } catch {
-            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, message: "The stored checkpoint \(path) does not verify with the log key \(key.verifierKey): \(error)."))
+            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) does not verify with the log key \(key.verifierKey): \(error)."))
         }
     }
 

@@ -83,6 +83,16 @@ final class Fixture {
 
     var logPath: String { directory + "/log" }
 
+    /// Leaves the ledger as a crash in the middle of appending after entry `count - 1` would:
+    /// the log holds `log` (committed records, then whatever reached the disk), and the derived
+    /// files, written only after the log is synced, cover just the first `count` entries.
+    func simulateCrash(log: [UInt8], committed count: Int) throws {
+        try writeLog(log)
+        let index = URL(fileURLWithPath: directory + "/index")
+        try Data(try Data(contentsOf: index).prefix(count * 16)).write(to: index)
+        try? FileManager.default.removeItem(atPath: directory + "/tree")
+    }
+
     func logBytes() throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: logPath))) }
 
     func writeLog(_ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: logPath)) }

@@ -15,14 +15,16 @@ struct ReliabilityTests {
         let lastStart = full.count - last.count - 1
         let expected = try Ledger(directory: f.directory).entryID(at: 8)
         // Every length from one byte of the record up to the whole record without its newline.
+        let index = try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index"))
         for cut in 1...last.count {
-            try f.writeLog(Array(full[..<(lastStart + cut)]))
+            try f.simulateCrash(log: Array(full[..<(lastStart + cut)]), committed: 9)
             let writer = try f.writer()
             #expect(writer.ledger.count == 9, "cut at \(cut)")
             #expect(writer.ledger.lastEntryID == expected, "cut at \(cut)")
             #expect(writer.ledger.report.cut && writer.ledger.report.tornBytes == UInt64(cut), "cut at \(cut)")
             #expect(try f.logBytes() == Array(full[..<lastStart]), "cut at \(cut)")
             try f.writeLog(full)
+            try index.write(to: URL(fileURLWithPath: f.directory + "/index"))
         }
     }
 
@@ -90,14 +92,21 @@ struct ReliabilityTests {
                         #expect(name == "FORMAT" || error.message.contains(name), "\(name) byte \(position): \(error.message)")
                     }
                     switch name {
+                    case "tree/level-00":
+                        // A stored leaf is the entry id as written: a different one is evidence.
+                        #expect(report?.findings.first?.sequence == UInt64(position / 32), "\(name) byte \(position)")
                     case _ where name.hasPrefix("tree/"):
-                        // A cache: verify notes where it differs; the log and checkpoints are intact.
+                        // Interior nodes are a cache: verify notes where it differs; the log is intact.
                         #expect(report?.isIntact == true, "\(name) byte \(position)")
                         #expect(report?.notes.contains { $0.contains("Merkle tree") } == true, "\(name) byte \(position) went unnoticed")
                     case "checkpoints/log.vkey":
                         #expect(report == nil || report?.isIntact == false, "\(name) byte \(position) went unnoticed")
+                    case "index" where position % 16 >= 12:
+                        // The entry id prefix the index recorded when the record was written:
+                        // a different one is evidence that the record changed.
+                        #expect(report?.findings.first?.sequence == UInt64(position / 16), "\(name) byte \(position)")
                     case "index":
-                        // A cache: verify notes it, and every answer is still the log's.
+                        // Offsets and lengths are a cache: verify notes it, and every answer is still the log's.
                         #expect(report?.isIntact == true, "\(name) byte \(position)")
                         let ledger = try Ledger(directory: f.directory)
                         #expect(try (0..<ledger.count).map { try ledger.record(at: $0).bytes } == answers, "\(name) byte \(position)")

@@ -68,10 +68,19 @@ struct AppendTests {
         #expect(try Ledger(directory: f.directory).count == 10)
         _ = try f.writer()
         #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
+        // A damaged offset: a cache fault, rebuilt by the next writer.
         var damaged = original
-        damaged[damaged.count - 1] ^= 0xff
+        damaged[damaged.count - 16 + 7] ^= 0xff
         try damaged.write(to: URL(fileURLWithPath: index))
         _ = try f.writer()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
+        // A different entry id for a record found where it was written: evidence, not a cache
+        // fault. Writers refuse until an operator decides; repair rebuilds the index.
+        damaged = original
+        damaged[damaged.count - 1] ^= 0xff
+        try damaged.write(to: URL(fileURLWithPath: index))
+        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        _ = try Repair.rebuildDerived(directory: f.directory)
         #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
     }
 }

@@ -83,8 +83,8 @@ struct TamperTests {
         #expect(throws: LedgerError(.damagedLog, "")) { try Ledger(directory: f.directory) }
     }
 
-    @Test("a record truncated mid-way is a torn tail: verify reports it, the next writer cuts it and says so")
-    func tornTail() throws {
+    @Test("an acknowledged record cut mid-way is damage: verify reports it, writers refuse and change nothing")
+    func truncatedAcknowledgedRecord() throws {
         let f = try Fixture()
         try f.populate()
         let full = try f.logBytes()
@@ -92,6 +92,25 @@ struct TamperTests {
         let lastStart = full.count - lines[9].count - 1
         for cut in [1, lines[9].count / 2, lines[9].count] {
             try f.writeLog(Array(full[..<(lastStart + cut)]))
+            let found = try findings(f)
+            #expect(found.first?.sequence == 9, "cut \(cut)")
+            #expect(found.contains { $0.message.contains("were acknowledged and are gone") }, "cut \(cut)")
+            #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+            #expect(try f.logBytes() == Array(full[..<(lastStart + cut)]), "a refused writer changed the log")
+            try f.writeLog(full)
+        }
+    }
+
+    @Test("a record torn by a crash (never acknowledged) is a torn tail: verify reports it, the next writer cuts it and says so")
+    func tornTail() throws {
+        let f = try Fixture()
+        try f.populate()
+        let full = try f.logBytes()
+        let index = try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index"))
+        let lines = try f.logLines()
+        let lastStart = full.count - lines[9].count - 1
+        for cut in [1, lines[9].count / 2, lines[9].count] {
+            try f.simulateCrash(log: Array(full[..<(lastStart + cut)]), committed: 9)
             let found = try findings(f)
             #expect(found.count == 1 && found[0].sequence == 9, "cut \(cut)")
             let reader = try Ledger(directory: f.directory)
@@ -103,7 +122,26 @@ struct TamperTests {
             #expect(try f.logBytes() == Array(full[..<lastStart]))
             #expect(try Verifier.verify(directory: f.directory).isIntact)
             try f.writeLog(full)
+            try index.write(to: URL(fileURLWithPath: f.directory + "/index"))
         }
+    }
+
+    @Test("the last record changed in place (its acceptance time, which no signature covers) is caught by the index and tree")
+    func lastRecordRewritten() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        let text = String(decoding: lines[9], as: UTF8.self)
+        let time = try #require(text.range(of: "\"accepted_at\":\"")).upperBound
+        var changed = text
+        changed.replaceSubrange(time..<changed.index(time, offsetBy: 4), with: "2030")
+        lines[9] = Array(changed.utf8)
+        try f.writeLines(lines)
+        let found = try findings(f)
+        #expect(found.contains { $0.sequence == 9 && $0.message.contains("changed after it was written") })
+        let before = try f.logBytes()
+        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(try f.logBytes() == before)
     }
 
     @Test("an unfinished group commit is cut back to its start")
@@ -112,8 +150,9 @@ struct TamperTests {
         let before = try f.logBytes()
         try f.append(try (1...3).map { try f.sign(["type": "fact.opened", "id": "o\($0)", "fact": "f\($0)", "proposition": "P"], as: "inv") })
         let lines = try f.logLines()
-        // Keep two whole records of the three-record group commit: it never completed.
-        try f.writeLines(Array(lines.dropLast()))
+        // Two whole records of the three-record group commit reached the disk; it never
+        // completed, so nothing derived was written for it.
+        try f.simulateCrash(log: lines.dropLast().flatMap { $0 + [0x0a] }, committed: 5)
         let writer = try f.writer()
         #expect(writer.ledger.report.tornRecords == 2)
         #expect(try f.logBytes() == before)
