@@ -98,6 +98,9 @@ def main():
             if proc.returncode not in (0, -signal.SIGKILL):
                 stats["refused"] += 1
                 failures.append(f"an append exited {proc.returncode}: {err.strip()}")
+            printed = [int(line.split()[0]) for line in out.splitlines()]
+            if printed and printed != list(range(printed[0], printed[0] + len(printed))):
+                failures.append(f"a group commit was interleaved with another: sequence numbers {printed}")
             for line in out.splitlines():
                 seq, entry, sid = line.split()
                 if sid in acknowledged:

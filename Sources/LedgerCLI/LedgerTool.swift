@@ -20,7 +20,8 @@ struct LedgerTool: ParsableCommand {
               0  success; the ledger is intact
               1  verification failed: damage found, a signature or proof is invalid, or a \
             statement was rejected (nothing was appended)
-              2  usage mistake: a wrong option, argument or input file name
+              2  usage mistake: a wrong option, argument or input file name, or a \
+            directory that is not a ledger
               3  I/O or environment problem: a file cannot be read or written, the disk is \
             full, or another writer holds the lock too long
             """,

@@ -3,7 +3,7 @@ public import LedgerCrypto
 /// A statement of the v1 vocabulary: the common fields and one type's own fields.
 ///
 /// Events are decoded from the exact signed payload bytes by ``init(payload:)``; the ledger
-/// never re-encodes a payload. ``Body/unknown(_:)`` keeps a record whose type this version does
+/// never re-encodes a payload. ``Body/unknown`` keeps a record whose type this version does
 /// not know readable (projections skip it by name); appending one is refused.
 public struct Event: Sendable, Hashable {
     /// The vocabulary version this module writes and accepts.

@@ -2,7 +2,7 @@ public import LedgerCrypto
 
 /// What the ledger must know to decide whether a statement may be appended at the next position:
 /// parties, keys and their validity, and every id in use. It is a fold over the log in sequence
-/// order; appending and full verification use the same rules through ``admit(_:event:entryID:sequence:signaturesChecked:)``.
+/// order; appending and full verification use the same rules through ``admit(_:event:entryID:sequence:acceptedAt:signaturesChecked:)``.
 public struct LedgerState: Sendable {
     /// A registered party.
     public struct Party: Sendable, Hashable {
@@ -52,7 +52,7 @@ public struct LedgerState: Sendable {
     /// to allow for clocks that are slightly off.
     public static let allowedClockSkew: Int64 = 300
 
-    /// A change made by ``admit(_:event:entryID:sequence:signaturesChecked:)``, kept so that a
+    /// A change made by ``admit(_:event:entryID:sequence:acceptedAt:signaturesChecked:)``, kept so that a
     /// group commit that fails part-way can be undone without copying the whole state.
     public struct Undo: Sendable {
         fileprivate var action: Action

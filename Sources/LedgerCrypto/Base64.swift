@@ -45,9 +45,10 @@ public enum Base64 {
         }
     }
 
-    /// Decodes standard or URL-safe base64, padded or not (as DSSE allows), refusing any text
-    /// with more than one encoding of its bytes: unused bits must be zero, padding must be
-    /// complete when present, and the two alphabets may not be mixed.
+    /// Decodes standard or URL-safe base64, padded or not (as DSSE allows). Within those four
+    /// spellings it is strict: unused bits must be zero, padding must be complete when present,
+    /// and the two alphabets may not be mixed. Identity never rests on the text: callers compare
+    /// decoded bytes, and ``decodeCanonical(_:)`` accepts only the one standard, padded spelling.
     /// - Returns: the bytes, or `nil` with no partial result.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         decode(utf8: Array(text.utf8))

@@ -21,7 +21,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 1 }
+    public var version: Int { 2 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
@@ -40,9 +40,11 @@ public struct DisputedFactsProjection: Projection {
         public var entries: [String: String] = [:]
         /// Every key, for signature checks.
         public var keys = KeyTable()
+        /// For each evidence item, the facts whose findings rely on it.
+        public var reliedOnBy: [String: [String]] = [:]
 
         enum CodingKeys: String, CodingKey {
-            case facts, factOrder = "fact_order", claims, evidence, entries, keys
+            case facts, factOrder = "fact_order", claims, evidence, entries, keys, reliedOnBy = "relied_on_by"
         }
 
         public init() {}
@@ -238,6 +240,7 @@ public struct DisputedFactsProjection: Projection {
                     sequence: sequence, signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, signing: signing()))
             for item in reliesOn where state.evidence[item] != nil && !(state.facts[fact]?.reliedOn.contains(item) ?? true) {
                 state.facts[fact]?.reliedOn.append(item)
+                state.reliedOnBy[item, default: []].append(fact)
             }
             state.entries[entry] = "fact:" + fact
             touch(fact: fact)
@@ -269,7 +272,9 @@ public struct DisputedFactsProjection: Projection {
         for claim in item.supports + item.contradicts {
             if let fact = state.claims[claim]?.fact, !out.contains(fact) { out.append(fact) }
         }
-        for fact in state.factOrder where !out.contains(fact) && (state.facts[fact]?.reliedOn.contains(evidence) ?? false) {
+        // Facts whose findings rely on it, from the reverse index: scanning every fact here made
+        // replay quadratic in the number of facts.
+        for fact in state.reliedOnBy[evidence] ?? [] where !out.contains(fact) {
             out.append(fact)
         }
         return out
