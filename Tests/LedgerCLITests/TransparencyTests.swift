@@ -111,7 +111,8 @@ struct TransparencyTests {
         let evidence = try #require(JSONParser.parse(Array(result.stdout.utf8.dropLast())).objectValue)
         let newText = try String(contentsOfFile: Self.new, encoding: .utf8)
         let vkeyText = try String(contentsOfFile: Self.vkey, encoding: .utf8)
-        #expect([evidence["checkpoint_a"]?.stringValue, evidence["checkpoint_b"]?.stringValue].contains(newText))
+        let signed: [String?] = [evidence["checkpoint_a"]?.stringValue, evidence["checkpoint_b"]?.stringValue]
+        #expect(signed.contains(newText))
         #expect(evidence["verifier_key"]?.stringValue.map { $0 + "\n" } == vkeyText)
         // The forked ledger's history does not extend the sample's checkpoint at 21... it does;
         // but the sample's tree at 40 is not a prefix of a fork of 45 built on its first 30.
