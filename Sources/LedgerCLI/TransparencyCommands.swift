@@ -252,6 +252,19 @@ struct ProveCommand: ParsableCommand {
     }
 }
 
+/// A consistency proof between two tree sizes, read from `file` or produced from the ledger
+/// directory `ledger`; `nil` when neither is given.
+func consistencyProof(from old: UInt64, to new: UInt64, file: String?, ledger: String?) throws(LedgerError) -> ConsistencyProof? {
+    if let file { return try parseConsistencyProof(file) }
+    guard let ledger else { return nil }
+    let tree = try Ledger(directory: ledger).merkleTree()
+    do throws(MerkleTreeError) {
+        return try tree.consistencyProof(from: old, to: new)
+    } catch {
+        throw treeError(error)
+    }
+}
+
 func consistencyJSON(_ proof: ConsistencyProof) -> String {
     var out = JSONWriter()
     out.object { o in
@@ -454,16 +467,13 @@ struct CheckCommand: ParsableCommand {
                 print("CONSISTENT: both checkpoints are of size \(small.size) with root \(small.root.hexString).")
                 return
             }
-            let consistency: ConsistencyProof
-            if let proofPath = proof {
-                consistency = try parseConsistencyProof(proofPath)
-            } else if let ledger {
-                do {
-                    consistency = try Ledger(directory: ledger).merkleTree().consistencyProof(from: small.size, to: large.size)
-                } catch let error as MerkleTreeError {
-                    try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error)", proof: nil)
-                }
-            } else {
+            let outcome = Result { () throws(LedgerError) in
+                try consistencyProof(from: small.size, to: large.size, file: proof, ledger: ledger)
+            }
+            if case let .failure(error) = outcome, error.code == .usage {
+                try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error.message)", proof: nil)
+            }
+            guard let consistency = try outcome.get() else {
                 throw ValidationError("The checkpoints have different sizes: give --proof or --ledger to check that the larger extends the smaller.")
             }
             do {
@@ -534,16 +544,7 @@ struct CosignCheckpointCommand: ParsableCommand {
                 throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size but root \(checkpoint.root.shortHex()). The log showed two histories.")
             }
             if checkpoint.size > last.size {
-                let consistency: ConsistencyProof
-                if let proof {
-                    consistency = try parseConsistencyProof(proof)
-                } else if let ledger {
-                    do {
-                        consistency = try Ledger(directory: ledger).merkleTree().consistencyProof(from: last.size, to: checkpoint.size)
-                    } catch let error as MerkleTreeError {
-                        throw treeError(error)
-                    }
-                } else {
+                guard let consistency = try consistencyProof(from: last.size, to: checkpoint.size, file: proof, ledger: ledger) else {
                     throw ValidationError("This witness last cosigned \(origin) at size \(last.size): give --ledger or --proof to show the new checkpoint extends it.")
                 }
                 do {
