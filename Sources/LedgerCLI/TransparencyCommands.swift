@@ -467,13 +467,19 @@ struct CheckCommand: ParsableCommand {
                 print("CONSISTENT: both checkpoints are of size \(small.size) with root \(small.root.hexString).")
                 return
             }
-            let outcome = Result { () throws(LedgerError) in
-                try consistencyProof(from: small.size, to: large.size, file: proof, ledger: ledger)
-            }
-            if case let .failure(error) = outcome, error.code == .usage {
-                try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error.message)", proof: nil)
-            }
-            guard let consistency = try outcome.get() else {
+            let consistency: ConsistencyProof
+            if let proof {
+                consistency = try parseConsistencyProof(proof)
+            } else if let ledger {
+                let tree = try Ledger(directory: ledger).merkleTree()
+                // Only the tree's failure to produce the proof counts against the log; a file or
+                // directory that cannot be read is an ordinary error.
+                let made = Result { () throws(MerkleTreeError) in try tree.consistencyProof(from: small.size, to: large.size) }
+                if case let .failure(error) = made {
+                    try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error)", proof: nil)
+                }
+                consistency = try made.get()
+            } else {
                 throw ValidationError("The checkpoints have different sizes: give --proof or --ledger to check that the larger extends the smaller.")
             }
             do {

@@ -167,6 +167,12 @@ public final class Ledger: @unchecked Sendable {
         Self.acknowledgedCount(layout)
     }
 
+    /// The largest stored checkpoint's size (by file name).
+    static func checkpointedCount(_ layout: Layout) -> (count: UInt64, source: String) {
+        let size = CheckpointStore(ledgerDirectory: layout.directory).files().compactMap(Verifier.checkpointSize).max() ?? 0
+        return (size, "a stored checkpoint")
+    }
+
     /// As ``acknowledgedCount()``, for the ledger at `layout`.
     static func acknowledgedCount(_ layout: Layout) -> (count: UInt64, source: String) {
         let directory = layout.directory
@@ -186,9 +192,11 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Reads the index and scans the log past it.
+    /// - Parameter ignoringIndex: rebuild the index from the log; then only signed checkpoints
+    ///   (not the index or tree files being replaced) bound what the log must hold.
     func load(ignoringIndex: Bool = false) throws(LedgerError) {
         // Derived files first, then the log's size: whatever they record is already in the log.
-        let acknowledged = acknowledgedCount()
+        let acknowledged = ignoringIndex ? Self.checkpointedCount(layout) : acknowledgedCount()
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
@@ -254,12 +262,11 @@ public final class Ledger: @unchecked Sendable {
             // An interrupted write leaves a partial line, or lines of an unfinished group commit
             // after one. A whole record that does not continue the chain, or one that closes a
             // group commit after a break, means acknowledged data is out of place: damage.
-            // A complete line that is not a record is damage too: a torn write ends without a newline.
-            let misplaced = (!broken && (record != nil || line.complete)) || record?.batchEnd == record?.sequence
+            // A line that is not a record may be what a crash left (pages of an unsynced write can
+            // reach the disk out of order); whether acknowledged entries are missing is decided
+            // after the scan, against what the index, tree and checkpoints recorded.
+            let misplaced = (!broken && record != nil) || record?.batchEnd == record?.sequence
             broken = true
-            if record == nil, line.complete, misplaced {
-                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete line that is not a valid record follows entry \(Int64(sequence) + Int64(candidates.count) - 1). A crash leaves only an unfinished last line, so this was changed on disk. Nothing was changed. Run `ledger verify \(directory)` for the findings and restore the log from a trusted copy; the ledger refuses to write until then.")
-            }
             if let record, misplaced {
                 throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete record with sequence \(record.sequence) stands where it does not continue the chain (the last valid entry is \(Int64(sequence) + Int64(candidates.count) - 1)). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
             }

@@ -11,23 +11,42 @@ final class StoredTreeReader: MerkleNodeReader {
     let directory: String
     let size: UInt64
     private var maps: [Int: UnsafeRawBufferPointer] = [:]
+    /// Every level file, opened at once: a writer that replaces the files later does not change
+    /// what this reader reads (it keeps the old ones), so a map never outgrows its file.
+    private let descriptors: [Int32]
 
     /// Opens the level files if their lengths are consistent with each other; `nil` otherwise.
     init?(directory: String) {
         self.directory = directory
+        var fds: [Int32] = []
+        func close(all fds: [Int32]) { for fd in fds { Glibc.close(fd) } }
         var info = stat()
-        guard lstat(directory + "/level-00", &info) == 0, info.st_size % 32 == 0 else { return nil }
+        let first = open(Self.path(directory, 0), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard first >= 0 else { return nil }
+        fds.append(first)
+        guard fstat(first, &info) == 0, info.st_size % 32 == 0 else {
+            close(all: fds)
+            return nil
+        }
         let size = UInt64(info.st_size / 32)
         for level in 1..<64 {
             let expected = Int64(size >> UInt64(level)) * 32
-            let exists = lstat(Self.path(directory, level), &info) == 0
-            guard exists ? Int64(info.st_size) == expected : expected == 0 else { return nil }
+            guard expected > 0 else { break }
+            let fd = open(Self.path(directory, level), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0, fstat(fd, &info) == 0, Int64(info.st_size) == expected else {
+                if fd >= 0 { Glibc.close(fd) }
+                close(all: fds)
+                return nil
+            }
+            fds.append(fd)
         }
         self.size = size
+        self.descriptors = fds
     }
 
     deinit {
         for map in maps.values { munmap(UnsafeMutableRawPointer(mutating: map.baseAddress), map.count) }
+        for fd in descriptors { close(fd) }
     }
 
     static func path(_ directory: String, _ level: Int) -> String {
@@ -38,11 +57,12 @@ final class StoredTreeReader: MerkleNodeReader {
     private func map(level: Int, count: UInt64) throws(MerkleTreeError) -> UnsafeRawBufferPointer {
         if let map = maps[level] { return map }
         let path = Self.path(directory, level)
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
         let length = Int(count) * 32
-        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+        var info = stat()
+        guard level < descriptors.count, fstat(descriptors[level], &info) == 0, Int(info.st_size) >= length else {
+            throw .io(operation: "map", path: path, errno: EIO)
+        }
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED, descriptors[level], 0), base != MAP_FAILED else {
             throw .io(operation: "mmap", path: path, errno: errno)
         }
         let map = UnsafeRawBufferPointer(start: base, count: length)
@@ -127,50 +147,44 @@ extension LedgerWriter {
     static func openTree(for ledger: Ledger, range: CompactRange) throws(LedgerError) -> MerkleTreeFiles {
         let directory = ledger.treeDirectory
         try FileSystem.makeDirectory(directory)
-        do throws(MerkleTreeError) {
-            var tree: MerkleTreeFiles
-            do throws(MerkleTreeError) {
-                tree = try MerkleTreeFiles(directory: directory)
-            } catch {
-                tree = try rebuilt(directory)
-            }
-            if tree.size > 0, let actual = try? ledger.entryID(at: tree.size - 1) {
-                let stored = try tree.leafHash(at: tree.size - 1)
-                if stored != actual {
-                    guard stored == .zero else {
-                        throw MerkleTreeError.io(operation: "contradicts the log", path: directory, errno: 0)
-                    }
-                    tree = try rebuilt(directory)
-                }
-            }
-            if tree.size < ledger.count {
-                var missing: [Digest] = []
-                try? ledger.forEachRecord(from: tree.size) { (stored) throws(LedgerError) -> Bool in
-                    missing.append(stored.entryID)
-                    if missing.count >= 65_536 {
-                        guard (try? tree.append(leafHashes: missing)) != nil else { return false }
-                        missing.removeAll(keepingCapacity: true)
-                    }
-                    return true
-                }
-                try tree.append(leafHashes: missing)
-                try tree.flush()
-            }
-            if tree.size != ledger.count || (try? tree.root(size: ledger.count)) != range.root {
-                // Interior nodes are a cache: rebuild them from the log's entry ids.
-                tree = try rebuilt(directory)
-                try? ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
-                    (try? tree.append(leafHash: stored.entryID)) != nil
-                }
-                try tree.flush()
-            }
-            return tree
-        } catch {
-            if case let .io(operation, _, _) = error, operation == "contradicts the log" {
-                throw LedgerError(.damagedLog, "The Merkle tree of \(ledger.directory) recorded another entry id for entry \(ledger.count - 1) than its record in the log now has: the record was changed after it was written, or the tree file is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(ledger.directory)`; if the log is intact and only the tree is wrong, run `ledger repair \(ledger.directory) --rebuild-derived`.")
-            }
-            throw LedgerError(error, in: directory)
+        func cache(_ body: () throws(MerkleTreeError) -> MerkleTreeFiles) throws(LedgerError) -> MerkleTreeFiles {
+            do throws(MerkleTreeError) { return try body() } catch { throw LedgerError(error, in: directory) }
         }
+        var tree = try cache { () throws(MerkleTreeError) in
+            do throws(MerkleTreeError) { return try MerkleTreeFiles(directory: directory) } catch { return try rebuilt(directory) }
+        }
+        if tree.size > 0, let actual = try? ledger.entryID(at: tree.size - 1), let stored = try? tree.leafHash(at: tree.size - 1),
+            stored != actual
+        {
+            guard stored == .zero else {
+                throw LedgerError(.damagedLog, "The Merkle tree of \(ledger.directory) recorded another entry id for entry \(tree.size - 1) than its record in the log now has: the record was changed after it was written, or the tree file is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(ledger.directory)`; if the log is intact and only the tree is wrong, run `ledger repair \(ledger.directory) --rebuild-derived`.")
+            }
+            // An unwritten (zero) block left by a power loss: a cache to rebuild.
+            tree = try cache { () throws(MerkleTreeError) in try rebuilt(directory) }
+        }
+        var missing: [Digest] = []
+        if tree.size < ledger.count {
+            try? ledger.forEachRecord(from: tree.size) { (stored) throws(LedgerError) -> Bool in
+                missing.append(stored.entryID)
+                return true
+            }
+        }
+        tree = try cache { () throws(MerkleTreeError) in
+            try tree.append(leafHashes: missing)
+            try tree.flush()
+            guard tree.size != ledger.count || (try? tree.root(size: ledger.count)) != range.root else { return tree }
+            // Interior nodes are a cache: rebuild them from the log's entry ids.
+            let fresh = try rebuilt(directory)
+            var all: [Digest] = []
+            try? ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+                all.append(stored.entryID)
+                return true
+            }
+            try fresh.append(leafHashes: all)
+            try fresh.flush()
+            return fresh
+        }
+        return tree
     }
 
     /// Empty level files, replacing the old ones by new files rather than truncating them in

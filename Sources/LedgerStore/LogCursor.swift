@@ -13,6 +13,9 @@ struct LogCursor {
         var complete: Bool
         /// Whether it is longer than any record may be (its bytes are cut short).
         var tooLong = false
+        /// Its real length in bytes, without the newline.
+        var length: UInt64 { tooLong ? realLength : UInt64(bytes.count) }
+        var realLength: UInt64 = 0
     }
 
     private let file: FileDescriptor
@@ -92,13 +95,13 @@ struct LogCursor {
                 length += UInt64(newline)
                 bufferStart = newline + 1
                 offset = start + length + 1
-                return Line(bytes: head, offset: start, complete: true, tooLong: true)
+                return Line(bytes: head, offset: start, complete: true, tooLong: true, realLength: length)
             }
             length += UInt64(buffer.count)
             buffer.removeAll(keepingCapacity: true)
             guard fileOffset < end else {
                 offset = start + length
-                return Line(bytes: head, offset: start, complete: false, tooLong: true)
+                return Line(bytes: head, offset: start, complete: false, tooLong: true, realLength: length)
             }
             try refill()
         }

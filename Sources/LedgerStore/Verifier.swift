@@ -213,12 +213,16 @@ struct RecordChecker {
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
     private let storedTree: StoredTreeReader?
+    /// What the derived files recorded before the log's size was read (they are written after
+    /// the log is synced, so an append running meanwhile cannot make them exceed it).
+    private let acknowledged: (count: UInt64, source: String)
     private var treeMismatch: (level: Int, index: UInt64)?
 
     init(directory: String) throws(LedgerError) {
         self.directory = directory
         layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
+        acknowledged = Ledger.acknowledgedCount(layout)
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
@@ -247,10 +251,13 @@ struct RecordChecker {
                 if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                     report.notes.append("An append was in progress while verifying; its records were not checked.")
                 } else {
-                    finding(.damagedLog, "The log ends with \(line.bytes.count) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
+                    finding(.damagedLog, "The log ends with \(line.length) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
                 }
                 openBatchEnd = nil
                 break
+            }
+            if line.tooLong {
+                finding(.malformedRecord, "A line of \(line.length) bytes at byte \(line.offset) is longer than any record may be (\(Record.maximumSize) bytes): it was changed outside `ledger`.")
             }
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
             position += 1
@@ -268,7 +275,6 @@ struct RecordChecker {
         }
         progress?(position, size, size)
         report.root = range.root
-        let acknowledged = Ledger.acknowledgedCount(layout)
         if acknowledged.count > report.records {
             report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(acknowledged.source) records \(acknowledged.count) entries, but the log holds \(report.records): entries \(report.records)…\(acknowledged.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
         }
@@ -427,7 +433,7 @@ struct RecordChecker {
         if let index {
             if let at = indexMismatch {
                 report.notes.append("The index disagrees with the log from entry \(at) on (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
-            } else if index.entries != report.records {
+            } else if index.entries < report.records {
                 report.notes.append("The index lists \(index.entries) records; the log has \(report.records). The next write brings it up to date.")
             }
         } else if report.records > 0 {
@@ -436,7 +442,7 @@ struct RecordChecker {
         if let tree = storedTree {
             if let (level, index) = treeMismatch {
                 report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
-            } else if tree.size != report.records {
+            } else if tree.size < report.records {
                 report.notes.append("The stored Merkle tree covers \(tree.size) entries; the log has \(report.records) (a cache; the next write brings it level).")
             }
         } else if report.records > 0 {

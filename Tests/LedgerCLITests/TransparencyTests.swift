@@ -181,3 +181,13 @@ struct TransparencyTests {
         #expect(full.stdout.contains("[invalid-checkpoint]"))
     }
 }
+
+@Suite("Equivocation checks and unreadable input")
+struct EquivocationInputTests {
+    @Test("a proof file that cannot be read is a usage error, not evidence of misbehaviour")
+    func missingProofFile() throws {
+        let result = try CLI.run(["check", "equivocation", TransparencyTests.old, TransparencyTests.new, "--vkey", TransparencyTests.vkey, "--proof", "/nonexistent/proof.json"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(!result.stdout.contains("misbehaviour"))
+    }
+}

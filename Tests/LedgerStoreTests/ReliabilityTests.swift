@@ -161,3 +161,40 @@ struct ReliabilityTests {
         #expect(stored.digest == SHA256.hash(Array("doc".utf8)))
     }
 }
+
+@Suite("Recovery edge cases")
+struct RecoveryEdgeCaseTests {
+    @Test("a crash that wrote a later page of a record but not an earlier one (zeros, then the rest and its newline) is a torn tail")
+    func outOfOrderPages() throws {
+        let f = try Fixture()
+        try f.populate()
+        let committed = try f.logBytes()
+        let extra = try f.sign(["type": "fact.opened", "id": "late", "fact": "late", "proposition": "P"], as: "inv")
+        let record = Record(sequence: 10, previous: try Ledger(directory: f.directory).lastEntryID, acceptedAt: f.time(), batchEnd: 10, envelope: extra).encoded()
+        var torn = record
+        for i in 0..<min(64, torn.count) { torn[i] = 0 }
+        try f.writeLog(committed + torn + [0x0a])
+        let writer = try f.writer()
+        #expect(writer.ledger.report.cut)
+        #expect(writer.ledger.count == 10)
+        #expect(try f.logBytes() == committed)
+    }
+
+    @Test("an index or tree file longer than the log stops writers, and repair --rebuild-derived mends it")
+    func derivedLongerThanLog() throws {
+        let f = try Fixture()
+        try f.populate()
+        let log = try f.logBytes()
+        for file in ["index", "tree/level-00"] {
+            let url = URL(fileURLWithPath: f.directory + "/" + file)
+            let good = try Data(contentsOf: url)
+            try (good + Data(repeating: 0, count: file == "index" ? 16 : 32)).write(to: url)
+            #expect(throws: LedgerError(.damagedLog, ""), "\(file)") { try f.writer() }
+            let report = try Repair.rebuildDerived(directory: f.directory)
+            #expect(report.records == 10, "\(file)")
+            #expect(try Data(contentsOf: url) == good, "\(file)")
+            _ = try f.writer()
+            #expect(try f.logBytes() == log)
+        }
+    }
+}
