@@ -236,7 +236,10 @@ extension Event {
 struct FieldReader {
     let object: [String: JSONValue]
     var context: String
-    private var used: Set<String> = []
+    /// The names read so far; a short list, so no hashing on the hot path.
+    private var read: [String] = []
+    /// How many of the names read are members of the object.
+    private var present = 0
 
     init(object: [String: JSONValue], context: String) {
         self.object = object
@@ -248,9 +251,13 @@ struct FieldReader {
     }
 
     private mutating func raw(_ field: String) -> JSONValue? {
-        used.insert(field)
-        if case .null = object[field] { return nil }
-        return object[field]
+        let value = object[field]
+        if !read.contains(field) {
+            read.append(field)
+            if value != nil { present += 1 }
+        }
+        if case .null = value { return nil }
+        return value
     }
 
     mutating func integer(_ field: String, minimum: Int64 = Int64.min) throws(LedgerError) -> Int64 {
@@ -398,7 +405,8 @@ struct FieldReader {
     }
 
     func rejectUnusedFields() throws(LedgerError) {
-        if let extra = object.keys.filter({ !used.contains($0) }).sorted().first {
+        guard present < object.count else { return }
+        if let extra = object.keys.filter({ !read.contains($0) }).sorted().first {
             throw LedgerError(.malformedEvent, "Field \"\(extra)\" is not part of \(context) in the v1 vocabulary. Remove it, or check its spelling.")
         }
     }

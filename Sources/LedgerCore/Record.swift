@@ -94,6 +94,8 @@ public struct Record: Sendable, Hashable {
         return record
     }
 
+    private static let envelopeHead = Array((",\"envelope\":{\"payloadType\":\"" + Envelope.eventPayloadType + "\",\"payload\":\"").utf8)
+
     /// Reads a record laid out exactly as ``encoded()`` writes it, checking everything the general
     /// path checks; `nil` for any deviation (the general path then decides and explains).
     static func canonical(_ bytes: [UInt8]) -> Record? {
@@ -104,7 +106,7 @@ public struct Record: Sendable, Hashable {
                 scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
                 let acceptedText = scanner.until(0x22), let accepted = Timestamp(rfc3339: acceptedText), accepted.rfc3339 == acceptedText,
                 scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
-                scanner.literal(",\"envelope\":{\"payloadType\":\"" + Envelope.eventPayloadType + "\",\"payload\":\""),
+                scanner.literal(bytes: envelopeHead),
                 let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,
                 scanner.literal("\",\"signatures\":[")
             else { return nil }
@@ -133,14 +135,19 @@ private struct CanonicalScanner {
 
     var atEnd: Bool { position == bytes.count }
 
-    mutating func literal(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { expected in
-            guard position + expected.count <= bytes.count else { return false }
-            for i in 0..<expected.count where bytes[position + i] != expected[i] { return false }
-            position += expected.count
-            return true
-        }
+    mutating func literal(_ text: StaticString) -> Bool {
+        literal(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func literal(bytes text: [UInt8]) -> Bool {
+        text.withUnsafeBufferPointer { literal($0) }
+    }
+
+    private mutating func literal(_ expected: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard position + expected.count <= bytes.count else { return false }
+        for i in 0..<expected.count where bytes[position + i] != expected[i] { return false }
+        position += expected.count
+        return true
     }
 
     /// A non-negative decimal integer without leading zeros, at most 2^53 − 1.
