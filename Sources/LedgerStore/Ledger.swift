@@ -34,6 +34,9 @@ public struct OpenReport: Sendable {
     public var indexRebuilt = false
     /// Whether the torn tail was cut (writers only).
     public var cut = false
+    /// The bytes past the last whole group commit belong to an append another process is still
+    /// writing (it holds the writer lock), not to an interrupted one.
+    public var appendInProgress = false
     /// The index's last entry points at a whole record of the right sequence number whose entry
     /// id differs from the one it recorded: evidence that the record changed after it was written.
     public var indexContradictsLog = false
@@ -41,7 +44,9 @@ public struct OpenReport: Sendable {
     /// Lines for the user, empty when nothing happened.
     public var messages: [String] {
         var out: [String] = []
-        if tornBytes > 0 {
+        if tornBytes > 0, appendInProgress {
+            out.append("An append was in progress (\(tornBytes) bytes past entry \(Int64(tornAt) - 1)); its entries are not shown until it completes.")
+        } else if tornBytes > 0 {
             let what = tornRecords > 0 ? "\(tornBytes) bytes (\(tornRecords) whole record(s) of an unfinished group commit and any partial record)" : "\(tornBytes) bytes of a partial record"
             out.append(cut
                 ? "Recovered from an interrupted write: cut \(what) at sequence \(tornAt); every acknowledged entry is intact."
@@ -74,6 +79,8 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var report = OpenReport()
 
     let logFile: FileDescriptor
+    /// Opened by a writer (which holds the lock itself).
+    let writable: Bool
     var indexCount: UInt64 = 0
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.
@@ -139,6 +146,7 @@ public final class Ledger: @unchecked Sendable {
 
     init(directory: String, writable: Bool, ignoringIndex: Bool = false) throws(LedgerError) {
         self.directory = directory
+        self.writable = writable
         let layout = Layout(directory: directory)
         guard FileSystem.isDirectory(directory) else {
             throw LedgerError(.notALedger, "\(directory) is not a directory. Create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
@@ -283,6 +291,9 @@ public final class Ledger: @unchecked Sendable {
         report.tornBytes = logSize - committed.end
         report.tornRecords = candidates.count - committed.count
         report.tornAt = count
+        // Readers take no lock, so they may see an append another process is writing; the lock
+        // tells it apart from an interrupted write (probed, never held, and never created).
+        if report.tornBytes > 0, !writable { report.appendInProgress = Self.writerHoldsLock(layout) }
     }
 
     private func readIndexEntry(_ n: UInt64, from index: FileDescriptor) throws(LedgerError) -> IndexEntry {
@@ -370,6 +381,16 @@ public final class Ledger: @unchecked Sendable {
             guard try body(record) else { return }
             sequence += 1
         }
+    }
+
+    /// Whether another process holds the writer lock now.
+    static func writerHoldsLock(_ layout: Layout) -> Bool {
+        let fd = open(layout.lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
+        flock(fd, LOCK_UN)
+        return false
     }
 
     /// The sequence number a canonical record starts with (`{"seq":N,`), or `nil`.

@@ -198,3 +198,22 @@ struct RecoveryEdgeCaseTests {
         }
     }
 }
+
+@Suite("Readers beside a writer")
+struct ReaderBesideWriterTests {
+    @Test("a reader that finds bytes past the last group commit while a writer holds the lock says an append is in progress")
+    func appendInProgress() throws {
+        let f = try Fixture()
+        try f.populate()
+        let committed = try f.logBytes()
+        let writer = try f.writer()
+        // The writer's next group commit, half written.
+        try f.writeLog(committed + Array("{\"seq\":10,\"prev\":".utf8))
+        let reader = try Ledger(directory: f.directory)
+        #expect(reader.count == 10)
+        #expect(reader.report.appendInProgress)
+        #expect(reader.report.messages.first?.contains("An append was in progress") == true)
+        withExtendedLifetime(writer) {}
+        try f.writeLog(committed)
+    }
+}
