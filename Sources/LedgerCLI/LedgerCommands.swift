@@ -234,14 +234,8 @@ struct BlobCommand: ParsableCommand {
     }
 }
 
-/// The system clock, for the CLI.
+/// A monotonic clock, for progress lines.
 enum Clock {
-    static func now() -> Timestamp {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Timestamp(seconds: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec / 1000 * 1000))
-    }
-
     static func seconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

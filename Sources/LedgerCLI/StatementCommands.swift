@@ -49,7 +49,7 @@ struct SignCommand: ParsableCommand {
             }
             members["signed_at"] = .string(time.rfc3339)
         } else if members["signed_at"] == nil {
-            members["signed_at"] = .string(Clock.now().rfc3339)
+            members["signed_at"] = .string(currentTime().rfc3339)
         }
         do {
             _ = try Event(object: members)

@@ -280,7 +280,7 @@ func consistencyJSON(_ proof: ConsistencyProof) -> String {
 /// The newest checkpoint's size, or the whole log when there is none.
 func defaultSize(_ ledger: Ledger) throws(LedgerError) -> UInt64 {
     let store = CheckpointStore(ledgerDirectory: ledger.directory)
-    if let newest = store.files().last, let size = UInt64((newest.split(separator: "/").last ?? "").prefix(20)), size <= ledger.count {
+    if let newest = store.files().last, let size = CheckpointStore.size(ofFile: newest), size <= ledger.count {
         return size
     }
     return ledger.count
@@ -564,7 +564,7 @@ struct CosignCheckpointCommand: ParsableCommand {
         let cosigned: SignedNote
         do {
             let signer = try WitnessSigner(name: name, key: witnessKey)
-            let timestamp = time ?? UInt64(Clock.now().seconds)
+            let timestamp = time ?? UInt64(currentTime().seconds)
             cosigned = try checkpoint.note.adding(signer.cosignature(for: checkpoint.note.text, timestamp: timestamp))
         } catch {
             throw LedgerError(.usage, "Cannot cosign: \(error).")
@@ -572,8 +572,7 @@ struct CosignCheckpointCommand: ParsableCommand {
         known[origin] = .string(checkpoint.note.encoded)
         var json = JSONWriter()
         json.value(.object(known))
-        let directory = statePath.contains("/") ? String(statePath[..<(statePath.lastIndex(of: "/") ?? statePath.endIndex)]) : "."
-        try writeFileAtomically(json.bytes + [0x0a], to: statePath, directory: directory)
+        try FileSystem.writeAtomically(json.bytes + [0x0a], to: statePath, mode: 0o600, directory: FileSystem.parent(of: statePath))
         print(cosigned.encoded, terminator: "")
     }
 }
@@ -583,17 +582,6 @@ func verifiedCheckpoint(text: String, _ verifier: CheckpointVerifier) throws(Led
         return try verifier.verify(text)
     } catch {
         throw LedgerError(.invalidCheckpoint, "The checkpoint in the witness state does not verify: \(error).")
-    }
-}
-
-/// Writes a file of the user's atomically: a temporary file, fsync, rename.
-func writeFileAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LedgerError) {
-    let temporary = path + ".tmp-\(getpid())"
-    unlink(temporary)
-    try Files.create(temporary, contents: bytes, mode: 0o600)
-    guard rename(temporary, path) == 0 else {
-        unlink(temporary)
-        throw LedgerError(.io, "Cannot write \(path): \(String(cString: strerror(errno))).")
     }
 }
 

@@ -40,6 +40,12 @@ public struct CheckpointStore: Sendable {
         FileSystem.contents(of: directory).filter { !Self.isCheckpointName($0) && $0 != "log.vkey" }.map { directory + "/" + $0 }
     }
 
+    /// The tree size a checkpoint file's name gives, or `nil` for a name ``files()`` would not list.
+    public static func size(ofFile path: String) -> UInt64? {
+        let name = String(path.split(separator: "/").last ?? "")
+        return isCheckpointName(name) ? UInt64(name.prefix(20)) : nil
+    }
+
     static func isCheckpointName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard bytes.count == 34, name.hasSuffix(".note"), bytes[20] == UInt8(ascii: "-") else { return false }

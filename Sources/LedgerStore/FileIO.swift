@@ -1,20 +1,20 @@
 #if canImport(Glibc)
-import Glibc
+package import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LedgerCore
+package import LedgerCore
 
 /// One open file descriptor, closed on release. Every failure becomes a ``LedgerError`` with
 /// code ``LedgerError/Code/io`` naming the file and the system's reason.
-final class FileDescriptor {
-    let fd: Int32
-    let path: String
+package final class FileDescriptor {
+    package let fd: Int32
+    package let path: String
 
     /// Opens `path` with `flags`. `O_NOFOLLOW` is added unless `followLinks` is set: nothing
     /// inside a ledger directory is read or written through a symbolic link, while the user's own
     /// input files may be links.
-    init(path: String, flags: Int32, mode: mode_t = 0o644, followLinks: Bool = false) throws(LedgerError) {
+    package init(path: String, flags: Int32, mode: mode_t = 0o644, followLinks: Bool = false) throws(LedgerError) {
         let fd = open(path, flags | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW), mode)
         guard fd >= 0 else { throw ioError("open", path) }
         self.fd = fd
@@ -23,7 +23,7 @@ final class FileDescriptor {
 
     deinit { close(fd) }
 
-    var size: UInt64 {
+    package var size: UInt64 {
         get throws(LedgerError) {
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw ioError("stat", path) }
@@ -32,7 +32,7 @@ final class FileDescriptor {
     }
 
     /// Reads exactly `count` bytes at `offset`, or fewer only at the end of the file.
-    func read(at offset: UInt64, count: Int) throws(LedgerError) -> [UInt8] {
+    package func read(at offset: UInt64, count: Int) throws(LedgerError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         let got = try out.withUnsafeMutableBytes { buffer in
             Result { () throws(LedgerError) in try read(into: buffer, at: offset) }
@@ -96,7 +96,7 @@ func ioError(_ operation: String, _ path: String, code: Int32 = errno) -> Ledger
 }
 
 /// File system helpers used by the store.
-enum FileSystem {
+package enum FileSystem {
     static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
@@ -114,7 +114,7 @@ enum FileSystem {
 
     /// Creates a directory inside a ledger, or accepts an existing one; a symbolic link in its
     /// place is refused, so nothing is ever written outside the ledger directory.
-    static func makeDirectory(_ path: String) throws(LedgerError) {
+    package static func makeDirectory(_ path: String) throws(LedgerError) {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw ioError("create directory", path) }
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
@@ -134,7 +134,7 @@ enum FileSystem {
         guard Glibc.rename(from, to) == 0 else { throw ioError("rename to \(to)", from) }
     }
 
-    static func remove(_ path: String) {
+    package static func remove(_ path: String) {
         unlink(path)
     }
 
@@ -158,13 +158,13 @@ enum FileSystem {
     }
 
     /// The directory holding `path` ("." for a bare name).
-    static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, directory: String) throws(LedgerError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, directory: String) throws(LedgerError) {
         let temporary = path + ".tmp-\(getpid())"
         do throws(LedgerError) {
             let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
@@ -178,7 +178,7 @@ enum FileSystem {
         }
     }
 
-    static func contents(of directory: String) -> [String] {
+    package static func contents(of directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -217,7 +217,7 @@ final class WriterLock {
 }
 
 /// The current time from the system clock.
-func currentTime() -> Timestamp {
+package func currentTime() -> Timestamp {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     // Microseconds are enough and keep acceptance times short.

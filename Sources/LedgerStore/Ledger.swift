@@ -177,7 +177,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// The largest stored checkpoint's size (by file name).
     static func checkpointedCount(_ layout: Layout) -> (count: UInt64, source: String) {
-        let size = CheckpointStore(ledgerDirectory: layout.directory).files().compactMap(Verifier.checkpointSize).max() ?? 0
+        let size = CheckpointStore(ledgerDirectory: layout.directory).files().compactMap(CheckpointStore.size(ofFile:)).max() ?? 0
         return (size, "a stored checkpoint")
     }
 
@@ -193,7 +193,7 @@ public final class Ledger: @unchecked Sendable {
         }
         var info = stat()
         if lstat(directory + "/tree/level-00", &info) == 0 { consider(UInt64(info.st_size) / 32, "the Merkle tree files") }
-        if let size = CheckpointStore(ledgerDirectory: directory).files().compactMap(Verifier.checkpointSize).max() {
+        if let size = CheckpointStore(ledgerDirectory: directory).files().compactMap(CheckpointStore.size(ofFile:)).max() {
             consider(size, "a stored checkpoint")
         }
         return best
@@ -336,7 +336,7 @@ public final class Ledger: @unchecked Sendable {
         let record = Array(bytes.dropLast())
         let entryID = Record.entryID(of: record)
         guard bytes.last == 0x0a, IndexEntry(offset: entry.offset, length: entry.length, entryID: entryID) == entry,
-            (try? Record(stored: record))?.sequence == sequence
+            Self.sequencePrefix(record) == sequence
         else {
             return try rebuildIndexAndRead(sequence, because: nil)
         }

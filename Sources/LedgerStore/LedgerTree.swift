@@ -110,7 +110,7 @@ extension Ledger {
     public func checkpointRoot(size: UInt64) -> Digest? {
         let store = CheckpointStore(ledgerDirectory: directory)
         guard let key = try? store.verifierKey(), let origin = try? origin() else { return nil }
-        for path in store.files() where Verifier.checkpointSize(path) == size {
+        for path in store.files() where CheckpointStore.size(ofFile: path) == size {
             if let text = try? CheckpointStore.read(path),
                 let checkpoint = try? CheckpointVerifier(origin: origin, log: key).verify(text)
             {

@@ -85,14 +85,14 @@ public enum Verifier {
         }
         try checker.run(fullChecksFrom: 0, progress: progress) { (checker) throws(LedgerError) in
             // After each record: check the stored checkpoints of exactly this size.
-            while let path = pending.first, let size = checkpointSize(path), size <= checker.position {
+            while let path = pending.first, let size = CheckpointStore.size(ofFile: path), size <= checker.position {
                 pending.removeFirst()
                 guard let key else { continue }
                 checker.checkStoredCheckpoint(path: path, size: size, key: key)
             }
         }
         for path in pending {
-            let size = checkpointSize(path) ?? 0
+            let size = CheckpointStore.size(ofFile: path) ?? 0
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
@@ -167,22 +167,12 @@ public enum Verifier {
         return (checker.report, trusted, newest)
     }
 
-    static func checkpointSize(_ path: String) -> UInt64? {
-        let name = path.split(separator: "/").last ?? ""
-        return UInt64(name.prefix(20))
-    }
-
     /// Whether an unfinished record or group commit at the end of the log belongs to an append that
     /// is still running (a writer holds the lock, or the log has grown since verification began),
     /// rather than to an interrupted one.
     static func appendInProgress(log: FileDescriptor, sizeAtStart: UInt64, layout: Ledger.Layout) -> Bool {
         if let size = try? log.size, size != sizeAtStart { return true }
-        // Opened read-only: verification never creates or changes a file, not even the lock.
-        let fd = open(layout.lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
-        flock(fd, LOCK_UN)
+        if Ledger.writerHoldsLock(layout) { return true }
         if let size = try? log.size, size != sizeAtStart { return true }
         return false
     }
@@ -303,7 +293,7 @@ struct RecordChecker {
             }
             report.records += 1
         }
-        compareWithIndex(IndexEntryValue(offset: offset, length: UInt32(clamping: bytes.count), entryID: entryID))
+        compareWithIndex(Ledger.IndexEntry(offset: offset, length: UInt32(clamping: bytes.count), entryID: entryID))
         let record: Record
         do throws(LedgerError) {
             record = try Record(stored: bytes)
@@ -358,8 +348,6 @@ struct RecordChecker {
         }
         return open
     }
-
-    typealias IndexEntryValue = Ledger.IndexEntry
 
     /// Starts checking the collected signatures on other threads, after the previous batch is done.
     private mutating func startVerifyingBatch() {

@@ -85,7 +85,7 @@ struct CLITests {
     func exitStatuses() throws {
         let work = try WorkDirectory()
         try makeLedger(work)
-        // 1: a subject may not open... findings; the statement is rejected.
+        // 1: a subject may not record a finding; the statement is rejected.
         let rejected = try signAndAppend(work, "idemia", #"{"type":"finding.recorded","id":"x","finding":"x","fact":"nope","outcome":"substantiated","rationale":"r"}"#)
         #expect(rejected.status == 1)
         #expect(rejected.stderr.contains("error [role-not-allowed]"))
