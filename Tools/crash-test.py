@@ -98,10 +98,13 @@ def main():
             if proc.returncode not in (0, -signal.SIGKILL):
                 stats["refused"] += 1
                 failures.append(f"an append exited {proc.returncode}: {err.strip()}")
-            printed = [int(line.split()[0]) for line in out.splitlines()]
+            # A killed writer may be cut in the middle of printing a line (stdout to a pipe is
+            # written in blocks): only whole, newline-terminated lines are acknowledgements.
+            lines = out.split("\n")[:-1]
+            printed = [int(line.split()[0]) for line in lines]
             if printed and printed != list(range(printed[0], printed[0] + len(printed))):
                 failures.append(f"a group commit was interleaved with another: sequence numbers {printed}")
-            for line in out.splitlines():
+            for line in lines:
                 seq, entry, sid = line.split()
                 if sid in acknowledged:
                     failures.append(f"{sid} acknowledged twice")
