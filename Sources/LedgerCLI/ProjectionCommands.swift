@@ -3,7 +3,8 @@ import LedgerCore
 import LedgerProjections
 import LedgerStore
 
-/// How many records a command replays past the newest snapshot before it writes a new one.
+/// How many records a command must replay past the newest snapshot for it to write a new one
+/// at the end of its replay.
 let snapshotInterval: UInt64 = 256
 
 /// `--as-of` and `--no-snapshots`, shared by the commands that replay projections.
@@ -39,7 +40,7 @@ struct ReplayOptions: ParsableArguments {
 
     /// Commands refresh snapshots as they go; a failed write is skipped (snapshots are a cache,
     /// and a reader may have no write permission).
-    var policy: SnapshotPolicy { noSnapshots ? .none : .refresh(every: snapshotInterval) }
+    var policy: SnapshotPolicy { noSnapshots ? .none : .refresh(atLeast: snapshotInterval) }
 
     func engine(for ledger: Ledger) -> ReplayEngine {
         noSnapshots ? ReplayEngine(withoutSnapshots: ledger) : ReplayEngine(ledger: ledger)
@@ -155,9 +156,9 @@ struct FactsCommand: ParsableCommand {
         commandName: "facts",
         abstract: "Show every disputed fact: dispute status, claims' argument status, finding, integrity.",
         discussion: """
-            Replays the disputed-facts projection, resuming from the newest snapshot and writing a \
-            new one every \(snapshotInterval) entries replayed past it (skipped silently when the \
-            ledger directory is read-only). Blob checks run now, whatever --as-of says.
+            Replays the disputed-facts projection, resuming from the newest snapshot and, when it \
+            replayed at least \(snapshotInterval) entries past it, writing a new one where it stopped \
+            (skipped silently when the ledger directory is read-only). Blob checks run now, whatever --as-of says.
 
             STATUSES. Dispute status: unclaimed (no claim), uncontested (active claims, not both \
             affirming and denying), disputed (active claims affirm and deny), withdrawn (every \

@@ -50,7 +50,8 @@ public struct KeyTable: Codable, Sendable, Equatable {
     /// - Returns: who signed and the first problem found, if any.
     public func check(_ record: ReplayRecord, author: String, event: String, verifying: Bool = true) -> Signing {
         var signing = Signing(event: event, sequence: record.sequence, keys: [], problem: nil)
-        let message = record.envelope.signedBytes
+        // Built only when signatures are checked: most replays trust the append-time check.
+        lazy var message = record.envelope.signedBytes
         for signature in record.envelope.signatures {
             let id = signature.keyID.hexString
             signing.keys.append(id)

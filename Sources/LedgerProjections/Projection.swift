@@ -17,7 +17,7 @@ public import LedgerStore
 /// Register a projection in a ``ProjectionRegistry`` to make it available to the replay
 /// engine's callers and to `ledger replay`; the engine itself needs no change.
 public protocol Projection: Sendable {
-    /// The state folded over the records; encoded as JSON in snapshots.
+    /// The state folded over the records; written in binary form (``SnapshotBinary``) in snapshots.
     associatedtype State: Codable & Sendable & Equatable
 
     /// A stable name of lowercase letters, digits and `-`, e.g. `disputed-facts`. It names the
@@ -117,30 +117,26 @@ public struct ReplayPosition: Sendable, Hashable, Codable {
     }
 }
 
-/// JSON encoding of states for snapshots and default reports: sorted keys, so the same state
-/// always gives the same bytes.
+/// Encoding of states: binary for snapshots (``SnapshotBinary``), JSON with sorted keys for
+/// default reports, so the same state always gives the same bytes.
 enum SnapshotCoding {
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     static func encode(_ value: some Encodable) throws(LedgerError) -> [UInt8] {
         do {
-            return [UInt8](try encoder().encode(value))
+            return try SnapshotBinary.encode(value)
         } catch {
-            throw LedgerError(.io, "Could not encode a projection state as JSON: \(error).", cause: error)
+            throw LedgerError(.io, "Could not encode a projection state for a snapshot: \(error).", cause: error)
         }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
-        try? JSONDecoder().decode(type, from: Data(bytes))
+        try? SnapshotBinary.decode(type, from: bytes)
     }
 
     /// A state as a ``JSONValue``; `null` if it cannot be represented (a fraction, say).
     static func jsonValue(of value: some Encodable) -> JSONValue {
-        guard let bytes = try? encode(value), let parsed = try? JSONParser.parse(bytes) else { return .null }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let bytes = try? encoder.encode(value), let parsed = try? JSONParser.parse([UInt8](bytes)) else { return .null }
         return parsed
     }
 }

@@ -1,5 +1,6 @@
 public import LedgerCore
 public import LedgerStore
+import Dispatch
 import LedgerCrypto
 
 /// How far to replay.
@@ -19,10 +20,12 @@ public enum SnapshotPolicy: Sendable, Hashable {
     case none
     /// Resume from the newest usable snapshot at or before the target; write none.
     case read
-    /// Resume like ``read``, and write a snapshot each time `every` records have been applied
-    /// since the last snapshot (loaded or written). A failed write is skipped silently (it is
-    /// noted in ``ReplayInfo/notes``): a reader without write permission still gets its answer.
-    case refresh(every: UInt64)
+    /// Resume like ``read``, and when the replay has read at least `atLeast` records past the
+    /// snapshot it resumed from (or from genesis), write one snapshot at its end. One snapshot a
+    /// replay, never one every N records: writing the whole state each N records would make a
+    /// long replay cost O(n²). A failed write is skipped silently (it is noted in
+    /// ``ReplayInfo/notes``): a reader without write permission still gets its answer.
+    case refresh(atLeast: UInt64)
 }
 
 /// A record a replay skipped instead of applying, and why.
@@ -166,44 +169,52 @@ public struct ReplayEngine: Sendable {
             info.position.entryID = snapshot.entryID
             info.position.acceptedAt = snapshot.acceptedAt
         }
-        var sinceSnapshot: UInt64 = 0
-        try ledger.forEachRecord(from: start, to: last + 1) { (stored) throws(LedgerError) -> Bool in
-            info.recordsRead += 1
-            sinceSnapshot += 1
-            info.position.sequence = stored.sequence
-            info.position.entryID = stored.entryID.hexString
-            func skip(_ type: String?, _ reason: String) {
-                info.skippedCount += 1
-                if info.skipped.count < SkippedRecord.maximumListed {
-                    info.skipped.append(SkippedRecord(sequence: stored.sequence, entryID: stored.entryID.hexString, type: type, reason: reason))
-                }
-            }
-            do throws(LedgerError) {
-                let record = try stored.decoded()
-                info.position.acceptedAt = record.acceptedAt.rfc3339
-                do throws(LedgerError) {
-                    let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
-                    if event.isKnownType {
-                        let input = ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
-                        projection.apply(record: input, event: event, to: &state)
-                    } else {
-                        skip(event.type, "event type \"\(event.type)\" is not known to this version; skipped")
+        // Decoding (record JSON, base64, event JSON) is most of a replay's cost and needs no
+        // state, so chunks are decoded on every core while this thread applies the chunk before.
+        var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
+        func apply(_ chunk: DecodeAhead) {
+            for decoded in chunk.results() {
+                info.recordsRead += 1
+                lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
+                switch decoded.outcome {
+                case let .apply(record, event):
+                    projection.apply(record: record, event: event, to: &state)
+                case let .skip(type, reason):
+                    info.skippedCount += 1
+                    if info.skipped.count < SkippedRecord.maximumListed {
+                        info.skipped.append(SkippedRecord(sequence: decoded.sequence, entryID: decoded.entryID.hexString, type: type, reason: reason))
                     }
-                } catch {
-                    skip(nil, "the event does not decode (\(error.code.name)): \(error.message)")
-                }
-            } catch {
-                skip(nil, "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`.")
-            }
-            if case let .refresh(every) = policy, sinceSnapshot >= max(every, 1) {
-                sinceSnapshot = 0
-                do throws(LedgerError) {
-                    info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info))
-                } catch {
-                    info.notes.append("snapshot not written: \(error.message)")
                 }
             }
+        }
+        var pending: [StoredRecord] = []
+        var decoding: DecodeAhead?
+        func startDecoding() {
+            let next = DecodeAhead(pending)
+            pending = []
+            if let decoding { apply(decoding) }
+            decoding = next
+        }
+        try ledger.forEachRecord(from: start, to: last + 1) { (stored) throws(LedgerError) -> Bool in
+            pending.append(stored)
+            if pending.count == DecodeAhead.chunkSize { startDecoding() }
             return true
+        }
+        startDecoding()
+        if let decoding { apply(decoding) }
+        // The position is spelled out once, after the loop: hex and RFC 3339 per record would cost
+        // more than applying many of them.
+        if let lastRead {
+            info.position.sequence = lastRead.sequence
+            info.position.entryID = lastRead.entryID.hexString
+            info.position.acceptedAt = lastRead.acceptedAt?.rfc3339
+        }
+        if case let .refresh(atLeast) = policy, info.recordsRead >= max(atLeast, 1) {
+            do throws(LedgerError) {
+                info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info))
+            } catch {
+                info.notes.append("snapshot not written: \(error.message)")
+            }
         }
         return Replay(state: state, info: info)
     }
@@ -278,5 +289,77 @@ struct Snapshot<State: Codable>: Codable {
     enum CodingKeys: String, CodingKey {
         case projection, version, sequence, entryID = "entry_id", acceptedAt = "accepted_at", skipped
         case skippedCount = "skipped_count", state
+    }
+}
+
+/// A chunk of stored records being decoded on other threads, in order, for a replay to apply.
+private final class DecodeAhead: @unchecked Sendable {
+    /// Records a chunk: large enough that handing it over costs nothing, small enough to stay in cache.
+    static let chunkSize = 1024
+    /// Records decoded per task, so that every core takes a share.
+    private static let taskSize = 128
+
+    /// One record, decoded: the event to apply, or why it is skipped.
+    struct Decoded {
+        enum Outcome {
+            case apply(ReplayRecord, Event)
+            case skip(type: String?, reason: String)
+        }
+        var sequence: UInt64
+        var entryID: Digest
+        var acceptedAt: Timestamp?
+        var outcome: Outcome
+    }
+
+    private let group = DispatchGroup()
+    // Written by the decoding tasks (each its own elements) before `group` is done; read after.
+    private var decoded: [Decoded?]
+
+    /// Starts decoding `records` on other threads.
+    init(_ records: [StoredRecord]) {
+        decoded = [Decoded?](repeating: nil, count: records.count)
+        guard !records.isEmpty else { return }
+        DispatchQueue.global().async(group: group) { [self] in
+            let tasks = (records.count + Self.taskSize - 1) / Self.taskSize
+            decoded.withUnsafeMutableBufferPointer { out in
+                let shared = Shared(results: out)
+                DispatchQueue.concurrentPerform(iterations: tasks) { t in
+                    for i in (t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize) {
+                        shared.results[i] = Self.decode(records[i])
+                    }
+                }
+            }
+        }
+    }
+
+    /// The decoded records, in order, once every task is done.
+    func results() -> [Decoded] {
+        group.wait()
+        return decoded.map { $0! }
+    }
+
+    private static func decode(_ stored: StoredRecord) -> Decoded {
+        var out = Decoded(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: nil, outcome: .skip(type: nil, reason: ""))
+        do throws(LedgerError) {
+            let record = try stored.decoded()
+            out.acceptedAt = record.acceptedAt
+            do throws(LedgerError) {
+                let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
+                if event.isKnownType {
+                    out.outcome = .apply(ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope), event)
+                } else {
+                    out.outcome = .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped")
+                }
+            } catch {
+                out.outcome = .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)")
+            }
+        } catch {
+            out.outcome = .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`.")
+        }
+        return out
+    }
+
+    private struct Shared: @unchecked Sendable {
+        let results: UnsafeMutableBufferPointer<Decoded?>
     }
 }

@@ -4,7 +4,7 @@ import Glibc
 import LedgerCore
 import LedgerStore
 
-/// The files of a snapshot directory: named `<projection>-v<version>-<sequence>.json`, the
+/// The files of a snapshot directory: named `<projection>-v<version>-<sequence>.snapshot`, the
 /// sequence zero-padded to 20 digits so that names sort by position.
 struct SnapshotFiles {
     let directory: String
@@ -19,15 +19,15 @@ struct SnapshotFiles {
 
     static func fileName(projection: String, version: Int, sequence: UInt64) -> String {
         let digits = String(sequence)
-        return "\(projection)-v\(version)-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".json"
+        return "\(projection)-v\(version)-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".snapshot"
     }
 
     /// The snapshot files of `projection` (every version), sorted by version, then sequence.
     func files(of projection: String) -> [File] {
         let prefix = projection + "-v"
         var out: [File] = []
-        for entry in FileSystem.contents(of: directory) where entry.hasPrefix(prefix) && entry.hasSuffix(".json") {
-            let middle = entry.dropFirst(prefix.count).dropLast(".json".count)
+        for entry in FileSystem.contents(of: directory) where entry.hasPrefix(prefix) && entry.hasSuffix(".snapshot") {
+            let middle = entry.dropFirst(prefix.count).dropLast(".snapshot".count)
             let parts = middle.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2, let version = Int(parts[0]), parts[1].count == 20, let sequence = UInt64(parts[1]),
                 parts[0].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isASCII)

@@ -101,19 +101,69 @@ struct ReplayEngineTests {
         let projection = DisputedFactsProjection()
         let engineA = ReplayEngine(ledger: try a.open())
         let written = try #require(try projection.writeSnapshot(using: engineA))
-        #expect(written.hasSuffix("/snapshots/disputed-facts-v\(projection.version)-00000000000000000008.json"))
+        #expect(written.hasSuffix("/snapshots/disputed-facts-v\(projection.version)-00000000000000000008.snapshot"))
         let resumed = try engineA.replay(projection, snapshots: .read)
         #expect(resumed.info.resumedFrom == 8)
         #expect(resumed.info.recordsRead == 0)
         // Put A's snapshot into B, whose entry 8 differs.
         try FileManager.default.createDirectory(atPath: b.directory + "/snapshots", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: written, toPath: b.directory + "/snapshots/disputed-facts-v\(projection.version)-00000000000000000008.json")
+        try FileManager.default.copyItem(atPath: written, toPath: b.directory + "/snapshots/disputed-facts-v\(projection.version)-00000000000000000008.snapshot")
         let engineB = ReplayEngine(ledger: try b.open())
         let replay = try engineB.replay(projection, snapshots: .read)
         #expect(replay.info.resumedFrom == nil)
         #expect(replay.info.notes.contains { $0.contains("is not the one it was taken at") })
         #expect(replay.state == (try ReplayEngine(withoutSnapshots: try b.open()).replay(projection, snapshots: .none)).state)
         #expect(replay.state.facts["G"] != nil && replay.state.facts["F"] == nil)
+    }
+
+    @Test("a snapshot with any bit flipped is refused by its checksum and rebuilt, never read as another state")
+    func flippedSnapshotBits() throws {
+        let t = try sample()
+        let engine = ReplayEngine(ledger: try t.open())
+        let projection = DisputedFactsProjection()
+        let path = try #require(try projection.writeSnapshot(using: engine))
+        let original = try #require(FileManager.default.contents(atPath: path))
+        let fresh = try ReplayEngine(withoutSnapshots: try t.open()).replay(projection, snapshots: .none).state
+        #expect(try engine.replay(projection, snapshots: .read).info.resumedFrom == 8)
+        for offset in stride(from: 0, to: original.count, by: max(1, original.count / 300)) {
+            var damaged = original
+            damaged[offset] ^= 0x10
+            try damaged.write(to: URL(fileURLWithPath: path))
+            let replay = try engine.replay(projection, snapshots: .read)
+            #expect(replay.info.resumedFrom == nil, "a flip at byte \(offset) was read")
+            #expect(replay.state == fresh)
+        }
+        try original.dropLast(1).write(to: URL(fileURLWithPath: path))
+        #expect(try engine.replay(projection, snapshots: .read).info.resumedFrom == nil)
+    }
+
+    @Test("a state whose coding the snapshot form does not support is not snapshotted, and still answers")
+    func unsupportedStateCoding() throws {
+        struct Nested: Codable, Sendable, Equatable {
+            var count = 0
+            func encode(to encoder: any Encoder) throws {
+                var outer = encoder.container(keyedBy: Keys.self)
+                var inner = outer.nestedUnkeyedContainer(forKey: .count)
+                try inner.encode(count)
+            }
+            init() {}
+            init(from decoder: any Decoder) throws {
+                var inner = try decoder.container(keyedBy: Keys.self).nestedUnkeyedContainer(forKey: .count)
+                count = try inner.decode(Int.self)
+            }
+            enum Keys: CodingKey { case count }
+        }
+        struct Counting: Projection {
+            var name: String { "nested-count" }
+            var version: Int { 1 }
+            var initialState: Nested { Nested() }
+            func apply(record: ReplayRecord, event: Event, to state: inout Nested) { state.count += 1 }
+        }
+        let t = try sample()
+        let replay = try ReplayEngine(ledger: try t.open()).replay(Counting(), snapshots: .refresh(atLeast: 1))
+        #expect(replay.state.count == 9)
+        #expect(replay.info.snapshotsWritten.isEmpty)
+        #expect(replay.info.notes.count == 1 && replay.info.notes[0].contains("nested containers"))
     }
 
     @Test("a snapshot of another projection version, or an unreadable one, is ignored")
@@ -130,32 +180,40 @@ struct ReplayEngineTests {
         // Writing a v2 snapshot removes the v1 one.
         _ = try v2.writeSnapshot(using: engine)
         let names = try FileManager.default.contentsOfDirectory(atPath: t.directory + "/snapshots").sorted()
-        #expect(names == ["type-count-v2-00000000000000000008.json"])
+        #expect(names == ["type-count-v2-00000000000000000008.snapshot"])
         // A corrupted snapshot is ignored.
         _ = FileManager.default.createFile(atPath: t.directory + "/snapshots/" + names[0], contents: Data("{\"state\":".utf8))
         let again = try engine.replay(v2, snapshots: .read)
         #expect(again.info.resumedFrom == nil)
-        #expect(again.info.notes == ["snapshot type-count-v2-00000000000000000008.json ignored: it cannot be read or decoded"])
+        #expect(again.info.notes == ["snapshot type-count-v2-00000000000000000008.snapshot ignored: it cannot be read or decoded"])
         #expect(again.state == replay.state)
     }
 
-    @Test("refreshing snapshots writes them every N records, and a failed write is silently skipped")
+    @Test("refreshing writes one snapshot where a long enough replay stops, and a failed write is silently skipped")
     func refresh() throws {
         let t = try sample()
         let ledger = try t.open()
         let projection = DisputedFactsProjection()
-        let replay = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(every: 4))
-        #expect(replay.info.snapshotsWritten.map { String($0.suffix(7)) } == ["03.json", "07.json"])
-        let resumed = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(every: 4))
-        #expect(resumed.info.resumedFrom == 7)
-        #expect(resumed.info.recordsRead == 1)
+        let early = try ReplayEngine(ledger: ledger).replay(projection, to: .sequence(5), snapshots: .refresh(atLeast: 4))
+        #expect(early.info.snapshotsWritten.map { String($0.suffix(11)) } == ["05.snapshot"])
+        // Three records past the snapshot at 5: fewer than 4, so none is written.
+        let short = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(atLeast: 4))
+        #expect(short.info.resumedFrom == 5)
+        #expect(short.info.recordsRead == 3)
+        #expect(short.info.snapshotsWritten.isEmpty)
+        let replay = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(atLeast: 2))
+        #expect(replay.info.snapshotsWritten.map { String($0.suffix(11)) } == ["08.snapshot"])
+        let resumed = try ReplayEngine(ledger: ledger).replay(projection, snapshots: .refresh(atLeast: 2))
+        #expect(resumed.info.resumedFrom == 8)
+        #expect(resumed.info.recordsRead == 0)
         #expect(resumed.state == replay.state)
+        #expect(resumed.state == short.state)
         // A snapshot directory that cannot be created (its parent is a file): answers still come.
         let blocked = ReplayEngine(ledger: ledger, snapshotDirectory: t.directory + "/log/snapshots")
-        let unwritable = try blocked.replay(projection, snapshots: .refresh(every: 2))
+        let unwritable = try blocked.replay(projection, snapshots: .refresh(atLeast: 2))
         #expect(unwritable.state == replay.state)
         #expect(unwritable.info.snapshotsWritten.isEmpty)
-        #expect(unwritable.info.notes.count == 4)
+        #expect(unwritable.info.notes.count == 1)
         #expect(throws: LedgerError(.io, "")) { try projection.writeSnapshot(using: blocked) }
     }
 

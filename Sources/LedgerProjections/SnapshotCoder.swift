@@ -1,0 +1,491 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCrypto
+
+/// The binary form of snapshot files: any `Codable` state, written and read without JSON.
+///
+/// A snapshot of a large ledger's state is as large as the state; read through a JSON decoder
+/// it took as long as replaying from genesis. This form is a tree of length-prefixed slots:
+///
+/// - a slot is a 4-byte little-endian length and that many content bytes, or the length
+///   `0xFFFF_FFFF` and no content for `nil`;
+/// - the content of a keyed container is its members in the order encoded, each a key slot
+///   (UTF-8) followed by a value slot; of an unkeyed container, its element slots;
+/// - the content of a single value is its bytes: 1 for a `Bool`, 8 little-endian for integers
+///   and floating-point bit patterns, the UTF-8 bytes of a `String`.
+///
+/// The file is `ELSNAP1\n`, the root slot, and the SHA-256 of everything before it, so a
+/// changed byte makes the snapshot unusable (it is then rebuilt) rather than a wrong answer.
+enum SnapshotBinary {
+    static let magic = Array("ELSNAP1\n".utf8)
+    static let nilLength = UInt32.max
+
+    static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let writer = SlotWriter()
+        writer.bytes = magic
+        try writer.slot { try value.encode(to: SlotEncoder(writer: writer, codingPath: [])) }
+        if let unsupported = writer.unsupported {
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "the state uses \(unsupported), which snapshots do not support"))
+        }
+        writer.bytes.append(contentsOf: SHA256.hash(writer.bytes).rawRepresentation)
+        return writer.bytes
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        guard bytes.count >= magic.count + 4 + 32, bytes.starts(with: magic) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a snapshot"))
+        }
+        let body = bytes.count - 32
+        guard bytes.withUnsafeBytes({ SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[..<body])) }).rawRepresentation == Array(bytes[body...]) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "the snapshot's checksum does not match"))
+        }
+        return try bytes.withUnsafeBytes { raw in
+            let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: raw[..<body]))
+            var cursor = magic.count
+            let root = try reader.slot(at: &cursor, end: body, codingPath: [])
+            guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
+            return try T(from: SlotDecoder(reader: reader, slot: root, codingPath: []))
+        }
+    }
+}
+
+// MARK: - Writing
+
+final class SlotWriter {
+    var bytes: [UInt8] = []
+    /// Set by a single-value container's `encodeNil` for the slot being written.
+    var slotIsNil = false
+    /// What the state asked for that this form does not write (nested containers, super
+    /// encoders), if anything: the snapshot is then not written, and replays still answer.
+    var unsupported: String?
+
+    /// A container for a request this form does not support: records it, writes nowhere.
+    func refuse<Key: CodingKey>(_ what: String, codingPath: [any CodingKey]) -> KeyedEncodingContainer<Key> {
+        if unsupported == nil { unsupported = what }
+        return KeyedEncodingContainer(KeyedSlotWriter<Key>(writer: SlotWriter(), codingPath: codingPath))
+    }
+
+    func refuseUnkeyed(_ what: String, codingPath: [any CodingKey]) -> any UnkeyedEncodingContainer {
+        if unsupported == nil { unsupported = what }
+        return UnkeyedSlotWriter(writer: SlotWriter(), codingPath: codingPath)
+    }
+
+    func refuseEncoder(_ what: String, codingPath: [any CodingKey]) -> any Encoder {
+        if unsupported == nil { unsupported = what }
+        return SlotEncoder(writer: SlotWriter(), codingPath: codingPath)
+    }
+
+    /// Writes a slot whose content `body` appends.
+    func slot(_ body: () throws -> Void) rethrows {
+        let start = bytes.count
+        bytes.append(contentsOf: [0, 0, 0, 0])
+        slotIsNil = false
+        try body()
+        let length = slotIsNil ? SnapshotBinary.nilLength : UInt32(bytes.count - start - 4)
+        slotIsNil = false
+        withUnsafeBytes(of: length.littleEndian) { for i in 0..<4 { bytes[start + i] = $0[i] } }
+    }
+
+    func nilSlot() {
+        withUnsafeBytes(of: SnapshotBinary.nilLength) { bytes.append(contentsOf: $0) }
+    }
+
+    func string(_ text: String) {
+        slot { bytes.append(contentsOf: text.utf8) }
+    }
+
+    func integer(_ value: UInt64) {
+        slot { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    }
+
+    func bool(_ value: Bool) {
+        slot { bytes.append(value ? 1 : 0) }
+    }
+
+    func value(_ value: some Encodable, codingPath: [any CodingKey]) throws {
+        switch value {
+        case let s as String: string(s)
+        default: try slot { try value.encode(to: SlotEncoder(writer: self, codingPath: codingPath)) }
+        }
+    }
+}
+
+struct SlotEncoder: Encoder {
+    let writer: SlotWriter
+    var codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(KeyedSlotWriter<Key>(writer: writer, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        UnkeyedSlotWriter(writer: writer, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        SingleSlotWriter(writer: writer, codingPath: codingPath)
+    }
+}
+
+/// Writes the content of the slot already open: single values are that content.
+struct SingleSlotWriter: SingleValueEncodingContainer {
+    let writer: SlotWriter
+    var codingPath: [any CodingKey]
+
+    mutating func encodeNil() { writer.slotIsNil = true }
+    mutating func encode(_ value: Bool) { writer.bytes.append(value ? 1 : 0) }
+    mutating func encode(_ value: String) { writer.bytes.append(contentsOf: value.utf8) }
+    mutating func encode(_ value: Double) { raw(value.bitPattern) }
+    mutating func encode(_ value: Float) { raw(UInt64(value.bitPattern)) }
+    mutating func encode(_ value: Int) { raw(UInt64(bitPattern: Int64(value))) }
+    mutating func encode(_ value: Int8) { raw(UInt64(bitPattern: Int64(value))) }
+    mutating func encode(_ value: Int16) { raw(UInt64(bitPattern: Int64(value))) }
+    mutating func encode(_ value: Int32) { raw(UInt64(bitPattern: Int64(value))) }
+    mutating func encode(_ value: Int64) { raw(UInt64(bitPattern: value)) }
+    mutating func encode(_ value: UInt) { raw(UInt64(value)) }
+    mutating func encode(_ value: UInt8) { raw(UInt64(value)) }
+    mutating func encode(_ value: UInt16) { raw(UInt64(value)) }
+    mutating func encode(_ value: UInt32) { raw(UInt64(value)) }
+    mutating func encode(_ value: UInt64) { raw(value) }
+    mutating func encode(_ value: some Encodable) throws { try value.encode(to: SlotEncoder(writer: writer, codingPath: codingPath)) }
+
+    private func raw(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { writer.bytes.append(contentsOf: $0) }
+    }
+}
+
+struct KeyedSlotWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let writer: SlotWriter
+    var codingPath: [any CodingKey]
+
+    private func key(_ key: Key) { writer.string(key.stringValue) }
+
+    mutating func encodeNil(forKey k: Key) {
+        key(k)
+        writer.nilSlot()
+    }
+
+    mutating func encode(_ value: Bool, forKey k: Key) {
+        key(k)
+        writer.bool(value)
+    }
+
+    mutating func encode(_ value: String, forKey k: Key) {
+        key(k)
+        writer.string(value)
+    }
+
+    mutating func encode(_ value: Int, forKey k: Key) {
+        key(k)
+        writer.integer(UInt64(bitPattern: Int64(value)))
+    }
+
+    mutating func encode(_ value: Int64, forKey k: Key) {
+        key(k)
+        writer.integer(UInt64(bitPattern: value))
+    }
+
+    mutating func encode(_ value: UInt64, forKey k: Key) {
+        key(k)
+        writer.integer(value)
+    }
+
+    mutating func encode(_ value: some Encodable, forKey k: Key) throws {
+        key(k)
+        try writer.value(value, codingPath: codingPath + [k])
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey k: Key) -> KeyedEncodingContainer<NestedKey> {
+        writer.refuse("nested containers", codingPath: codingPath)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey k: Key) -> any UnkeyedEncodingContainer {
+        writer.refuseUnkeyed("nested containers", codingPath: codingPath)
+    }
+
+    mutating func superEncoder() -> any Encoder { writer.refuseEncoder("superEncoder", codingPath: codingPath) }
+    mutating func superEncoder(forKey key: Key) -> any Encoder { writer.refuseEncoder("superEncoder", codingPath: codingPath) }
+}
+
+struct UnkeyedSlotWriter: UnkeyedEncodingContainer {
+    let writer: SlotWriter
+    var codingPath: [any CodingKey]
+    private(set) var count = 0
+
+    init(writer: SlotWriter, codingPath: [any CodingKey]) {
+        self.writer = writer
+        self.codingPath = codingPath
+    }
+
+    mutating func encodeNil() {
+        count += 1
+        writer.nilSlot()
+    }
+
+    mutating func encode(_ value: String) {
+        count += 1
+        writer.string(value)
+    }
+
+    mutating func encode(_ value: UInt64) {
+        count += 1
+        writer.integer(value)
+    }
+
+    mutating func encode(_ value: some Encodable) throws {
+        count += 1
+        try writer.value(value, codingPath: codingPath)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        writer.refuse("nested containers", codingPath: codingPath)
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        writer.refuseUnkeyed("nested containers", codingPath: codingPath)
+    }
+
+    mutating func superEncoder() -> any Encoder { writer.refuseEncoder("superEncoder", codingPath: codingPath) }
+}
+
+// MARK: - Reading
+
+/// The bytes of a snapshot, valid while it is decoded.
+struct SlotReader {
+    let bytes: UnsafeRawBufferPointer
+
+    /// A slot's content, or `nil` content for a nil slot.
+    struct Slot {
+        var start: Int
+        var end: Int
+        var isNil: Bool
+    }
+
+    func corrupted(_ codingPath: [any CodingKey], _ what: String) -> DecodingError {
+        .dataCorrupted(.init(codingPath: codingPath, debugDescription: "snapshot: \(what)"))
+    }
+
+    func slot(at cursor: inout Int, end: Int, codingPath: [any CodingKey]) throws -> Slot {
+        guard cursor + 4 <= end else { throw corrupted(codingPath, "a slot runs past its container") }
+        let length = bytes.loadUnaligned(fromByteOffset: cursor, as: UInt32.self).littleEndian
+        cursor += 4
+        if length == SnapshotBinary.nilLength { return Slot(start: cursor, end: cursor, isNil: true) }
+        guard Int(length) <= end - cursor else { throw corrupted(codingPath, "a slot runs past its container") }
+        defer { cursor += Int(length) }
+        return Slot(start: cursor, end: cursor + Int(length), isNil: false)
+    }
+
+    func string(_ slot: Slot, codingPath: [any CodingKey]) throws -> String {
+        guard !slot.isNil else { throw corrupted(codingPath, "nil where a string is expected") }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[slot.start..<slot.end]), as: UTF8.self)
+    }
+
+    func integer(_ slot: Slot, codingPath: [any CodingKey]) throws -> UInt64 {
+        guard !slot.isNil, slot.end - slot.start == 8 else { throw corrupted(codingPath, "not an 8-byte integer") }
+        return bytes.loadUnaligned(fromByteOffset: slot.start, as: UInt64.self).littleEndian
+    }
+
+    func bool(_ slot: Slot, codingPath: [any CodingKey]) throws -> Bool {
+        guard !slot.isNil, slot.end - slot.start == 1, bytes[slot.start] <= 1 else { throw corrupted(codingPath, "not a Bool") }
+        return bytes[slot.start] == 1
+    }
+
+    func equals(_ slot: Slot, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            utf8.count == slot.end - slot.start && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress! + slot.start, utf8.count) == 0)
+        }
+    }
+}
+
+struct SlotDecoder: Decoder {
+    let reader: SlotReader
+    let slot: SlotReader.Slot
+    var codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard !slot.isNil else { throw reader.corrupted(codingPath, "nil where an object is expected") }
+        return KeyedDecodingContainer(try KeyedSlotReader<Key>(reader: reader, slot: slot, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard !slot.isNil else { throw reader.corrupted(codingPath, "nil where an array is expected") }
+        return UnkeyedSlotReader(reader: reader, cursor: slot.start, end: slot.end, codingPath: codingPath)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer {
+        SingleSlotReader(reader: reader, slot: slot, codingPath: codingPath)
+    }
+}
+
+struct SingleSlotReader: SingleValueDecodingContainer {
+    let reader: SlotReader
+    let slot: SlotReader.Slot
+    var codingPath: [any CodingKey]
+
+    func decodeNil() -> Bool { slot.isNil }
+    func decode(_ type: Bool.Type) throws -> Bool { try reader.bool(slot, codingPath: codingPath) }
+    func decode(_ type: String.Type) throws -> String { try reader.string(slot, codingPath: codingPath) }
+    func decode(_ type: Double.Type) throws -> Double { Double(bitPattern: try raw()) }
+    func decode(_ type: Float.Type) throws -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: try raw())) }
+    func decode(_ type: Int.Type) throws -> Int { try signed() }
+    func decode(_ type: Int8.Type) throws -> Int8 { try signed() }
+    func decode(_ type: Int16.Type) throws -> Int16 { try signed() }
+    func decode(_ type: Int32.Type) throws -> Int32 { try signed() }
+    func decode(_ type: Int64.Type) throws -> Int64 { try signed() }
+    func decode(_ type: UInt.Type) throws -> UInt { try unsigned() }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try unsigned() }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try unsigned() }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try unsigned() }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try raw() }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try T(from: SlotDecoder(reader: reader, slot: slot, codingPath: codingPath)) }
+
+    private func raw() throws -> UInt64 { try reader.integer(slot, codingPath: codingPath) }
+
+    private func signed<T: FixedWidthInteger & SignedInteger>() throws -> T {
+        guard let value = T(exactly: Int64(bitPattern: try raw())) else { throw reader.corrupted(codingPath, "an integer out of range") }
+        return value
+    }
+
+    private func unsigned<T: FixedWidthInteger & UnsignedInteger>() throws -> T {
+        guard let value = T(exactly: try raw()) else { throw reader.corrupted(codingPath, "an integer out of range") }
+        return value
+    }
+}
+
+/// A class, so that lookups (non-mutating in the protocol) can move the hint along.
+final class KeyedSlotReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let reader: SlotReader
+    var codingPath: [any CodingKey]
+    private let keys: [SlotReader.Slot]
+    private let values: [SlotReader.Slot]
+    /// Where the last key was found: members are read in the order written, so the next
+    /// lookup nearly always succeeds at the next member.
+    private var hint = 0
+
+    init(reader: SlotReader, slot: SlotReader.Slot, codingPath: [any CodingKey]) throws {
+        self.reader = reader
+        self.codingPath = codingPath
+        var keys: [SlotReader.Slot] = []
+        var values: [SlotReader.Slot] = []
+        var cursor = slot.start
+        while cursor < slot.end {
+            keys.append(try reader.slot(at: &cursor, end: slot.end, codingPath: codingPath))
+            values.append(try reader.slot(at: &cursor, end: slot.end, codingPath: codingPath))
+        }
+        self.keys = keys
+        self.values = values
+    }
+
+    var allKeys: [Key] {
+        keys.compactMap { slot in (try? reader.string(slot, codingPath: codingPath)).flatMap { Key(stringValue: $0) } }
+    }
+
+    private func index(of key: Key) -> Int? {
+        let name = key.stringValue
+        for step in 0..<keys.count {
+            let i = (hint + step) % keys.count
+            if reader.equals(keys[i], name) { return i }
+        }
+        return nil
+    }
+
+    private func value(_ key: Key) throws -> SlotReader.Slot {
+        guard let i = index(of: key) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "snapshot: member missing"))
+        }
+        hint = i + 1
+        return values[i]
+    }
+
+    func contains(_ key: Key) -> Bool { index(of: key) != nil }
+
+    func decodeNil(forKey key: Key) throws -> Bool { try value(key).isNil }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.bool(try value(key), codingPath: codingPath + [key]) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try reader.string(try value(key), codingPath: codingPath + [key]) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try reader.integer(try value(key), codingPath: codingPath + [key]) }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        try T(from: SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]))
+    }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let i = index(of: key), !values[i].isNil else { return nil }
+        hint = i + 1
+        return try T(from: SlotDecoder(reader: reader, slot: values[i], codingPath: codingPath + [key]))
+    }
+
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
+        guard let i = index(of: key), !values[i].isNil else { return nil }
+        hint = i + 1
+        return try reader.string(values[i], codingPath: codingPath + [key])
+    }
+
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? {
+        guard let i = index(of: key), !values[i].isNil else { return nil }
+        hint = i + 1
+        return try reader.integer(values[i], codingPath: codingPath + [key])
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]).container(keyedBy: type)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
+    func superDecoder(forKey key: Key) throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
+}
+
+struct UnkeyedSlotReader: UnkeyedDecodingContainer {
+    let reader: SlotReader
+    var cursor: Int
+    let end: Int
+    var codingPath: [any CodingKey]
+    var count: Int? { nil }
+    var isAtEnd: Bool { cursor >= end }
+    private(set) var currentIndex = 0
+
+    init(reader: SlotReader, cursor: Int, end: Int, codingPath: [any CodingKey]) {
+        self.reader = reader
+        self.cursor = cursor
+        self.end = end
+        self.codingPath = codingPath
+    }
+
+    private mutating func next() throws -> SlotReader.Slot {
+        let slot = try reader.slot(at: &cursor, end: end, codingPath: codingPath)
+        currentIndex += 1
+        return slot
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        var peek = cursor
+        guard try reader.slot(at: &peek, end: end, codingPath: codingPath).isNil else { return false }
+        cursor = peek
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: String.Type) throws -> String { try reader.string(try next(), codingPath: codingPath) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try reader.integer(try next(), codingPath: codingPath) }
+
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try T(from: SlotDecoder(reader: reader, slot: try next(), codingPath: codingPath))
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        try SlotDecoder(reader: reader, slot: try next(), codingPath: codingPath).container(keyedBy: type)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try SlotDecoder(reader: reader, slot: try next(), codingPath: codingPath).unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
+}
