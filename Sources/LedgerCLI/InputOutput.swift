@@ -88,22 +88,46 @@ func parseTime(_ text: String?, option: String) throws(LedgerError) -> Timestamp
 
 extension JSONValue {
     /// Indented JSON for people, members sorted.
-    func pretty(indent: String = "") -> String {
-        let inner = indent + "  "
+    func pretty() -> String {
+        var out: [UInt8] = []
+        appendPretty(to: &out, depth: 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends to one buffer: building a string per level copied every value once per
+    /// enclosing level, which took minutes on the report of a large ledger.
+    private func appendPretty(to out: inout [UInt8], depth: Int) {
+        func newline(_ depth: Int) {
+            out.append(0x0a)
+            out.append(contentsOf: repeatElement(0x20, count: 2 * depth))
+        }
         switch self {
         case let .array(elements) where !elements.isEmpty:
-            return "[\n" + elements.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+            out.append(UInt8(ascii: "["))
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
+                element.appendPretty(to: &out, depth: depth + 1)
+            }
+            newline(depth)
+            out.append(UInt8(ascii: "]"))
         case let .object(members) where !members.isEmpty:
-            let lines = members.keys.sorted().map { key in
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
                 var name = JSONWriter()
                 name.string(key)
-                return inner + String(decoding: name.bytes, as: UTF8.self) + ": " + (members[key] ?? .null).pretty(indent: inner)
+                out.append(contentsOf: name.bytes)
+                out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+                (members[key] ?? .null).appendPretty(to: &out, depth: depth + 1)
             }
-            return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
+            newline(depth)
+            out.append(UInt8(ascii: "}"))
         default:
             var writer = JSONWriter()
             writer.value(self)
-            return String(decoding: writer.bytes, as: UTF8.self)
+            out.append(contentsOf: writer.bytes)
         }
     }
 

@@ -497,7 +497,7 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var common: VerboseOption
 
     func run() throws {
-        let registry = ProjectionRegistry.builtIn
+        let registry = ProjectionRegistry.builtIn(verifiesSignatures: !replay.trustSignatures)
         guard let chosen = registry.projection(named: projection) else {
             throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(registry.names.joined(separator: ", ")).")
         }

@@ -12,12 +12,16 @@ public struct ProjectionRegistry: Sendable {
     public init() {}
 
     /// The built-in projections: parties and keys, disputed facts, evidence index, timeline.
-    public static var builtIn: ProjectionRegistry {
+    public static var builtIn: ProjectionRegistry { builtIn(verifiesSignatures: true) }
+
+    /// The built-in projections, those that check statements re-verifying each signature or
+    /// not (see ``DisputedFactsProjection/verifiesSignatures``).
+    public static func builtIn(verifiesSignatures: Bool) -> ProjectionRegistry {
         var registry = ProjectionRegistry()
         // The names are fixed and distinct, so registration cannot fail.
         try? registry.register(PartiesProjection())
-        try? registry.register(DisputedFactsProjection())
-        try? registry.register(EvidenceIndexProjection())
+        try? registry.register(DisputedFactsProjection(verifiesSignatures: verifiesSignatures))
+        try? registry.register(EvidenceIndexProjection(verifiesSignatures: verifiesSignatures))
         try? registry.register(TimelineProjection())
         return registry
     }

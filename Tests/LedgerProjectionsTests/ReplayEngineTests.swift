@@ -116,6 +116,26 @@ struct ReplayEngineTests {
         #expect(replay.state.facts["G"] != nil && replay.state.facts["F"] == nil)
     }
 
+    @Test("a signature that does not verify is reported unless the registry is built to trust signatures")
+    func forgedSignatureAndTrust() throws {
+        let t = try sample()
+        t.close()
+        // A valid statement by amnesty whose signature is then damaged: only re-verification sees it.
+        var forged = try t.envelope("amnesty", "claim.amended", ["claim": .string("C-2"), "statement": .string("changed")])
+        forged.signatures[0].signature[5] ^= 0x01
+        try t.appendRaw(forged)
+        let ledger = try t.open()
+        for verifies in [true, false] {
+            let registry = ProjectionRegistry.builtIn(verifiesSignatures: verifies)
+            let answer = try #require(registry.projection(named: "disputed-facts")).answer(
+                using: ReplayEngine(withoutSnapshots: ledger), snapshots: .none, blobs: nil)
+            var json = JSONWriter()
+            json.value(answer.report)
+            let text = String(decoding: json.bytes, as: UTF8.self)
+            #expect(text.contains("bad-signature:") == verifies, "verifies \(verifies): \(text.prefix(400))")
+        }
+    }
+
     @Test("a snapshot with any bit flipped is refused by its checksum and rebuilt, never read as another state")
     func flippedSnapshotBits() throws {
         let t = try sample()
