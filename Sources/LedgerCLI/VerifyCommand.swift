@@ -18,7 +18,16 @@ struct VerifyCommand: ParsableCommand {
             With --since, verification is incremental: the trusted checkpoint and the ledger's \
             newest checkpoint must verify with --vkey, the log's first entries must still have the \
             trusted root, a consistency proof must lead from one to the other, and only the new \
-            entries are checked in full.
+            entries are checked in full. The append rules need the state of everything before \
+            them: with --state (the rule state you saved when you verified the trusted checkpoint) \
+            only the new entries are read, whatever the ledger's size; without it the entries \
+            before the checkpoint are read again to rebuild the state (their signatures are not \
+            rechecked).
+
+            --save-state FILE saves the rule state at the newest checkpoint that verified (with \
+            --since: the ledger's newest checkpoint), only if the ledger is intact. Keep it with \
+            that checkpoint file: together they are what --since and --state take next time. The \
+            state is yours; never take one from the ledger's operator.
 
             Exit 0 if intact, 1 if anything was found.
             """
@@ -29,6 +38,12 @@ struct VerifyCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("A checkpoint you trust (a signed note file): verify only what came after it.", valueName: "checkpoint-file"))
     var since: String?
+
+    @Option(name: .long, help: ArgumentHelp("The rule state you saved at the --since checkpoint: read only the new entries.", valueName: "state-file"))
+    var state: String?
+
+    @Option(name: .customLong("save-state"), help: ArgumentHelp("Save the rule state at the newest verified checkpoint to this file.", valueName: "state-file"))
+    var saveState: String?
 
     @OptionGroup var keys: CheckpointKeyOptions
 
@@ -51,13 +66,17 @@ struct VerifyCommand: ParsableCommand {
         if let since {
             guard keys.vkey != nil else { throw ValidationError("--since needs --vkey: the log's note verifier key you trust.") }
             let origin = try Ledger(directory: directory).origin()
-            let result = try Verifier.verify(directory: directory, since: Files.read(since, limit: 1 << 20), verifier: keys.verifier(origin: origin), progress: progress)
+            let saved = try state.map { (path) throws(LedgerError) in try SavedState(path: path) }
+            let result = try Verifier.verify(
+                directory: directory, since: Files.read(since, limit: 1 << 20), verifier: keys.verifier(origin: origin), state: saved,
+                saveState: saveState, progress: progress)
             report = result.report
             summary = "\(report.checked) new entries (\(result.trusted.size)…\(report.records - 1)) checked in full, \(report.signatures) signatures verified; consistent from the trusted checkpoint (\(result.trusted.size) entries) to the newest (\(result.newest.size) entries, root \(result.newest.root.shortHex()))"
             if !result.newest.witnesses.isEmpty { summary += ", cosigned by \(result.newest.witnesses.map(\.name).joined(separator: ", "))" }
         } else {
+            guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
             let key = try keys.vkey.map { (text) throws -> NoteVerifier in try parseVerifierKey(text) }
-            report = try Verifier.verify(directory: directory, logKey: key, progress: progress)
+            report = try Verifier.verify(directory: directory, logKey: key, saveState: saveState, progress: progress)
             summary = "\(report.records) entries, \(report.signatures) signatures verified, \(report.checkpoints) checkpoint(s) verified"
         }
         for note in report.notes { Terminal.note("note: \(note)") }
@@ -66,6 +85,11 @@ struct VerifyCommand: ParsableCommand {
         }
         if report.isIntact {
             print("\(directory): intact. \(summary); last entry id \(report.lastEntryID.hexString).")
+            guard let saveState else { return }
+            guard let size = report.savedStateSize else {
+                throw LedgerError(.usage, "The rule state was not saved to \(saveState): no stored checkpoint verified. Ask the operator to run `ledger checkpoint`, then verify again.")
+            }
+            print("Saved the rule state at the checkpoint of \(size) entries to \(saveState); next time: --since <that checkpoint> --state \(saveState).")
             return
         }
         let shown = report.findings.prefix(200)

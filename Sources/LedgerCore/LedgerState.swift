@@ -11,6 +11,13 @@ public struct LedgerState: Sendable {
         public var role: Event.Role
         /// The sequence number of the record that registered it.
         public var registeredAt: UInt64
+
+        public init(id: String, name: String, role: Event.Role, registeredAt: UInt64) {
+            self.id = id
+            self.name = name
+            self.role = role
+            self.registeredAt = registeredAt
+        }
     }
 
     /// A registered key.
@@ -21,6 +28,13 @@ public struct LedgerState: Sendable {
         public var validFrom: UInt64
         /// The sequence number of the revocation; the key may not sign after it.
         public var revokedAt: UInt64?
+
+        public init(publicKey: PublicKey, party: String, validFrom: UInt64, revokedAt: UInt64? = nil) {
+            self.publicKey = publicKey
+            self.party = party
+            self.validFrom = validFrom
+            self.revokedAt = revokedAt
+        }
     }
 
     /// What the rules need to know of a claim.
@@ -28,6 +42,12 @@ public struct LedgerState: Sendable {
         public var fact: String
         public var author: String
         public var retractedAt: UInt64?
+
+        public init(fact: String, author: String, retractedAt: UInt64? = nil) {
+            self.fact = fact
+            self.author = author
+            self.retractedAt = retractedAt
+        }
     }
 
     /// The ledger's origin, from the genesis record.
@@ -45,8 +65,47 @@ public struct LedgerState: Sendable {
     public private(set) var eventIDs: [String: UInt64] = [:]
     /// Every entry id, with its sequence number.
     public private(set) var entries: [Digest: UInt64] = [:]
+    /// The state at an earlier size, looked up where the tables above (then only what was
+    /// admitted since) do not hold an id: a reviewer's saved state, so that checking new entries
+    /// does not need the whole log again.
+    public let base: (any LedgerStateBase)?
 
-    public init() {}
+    public init() {
+        base = nil
+    }
+
+    /// A state that continues `base`: its origin, size, parties and keys are taken over; its
+    /// ids are looked up in it.
+    public init(continuing base: any LedgerStateBase) {
+        self.base = base
+        origin = base.origin
+        count = base.count
+        parties = base.parties
+        keys = base.keys
+    }
+
+    /// The sequence number of the record that introduced `id` as a `kind`, if any.
+    public func sequence(of kind: IDKind, _ id: String) -> UInt64? {
+        let table: [String: UInt64]
+        switch kind {
+        case .event: table = eventIDs
+        case .fact: table = facts
+        case .evidence: table = evidence
+        case .attestation: table = attestations
+        case .finding: table = findings
+        }
+        return table[id] ?? base?.sequence(of: kind, id)
+    }
+
+    /// The sequence number of the record with entry id `entryID`, if any.
+    public func sequence(ofEntry entryID: Digest) -> UInt64? {
+        entries[entryID] ?? base?.sequence(ofEntry: entryID)
+    }
+
+    /// What the rules know of claim `id`, if it exists.
+    public func claim(_ id: String) -> Claim? {
+        claims[id] ?? base?.claim(id)
+    }
 
     /// How far, in seconds, an author's `signed_at` may lie after the ledger's acceptance time,
     /// to allow for clocks that are slightly off.
@@ -190,27 +249,27 @@ public struct LedgerState: Sendable {
         }
     }
 
-    private func requireNew(_ id: String, in table: [String: UInt64], kind: String) throws(LedgerError) {
-        if let at = table[id] {
-            throw LedgerError(.duplicateID, "The \(kind) id \"\(id)\" is already used by entry \(at). Choose another id.")
+    private func requireNew(_ id: String, _ kind: IDKind) throws(LedgerError) {
+        if let at = sequence(of: kind, id) {
+            throw LedgerError(.duplicateID, "The \(kind.name) id \"\(id)\" is already used by entry \(at). Choose another id.")
         }
     }
 
-    private func requireExisting(_ id: String, in table: [String: UInt64], kind: String, by event: Event) throws(LedgerError) {
-        guard table[id] != nil else {
-            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to \(kind) \"\(id)\", which is not in this ledger.")
+    private func requireExisting(_ id: String, _ kind: IDKind, by event: Event) throws(LedgerError) {
+        guard sequence(of: kind, id) != nil else {
+            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to \(kind.name) \"\(id)\", which is not in this ledger.")
         }
     }
 
     private func existingClaim(_ id: String, by event: Event) throws(LedgerError) -> Claim {
-        guard let claim = claims[id] else {
+        guard let claim = claim(id) else {
             throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to claim \"\(id)\", which is not in this ledger.")
         }
         return claim
     }
 
     private func checkRules(_ event: Event, sequence: UInt64) throws(LedgerError) {
-        if let at = eventIDs[event.id] {
+        if let at = self.sequence(of: .event, event.id) {
             throw LedgerError(.duplicateID, "The statement id \"\(event.id)\" is already used by entry \(at). If this is the same statement sent again, it is already in the ledger; otherwise choose another id.")
         }
         if sequence > 0 { _ = try role(of: event.author) }
@@ -239,16 +298,16 @@ public struct LedgerState: Sendable {
             }
         case let .factOpened(fact, _, subjects, _):
             try require(event, roles: [.investigator, .reviewer, .admin])
-            try requireNew(fact, in: facts, kind: "fact")
+            try requireNew(fact, .fact)
             for subject in subjects where parties[subject] == nil {
                 throw LedgerError(.unknownReference, "Fact \"\(fact)\" names subject \"\(subject)\", which is not a registered party. Register the party first.")
             }
         case let .claimAsserted(claim, fact, _, _, _):
-            guard claims[claim] == nil else { throw duplicateClaim(claim) }
-            try requireExisting(fact, in: facts, kind: "fact", by: event)
+            guard self.claim(claim) == nil else { throw duplicateClaim(claim) }
+            try requireExisting(fact, .fact, by: event)
         case let .claimCountered(claim, counters, fact, _, _, _):
-            guard claims[claim] == nil else { throw duplicateClaim(claim) }
-            try requireExisting(fact, in: facts, kind: "fact", by: event)
+            guard self.claim(claim) == nil else { throw duplicateClaim(claim) }
+            try requireExisting(fact, .fact, by: event)
             let target = try existingClaim(counters, by: event)
             guard target.fact == fact else {
                 throw LedgerError(.invalidEvent, "Claim \"\(claim)\" is about fact \"\(fact)\" but counters claim \"\(counters)\", which is about fact \"\(target.fact)\". A counterclaim must be about the same fact.")
@@ -266,7 +325,7 @@ public struct LedgerState: Sendable {
             }
         case let .evidenceAttached(e):
             try require(event, roles: [.investigator, .reviewer])
-            try requireNew(e.evidence, in: evidence, kind: "evidence")
+            try requireNew(e.evidence, .evidence)
             for claim in e.supports + e.contradicts {
                 if let at = try existingClaim(claim, by: event).retractedAt {
                     throw LedgerError(.invalidEvent, "Evidence \"\(e.evidence)\" refers to claim \"\(claim)\", retracted at entry \(at); evidence can only support or contradict active claims.")
@@ -274,24 +333,24 @@ public struct LedgerState: Sendable {
             }
         case let .custodyRecorded(item, _, _, _, _, _):
             try require(event, roles: [.investigator, .reviewer])
-            try requireExisting(item, in: evidence, kind: "evidence", by: event)
+            try requireExisting(item, .evidence, by: event)
         case let .attestationMade(attestation, target, _, _):
-            try requireNew(attestation, in: attestations, kind: "attestation")
+            try requireNew(attestation, .attestation)
             if let entry = Digest(hexString: target), target.utf8.count == 64 {
                 guard target == entry.hexString else {
                     throw LedgerError(.malformedEvent, "Attestation \"\(attestation)\" targets entry id \(target) in capitals; entry ids are written in lowercase hex, so that one entry has one spelling.")
                 }
-                guard entries[entry] != nil else {
+                guard self.sequence(ofEntry: entry) != nil else {
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
                 }
-            } else if claims[target] == nil && evidence[target] == nil {
+            } else if claim(target) == nil && self.sequence(of: .evidence, target) == nil {
                 throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \"\(target)\", which is neither an entry id nor a claim or evidence id in this ledger.")
             }
         case let .findingRecorded(finding, fact, _, _, reliesOn):
             try require(event, roles: [.reviewer])
-            try requireNew(finding, in: findings, kind: "finding")
-            try requireExisting(fact, in: facts, kind: "fact", by: event)
-            for item in reliesOn { try requireExisting(item, in: evidence, kind: "evidence", by: event) }
+            try requireNew(finding, .finding)
+            try requireExisting(fact, .fact, by: event)
+            for item in reliesOn { try requireExisting(item, .evidence, by: event) }
         case .unknown:
             throw LedgerError(.unknownEventType, "The event type \"\(event.type)\" is not in the v1 vocabulary.")
         }
@@ -363,6 +422,8 @@ public struct LedgerState: Sendable {
         case .claimAmended:
             break
         case let .claimRetracted(claim, _):
+            // A claim of the base is copied here to record its retraction.
+            claims[claim] = self.claim(claim)
             claims[claim]?.retractedAt = sequence
             undo.append(Undo(action: .unretract(claim)))
         case let .evidenceAttached(e):
@@ -381,4 +442,36 @@ public struct LedgerState: Sendable {
         }
         return undo
     }
+}
+
+/// The kinds of ids the append rules keep, each its own namespace (claims are kept with more).
+public enum IDKind: UInt8, Sendable, CaseIterable {
+    case event = 0x65, fact = 0x66, evidence = 0x76, attestation = 0x61, finding = 0x6e
+
+    /// For messages: "fact", "evidence", ….
+    public var name: String {
+        switch self {
+        case .event: "statement"
+        case .fact: "fact"
+        case .evidence: "evidence"
+        case .attestation: "attestation"
+        case .finding: "finding"
+        }
+    }
+}
+
+/// The rule state at an earlier size, kept outside memory, which a ``LedgerState`` continues:
+/// only looked up, never changed.
+public protocol LedgerStateBase: Sendable {
+    var origin: String? { get }
+    /// How many records it covers.
+    var count: UInt64 { get }
+    var parties: [String: LedgerState.Party] { get }
+    var keys: [Digest: LedgerState.Key] { get }
+    /// The sequence number of the record that introduced `id` as a `kind`, if any.
+    func sequence(of kind: IDKind, _ id: String) -> UInt64?
+    /// The sequence number of the record with entry id `entryID`, if any.
+    func sequence(ofEntry entryID: Digest) -> UInt64?
+    /// What the rules know of claim `id`, if it exists.
+    func claim(_ id: String) -> LedgerState.Claim?
 }

@@ -355,6 +355,12 @@ public final class Ledger: @unchecked Sendable {
         return try record(at: sequence)
     }
 
+    /// The byte offset of the record at `sequence` in the log, checked as ``record(at:)`` checks it.
+    func offset(of sequence: UInt64) throws(LedgerError) -> UInt64 {
+        _ = try record(at: sequence)
+        return try indexEntry(sequence).offset
+    }
+
     /// The entry id at `sequence`.
     public func entryID(at sequence: UInt64) throws(LedgerError) -> Digest {
         try record(at: sequence).entryID

@@ -288,7 +288,7 @@ public final class LedgerWriter {
     /// If `event` repeats a statement already in the ledger (or earlier in the batch) with the
     /// same payload bytes, the error that says so.
     private func duplicateStatement(_ event: Event, _ envelope: Envelope, batch: [Envelope]) -> LedgerError? {
-        if let existing = state.eventIDs[event.id], existing < ledger.count,
+        if let existing = state.sequence(of: .event, event.id), existing < ledger.count,
             let stored = try? ledger.record(at: existing).decoded(), stored.envelope.payload == envelope.payload
         {
             return LedgerError(.duplicateStatement, "This exact statement (\"\(event.id)\", identical payload) is already entry \(existing). Nothing needs doing.")

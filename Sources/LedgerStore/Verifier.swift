@@ -42,6 +42,8 @@ public struct VerificationReport: Sendable {
     public var lastEntryID = Digest.zero
     /// The RFC 6962 root over every record read.
     public var root = RFC6962.emptyRoot
+    /// The size at which the rule state was saved (`saveState`), if it was.
+    public var savedStateSize: UInt64?
 
     /// Whether the log is intact: no findings.
     public var isIntact: Bool { findings.isEmpty }
@@ -59,16 +61,23 @@ public enum Verifier {
     ///     `checkpoints/log.vkey` (pass your own trusted key to rely on nothing in the directory).
     ///   - progress: called now and then with (records read, bytes read, total bytes).
     /// - Throws: only when the directory cannot be read at all; damage is reported, not thrown.
+    ///   - saveState: where to save the rule state at a stored checkpoint, for later incremental
+    ///     verifications (see ``SavedState``); saved only if the ledger is intact.
+    ///   - saveAt: the size of the stored checkpoint to save the state at; by default the newest.
     public static func verify(
-        directory: String, logKey: NoteVerifier? = nil, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+        directory: String, logKey: NoteVerifier? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
+        progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
-        let report = try verify(directory: directory, logKey: logKey, parallel: true, progress: progress)
-        guard report.findings.contains(where: { $0.code == .badSignature }) else { return report }
-        return try verify(directory: directory, logKey: logKey, parallel: false, progress: progress)
+        var report = try verify(directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, parallel: true, progress: progress)
+        if report.findings.contains(where: { $0.code == .badSignature }) {
+            report = try verify(directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, parallel: false, progress: progress)
+        }
+        return report
     }
 
     private static func verify(
-        directory: String, logKey: NoteVerifier?, parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
+        directory: String, logKey: NoteVerifier?, saveState: String?, saveAt: UInt64?, parallel: Bool,
+        progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> VerificationReport {
         var checker = try RecordChecker(directory: directory)
         checker.parallel = parallel
@@ -83,12 +92,16 @@ public enum Verifier {
             checker.report.notes.append("The checkpoints are not checked: there is no log key (checkpoints/log.vkey is missing); pass --vkey.")
             pending = []
         }
+        // The state is saved at the newest checkpoint, the size a reviewer will hold a checkpoint of.
+        let saveAt = saveState == nil ? nil : saveAt ?? pending.last.flatMap(CheckpointStore.size(ofFile:))
         try checker.run(fullChecksFrom: 0, progress: progress) { (checker) throws(LedgerError) in
             // After each record: check the stored checkpoints of exactly this size.
             while let path = pending.first, let size = CheckpointStore.size(ofFile: path), size <= checker.position {
                 pending.removeFirst()
                 guard let key else { continue }
+                let verified = checker.report.checkpoints
                 checker.checkStoredCheckpoint(path: path, size: size, key: key)
+                if size == saveAt, checker.report.checkpoints > verified { checker.captureState() }
             }
         }
         for path in pending {
@@ -96,6 +109,7 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
+        if let saveState { try checker.saveCapturedState(to: saveState) }
         return checker.report
     }
 
@@ -104,26 +118,40 @@ public enum Verifier {
     /// the trusted root (nothing rewritten), a consistency proof from the trusted checkpoint to the
     /// newest must verify, and only the entries after the trusted checkpoint are checked in full.
     ///
+    /// Without a saved state the rule state is rebuilt from the entries before the trusted
+    /// checkpoint (O(n), their signatures unchecked); with the state the reviewer saved at that
+    /// checkpoint, only the new entries are read: O(new entries + log n).
+    ///
+    /// - Parameters:
+    ///   - state: the rule state the reviewer saved at the trusted checkpoint (its size and root
+    ///     must be the checkpoint's).
+    ///   - saveState: where to save the rule state at the newest checkpoint, if the ledger is intact.
     /// - Returns: the report; findings say what does not hold.
-    /// - Throws: ``LedgerError/Code/invalidCheckpoint`` if the trusted checkpoint does not verify.
+    /// - Throws: ``LedgerError/Code/invalidCheckpoint`` if the trusted checkpoint does not verify;
+    ///   ``LedgerError/Code/usage`` if `state` is not the state at the trusted checkpoint.
     public static func verify(
-        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier,
-        progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState? = nil,
+        saveState: String? = nil, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
-        let result = try verify(directory: directory, since: trustedText, verifier: verifier, parallel: true, progress: progress)
+        let result = try verify(
+            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, parallel: true, progress: progress)
         guard result.report.findings.contains(where: { $0.code == .badSignature }) else { return result }
-        return try verify(directory: directory, since: trustedText, verifier: verifier, parallel: false, progress: progress)
+        return try verify(
+            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, parallel: false, progress: progress)
     }
 
     private static func verify(
-        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, parallel: Bool,
-        progress: ((UInt64, UInt64, UInt64) -> Void)?
+        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state saved: SavedState?, saveState: String?,
+        parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let trusted: VerifiedCheckpoint
         do throws(NoteError) {
             trusted = try verifier.verify(trustedText)
         } catch {
             throw LedgerError(.invalidCheckpoint, "The trusted checkpoint does not verify with the key given: \(error).")
+        }
+        if let saved, saved.count != trusted.size || saved.root != trusted.root {
+            throw LedgerError(.usage, "The saved state \(saved.path) is for \(saved.count) entries with root \(saved.root.shortHex()); the trusted checkpoint is for \(trusted.size) entries with root \(trusted.root.shortHex()). Use the state saved with that checkpoint, or verify without --state.")
         }
         let ledger = try Ledger(directory: directory)
         guard let newestFile = try CheckpointStore(ledgerDirectory: directory).newest() else {
@@ -144,9 +172,13 @@ public enum Verifier {
         // 1. The stored tree's first `trusted.size` leaves must still fold to the trusted root,
         //    and a consistency proof must lead from it to the newest checkpoint.
         let tree = try ledger.merkleTree()
+        var trustedRange: CompactRange?
         do throws(MerkleTreeError) {
-            if try CompactRange(tree, size: trusted.size).root != trusted.root {
+            let range = try CompactRange(tree, size: trusted.size)
+            if range.root != trusted.root {
                 checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
+            } else {
+                trustedRange = range
             }
             let proof = try tree.consistencyProof(from: trusted.size, to: newest.size)
             do throws(ProofError) {
@@ -157,13 +189,34 @@ public enum Verifier {
         } catch {
             throw LedgerError(error, in: directory)
         }
-        // 2. Entries before the trusted checkpoint only rebuild the rule state; the new ones are
-        //    checked in full, and their leaves must extend the trusted root to the newest root.
-        try checker.run(fullChecksFrom: trusted.size, progress: progress) { (checker) throws(LedgerError) in
-            if checker.position == newest.size, checker.range.root != newest.root {
-                checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
+        // 2. With a saved state, reading starts at the trusted size, from the tree's range there
+        //    (which folds to the trusted root) and the saved last entry id; without one, entries
+        //    before the trusted checkpoint only rebuild the rule state. The new entries are checked
+        //    in full, and their leaves must extend the trusted root to the newest root.
+        var startOffset: UInt64 = 0
+        if let saved {
+            guard let trustedRange else { return (checker.report, trusted, newest) }
+            if trusted.size > 0 {
+                let last = try ledger.record(at: trusted.size - 1)
+                guard last.entryID == saved.lastEntryID else {
+                    checker.report.findings.append(.init(sequence: trusted.size - 1, code: .equivocation, message: "Entry \(trusted.size - 1) has entry id \(last.entryID.shortHex()); the saved state recorded \(saved.lastEntryID.shortHex()) when this checkpoint was verified: the log was rewritten."))
+                    return (checker.report, trusted, newest)
+                }
+                checker.previousTime = try last.decoded().acceptedAt
+            }
+            startOffset = trusted.size < ledger.count ? try ledger.offset(of: trusted.size) : checker.size
+            checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
+        }
+        try checker.run(fullChecksFrom: trusted.size, fromOffset: startOffset, progress: progress) { (checker) throws(LedgerError) in
+            if checker.position == newest.size {
+                if checker.range.root != newest.root {
+                    checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
+                } else if saveState != nil {
+                    checker.captureState()
+                }
             }
         }
+        if let saveState { try checker.saveCapturedState(to: saveState) }
         return (checker.report, trusted, newest)
     }
 
@@ -198,6 +251,7 @@ struct RecordChecker {
     /// exactly what an in-order check reports.
     var parallel = true
     private(set) var signatureFailures = 0
+    private var captured: (state: LedgerState, root: Digest, last: Digest)?
     private var batch = SignatureBatch()
     private var running: (batch: SignatureBatch, group: DispatchGroup)?
     private var index: (file: FileDescriptor, entries: UInt64)?
@@ -229,10 +283,10 @@ struct RecordChecker {
     /// Reads every record; records from `fullChecksFrom` on get every check, earlier ones only
     /// rebuild the rule state. `afterRecord` runs after each record.
     mutating func run(
-        fullChecksFrom start: UInt64, progress: ((UInt64, UInt64, UInt64) -> Void)?,
+        fullChecksFrom start: UInt64, fromOffset offset: UInt64 = 0, progress: ((UInt64, UInt64, UInt64) -> Void)?,
         afterRecord: (inout RecordChecker) throws(LedgerError) -> Void
     ) throws(LedgerError) {
-        var cursor = LogCursor(file: log, from: 0, end: size)
+        var cursor = LogCursor(file: log, from: offset, end: size)
         var openBatchEnd: UInt64?
         try afterRecord(&self)
         while let line = try cursor.next() {
@@ -270,6 +324,36 @@ struct RecordChecker {
         }
     }
 
+    /// Continues from a verified position instead of genesis: `state`, `range` and `previous`
+    /// are those after the first `sequence` records.
+    mutating func resume(at sequence: UInt64, state: LedgerState, range: CompactRange, previous: Digest) {
+        position = sequence
+        report.records = sequence
+        report.lastEntryID = previous
+        self.state = state
+        self.range = range
+        self.previous = previous
+    }
+
+    /// Keeps the rule state as it is now, to save once the verification has finished intact.
+    mutating func captureState() {
+        captured = (state, range.root, previous)
+    }
+
+    /// Saves the captured state to `path` if nothing was found; otherwise says why in a note.
+    mutating func saveCapturedState(to path: String) throws(LedgerError) {
+        guard report.isIntact else {
+            report.notes.append("The rule state was not saved: the ledger is not intact.")
+            return
+        }
+        guard let captured else {
+            report.notes.append("The rule state was not saved: no checkpoint verified to save it at. Ask the operator to run `ledger checkpoint`.")
+            return
+        }
+        try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path)
+        report.savedStateSize = captured.state.count
+    }
+
     /// Checks one record; returns the end of its group commit if the group is still open.
     private mutating func check(_ bytes: [UInt8], offset: UInt64, full: Bool) -> UInt64? {
         let entryID = Record.entryID(of: bytes)
@@ -278,7 +362,11 @@ struct RecordChecker {
             if state.count == position { state.skip() }
             previous = entryID
             report.lastEntryID = entryID
-            range.append(entryID) { level, index, hash in
+            // Moved out while it grows, so that the callback may read and write the checker.
+            var growing = CompactRange()
+            swap(&growing, &range)
+            defer { swap(&growing, &range) }
+            growing.append(entryID) { level, index, hash in
                 // Every node of the stored tree (a cache) is compared as the range completes it.
                 if treeMismatch == nil, let tree = storedTree, index < tree.size >> UInt64(level),
                     let stored = try? tree.hash(level: level, index: index), stored != hash

@@ -159,6 +159,26 @@ struct TransparencyTests {
         #expect(conflicting.stderr.contains("two histories"))
     }
 
+    @Test("a saved rule state carries incremental verification forward; one of another checkpoint is refused")
+    func savedState() throws {
+        let work = try WorkDirectory()
+        let state = work.path("rules.state")
+        let saved = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey, "--save-state", state])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(saved.stdout.contains("Saved the rule state at the checkpoint of 40 entries to \(state)"))
+        let next = try CLI.run(["verify", Self.sample, "--since", Self.new, "--vkey", Self.vkey, "--state", state])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stdout.contains("0 new entries"))
+        let wrong = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey, "--state", state])
+        #expect(wrong.status == 2)
+        #expect(wrong.stderr.contains("is for 40 entries"))
+        let alone = try CLI.run(["verify", Self.sample, "--state", state])
+        #expect(alone.status == 2)
+        let full = try CLI.run(["verify", Self.sample, "--save-state", work.path("full.state")])
+        #expect(full.status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("full.state"))) == Data(contentsOf: URL(fileURLWithPath: state)))
+    }
+
     @Test("incremental verification: only new entries are checked; a rewrite before the trusted checkpoint is caught")
     func incremental() throws {
         let ok = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey])

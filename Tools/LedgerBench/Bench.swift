@@ -70,6 +70,7 @@ struct Figure: ParsableCommand {
         case "append-batch": m = try measureBatchAppend()
         case "append-single": m = try measureSingleAppend()
         case "verify-since": m = try measureVerifySince()
+        case "save-state": m = try saveTrustedState()
         case "merkle-append": m = try measureMerkleAppend()
         case "replay": m = try measureReplay(fromSnapshot: false)
         case "replay-snapshot": m = try measureReplay(fromSnapshot: true)
@@ -93,14 +94,35 @@ struct Figure: ParsableCommand {
         return Measurement(figure: "full verify", size: size, value: Double(report.records) / elapsed, unit: "entries/s", limit: limit, limitUnit: "verifies/s × cores")
     }
 
-    /// Incremental verification from the checkpoint 1,000 entries before the end.
-    func measureVerifySince() throws -> Measurement {
+    /// The checkpoint 1,000 entries before the end, and where the reviewer's state at it is kept.
+    func trustedCheckpoint() throws -> (path: String, size: UInt64, state: String) {
         let files = CheckpointStore(ledgerDirectory: directory).files()
-        guard files.count >= 2 else { throw ValidationError("the benchmark ledger has no checkpoints") }
-        let trusted = try [UInt8](Data(contentsOf: URL(fileURLWithPath: files[files.count - 2])))
+        guard files.count >= 2, let size = CheckpointStore.size(ofFile: files[files.count - 2]) else {
+            throw ValidationError("the benchmark ledger has no checkpoints")
+        }
+        return (files[files.count - 2], size, directory + ".state-\(size)")
+    }
+
+    /// A reviewer's full verification that saved the rule state at the trusted checkpoint (kept
+    /// beside the benchmark ledger and reused; not a figure).
+    func saveTrustedState() throws -> Measurement {
+        let trusted = try trustedCheckpoint()
+        if !FileManager.default.fileExists(atPath: trusted.state) {
+            let report = try Verifier.verify(directory: directory, saveState: trusted.state, saveAt: trusted.size)
+            guard report.savedStateSize == trusted.size else { throw ValidationError("the state was not saved: \(report.notes)") }
+        }
+        return Measurement(figure: "save-state", size: size, value: 0, unit: "")
+    }
+
+    /// Incremental verification from the checkpoint 1,000 entries before the end, with the state
+    /// saved there: loading the state, the consistency proof, and the 1,000 new entries.
+    func measureVerifySince() throws -> Measurement {
+        let trusted = try trustedCheckpoint()
+        let text = try [UInt8](Data(contentsOf: URL(fileURLWithPath: trusted.path)))
         let key = try NoteVerifier(name: Workload.origin, publicKey: Workload.logKey.publicKey)
         let start = now()
-        let result = try Verifier.verify(directory: directory, since: trusted, verifier: CheckpointVerifier(origin: Workload.origin, log: key))
+        let result = try Verifier.verify(
+            directory: directory, since: text, verifier: CheckpointVerifier(origin: Workload.origin, log: key), state: SavedState(path: trusted.state))
         let elapsed = now() - start
         guard result.report.isIntact else { throw ValidationError("verify --since failed: \(result.report.findings.first?.description ?? "")") }
         return Measurement(figure: "verify --since (\(result.report.checked) new)", size: size, value: elapsed, unit: "s", limit: 0.3, limitUnit: "s (target)")
@@ -270,6 +292,7 @@ struct Run: ParsableCommand {
                 _ = try Workload.generate(entries: size, directory: ledger)
             }
             rows.append(try child(["verify", "--directory", ledger, "--size", String(size), "--limit", String(verifyRate * Double(cores))]))
+            _ = try child(["save-state", "--directory", ledger, "--size", String(size)])
             rows.append(try child(["verify-since", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["replay", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["replay-snapshot", "--directory", ledger, "--size", String(size)]))

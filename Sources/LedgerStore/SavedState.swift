@@ -1,0 +1,322 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import LedgerCore
+public import LedgerCrypto
+
+/// A reviewer's saved rule state: the append-rule state of a ledger at a size they verified,
+/// with that size's Merkle root and last entry id, so that a later `verify --since` checks only
+/// the entries after it, in O(new entries + log n), instead of rebuilding the state from genesis.
+///
+/// It is the reviewer's own file, written by their own verification (`ledger verify
+/// --save-state`) and kept with the checkpoint they trust; nothing in a ledger directory is ever
+/// taken as a saved state. Ids are looked up in place (the file is memory-mapped), so loading it
+/// costs no more than its header, whatever the ledger's size.
+///
+/// Layout (integers little-endian): `ELSTATE1`, the header's length (8 bytes), the header (JSON:
+/// origin, count, root, last entry id, parties, keys, table sizes), the SHA-256 of everything
+/// before it, zero padding to a multiple of 8, then
+/// - the id table: one 40-byte row per id (statement, fact, evidence, attestation and finding ids
+///   and entry ids), SHA-256(kind byte ‖ id) then the sequence number, sorted by that hash;
+/// - the claim table: one 48-byte row per claim, SHA-256(`c` ‖ id), the retraction's sequence
+///   number (all ones if none), then offset (4 bytes) and lengths (2 + 2) of its fact id and
+///   author in the string area; sorted by hash;
+/// - the string area.
+public final class SavedState: LedgerStateBase, @unchecked Sendable {
+    static let magic = Array("ELSTATE1".utf8)
+    static let idRow = 40
+    static let claimRow = 48
+    static let entryKind: UInt8 = 0x78
+    static let claimKind: UInt8 = 0x63
+
+    public let origin: String?
+    public let count: UInt64
+    public let parties: [String: LedgerState.Party]
+    public let keys: [Digest: LedgerState.Key]
+    /// The Merkle root of the first ``count`` entries.
+    public let root: Digest
+    /// The entry id of entry ``count`` − 1 (zero for an empty state).
+    public let lastEntryID: Digest
+    /// Where the file was read from.
+    public let path: String
+
+    // The mapped file; immutable while this object lives, read from any thread.
+    private let map: UnsafeRawBufferPointer
+    private let ids: (offset: Int, rows: Int)
+    private let claims: (offset: Int, rows: Int)
+    private let strings: (offset: Int, count: Int)
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: map.baseAddress), map.count)
+    }
+
+    /// Maps and checks a saved state.
+    /// - Throws: ``LedgerError/Code/io`` if it cannot be read, ``LedgerError/Code/usage`` if it
+    ///   is not a saved state or is damaged.
+    public init(path: String) throws(LedgerError) {
+        func bad(_ what: String) -> LedgerError {
+            LedgerError(.usage, "\(path) is not a usable saved state: \(what). Save a new one with `ledger verify DIR --save-state FILE`.")
+        }
+        let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
+        let size = Int(try file.size)
+        guard size >= Self.magic.count + 8 + 32, size < Int.max / 2 else { throw bad("it is too short") }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, file.fd, 0), base != MAP_FAILED else {
+            throw ioError("mmap", path)
+        }
+        let map = UnsafeRawBufferPointer(start: base, count: size)
+        self.map = map
+        self.path = path
+        guard map.starts(with: Self.magic) else {
+            munmap(base, size)
+            throw bad("it does not start with ELSTATE1")
+        }
+        let headerLength = Int(clamping: UInt64(littleEndian: map.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        let headerEnd = 16 + headerLength
+        guard headerLength <= size - 48, headerEnd + 32 <= size,
+            SHA256.hash(UnsafeRawBufferPointer(rebasing: map[..<headerEnd])) == Digest(loadingFrom: map, at: headerEnd)
+        else {
+            munmap(base, size)
+            throw bad("its header is damaged (checksum)")
+        }
+        let header: Header
+        do throws(LedgerError) {
+            header = try Header(json: Array(map[16..<headerEnd]))
+        } catch {
+            munmap(base, size)
+            throw bad(error.message)
+        }
+        let tables = (headerEnd + 32 + 7) / 8 * 8
+        let claimsAt = tables + header.idRows * Self.idRow
+        let stringsAt = claimsAt + header.claimRows * Self.claimRow
+        guard header.idRows >= 0, header.claimRows >= 0, header.stringBytes >= 0, stringsAt + header.stringBytes == size else {
+            munmap(base, size)
+            throw bad("its tables do not fill the file as its header says")
+        }
+        origin = header.origin
+        count = header.count
+        parties = header.parties
+        keys = header.keys
+        root = header.root
+        lastEntryID = header.lastEntryID
+        ids = (tables, header.idRows)
+        claims = (claimsAt, header.claimRows)
+        strings = (stringsAt, header.stringBytes)
+    }
+
+    static func key(_ kind: UInt8, _ id: String) -> Digest {
+        var id = id
+        return id.withUTF8 { SHA256.hash(prefix: kind, UnsafeRawBufferPointer($0)) }
+    }
+
+    static func key(entry: Digest) -> Digest {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            entry.store(into: buffer)
+            return SHA256.hash(prefix: entryKind, UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// Binary search for `key` in a sorted table; the row's offset.
+    private func find(_ key: Digest, in table: (offset: Int, rows: Int), rowSize: Int) -> Int? {
+        var low = 0
+        var high = table.rows
+        while low < high {
+            let middle = (low + high) / 2
+            let at = table.offset + middle * rowSize
+            let found = Digest(loadingFrom: map, at: at)
+            if found == key { return at }
+            if found < key { low = middle + 1 } else { high = middle }
+        }
+        return nil
+    }
+
+    private func word(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: map.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    public func sequence(of kind: IDKind, _ id: String) -> UInt64? {
+        find(Self.key(kind.rawValue, id), in: ids, rowSize: Self.idRow).map { word(at: $0 + 32) }
+    }
+
+    public func sequence(ofEntry entryID: Digest) -> UInt64? {
+        find(Self.key(entry: entryID), in: ids, rowSize: Self.idRow).map { word(at: $0 + 32) }
+    }
+
+    public func claim(_ id: String) -> LedgerState.Claim? {
+        guard let at = find(Self.key(Self.claimKind, id), in: claims, rowSize: Self.claimRow) else { return nil }
+        let retracted = word(at: at + 32)
+        let offset = Int(UInt32(littleEndian: map.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self)))
+        let factLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self)))
+        let authorLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
+        guard offset + factLength + authorLength <= strings.count else { return nil }
+        let start = strings.offset + offset
+        let fact = String(decoding: UnsafeRawBufferPointer(rebasing: map[start..<(start + factLength)]), as: UTF8.self)
+        let author = String(decoding: UnsafeRawBufferPointer(rebasing: map[(start + factLength)..<(start + factLength + authorLength)]), as: UTF8.self)
+        return LedgerState.Claim(fact: fact, author: author, retractedAt: retracted == .max ? nil : retracted)
+    }
+
+    /// Every row of both tables, for writing a state that continues this one.
+    fileprivate func forEachID(_ body: (Digest, UInt64) -> Void) {
+        for row in 0..<ids.rows {
+            let at = ids.offset + row * Self.idRow
+            body(Digest(loadingFrom: map, at: at), word(at: at + 32))
+        }
+    }
+
+    fileprivate func forEachClaim(_ body: (Digest, UInt64, [UInt8], [UInt8]) -> Void) {
+        for row in 0..<claims.rows {
+            let at = claims.offset + row * Self.claimRow
+            let offset = Int(UInt32(littleEndian: map.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self)))
+            let factLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self)))
+            let authorLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
+            let start = strings.offset + offset
+            body(
+                Digest(loadingFrom: map, at: at), word(at: at + 32), Array(map[start..<(start + factLength)]),
+                Array(map[(start + factLength)..<(start + factLength + authorLength)]))
+        }
+    }
+
+    /// Writes `state` (and the base it continues, if any) to `path`, atomically.
+    /// - Parameters:
+    ///   - root: the Merkle root of the state's ``LedgerState/count`` entries.
+    ///   - lastEntryID: the entry id of its last entry.
+    public static func write(_ state: LedgerState, root: Digest, lastEntryID: Digest, to path: String) throws(LedgerError) {
+        var idRows: [(Digest, UInt64)] = []
+        idRows.reserveCapacity(state.eventIDs.count + state.entries.count + state.facts.count + state.evidence.count)
+        for (kind, table) in [
+            (IDKind.event, state.eventIDs), (.fact, state.facts), (.evidence, state.evidence), (.attestation, state.attestations),
+            (.finding, state.findings),
+        ] {
+            for (id, sequence) in table { idRows.append((key(kind.rawValue, id), sequence)) }
+        }
+        for (entry, sequence) in state.entries { idRows.append((key(entry: entry), sequence)) }
+        var claimRows: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])] = []
+        for (id, claim) in state.claims {
+            claimRows.append((key(claimKind, id), claim.retractedAt ?? .max, Array(claim.fact.utf8), Array(claim.author.utf8)))
+        }
+        if let base = state.base as? SavedState {
+            base.forEachID { idRows.append(($0, $1)) }
+            // A claim changed since the base (retracted) is in both; the state's copy is newer.
+            let changed = Set(claimRows.map(\.key))
+            base.forEachClaim { key, retracted, fact, author in
+                if !changed.contains(key) { claimRows.append((key, retracted, fact, author)) }
+            }
+        } else if state.base != nil {
+            throw LedgerError(.usage, "Only a state that continues a saved state file can be saved.")
+        }
+        idRows.sort { $0.0 < $1.0 }
+        claimRows.sort { $0.key < $1.key }
+
+        var parties: [JSONValue] = []
+        for party in state.parties.values.sorted(by: { $0.id < $1.id }) {
+            parties.append(.object([
+                "id": .string(party.id), "name": .string(party.name), "role": .string(party.role.rawValue),
+                "registered_at": .integer(Int64(party.registeredAt)),
+            ]))
+        }
+        var keys: [JSONValue] = []
+        for key in state.keys.values.sorted(by: { $0.publicKey.keyID < $1.publicKey.keyID }) {
+            keys.append(.object([
+                "key": .string(Base64.encode(key.publicKey.rawRepresentation)), "party": .string(key.party),
+                "valid_from": .integer(Int64(key.validFrom)), "revoked_at": key.revokedAt.map { .integer(Int64($0)) } ?? .null,
+            ]))
+        }
+        var strings: [UInt8] = []
+        var claimBytes: [UInt8] = []
+        claimBytes.reserveCapacity(claimRows.count * claimRow)
+        for row in claimRows {
+            guard row.fact.count <= Int(UInt16.max), row.author.count <= Int(UInt16.max), strings.count <= Int(UInt32.max) else {
+                throw LedgerError(.io, "The rule state is too large for a saved state file.")
+            }
+            append(row.key, to: &claimBytes)
+            append(row.retracted, to: &claimBytes)
+            withUnsafeBytes(of: UInt32(strings.count).littleEndian) { claimBytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt16(row.fact.count).littleEndian) { claimBytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt16(row.author.count).littleEndian) { claimBytes.append(contentsOf: $0) }
+            strings += row.fact
+            strings += row.author
+        }
+        var header = JSONWriter()
+        header.value(.object([
+            "origin": state.origin.map(JSONValue.string) ?? .null, "count": .integer(Int64(state.count)),
+            "root": .string(root.hexString), "last_entry": .string(lastEntryID.hexString), "parties": .array(parties),
+            "keys": .array(keys), "id_rows": .integer(Int64(idRows.count)), "claim_rows": .integer(Int64(claimRows.count)),
+            "string_bytes": .integer(Int64(strings.count)),
+        ]))
+        var out = magic
+        append(UInt64(header.bytes.count), to: &out)
+        out += header.bytes
+        out += SHA256.hash(out).rawRepresentation
+        while out.count % 8 != 0 { out.append(0) }
+        out.reserveCapacity(out.count + idRows.count * idRow + claimBytes.count + strings.count)
+        for (key, sequence) in idRows {
+            append(key, to: &out)
+            append(sequence, to: &out)
+        }
+        out += claimBytes
+        out += strings
+        try FileSystem.writeAtomically(out, to: path, mode: 0o644, directory: FileSystem.parent(of: path))
+    }
+
+    private static func append(_ digest: Digest, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            digest.store(into: buffer)
+            out.append(contentsOf: UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    private static func append(_ value: UInt64, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// The JSON header.
+    private struct Header {
+        var origin: String?
+        var count: UInt64
+        var root: Digest
+        var lastEntryID: Digest
+        var parties: [String: LedgerState.Party] = [:]
+        var keys: [Digest: LedgerState.Key] = [:]
+        var idRows: Int
+        var claimRows: Int
+        var stringBytes: Int
+
+        init(json bytes: [UInt8]) throws(LedgerError) {
+            func bad(_ what: String) -> LedgerError { LedgerError(.usage, "its header \(what)") }
+            let value: JSONValue
+            do {
+                value = try JSONParser.parse(bytes)
+            } catch {
+                throw bad("is not JSON")
+            }
+            guard let o = value.objectValue, let count = o["count"]?.integerValue, count >= 0,
+                let root = o["root"]?.stringValue.flatMap({ Digest(hexString: $0) }),
+                let last = o["last_entry"]?.stringValue.flatMap({ Digest(hexString: $0) }),
+                let idRows = o["id_rows"]?.integerValue, let claimRows = o["claim_rows"]?.integerValue,
+                let stringBytes = o["string_bytes"]?.integerValue, let parties = o["parties"]?.arrayValue,
+                let keys = o["keys"]?.arrayValue
+            else { throw bad("lacks a member or has one of the wrong type") }
+            origin = o["origin"]?.stringValue
+            self.count = UInt64(count)
+            self.root = root
+            lastEntryID = last
+            self.idRows = Int(idRows)
+            self.claimRows = Int(claimRows)
+            self.stringBytes = Int(stringBytes)
+            for p in parties {
+                guard let p = p.objectValue, let id = p["id"]?.stringValue, let name = p["name"]?.stringValue,
+                    let role = p["role"]?.stringValue.flatMap(Event.Role.init(rawValue:)), let at = p["registered_at"]?.integerValue, at >= 0
+                else { throw bad("has a malformed party") }
+                self.parties[id] = LedgerState.Party(id: id, name: name, role: role, registeredAt: UInt64(at))
+            }
+            for k in keys {
+                guard let k = k.objectValue, let raw = k["key"]?.stringValue.flatMap({ Base64.decodeCanonical($0) }),
+                    let publicKey = try? PublicKey(rawRepresentation: raw), let party = k["party"]?.stringValue,
+                    let from = k["valid_from"]?.integerValue, from >= 0
+                else { throw bad("has a malformed key") }
+                let revoked = k["revoked_at"]?.integerValue
+                self.keys[publicKey.keyID] = LedgerState.Key(
+                    publicKey: publicKey, party: party, validFrom: UInt64(from), revokedAt: revoked.map { UInt64(max($0, 0)) })
+            }
+        }
+    }
+}
