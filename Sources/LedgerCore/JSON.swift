@@ -131,7 +131,8 @@ public struct JSONParser: ~Copyable {
     private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
         position += 1
-        var members: [String: JSONValue] = [:]
+        // Room for a typical event's members up front: growing from empty rehashes three times.
+        var members = [String: JSONValue](minimumCapacity: 12)
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             position += 1
@@ -233,15 +234,31 @@ public struct JSONParser: ~Copyable {
     private mutating func string() throws(JSONError) -> String {
         position += 1
         let start = position
-        // Fast path: no escapes; validate the UTF-8 of the raw span in one go.
+        // Fast path: no escapes; validate the UTF-8 of the raw span in one go (none needed when
+        // every byte is ASCII, as ids, keys and times are).
+        var high: UInt8 = 0
+        // Eight bytes at a time while none is a quote, a backslash or a control character.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while position + 8 <= bytes.count {
+            let w = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            let quote = w ^ (ones &* 0x22)
+            let backslash = w ^ (ones &* 0x5c)
+            let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)
+            if special & highs != 0 { break }
+            if w & highs != 0 { high = 0x80 }
+            position += 8
+        }
         while position < bytes.count {
             let c = bytes[position]
+            high |= c
             if c == UInt8(ascii: "\"") {
                 let span = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+                position += 1
+                if high < 0x80 { return String(decoding: span, as: UTF8.self) }
                 guard let text = String(validating: span, as: UTF8.self) else {
                     throw JSONError(offset: start, reason: "invalid UTF-8 in a string")
                 }
-                position += 1
                 return text
             }
             if c == UInt8(ascii: "\\") { break }

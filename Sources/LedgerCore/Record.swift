@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 public import LedgerCrypto
 
 /// One entry of the log: an accepted envelope wrapped with its position, the entry id of the
@@ -104,7 +107,8 @@ public struct Record: Sendable, Hashable {
             var scanner = CanonicalScanner(buffer)
             guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
                 scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
-                let acceptedText = scanner.until(0x22), let accepted = Timestamp(rfc3339: acceptedText), accepted.rfc3339 == acceptedText,
+                let acceptedText = scanner.until(0x22), let accepted = Timestamp(rfc3339Bytes: acceptedText),
+                accepted.isCanonicalText(acceptedText),
                 scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
                 scanner.literal(bytes: envelopeHead),
                 let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,
@@ -145,7 +149,7 @@ private struct CanonicalScanner {
 
     private mutating func literal(_ expected: UnsafeBufferPointer<UInt8>) -> Bool {
         guard position + expected.count <= bytes.count else { return false }
-        for i in 0..<expected.count where bytes[position + i] != expected[i] { return false }
+        guard expected.isEmpty || memcmp(bytes.baseAddress! + position, expected.baseAddress!, expected.count) == 0 else { return false }
         position += expected.count
         return true
     }
@@ -171,20 +175,20 @@ private struct CanonicalScanner {
             let c = bytes[i]
             guard (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) else { return nil }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<(position + 64)]), as: UTF8.self)
+        let digest = Digest(hexBytes: UnsafeBufferPointer(rebasing: bytes[position..<(position + 64)]))
         position += 64
-        return Digest(hexString: text)
+        return digest
     }
 
     /// Printable ASCII up to (not including) `terminator`, which is consumed.
-    mutating func until(_ terminator: UInt8) -> String? {
+    mutating func until(_ terminator: UInt8) -> UnsafeBufferPointer<UInt8>? {
         let start = position
         while position < bytes.count, bytes[position] != terminator {
             guard bytes[position] >= 0x20, bytes[position] < 0x7f, bytes[position] != 0x5c else { return nil }
             position += 1
         }
         guard position < bytes.count else { return nil }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
         position += 1
         return text
     }
@@ -192,11 +196,10 @@ private struct CanonicalScanner {
     /// Standard, padded base64 up to the closing quote (left unconsumed), in its one canonical spelling.
     mutating func canonicalBase64() -> [UInt8]? {
         let start = position
-        while position < bytes.count, bytes[position] != 0x22 { position += 1 }
-        let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
-        guard text.count % 4 == 0, !text.contains(where: { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else { return nil }
-        // Base64.decode refuses non-zero unused bits and bad padding; with the standard alphabet and
-        // full padding required here, the text is the canonical encoding of what it decodes to.
-        return Base64.decode(utf8: text)
+        guard let rest = bytes.baseAddress.map({ $0 + start }), start < bytes.count,
+            let quote = memchr(rest, 0x22, bytes.count - start)
+        else { return nil }
+        position = start + UnsafeRawPointer(rest).distance(to: UnsafeRawPointer(quote))
+        return Base64.decodeCanonical(utf8: UnsafeBufferPointer(rebasing: bytes[start..<position]))
     }
 }

@@ -19,8 +19,14 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (RFC 3339, UTC only, up to 9 fraction digits,
     /// years 0001–9999); `nil` for anything else, including impossible dates and leap seconds.
     public init?(rfc3339 text: some StringProtocol) {
-        let c = Array(text.utf8)
-        guard c.count >= 20, c.last == UInt8(ascii: "Z") || c.last == UInt8(ascii: "z") else { return nil }
+        var text = String(text)
+        guard let time = text.withUTF8({ Timestamp(rfc3339Bytes: $0) }) else { return nil }
+        self = time
+    }
+
+    /// As ``init(rfc3339:)``, from the UTF-8 bytes of the text.
+    public init?(rfc3339Bytes c: UnsafeBufferPointer<UInt8>) {
+        guard c.count >= 20, c[c.count - 1] == UInt8(ascii: "Z") || c[c.count - 1] == UInt8(ascii: "z") else { return nil }
         func digits(_ range: Range<Int>) -> Int? {
             var value = 0
             for i in range {
@@ -51,21 +57,72 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// RFC 3339 in UTC; fraction digits only when the time has them, trailing zeros trimmed.
     public var rfc3339: String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumTextLength) { buffer in
+            String(decoding: buffer[..<write(into: buffer)], as: UTF8.self)
+        }
+    }
+
+    /// Whether `bytes` are exactly ``rfc3339``: the one spelling the ledger writes.
+    public func isCanonicalText(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumTextLength) { buffer in
+            let count = write(into: buffer)
+            return count == bytes.count && buffer[..<count].elementsEqual(bytes)
+        }
+    }
+
+    /// The longest ``rfc3339`` text: a year of up to 19 digits and a sign, and nine fraction digits.
+    private static let maximumTextLength = 48
+
+    /// Writes ``rfc3339`` into `out` without building strings on the way; returns its length.
+    private func write(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
         let secondOfDay = Int(seconds - Int64(days) * 86_400)
         let (year, month, day) = Self.civilFromDays(days)
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        var n = 0
+        func put(_ byte: UInt8) {
+            out[n] = byte
+            n += 1
         }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
+        func number(_ value: Int, width: Int) {
+            // Zero-padded to `width`; wider when it must be (years past 9999).
+            var digits = 1
+            var rest = value / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            let count = max(digits, width)
+            var v = value
+            for i in stride(from: n + count - 1, through: n, by: -1) {
+                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+            n += count
+        }
+        if year < 0 { put(UInt8(ascii: "-")) }
+        number(abs(year), width: 4)
+        put(UInt8(ascii: "-"))
+        number(month, width: 2)
+        put(UInt8(ascii: "-"))
+        number(day, width: 2)
+        put(UInt8(ascii: "T"))
+        number(secondOfDay / 3600, width: 2)
+        put(UInt8(ascii: ":"))
+        number(secondOfDay / 60 % 60, width: 2)
+        put(UInt8(ascii: ":"))
+        number(secondOfDay % 60, width: 2)
         if nanoseconds > 0 {
-            var fraction = pad(Int(nanoseconds), 9)
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            text += "." + fraction
+            var fraction = Int(nanoseconds)
+            var width = 9
+            while fraction % 10 == 0 {
+                fraction /= 10
+                width -= 1
+            }
+            put(UInt8(ascii: "."))
+            number(fraction, width: width)
         }
-        return text + "Z"
+        put(UInt8(ascii: "Z"))
+        return n
     }
 
     public var description: String { rfc3339 }

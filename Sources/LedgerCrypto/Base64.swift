@@ -2,12 +2,28 @@
 public enum Base64 {
     private static let standard = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    private static let decodeTable: [Int8] = {
-        var table = [Int8](repeating: -1, count: 256)
-        for (i, c) in standard.enumerated() { table[Int(c)] = Int8(i) }
+    /// Each byte's 6-bit value, or 0xFF for a byte outside both alphabets.
+    private static let decodeTable: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in standard.enumerated() { table[Int(c)] = UInt8(i) }
         // The URL-safe alphabet (RFC 4648 §5), which DSSE also allows.
         table[Int(UInt8(ascii: "-"))] = 62
         table[Int(UInt8(ascii: "_"))] = 63
+        return table
+    }()
+
+    /// As ``decodeTable``, for the standard alphabet only.
+    private static let standardTable: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in standard.enumerated() { table[Int(c)] = UInt8(i) }
+        return table
+    }()
+
+    /// Which alphabet a byte belongs to only: 1 for `+` `/`, 2 for `-` `_`, 0 otherwise.
+    private static let alphabetTable: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 256)
+        for c in "+/".utf8 { table[Int(c)] = 1 }
+        for c in "-_".utf8 { table[Int(c)] = 2 }
         return table
     }()
 
@@ -58,23 +74,24 @@ public enum Base64 {
     /// where a format fixes the encoding (signed notes, proofs), so that each byte string has
     /// exactly one accepted text.
     public static func decodeCanonical(_ text: some StringProtocol) -> [UInt8]? {
-        guard let bytes = decode(text), encode(bytes) == String(text) else { return nil }
-        return bytes
+        decodeCanonical(utf8: Array(text.utf8))
     }
 
     /// As ``decodeCanonical(_:)``, for text given as UTF-8 bytes.
     public static func decodeCanonical(utf8 text: some Collection<UInt8>) -> [UInt8]? {
-        guard let bytes = decode(utf8: text), Array(encode(bytes).utf8).elementsEqual(text) else { return nil }
-        return bytes
+        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0, canonical: true) }) { return bytes }
+        return Array(text).withUnsafeBufferPointer { decode(buffer: $0, canonical: true) }
     }
 
     /// As ``decode(_:)``, for text given as UTF-8 bytes.
     public static func decode(utf8 text: some Collection<UInt8>) -> [UInt8]? {
-        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0) }) { return bytes }
-        return Array(text).withUnsafeBufferPointer { decode(buffer: $0) }
+        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0, canonical: false) }) { return bytes }
+        return Array(text).withUnsafeBufferPointer { decode(buffer: $0, canonical: false) }
     }
 
-    private static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    /// Decodes any of the four accepted spellings, or with `canonical` only the standard alphabet
+    /// fully padded: with unused bits required to be zero, that is the one text `encode` writes.
+    private static func decode(buffer input: UnsafeBufferPointer<UInt8>, canonical: Bool) -> [UInt8]? {
         var length = input.count
         var padding = 0
         while length > 0, input[length - 1] == UInt8(ascii: "=") {
@@ -82,36 +99,58 @@ public enum Base64 {
             padding += 1
         }
         guard length % 4 != 1, padding == 0 || (length + padding) % 4 == 0, padding <= 2 else { return nil }
+        if canonical, input.count % 4 != 0 { return nil }
         let capacity = length * 3 / 4
-        var alphabets: UInt8 = 0  // bit 0: '+' or '/' seen; bit 1: '-' or '_' seen
-        var valid = true
-        let out = decodeTable.withUnsafeBufferPointer { table in
-            [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
-                var accumulator: UInt32 = 0
-                var bits: UInt32 = 0
-                var o = 0
-                for i in 0..<length {
-                    let c = input[i]
-                    let v = table[Int(c)]
-                    guard v >= 0 else {
-                        valid = false
+        // Four characters make three bytes; validity and alphabets are gathered with ORs and
+        // judged once at the end, so the loop has no branch per character.
+        var invalid: UInt8 = 0
+        var alphabets: UInt8 = 0
+        var leftover: UInt32 = 0
+        let out = (canonical ? standardTable : decodeTable).withUnsafeBufferPointer { table in
+            alphabetTable.withUnsafeBufferPointer { kinds in
+                [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
+                    var i = 0
+                    var o = 0
+                    let whole = length / 4 * 4
+                    while i < whole {
+                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                        let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                        invalid |= a | b | c | d
+                        alphabets |= kinds[Int(input[i])] | kinds[Int(input[i + 1])] | kinds[Int(input[i + 2])] | kinds[Int(input[i + 3])]
+                        let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        out[o] = UInt8(truncatingIfNeeded: n >> 16)
+                        out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
+                        out[o + 2] = UInt8(truncatingIfNeeded: n)
+                        i += 4
+                        o += 3
+                    }
+                    var n: UInt32 = 0
+                    for j in i..<length {
+                        let v = table[Int(input[j])]
+                        invalid |= v
+                        alphabets |= kinds[Int(input[j])]
+                        n = n << 6 | UInt32(v & 63)
+                    }
+                    switch length - whole {
+                    case 2:
+                        out[o] = UInt8(truncatingIfNeeded: n >> 4)
+                        leftover = n & 0xF
+                        o += 1
+                    case 3:
+                        out[o] = UInt8(truncatingIfNeeded: n >> 10)
+                        out[o + 1] = UInt8(truncatingIfNeeded: n >> 2)
+                        leftover = n & 0x3
+                        o += 2
+                    default:
                         break
                     }
-                    if v >= 62 { alphabets |= c == UInt8(ascii: "+") || c == UInt8(ascii: "/") ? 1 : 2 }
-                    accumulator = accumulator << 6 | UInt32(v)
-                    bits += 6
-                    if bits >= 8 {
-                        bits -= 8
-                        out[o] = UInt8(truncatingIfNeeded: accumulator >> bits)
-                        o += 1
-                        accumulator &= (1 << bits) - 1
-                    }
+                    written = o
                 }
-                // Leftover bits must be zero, or two texts would decode to the same bytes.
-                if accumulator != 0 { valid = false }
-                written = o
             }
         }
+        // Valid values are below 64; 0xFF marks a byte of neither alphabet. Leftover bits must be
+        // zero, or two texts would decode to the same bytes.
+        let valid = invalid & 0xC0 == 0 && leftover == 0
         // The two alphabets may not be mixed in one text.
         guard valid, alphabets != 3 else { return nil }
         return out

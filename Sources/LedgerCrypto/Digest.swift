@@ -28,14 +28,29 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// Creates a digest from 64 hexadecimal digits (either case); `nil` for anything else.
     public init?(hexString: some StringProtocol) {
-        let utf8 = Array(hexString.utf8)
+        var text = String(hexString)
+        guard let digest = text.withUTF8({ Digest(hexBytes: $0) }) else { return nil }
+        self = digest
+    }
+
+    /// As ``init(hexString:)``, from the UTF-8 bytes of the text.
+    public init?(hexBytes utf8: UnsafeBufferPointer<UInt8>) {
         guard utf8.count == 64 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        for i in 0..<32 {
-            guard let hi = Self.nibble(utf8[2 * i]), let lo = Self.nibble(utf8[2 * i + 1]) else { return nil }
-            bytes[i] = hi << 4 | lo
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for w in 0..<4 {
+            var word: UInt64 = 0
+            for i in (16 * w)..<(16 * w + 16) {
+                guard let nibble = Self.nibble(utf8[i]) else { return nil }
+                word = word << 4 | UInt64(nibble)
+            }
+            switch w {
+            case 0: words.0 = word
+            case 1: words.1 = word
+            case 2: words.2 = word
+            default: words.3 = word
+            }
         }
-        try? self.init(rawRepresentation: bytes)
+        self.init(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
     }
 
     /// Reads a digest from `buffer` at `offset`; requires 32 readable bytes there.
@@ -65,15 +80,19 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// Lowercase hexadecimal, 64 digits.
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for word in [w0, w1, w2, w3] {
-            for shift in stride(from: 60, through: 0, by: -4) {
-                out.append(digits[Int(word >> UInt64(shift) & 0xf)])
+        String(unsafeUninitializedCapacity: 64) { out in
+            func put(_ word: UInt64, at start: Int) {
+                for i in 0..<16 {
+                    let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i) & 0xf)
+                    out[start + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                }
             }
+            put(w0, at: 0)
+            put(w1, at: 16)
+            put(w2, at: 32)
+            put(w3, at: 48)
+            return 64
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The first `count` hex digits followed by an ellipsis, for messages.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LedgerCore
 
 /// Reads the log's lines in order from a byte offset, in large chunks: one `pread` per megabyte,
@@ -41,7 +44,7 @@ struct LogCursor {
     /// The next line; `nil` at `end`.
     mutating func next() throws(LedgerError) -> Line? {
         while true {
-            if let newline = buffer[(bufferStart + scanned)...].firstIndex(of: 0x0a) {
+            if let newline = Self.newline(in: buffer, from: bufferStart + scanned) {
                 let line = Line(bytes: Array(buffer[bufferStart..<newline]), offset: offset, complete: true)
                 offset += UInt64(line.bytes.count + 1)
                 bufferStart = newline + 1
@@ -62,6 +65,15 @@ struct LogCursor {
                 return line
             }
             try refill()
+        }
+    }
+
+    /// The index of the first newline at or after `start`: memchr, not a byte-at-a-time loop.
+    private static func newline(in buffer: [UInt8], from start: Int) -> Int? {
+        guard start < buffer.count else { return nil }
+        return buffer.withUnsafeBytes { raw -> Int? in
+            guard let found = memchr(raw.baseAddress! + start, 0x0a, raw.count - start) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(found))
         }
     }
 
@@ -91,7 +103,7 @@ struct LogCursor {
         bufferStart = 0
         scanned = 0
         while true {
-            if let newline = buffer.firstIndex(of: 0x0a) {
+            if let newline = Self.newline(in: buffer, from: 0) {
                 length += UInt64(newline)
                 bufferStart = newline + 1
                 offset = start + length + 1

@@ -50,6 +50,25 @@ struct JSONTests {
         }
     }
 
+    @Test("strings are read the same whether a byte falls in the eight-byte fast scan or after it")
+    func stringScanPositions() throws {
+        let inserts: [(bytes: [UInt8], valid: Bool)] = [
+            ([0x01], false), ([0x1f], false), ([0x7f], true), ([0xff], false), ([0xc3, 0xa9], true), ([0xe2, 0x82], false),
+            ([0xf0, 0x9f, 0x98, 0x80], true), ([0xed, 0xa0, 0x80], false), ([0x5c, 0x6e], true), ([0x5c, 0x75, 0x30, 0x30, 0x34, 0x31], true),
+        ]
+        for (insert, valid) in inserts {
+            for before in 0..<20 {
+                let content = Array(repeating: UInt8(ascii: "a"), count: before) + insert + Array(repeating: UInt8(ascii: "b"), count: 19 - before)
+                let parsed = try? JSONParser.parse([0x22] + content + [0x22])
+                #expect((parsed != nil) == valid, "\(insert) after \(before) bytes")
+                if valid, insert.first != 0x5c {
+                    #expect(parsed == .string(String(decoding: content, as: UTF8.self)))
+                }
+            }
+        }
+        #expect(try JSONParser.parse(Array(#""aaaaaaaaaaa\nbbbbbbbbbbbbbb""#.utf8)) == .string("aaaaaaaaaaa\nbbbbbbbbbbbbbb"))
+    }
+
     @Test("refuses nesting deeper than the limit, accepts it at the limit")
     func depth() throws {
         let limit = JSONParser.maximumDepth
