@@ -173,7 +173,7 @@ public struct ReplayEngine: Sendable {
         // state, so chunks are decoded on every core while this thread applies the chunk before.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
         func apply(_ chunk: DecodeAhead) {
-            for decoded in chunk.results() {
+            for case let decoded? in chunk.results() {
                 info.recordsRead += 1
                 lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                 switch decoded.outcome {
@@ -332,10 +332,12 @@ private final class DecodeAhead: @unchecked Sendable {
         }
     }
 
-    /// The decoded records, in order, once every task is done.
-    func results() -> [Decoded] {
+    /// The decoded records, in order, once every task is done (each is set: a task writes every
+    /// element of its share). Handed over whole, not copied element by element.
+    func results() -> [Decoded?] {
         group.wait()
-        return decoded.map { $0! }
+        defer { decoded = [] }
+        return decoded
     }
 
     private static func decode(_ stored: StoredRecord) -> Decoded {
