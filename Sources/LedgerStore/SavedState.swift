@@ -71,9 +71,12 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             throw bad("it does not start with ELSTATE1")
         }
         let headerLength = Int(clamping: UInt64(littleEndian: map.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        guard headerLength <= size - 48 else {
+            munmap(base, size)
+            throw bad("its header is longer than the file")
+        }
         let headerEnd = 16 + headerLength
-        guard headerLength <= size - 48, headerEnd + 32 <= size,
-            SHA256.hash(UnsafeRawBufferPointer(rebasing: map[..<headerEnd])) == Digest(loadingFrom: map, at: headerEnd)
+        guard SHA256.hash(UnsafeRawBufferPointer(rebasing: map[..<headerEnd])) == Digest(loadingFrom: map, at: headerEnd)
         else {
             munmap(base, size)
             throw bad("its header is damaged (checksum)")
@@ -85,13 +88,16 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             munmap(base, size)
             throw bad(error.message)
         }
+        // Every count is checked against the file's size before any arithmetic that could overflow.
         let tables = (headerEnd + 32 + 7) / 8 * 8
-        let claimsAt = tables + header.idRows * Self.idRow
-        let stringsAt = claimsAt + header.claimRows * Self.claimRow
-        guard header.idRows >= 0, header.claimRows >= 0, header.stringBytes >= 0, stringsAt + header.stringBytes == size else {
+        guard (0...size).contains(header.idRows), (0...size).contains(header.claimRows), (0...size).contains(header.stringBytes),
+            tables + header.idRows * Self.idRow + header.claimRows * Self.claimRow + header.stringBytes == size
+        else {
             munmap(base, size)
             throw bad("its tables do not fill the file as its header says")
         }
+        let claimsAt = tables + header.idRows * Self.idRow
+        let stringsAt = claimsAt + header.claimRows * Self.claimRow
         origin = header.origin
         count = header.count
         parties = header.parties
@@ -168,6 +174,7 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             let offset = Int(UInt32(littleEndian: map.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self)))
             let factLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self)))
             let authorLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
+            guard offset + factLength + authorLength <= strings.count else { continue }
             let start = strings.offset + offset
             body(
                 Digest(loadingFrom: map, at: at), word(at: at + 32), Array(map[start..<(start + factLength)]),

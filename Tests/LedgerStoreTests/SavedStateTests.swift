@@ -134,6 +134,21 @@ struct SavedStateTests {
         #expect(throws: LedgerError(.usage, "")) { try SavedState(path: damaged) }
         try Data(bytes.prefix(40)).write(to: URL(fileURLWithPath: damaged))
         #expect(throws: LedgerError(.usage, "")) { try SavedState(path: damaged) }
+        // Every byte of the header and its checksum is covered; a length past the file is refused.
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let headerEnd = 16 + Int(original[8]) + Int(original[9]) << 8 + 32
+        for offset in 0..<headerEnd {
+            var flipped = original
+            flipped[offset] ^= 0x40
+            try flipped.write(to: URL(fileURLWithPath: damaged))
+            #expect(throws: LedgerError(.usage, ""), "byte \(offset)") { try SavedState(path: damaged) }
+        }
+        for length: UInt64 in [.max, .max >> 1, UInt64(original.count)] {
+            var long = original
+            long.replaceSubrange(8..<16, with: withUnsafeBytes(of: length.littleEndian) { Data($0) })
+            try long.write(to: URL(fileURLWithPath: damaged))
+            #expect(throws: LedgerError(.usage, "")) { try SavedState(path: damaged) }
+        }
 
         // The entry just before the trusted checkpoint is rewritten (canonically, one second
         // later): with the old tree files it is not the entry the state recorded; with the tree
