@@ -32,6 +32,16 @@ public final class FuzzHarness: Sendable {
     /// Runs one input through the decoders and the append checks.
     public func run(_ input: UnsafeRawBufferPointer) {
         let bytes = Array(input)
+        // The strict base64 decoder must accept exactly the texts that `encode` writes.
+        let canonical = Base64.decodeCanonical(utf8: bytes)
+        let reencoded = Base64.decode(utf8: bytes).flatMap { Array(Base64.encode($0).utf8) == bytes ? $0 : nil }
+        precondition(canonical == reencoded, "base64: the canonical decoder and decode-then-encode disagree")
+        // A time read from bytes is written back the same way, and only its own spelling is canonical.
+        if let time = input.withMemoryRebound(to: UInt8.self, { Timestamp(rfc3339Bytes: $0) }) {
+            precondition(Timestamp(rfc3339: time.rfc3339) == time, "a time changed through its text")
+            let exact = Array(time.rfc3339.utf8) == bytes
+            precondition(input.withMemoryRebound(to: UInt8.self, { time.isCanonicalText($0) }) == exact, "canonical time text misjudged")
+        }
         if let value = try? JSONParser.parse(bytes) {
             var writer = JSONWriter()
             writer.value(value)
