@@ -22,14 +22,17 @@ struct VerifyCommand: ParsableCommand {
             them: with --state (the rule state you saved when you verified the trusted checkpoint) \
             only the new entries are read, whatever the ledger's size; without it the entries \
             before the checkpoint are read again to rebuild the state (their signatures are not \
-            rechecked).
+            rechecked). With --state the old entries themselves are not read: the stored tree must \
+            fold to the trusted root and the entry just before the new ones must be the one you \
+            saved; an old entry changed behind an unchanged tree is found by a full verification.
 
             --save-state FILE saves the rule state at the newest checkpoint that verified (with \
             --since: the ledger's newest checkpoint), only if the ledger is intact. Keep it with \
             that checkpoint file: together they are what --since and --state take next time. The \
             state is yours; never take one from the ledger's operator.
 
-            Exit 0 if intact, 1 if anything was found.
+            Exit 0 if intact, 1 if anything was found, 2 for a usage mistake (a saved state of \
+            another checkpoint is one), 3 if a file cannot be read or written.
             """
     )
 

@@ -82,7 +82,15 @@ final class SlotWriter {
         bytes.append(contentsOf: [0, 0, 0, 0])
         slotIsNil = false
         try body()
-        let length = slotIsNil ? SnapshotBinary.nilLength : UInt32(bytes.count - start - 4)
+        var length = SnapshotBinary.nilLength
+        if !slotIsNil {
+            // A slot of 4 GiB or more cannot be written: the state is then not snapshotted.
+            if let fits = UInt32(exactly: bytes.count - start - 4), fits < SnapshotBinary.nilLength {
+                length = fits
+            } else if unsupported == nil {
+                unsupported = "a value of 4 GiB or more"
+            }
+        }
         slotIsNil = false
         withUnsafeBytes(of: length.littleEndian) { for i in 0..<4 { bytes[start + i] = $0[i] } }
     }

@@ -203,8 +203,10 @@ public enum Verifier {
                     return (checker.report, trusted, newest)
                 }
                 checker.previousTime = try last.decoded().acceptedAt
+                // Just after the last trusted record: whatever was appended since the ledger was
+                // opened is read too.
+                startOffset = try ledger.offset(of: trusted.size - 1) + UInt64(last.bytes.count) + 1
             }
-            startOffset = trusted.size < ledger.count ? try ledger.offset(of: trusted.size) : checker.size
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
         }
         try checker.run(fullChecksFrom: trusted.size, fromOffset: startOffset, progress: progress) { (checker) throws(LedgerError) in

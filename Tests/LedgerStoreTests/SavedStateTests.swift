@@ -143,6 +143,14 @@ struct SavedStateTests {
             try flipped.write(to: URL(fileURLWithPath: damaged))
             #expect(throws: LedgerError(.usage, ""), "byte \(offset)") { try SavedState(path: damaged) }
         }
+        // A byte of the tables (ids, claims, strings) is covered too: a damaged row is never read
+        // as an absent id or an active claim.
+        for offset in stride(from: headerEnd + 8, to: original.count, by: max(1, (original.count - headerEnd) / 50)) {
+            var flipped = original
+            flipped[offset] ^= 0x01
+            try flipped.write(to: URL(fileURLWithPath: damaged))
+            #expect(throws: LedgerError(.usage, ""), "table byte \(offset)") { try SavedState(path: damaged) }
+        }
         for length: UInt64 in [.max, .max >> 1, UInt64(original.count)] {
             var long = original
             long.replaceSubrange(8..<16, with: withUnsafeBytes(of: length.littleEndian) { Data($0) })

@@ -107,7 +107,8 @@ struct Figure: ParsableCommand {
     /// beside the benchmark ledger and reused; not a figure).
     func saveTrustedState() throws -> Measurement {
         let trusted = try trustedCheckpoint()
-        if !FileManager.default.fileExists(atPath: trusted.state) {
+        // Kept from an earlier run only if it still opens (the format may have changed since).
+        if (try? SavedState(path: trusted.state)) == nil {
             let report = try Verifier.verify(directory: directory, saveState: trusted.state, saveAt: trusted.size)
             guard report.savedStateSize == trusted.size else { throw ValidationError("the state was not saved: \(report.notes)") }
         }
