@@ -17,6 +17,9 @@ import LedgerCrypto
 ///
 /// The file is `ELSNAP1\n`, the root slot, and the SHA-256 of everything before it, so a
 /// changed byte makes the snapshot unusable (it is then rebuilt) rather than a wrong answer.
+///
+/// Coding paths are not extended member by member: building one array per value cost more than
+/// the decoding itself, and a snapshot that does not decode is rebuilt, not diagnosed.
 enum SnapshotBinary {
     static let magic = Array("ELSNAP1\n".utf8)
     static let nilLength = UInt32.max
@@ -52,10 +55,12 @@ enum SnapshotBinary {
 
 // MARK: - Writing
 
+/// Used by one thread at a time, so its properties skip the runtime's exclusivity checks, which
+/// cost more than the writes they guard.
 final class SlotWriter {
-    var bytes: [UInt8] = []
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Set by a single-value container's `encodeNil` for the slot being written.
-    var slotIsNil = false
+    @exclusivity(unchecked) var slotIsNil = false
     /// What the state asked for that this form does not write (nested containers, super
     /// encoders), if anything: the snapshot is then not written, and replays still answer.
     var unsupported: String?
@@ -202,7 +207,7 @@ struct KeyedSlotWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode(_ value: some Encodable, forKey k: Key) throws {
         key(k)
-        try writer.value(value, codingPath: codingPath + [k])
+        try writer.value(value, codingPath: codingPath)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey k: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -372,7 +377,7 @@ final class KeyedSlotReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private let values: [SlotReader.Slot]
     /// Where the last key was found: members are read in the order written, so the next
     /// lookup nearly always succeeds at the next member.
-    private var hint = 0
+    @exclusivity(unchecked) private var hint = 0
 
     init(reader: SlotReader, slot: SlotReader.Slot, codingPath: [any CodingKey]) throws {
         self.reader = reader
@@ -412,38 +417,38 @@ final class KeyedSlotReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func contains(_ key: Key) -> Bool { index(of: key) != nil }
 
     func decodeNil(forKey key: Key) throws -> Bool { try value(key).isNil }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.bool(try value(key), codingPath: codingPath + [key]) }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try reader.string(try value(key), codingPath: codingPath + [key]) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try reader.integer(try value(key), codingPath: codingPath + [key]) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.bool(try value(key), codingPath: codingPath) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try reader.string(try value(key), codingPath: codingPath) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try reader.integer(try value(key), codingPath: codingPath) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try T(from: SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]))
+        try T(from: SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath))
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let i = index(of: key), !values[i].isNil else { return nil }
         hint = i + 1
-        return try T(from: SlotDecoder(reader: reader, slot: values[i], codingPath: codingPath + [key]))
+        return try T(from: SlotDecoder(reader: reader, slot: values[i], codingPath: codingPath))
     }
 
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
         guard let i = index(of: key), !values[i].isNil else { return nil }
         hint = i + 1
-        return try reader.string(values[i], codingPath: codingPath + [key])
+        return try reader.string(values[i], codingPath: codingPath)
     }
 
     func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? {
         guard let i = index(of: key), !values[i].isNil else { return nil }
         hint = i + 1
-        return try reader.integer(values[i], codingPath: codingPath + [key])
+        return try reader.integer(values[i], codingPath: codingPath)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]).container(keyedBy: type)
+        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath + [key]).unkeyedContainer()
+        try SlotDecoder(reader: reader, slot: try value(key), codingPath: codingPath).unkeyedContainer()
     }
 
     func superDecoder() throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
