@@ -10,9 +10,11 @@ public import LedgerCrypto
 ///
 /// It is the reviewer's own file, written by their own verification (`ledger verify
 /// --save-state`) and kept with the checkpoint they trust; nothing in a ledger directory is ever
-/// taken as a saved state. Ids are looked up in place (the file is memory-mapped); loading it
-/// hashes its tables once (a sequential read of about 120 bytes per entry), so that damage to the
-/// file is refused rather than read as a different state.
+/// taken as a saved state. Ids are looked up in place, by binary search with positioned reads
+/// (O(log n) small reads each; the file is not loaded or mapped, so memory stays small whatever
+/// the ledger's size); opening it hashes its tables once (a sequential read of about 120 bytes
+/// per entry), so that damage to the file is refused rather than read as a different state.
+/// Lookups are meant for one thread at a time.
 ///
 /// Layout (integers little-endian): `ELSTATE1`, the header's length (8 bytes), the header (JSON:
 /// origin, count, root, last entry id, parties, keys, table sizes, SHA-256 of the tables), the
@@ -41,17 +43,16 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
     /// Where the file was read from.
     public let path: String
 
-    // The mapped file; immutable while this object lives, read from any thread.
-    private let map: UnsafeRawBufferPointer
+    /// The first read that failed after the file was opened, if any. A lookup that cannot read
+    /// answers "not found", so whoever relied on lookups must check this before trusting them.
+    public private(set) var readFailure: LedgerError?
+
+    private let file: FileDescriptor
     private let ids: (offset: Int, rows: Int)
     private let claims: (offset: Int, rows: Int)
     private let strings: (offset: Int, count: Int)
 
-    deinit {
-        munmap(UnsafeMutableRawPointer(mutating: map.baseAddress), map.count)
-    }
-
-    /// Maps and checks a saved state.
+    /// Opens and checks a saved state.
     /// - Throws: ``LedgerError/Code/io`` if it cannot be read, ``LedgerError/Code/usage`` if it
     ///   is not a saved state or is damaged.
     public init(path: String) throws(LedgerError) {
@@ -59,34 +60,23 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             LedgerError(.usage, "\(path) is not a usable saved state: \(what). Save a new one with `ledger verify DIR --save-state FILE`.")
         }
         let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
+        self.file = file
+        self.path = path
         let size = Int(try file.size)
         guard size >= Self.magic.count + 8 + 32, size < Int.max / 2 else { throw bad("it is too short") }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, file.fd, 0), base != MAP_FAILED else {
-            throw ioError("mmap", path)
-        }
-        let map = UnsafeRawBufferPointer(start: base, count: size)
-        self.map = map
-        self.path = path
-        guard map.starts(with: Self.magic) else {
-            munmap(base, size)
-            throw bad("it does not start with ELSTATE1")
-        }
-        let headerLength = Int(clamping: UInt64(littleEndian: map.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-        guard headerLength <= size - 48 else {
-            munmap(base, size)
-            throw bad("its header is longer than the file")
-        }
+        let start = try file.read(at: 0, count: 16)
+        guard start.count == 16, start.starts(with: Self.magic) else { throw bad("it does not start with ELSTATE1") }
+        let headerLength = Int(clamping: start[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        guard headerLength <= size - 48 else { throw bad("its header is longer than the file") }
         let headerEnd = 16 + headerLength
-        guard SHA256.hash(UnsafeRawBufferPointer(rebasing: map[..<headerEnd])) == Digest(loadingFrom: map, at: headerEnd)
-        else {
-            munmap(base, size)
-            throw bad("its header is damaged (checksum)")
-        }
+        let head = try file.read(at: 0, count: headerEnd + 32)
+        guard head.count == headerEnd + 32,
+            head.withUnsafeBytes({ SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[..<headerEnd])) == Digest(loadingFrom: $0, at: headerEnd) })
+        else { throw bad("its header is damaged (checksum)") }
         let header: Header
         do throws(LedgerError) {
-            header = try Header(json: Array(map[16..<headerEnd]))
+            header = try Header(json: Array(head[16..<headerEnd]))
         } catch {
-            munmap(base, size)
             throw bad(error.message)
         }
         // Every count is checked against the room left before it is multiplied or added.
@@ -94,16 +84,24 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
         guard tables <= size, (0...((size - tables) / Self.idRow)).contains(header.idRows),
             (0...((size - tables - header.idRows * Self.idRow) / Self.claimRow)).contains(header.claimRows),
             header.stringBytes == size - tables - header.idRows * Self.idRow - header.claimRows * Self.claimRow
-        else {
-            munmap(base, size)
-            throw bad("its tables do not fill the file as its header says")
-        }
+        else { throw bad("its tables do not fill the file as its header says") }
         // The tables are checked whole: one sequential hash (about 0.1 s for a million entries), so
-        // that a damaged row can never pass for an absent id or an active claim.
-        guard SHA256.hash(UnsafeRawBufferPointer(rebasing: map[tables...])) == header.tablesDigest else {
-            munmap(base, size)
-            throw bad("its tables are damaged (checksum)")
+        // that a damaged row can never pass for an absent id or an active claim. Read through the
+        // descriptor, not the mapping, so that only the pages lookups touch become resident.
+        var hasher = SHA256.Hasher()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var at = UInt64(tables)
+        while at < UInt64(size) {
+            let got = try chunk.withUnsafeMutableBytes { buffer in
+                Result { () throws(LedgerError) in
+                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, size - Int(at))]), at: at)
+                }
+            }.get()
+            guard got > 0 else { break }
+            chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+            at += UInt64(got)
         }
+        guard at == UInt64(size), hasher.finalize() == header.tablesDigest else { throw bad("its tables are damaged (checksum)") }
         let claimsAt = tables + header.idRows * Self.idRow
         let stringsAt = claimsAt + header.claimRows * Self.claimRow
         origin = header.origin
@@ -129,64 +127,98 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
         }
     }
 
-    /// Binary search for `key` in a sorted table; the row's offset.
-    private func find(_ key: Digest, in table: (offset: Int, rows: Int), rowSize: Int) -> Int? {
-        var low = 0
-        var high = table.rows
-        while low < high {
-            let middle = (low + high) / 2
-            let at = table.offset + middle * rowSize
-            let found = Digest(loadingFrom: map, at: at)
-            if found == key { return at }
-            if found < key { low = middle + 1 } else { high = middle }
+    /// Reads `count` bytes at `offset`; `nil` (and ``readFailure`` set) if they cannot all be read.
+    private func read(_ count: Int, at offset: Int) -> [UInt8]? {
+        do throws(LedgerError) {
+            let bytes = try file.read(at: UInt64(offset), count: count)
+            if bytes.count == count { return bytes }
+            throw LedgerError(.io, "\(path) ended early: it changed while it was in use.")
+        } catch {
+            if readFailure == nil { readFailure = error }
+            return nil
         }
-        return nil
     }
 
-    private func word(at offset: Int) -> UInt64 {
-        UInt64(littleEndian: map.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    /// Binary search for `key` in a sorted table: the row, read whole. One small read per step
+    /// until the rows left fit in a few pages, then one read of them all.
+    private func find(_ key: Digest, in table: (offset: Int, rows: Int), rowSize: Int) -> [UInt8]? {
+        var low = 0
+        var high = table.rows
+        while (high - low) * rowSize > 8192 {
+            let middle = (low + high) / 2
+            guard let row = read(rowSize, at: table.offset + middle * rowSize) else { return nil }
+            let found = row.withUnsafeBytes { Digest(loadingFrom: $0) }
+            if found == key { return row }
+            if found < key { low = middle + 1 } else { high = middle }
+        }
+        guard low < high, let block = read((high - low) * rowSize, at: table.offset + low * rowSize) else { return nil }
+        return block.withUnsafeBytes { raw -> [UInt8]? in
+            var low = 0
+            var high = block.count / rowSize
+            while low < high {
+                let middle = (low + high) / 2
+                let found = Digest(loadingFrom: raw, at: middle * rowSize)
+                if found == key { return Array(raw[(middle * rowSize)..<((middle + 1) * rowSize)]) }
+                if found < key { low = middle + 1 } else { high = middle }
+            }
+            return nil
+        }
+    }
+
+    private static func word(_ row: [UInt8], at offset: Int) -> UInt64 {
+        row.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
     }
 
     public func sequence(of kind: IDKind, _ id: String) -> UInt64? {
-        find(Self.key(kind.rawValue, id), in: ids, rowSize: Self.idRow).map { word(at: $0 + 32) }
+        find(Self.key(kind.rawValue, id), in: ids, rowSize: Self.idRow).map { Self.word($0, at: 32) }
     }
 
     public func sequence(ofEntry entryID: Digest) -> UInt64? {
-        find(Self.key(entry: entryID), in: ids, rowSize: Self.idRow).map { word(at: $0 + 32) }
+        find(Self.key(entry: entryID), in: ids, rowSize: Self.idRow).map { Self.word($0, at: 32) }
     }
 
     public func claim(_ id: String) -> LedgerState.Claim? {
-        guard let at = find(Self.key(Self.claimKind, id), in: claims, rowSize: Self.claimRow) else { return nil }
-        let retracted = word(at: at + 32)
-        let offset = Int(UInt32(littleEndian: map.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self)))
-        let factLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self)))
-        let authorLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
-        guard offset + factLength + authorLength <= strings.count else { return nil }
-        let start = strings.offset + offset
-        let fact = String(decoding: UnsafeRawBufferPointer(rebasing: map[start..<(start + factLength)]), as: UTF8.self)
-        let author = String(decoding: UnsafeRawBufferPointer(rebasing: map[(start + factLength)..<(start + factLength + authorLength)]), as: UTF8.self)
-        return LedgerState.Claim(fact: fact, author: author, retractedAt: retracted == .max ? nil : retracted)
+        guard let row = find(Self.key(Self.claimKind, id), in: claims, rowSize: Self.claimRow),
+            let (retracted, fact, author) = Self.claimFields(row, strings: { offset, count in
+                offset + count <= strings.count ? read(count, at: strings.offset + offset) : nil
+            })
+        else { return nil }
+        return LedgerState.Claim(
+            fact: String(decoding: fact, as: UTF8.self), author: String(decoding: author, as: UTF8.self),
+            retractedAt: retracted == .max ? nil : retracted)
     }
 
-    /// Every row of both tables, for writing a state that continues this one.
-    fileprivate func forEachID(_ body: (Digest, UInt64) -> Void) {
-        for row in 0..<ids.rows {
-            let at = ids.offset + row * Self.idRow
-            body(Digest(loadingFrom: map, at: at), word(at: at + 32))
+    /// A claim row's retraction and its fact and author bytes, read through `strings`.
+    private static func claimFields(
+        _ row: [UInt8], strings: (_ offset: Int, _ count: Int) -> [UInt8]?
+    ) -> (UInt64, [UInt8], [UInt8])? {
+        row.withUnsafeBytes { raw in
+            let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+            let factLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 44, as: UInt16.self)))
+            let authorLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 46, as: UInt16.self)))
+            guard let text = strings(offset, factLength + authorLength) else { return nil }
+            return (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self)), Array(text[..<factLength]), Array(text[factLength...]))
         }
     }
 
-    fileprivate func forEachClaim(_ body: (Digest, UInt64, [UInt8], [UInt8]) -> Void) {
+    /// Every row of both tables, for writing a state that continues this one (read whole: saving
+    /// is a pass over everything anyway).
+    fileprivate func forEachRow(id: (Digest, UInt64) -> Void, claim: (Digest, UInt64, [UInt8], [UInt8]) -> Void) throws(LedgerError) {
+        let total = ids.rows * Self.idRow + claims.rows * Self.claimRow + strings.count
+        guard let tables = read(total, at: ids.offset) else { throw readFailure ?? LedgerError(.io, "\(path) cannot be read.") }
+        let stringsStart = ids.rows * Self.idRow + claims.rows * Self.claimRow
+        for row in 0..<ids.rows {
+            let at = row * Self.idRow
+            let bytes = Array(tables[at..<(at + Self.idRow)])
+            id(bytes.withUnsafeBytes { Digest(loadingFrom: $0) }, Self.word(bytes, at: 32))
+        }
         for row in 0..<claims.rows {
-            let at = claims.offset + row * Self.claimRow
-            let offset = Int(UInt32(littleEndian: map.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self)))
-            let factLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self)))
-            let authorLength = Int(UInt16(littleEndian: map.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
-            guard offset + factLength + authorLength <= strings.count else { continue }
-            let start = strings.offset + offset
-            body(
-                Digest(loadingFrom: map, at: at), word(at: at + 32), Array(map[start..<(start + factLength)]),
-                Array(map[(start + factLength)..<(start + factLength + authorLength)]))
+            let at = ids.rows * Self.idRow + row * Self.claimRow
+            let bytes = Array(tables[at..<(at + Self.claimRow)])
+            guard let (retracted, fact, author) = Self.claimFields(bytes, strings: { offset, count in
+                offset + count <= strings.count ? Array(tables[(stringsStart + offset)..<(stringsStart + offset + count)]) : nil
+            }) else { continue }
+            claim(bytes.withUnsafeBytes { Digest(loadingFrom: $0) }, retracted, fact, author)
         }
     }
 
@@ -209,10 +241,9 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             claimRows.append((key(claimKind, id), claim.retractedAt ?? .max, Array(claim.fact.utf8), Array(claim.author.utf8)))
         }
         if let base = state.base as? SavedState {
-            base.forEachID { idRows.append(($0, $1)) }
             // A claim changed since the base (retracted) is in both; the state's copy is newer.
             let changed = Set(claimRows.map(\.key))
-            base.forEachClaim { key, retracted, fact, author in
+            try base.forEachRow(id: { idRows.append(($0, $1)) }) { key, retracted, fact, author in
                 if !changed.contains(key) { claimRows.append((key, retracted, fact, author)) }
             }
         } else if state.base != nil {
