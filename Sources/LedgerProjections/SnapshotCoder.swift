@@ -210,6 +210,32 @@ struct KeyedSlotWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try writer.value(value, codingPath: codingPath)
     }
 
+    // Absent optionals are written as nil members rather than left out, so that a decoder reading
+    // members in declaration order finds each one where it looks first.
+    mutating func encodeIfPresent(_ value: String?, forKey k: Key) {
+        if let value { encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
+    mutating func encodeIfPresent(_ value: UInt64?, forKey k: Key) {
+        if let value { encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
+    mutating func encodeIfPresent(_ value: Int?, forKey k: Key) {
+        if let value { encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
+    mutating func encodeIfPresent(_ value: Int64?, forKey k: Key) {
+        if let value { encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
+    mutating func encodeIfPresent(_ value: Bool?, forKey k: Key) {
+        if let value { encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey k: Key) throws {
+        if let value { try encode(value, forKey: k) } else { encodeNil(forKey: k) }
+    }
+
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey k: Key) -> KeyedEncodingContainer<NestedKey> {
         writer.refuse("nested containers", codingPath: codingPath)
     }
@@ -369,52 +395,65 @@ struct SingleSlotReader: SingleValueDecodingContainer {
     }
 }
 
-/// A class, so that lookups (non-mutating in the protocol) can move the hint along.
+/// A class, so that lookups (non-mutating in the protocol) can move the cursor along.
 final class KeyedSlotReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let reader: SlotReader
     var codingPath: [any CodingKey]
-    private let keys: [SlotReader.Slot]
-    private let values: [SlotReader.Slot]
-    /// Where the last key was found: members are read in the order written, so the next
-    /// lookup nearly always succeeds at the next member.
-    @exclusivity(unchecked) private var hint = 0
+    private let start: Int
+    private let end: Int
+    /// Where the member after the last one found begins: members are read in the order they
+    /// were written (and the writer writes absent optionals as nil), so a lookup nearly always
+    /// finds its key right there, without collecting the members first.
+    @exclusivity(unchecked) private var cursor: Int
 
     init(reader: SlotReader, slot: SlotReader.Slot, codingPath: [any CodingKey]) throws {
         self.reader = reader
         self.codingPath = codingPath
-        var keys: [SlotReader.Slot] = []
-        var values: [SlotReader.Slot] = []
-        var cursor = slot.start
-        while cursor < slot.end {
-            keys.append(try reader.slot(at: &cursor, end: slot.end, codingPath: codingPath))
-            values.append(try reader.slot(at: &cursor, end: slot.end, codingPath: codingPath))
-        }
-        self.keys = keys
-        self.values = values
+        start = slot.start
+        end = slot.end
+        cursor = slot.start
     }
 
     var allKeys: [Key] {
-        keys.compactMap { slot in (try? reader.string(slot, codingPath: codingPath)).flatMap { Key(stringValue: $0) } }
+        var out: [Key] = []
+        var position = start
+        while position < end {
+            guard let key = try? reader.slot(at: &position, end: end, codingPath: codingPath),
+                (try? reader.slot(at: &position, end: end, codingPath: codingPath)) != nil,
+                let name = try? reader.string(key, codingPath: codingPath)
+            else { break }
+            if let key = Key(stringValue: name) { out.append(key) }
+        }
+        return out
     }
 
-    private func index(of key: Key) -> Int? {
+    /// The value of member `key`: searched from the cursor to the end, then from the start.
+    private func find(_ key: Key) -> SlotReader.Slot? {
         let name = key.stringValue
-        for step in 0..<keys.count {
-            let i = (hint + step) % keys.count
-            if reader.equals(keys[i], name) { return i }
+        func scan(from: Int, to: Int) -> SlotReader.Slot? {
+            var position = from
+            while position < to {
+                guard let found = try? reader.slot(at: &position, end: end, codingPath: codingPath),
+                    let value = try? reader.slot(at: &position, end: end, codingPath: codingPath)
+                else { return nil }
+                if reader.equals(found, name) {
+                    cursor = position
+                    return value
+                }
+            }
+            return nil
         }
-        return nil
+        return scan(from: cursor, to: end) ?? scan(from: start, to: cursor)
     }
 
     private func value(_ key: Key) throws -> SlotReader.Slot {
-        guard let i = index(of: key) else {
+        guard let slot = find(key) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "snapshot: member missing"))
         }
-        hint = i + 1
-        return values[i]
+        return slot
     }
 
-    func contains(_ key: Key) -> Bool { index(of: key) != nil }
+    func contains(_ key: Key) -> Bool { find(key) != nil }
 
     func decodeNil(forKey key: Key) throws -> Bool { try value(key).isNil }
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try reader.bool(try value(key), codingPath: codingPath) }
@@ -426,21 +465,18 @@ final class KeyedSlotReader<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard let i = index(of: key), !values[i].isNil else { return nil }
-        hint = i + 1
-        return try T(from: SlotDecoder(reader: reader, slot: values[i], codingPath: codingPath))
+        guard let slot = find(key), !slot.isNil else { return nil }
+        return try T(from: SlotDecoder(reader: reader, slot: slot, codingPath: codingPath))
     }
 
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
-        guard let i = index(of: key), !values[i].isNil else { return nil }
-        hint = i + 1
-        return try reader.string(values[i], codingPath: codingPath)
+        guard let slot = find(key), !slot.isNil else { return nil }
+        return try reader.string(slot, codingPath: codingPath)
     }
 
     func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? {
-        guard let i = index(of: key), !values[i].isNil else { return nil }
-        hint = i + 1
-        return try reader.integer(values[i], codingPath: codingPath)
+        guard let slot = find(key), !slot.isNil else { return nil }
+        return try reader.integer(slot, codingPath: codingPath)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
