@@ -190,7 +190,7 @@ def main():
     checks += len(acknowledged)
 
     print(f"crash-test: {args.trials} appends ({stats['killed']} killed, {stats['finished']} finished), "
-          f"{len(acknowledged)} statements acknowledged, {len(present) - 2} in the log, "
+          f"{len(acknowledged)} statements acknowledged, {len(present) - 3} in the log, "
           f"{stats['torn_cut']} torn tails cut on reopen, {stats['reader_runs']} concurrent reader runs "
           f"({stats['in_progress_notes']} saw an append in progress)")
     for failure in failures[:20]:

@@ -247,12 +247,15 @@ def prepare(ledger, d, base):
     public_keys = {name: public_key(ledger, path) for name, path in key_files.items()}
     evidence = load_evidence(d, base)
     check_description(d, evidence)
-    return key_files, public_keys, evidence
+    if any(batch.get("checkpoint") for batch in d["batches"]) and "file" not in d.get("log_key", {}):
+        raise Failure("The description asks for checkpoints but names no log_key file.", 2)
+    log_key = base / d["log_key"]["file"] if "log_key" in d else None
+    return key_files, public_keys, evidence, log_key
 
 
 def build(ledger, d, prepared, out, quiet):
     say = (lambda *a: None) if quiet else print
-    key_files, public_keys, evidence = prepared
+    key_files, public_keys, evidence, log_key = prepared
     genesis = d["genesis"]
     admin = d["parties"][genesis["party"]]
     say(run(ledger, "init", out, "--origin", d["origin"], "--admin-key", key_files[genesis["key"]],
@@ -293,7 +296,7 @@ def build(ledger, d, prepared, out, quiet):
                         raise Failure(f"`ledger blob add` stored {stored!r}; expected {info['sha256']} {info['size']}.")
                     say(f"    blob {info['sha256']} {info['size']} bytes ({event['evidence']})")
             if batch.get("checkpoint"):
-                run(ledger, "checkpoint", out, "--key", str(DEFAULT_DESCRIPTION.parent / d["log_key"]["file"]))
+                run(ledger, "checkpoint", out, "--key", str(log_key))
                 say(f"    checkpoint of {int(printed[-1][0]) + 1} entries signed with {d['log_key']['file']}")
     say(run(ledger, "verify", out).strip())
     say(run(ledger, "blob", "check", out).strip())

@@ -25,7 +25,7 @@ enum Files {
             if n == 0 { break }
             out += buffer[..<n]
             guard out.count <= limit else {
-                throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes; that is more than any statement may be.")
+                throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes, the most this command reads from it. Check that it is the file you meant.")
             }
         }
         return out

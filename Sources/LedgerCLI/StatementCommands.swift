@@ -82,7 +82,11 @@ struct CosignCommand: ParsableCommand {
     func run() throws {
         let signingKey = try Files.signingKey(key)
         var signed = try Envelope(jsonText: Files.read(envelope, limit: 2 * Envelope.maximumPayloadSize))
-        _ = try Event(payload: signed.payload)
+        do throws(LedgerError) {
+            _ = try Event(payload: signed.payload)
+        } catch {
+            throw LedgerError(error.code, "\(envelope): \(error.message) Nothing was signed.")
+        }
         try signed.sign(with: signingKey)
         print(String(decoding: signed.jsonBytes, as: UTF8.self))
     }

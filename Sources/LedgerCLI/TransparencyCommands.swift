@@ -68,10 +68,6 @@ func sentence(_ error: any Error) -> String {
     return text.hasSuffix(".") ? text : text + "."
 }
 
-func treeError(_ error: MerkleTreeError) -> LedgerError {
-    LedgerError(.usage, "\(error)")
-}
-
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
@@ -185,7 +181,7 @@ struct ProveCommand: ParsableCommand {
                 }
                 proof = made
             } catch let error as MerkleTreeError {
-                throw treeError(error)
+                throw LedgerError(error, in: directory)
             }
             if json {
                 var out = JSONWriter()
@@ -240,7 +236,7 @@ struct ProveCommand: ParsableCommand {
                 }
                 proof = made
             } catch let error as MerkleTreeError {
-                throw treeError(error)
+                throw LedgerError(error, in: directory)
             }
             if json {
                 print(consistencyJSON(proof))
@@ -261,7 +257,7 @@ func consistencyProof(from old: UInt64, to new: UInt64, file: String?, ledger: S
     do throws(MerkleTreeError) {
         return try tree.consistencyProof(from: old, to: new)
     } catch {
-        throw treeError(error)
+        throw LedgerError(error, in: ledger)
     }
 }
 
@@ -534,7 +530,10 @@ struct CosignCheckpointCommand: ParsableCommand {
         let checkpoint = try verifiedCheckpoint(file, verifier)
         let statePath = state ?? key + ".state"
         var known: [String: JSONValue] = [:]
-        if let bytes = try? Files.read(statePath, limit: 1 << 20) {
+        // Only a state file that does not exist yet means "no checkpoint cosigned before": one
+        // that cannot be read must not let this witness forget what it signed.
+        if access(statePath, F_OK) == 0 {
+            let bytes = try Files.read(statePath, limit: 1 << 20)
             guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
                 throw LedgerError(.io, "The witness state file \(statePath) is not a JSON object; fix or remove it.")
             }

@@ -67,14 +67,14 @@ public enum Base64 {
     /// decoded bytes, and ``decodeCanonical(_:)`` accepts only the one standard, padded spelling.
     /// - Returns: the bytes, or `nil` with no partial result.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        decode(utf8: Array(text.utf8))
+        decode(utf8: text.utf8)
     }
 
     /// Decodes only the one canonical spelling: standard alphabet, padded (RFC 4648 §4). Used
     /// where a format fixes the encoding (signed notes, proofs), so that each byte string has
     /// exactly one accepted text.
     public static func decodeCanonical(_ text: some StringProtocol) -> [UInt8]? {
-        decodeCanonical(utf8: Array(text.utf8))
+        decodeCanonical(utf8: text.utf8)
     }
 
     /// As ``decodeCanonical(_:)``, for text given as UTF-8 bytes.

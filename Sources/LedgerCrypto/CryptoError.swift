@@ -15,7 +15,7 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .wrongLength(what, got, want):
-            return "\(what) has \(got) bytes; Ed25519 needs exactly \(want)."
+            return "\(what) has \(got) bytes; it must have exactly \(want)."
         case let .invalidPEM(detail):
             return "not a readable PEM key: \(detail)"
         case let .notEd25519(detail):

@@ -4,6 +4,9 @@ internal import COpenSSL
 public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     /// The 32-byte encoded point.
     public let rawRepresentation: [UInt8]
+    /// The key id used in DSSE envelopes: SHA-256 of the 32 raw bytes, computed once (keys are
+    /// looked up and sorted by it).
+    public let keyID: Digest
     private let box: PKeyBox
 
     /// Creates a key from its 32-byte encoding.
@@ -16,6 +19,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         }
         guard let key else { throw .failed("EVP_PKEY_new_raw_public_key") }
         self.rawRepresentation = raw
+        self.keyID = SHA256.hash(raw)
         self.box = PKeyBox(takingOwnershipOf: key)
     }
 
@@ -28,11 +32,13 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         }
         let box = PKeyBox(takingOwnershipOf: parsed)
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
+        self.keyID = SHA256.hash(rawRepresentation)
         self.box = box
     }
 
     init(box: PKeyBox) throws(CryptoError) {
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
+        self.keyID = SHA256.hash(rawRepresentation)
         self.box = box
     }
 
@@ -42,8 +48,6 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         (try? pemText { PEM_write_bio_PUBKEY($0, box.pointer) }) ?? ""
     }
 
-    /// The key id used in DSSE envelopes: SHA-256 of the 32 raw bytes.
-    public var keyID: Digest { SHA256.hash(rawRepresentation) }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
     ///

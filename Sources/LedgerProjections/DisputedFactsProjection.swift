@@ -143,7 +143,8 @@ public struct DisputedFactsProjection: Projection {
 
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
         let sequence = record.sequence
-        let entry = record.entryID.hexString
+        // Spelled out only for the events that record it (key events and ignored ones do not).
+        lazy var entry = record.entryID.hexString
         func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures) }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
 
@@ -160,10 +161,10 @@ public struct DisputedFactsProjection: Projection {
             state.entries[entry] = "fact:" + fact
 
         case let .claimAsserted(claim, fact, stance, statement, source):
-            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: nil, event, record, signing(), &state)
+            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: nil, event, record, entry, signing(), &state)
 
         case let .claimCountered(claim, counters, fact, stance, statement, source):
-            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: counters, event, record, signing(), &state)
+            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: counters, event, record, entry, signing(), &state)
 
         case let .claimAmended(claim, statement, stance, _):
             guard var c = state.claims[claim], c.isActive else { return }
@@ -252,7 +253,7 @@ public struct DisputedFactsProjection: Projection {
 
     private func addClaim(
         _ claim: String, fact: String, stance: Event.Stance, statement: String, source: Event.Source?, counters: String?,
-        _ event: Event, _ record: ReplayRecord, _ signing: Signing, _ state: inout State
+        _ event: Event, _ record: ReplayRecord, _ entry: String, _ signing: Signing, _ state: inout State
     ) {
         guard state.claims[claim] == nil, state.facts[fact] != nil else { return }
         state.claims[claim] = Claim(
@@ -261,7 +262,7 @@ public struct DisputedFactsProjection: Projection {
         if let counters { state.claims[counters]?.counteredBy.append(claim) }
         state.facts[fact]?.claims.append(claim)
         state.facts[fact]?.lastChange = record.sequence
-        state.entries[record.entryID.hexString] = "claim:" + claim
+        state.entries[entry] = "claim:" + claim
     }
 
     /// The facts an evidence item bears on: those of the claims it supports or contradicts,

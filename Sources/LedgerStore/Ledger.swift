@@ -159,6 +159,9 @@ public final class Ledger: @unchecked Sendable {
     /// Checks that `layout` is a ledger directory this version can read: a `FORMAT` file with the
     /// expected text and a `log` file.
     static func checkFormat(_ layout: Layout) throws(LedgerError) {
+        for path in [layout.format, layout.log] where FileSystem.isSymbolicLink(path) {
+            throw LedgerError(.notALedger, "\(path) is a symbolic link; a ledger's files are never read or written through links. Put the file itself in its place.")
+        }
         guard FileSystem.isRegularFile(layout.format), FileSystem.isRegularFile(layout.log) else {
             throw LedgerError(.notALedger, "\(layout.directory) is not a ledger directory (no FORMAT and log files). Create one with `ledger init`.")
         }
@@ -399,9 +402,11 @@ public final class Ledger: @unchecked Sendable {
         return false
     }
 
+    private static let recordStart = Array("{\"seq\":".utf8)
+
     /// The sequence number a canonical record starts with (`{"seq":N,`), or `nil`.
     static func sequencePrefix(_ bytes: [UInt8]) -> UInt64? {
-        let prefix = Array("{\"seq\":".utf8)
+        let prefix = recordStart
         guard bytes.count > prefix.count, bytes.starts(with: prefix) else { return nil }
         var value: UInt64 = 0
         for byte in bytes[prefix.count...] {

@@ -132,7 +132,7 @@ extension Ledger {
 
 extension LedgerError {
     /// A tree error as a ledger error, naming `directory`.
-    init(_ error: MerkleTreeError, in directory: String) {
+    package init(_ error: MerkleTreeError, in directory: String) {
         switch error {
         case .io, .inconsistentLevelFile:
             self.init(.io, "The Merkle tree files of \(directory) cannot be used: \(error). They are a cache: `ledger repair \(directory) --rebuild-derived` rewrites them from the log.")

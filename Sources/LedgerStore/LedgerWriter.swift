@@ -40,9 +40,7 @@ public final class LedgerWriter {
     ///   ``LedgerError/Code/notALedger`` or ``LedgerError/Code/io``.
     public init(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) {
         let layout = Ledger.Layout(directory: directory)
-        guard FileSystem.isRegularFile(layout.format) else {
-            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT file). Create one with `ledger init`.")
-        }
+        try Ledger.checkFormat(layout)
         lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         ledger = try Ledger(directory: directory, writable: true)
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)

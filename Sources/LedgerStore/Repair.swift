@@ -23,9 +23,7 @@ public enum Repair {
     ///   index cannot be rebuilt past damage; restore the log first).
     public static func rebuildDerived(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) -> Report {
         let layout = Ledger.Layout(directory: directory)
-        guard FileSystem.isRegularFile(layout.format) else {
-            throw LedgerError(.notALedger, "\(directory) is not a ledger directory (no FORMAT file).")
-        }
+        try Ledger.checkFormat(layout)
         let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
         let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true)
@@ -37,8 +35,9 @@ public enum Repair {
         }
         try FileSystem.writeAtomically(bytes, to: layout.index, directory: directory)
         try rebuildTree(ledger)
-        // Projection snapshots are caches too: removed here, written again by the next replay.
-        for name in FileSystem.contents(of: directory + "/snapshots") where name.hasSuffix(".json") {
+        // Projection snapshots are caches too, whatever their format: every file goes, and the
+        // next replay writes them again.
+        for name in FileSystem.contents(of: directory + "/snapshots") {
             FileSystem.remove(directory + "/snapshots/" + name)
         }
         var messages = ledger.report.messages.filter { !$0.contains("index") }

@@ -178,27 +178,26 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
     }
 
     public func claim(_ id: String) -> LedgerState.Claim? {
-        guard let row = find(Self.key(Self.claimKind, id), in: claims, rowSize: Self.claimRow),
-            let (retracted, fact, author) = Self.claimFields(row, strings: { offset, count in
-                offset + count <= strings.count ? read(count, at: strings.offset + offset) : nil
-            })
+        guard let row = find(Self.key(Self.claimKind, id), in: claims, rowSize: Self.claimRow) else { return nil }
+        let fields = row.withUnsafeBytes { Self.claimFields($0, at: 0) }
+        guard fields.offset + fields.factLength + fields.authorLength <= strings.count,
+            let text = read(fields.factLength + fields.authorLength, at: strings.offset + fields.offset)
         else { return nil }
         return LedgerState.Claim(
-            fact: String(decoding: fact, as: UTF8.self), author: String(decoding: author, as: UTF8.self),
-            retractedAt: retracted == .max ? nil : retracted)
+            fact: String(decoding: text[..<fields.factLength], as: UTF8.self),
+            author: String(decoding: text[fields.factLength...], as: UTF8.self),
+            retractedAt: fields.retracted == .max ? nil : fields.retracted)
     }
 
-    /// A claim row's retraction and its fact and author bytes, read through `strings`.
-    private static func claimFields(
-        _ row: [UInt8], strings: (_ offset: Int, _ count: Int) -> [UInt8]?
-    ) -> (UInt64, [UInt8], [UInt8])? {
-        row.withUnsafeBytes { raw in
-            let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
-            let factLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 44, as: UInt16.self)))
-            let authorLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 46, as: UInt16.self)))
-            guard let text = strings(offset, factLength + authorLength) else { return nil }
-            return (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self)), Array(text[..<factLength]), Array(text[factLength...]))
-        }
+    /// The fields of the claim row at `at`: its retraction, and where its fact id and author lie
+    /// in the string area.
+    private static func claimFields(_ raw: UnsafeRawBufferPointer, at: Int) -> (retracted: UInt64, offset: Int, factLength: Int, authorLength: Int) {
+        (
+            UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 32, as: UInt64.self)),
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self))),
+            Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self))),
+            Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
+        )
     }
 
     /// Every row of both tables, for writing a state that continues this one (read whole: saving
@@ -207,18 +206,20 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
         let total = ids.rows * Self.idRow + claims.rows * Self.claimRow + strings.count
         guard let tables = read(total, at: ids.offset) else { throw readFailure ?? LedgerError(.io, "\(path) cannot be read.") }
         let stringsStart = ids.rows * Self.idRow + claims.rows * Self.claimRow
-        for row in 0..<ids.rows {
-            let at = row * Self.idRow
-            let bytes = Array(tables[at..<(at + Self.idRow)])
-            id(bytes.withUnsafeBytes { Digest(loadingFrom: $0) }, Self.word(bytes, at: 32))
-        }
-        for row in 0..<claims.rows {
-            let at = ids.rows * Self.idRow + row * Self.claimRow
-            let bytes = Array(tables[at..<(at + Self.claimRow)])
-            guard let (retracted, fact, author) = Self.claimFields(bytes, strings: { offset, count in
-                offset + count <= strings.count ? Array(tables[(stringsStart + offset)..<(stringsStart + offset + count)]) : nil
-            }) else { continue }
-            claim(bytes.withUnsafeBytes { Digest(loadingFrom: $0) }, retracted, fact, author)
+        tables.withUnsafeBytes { raw in
+            for row in 0..<ids.rows {
+                let at = row * Self.idRow
+                id(Digest(loadingFrom: raw, at: at), UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 32, as: UInt64.self)))
+            }
+            for row in 0..<claims.rows {
+                let at = ids.rows * Self.idRow + row * Self.claimRow
+                let fields = Self.claimFields(raw, at: at)
+                let text = stringsStart + fields.offset
+                guard fields.offset + fields.factLength + fields.authorLength <= strings.count else { continue }
+                claim(
+                    Digest(loadingFrom: raw, at: at), fields.retracted, Array(raw[text..<(text + fields.factLength)]),
+                    Array(raw[(text + fields.factLength)..<(text + fields.factLength + fields.authorLength)]))
+            }
         }
     }
 

@@ -84,7 +84,8 @@ public enum Verifier {
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
         if key == nil { key = try stored.verifierKey() }
-        var pending = stored.files()
+        // Each stored checkpoint with its size, worked out once rather than after every record.
+        var pending = stored.files().compactMap { path in CheckpointStore.size(ofFile: path).map { (path: path, size: $0) } }
         for stray in stored.strayFiles() {
             checker.report.notes.append("\(stray) is not a checkpoint file name (<20-digit size>-<8 hex>.note); it was not checked.")
         }
@@ -93,19 +94,20 @@ public enum Verifier {
             pending = []
         }
         // The state is saved at the newest checkpoint, the size a reviewer will hold a checkpoint of.
-        let saveAt = saveState == nil ? nil : saveAt ?? pending.last.flatMap(CheckpointStore.size(ofFile:))
+        let saveAt = saveState == nil ? nil : saveAt ?? pending.last?.size
+        var next = 0
         try checker.run(fullChecksFrom: 0, progress: progress) { (checker) throws(LedgerError) in
             // After each record: check the stored checkpoints of exactly this size.
-            while let path = pending.first, let size = CheckpointStore.size(ofFile: path), size <= checker.position {
-                pending.removeFirst()
+            while next < pending.count, pending[next].size <= checker.position {
+                let (path, size) = pending[next]
+                next += 1
                 guard let key else { continue }
                 let verified = checker.report.checkpoints
                 checker.checkStoredCheckpoint(path: path, size: size, key: key)
                 if size == saveAt, checker.report.checkpoints > verified { checker.captureState() }
             }
         }
-        for path in pending {
-            let size = CheckpointStore.size(ofFile: path) ?? 0
+        for (path, size) in pending[next...] {
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
@@ -254,7 +256,6 @@ struct RecordChecker {
     /// When any fails, the verification is run again in order so that every finding after it is
     /// exactly what an in-order check reports.
     var parallel = true
-    private(set) var signatureFailures = 0
     private var captured: (state: LedgerState, root: Digest, last: Digest)?
     private var batch = SignatureBatch()
     private var running: (batch: SignatureBatch, group: DispatchGroup)?
@@ -457,7 +458,6 @@ struct RecordChecker {
         group.wait()
         running = nil
         for position in done.failedPositions {
-            signatureFailures += 1
             report.findings.append(.init(sequence: position, code: .badSignature, message: "A signature does not verify over the statement at this entry: it was changed after signing."))
         }
     }

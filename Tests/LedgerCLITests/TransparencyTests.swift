@@ -72,6 +72,7 @@ struct TransparencyTests {
         let leaves = try CLI.run(["export", "leaves", Self.sample]).stdout.split(separator: "\n")
         #expect(leaves.count == 40)
         let log = try CLI.run(["log", Self.sample, "--json"]).stdout.split(separator: "\n")
+        #expect(log.count == 40)
         for (leaf, line) in zip(leaves, log) {
             let bytes = try #require(Base64.decode(leaf))
             #expect(line.contains(SHA256.hash([0] + bytes).hexString))
