@@ -220,8 +220,8 @@ struct FactsCommand: ParsableCommand {
         let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
         let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
-        let context = ReportContext(blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        let all = projection.facts(in: result.state, context: context)
+        let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
+        let all = try projection.facts(in: result.state, context: context)
         let facts = all.filter { status == nil || $0.disputeStatus.rawValue == status?.rawValue }
         if json {
             let out: JSONValue = .object([
@@ -299,9 +299,9 @@ struct FactCommand: ParsableCommand {
         timelineInfo.skipped = []
         timelineInfo.skippedCount = 0
         reportReplay(timelineInfo, name: timelineProjection.name, verbose: common.verbose)
-        let context = ReportContext(blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        guard let fact = projection.fact(factID, in: result.state, context: context) else {
-            let known = result.state.factOrder.prefix(20).joined(separator: ", ")
+        let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
+        guard let fact = try projection.fact(factID, in: result.state, context: context) else {
+            let known = result.state.factIDs.prefix(20).joined(separator: ", ")
             throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
         }
         let timeline = timelineProjection.timeline(of: factID, in: timelineReplay.state)

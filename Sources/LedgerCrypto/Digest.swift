@@ -5,6 +5,10 @@
 public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     @usableFromInline var w0, w1, w2, w3: UInt64
 
+    /// The first eight bytes as a big-endian word, for tables keyed by digests (they are as good
+    /// as random).
+    @inlinable public var leadingWord: UInt64 { w0 }
+
     /// The digest of 32 zero bytes, the "previous entry" of the genesis record.
     public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
 

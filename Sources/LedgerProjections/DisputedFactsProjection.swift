@@ -1,283 +1,380 @@
 public import LedgerCore
-import LedgerCrypto
+public import LedgerCrypto
+public import LedgerStore
 
 /// The disputed-facts projection: every fact with its claims, evidence, attestations and
 /// findings, from which ``DisputedFactsProjection/facts(in:context:)`` derives at query time
 /// the three statuses of DESIGN.md (integrity, dispute and argument status, finding).
 ///
-/// `apply` only records what happened; argument statuses, integrity codes and dispute status
-/// are computed when asked, because blob checks depend on the files present today and the
-/// grounded labelling depends on the whole attack graph. See ``FactView`` for the rules.
+/// The replayed ``State`` is an index of the log, not a copy of it: for each fact, claim and
+/// evidence item, the sequence numbers of the records about it and its links to the others.
+/// A query reads those records back from the log and applies them in full
+/// (``record(_:event:into:)``) to build the fact's ``Detail``, then its ``FactView``. So a
+/// replay's memory grows with the number of things in the ledger, not with their texts, and a
+/// snapshot is small enough to load at once.
+///
+/// The index may list more records than a fact's view uses (an amendment of a retracted
+/// claim, say): applying them in full decides, with the same rules as for the whole log. It
+/// must never list fewer; see ``State`` for why it does not.
 public struct DisputedFactsProjection: Projection {
-    /// Whether replay re-verifies each statement's Ed25519 signatures. Without it, keys, roles
-    /// and blobs are still checked, and signatures are left to `ledger verify` (they were
-    /// verified at append); replay is then several times faster on large logs.
+    /// Whether a query re-verifies the Ed25519 signatures of the statements it reads back.
+    /// Without it, keys, roles and blobs are still checked, and signatures are left to
+    /// `ledger verify` (they were verified at append).
     public var verifiesSignatures: Bool
 
     public init(verifiesSignatures: Bool = true) {
         self.verifiesSignatures = verifiesSignatures
     }
 
-    public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
-
     public var name: String { "disputed-facts" }
-    public var version: Int { 2 }
+    public var version: Int { 3 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
-    /// What the log says about facts, claims, evidence, attestations and findings.
-    public struct State: Codable, Sendable, Equatable {
-        /// Facts by id.
-        public var facts: [String: Fact] = [:]
-        /// Fact ids in the order they were opened.
-        public var factOrder: [String] = []
-        /// Claims (and counterclaims) by id, retracted ones included.
-        public var claims: [String: Claim] = [:]
-        /// Evidence items by id.
-        public var evidence: [String: EvidenceItem] = [:]
-        /// What each entry id names, for attestations that target an entry: `claim:ID`,
-        /// `evidence:ID` or `fact:ID`.
-        public var entries: [String: String] = [:]
-        /// Every key, for signature checks.
+    /// Which records bear on which fact, claim and evidence item.
+    ///
+    /// Facts, claims and evidence items are nodes; each node has a list of links, in log order:
+    /// the records about it (the one that made it first), and the nodes it leads to — a fact
+    /// to its claims and to the evidence its findings rely on, a claim to the evidence that
+    /// supports or contradicts it and to the counterclaims against it. A fact's records are
+    /// its own, its claims' and their evidence's (see ``records(of:)``).
+    ///
+    /// Every test the full rules make on the way to a fact's view is on a record so reached:
+    /// a claim joins a fact only if asserted with it; evidence bears on a claim only if it
+    /// names it (linked when the claim is asserted, if the evidence came first); custody steps
+    /// and attestations are listed under what they name; a counterclaim contributes its
+    /// assertion and its own fact's opening, which is all the countered claim shows of it.
+    public struct State: Sendable, Equatable {
+        /// Nodes by kind and id.
+        var factNodes: [String: Int32] = [:]
+        var claimNodes: [String: Int32] = [:]
+        var evidenceNodes: [String: Int32] = [:]
+        /// Fact nodes in the order opened.
+        var factOrder: [Int32] = []
+        /// Per node: its fact for a claim (-1 otherwise), and its first and last link.
+        var parent: [Int32] = []
+        var head: [Int32] = []
+        var tail: [Int32] = []
+        /// The links: a tagged value (``Link``) and the next link of the same node (-1 at the end).
+        var linkValue: [UInt64] = []
+        var linkNext: [Int32] = []
+        /// The node each entry id names, for attestations that target an entry.
+        var entries = EntryTable()
+        /// Evidence naming a claim not yet asserted (only in logs that broke the append rules).
+        var waiting: [String: [Int32]] = [:]
+        /// Every key, for signature checks at query time.
         public var keys = KeyTable()
-        /// For each evidence item, the facts whose findings rely on it.
-        public var reliedOnBy: [String: [String]] = [:]
-
-        enum CodingKeys: String, CodingKey {
-            case facts, factOrder = "fact_order", claims, evidence, entries, keys, reliedOnBy = "relied_on_by"
-        }
 
         public init() {}
-    }
 
-    /// A fact as recorded.
-    public struct Fact: Codable, Sendable, Equatable {
-        public var fact: String
-        public var proposition: String
-        public var subjects: [String]
-        public var tags: [String]
-        public var openedAt: UInt64
-        public var openedBy: String
-        /// Its claims in the order asserted, retracted ones included.
-        public var claims: [String] = []
-        /// Evidence the fact's findings rely on (evidence for or against its claims is found
-        /// through the claims).
-        public var reliedOn: [String] = []
-        public var findings: [Finding] = []
-        /// Attestations whose target is the fact's own entries.
-        public var attestations: [AttestationInfo] = []
-        /// The sequence number of the last record that touched the fact.
-        public var lastChange: UInt64
-        /// Who signed `fact.opened`.
-        public var signing: Signing
+        /// The fact ids, in the order opened.
+        public var factIDs: [String] {
+            var names = [String](repeating: "", count: factOrder.count)
+            let position = Dictionary(uniqueKeysWithValues: factOrder.enumerated().map { ($1, $0) })
+            for (name, node) in factNodes { names[position[node]!] = name }
+            return names
+        }
 
-        enum CodingKeys: String, CodingKey {
-            case fact, proposition, subjects, tags, openedAt = "opened_at", openedBy = "opened_by", claims
-            case reliedOn = "relied_on", findings, attestations, lastChange = "last_change", signing
+        /// Whether a fact of this id is open.
+        public func hasFact(_ id: String) -> Bool { factNodes[id] != nil }
+
+        mutating func addNode(parent: Int32, record sequence: UInt64) -> Int32 {
+            let node = Int32(head.count)
+            self.parent.append(parent)
+            head.append(-1)
+            tail.append(-1)
+            link(node, .record(sequence))
+            return node
+        }
+
+        mutating func link(_ node: Int32, _ link: Link) {
+            let index = Int32(linkValue.count)
+            linkValue.append(link.value)
+            linkNext.append(-1)
+            let n = Int(node)
+            if tail[n] < 0 { head[n] = index } else { linkNext[Int(tail[n])] = index }
+            tail[n] = index
+        }
+
+        /// The links of `node`, in order.
+        func links(of node: Int32) -> some Sequence<Link> {
+            sequence(first: head[Int(node)]) { [linkNext] in linkNext[Int($0)] }
+                .lazy.prefix { $0 >= 0 }.map { [linkValue] in Link(value: linkValue[Int($0)]) }
+        }
+
+        /// The sequence number of the record that made `node`.
+        func firstRecord(of node: Int32) -> UInt64 { Link(value: linkValue[Int(head[Int(node)])]).payload }
+
+        /// The sequence numbers of every record that bears on `fact`, ascending, each once.
+        func records(of fact: Int32) -> [UInt64] {
+            var out: [UInt64] = []
+            func own(_ node: Int32) {
+                for link in links(of: node) where link.tag == .record { out.append(link.payload) }
+            }
+            for link in links(of: fact) {
+                switch link.tag {
+                case .record: out.append(link.payload)
+                case .evidence: own(Int32(link.payload))
+                case .counterclaim: break
+                case .claim:
+                    for inner in links(of: Int32(link.payload)) {
+                        switch inner.tag {
+                        case .record: out.append(inner.payload)
+                        case .evidence: own(Int32(inner.payload))
+                        case .claim: break
+                        case .counterclaim:
+                            let counterclaim = Int32(inner.payload)
+                            out.append(firstRecord(of: counterclaim))
+                            out.append(firstRecord(of: parent[Int(counterclaim)]))
+                        }
+                    }
+                }
+            }
+            out.sort()
+            var unique: [UInt64] = []
+            unique.reserveCapacity(out.count)
+            for sequence in out where sequence != unique.last { unique.append(sequence) }
+            return unique
         }
     }
 
-    /// A claim or counterclaim as recorded, with its amendments applied.
-    public struct Claim: Codable, Sendable, Equatable {
-        public var claim: String
-        public var fact: String
-        public var author: String
-        /// The current stance (`affirms`, `denies`, `qualifies`), after amendments.
-        public var stance: String
-        /// The current statement, after amendments.
-        public var statement: String
-        public var source: SourceInfo?
-        /// The claim it counters, for a counterclaim.
-        public var counters: String?
-        /// Counterclaims made against it, in order.
-        public var counteredBy: [String] = []
-        /// Evidence that supports / contradicts it, in order attached.
-        public var evidenceFor: [String] = []
-        public var evidenceAgainst: [String] = []
-        public var attestations: [AttestationInfo] = []
-        public var assertedAt: UInt64
-        /// The sequence number of its last amendment or retraction (or of its assertion).
-        public var lastChange: UInt64
-        public var amendments: Int = 0
-        public var retractedAt: UInt64?
-        public var retractionReason: String?
-        /// Who signed the assertion, each amendment and the retraction.
-        public var signings: [Signing]
-
-        enum CodingKeys: String, CodingKey {
-            case claim, fact, author, stance, statement, source, counters, counteredBy = "countered_by"
-            case evidenceFor = "evidence_for", evidenceAgainst = "evidence_against", attestations, assertedAt = "asserted_at"
-            case lastChange = "last_change", amendments, retractedAt = "retracted_at", retractionReason = "retraction_reason", signings
-        }
-
-        /// Whether it still stands (not retracted).
-        public var isActive: Bool { retractedAt == nil }
+    /// One link of a node: a record's sequence number or another node, tagged in the top bits.
+    struct Link {
+        enum Tag: UInt64 { case record = 0, claim = 1, evidence = 2, counterclaim = 3 }
+        let value: UInt64
+        init(value: UInt64) { self.value = value }
+        init(_ tag: Tag, _ payload: UInt64) { value = tag.rawValue << 62 | payload }
+        static func record(_ sequence: UInt64) -> Link { Link(.record, sequence) }
+        var tag: Tag { Tag(rawValue: value >> 62)! }
+        var payload: UInt64 { value & (1 << 62 - 1) }
     }
 
-    /// A reviewer's finding on a fact.
-    public struct Finding: Codable, Sendable, Equatable {
-        public var finding: String
-        public var author: String
-        public var outcome: String
-        public var rationale: String
-        public var reliesOn: [String]
-        public var sequence: UInt64
-        public var signedAt: String
-        public var acceptedAt: String
-        public var signing: Signing
-
-        enum CodingKeys: String, CodingKey {
-            case finding, author, outcome, rationale, reliesOn = "relies_on", sequence, signedAt = "signed_at"
-            case acceptedAt = "accepted_at", signing
-        }
-
-        /// `{"finding", "author", "outcome", "rationale", "relies_on", "sequence", "signed_at", "accepted_at"}`.
-        public var json: JSONValue {
-            .object([
-                "finding": .string(finding), "author": .string(author), "outcome": .string(outcome), "rationale": .string(rationale),
-                "relies_on": .strings(reliesOn), "sequence": .number(sequence), "signed_at": .string(signedAt),
-                "accepted_at": .string(acceptedAt),
-            ])
-        }
-    }
-
+    /// Records the fact, claim or evidence item `record` is about; see ``State``.
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
         let sequence = record.sequence
-        // Spelled out only for the events that record it (key events and ignored ones do not).
-        lazy var entry = record.entryID.hexString
-        func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures) }
-        func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
-
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
             state.keys.apply(event, at: sequence)
 
-        case let .factOpened(fact, proposition, subjects, tags):
-            guard state.facts[fact] == nil else { return }
-            state.facts[fact] = Fact(
-                fact: fact, proposition: proposition, subjects: subjects, tags: tags, openedAt: sequence, openedBy: event.author,
-                lastChange: sequence, signing: signing())
-            state.factOrder.append(fact)
-            state.entries[entry] = "fact:" + fact
+        case let .factOpened(fact, _, _, _):
+            guard state.factNodes[fact] == nil else { return }
+            let node = state.addNode(parent: -1, record: sequence)
+            state.factNodes[fact] = node
+            state.factOrder.append(node)
+            state.entries.insert(record.entryID, node)
 
-        case let .claimAsserted(claim, fact, stance, statement, source):
-            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: nil, event, record, entry, signing(), &state)
+        case let .claimAsserted(claim, fact, _, _, _):
+            addClaim(claim, fact: fact, counters: nil, record, &state)
 
-        case let .claimCountered(claim, counters, fact, stance, statement, source):
-            addClaim(claim, fact: fact, stance: stance, statement: statement, source: source, counters: counters, event, record, entry, signing(), &state)
+        case let .claimCountered(claim, counters, fact, _, _, _):
+            addClaim(claim, fact: fact, counters: counters, record, &state)
 
-        case let .claimAmended(claim, statement, stance, _):
-            guard var c = state.claims[claim], c.isActive else { return }
-            if let statement { c.statement = statement }
-            if let stance { c.stance = stance.rawValue }
-            c.amendments += 1
-            c.lastChange = sequence
-            c.signings.append(signing())
-            state.claims[claim] = c
-            state.entries[entry] = "claim:" + claim
-            touch(fact: c.fact)
-
-        case let .claimRetracted(claim, reason):
-            guard var c = state.claims[claim], c.isActive else { return }
-            c.retractedAt = sequence
-            c.retractionReason = reason
-            c.lastChange = sequence
-            c.signings.append(signing())
-            state.claims[claim] = c
-            state.entries[entry] = "claim:" + claim
-            touch(fact: c.fact)
+        case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
+            guard let node = state.claimNodes[claim] else { return }
+            state.link(node, .record(sequence))
+            state.entries.insert(record.entryID, node)
 
         case let .evidenceAttached(e):
-            guard state.evidence[e.evidence] == nil else { return }
-            state.evidence[e.evidence] = EvidenceItem(e, event: event, record: record, signing: signing())
-            state.entries[entry] = "evidence:" + e.evidence
-            for claim in e.supports where state.claims[claim] != nil {
-                state.claims[claim]?.evidenceFor.append(e.evidence)
-                if let fact = state.claims[claim]?.fact { touch(fact: fact) }
-            }
-            for claim in e.contradicts where state.claims[claim] != nil {
-                state.claims[claim]?.evidenceAgainst.append(e.evidence)
-                if let fact = state.claims[claim]?.fact { touch(fact: fact) }
+            guard state.evidenceNodes[e.evidence] == nil else { return }
+            let node = state.addNode(parent: -1, record: sequence)
+            state.evidenceNodes[e.evidence] = node
+            state.entries.insert(record.entryID, node)
+            for claim in e.supports + e.contradicts {
+                if let target = state.claimNodes[claim] {
+                    state.link(target, Link(.evidence, UInt64(node)))
+                } else {
+                    state.waiting[claim, default: []].append(node)
+                }
             }
 
-        case let .custodyRecorded(item, action, from, to, at, note):
-            guard state.evidence[item] != nil else { return }
-            state.evidence[item]?.recordCustody(action: action, from: from, to: to, at: at, note: note, event: event, record: record, signing: signing())
-            state.entries[entry] = "evidence:" + item
-            for fact in facts(of: item, in: state) { touch(fact: fact) }
+        case let .custodyRecorded(item, _, _, _, _, _):
+            guard let node = state.evidenceNodes[item] else { return }
+            state.link(node, .record(sequence))
+            state.entries.insert(record.entryID, node)
 
-        case let .attestationMade(attestation, target, kind, note):
-            let info = AttestationInfo(
-                attestation: attestation, author: event.author, target: target, kind: kind, note: note, sequence: sequence, signing: signing())
-            // As at append: 64 hex digits name an entry; anything else a claim or evidence id.
-            let resolved: String?
+        case let .attestationMade(_, target, _, _):
+            // As the full rules resolve it: 64 hex digits name an entry; anything else a claim
+            // or evidence id.
+            let node: Int32?
             if target.utf8.count == 64, let entryID = Digest(hexString: target) {
-                resolved = state.entries[entryID.hexString]
-            } else if state.claims[target] != nil {
-                resolved = "claim:" + target
-            } else if state.evidence[target] != nil {
-                resolved = "evidence:" + target
+                node = state.entries[entryID]
             } else {
-                resolved = nil
+                node = state.claimNodes[target] ?? state.evidenceNodes[target]
             }
-            guard let resolved else { return }
-            let id = String(resolved.drop { $0 != ":" }.dropFirst())
-            if resolved.hasPrefix("claim:") {
-                state.claims[id]?.attestations.append(info)
-                if let fact = state.claims[id]?.fact { touch(fact: fact) }
-            } else if resolved.hasPrefix("evidence:") {
-                state.evidence[id]?.attestations.append(info)
-                for fact in facts(of: id, in: state) { touch(fact: fact) }
-            } else if resolved.hasPrefix("fact:") {
-                state.facts[id]?.attestations.append(info)
-                touch(fact: id)
-            }
+            if let node { state.link(node, .record(sequence)) }
 
-        case let .findingRecorded(finding, fact, outcome, rationale, reliesOn):
-            guard state.facts[fact] != nil else { return }
-            state.facts[fact]?.findings.append(
-                Finding(
-                    finding: finding, author: event.author, outcome: outcome.rawValue, rationale: rationale, reliesOn: reliesOn,
-                    sequence: sequence, signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, signing: signing()))
-            for item in reliesOn where state.evidence[item] != nil && !(state.facts[fact]?.reliedOn.contains(item) ?? true) {
-                state.facts[fact]?.reliedOn.append(item)
-                state.reliedOnBy[item, default: []].append(fact)
+        case let .findingRecorded(_, fact, _, _, reliesOn):
+            guard let node = state.factNodes[fact] else { return }
+            state.link(node, .record(sequence))
+            state.entries.insert(record.entryID, node)
+            for item in reliesOn {
+                if let evidence = state.evidenceNodes[item] { state.link(node, Link(.evidence, UInt64(evidence))) }
             }
-            state.entries[entry] = "fact:" + fact
-            touch(fact: fact)
 
         case .unknown:
             break
         }
     }
 
-    private func addClaim(
-        _ claim: String, fact: String, stance: Event.Stance, statement: String, source: Event.Source?, counters: String?,
-        _ event: Event, _ record: ReplayRecord, _ entry: String, _ signing: Signing, _ state: inout State
-    ) {
-        guard state.claims[claim] == nil, state.facts[fact] != nil else { return }
-        state.claims[claim] = Claim(
-            claim: claim, fact: fact, author: event.author, stance: stance.rawValue, statement: statement, source: SourceInfo(source),
-            counters: counters, assertedAt: record.sequence, lastChange: record.sequence, signings: [signing])
-        if let counters { state.claims[counters]?.counteredBy.append(claim) }
-        state.facts[fact]?.claims.append(claim)
-        state.facts[fact]?.lastChange = record.sequence
-        state.entries[entry] = "claim:" + claim
+    private func addClaim(_ claim: String, fact: String, counters: String?, _ record: ReplayRecord, _ state: inout State) {
+        guard state.claimNodes[claim] == nil, let factNode = state.factNodes[fact] else { return }
+        let node = state.addNode(parent: factNode, record: record.sequence)
+        state.claimNodes[claim] = node
+        state.link(factNode, Link(.claim, UInt64(node)))
+        if let counters, let target = state.claimNodes[counters] {
+            state.link(target, Link(.counterclaim, UInt64(node)))
+        }
+        state.entries.insert(record.entryID, node)
+        for evidence in state.waiting.removeValue(forKey: claim) ?? [] {
+            state.link(node, Link(.evidence, UInt64(evidence)))
+        }
     }
 
-    /// The facts an evidence item bears on: those of the claims it supports or contradicts,
-    /// and those whose findings rely on it.
-    func facts(of evidence: String, in state: State) -> [String] {
-        guard let item = state.evidence[evidence] else { return [] }
-        var out: [String] = []
-        for claim in item.supports + item.contradicts {
-            if let fact = state.claims[claim]?.fact, !out.contains(fact) { out.append(fact) }
+    /// The full detail of `fact`: its records read back from the log and applied in full.
+    /// - Throws: ``LedgerError`` if a record cannot be read, or no longer decodes although the
+    ///   replay applied it (the log changed underneath: run `ledger verify`).
+    func detail(of fact: Int32, in state: State, context: ReportContext) throws(LedgerError) -> Detail {
+        var detail = Detail(keys: state.keys)
+        for sequence in state.records(of: fact) {
+            let stored = try context.ledger.record(at: sequence)
+            guard case let .apply(record, event) = ReplayDecoding.decode(stored) else {
+                throw LedgerError(
+                    .damagedLog,
+                    "Entry \(sequence) of \(context.ledger.directory) no longer decodes as the event the replay applied. Run `ledger verify \(context.ledger.directory)`.")
+            }
+            self.record(record, event: event, into: &detail)
         }
-        // Facts whose findings rely on it, from the reverse index: scanning every fact here made
-        // replay quadratic in the number of facts.
-        for fact in state.reliedOnBy[evidence] ?? [] where !out.contains(fact) {
-            out.append(fact)
+        return detail
+    }
+}
+
+/// Entry ids and the node each names, in a table keyed by the ids' first eight bytes (entry ids
+/// are SHA-256 outputs, so those are as good as random), with the rare second id of a shared
+/// prefix kept whole: lookups are exact, at a third of the memory of whole-id keys.
+struct EntryTable: Sendable, Equatable {
+    var byPrefix: [UInt64: Int32] = [:]
+    var collided: [Digest: Int32] = [:]
+
+    /// Records that `entryID`, never inserted before, names `node`.
+    mutating func insert(_ entryID: Digest, _ node: Int32) {
+        if byPrefix[entryID.leadingWord] == nil {
+            byPrefix[entryID.leadingWord] = node
+        } else {
+            collided[entryID] = node
         }
-        return out
+    }
+
+    /// The node `entryID` names. Exact for every id inserted; an id never inserted may answer
+    /// the node of another with the same prefix, which the full rules then ignore.
+    subscript(entryID: Digest) -> Int32? {
+        collided[entryID] ?? byPrefix[entryID.leadingWord]
+    }
+}
+
+/// Snapshots write the index as packed arrays, and check on reading that every link and node
+/// number points inside them and every list runs forwards, so a damaged or forged snapshot is
+/// refused (and the state rebuilt) rather than read out of bounds or followed in circles.
+extension DisputedFactsProjection.State: Codable {
+    enum CodingKeys: String, CodingKey {
+        case factNames = "fact_names", factNameLengths = "fact_name_lengths", factNodes = "fact_nodes"
+        case claimNames = "claim_names", claimNameLengths = "claim_name_lengths", claimNodes = "claim_nodes"
+        case evidenceNames = "evidence_names", evidenceNameLengths = "evidence_name_lengths", evidenceNodes = "evidence_nodes"
+        case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next"
+        case entryPrefixes = "entry_prefixes", entryNodes = "entry_nodes", collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
+        case waiting, keys
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func names(_ table: [String: Int32], _ text: CodingKeys, _ lengths: CodingKeys, _ nodes: CodingKeys) throws {
+            let packed = PackedIntegers.pack(strings: Array(table.keys))
+            try c.encode(packed.text, forKey: text)
+            try c.encode(packed.lengths, forKey: lengths)
+            try c.encode(PackedIntegers.pack(Array(table.values)), forKey: nodes)
+        }
+        try names(factNodes, .factNames, .factNameLengths, .factNodes)
+        try names(claimNodes, .claimNames, .claimNameLengths, .claimNodes)
+        try names(evidenceNodes, .evidenceNames, .evidenceNameLengths, .evidenceNodes)
+        try c.encode(PackedIntegers.pack(factOrder), forKey: .factOrder)
+        try c.encode(PackedIntegers.pack(parent), forKey: .parent)
+        try c.encode(PackedIntegers.pack(head), forKey: .head)
+        try c.encode(PackedIntegers.pack(tail), forKey: .tail)
+        try c.encode(PackedIntegers.pack(linkValue), forKey: .linkValue)
+        try c.encode(PackedIntegers.pack(linkNext), forKey: .linkNext)
+        try c.encode(PackedIntegers.pack(Array(entries.byPrefix.keys)), forKey: .entryPrefixes)
+        try c.encode(PackedIntegers.pack(Array(entries.byPrefix.values)), forKey: .entryNodes)
+        try c.encode(SnapshotBlob(entries.collided.keys.flatMap(\.rawRepresentation)), forKey: .collidedIDs)
+        try c.encode(PackedIntegers.pack(Array(entries.collided.values)), forKey: .collidedNodes)
+        try c.encode(waiting, forKey: .waiting)
+        try c.encode(keys, forKey: .keys)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func corrupted(_ what: String) -> DecodingError {
+            .dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "disputed-facts index: \(what)"))
+        }
+        func int32s(_ key: CodingKeys) throws -> [Int32] { try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: key)) }
+        func table<Key: Hashable>(_ keys: [Key], _ nodes: [Int32]) throws -> [Key: Int32] {
+            guard keys.count == nodes.count else { throw corrupted("a table's keys and nodes differ in number") }
+            var out: [Key: Int32] = [:]
+            out.reserveCapacity(keys.count)
+            for (key, node) in zip(keys, nodes) where out.updateValue(node, forKey: key) != nil { throw corrupted("a key appears twice") }
+            return out
+        }
+        func names(_ text: CodingKeys, _ lengths: CodingKeys, _ nodes: CodingKeys) throws -> [String: Int32] {
+            let names = try PackedIntegers.unpackStrings(
+                text: c.decode(SnapshotBlob.self, forKey: text), lengths: c.decode(SnapshotBlob.self, forKey: lengths))
+            return try table(names, int32s(nodes))
+        }
+        self.init()
+        factNodes = try names(.factNames, .factNameLengths, .factNodes)
+        claimNodes = try names(.claimNames, .claimNameLengths, .claimNodes)
+        evidenceNodes = try names(.evidenceNames, .evidenceNameLengths, .evidenceNodes)
+        factOrder = try int32s(.factOrder)
+        parent = try int32s(.parent)
+        head = try int32s(.head)
+        tail = try int32s(.tail)
+        linkValue = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .linkValue))
+        linkNext = try int32s(.linkNext)
+        let prefixes: [UInt64] = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .entryPrefixes))
+        entries.byPrefix = try table(prefixes, int32s(.entryNodes))
+        let ids = try c.decode(SnapshotBlob.self, forKey: .collidedIDs).bytes
+        guard ids.count % 32 == 0 else { throw corrupted("a partial entry id") }
+        let digests = stride(from: 0, to: ids.count, by: 32).compactMap { try? Digest(rawRepresentation: ids[$0..<$0 + 32]) }
+        entries.collided = try table(digests, int32s(.collidedNodes))
+        waiting = try c.decode([String: [Int32]].self, forKey: .waiting)
+        keys = try c.decode(KeyTable.self, forKey: .keys)
+        if let problem = inconsistency { throw corrupted(problem) }
+    }
+
+    /// What makes the index unusable, if anything: a number pointing outside its arrays, a
+    /// list that does not run forwards, a node without its first record.
+    var inconsistency: String? {
+        let nodes = Int32(parent.count)
+        let links = Int32(linkValue.count)
+        guard head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count else {
+            return "its arrays differ in length"
+        }
+        let isNode = { (n: Int32) in n >= 0 && n < nodes }
+        let allNodes = Array(factNodes.values) + Array(claimNodes.values) + Array(evidenceNodes.values) + Array(entries.byPrefix.values)
+            + Array(entries.collided.values) + factOrder + Array(waiting.values.joined())
+        guard allNodes.allSatisfy(isNode) else { return "a node number out of range" }
+        for (i, next) in linkNext.enumerated() where next != -1 && !(next > Int32(i) && next < links) {
+            return "link \(i) does not lead forwards"
+        }
+        for n in 0..<Int(nodes) {
+            guard parent[n] == -1 || isNode(parent[n]), head[n] >= 0, head[n] < links, tail[n] >= head[n], tail[n] < links,
+                DisputedFactsProjection.Link(value: linkValue[Int(head[n])]).tag == .record
+            else { return "node \(n) is malformed" }
+        }
+        for value in linkValue {
+            let link = DisputedFactsProjection.Link(value: value)
+            guard link.tag == .record || isNode(Int32(truncatingIfNeeded: link.payload)) && link.payload < UInt64(nodes) else {
+                return "a link to a node out of range"
+            }
+            if link.tag == .counterclaim, parent[Int(link.payload)] < 0 { return "a counterclaim without a fact" }
+        }
+        return nil
     }
 }

@@ -5,8 +5,9 @@ import LedgerCrypto
 /// its blob's state (checked at query time) and its chain of custody, gaps flagged (see
 /// ``EvidenceItem`` for what a gap is).
 public struct EvidenceIndexProjection: Projection {
-    /// Whether replay re-verifies each statement's Ed25519 signatures (see
-    /// ``DisputedFactsProjection/verifiesSignatures``).
+    /// Whether replay re-verifies each statement's Ed25519 signatures. Without it, keys, roles
+    /// and blobs are still checked, and signatures are left to `ledger verify` (they were
+    /// verified at append).
     public var verifiesSignatures: Bool
 
     public init(verifiesSignatures: Bool = true) {

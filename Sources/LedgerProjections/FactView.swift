@@ -90,21 +90,38 @@ public struct FactView: Sendable {
 }
 
 extension DisputedFactsProjection {
-    /// Every fact in `state`, in the order opened, with statuses computed now.
-    public func facts(in state: State, context: ReportContext) -> [FactView] {
+    /// Every fact in `state`, in the order opened, with statuses computed now from its records
+    /// read back from `context`'s ledger.
+    /// - Throws: ``LedgerError`` if a record cannot be read back.
+    public func facts(in state: State, context: ReportContext) throws(LedgerError) -> [FactView] {
         var blobs = BlobCache(store: context)
-        return state.factOrder.compactMap { id in state.facts[id].map { view(of: $0, in: state, blobs: &blobs) } }
+        var out: [FactView] = []
+        for node in state.factOrder {
+            out.append(try view(of: node, in: state, context: context, blobs: &blobs))
+        }
+        return out
     }
 
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
-    public func fact(_ id: String, in state: State, context: ReportContext) -> FactView? {
+    /// - Throws: ``LedgerError`` if a record cannot be read back.
+    public func fact(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> FactView? {
+        guard let node = state.factNodes[id] else { return nil }
         var blobs = BlobCache(store: context)
-        return state.facts[id].map { view(of: $0, in: state, blobs: &blobs) }
+        return try view(of: node, in: state, context: context, blobs: &blobs)
+    }
+
+    private func view(of node: Int32, in state: State, context: ReportContext, blobs: inout BlobCache) throws(LedgerError) -> FactView {
+        let detail = try detail(of: node, in: state, context: context)
+        // The fact's own opening is its node's first record, so the detail holds it.
+        guard let id = detail.factOrder.first(where: { state.factNodes[$0] == node }), let fact = detail.facts[id] else {
+            throw LedgerError(.damagedLog, "Entry \(state.firstRecord(of: node)) of \(context.ledger.directory) no longer opens the fact the replay found there. Run `ledger verify \(context.ledger.directory)`.")
+        }
+        return view(of: fact, in: detail, blobs: &blobs)
     }
 
     /// The argumentation framework of `fact` (see ``FactView``), given which evidence is
     /// excluded for failed integrity.
-    public func framework(of fact: Fact, in state: State, excluded: Set<String>) -> ArgumentationFramework<FactArgument> {
+    public func framework(of fact: Fact, in state: Detail, excluded: Set<String>) -> ArgumentationFramework<FactArgument> {
         let active = fact.claims.compactMap { state.claims[$0] }.filter(\.isActive)
         let activeIDs = Set(active.map(\.claim))
         var evidenceIDs: [String] = []
@@ -146,7 +163,7 @@ extension DisputedFactsProjection {
         return framework
     }
 
-    private func view(of fact: Fact, in state: State, blobs: inout BlobCache) -> FactView {
+    func view(of fact: Fact, in state: Detail, blobs: inout BlobCache) -> FactView {
         let keys = state.keys
         let claims = fact.claims.compactMap { state.claims[$0] }
         // The evidence that bears on the fact, in the order attached.
@@ -299,7 +316,7 @@ extension FactView.EvidenceView {
 
 extension DisputedFactsProjection {
     /// `{"facts": [fact…]}` with each fact in the shape of ``FactView/json``.
-    public func report(_ state: State, context: ReportContext) -> JSONValue {
-        .object(["facts": .array(facts(in: state, context: context).map(\.json))])
+    public func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
+        .object(["facts": .array(try facts(in: state, context: context).map(\.json))])
     }
 }

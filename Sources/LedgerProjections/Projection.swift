@@ -36,8 +36,10 @@ public protocol Projection: Sendable {
     func apply(record: ReplayRecord, event: Event, to state: inout State)
 
     /// The projection's answer for `state` as JSON with a documented, stable shape, running any
-    /// query-time checks. The default encodes ``State`` itself.
-    func report(_ state: State, context: ReportContext) -> JSONValue
+    /// query-time checks and reading back from the log what the state only points to. The
+    /// default encodes ``State`` itself.
+    /// - Throws: ``LedgerError`` if the log cannot be read back.
+    func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue
 
     /// The name its snapshots are filed under: ``name``, unless a variant of the projection
     /// computes a different state (then its snapshots must never be mixed with the others).
@@ -75,13 +77,16 @@ public struct ReplayRecord: Sendable {
 
 /// What a projection's ``Projection/report(_:context:)`` may consult at query time.
 public struct ReportContext: Sendable {
+    /// The ledger the state was replayed from, to read records back.
+    public var ledger: Ledger
     /// The ledger's evidence blobs, or `nil` to skip blob checks (blob states are then
     /// reported as `unchecked`).
     public var blobs: BlobStore?
     /// The position the state was replayed to.
     public var position: ReplayPosition
 
-    public init(blobs: BlobStore?, position: ReplayPosition) {
+    public init(ledger: Ledger, blobs: BlobStore?, position: ReplayPosition) {
+        self.ledger = ledger
         self.blobs = blobs
         self.position = position
     }
@@ -159,7 +164,7 @@ extension Projection {
         using engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .read, blobs: BlobStore?
     ) throws(LedgerError) -> ProjectionAnswer {
         let replay = try engine.replay(self, to: target, snapshots: snapshots)
-        let report = report(replay.state, context: ReportContext(blobs: blobs, position: replay.info.position))
+        let report = try report(replay.state, context: ReportContext(ledger: engine.ledger, blobs: blobs, position: replay.info.position))
         return ProjectionAnswer(name: name, version: version, report: report, info: replay.info)
     }
 

@@ -301,14 +301,10 @@ private final class DecodeAhead: @unchecked Sendable {
 
     /// One record, decoded: the event to apply, or why it is skipped.
     struct Decoded {
-        enum Outcome {
-            case apply(ReplayRecord, Event)
-            case skip(type: String?, reason: String)
-        }
         var sequence: UInt64
         var entryID: Digest
         var acceptedAt: Timestamp?
-        var outcome: Outcome
+        var outcome: ReplayDecoding.Outcome
     }
 
     private let group = DispatchGroup()
@@ -341,27 +337,42 @@ private final class DecodeAhead: @unchecked Sendable {
     }
 
     private static func decode(_ stored: StoredRecord) -> Decoded {
-        var out = Decoded(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: nil, outcome: .skip(type: nil, reason: ""))
-        do throws(LedgerError) {
-            let record = try stored.decoded()
-            out.acceptedAt = record.acceptedAt
-            do throws(LedgerError) {
-                let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
-                if event.isKnownType {
-                    out.outcome = .apply(ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope), event)
-                } else {
-                    out.outcome = .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped")
-                }
-            } catch {
-                out.outcome = .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)")
-            }
-        } catch {
-            out.outcome = .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`.")
-        }
-        return out
+        let (acceptedAt, outcome) = ReplayDecoding.decodeWithTime(stored)
+        return Decoded(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: acceptedAt, outcome: outcome)
     }
 
     private struct Shared: @unchecked Sendable {
         let results: UnsafeMutableBufferPointer<Decoded?>
+    }
+}
+
+/// How a replay reads one stored record: the event to apply, or why it is skipped. Queries that
+/// read records back use the same, so they see exactly what the replay applied.
+enum ReplayDecoding {
+    enum Outcome {
+        case apply(ReplayRecord, Event)
+        case skip(type: String?, reason: String)
+    }
+
+    static func decode(_ stored: StoredRecord) -> Outcome { decodeWithTime(stored).outcome }
+
+    /// The outcome, and the record's acceptance time if the record decodes.
+    static func decodeWithTime(_ stored: StoredRecord) -> (acceptedAt: Timestamp?, outcome: Outcome) {
+        let record: Record
+        do throws(LedgerError) {
+            record = try stored.decoded()
+        } catch {
+            return (nil, .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`."))
+        }
+        do throws(LedgerError) {
+            let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
+            guard event.isKnownType else {
+                return (record.acceptedAt, .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped"))
+            }
+            let replayed = ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
+            return (record.acceptedAt, .apply(replayed, event))
+        } catch {
+            return (record.acceptedAt, .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)"))
+        }
     }
 }

@@ -538,3 +538,91 @@ struct UnkeyedSlotReader: UnkeyedDecodingContainer {
 
     mutating func superDecoder() throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
 }
+
+// MARK: - Blobs
+
+/// Bytes that a snapshot writes as one slot, not one slot per byte: how states write large
+/// arrays of numbers (see ``PackedIntegers``). Other encoders see an array of bytes.
+struct SnapshotBlob: Codable, Equatable {
+    var bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        if let slots = encoder as? SlotEncoder {
+            slots.writer.bytes.append(contentsOf: bytes)
+            return
+        }
+        var container = encoder.singleValueContainer()
+        try container.encode(bytes)
+    }
+
+    init(from decoder: any Decoder) throws {
+        if let slots = decoder as? SlotDecoder {
+            guard !slots.slot.isNil else { throw slots.reader.corrupted(slots.codingPath, "nil where bytes are expected") }
+            bytes = Array(UnsafeRawBufferPointer(rebasing: slots.reader.bytes[slots.slot.start..<slots.slot.end]))
+            return
+        }
+        bytes = try decoder.singleValueContainer().decode([UInt8].self)
+    }
+}
+
+/// Arrays of fixed-width integers as little-endian bytes, and strings as their UTF-8 bytes with
+/// a separate array of lengths: a state of millions of numbers is written and read in one pass.
+enum PackedIntegers {
+    static func pack<T: FixedWidthInteger>(_ values: [T]) -> SnapshotBlob {
+        let size = MemoryLayout<T>.size
+        var out = [UInt8](repeating: 0, count: values.count * size)
+        out.withUnsafeMutableBytes { raw in
+            for (i, value) in values.enumerated() { raw.storeBytes(of: value.littleEndian, toByteOffset: i * size, as: T.self) }
+        }
+        return SnapshotBlob(out)
+    }
+
+    static func unpack<T: FixedWidthInteger>(_ blob: SnapshotBlob, as type: T.Type = T.self) throws -> [T] {
+        let size = MemoryLayout<T>.size
+        guard blob.bytes.count % size == 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: a packed array of \(T.self) has a partial element"))
+        }
+        let count = blob.bytes.count / size
+        return blob.bytes.withUnsafeBytes { raw in
+            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for i in 0..<count { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) }
+                initialized = count
+            }
+        }
+    }
+
+    static func pack(strings: [String]) -> (text: SnapshotBlob, lengths: SnapshotBlob) {
+        var text: [UInt8] = []
+        var lengths: [UInt32] = []
+        lengths.reserveCapacity(strings.count)
+        for string in strings {
+            text.append(contentsOf: string.utf8)
+            lengths.append(UInt32(string.utf8.count))
+        }
+        return (SnapshotBlob(text), pack(lengths))
+    }
+
+    static func unpackStrings(text: SnapshotBlob, lengths: SnapshotBlob) throws -> [String] {
+        let lengths = try unpack(lengths, as: UInt32.self)
+        var out: [String] = []
+        out.reserveCapacity(lengths.count)
+        var start = 0
+        try text.bytes.withUnsafeBytes { raw in
+            for length in lengths {
+                guard Int(length) <= raw.count - start else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: packed strings run past their bytes"))
+                }
+                out.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<start + Int(length)]), as: UTF8.self))
+                start += Int(length)
+            }
+        }
+        guard start == text.bytes.count else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: bytes after the packed strings"))
+        }
+        return out
+    }
+}

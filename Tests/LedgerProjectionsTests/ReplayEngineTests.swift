@@ -45,7 +45,8 @@ struct ReplayEngineTests {
         #expect(replay.info.skipped[0].reason.contains("\"claim.endorsed\" is not known"))
         #expect(replay.info.skippedCount == 1)
         // The record after it was applied.
-        #expect(replay.state.claims["C-1"]?.retractedAt == 10)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        #expect(try projection.facts(in: replay.state, context: context).flatMap(\.retractedClaims).map(\.claim.retractedAt) == [10])
         for p in ProjectionRegistry.builtIn.projections {
             let answer = try p.answer(using: ReplayEngine(withoutSnapshots: ledger), snapshots: .none, blobs: nil)
             #expect(answer.info.skipped.map(\.type) == ["claim.endorsed"], "\(p.name)")
@@ -113,7 +114,7 @@ struct ReplayEngineTests {
         #expect(replay.info.resumedFrom == nil)
         #expect(replay.info.notes.contains { $0.contains("is not the one it was taken at") })
         #expect(replay.state == (try ReplayEngine(withoutSnapshots: try b.open()).replay(projection, snapshots: .none)).state)
-        #expect(replay.state.facts["G"] != nil && replay.state.facts["F"] == nil)
+        #expect(replay.state.factIDs.contains("G") && !replay.state.factIDs.contains("F"))
     }
 
     @Test("a signature that does not verify is reported unless the registry is built to trust signatures")

@@ -242,8 +242,8 @@ extension TestLedger {
         let ledger = try open()
         let projection = DisputedFactsProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: target, snapshots: .none)
-        let context = ReportContext(blobs: blobs ? BlobStore(ledgerDirectory: directory) : nil, position: replay.info.position)
-        return Dictionary(uniqueKeysWithValues: projection.facts(in: replay.state, context: context).map { ($0.fact.fact, $0) })
+        let context = ReportContext(ledger: ledger, blobs: blobs ? BlobStore(ledgerDirectory: directory) : nil, position: replay.info.position)
+        return Dictionary(uniqueKeysWithValues: try projection.facts(in: replay.state, context: context).map { ($0.fact.fact, $0) })
     }
 
     func fact(_ id: String, to target: ReplayTarget = .end) throws -> FactView {

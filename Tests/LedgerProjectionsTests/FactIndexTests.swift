@@ -1,0 +1,115 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+@testable import LedgerProjections
+import LedgerStore
+import Testing
+
+/// The disputed-facts state is an index of the log; a fact's view is built by reading its
+/// records back and applying them in full. These tests hold it to the reference: the full
+/// rules applied to every record of the log, with keys as they stood at each position.
+@Suite("Disputed facts read back through the index")
+struct FactIndexTests {
+    /// Every fact's JSON at `last`, from the full rules applied to records 0…last.
+    func reference(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+        let projection = DisputedFactsProjection()
+        var detail = DisputedFactsProjection.Detail()
+        try ledger.forEachRecord(from: 0, to: last + 1) { (stored) throws(LedgerError) -> Bool in
+            if case let .apply(record, event) = ReplayDecoding.decode(stored) { projection.record(record, event: event, into: &detail) }
+            return true
+        }
+        var blobs = BlobCache(store: ReportContext(ledger: ledger, blobs: nil, position: ReplayPosition(sequence: last, entryID: nil, acceptedAt: nil, ledgerCount: ledger.count)))
+        return detail.factOrder.map { canonical(projection.view(of: detail.facts[$0]!, in: detail, blobs: &blobs).json) }
+    }
+
+    /// Every fact's JSON at `last`, through the index.
+    func indexed(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        return try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+    }
+
+    @Test("views through the index equal the full rules over every record, at every position", arguments: PropertyTests.seeds)
+    func randomLedgers(seed: UInt64) throws {
+        print("fact index property test seed \(String(seed, radix: 16))")
+        let random = try RandomCase(seed: seed, statements: 90)
+        let ledger = try random.ledger.open()
+        var compared = 0
+        for last in 0..<ledger.count {
+            let expected = try reference(ledger, through: last)
+            #expect(try indexed(ledger, through: last) == expected, "seed \(String(seed, radix: 16)) as of \(last)")
+            compared += expected.count
+        }
+        // The comparison covered real facts, not only empty answers.
+        #expect(compared > 100, "seed \(String(seed, radix: 16))")
+    }
+
+    @Test("records the append rules refuse still give the full rules' answer")
+    func ruleBreakers() throws {
+        let t = try TestLedger()
+        try t.openFact("F1")
+        try t.openFact("F2")
+        try t.assert("C1", fact: "F1", by: "idemia", "denies")
+        t.close()
+        func raw(_ author: String, _ type: String, _ fields: [String: JSONValue]) throws -> String {
+            try t.appendRaw(t.envelope(author, type, fields))
+            let ledger = try t.open()
+            return try ledger.entryID(at: ledger.count - 1).hexString
+        }
+        // Evidence naming a claim that is asserted only later, in another fact; then its custody.
+        _ = try raw("amnesty", "evidence.attached", [
+            "evidence": "E-early", "sha256": .string(SHA256.hash([1]).hexString), "size": 1, "media_type": "text/plain", "title": "early",
+            "supports": ["C-later"], "contradicts": ["C1"],
+        ])
+        _ = try raw("amnesty", "claim.asserted", ["claim": "C-later", "fact": "F2", "stance": "affirms", "statement": "later"])
+        _ = try raw("amnesty", "custody.recorded", ["evidence": "E-early", "action": "copied"])
+        // A counterclaim about another fact than the claim it counters.
+        _ = try raw("amnesty", "claim.countered", ["claim": "C-x", "counters": "C1", "fact": "F2", "stance": "affirms", "statement": "x"])
+        // An amendment by another author, a retraction, an amendment after it, and an
+        // attestation of that ignored amendment's entry.
+        _ = try raw("axis", "claim.amended", ["claim": "C1", "statement": "changed by axis"])
+        _ = try raw("idemia", "claim.retracted", ["claim": "C1", "reason": "gone"])
+        let ignored = try raw("idemia", "claim.amended", ["claim": "C1", "statement": "after the retraction"])
+        _ = try raw("reviewer", "attestation.made", ["attestation": "A-1", "target": .string(ignored), "kind": "reviewed"])
+        _ = try raw("reviewer", "attestation.made", ["attestation": "A-2", "target": .string(String(repeating: "0", count: 64)), "kind": "reviewed"])
+        _ = try raw("reviewer", "attestation.made", ["attestation": "A-3", "target": "C-later", "kind": "reviewed"])
+        // Ids used twice.
+        _ = try raw("amnesty", "fact.opened", ["fact": "F1", "proposition": "a second opening"])
+        _ = try raw("amnesty", "claim.asserted", ["claim": "C1", "fact": "F2", "stance": "affirms", "statement": "reused id"])
+        _ = try raw("reviewer", "finding.recorded", ["finding": "FD", "fact": "F1", "outcome": "inconclusive", "rationale": "r", "relies_on": ["E-early", "E-none"]])
+        let ledger = try t.open()
+        for last in 0..<ledger.count {
+            #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "as of \(last)")
+        }
+        // The custody step reached F2 only through the claim asserted after the evidence.
+        let custody = ledger.count - 11
+        #expect(try t.facts(to: .sequence(custody), blobs: false)["F2"]?.fact.lastChange == custody)
+    }
+
+    @Test("a snapshot whose index points outside itself is refused, even with a valid checksum")
+    func forgedIndex() throws {
+        let random = try RandomCase(seed: 7, statements: 40)
+        let ledger = try random.ledger.open()
+        let state = try ReplayEngine(withoutSnapshots: ledger).replay(DisputedFactsProjection(), snapshots: .none).state
+        let decoded = try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(state))
+        #expect(decoded == state)
+        var forgeries: [(String, (inout DisputedFactsProjection.State) -> Void)] = [
+            ("a link leading back to itself", { $0.linkNext[0] = 0 }),
+            ("a head past the links", { $0.head[0] = Int32($0.linkValue.count) }),
+            ("a node without its first record", { $0.head[1] = -1 }),
+            ("a table naming a node that does not exist", { $0.claimNodes["forged"] = Int32($0.parent.count) }),
+            ("arrays of different lengths", { $0.tail.removeLast() }),
+        ]
+        if let fact = state.factOrder.first {
+            // A counterclaim link to a fact, which has no fact of its own to open.
+            forgeries.append(("a counterclaim without a fact", { $0.link(fact, DisputedFactsProjection.Link(.counterclaim, UInt64(fact))) }))
+        }
+        for (what, forge) in forgeries {
+            var forged = state
+            forge(&forged)
+            #expect(forged.inconsistency != nil, "\(what)")
+            #expect(throws: (any Error).self, "\(what)") { try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged)) }
+        }
+    }
+}
