@@ -187,21 +187,22 @@ public struct ReplayEngine: Sendable {
                 }
             }
         }
-        var pending: [StoredRecord] = []
-        var decoding: DecodeAhead?
+        // A few chunks in flight, so that neither the decoding threads nor this one wait for the
+        // other when one chunk decodes faster or slower than its predecessor applies.
+        var pending: [(UInt64, [UInt8])] = []
+        var inFlight: [DecodeAhead] = []
         func startDecoding() {
-            let next = DecodeAhead(pending)
+            inFlight.append(DecodeAhead(pending))
             pending = []
-            if let decoding { apply(decoding) }
-            decoding = next
+            if inFlight.count > DecodeAhead.depth { apply(inFlight.removeFirst()) }
         }
-        try ledger.forEachRecord(from: start, to: last + 1) { (stored) throws(LedgerError) -> Bool in
-            pending.append(stored)
+        try ledger.forEachRecordBytes(from: start, to: last + 1) { (sequence, bytes) throws(LedgerError) -> Bool in
+            pending.append((sequence, bytes))
             if pending.count == DecodeAhead.chunkSize { startDecoding() }
             return true
         }
         startDecoding()
-        if let decoding { apply(decoding) }
+        for chunk in inFlight { apply(chunk) }
         // The position is spelled out once, after the loop: hex and RFC 3339 per record would cost
         // more than applying many of them.
         if let lastRead {
@@ -298,6 +299,8 @@ private final class DecodeAhead: @unchecked Sendable {
     static let chunkSize = 1024
     /// Records decoded per task, so that every core takes a share.
     private static let taskSize = 128
+    /// How many chunks decode while the replaying thread applies another.
+    static let depth = 2
 
     /// One record, decoded: the event to apply, or why it is skipped.
     struct Decoded {
@@ -311,8 +314,9 @@ private final class DecodeAhead: @unchecked Sendable {
     // Written by the decoding tasks (each its own elements) before `group` is done; read after.
     private var decoded: [Decoded?]
 
-    /// Starts decoding `records` on other threads.
-    init(_ records: [StoredRecord]) {
+    /// Starts decoding `records` (sequence numbers and stored bytes; their entry ids are
+    /// computed here too) on other threads.
+    init(_ records: [(UInt64, [UInt8])]) {
         decoded = [Decoded?](repeating: nil, count: records.count)
         guard !records.isEmpty else { return }
         DispatchQueue.global().async(group: group) { [self] in
@@ -321,7 +325,8 @@ private final class DecodeAhead: @unchecked Sendable {
                 let shared = Shared(results: out)
                 DispatchQueue.concurrentPerform(iterations: tasks) { t in
                     for i in (t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize) {
-                        shared.results[i] = Self.decode(records[i])
+                        let (sequence, bytes) = records[i]
+                        shared.results[i] = Self.decode(StoredRecord(sequence: sequence, bytes: bytes))
                     }
                 }
             }

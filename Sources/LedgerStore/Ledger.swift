@@ -12,6 +12,17 @@ public struct StoredRecord: Sendable {
     /// SHA-256(0x00 ‖ bytes): the RFC 6962 leaf hash.
     public let entryID: Digest
 
+    /// The record `bytes` stored at `sequence`, its entry id computed from them.
+    public init(sequence: UInt64, bytes: [UInt8]) {
+        self.init(sequence: sequence, bytes: bytes, entryID: Record.entryID(of: bytes))
+    }
+
+    init(sequence: UInt64, bytes: [UInt8], entryID: Digest) {
+        self.sequence = sequence
+        self.bytes = bytes
+        self.entryID = entryID
+    }
+
     /// Decodes the record (canonical form only).
     public func decoded() throws(LedgerError) -> Record {
         do throws(LedgerError) {
@@ -374,6 +385,16 @@ public final class Ledger: @unchecked Sendable {
     public func forEachRecord(
         from start: UInt64 = 0, to end: UInt64? = nil, _ body: (StoredRecord) throws(LedgerError) -> Bool
     ) throws(LedgerError) {
+        try forEachRecordBytes(from: start, to: end) { (sequence, bytes) throws(LedgerError) -> Bool in
+            try body(StoredRecord(sequence: sequence, bytes: bytes))
+        }
+    }
+
+    /// Like ``forEachRecord(from:to:_:)``, but hands over each record's sequence number and
+    /// stored bytes without hashing them, for callers that compute entry ids on other threads.
+    public func forEachRecordBytes(
+        from start: UInt64 = 0, to end: UInt64? = nil, _ body: (UInt64, [UInt8]) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
         let stop = min(end ?? count, count)
         guard start < stop else { return }
         // The first record's offset comes from the index (a cache), so it is read and checked
@@ -386,8 +407,7 @@ public final class Ledger: @unchecked Sendable {
             guard sequence == start ? line.bytes == first.bytes : Self.sequencePrefix(line.bytes) == sequence else {
                 throw LedgerError(.damagedLog, "The log does not hold entry \(sequence) where it should (byte \(line.offset)). Run `ledger verify \(directory)` for the findings.")
             }
-            let record = StoredRecord(sequence: sequence, bytes: line.bytes, entryID: Record.entryID(of: line.bytes))
-            guard try body(record) else { return }
+            guard try body(sequence, line.bytes) else { return }
             sequence += 1
         }
     }

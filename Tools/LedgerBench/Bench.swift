@@ -73,7 +73,9 @@ struct Figure: ParsableCommand {
         case "save-state": m = try saveTrustedState()
         case "merkle-append": m = try measureMerkleAppend()
         case "replay": m = try measureReplay(fromSnapshot: false)
+        case "write-snapshot": m = try writeSnapshot()
         case "replay-snapshot": m = try measureReplay(fromSnapshot: true)
+        case "fact-views": m = try measureFactViews()
         case "proofs": m = try measureProofs()
         default: throw ValidationError("unknown figure \(name)")
         }
@@ -148,27 +150,59 @@ struct Figure: ParsableCommand {
         return Measurement(figure: "Merkle tree append (persisted)", size: size, value: Double(size) / elapsed, unit: "leaves/s", limit: 850_000, limitUnit: "leaves/s (target)", detail: limit > 0 ? String(format: "%.2f of the SHA-256 65-byte rate", Double(size) / elapsed / limit) : nil)
     }
 
+    /// Where the snapshot 1,000 entries before the end is kept, beside the benchmark ledger.
+    var snapshotDirectory: String { directory + ".snapshots" }
+
+    /// Writes the disputed-facts snapshot 1,000 entries before the end (not a figure: its own
+    /// process, so that the figures after it count only their own memory).
+    func writeSnapshot() throws -> Measurement {
+        let ledger = try Ledger(directory: directory)
+        let projection = DisputedFactsProjection(verifiesSignatures: false)
+        try? FileManager.default.removeItem(atPath: snapshotDirectory)
+        let engine = ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory)
+        let base = try engine.replay(projection, to: .sequence(ledger.count - 1001), snapshots: .none)
+        _ = try engine.writeSnapshot(projection, of: base)
+        return Measurement(figure: "write-snapshot", size: size, value: 0, unit: "")
+    }
+
     /// Replaying the disputed-facts projection, signatures not rechecked: from genesis, or from
-    /// a snapshot 1,000 entries before the end.
+    /// the snapshot 1,000 entries before the end that `write-snapshot` wrote.
     func measureReplay(fromSnapshot: Bool) throws -> Measurement {
         let ledger = try Ledger(directory: directory)
         let projection = DisputedFactsProjection(verifiesSignatures: false)
-        let snapshots = directory + "/snapshots"
-        try? FileManager.default.removeItem(atPath: snapshots)
-        if fromSnapshot {
-            let engine = ReplayEngine(ledger: ledger)
-            let base = try engine.replay(projection, to: .sequence(ledger.count - 1001), snapshots: .none)
-            _ = try engine.writeSnapshot(projection, of: base)
-        }
-        let engine = fromSnapshot ? ReplayEngine(ledger: ledger) : ReplayEngine(withoutSnapshots: ledger)
+        let engine = fromSnapshot ? ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory) : ReplayEngine(withoutSnapshots: ledger)
         let start = now()
         let result = try engine.replay(projection, to: .end, snapshots: fromSnapshot ? .read : .none)
         let elapsed = now() - start
-        try? FileManager.default.removeItem(atPath: snapshots)
         if fromSnapshot {
+            guard result.info.resumedFrom != nil else { throw ValidationError("no snapshot in \(snapshotDirectory): run the write-snapshot step first") }
             return Measurement(figure: "replay disputed-facts from a snapshot", size: size, value: elapsed, unit: "s", limit: nil, limitUnit: nil, detail: "\(result.info.recordsRead) records after the snapshot")
         }
         return Measurement(figure: "replay disputed-facts from genesis", size: size, value: Double(result.info.recordsRead) / elapsed, unit: "entries/s", limit: 300_000, limitUnit: "entries/s (target)")
+    }
+
+    /// The query-time cost of the disputed-facts index: one fact's view (its records read back
+    /// from the log and applied in full, statuses computed), for 1,000 facts chosen at random.
+    func measureFactViews() throws -> Measurement {
+        let ledger = try Ledger(directory: directory)
+        let projection = DisputedFactsProjection(verifiesSignatures: false)
+        let replay = try ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory).replay(projection, snapshots: .read)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        let ids = replay.state.factIDs
+        var random = SplitMix64(state: 5)
+        let rounds = 1000
+        var claims = 0
+        let start = now()
+        for _ in 0..<rounds {
+            guard let view = try projection.fact(ids[Int(random.next() % UInt64(ids.count))], in: replay.state, context: context) else {
+                throw ValidationError("a listed fact has no view")
+            }
+            claims += view.claims.count + view.retractedClaims.count
+        }
+        let elapsed = now() - start
+        return Measurement(
+            figure: "one fact's view (read back from the log)", size: size, value: elapsed / Double(rounds) * 1e3, unit: "ms",
+            detail: String(format: "%.1f claims a fact", Double(claims) / Double(rounds)))
     }
 
     /// Inclusion and consistency proofs from the ledger on disk, generated and verified.
@@ -296,7 +330,9 @@ struct Run: ParsableCommand {
             _ = try child(["save-state", "--directory", ledger, "--size", String(size)])
             rows.append(try child(["verify-since", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["replay", "--directory", ledger, "--size", String(size)]))
+            _ = try child(["write-snapshot", "--directory", ledger, "--size", String(size)])
             rows.append(try child(["replay-snapshot", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["fact-views", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["proofs", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["merkle-append", "--directory", "\(workdir)/tree-\(size)", "--size", String(size), "--limit", String(hashRate)]))
             let scratch = "\(workdir)/scratch-\(size)"
