@@ -96,7 +96,7 @@ extension JSONValue {
 
     /// Appends to one buffer: building a string per level copied every value once per
     /// enclosing level, which took minutes on the report of a large ledger.
-    private func appendPretty(to out: inout [UInt8], depth: Int) {
+    fileprivate func appendPretty(to out: inout [UInt8], depth: Int) {
         func newline(_ depth: Int) {
             out.append(0x0a)
             out.append(contentsOf: repeatElement(0x20, count: 2 * depth))
@@ -129,6 +129,43 @@ extension JSONValue {
             writer.value(self)
             out.append(contentsOf: writer.bytes)
         }
+    }
+
+    /// Prints `members` as an object, exactly as ``pretty()`` would, except that the array
+    /// member `key` is produced element by element by `elements`, each printed as it comes:
+    /// a large report is never held whole, neither as values nor as text.
+    static func printPretty(_ members: [String: JSONValue], streaming key: String, _ elements: ((JSONValue) -> Void) throws -> Void) rethrows {
+        var out: [UInt8] = []
+        func flush(over limit: Int) {
+            guard out.count > limit else { return }
+            print(String(decoding: out, as: UTF8.self), terminator: "")
+            out.removeAll(keepingCapacity: true)
+        }
+        out.append(UInt8(ascii: "{"))
+        for (i, name) in (Array(members.keys) + [key]).sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: Array("\n  ".utf8))
+            var writer = JSONWriter()
+            writer.string(name)
+            out.append(contentsOf: writer.bytes + [UInt8(ascii: ":"), 0x20])
+            guard name == key else {
+                (members[name] ?? .null).appendPretty(to: &out, depth: 1)
+                continue
+            }
+            out.append(UInt8(ascii: "["))
+            var count = 0
+            try elements { element in
+                if count > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: Array("\n    ".utf8))
+                element.appendPretty(to: &out, depth: 2)
+                count += 1
+                flush(over: 1 << 16)
+            }
+            if count > 0 { out.append(contentsOf: Array("\n  ".utf8)) }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(contentsOf: Array("\n}\n".utf8))
+        flush(over: 0)
     }
 
     var compact: String {

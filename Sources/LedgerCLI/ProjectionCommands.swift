@@ -221,33 +221,39 @@ struct FactsCommand: ParsableCommand {
         let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        let all = try projection.facts(in: result.state, context: context)
-        let facts = all.filter { status == nil || $0.disputeStatus.rawValue == status?.rawValue }
+        let wanted = { (fact: FactView) in status == nil || fact.disputeStatus.rawValue == status?.rawValue }
         if json {
-            let out: JSONValue = .object([
-                "as_of": result.info.position.json, "facts": .array(facts.map(\.json)),
-                "skipped": .array(result.info.skipped.map(\.json)),
-            ])
-            print(out.pretty())
+            let members: [String: JSONValue] = ["as_of": result.info.position.json, "skipped": .array(result.info.skipped.map(\.json))]
+            try JSONValue.printPretty(members, streaming: "facts") { (emit) throws(LedgerError) in
+                try projection.forEachFact(in: result.state, context: context) { fact in
+                    if wanted(fact) { emit(fact.json) }
+                }
+            }
             return
         }
         let style = Style.stdout
-        let filter = status.map { ", \($0.rawValue) only" } ?? ""
-        print("\(directory): \(facts.count) of \(all.count) facts\(filter), \(describe(result.info.position))")
-        guard !facts.isEmpty else { return }
-        print("")
-        var table = Table(header: ["FACT", "DISPUTE", "CLAIMS", "ACCEPTED", "REJECTED", "UNDECIDED", "FINDING", "INTEGRITY", "PROPOSITION"])
-        table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
-        table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
-        for fact in facts {
+        // Rows only: each fact's view is dropped once its row is made.
+        var rows: [[String]] = []
+        var total = 0
+        try projection.forEachFact(in: result.state, context: context) { fact in
+            total += 1
+            guard wanted(fact) else { return }
             let counts = fact.statusCounts
             let integrity = fact.integrity.isEmpty ? "ok" : fact.integrity.count == 1 ? fact.integrity[0] : "\(fact.integrity.count) issues"
-            table.rows.append([
+            rows.append([
                 fact.fact.fact, fact.disputeStatus.rawValue, String(fact.claims.count), String(counts.accepted), String(counts.rejected),
                 String(counts.undecided), fact.latestFinding?.outcome ?? "-", integrity,
                 style.enabled ? shorten(fact.fact.proposition, 70) : fact.fact.proposition.replacingNewlines(),
             ])
         }
+        let filter = status.map { ", \($0.rawValue) only" } ?? ""
+        print("\(directory): \(rows.count) of \(total) facts\(filter), \(describe(result.info.position))")
+        guard !rows.isEmpty else { return }
+        print("")
+        var table = Table(header: ["FACT", "DISPUTE", "CLAIMS", "ACCEPTED", "REJECTED", "UNDECIDED", "FINDING", "INTEGRITY", "PROPOSITION"])
+        table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
+        table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
+        table.rows = rows
         print(table.render(style: style))
     }
 }

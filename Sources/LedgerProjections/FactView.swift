@@ -94,12 +94,19 @@ extension DisputedFactsProjection {
     /// read back from `context`'s ledger.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func facts(in state: State, context: ReportContext) throws(LedgerError) -> [FactView] {
-        var blobs = BlobCache(store: context)
         var out: [FactView] = []
-        for node in state.factOrder {
-            out.append(try view(of: node, in: state, context: context, blobs: &blobs))
-        }
+        try forEachFact(in: state, context: context) { out.append($0) }
         return out
+    }
+
+    /// Calls `body` with each fact in `state`, in the order opened, built one at a time: what
+    /// a large ledger's report uses, so that it never holds every fact's texts at once.
+    /// - Throws: ``LedgerError`` if a record cannot be read back.
+    public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) -> Void) throws(LedgerError) {
+        var blobs = BlobCache(store: context)
+        for node in state.factOrder {
+            body(try view(of: node, in: state, context: context, blobs: &blobs))
+        }
     }
 
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.

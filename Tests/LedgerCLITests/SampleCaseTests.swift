@@ -82,4 +82,21 @@ struct SampleCaseTests {
         let missing = try CLI.run(["fact", Self.sample, "no-such-fact", "--no-snapshots"])
         #expect(missing.status == 2)
     }
+
+    @Test("--status keeps the facts of that status only, in JSON and in the table; each is the one `fact` shows")
+    func statusFilter() throws {
+        let disputed = try facts(["--status", "disputed"])
+        #expect(Array(disputed.keys) == ["idemia-system-deployed"])
+        #expect(try facts(["--status", "withdrawn"]).isEmpty)
+        let uncontested = try facts(["--status", "uncontested"])
+        #expect(uncontested.count == 6 && uncontested.values.allSatisfy { $0["dispute_status"]?.stringValue == "uncontested" })
+        let table = try CLI.run(["facts", Self.sample, "--no-snapshots", "--status", "disputed"])
+        #expect(table.stdout.hasPrefix("\(Self.sample): 1 of 7 facts, disputed only"))
+        #expect(table.stdout.contains("idemia-system-deployed") && !table.stdout.contains("noldus-exported-to-china"))
+        for (id, fact) in try facts() {
+            let one = try CLI.run(["fact", Self.sample, id, "--json", "--no-snapshots"])
+            let value = try JSONParser.parse(Array(one.stdout.utf8.dropLast()))
+            #expect(value.objectValue?["fact"] == .object(fact), "\(id)")
+        }
+    }
 }
