@@ -116,7 +116,10 @@ public enum Base64 {
                         let a = table[Int(input[i])], b = table[Int(input[i + 1])]
                         let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
                         invalid |= a | b | c | d
-                        alphabets |= kinds[Int(input[i])] | kinds[Int(input[i + 1])] | kinds[Int(input[i + 2])] | kinds[Int(input[i + 3])]
+                        // The standard table alone already refuses the other alphabet.
+                        if !canonical {
+                            alphabets |= kinds[Int(input[i])] | kinds[Int(input[i + 1])] | kinds[Int(input[i + 2])] | kinds[Int(input[i + 3])]
+                        }
                         let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                         out[o] = UInt8(truncatingIfNeeded: n >> 16)
                         out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
