@@ -151,21 +151,26 @@ extension Event {
     /// - Throws: ``LedgerError/Code/malformedEvent`` naming the field at fault, or
     ///   ``LedgerError/Code/unknownEventType``.
     public init(payload: [UInt8], allowUnknownType: Bool = false) throws(LedgerError) {
-        let value: JSONValue
+        let members: [JSONMember]?
         do {
-            value = try JSONParser.parse(payload)
+            members = try JSONParser.parseMembers(payload)
         } catch {
             throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
         }
-        guard case let .object(object) = value else {
-            throw LedgerError(.malformedEvent, "The event payload is \(value.kindName), not a JSON object.")
+        guard let members else {
+            let kind = (try? JSONParser.parse(payload))?.kindName ?? "not an object"
+            throw LedgerError(.malformedEvent, "The event payload is \(kind), not a JSON object.")
         }
-        try self.init(object: object, allowUnknownType: allowUnknownType)
+        try self.init(members: members, allowUnknownType: allowUnknownType)
     }
 
     /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``).
     public init(object: [String: JSONValue], allowUnknownType: Bool = false) throws(LedgerError) {
-        var f = FieldReader(object: object, context: "the event")
+        try self.init(members: object.map { JSONMember(name: $0.key, value: $0.value) }, allowUnknownType: allowUnknownType)
+    }
+
+    private init(members: [JSONMember], allowUnknownType: Bool) throws(LedgerError) {
+        var f = FieldReader(members: members, context: "the event")
         let version = try f.integer("v")
         guard version == Self.version else {
             throw LedgerError(.malformedEvent, "The event has v \(version); this version of the ledger reads v \(Self.version) only.")
@@ -237,31 +242,39 @@ extension Event {
 /// Reads typed fields from an event object, naming the event type and field in every error,
 /// and remembers which members were read so that unknown members can be refused.
 struct FieldReader {
-    let object: [String: JSONValue]
+    let members: [JSONMember]
     var context: String
-    /// The names read so far; a short list, so no hashing on the hot path.
-    private var read: [String] = []
-    /// How many of the names read are members of the object.
-    private var present = 0
+    /// Which members were read: bit i for member i, and past the 64th (only in objects that will
+    /// be refused for their unknown members) a list. Events have a dozen members, so names are
+    /// found by comparison, without hashing.
+    private var read: UInt64 = 0
+    private var readBeyond: [Int] = []
+
+    init(members: [JSONMember], context: String) {
+        self.members = members
+        self.context = context
+    }
 
     init(object: [String: JSONValue], context: String) {
-        self.object = object
-        self.context = context
-        // Room for every field of an event: growing the list one field at a time reallocated it
-        // four times per event.
-        read.reserveCapacity(16)
+        self.init(members: object.map { JSONMember(name: $0.key, value: $0.value) }, context: context)
     }
 
     private func fail(_ field: String, _ problem: String) -> LedgerError {
         LedgerError(.malformedEvent, "Field \"\(field)\" of \(context) \(problem).")
     }
 
+    private func wasRead(_ i: Int) -> Bool { i < 64 ? read & (1 << UInt64(i)) != 0 : readBeyond.contains(i) }
+
     private mutating func raw(_ field: String) -> JSONValue? {
-        let value = object[field]
-        if !read.contains(field) {
-            read.append(field)
-            if value != nil { present += 1 }
+        // Lengths first: they settle most mismatches, which `==` settles only on its slow path.
+        let length = field.utf8.count
+        guard let i = members.firstIndex(where: { $0.name.utf8.count == length && $0.name == field }) else { return nil }
+        if i < 64 {
+            read |= 1 << UInt64(i)
+        } else if !readBeyond.contains(i) {
+            readBeyond.append(i)
         }
+        let value = members[i].value
         if case .null = value { return nil }
         return value
     }
@@ -411,8 +424,9 @@ struct FieldReader {
     }
 
     func rejectUnusedFields() throws(LedgerError) {
-        guard present < object.count else { return }
-        if let extra = object.keys.filter({ !read.contains($0) }).sorted().first {
+        if members.count < 64, read == (1 << UInt64(members.count)) - 1 { return }
+        let unread = members.indices.filter { !wasRead($0) }.map { members[$0].name }
+        if let extra = unread.sorted().first {
             throw LedgerError(.malformedEvent, "Field \"\(extra)\" is not part of \(context) in the v1 vocabulary. Remove it, or check its spelling.")
         }
     }

@@ -48,6 +48,17 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 /// Why a text is not acceptable JSON, with the byte offset where reading stopped.
+/// One member of a JSON object, as written.
+public struct JSONMember: Sendable, Hashable {
+    public var name: String
+    public var value: JSONValue
+
+    public init(name: String, value: JSONValue) {
+        self.name = name
+        self.value = value
+    }
+}
+
 public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Byte offset into the input.
     public var offset: Int
@@ -129,14 +140,21 @@ public struct JSONParser: ~Copyable {
     }
 
     private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
-        guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
-        position += 1
         // Room for a typical event's members up front: growing from empty rehashes three times.
         var members = [String: JSONValue](minimumCapacity: 12)
+        try self.members(depth: depth) { name, value in members.updateValue(value, forKey: name) == nil }
+        return .object(members)
+    }
+
+    /// Reads an object's members in order, handing each to `add`, which answers `false` for a
+    /// name it already holds (a duplicate, refused).
+    private mutating func members(depth: Int, _ add: (String, JSONValue) -> Bool) throws(JSONError) {
+        guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
+        position += 1
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             position += 1
-            return .object(members)
+            return
         }
         while true {
             skipWhitespace()
@@ -148,7 +166,7 @@ public struct JSONParser: ~Copyable {
             position += 1
             skipWhitespace()
             let member = try value(depth: depth)
-            guard members.updateValue(member, forKey: key) == nil else {
+            guard add(key, member) else {
                 throw JSONError(offset: keyOffset, reason: "duplicate member name \"\(key)\"")
             }
             skipWhitespace()
@@ -156,10 +174,44 @@ public struct JSONParser: ~Copyable {
             case UInt8(ascii: ","): position += 1
             case UInt8(ascii: "}"):
                 position += 1
-                return .object(members)
+                return
             default: throw error("expected ',' or '}' in an object")
             }
         }
+    }
+
+    /// Parses exactly one JSON value filling all of `bytes`, as ``parse(_:)-([UInt8])``; if it is
+    /// an object, answers its members in the order written, without building a dictionary (what
+    /// decoding an event needs); `nil` for any other value.
+    public static func parseMembers(_ bytes: [UInt8]) throws(JSONError) -> [JSONMember]? {
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(JSONError) -> [JSONMember]? in
+                var parser = JSONParser(raw)
+                parser.skipWhitespace()
+                guard parser.current == UInt8(ascii: "{") else {
+                    _ = try parse(raw)
+                    return nil
+                }
+                var members: [JSONMember] = []
+                members.reserveCapacity(16)
+                // Duplicates are found by comparing names while there are few, as in an event;
+                // through a set once there are many, so that no object costs quadratic time.
+                var names: Set<String>?
+                try parser.members(depth: 1) { name, value in
+                    if names == nil, members.count >= 16 { names = Set(members.map(\.name)) }
+                    if names != nil {
+                        guard names!.insert(name).inserted else { return false }
+                    } else if members.contains(where: { $0.name == name }) {
+                        return false
+                    }
+                    members.append(JSONMember(name: name, value: value))
+                    return true
+                }
+                parser.skipWhitespace()
+                guard parser.position == raw.count else { throw parser.error("unexpected bytes after the JSON value") }
+                return members
+            }
+        }.get()
     }
 
     private mutating func array(depth: Int) throws(JSONError) -> JSONValue {

@@ -112,6 +112,25 @@ public enum Base64 {
                     var i = 0
                     var o = 0
                     let whole = length / 4 * 4
+                    // Eight characters at a time into one word, stored as eight bytes of which six
+                    // are kept (the next round overwrites the other two), while two spare bytes
+                    // remain in the output.
+                    if let base = out.baseAddress {
+                        while i + 8 <= whole, o + 8 <= capacity {
+                            var n: UInt64 = 0
+                            for k in 0..<8 {
+                                let v = table[Int(input[i + k])]
+                                invalid |= v
+                                n = n << 6 | UInt64(v)
+                            }
+                            if !canonical {
+                                for k in 0..<8 { alphabets |= kinds[Int(input[i + k])] }
+                            }
+                            UnsafeMutableRawPointer(base + o).storeBytes(of: (n << 16).bigEndian, as: UInt64.self)
+                            i += 8
+                            o += 6
+                        }
+                    }
                     while i < whole {
                         let a = table[Int(input[i])], b = table[Int(input[i + 1])]
                         let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]

@@ -15,6 +15,26 @@ struct JSONTests {
         #expect(try parse("\"é😀\"") == .string("é😀"))
     }
 
+    @Test("members come in the order written, and agree with the parsed object; duplicates are refused however many members")
+    func members() throws {
+        var random = SystemRandomNumberGenerator()
+        for count in [0, 1, 5, 15, 16, 17, 40, 200] {
+            let names = (0..<count).map { "k\($0)" }.shuffled(using: &random)
+            let text = "{" + names.enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}"
+            let members = try #require(try JSONParser.parseMembers(Array(text.utf8)))
+            #expect(members.map(\.name) == names)
+            #expect(try parse(text) == .object(Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.value) })))
+            guard count > 0 else { continue }
+            // The same name again, as the last member: refused as `parse` refuses it.
+            let duplicate = String(text.dropLast()) + ",\"\(names[count / 2])\":0}"
+            let expected = #expect(throws: JSONError.self) { try parse(duplicate) }
+            let found = #expect(throws: JSONError.self) { try JSONParser.parseMembers(Array(duplicate.utf8)) }
+            #expect(found == expected && expected?.reason.hasPrefix("duplicate member name") == true, "\(count) members")
+        }
+        #expect(try JSONParser.parseMembers(Array("[1]".utf8)) == nil)
+        #expect(throws: JSONError.self) { try JSONParser.parseMembers(Array("{\"a\":1} x".utf8)) }
+    }
+
     @Test("refuses what parsers disagree on", arguments: [
         (#"{"a":1,"a":2}"#, "duplicate member name"),
         (#"{"a":1} x"#, "unexpected bytes after"),
@@ -99,6 +119,30 @@ struct Base64Tests {
         }
         #expect(Base64.decode("-_8=") == [0xfb, 0xff], "URL-safe alphabet")
         #expect(Base64.decode("+/8=") == [0xfb, 0xff])
+    }
+
+    @Test("every length decodes in each accepted spelling; mixing alphabets anywhere is refused")
+    func spellings() {
+        var random = SystemRandomNumberGenerator()
+        for length in 0..<80 {
+            let input = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let standard = Base64.encode(input)
+            let url = standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            for text in [standard, url, standard.replacingOccurrences(of: "=", with: ""), url.replacingOccurrences(of: "=", with: "")] {
+                #expect(Base64.decode(text) == input, "\(text)")
+            }
+            #expect(Base64.decodeCanonical(url) == (url == standard ? input : nil), "\(url)")
+        }
+        // One character of the standard alphabet at any position of a URL-safe text ("_____…").
+        for length in 6..<80 {
+            var characters = Array(Base64.encode([UInt8](repeating: 0xFF, count: length)).replacingOccurrences(of: "/", with: "_").utf8)
+            #expect(Base64.decode(utf8: characters) == [UInt8](repeating: 0xFF, count: length))
+            for position in characters.indices where characters[position] == UInt8(ascii: "_") {
+                characters[position] = UInt8(ascii: "+")
+                #expect(Base64.decode(utf8: characters) == nil, "length \(length) at \(position)")
+                characters[position] = UInt8(ascii: "_")
+            }
+        }
     }
 
     @Test("refuses non-zero unused bits, broken padding, mixed alphabets and stray characters")
