@@ -40,22 +40,27 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// As ``init(hexString:)``, from the UTF-8 bytes of the text.
     public init?(hexBytes utf8: UnsafeBufferPointer<UInt8>) {
         guard utf8.count == 64 else { return nil }
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for w in 0..<4 {
-            var word: UInt64 = 0
-            for i in (16 * w)..<(16 * w + 16) {
-                guard let nibble = Self.nibble(utf8[i]) else { return nil }
-                word = word << 4 | UInt64(nibble)
+        // A table and an OR of everything seen, judged once: no branch per digit.
+        let words = Self.nibbles.withUnsafeBufferPointer { table -> (UInt64, UInt64, UInt64, UInt64)? in
+            var invalid: UInt8 = 0
+            func word(_ w: Int) -> UInt64 {
+                var word: UInt64 = 0
+                for i in (16 * w)..<(16 * w + 16) {
+                    let nibble = table[Int(utf8[i])]
+                    invalid |= nibble
+                    word = word << 4 | UInt64(nibble & 0x0F)
+                }
+                return word
             }
-            switch w {
-            case 0: words.0 = word
-            case 1: words.1 = word
-            case 2: words.2 = word
-            default: words.3 = word
-            }
+            let words = (word(0), word(1), word(2), word(3))
+            return invalid & 0xF0 == 0 ? words : nil
         }
+        guard let words else { return nil }
         self.init(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
     }
+
+    /// The value of each hex digit (either case); 0xFF for any other byte.
+    private static let nibbles: [UInt8] = (0...255).map { nibble(UInt8($0)) ?? 0xFF }
 
     /// Reads a digest from `buffer` at `offset`; requires 32 readable bytes there.
     @inlinable
