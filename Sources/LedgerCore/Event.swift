@@ -239,6 +239,23 @@ extension Event {
     }
 }
 
+/// What an `attestation.made` target names: 64 hex digits name an entry by its entry id;
+/// anything else names a claim or an evidence item by its id. The one reading of a target, for
+/// the append rules and for every projection (the append rules also refuse capitals, so that an
+/// entry has one spelling; a projection reads either case).
+public enum AttestationTarget: Sendable, Hashable {
+    case entry(Digest)
+    case id(String)
+
+    public init(_ target: String) {
+        if target.utf8.count == 64, let entryID = Digest(hexString: target) {
+            self = .entry(entryID)
+        } else {
+            self = .id(target)
+        }
+    }
+}
+
 /// Reads typed fields from an event object, naming the event type and field in every error,
 /// and remembers which members were read so that unknown members can be refused.
 struct FieldReader {

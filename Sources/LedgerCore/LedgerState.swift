@@ -336,15 +336,18 @@ public struct LedgerState: Sendable {
             try requireExisting(item, .evidence, by: event)
         case let .attestationMade(attestation, target, _, _):
             try requireNew(attestation, .attestation)
-            if let entry = Digest(hexString: target), target.utf8.count == 64 {
+            switch AttestationTarget(target) {
+            case let .entry(entry):
                 guard target == entry.hexString else {
                     throw LedgerError(.malformedEvent, "Attestation \"\(attestation)\" targets entry id \(target) in capitals; entry ids are written in lowercase hex, so that one entry has one spelling.")
                 }
                 guard self.sequence(ofEntry: entry) != nil else {
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
                 }
-            } else if claim(target) == nil && self.sequence(of: .evidence, target) == nil {
-                throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \"\(target)\", which is neither an entry id nor a claim or evidence id in this ledger.")
+            case let .id(id):
+                guard claim(id) != nil || self.sequence(of: .evidence, id) != nil else {
+                    throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \"\(id)\", which is neither an entry id nor a claim or evidence id in this ledger.")
+                }
             }
         case let .findingRecorded(finding, fact, _, _, reliesOn):
             try require(event, roles: [.reviewer])

@@ -196,16 +196,9 @@ extension DisputedFactsProjection {
         case let .attestationMade(attestation, target, kind, note):
             let info = AttestationInfo(
                 attestation: attestation, author: event.author, target: target, kind: kind, note: note, sequence: sequence, signing: signing())
-            // As at append: 64 hex digits name an entry; anything else a claim or evidence id.
-            let resolved: String?
-            if target.utf8.count == 64, let entryID = Digest(hexString: target) {
-                resolved = state.entries[entryID.hexString]
-            } else if state.claims[target] != nil {
-                resolved = "claim:" + target
-            } else if state.evidence[target] != nil {
-                resolved = "evidence:" + target
-            } else {
-                resolved = nil
+            let resolved: String? = switch AttestationTarget(target) {
+            case let .entry(entryID): state.entries[entryID.hexString]
+            case let .id(id): state.claims[id] != nil ? "claim:" + id : state.evidence[id] != nil ? "evidence:" + id : nil
             }
             guard let resolved else { return }
             let id = String(resolved.drop { $0 != ":" }.dropFirst())

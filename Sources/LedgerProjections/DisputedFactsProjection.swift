@@ -193,13 +193,9 @@ public struct DisputedFactsProjection: Projection {
             state.entries.insert(record.entryID, node)
 
         case let .attestationMade(_, target, _, _):
-            // As the full rules resolve it: 64 hex digits name an entry; anything else a claim
-            // or evidence id.
-            let node: Int32?
-            if target.utf8.count == 64, let entryID = Digest(hexString: target) {
-                node = state.entries[entryID]
-            } else {
-                node = state.claimNodes[target] ?? state.evidenceNodes[target]
+            let node: Int32? = switch AttestationTarget(target) {
+            case let .entry(entryID): state.entries[entryID]
+            case let .id(id): state.claimNodes[id] ?? state.evidenceNodes[id]
             }
             if let node { state.link(node, .record(sequence)) }
 

@@ -82,10 +82,9 @@ public struct EvidenceIndexProjection: Projection {
             state.items[item]?.recordCustody(action: action, from: from, to: to, at: at, note: note, event: event, record: record, signing: signing())
             state.entries[record.entryID.hexString] = item
         case let .attestationMade(attestation, target, kind, note):
-            let item: String? = if target.utf8.count == 64, let entryID = Digest(hexString: target) {
-                state.entries[entryID.hexString]
-            } else {
-                state.items[target] != nil ? target : nil
+            let item: String? = switch AttestationTarget(target) {
+            case let .entry(entryID): state.entries[entryID.hexString]
+            case let .id(id): state.items[id] != nil ? id : nil
             }
             guard let item else { return }
             state.items[item]?.attestations.append(

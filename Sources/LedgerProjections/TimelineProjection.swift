@@ -126,11 +126,12 @@ public struct TimelineProjection: Projection {
             subject = item
             summary = "custody of \(item): \(action)" + (from.map { " from \($0)" } ?? "") + (to.map { " to \($0)" } ?? "")
         case let .attestationMade(attestation, target, kind, _):
-            if target.utf8.count == 64, let entryID = Digest(hexString: target) {
+            switch AttestationTarget(target) {
+            case let .entry(entryID):
                 for fact in state.entryFacts[entryID.hexString] ?? [] { add(fact) }
-            } else {
-                add(state.claimFacts[target])
-                for fact in state.evidenceFacts[target] ?? [] { add(fact) }
+            case let .id(id):
+                add(state.claimFacts[id])
+                for fact in state.evidenceFacts[id] ?? [] { add(fact) }
             }
             subject = attestation
             summary = "attestation \(attestation) (\(kind)) on \(target)"
