@@ -24,6 +24,11 @@ extension DisputedFactsProjection {
         public var keys = KeyTable()
         /// For each evidence item, the facts whose findings rely on it.
         public var reliedOnBy: [String: [String]] = [:]
+        /// Whether signatures were verified ahead, during the replay: then a record listed in
+        /// ``signatureFailures`` has the signatures its bits say verify (``KeyTable/verify(_:)``),
+        /// and every other record's signatures verify. Otherwise they are verified when applied.
+        public var verifiedAhead = false
+        public var signatureFailures: [UInt64: UInt64] = [:]
 
         /// An empty detail whose statements are checked against `keys`.
         ///
@@ -132,7 +137,10 @@ extension DisputedFactsProjection {
         let sequence = record.sequence
         // Spelled out only for the events that record it (key events and ignored ones do not).
         lazy var entry = record.entryID.hexString
-        func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures) }
+        func signing() -> Signing {
+            let verified = state.verifiedAhead ? state.signatureFailures[sequence] ?? .max : nil
+            return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures, verified: verified)
+        }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
 
         switch event.body {

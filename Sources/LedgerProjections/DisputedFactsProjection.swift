@@ -1,6 +1,7 @@
 public import LedgerCore
 public import LedgerCrypto
 public import LedgerStore
+import Dispatch
 
 /// The disputed-facts projection: every fact with its claims, evidence, attestations and
 /// findings, from which ``DisputedFactsProjection/facts(in:context:)`` derives at query time
@@ -11,20 +12,25 @@ public import LedgerStore
 /// A query reads those records back from the log and applies them in full
 /// (``record(_:event:into:)``) to build the fact's ``Detail``, then its ``FactView``. So a
 /// replay's memory grows with the number of things in the ledger, not with their texts, and a
-/// snapshot is small enough to load at once.
+/// snapshot is small enough to load at once. Signatures are verified during the replay, and
+/// only their failures kept.
 ///
 /// The index may list more records than a fact's view uses (an amendment of a retracted
 /// claim, say): applying them in full decides, with the same rules as for the whole log. It
 /// must never list fewer; see ``State`` for why it does not.
 public struct DisputedFactsProjection: Projection {
-    /// Whether a query re-verifies the Ed25519 signatures of the statements it reads back.
-    /// Without it, keys, roles and blobs are still checked, and signatures are left to
-    /// `ledger verify` (they were verified at append).
+    /// Whether replay verifies each statement's Ed25519 signatures (a batch at a time, on every
+    /// core), keeping the failures in the state for queries to report. Without it, keys, roles
+    /// and blobs are still checked, and signatures are left to `ledger verify` (they were
+    /// verified at append).
     public var verifiesSignatures: Bool
 
     public init(verifiesSignatures: Bool = true) {
         self.verifiesSignatures = verifiesSignatures
     }
+
+    /// The state records which signatures failed only when they are verified.
+    public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
     public var version: Int { 3 }
@@ -64,6 +70,11 @@ public struct DisputedFactsProjection: Projection {
         var waiting: [String: [Int32]] = [:]
         /// Every key, for signature checks at query time.
         public var keys = KeyTable()
+        /// Records whose signatures do not all verify, with a bit set for each that does (only
+        /// when the projection verifies signatures; they are verified in batches as replay goes).
+        var signatureFailures: [UInt64: UInt64] = [:]
+        /// Records applied but not yet verified; empty once a replay is finished.
+        var pending = PendingSignatures()
 
         public init() {}
 
@@ -138,6 +149,15 @@ public struct DisputedFactsProjection: Projection {
         }
     }
 
+    /// Records waiting for their signatures to be verified, a batch at a time. States compare by
+    /// the positions waiting.
+    struct PendingSignatures: Sendable, Equatable {
+        static let batch = 1024
+        var records: [ReplayRecord] = []
+
+        static func == (a: Self, b: Self) -> Bool { a.records.map(\.sequence) == b.records.map(\.sequence) }
+    }
+
     /// One link of a node: a record's sequence number or another node, tagged in the top bits.
     struct Link {
         enum Tag: UInt64 { case record = 0, claim = 1, evidence = 2, counterclaim = 3 }
@@ -152,6 +172,10 @@ public struct DisputedFactsProjection: Projection {
     /// Records the fact, claim or evidence item `record` is about; see ``State``.
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
         let sequence = record.sequence
+        if verifiesSignatures {
+            state.pending.records.append(record)
+            if state.pending.records.count >= PendingSignatures.batch { verifyPending(&state) }
+        }
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
             state.keys.apply(event, at: sequence)
@@ -231,6 +255,9 @@ public struct DisputedFactsProjection: Projection {
     ///   replay applied it (the log changed underneath: run `ledger verify`).
     func detail(of fact: Int32, in state: State, context: ReportContext) throws(LedgerError) -> Detail {
         var detail = Detail(keys: state.keys)
+        // The replay verified every signature (when this projection verifies them at all).
+        detail.verifiedAhead = true
+        detail.signatureFailures = state.signatureFailures
         for sequence in state.records(of: fact) {
             let stored = try context.ledger.record(at: sequence)
             guard case let .apply(record, event) = ReplayDecoding.decode(stored) else {
@@ -241,6 +268,37 @@ public struct DisputedFactsProjection: Projection {
             self.record(record, event: event, into: &detail)
         }
         return detail
+    }
+
+    /// Verifies the signatures of the records waiting for it, on every core, and keeps the
+    /// failures. The key table of a later position answers as the one at each record would:
+    /// ``KeyTable/verify(_:)`` looks a key up by its id, which names one key, registered once;
+    /// whether it was the author's and valid there is decided when the fact is read.
+    private func verifyPending(_ state: inout State) {
+        let records = state.pending.records
+        guard !records.isEmpty else { return }
+        state.pending.records = []
+        var valid = [UInt64](repeating: 0, count: records.count)
+        valid.withUnsafeMutableBufferPointer { buffer in
+            let results = UnsafeResults(buffer: buffer)
+            let keys = state.keys
+            DispatchQueue.concurrentPerform(iterations: (records.count + 63) / 64) { task in
+                for i in (task * 64)..<min(records.count, (task + 1) * 64) { results.buffer[i] = keys.verify(records[i]) }
+            }
+        }
+        for (record, mask) in zip(records, valid) {
+            let all: UInt64 = record.envelope.signatures.count >= 64 ? .max : (1 << UInt64(record.envelope.signatures.count)) - 1
+            if mask & all != all { state.signatureFailures[record.sequence] = mask }
+        }
+    }
+
+    public func finish(_ state: inout State) {
+        verifyPending(&state)
+    }
+
+    /// Lets concurrent iterations write distinct elements of one buffer.
+    private struct UnsafeResults: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<UInt64>
     }
 }
 
@@ -277,7 +335,7 @@ extension DisputedFactsProjection.State: Codable {
         case evidenceNames = "evidence_names", evidenceNameLengths = "evidence_name_lengths", evidenceNodes = "evidence_nodes"
         case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next"
         case entryPrefixes = "entry_prefixes", entryNodes = "entry_nodes", collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
-        case waiting, keys
+        case waiting, keys, failedSequences = "signature_failed_sequences", failedMasks = "signature_failed_masks"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -303,6 +361,11 @@ extension DisputedFactsProjection.State: Codable {
         try c.encode(PackedIntegers.pack(Array(entries.collided.values)), forKey: .collidedNodes)
         try c.encode(waiting, forKey: .waiting)
         try c.encode(keys, forKey: .keys)
+        guard pending.records.isEmpty else {
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "signatures still waiting to be verified"))
+        }
+        try c.encode(PackedIntegers.pack(Array(signatureFailures.keys)), forKey: .failedSequences)
+        try c.encode(PackedIntegers.pack(Array(signatureFailures.values)), forKey: .failedMasks)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -311,9 +374,9 @@ extension DisputedFactsProjection.State: Codable {
             .dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "disputed-facts index: \(what)"))
         }
         func int32s(_ key: CodingKeys) throws -> [Int32] { try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: key)) }
-        func table<Key: Hashable>(_ keys: [Key], _ nodes: [Int32]) throws -> [Key: Int32] {
-            guard keys.count == nodes.count else { throw corrupted("a table's keys and nodes differ in number") }
-            var out: [Key: Int32] = [:]
+        func table<Key: Hashable, Value>(_ keys: [Key], _ nodes: [Value]) throws -> [Key: Value] {
+            guard keys.count == nodes.count else { throw corrupted("a table's keys and values differ in number") }
+            var out: [Key: Value] = [:]
             out.reserveCapacity(keys.count)
             for (key, node) in zip(keys, nodes) where out.updateValue(node, forKey: key) != nil { throw corrupted("a key appears twice") }
             return out
@@ -341,6 +404,8 @@ extension DisputedFactsProjection.State: Codable {
         entries.collided = try table(digests, int32s(.collidedNodes))
         waiting = try c.decode([String: [Int32]].self, forKey: .waiting)
         keys = try c.decode(KeyTable.self, forKey: .keys)
+        let failed: [UInt64] = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .failedSequences))
+        signatureFailures = try table(failed, PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .failedMasks)))
         if let problem = inconsistency { throw corrupted(problem) }
     }
 

@@ -46,13 +46,15 @@ public struct KeyTable: Codable, Sendable, Equatable {
     }
 
     /// Checks every signature of `record` against `author`'s keys at the record's position and,
-    /// if `verifying`, verifies it (Ed25519 over DSSE's PAE).
+    /// if `verifying`, verifies it (Ed25519 over DSSE's PAE), or takes the answer from
+    /// `verified` (bit i for signature i, as ``verify(_:)`` gives it) when the caller verified
+    /// ahead, on other threads.
     /// - Returns: who signed and the first problem found, if any.
-    public func check(_ record: ReplayRecord, author: String, event: String, verifying: Bool = true) -> Signing {
+    public func check(_ record: ReplayRecord, author: String, event: String, verifying: Bool = true, verified: UInt64? = nil) -> Signing {
         var signing = Signing(event: event, sequence: record.sequence, keys: [], problem: nil)
         // Built only when signatures are checked: most replays trust the append-time check.
         lazy var message = record.envelope.signedBytes
-        for signature in record.envelope.signatures {
+        for (index, signature) in record.envelope.signatures.enumerated() {
             let id = signature.keyID.hexString
             signing.keys.append(id)
             guard signing.problem == nil else { continue }
@@ -65,14 +67,28 @@ public struct KeyTable: Codable, Sendable, Equatable {
                 continue
             }
             guard verifying else { continue }
-            guard let raw = Base64.decode(key.publicKey), let publicKey = try? PublicKey(rawRepresentation: raw),
-                publicKey.isValidSignature(signature.signature, for: message)
-            else {
-                signing.problem = .badSignature
-                continue
-            }
+            let valid = if let verified, index < 64 { verified & (1 << UInt64(index)) != 0 } else { isValid(signature, message) }
+            if !valid { signing.problem = .badSignature }
         }
         return signing
+    }
+
+    /// Which signatures of `record` verify under the key registered with their key id (bit i
+    /// for signature i; the first 64). Whose key it is and when it was valid is ``check``'s part.
+    public func verify(_ record: ReplayRecord) -> UInt64 {
+        let message = record.envelope.signedBytes
+        var valid: UInt64 = 0
+        for (i, signature) in record.envelope.signatures.prefix(64).enumerated() where isValid(signature, message) {
+            valid |= 1 << UInt64(i)
+        }
+        return valid
+    }
+
+    private func isValid(_ signature: Envelope.Signature, _ message: [UInt8]) -> Bool {
+        guard let key = keys[signature.keyID.hexString], let raw = Base64.decode(key.publicKey),
+            let publicKey = try? PublicKey(rawRepresentation: raw)
+        else { return false }
+        return publicKey.isValidSignature(signature.signature, for: message)
     }
 
     /// The integrity codes of `signing` as of now: its problem at signing time, and

@@ -35,6 +35,10 @@ public protocol Projection: Sendable {
     /// reports and skips them.
     func apply(record: ReplayRecord, event: Event, to state: inout State)
 
+    /// Completes what `apply` left for later (work it batches, say) once a replay has applied
+    /// its last record, before the state is answered or snapshotted. The default does nothing.
+    func finish(_ state: inout State)
+
     /// The projection's answer for `state` as JSON with a documented, stable shape, running any
     /// query-time checks and reading back from the log what the state only points to. The
     /// default encodes ``State`` itself.
@@ -48,6 +52,8 @@ public protocol Projection: Sendable {
 
 extension Projection {
     public var summary: String { "" }
+
+    public func finish(_ state: inout State) {}
 
     public var snapshotName: String { name }
 

@@ -203,6 +203,7 @@ public struct ReplayEngine: Sendable {
         }
         startDecoding()
         for chunk in inFlight { apply(chunk) }
+        projection.finish(&state)
         // The position is spelled out once, after the loop: hex and RFC 3339 per record would cost
         // more than applying many of them.
         if let lastRead {

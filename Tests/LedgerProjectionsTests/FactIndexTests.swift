@@ -78,12 +78,21 @@ struct FactIndexTests {
         _ = try raw("amnesty", "fact.opened", ["fact": "F1", "proposition": "a second opening"])
         _ = try raw("amnesty", "claim.asserted", ["claim": "C1", "fact": "F2", "stance": "affirms", "statement": "reused id"])
         _ = try raw("reviewer", "finding.recorded", ["finding": "FD", "fact": "F1", "outcome": "inconclusive", "rationale": "r", "relies_on": ["E-early", "E-none"]])
+        // A damaged signature, and a signature by a key registered only after it.
+        var damaged = try t.envelope("amnesty", "claim.asserted", ["claim": "C-damaged", "fact": "F2", "stance": "denies", "statement": "d"])
+        damaged.signatures[0].signature[5] ^= 1
+        try t.appendRaw(damaged)
+        let late = try TestLedger.key(9)
+        try t.appendRaw(t.envelope("amnesty", "claim.asserted", ["claim": "C-early", "fact": "F2", "stance": "denies", "statement": "e"], signer: late))
+        try t.appendRaw(t.envelope("admin", "key.added", ["party": "amnesty", "key": TestLedger.base64(late)]))
         let ledger = try t.open()
         for last in 0..<ledger.count {
             #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "as of \(last)")
         }
+        let integrity = try #require(try t.facts(blobs: false)["F2"]).integrity
+        #expect(integrity.contains { $0.hasPrefix("bad-signature:") } && integrity.contains { $0.hasPrefix("key-invalid:") }, "\(integrity)")
         // The custody step reached F2 only through the claim asserted after the evidence.
-        let custody = ledger.count - 11
+        let custody = ledger.count - 14
         #expect(try t.facts(to: .sequence(custody), blobs: false)["F2"]?.fact.lastChange == custody)
     }
 
