@@ -158,7 +158,10 @@ struct FactsCommand: ParsableCommand {
         discussion: """
             Replays the disputed-facts projection, resuming from the newest snapshot and, when it \
             replayed at least \(snapshotInterval) entries past it, writing a new one where it stopped \
-            (skipped silently when the ledger directory is read-only). Blob checks run now, whatever --as-of says.
+            (skipped silently when the ledger directory is read-only). Blob checks run now, whatever --as-of says. \
+            Each fact's statements are read back from the log as it is shown, and --json prints \
+            each fact as it is built: if the log cannot be read part-way, the output stops \
+            there, incomplete, and the exit status says why.
 
             STATUSES. Dispute status: unclaimed (no claim), uncontested (active claims, not both \
             affirming and denying), disputed (active claims affirm and deny), withdrawn (every \

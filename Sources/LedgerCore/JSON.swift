@@ -47,7 +47,6 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
-/// Why a text is not acceptable JSON, with the byte offset where reading stopped.
 /// One member of a JSON object, as written.
 public struct JSONMember: Sendable, Hashable {
     public var name: String
@@ -59,6 +58,7 @@ public struct JSONMember: Sendable, Hashable {
     }
 }
 
+/// Why a text is not acceptable JSON, with the byte offset where reading stopped.
 public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Byte offset into the input.
     public var offset: Int

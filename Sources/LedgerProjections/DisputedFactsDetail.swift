@@ -131,8 +131,10 @@ extension DisputedFactsProjection {
         }
     }
 
-    /// Applies one record to `state` in full, as if every record before it had been applied:
-    /// the rules of the disputed-facts projection. Key events update the key table.
+    /// Applies one record to `state` in full: the rules of the disputed-facts projection. Applied
+    /// to every record of the log, in order, it gives every fact's detail; applied to the records
+    /// the index lists for one fact (``DisputedFactsProjection/State``), that fact's. Key events
+    /// update the key table.
     public func record(_ record: ReplayRecord, event: Event, into state: inout Detail) {
         let sequence = record.sequence
         // Spelled out only for the events that record it (key events and ignored ones do not).

@@ -80,10 +80,8 @@ public struct DisputedFactsProjection: Projection {
 
         /// The fact ids, in the order opened.
         public var factIDs: [String] {
-            var names = [String](repeating: "", count: factOrder.count)
-            let position = Dictionary(uniqueKeysWithValues: factOrder.enumerated().map { ($1, $0) })
-            for (name, node) in factNodes { names[position[node]!] = name }
-            return names
+            let names = Dictionary(factNodes.map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+            return factOrder.compactMap { names[$0] }
         }
 
         /// Whether a fact of this id is open.
@@ -119,7 +117,11 @@ public struct DisputedFactsProjection: Projection {
         /// The sequence numbers of every record that bears on `fact`, ascending, each once.
         func records(of fact: Int32) -> [UInt64] {
             var out: [UInt64] = []
+            // Each node's records once, however many links lead to it (evidence several claims
+            // of the fact rest on, say): the work is bounded by the links of the fact's nodes.
+            var seen: Set<Int32> = []
             func own(_ node: Int32) {
+                guard seen.insert(node).inserted else { return }
                 for link in links(of: node) where link.tag == .record { out.append(link.payload) }
             }
             for link in links(of: fact) {
@@ -128,6 +130,7 @@ public struct DisputedFactsProjection: Projection {
                 case .evidence: own(Int32(link.payload))
                 case .counterclaim: break
                 case .claim:
+                    guard seen.insert(Int32(link.payload)).inserted else { continue }
                     for inner in links(of: Int32(link.payload)) {
                         switch inner.tag {
                         case .record: out.append(inner.payload)
@@ -171,11 +174,17 @@ public struct DisputedFactsProjection: Projection {
 
     /// Records the fact, claim or evidence item `record` is about; see ``State``.
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
-        let sequence = record.sequence
+        index(record, event, &state)
+        // Queued after the record's own key event is applied, so that a batch is verified with
+        // every key registered at the positions of its records.
         if verifiesSignatures {
             state.pending.records.append(record)
             if state.pending.records.count >= PendingSignatures.batch { verifyPending(&state) }
         }
+    }
+
+    private func index(_ record: ReplayRecord, _ event: Event, _ state: inout State) {
+        let sequence = record.sequence
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
             state.keys.apply(event, at: sequence)
@@ -410,7 +419,8 @@ extension DisputedFactsProjection.State: Codable {
     }
 
     /// What makes the index unusable, if anything: a number pointing outside its arrays, a
-    /// list that does not run forwards, a node without its first record.
+    /// list that does not run forwards or shares links with another, a node without its first
+    /// record, facts in an order that does not list each fact once.
     var inconsistency: String? {
         let nodes = Int32(parent.count)
         let links = Int32(linkValue.count)
@@ -429,6 +439,22 @@ extension DisputedFactsProjection.State: Codable {
                 DisputedFactsProjection.Link(value: linkValue[Int(head[n])]).tag == .record
             else { return "node \(n) is malformed" }
         }
+        // Each link on exactly one list, ending at its node's tail.
+        var owned = [Bool](repeating: false, count: Int(links))
+        for n in 0..<Int(nodes) {
+            var link = head[n]
+            var last = link
+            while link >= 0 {
+                guard !owned[Int(link)] else { return "link \(link) is on two lists" }
+                owned[Int(link)] = true
+                last = link
+                link = linkNext[Int(link)]
+            }
+            guard last == tail[n] else { return "node \(n)'s list does not end at its tail" }
+        }
+        guard factOrder.count == factNodes.count, Set(factOrder) == Set(factNodes.values), Set(factOrder).count == factOrder.count,
+            factNodes.values.allSatisfy({ parent[Int($0)] == -1 })
+        else { return "the facts' order does not list each fact once" }
         for value in linkValue {
             let link = DisputedFactsProjection.Link(value: value)
             guard link.tag == .record || isNode(Int32(truncatingIfNeeded: link.payload)) && link.payload < UInt64(nodes) else {

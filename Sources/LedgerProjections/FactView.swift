@@ -103,6 +103,7 @@ extension DisputedFactsProjection {
     /// a large ledger's report uses, so that it never holds every fact's texts at once.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) -> Void) throws(LedgerError) {
+        let state = finished(state)
         var blobs = BlobCache(store: context)
         for node in state.factOrder {
             body(try view(of: node, in: state, context: context, blobs: &blobs))
@@ -113,8 +114,18 @@ extension DisputedFactsProjection {
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func fact(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> FactView? {
         guard let node = state.factNodes[id] else { return nil }
+        let state = finished(state)
         var blobs = BlobCache(store: context)
         return try view(of: node, in: state, context: context, blobs: &blobs)
+    }
+
+    /// `state` with its waiting signatures verified: a replay finishes its state, but a caller
+    /// who applied records itself may not have.
+    private func finished(_ state: State) -> State {
+        guard !state.pending.records.isEmpty else { return state }
+        var state = state
+        finish(&state)
+        return state
     }
 
     private func view(of node: Int32, in state: State, context: ReportContext, blobs: inout BlobCache) throws(LedgerError) -> FactView {

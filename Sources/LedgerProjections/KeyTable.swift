@@ -73,13 +73,17 @@ public struct KeyTable: Codable, Sendable, Equatable {
         return signing
     }
 
-    /// Which signatures of `record` verify under the key registered with their key id (bit i
-    /// for signature i; the first 64). Whose key it is and when it was valid is ``check``'s part.
+    /// Which signatures of `record` verify (bit i for signature i; the first 64), for
+    /// ``check(_:author:event:verifying:verified:)``. A signature whose key was not registered at
+    /// the record's position gets its bit set: `check` refuses it for that before it looks at
+    /// the bit, so the answer is the same whatever key table, of that position or any later one,
+    /// is asked.
     public func verify(_ record: ReplayRecord) -> UInt64 {
         let message = record.envelope.signedBytes
         var valid: UInt64 = 0
-        for (i, signature) in record.envelope.signatures.prefix(64).enumerated() where isValid(signature, message) {
-            valid |= 1 << UInt64(i)
+        for (i, signature) in record.envelope.signatures.prefix(64).enumerated() {
+            let registered = keys[signature.keyID.hexString].map { $0.validFrom <= record.sequence } ?? false
+            if !registered || isValid(signature, message) { valid |= 1 << UInt64(i) }
         }
         return valid
     }

@@ -6,10 +6,12 @@ public import LedgerStore
 /// A view of the ledger built by folding its records in sequence order: a name, a version, an
 /// initial state and a deterministic ``apply(record:event:to:)``.
 ///
-/// A projection is a pure fold. Given the same records it must produce the same state, whether
-/// it runs from genesis or resumes from a snapshot, so `apply` may read only its arguments:
-/// no clock, no files, no randomness. Checks that depend on the world outside the log (is an
-/// evidence blob present today?) belong in ``report(_:context:)``, which runs at query time.
+/// A projection is a pure fold. Given the same records it must produce the same state once
+/// ``finish(_:)`` has run, whether it runs from genesis or resumes from a snapshot, so `apply`
+/// and `finish` may read only their arguments: no clock, no files, no randomness. Checks that
+/// depend on the world outside the log (is an evidence blob present today?) belong in
+/// ``report(_:context:)``, which runs at query time and may also read back from the log the
+/// records a state only points to.
 ///
 /// The ``version`` names the meaning of ``State``: change it whenever `apply` or `State`
 /// changes, and old snapshots are ignored and rebuilt, never migrated.

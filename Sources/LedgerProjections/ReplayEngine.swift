@@ -91,7 +91,8 @@ public struct Replay<State: Sendable>: Sendable {
 /// snapshot, up to a sequence number or an acceptance time, and persists snapshots.
 ///
 /// Memory does not grow with the log beyond the projection's own state: records are read in
-/// large sequential chunks by ``Ledger/forEachRecord(from:to:_:)`` and dropped once applied.
+/// large sequential chunks by ``Ledger/forEachRecordBytes(from:to:_:)``, decoded on every core,
+/// and dropped once applied.
 ///
 /// A snapshot is trusted only if its projection name and version match and the entry id it
 /// recorded equals the log's entry id at its sequence number; otherwise it is ignored (noted)

@@ -83,6 +83,34 @@ struct SampleCaseTests {
         #expect(missing.status == 2)
     }
 
+    @Test("facts --json, printed fact by fact, is byte for byte the indented form of the whole answer")
+    func streamedJSON() throws {
+        func pretty(_ value: JSONValue, _ depth: Int) -> String {
+            let inner = String(repeating: "  ", count: depth + 1)
+            let outer = String(repeating: "  ", count: depth)
+            switch value {
+            case let .array(elements) where !elements.isEmpty:
+                return "[\n" + elements.map { inner + pretty($0, depth + 1) }.joined(separator: ",\n") + "\n\(outer)]"
+            case let .object(members) where !members.isEmpty:
+                return "{\n" + members.keys.sorted().map { key in
+                    var name = JSONWriter()
+                    name.string(key)
+                    return inner + String(decoding: name.bytes, as: UTF8.self) + ": " + pretty(members[key]!, depth + 1)
+                }.joined(separator: ",\n") + "\n\(outer)}"
+            default:
+                var writer = JSONWriter()
+                writer.value(value)
+                return String(decoding: writer.bytes, as: UTF8.self)
+            }
+        }
+        for extra in [[], ["--status", "withdrawn"], ["--as-of", "12"]] {
+            let result = try CLI.run(["facts", Self.sample, "--json", "--no-snapshots"] + extra)
+            #expect(result.status == 0)
+            let value = try JSONParser.parse(Array(result.stdout.utf8))
+            #expect(result.stdout == pretty(value, 0) + "\n", "\(extra)")
+        }
+    }
+
     @Test("--status keeps the facts of that status only, in JSON and in the table; each is the one `fact` shows")
     func statusFilter() throws {
         let disputed = try facts(["--status", "disputed"])

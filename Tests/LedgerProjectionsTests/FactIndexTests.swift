@@ -78,13 +78,7 @@ struct FactIndexTests {
         _ = try raw("amnesty", "fact.opened", ["fact": "F1", "proposition": "a second opening"])
         _ = try raw("amnesty", "claim.asserted", ["claim": "C1", "fact": "F2", "stance": "affirms", "statement": "reused id"])
         _ = try raw("reviewer", "finding.recorded", ["finding": "FD", "fact": "F1", "outcome": "inconclusive", "rationale": "r", "relies_on": ["E-early", "E-none"]])
-        // A damaged signature, and a signature by a key registered only after it.
-        var damaged = try t.envelope("amnesty", "claim.asserted", ["claim": "C-damaged", "fact": "F2", "stance": "denies", "statement": "d"])
-        damaged.signatures[0].signature[5] ^= 1
-        try t.appendRaw(damaged)
-        let late = try TestLedger.key(9)
-        try t.appendRaw(t.envelope("amnesty", "claim.asserted", ["claim": "C-early", "fact": "F2", "stance": "denies", "statement": "e"], signer: late))
-        try t.appendRaw(t.envelope("admin", "key.added", ["party": "amnesty", "key": TestLedger.base64(late)]))
+        try appendBadSignatures(t, fact: "F2")
         let ledger = try t.open()
         for last in 0..<ledger.count {
             #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "as of \(last)")
@@ -94,6 +88,77 @@ struct FactIndexTests {
         // The custody step reached F2 only through the claim asserted after the evidence.
         let custody = ledger.count - 14
         #expect(try t.facts(to: .sequence(custody), blobs: false)["F2"]?.fact.lastChange == custody)
+        try expectSameFromEverySnapshot(ledger)
+    }
+
+    /// Appends, bypassing the append rules, a claim about `fact` whose signature is damaged
+    /// (C-damaged), one signed by a key registered only after it (C-early), and that key.
+    func appendBadSignatures(_ t: TestLedger, fact: String) throws {
+        var damaged = try t.envelope("amnesty", "claim.asserted", ["claim": "C-damaged", "fact": .string(fact), "stance": "denies", "statement": "d"])
+        damaged.signatures[0].signature[5] ^= 1
+        let late = try TestLedger.key(9)
+        try t.appendRaw([
+            damaged,
+            try t.envelope("amnesty", "claim.asserted", ["claim": "C-early", "fact": .string(fact), "stance": "affirms", "statement": "e"], signer: late),
+            try t.envelope("admin", "key.added", ["party": "amnesty", "key": TestLedger.base64(late)]),
+        ])
+    }
+
+    /// Resuming from a snapshot at any position gives the state of a replay from genesis, and
+    /// the views of the full rules.
+    func expectSameFromEverySnapshot(_ ledger: Ledger, at points: [UInt64]? = nil) throws {
+        let projection = DisputedFactsProjection()
+        let genesis = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none).state
+        let expected = try reference(ledger, through: ledger.count - 1)
+        let directory = TestLedger.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var engine = ReplayEngine(ledger: ledger, snapshotDirectory: directory)
+        engine.retainedSnapshots = 1
+        for k in points ?? Array(0..<(ledger.count - 1)) {
+            try engine.writeSnapshot(projection, of: engine.replay(projection, to: .sequence(k), snapshots: .none))
+            let resumed = try engine.replay(projection, snapshots: .read)
+            #expect(resumed.info.resumedFrom == k)
+            #expect(resumed.state == genesis, "resumed from \(k)")
+            let context = ReportContext(ledger: ledger, blobs: nil, position: resumed.info.position)
+            #expect(try projection.facts(in: resumed.state, context: context).map { canonical($0.json) } == expected, "resumed from \(k)")
+        }
+    }
+
+    @Test("signatures failing in a batch verified mid-replay, and one by a key registered later, read the same from genesis and from any snapshot")
+    func batches() throws {
+        let t = try TestLedger()
+        try t.openFact("F")
+        t.close()
+        try appendBadSignatures(t, fact: "F")
+        // Past one batch, with another failure in the second.
+        try t.appendRaw((0..<(DisputedFactsProjection.PendingSignatures.batch + 20)).map { i in
+            try t.envelope("amnesty", "fact.opened", ["fact": .string("F-\(i)"), "proposition": "p"])
+        })
+        var second = try t.envelope("amnesty", "claim.amended", ["claim": "C-early", "statement": "changed"])
+        second.signatures[0].signature[0] ^= 1
+        try t.appendRaw(second)
+        let ledger = try t.open()
+        let fact = try #require(try t.facts(blobs: false)["F"])
+        #expect(Set(fact.integrity.filter { $0.hasPrefix("bad-signature:") || $0.hasPrefix("key-invalid:") }).count == 3, "\(fact.integrity)")
+        let count = ledger.count
+        try expectSameFromEverySnapshot(ledger, at: [0, 4, 5, 6, 7, 500, 1028, 1029, 1030, count - 3, count - 2])
+    }
+
+    @Test("entry ids sharing their first eight bytes are told apart")
+    func entryTable() throws {
+        func digest(_ tail: UInt8, prefix: UInt8 = 7) throws -> Digest {
+            try Digest(rawRepresentation: [UInt8](repeating: prefix, count: 8) + [UInt8](repeating: tail, count: 24))
+        }
+        var table = EntryTable()
+        table.insert(try digest(1), 10)
+        table.insert(try digest(2), 20)
+        table.insert(try digest(3, prefix: 8), 30)
+        let (one, two, three) = (try digest(1), try digest(2), try digest(3, prefix: 8))
+        #expect(table[one] == 10 && table[two] == 20 && table[three] == 30)
+        #expect(table.collided.count == 1)
+        // An id never inserted answers at most another's node, which the full rules then ignore.
+        let absent = try digest(9, prefix: 1)
+        #expect(table[absent] == nil)
     }
 
     @Test("a snapshot whose index points outside itself is refused, even with a valid checksum")
@@ -109,6 +174,13 @@ struct FactIndexTests {
             ("a node without its first record", { $0.head[1] = -1 }),
             ("a table naming a node that does not exist", { $0.claimNodes["forged"] = Int32($0.parent.count) }),
             ("arrays of different lengths", { $0.tail.removeLast() }),
+            ("a fact listed twice", { $0.factOrder.append($0.factOrder[0]) }),
+            ("a fact id naming a claim", { $0.factNodes["forged"] = Int32($0.parent.firstIndex { $0 >= 0 } ?? 0) }),
+            ("two lists sharing their links", { $0.linkNext[Int($0.tail[0])] = $0.head[1] }),
+            ("a tail that is not the end of its list", { state in
+                let n = state.head.indices.first { state.head[$0] != state.tail[$0] } ?? 0
+                state.tail[n] = state.head[n]
+            }),
         ]
         if let fact = state.factOrder.first {
             // A counterclaim link to a fact, which has no fact of its own to open.

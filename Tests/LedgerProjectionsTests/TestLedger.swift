@@ -102,16 +102,28 @@ final class TestLedger {
     /// Appends a record for `envelope` by writing its bytes to the log directly, bypassing the
     /// append rules (as a newer version of the software, or a forger, might).
     func appendRaw(_ envelope: Envelope) throws {
+        try appendRaw([envelope])
+    }
+
+    /// As ``appendRaw(_:)-(Envelope)``, one record for each envelope, in one write.
+    func appendRaw(_ envelopes: [Envelope]) throws {
         precondition(writer == nil, "close the writer first")
         let ledger = try open()
-        let time = Timestamp(seconds: clock)
-        clock += 60
-        let record = Record(sequence: ledger.count, previous: ledger.lastEntryID, acceptedAt: time, batchEnd: ledger.count, envelope: envelope)
+        var previous = ledger.lastEntryID
+        var bytes: [UInt8] = []
+        for (i, envelope) in envelopes.enumerated() {
+            let sequence = ledger.count + UInt64(i)
+            let time = Timestamp(seconds: clock)
+            clock += 60
+            let record = Record(sequence: sequence, previous: previous, acceptedAt: time, batchEnd: sequence, envelope: envelope).encoded()
+            previous = Record.entryID(of: record)
+            bytes += record + [0x0a]
+            acceptedTimes.append(time)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/log"))
         try handle.seekToEnd()
-        try handle.write(contentsOf: Data(record.encoded() + [0x0a]))
+        try handle.write(contentsOf: Data(bytes))
         try handle.close()
-        acceptedTimes.append(time)
     }
 
     // MARK: The vocabulary

@@ -157,6 +157,7 @@ struct Figure: ParsableCommand {
     /// process, so that the figures after it count only their own memory).
     func writeSnapshot() throws -> Measurement {
         let ledger = try Ledger(directory: directory)
+        guard ledger.count > 1001 else { throw ValidationError("the snapshot figures need a ledger of more than 1,001 entries") }
         let projection = DisputedFactsProjection(verifiesSignatures: false)
         try? FileManager.default.removeItem(atPath: snapshotDirectory)
         let engine = ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory)
@@ -189,6 +190,7 @@ struct Figure: ParsableCommand {
         let replay = try ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory).replay(projection, snapshots: .read)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         let ids = replay.state.factIDs
+        guard !ids.isEmpty else { throw ValidationError("the benchmark ledger has no facts") }
         var random = SplitMix64(state: 5)
         let rounds = 1000
         var claims = 0
