@@ -174,7 +174,13 @@ public struct ReplayEngine: Sendable {
         // state, so chunks are decoded on every core while this thread applies the chunk before.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
         func apply(_ chunk: DecodeAhead) {
-            for case let decoded? in chunk.results() {
+            let results = chunk.results()
+            defer {
+                // Freed on another thread: allocated on the decoding threads, they cost this one,
+                // the replay's bottleneck, more to free than to apply.
+                DispatchQueue.global().async { withExtendedLifetime(results) {} }
+            }
+            for case let decoded? in results {
                 info.recordsRead += 1
                 lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                 switch decoded.outcome {
@@ -305,7 +311,7 @@ private final class DecodeAhead: @unchecked Sendable {
     static let depth = 2
 
     /// One record, decoded: the event to apply, or why it is skipped.
-    struct Decoded {
+    struct Decoded: Sendable {
         var sequence: UInt64
         var entryID: Digest
         var acceptedAt: Timestamp?
@@ -356,7 +362,7 @@ private final class DecodeAhead: @unchecked Sendable {
 /// How a replay reads one stored record: the event to apply, or why it is skipped. Queries that
 /// read records back use the same, so they see exactly what the replay applied.
 enum ReplayDecoding {
-    enum Outcome {
+    enum Outcome: Sendable {
         case apply(ReplayRecord, Event)
         case skip(type: String?, reason: String)
     }
