@@ -131,10 +131,18 @@ extension JSONValue {
         }
     }
 
+    /// The indented form of an element of a top-level object's array member (depth 2), for
+    /// ``printPretty(_:streaming:_:)``.
+    var prettyElement: [UInt8] {
+        var out: [UInt8] = []
+        appendPretty(to: &out, depth: 2)
+        return out
+    }
+
     /// Prints `members` as an object, exactly as ``pretty()`` would, except that the array
-    /// member `key` is produced element by element by `elements`, each printed as it comes:
-    /// a large report is never held whole, neither as values nor as text.
-    static func printPretty(_ members: [String: JSONValue], streaming key: String, _ elements: ((JSONValue) -> Void) throws -> Void) rethrows {
+    /// member `key` is produced element by element by `elements`, already indented
+    /// (``prettyElement``), each printed as it comes: a large report is never held whole.
+    static func printPretty(_ members: [String: JSONValue], streaming key: String, _ elements: (([UInt8]) -> Void) throws -> Void) rethrows {
         var out: [UInt8] = []
         func flush(over limit: Int) {
             guard out.count > limit else { return }
@@ -157,7 +165,7 @@ extension JSONValue {
             try elements { element in
                 if count > 0 { out.append(UInt8(ascii: ",")) }
                 out.append(contentsOf: Array("\n    ".utf8))
-                element.appendPretty(to: &out, depth: 2)
+                out.append(contentsOf: element)
                 count += 1
                 flush(over: 1 << 16)
             }

@@ -224,12 +224,13 @@ struct FactsCommand: ParsableCommand {
         let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        let wanted = { (fact: FactView) in status == nil || fact.disputeStatus.rawValue == status?.rawValue }
+        let wanted: @Sendable (FactView) -> Bool = { [status] fact in status == nil || fact.disputeStatus.rawValue == status?.rawValue }
         if json {
             let members: [String: JSONValue] = ["as_of": result.info.position.json, "skipped": .array(result.info.skipped.map(\.json))]
+            // Each fact rendered on the core that built it; printed in order here.
             try JSONValue.printPretty(members, streaming: "facts") { (emit) throws(LedgerError) in
-                try projection.forEachFact(in: result.state, context: context) { fact in
-                    if wanted(fact) { emit(fact.json) }
+                try projection.forEachFact(in: result.state, context: context, { wanted($0) ? $0.json.prettyElement : nil }) { text in
+                    if let text { emit(text) }
                 }
             }
             return

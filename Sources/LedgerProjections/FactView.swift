@@ -1,5 +1,7 @@
 public import LedgerCore
 import LedgerStore
+import Dispatch
+import FoundationEssentials
 
 /// Whether a fact's claims disagree.
 public enum DisputeStatus: String, Sendable, Hashable, CaseIterable, Codable {
@@ -99,15 +101,58 @@ extension DisputedFactsProjection {
         return out
     }
 
-    /// Calls `body` with each fact in `state`, in the order opened, built one at a time: what
-    /// a large ledger's report uses, so that it never holds every fact's texts at once.
+    /// Calls `body` with each fact in `state`, in the order opened: what a large ledger's report
+    /// uses, so that it never holds every fact's texts at once. Facts are built a few dozen at a
+    /// time on every core, each core reading the log through a ledger of its own.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) -> Void) throws(LedgerError) {
+        try forEachFact(in: state, context: context, { $0 }, body)
+    }
+
+    /// As ``forEachFact(in:context:_:)``, with `transform` applied to each fact on the core
+    /// that built it (rendering it for output, say) and `body` called with the results in order.
+    public func forEachFact<T: Sendable>(
+        in state: State, context: ReportContext, _ transform: @Sendable (FactView) -> T, _ body: (T) -> Void
+    ) throws(LedgerError) {
         let state = finished(state)
-        var blobs = BlobCache(store: context)
-        for node in state.factOrder {
-            body(try view(of: node, in: state, context: context, blobs: &blobs))
+        let nodes = state.factOrder
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, nodes.count / Self.factsPerTask))
+        var own = [context]
+        for _ in 1..<max(workers, 1) {
+            var next = context
+            next.ledger = try Ledger(directory: context.ledger.directory)
+            own.append(next)
         }
+        let contexts = own
+        // One blob cache a core, kept for the whole query: a blob is hashed once per core.
+        var caches = contexts.map { BlobCache(store: $0) }
+        let batch = Self.factsPerTask * contexts.count
+        for start in stride(from: 0, to: nodes.count, by: batch) {
+            let slice = Array(nodes[start..<min(nodes.count, start + batch)])
+            var views = [Result<T, LedgerError>?](repeating: nil, count: slice.count)
+            views.withUnsafeMutableBufferPointer { buffer in
+                caches.withUnsafeMutableBufferPointer { blobs in
+                    let shared = Shared(views: buffer, blobs: blobs)
+                    DispatchQueue.concurrentPerform(iterations: contexts.count) { w in
+                        for i in stride(from: w, to: slice.count, by: contexts.count) {
+                            shared.views[i] = Result { () throws(LedgerError) in
+                                transform(try view(of: slice[i], in: state, context: contexts[w], blobs: &shared.blobs[w]))
+                            }
+                        }
+                    }
+                }
+            }
+            for case let view? in views { body(try view.get()) }
+        }
+    }
+
+    /// How many facts one core builds before the batch is handed over in order.
+    static let factsPerTask = 16
+
+    /// Lets concurrent iterations write distinct elements: each core its own views and cache.
+    private struct Shared<T>: @unchecked Sendable {
+        let views: UnsafeMutableBufferPointer<Result<T, LedgerError>?>
+        let blobs: UnsafeMutableBufferPointer<BlobCache>
     }
 
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
