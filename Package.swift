@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),
-        .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto"], swiftSettings: settings),
+        .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto", "LedgerCore", "LedgerStore"], swiftSettings: settings),
         .testTarget(
             name: "LedgerProjectionsTests", dependencies: ["LedgerProjections", "LedgerStore", "LedgerCore", "LedgerCrypto"],
             swiftSettings: settings),

@@ -184,15 +184,7 @@ struct ProveCommand: ParsableCommand {
                 throw LedgerError(error, in: directory)
             }
             if json {
-                var out = JSONWriter()
-                out.object { o in
-                    o.integer("index", Int64(proof.index))
-                    o.integer("tree_size", Int64(proof.treeSize))
-                    o.string("leaf_hash", Base64.encode(proof.leafHash.rawRepresentation))
-                    o.value("proof", .array(proof.hashes.map { .string(Base64.encode($0.rawRepresentation)) }))
-                    o.string("root", Base64.encode(proof.root.rawRepresentation))
-                }
-                print(String(decoding: out.bytes, as: UTF8.self))
+                print(proof.jsonText)
                 return
             }
             print("entry \(proof.index) (entry id \(proof.leafHash.hexString)) is in the tree of size \(proof.treeSize) with root \(proof.root.hexString):")
@@ -239,7 +231,7 @@ struct ProveCommand: ParsableCommand {
                 throw LedgerError(error, in: directory)
             }
             if json {
-                print(consistencyJSON(proof))
+                print(proof.jsonText)
                 return
             }
             print("the tree of size \(proof.newSize) (root \(proof.newRoot.hexString)) extends the tree of size \(proof.oldSize) (root \(proof.oldRoot.hexString)):")
@@ -261,18 +253,6 @@ func consistencyProof(from old: UInt64, to new: UInt64, file: String?, ledger: S
     }
 }
 
-func consistencyJSON(_ proof: ConsistencyProof) -> String {
-    var out = JSONWriter()
-    out.object { o in
-        o.integer("old_size", Int64(proof.oldSize))
-        o.integer("new_size", Int64(proof.newSize))
-        o.string("old_root", Base64.encode(proof.oldRoot.rawRepresentation))
-        o.string("new_root", Base64.encode(proof.newRoot.rawRepresentation))
-        o.value("proof", .array(proof.hashes.map { .string(Base64.encode($0.rawRepresentation)) }))
-    }
-    return String(decoding: out.bytes, as: UTF8.self)
-}
-
 /// The newest checkpoint's size, or the whole log when there is none.
 func defaultSize(_ ledger: Ledger) throws(LedgerError) -> UInt64 {
     let store = CheckpointStore(ledgerDirectory: ledger.directory)
@@ -283,55 +263,22 @@ func defaultSize(_ ledger: Ledger) throws(LedgerError) -> UInt64 {
 }
 
 /// Reads a proof file as strict JSON, with the error naming the file.
-func readProofJSON(_ path: String) throws(LedgerError) -> [String: JSONValue] {
+func readProofJSON(_ path: String) throws(LedgerError) -> JSONValue {
     let bytes = try Files.read(path, limit: 1 << 20)
-    guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
-        throw LedgerError(.invalidProof, "\(path) is not a JSON object.")
+    guard let value = try? JSONParser.parse(bytes) else {
+        throw LedgerError(.invalidProof, "\(path) is not JSON.")
     }
-    return object
+    return value
 }
 
-func proofField<T>(_ object: [String: JSONValue], _ key: String, in path: String, _ read: (JSONValue) -> T?) throws(LedgerError) -> T {
-    guard let value = object[key], let result = read(value) else {
-        throw LedgerError(.invalidProof, "\(path): member \"\(key)\" is missing or malformed.")
-    }
-    return result
-}
-
-func hashValue(_ value: JSONValue) -> Digest? {
-    value.stringValue.flatMap { Base64.decodeCanonical($0) }.flatMap { try? Digest(rawRepresentation: $0) }
-}
-
-func hashList(_ value: JSONValue) -> [Digest]? {
-    guard let list = value.arrayValue else { return nil }
-    let hashes = list.compactMap(hashValue)
-    return hashes.count == list.count ? hashes : nil
-}
-
-func size(_ value: JSONValue) -> UInt64? {
-    value.integerValue.flatMap { $0 >= 0 ? UInt64($0) : nil }
-}
-
+/// The inclusion proof in the JSON file `path`.
 func parseInclusionProof(_ path: String) throws(LedgerError) -> InclusionProof {
-    let o = try readProofJSON(path)
-    guard Set(o.keys) == ["index", "tree_size", "leaf_hash", "proof", "root"] else {
-        throw LedgerError(.invalidProof, "\(path) must have exactly index, tree_size, leaf_hash, proof and root.")
-    }
-    return InclusionProof(
-        index: try proofField(o, "index", in: path, size), treeSize: try proofField(o, "tree_size", in: path, size),
-        leafHash: try proofField(o, "leaf_hash", in: path, hashValue), hashes: try proofField(o, "proof", in: path, hashList),
-        root: try proofField(o, "root", in: path, hashValue))
+    try InclusionProof(json: readProofJSON(path), source: path)
 }
 
+/// The consistency proof in the JSON file `path`.
 func parseConsistencyProof(_ path: String) throws(LedgerError) -> ConsistencyProof {
-    let o = try readProofJSON(path)
-    guard Set(o.keys) == ["old_size", "new_size", "old_root", "new_root", "proof"] else {
-        throw LedgerError(.invalidProof, "\(path) must have exactly old_size, new_size, old_root, new_root and proof.")
-    }
-    return ConsistencyProof(
-        oldSize: try proofField(o, "old_size", in: path, size), newSize: try proofField(o, "new_size", in: path, size),
-        oldRoot: try proofField(o, "old_root", in: path, hashValue), newRoot: try proofField(o, "new_root", in: path, hashValue),
-        hashes: try proofField(o, "proof", in: path, hashList))
+    try ConsistencyProof(json: readProofJSON(path), source: path)
 }
 
 struct CheckCommand: ParsableCommand {
@@ -451,7 +398,7 @@ struct CheckCommand: ParsableCommand {
                     o.string("verifier_key", verifier.log.verifierKey)
                     o.string("checkpoint_a", small.note.encoded)
                     o.string("checkpoint_b", large.note.encoded)
-                    if let proof { o.raw("consistency_proof", Array(consistencyJSON(proof).utf8)) }
+                    if let proof { o.raw("consistency_proof", Array(proof.jsonText.utf8)) }
                 }
                 print(String(decoding: out.bytes, as: UTF8.self))
                 throw LedgerError(.equivocation, "INCONSISTENT: \(reason)")

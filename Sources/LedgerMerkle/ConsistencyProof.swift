@@ -3,10 +3,10 @@ public import LedgerCrypto
 /// A consistency proof: the hashes showing that the tree of `newSize` leaves with root `newRoot`
 /// extends the tree of `oldSize` leaves with root `oldRoot` (RFC 9162 §2.1.4).
 ///
-/// Its JSON form is the export format of the ledger (DESIGN.md, wire format 8), with hashes in
-/// standard padded base64:
+/// Its JSON form (LedgerStore's `json` and `init(json:source:)`) is the export format of the
+/// ledger (DESIGN.md, wire format 8), with hashes in standard padded base64:
 /// `{"old_size": 4, "new_size": 8, "old_root": "…", "new_root": "…", "proof": ["…", …]}`.
-public struct ConsistencyProof: Hashable, Sendable, Codable {
+public struct ConsistencyProof: Hashable, Sendable {
     /// The size of the older tree.
     public var oldSize: UInt64
     /// The size of the newer tree.
@@ -42,33 +42,5 @@ public struct ConsistencyProof: Hashable, Sendable, Codable {
         guard newRoot == trustedNewRoot else { throw .rootMismatch(expected: trustedNewRoot, calculated: newRoot) }
         try RFC6962.verifyConsistency(
             hashes, from: trustedOldSize, to: trustedNewSize, oldRoot: trustedOldRoot, newRoot: trustedNewRoot)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case oldSize = "old_size"
-        case newSize = "new_size"
-        case oldRoot = "old_root"
-        case newRoot = "new_root"
-        case hashes = "proof"
-    }
-
-    /// Decodes the JSON form; every hash must be canonical base64 of exactly 32 bytes.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        oldSize = try container.decode(UInt64.self, forKey: .oldSize)
-        newSize = try container.decode(UInt64.self, forKey: .newSize)
-        oldRoot = try container.decodeBase64Digest(forKey: .oldRoot)
-        newRoot = try container.decodeBase64Digest(forKey: .newRoot)
-        hashes = try container.decodeBase64Digests(forKey: .hashes)
-    }
-
-    /// Encodes the JSON form, hashes in standard padded base64.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(oldSize, forKey: .oldSize)
-        try container.encode(newSize, forKey: .newSize)
-        try container.encode(Base64.encode(oldRoot.rawRepresentation), forKey: .oldRoot)
-        try container.encode(Base64.encode(newRoot.rawRepresentation), forKey: .newRoot)
-        try container.encode(hashes.map { Base64.encode($0.rawRepresentation) }, forKey: .hashes)
     }
 }

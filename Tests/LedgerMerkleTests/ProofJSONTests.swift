@@ -1,39 +1,41 @@
 import Foundation
+import LedgerCore
 import LedgerCrypto
 @testable import LedgerMerkle
+import LedgerStore
 import Testing
 
 @Suite("Proof JSON")
 struct ProofJSONTests {
-    @Test("an inclusion proof encodes with exactly the export keys and base64 hashes, and decodes back")
+    func parse(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
+
+    @Test("an inclusion proof is written with exactly the export members, in order, hashes in base64, and reads back")
     func inclusionRoundTrip() throws {
         let proof = try ReferenceVectors.tree.inclusionProof(index: 5, size: 8)
-        let data = try JSONEncoder().encode(proof)
-        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let text = proof.jsonText
+        #expect(text.hasPrefix(#"{"index":5,"tree_size":8,"leaf_hash":"#))
+        let object = try #require(try parse(text).objectValue)
         #expect(Set(object.keys) == ["index", "tree_size", "leaf_hash", "proof", "root"])
-        #expect(object["index"] as? Int == 5)
-        #expect(object["tree_size"] as? Int == 8)
         // base64 of testonly's NodeHashes()[0][5] and RootHashes()[8]:
         // echo 4271a2…b658 | xxd -r -p | base64, echo 5dc9da…4328 | xxd -r -p | base64
-        #expect(object["leaf_hash"] as? String == "QnGia+DYqE8L1UyMMC58s6O10fpngKQLzOKHNHfatlg=")
-        #expect(object["root"] as? String == "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=")
-        #expect((object["proof"] as? [String])?.count == 3)
-        #expect(try JSONDecoder().decode(InclusionProof.self, from: data) == proof)
+        #expect(object["leaf_hash"]?.stringValue == "QnGia+DYqE8L1UyMMC58s6O10fpngKQLzOKHNHfatlg=")
+        #expect(object["root"]?.stringValue == "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=")
+        #expect(object["proof"]?.arrayValue?.count == 3)
+        #expect(try InclusionProof(json: parse(text), source: "p") == proof)
     }
 
-    @Test("a consistency proof encodes with exactly the export keys and base64 hashes, and decodes back")
+    @Test("a consistency proof is written with exactly the export members, in order, hashes in base64, and reads back")
     func consistencyRoundTrip() throws {
         let proof = try ReferenceVectors.tree.consistencyProof(from: 6, to: 8)
-        let data = try JSONEncoder().encode(proof)
-        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let text = proof.jsonText
+        #expect(text.hasPrefix(#"{"old_size":6,"new_size":8,"old_root":"\#(Data(ReferenceVectors.roots[6].rawRepresentation).base64EncodedString())","#))
+        let object = try #require(try parse(text).objectValue)
         #expect(Set(object.keys) == ["old_size", "new_size", "old_root", "new_root", "proof"])
-        #expect(object["old_size"] as? Int == 6 && object["new_size"] as? Int == 8)
-        #expect(object["old_root"] as? String == Data(ReferenceVectors.roots[6].rawRepresentation).base64EncodedString())
-        #expect(object["proof"] as? [String] == proof.hashes.map { Data($0.rawRepresentation).base64EncodedString() })
-        #expect(try JSONDecoder().decode(ConsistencyProof.self, from: data) == proof)
+        #expect(object["proof"]?.arrayValue?.compactMap(\.stringValue) == proof.hashes.map { Data($0.rawRepresentation).base64EncodedString() })
+        #expect(try ConsistencyProof(json: parse(text), source: "p") == proof)
     }
 
-    @Test("decoding rejects hashes of the wrong length and non-canonical base64")
+    @Test("reading refuses hashes of the wrong length, non-canonical base64, and missing or extra members, naming the member")
     func rejectsBadHashes() throws {
         let good = Data(ReferenceVectors.roots[8].rawRepresentation).base64EncodedString()
         let short = Data(ReferenceVectors.roots[8].rawRepresentation.dropLast()).base64EncodedString()
@@ -44,27 +46,35 @@ struct ProofJSONTests {
         let last = try #require(good.dropLast().last.flatMap { alphabet.firstIndex(of: $0) })
         let nonCanonical = String(good.dropLast(2)) + String(alphabet[last | 1]) + "="
         let unpadded = String(good.dropLast())
-        func inclusion(leaf: String, proof: [String] = [], root: String) -> Data {
+        func inclusion(leaf: String, proof: [String] = [], root: String) throws -> JSONValue {
             let proofList = proof.map { "\"\($0)\"" }.joined(separator: ",")
-            return Data(#"{"index":0,"tree_size":1,"leaf_hash":"\#(leaf)","proof":[\#(proofList)],"root":"\#(root)"}"#.utf8)
+            return try parse(#"{"index":0,"tree_size":1,"leaf_hash":"\#(leaf)","proof":[\#(proofList)],"root":"\#(root)"}"#)
         }
-        #expect(try JSONDecoder().decode(InclusionProof.self, from: inclusion(leaf: good, root: good)).hashes.isEmpty)
+        func refused(_ member: String, _ read: () throws(LedgerError) -> Void) {
+            do {
+                try read()
+                Issue.record("accepted a bad \(member)")
+            } catch {
+                #expect(error.code == .invalidProof && error.message.contains("\"\(member)\""), "\(error.message)")
+            }
+        }
+        #expect(try InclusionProof(json: inclusion(leaf: good, root: good), source: "p").hashes.isEmpty)
         for bad in [short, long, nonCanonical, unpadded, "", "not base64!"] {
-            #expect(throws: DecodingError.self, "leaf \(bad)") {
-                try JSONDecoder().decode(InclusionProof.self, from: inclusion(leaf: bad, root: good))
-            }
-            #expect(throws: DecodingError.self, "root \(bad)") {
-                try JSONDecoder().decode(InclusionProof.self, from: inclusion(leaf: good, root: bad))
-            }
-            #expect(throws: DecodingError.self, "proof \(bad)") {
-                try JSONDecoder().decode(InclusionProof.self, from: inclusion(leaf: good, proof: [good, bad], root: good))
-            }
-            let consistency = Data(
-                #"{"old_size":1,"new_size":2,"old_root":"\#(good)","new_root":"\#(good)","proof":["\#(bad)"]}"#.utf8)
-            #expect(throws: DecodingError.self) { try JSONDecoder().decode(ConsistencyProof.self, from: consistency) }
+            let leaf = try inclusion(leaf: bad, root: good)
+            refused("leaf_hash") { () throws(LedgerError) in _ = try InclusionProof(json: leaf, source: "p") }
+            let root = try inclusion(leaf: good, root: bad)
+            refused("root") { () throws(LedgerError) in _ = try InclusionProof(json: root, source: "p") }
+            let path = try inclusion(leaf: good, proof: [good, bad], root: good)
+            refused("proof") { () throws(LedgerError) in _ = try InclusionProof(json: path, source: "p") }
+            let consistency = try parse(#"{"old_size":1,"new_size":2,"old_root":"\#(good)","new_root":"\#(good)","proof":["\#(bad)"]}"#)
+            refused("proof") { () throws(LedgerError) in _ = try ConsistencyProof(json: consistency, source: "p") }
         }
-        let missingKey = Data(#"{"index":0,"leaf_hash":"\#(good)","proof":[],"root":"\#(good)"}"#.utf8)
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode(InclusionProof.self, from: missingKey) }
+        for text in [#"{"index":0,"leaf_hash":"\#(good)","proof":[],"root":"\#(good)"}"#, #"{"index":0,"tree_size":1,"leaf_hash":"\#(good)","proof":[],"root":"\#(good)","extra":1}"#] {
+            let json = try parse(text)
+            #expect(throws: LedgerError(.invalidProof, "")) { try InclusionProof(json: json, source: "p") }
+        }
+        let negative = try parse(#"{"index":-1,"tree_size":1,"leaf_hash":"\#(good)","proof":[],"root":"\#(good)"}"#)
+        refused("index") { () throws(LedgerError) in _ = try InclusionProof(json: negative, source: "p") }
     }
 
     @Test("base64 matches Foundation on every length and rejects every non-canonical variant")
