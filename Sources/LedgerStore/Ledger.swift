@@ -92,6 +92,8 @@ public final class Ledger: @unchecked Sendable {
     let logFile: FileDescriptor
     /// Opened by a writer (which holds the lock itself).
     let writable: Bool
+    /// Opened by a reader that holds the writer lock (a repair).
+    let holdingLock: Bool
     var indexCount: UInt64 = 0
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.
@@ -155,9 +157,12 @@ public final class Ledger: @unchecked Sendable {
         try self.init(directory: directory, writable: false)
     }
 
-    init(directory: String, writable: Bool, ignoringIndex: Bool = false) throws(LedgerError) {
+    /// - Parameter holdingLock: the caller holds the writer lock (a repair): a torn tail is then
+    ///   an interrupted write, never another process's append in progress.
+    init(directory: String, writable: Bool, ignoringIndex: Bool = false, holdingLock: Bool = false) throws(LedgerError) {
         self.directory = directory
         self.writable = writable
+        self.holdingLock = holdingLock
         let layout = Layout(directory: directory)
         guard FileSystem.isDirectory(directory) else {
             throw LedgerError(.notALedger, "\(directory) is not a directory. Create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
@@ -307,7 +312,7 @@ public final class Ledger: @unchecked Sendable {
         report.tornAt = count
         // Readers take no lock, so they may see an append another process is writing; the lock
         // tells it apart from an interrupted write (probed, never held, and never created).
-        if report.tornBytes > 0, !writable { report.appendInProgress = Self.writerHoldsLock(layout) }
+        if report.tornBytes > 0, !writable, !holdingLock { report.appendInProgress = Self.writerHoldsLock(layout) }
     }
 
     private func readIndexEntry(_ n: UInt64, from index: FileDescriptor) throws(LedgerError) -> IndexEntry {

@@ -26,7 +26,7 @@ public enum Repair {
         try Ledger.checkFormat(layout)
         let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
-        let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true)
+        let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true, holdingLock: true)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
         for entry in ledger.pending { bytes += entry.bytes }
@@ -40,8 +40,8 @@ public enum Repair {
         for name in FileSystem.contents(of: directory + "/snapshots") {
             FileSystem.remove(directory + "/snapshots/" + name)
         }
-        var messages = ledger.report.messages.filter { !$0.contains("index") }
-        if ledger.report.tornBytes > 0 { messages.append("The log was left as it is: the next write command cuts the interrupted write.") }
+        // The report already says that the next write cuts a torn tail; repair leaves it.
+        let messages = ledger.report.messages.filter { !$0.contains("index") }
         return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)
     }
 
