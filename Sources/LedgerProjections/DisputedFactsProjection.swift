@@ -291,8 +291,9 @@ public struct DisputedFactsProjection: Projection {
         valid.withUnsafeMutableBufferPointer { buffer in
             let results = UnsafeResults(buffer: buffer)
             let keys = state.keys
+            let parsed = keys.parsedKeys()
             DispatchQueue.concurrentPerform(iterations: (records.count + 63) / 64) { task in
-                for i in (task * 64)..<min(records.count, (task + 1) * 64) { results.buffer[i] = keys.verify(records[i]) }
+                for i in (task * 64)..<min(records.count, (task + 1) * 64) { results.buffer[i] = keys.verify(records[i], parsed: parsed) }
             }
         }
         for (record, mask) in zip(records, valid) {

@@ -1,5 +1,5 @@
 public import LedgerCore
-import LedgerCrypto
+public import LedgerCrypto
 
 /// Every key registered in the ledger, with its party and validity, folded from the log, so
 /// that projections can say whether a statement was signed by a key valid at its position.
@@ -78,14 +78,26 @@ public struct KeyTable: Codable, Sendable, Equatable {
     /// the record's position gets its bit set: `check` refuses it for that before it looks at
     /// the bit, so the answer is the same whatever key table, of that position or any later one,
     /// is asked.
-    public func verify(_ record: ReplayRecord) -> UInt64 {
+    /// - Parameter parsed: the keys as ``parsedKeys()`` gives them, to verify many records
+    ///   without setting each key up again for every signature.
+    public func verify(_ record: ReplayRecord, parsed: [String: PublicKey]? = nil) -> UInt64 {
         let message = record.envelope.signedBytes
         var valid: UInt64 = 0
         for (i, signature) in record.envelope.signatures.prefix(64).enumerated() {
-            let registered = keys[signature.keyID.hexString].map { $0.validFrom <= record.sequence } ?? false
-            if !registered || isValid(signature, message) { valid |= 1 << UInt64(i) }
+            let id = signature.keyID.hexString
+            let registered = keys[id].map { $0.validFrom <= record.sequence } ?? false
+            let verifies = { () -> Bool in
+                guard let parsed else { return isValid(signature, message) }
+                return parsed[id]?.isValidSignature(signature.signature, for: message) ?? false
+            }
+            if !registered || verifies() { valid |= 1 << UInt64(i) }
         }
         return valid
+    }
+
+    /// Every key that parses as an Ed25519 public key, by key id.
+    public func parsedKeys() -> [String: PublicKey] {
+        keys.compactMapValues { key in Base64.decode(key.publicKey).flatMap { try? PublicKey(rawRepresentation: $0) } }
     }
 
     private func isValid(_ signature: Envelope.Signature, _ message: [UInt8]) -> Bool {
