@@ -3,7 +3,7 @@ public import LedgerCrypto
 /// A consistency proof: the hashes showing that the tree of `newSize` leaves with root `newRoot`
 /// extends the tree of `oldSize` leaves with root `oldRoot` (RFC 9162 §2.1.4).
 ///
-/// Its JSON form (LedgerStore's `json` and `init(json:source:)`) is the export format of the
+/// Its JSON form (LedgerStore's `jsonText` and `init(json:source:)`) is the export format of the
 /// ledger (DESIGN.md, wire format 8), with hashes in standard padded base64:
 /// `{"old_size": 4, "new_size": 8, "old_root": "…", "new_root": "…", "proof": ["…", …]}`.
 public struct ConsistencyProof: Hashable, Sendable {

@@ -3,7 +3,7 @@ public import LedgerCrypto
 /// An inclusion proof: the audit path showing that a leaf is entry `index` of the tree of `treeSize`
 /// leaves with root `root` (RFC 9162 §2.1.3).
 ///
-/// Its JSON form (LedgerStore's `json` and `init(json:source:)`) is the export format of the
+/// Its JSON form (LedgerStore's `jsonText` and `init(json:source:)`) is the export format of the
 /// ledger (DESIGN.md, wire format 8), with hashes in standard padded base64:
 /// `{"index": 5, "tree_size": 8, "leaf_hash": "…", "proof": ["…", …], "root": "…"}`.
 ///

@@ -291,7 +291,7 @@ public struct DisputedFactsProjection: Projection {
         valid.withUnsafeMutableBufferPointer { buffer in
             let results = UnsafeResults(buffer: buffer)
             let keys = state.keys
-            let parsed = keys.parsedKeys()
+            let parsed = keys.parsedKeys(signing: records)
             DispatchQueue.concurrentPerform(iterations: (records.count + 63) / 64) { task in
                 for i in (task * 64)..<min(records.count, (task + 1) * 64) { results.buffer[i] = keys.verify(records[i], parsed: parsed) }
             }

@@ -103,7 +103,7 @@ extension DisputedFactsProjection {
 
     /// Calls `body` with each fact in `state`, in the order opened: what a large ledger's report
     /// uses, so that it never holds every fact's texts at once. Facts are built a few dozen at a
-    /// time on every core, each core reading the log through a ledger of its own.
+    /// time on every core, each core reading the same open log through a reader of its own.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) -> Void) throws(LedgerError) {
         try forEachFact(in: state, context: context, { $0 }, body)
@@ -120,7 +120,7 @@ extension DisputedFactsProjection {
         var own = [context]
         for _ in 1..<max(workers, 1) {
             var next = context
-            next.ledger = try Ledger(directory: context.ledger.directory)
+            next.ledger = context.ledger.readerForAnotherThread()
             own.append(next)
         }
         let contexts = own

@@ -78,7 +78,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
     /// the record's position gets its bit set: `check` refuses it for that before it looks at
     /// the bit, so the answer is the same whatever key table, of that position or any later one,
     /// is asked.
-    /// - Parameter parsed: the keys as ``parsedKeys()`` gives them, to verify many records
+    /// - Parameter parsed: the keys as ``parsedKeys(signing:)`` gives them, to verify many records
     ///   without setting each key up again for every signature.
     public func verify(_ record: ReplayRecord, parsed: [String: PublicKey]? = nil) -> UInt64 {
         let message = record.envelope.signedBytes
@@ -95,9 +95,19 @@ public struct KeyTable: Codable, Sendable, Equatable {
         return valid
     }
 
-    /// Every key that parses as an Ed25519 public key, by key id.
-    public func parsedKeys() -> [String: PublicKey] {
-        keys.compactMapValues { key in Base64.decode(key.publicKey).flatMap { try? PublicKey(rawRepresentation: $0) } }
+    /// The keys that sign `records` and parse as Ed25519 public keys, by key id.
+    public func parsedKeys(signing records: [ReplayRecord]) -> [String: PublicKey] {
+        var out: [String: PublicKey] = [:]
+        for record in records {
+            for signature in record.envelope.signatures {
+                let id = signature.keyID.hexString
+                guard out[id] == nil, let key = keys[id], let raw = Base64.decode(key.publicKey),
+                    let parsed = try? PublicKey(rawRepresentation: raw)
+                else { continue }
+                out[id] = parsed
+            }
+        }
+        return out
     }
 
     private func isValid(_ signature: Envelope.Signature, _ message: [UInt8]) -> Bool {

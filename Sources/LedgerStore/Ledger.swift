@@ -157,6 +157,30 @@ public final class Ledger: @unchecked Sendable {
         try self.init(directory: directory, writable: false)
     }
 
+    /// A reader for another thread, of this very log: it reads through the same open files, so it
+    /// sees the log this one opened even if another file has since been moved into its place, and
+    /// it is fixed at the same size. Readers are meant for one thread each; this is how work on
+    /// one opened ledger is shared between threads.
+    public func readerForAnotherThread() -> Ledger {
+        Ledger(sharing: self)
+    }
+
+    private init(sharing other: Ledger) {
+        directory = other.directory
+        writable = false
+        holdingLock = other.holdingLock
+        logFile = other.logFile
+        count = other.count
+        lastEntryID = other.lastEntryID
+        lastAcceptedAt = other.lastAcceptedAt
+        report = other.report
+        indexCount = other.indexCount
+        pending = other.pending
+        committedEnd = other.committedEnd
+        indexDistrusted = other.indexDistrusted
+        indexFile = other.indexFile
+    }
+
     /// - Parameter holdingLock: the caller holds the writer lock (a repair): a torn tail is then
     ///   an interrupted write, never another process's append in progress.
     init(directory: String, writable: Bool, ignoringIndex: Bool = false, holdingLock: Bool = false) throws(LedgerError) {

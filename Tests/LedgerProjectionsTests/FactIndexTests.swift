@@ -144,6 +144,24 @@ struct FactIndexTests {
         try expectSameFromEverySnapshot(ledger, at: [0, 4, 5, 6, 7, 500, 1028, 1029, 1030, count - 3, count - 2])
     }
 
+    @Test("facts are read on every core from the log the replay read, even if another was moved into its place since")
+    func replacedLog() throws {
+        func build(_ tag: String) throws -> TestLedger {
+            let t = try TestLedger()
+            for i in 0..<(DisputedFactsProjection.factsPerTask * 3) { try t.openFact("F-\(i)", proposition: "\(tag) \(i)") }
+            return t
+        }
+        let a = try build("A")
+        let b = try build("B")
+        let ledger = try a.open()
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        for name in ["log", "index"] { #expect(rename(b.directory + "/" + name, a.directory + "/" + name) == 0) }
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        let propositions = try projection.facts(in: replay.state, context: context).map(\.fact.proposition)
+        #expect(propositions == (0..<(DisputedFactsProjection.factsPerTask * 3)).map { "A \($0)" })
+    }
+
     @Test("entry ids sharing their first eight bytes are told apart")
     func entryTable() throws {
         func digest(_ tail: UInt8, prefix: UInt8 = 7) throws -> Digest {
