@@ -111,7 +111,8 @@ public final class Ledger: @unchecked Sendable {
         init(offset: UInt64, length: UInt32, entryID: Digest) {
             self.offset = offset
             self.length = length
-            self.idPrefix = entryID.rawRepresentation.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+            // The first four bytes, read from the digest's leading word without copying it out.
+            self.idPrefix = UInt32(truncatingIfNeeded: entryID.leadingWord >> 32)
         }
 
         init(_ raw: UnsafeRawBufferPointer) {

@@ -261,6 +261,9 @@ struct RecordChecker {
     private var running: (batch: SignatureBatch, group: DispatchGroup)?
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
+    /// Index entries read ahead (many at a time, not one read per record), from `indexAheadStart`.
+    private var indexAhead: [UInt8] = []
+    private var indexAheadStart: UInt64 = 0
     private let storedTree: StoredTreeReader?
     /// What the derived files recorded before the log's size was read (they are written after
     /// the log is synced, so an append running meanwhile cannot make them exceed it).
@@ -467,14 +470,18 @@ struct RecordChecker {
     /// the record changed after it was written: a finding. Anything else is a damaged cache.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
         guard indexMismatch == nil, let index else { return }
-        guard position < index.entries,
-            let raw = try? index.file.read(at: position * UInt64(Ledger.IndexEntry.size), count: Ledger.IndexEntry.size),
-            raw.count == Ledger.IndexEntry.size
-        else {
+        let size = UInt64(Ledger.IndexEntry.size)
+        if position < indexAheadStart || position >= indexAheadStart + UInt64(indexAhead.count) / size, position < index.entries {
+            let count = min(index.entries - position, 4096)
+            indexAhead = (try? index.file.read(at: position * size, count: Int(count * size))) ?? []
+            indexAheadStart = position
+        }
+        let at = Int((position &- indexAheadStart) * size)
+        guard position < index.entries, position >= indexAheadStart, at + Int(size) <= indexAhead.count else {
             indexMismatch = position
             return
         }
-        let stored = raw.withUnsafeBytes { Ledger.IndexEntry($0) }
+        let stored = indexAhead.withUnsafeBytes { Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: $0[at..<(at + Int(size))])) }
         guard stored != actual else { return }
         if stored.offset == actual.offset, stored.length == actual.length {
             finding(.damagedLog, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")

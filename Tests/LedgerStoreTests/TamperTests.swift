@@ -144,6 +144,27 @@ struct TamperTests {
         #expect(try f.logBytes() == before)
     }
 
+    @Test("a record changed in place past the first few thousand is caught by the index as well")
+    func laterRecordRewritten() throws {
+        let f = try Fixture()
+        try f.populate()
+        for batch in 0..<5 {
+            try f.append(try (0..<1000).map { try f.sign(["type": "fact.opened", "id": "o\(batch)-\($0)", "fact": "f\(batch)-\($0)", "proposition": "P"], as: "inv") })
+        }
+        var lines = try f.logLines()
+        let last = lines.count - 1
+        let text = String(decoding: lines[last], as: UTF8.self)
+        let time = try #require(text.range(of: "\"accepted_at\":\"")).upperBound
+        var changed = text
+        changed.replaceSubrange(time..<changed.index(time, offsetBy: 4), with: "2030")
+        lines[last] = Array(changed.utf8)
+        try f.writeLines(lines)
+        let found = try findings(f)
+        // Both caches tell: the index (read ahead many entries at a time) and the tree.
+        #expect(found.contains { $0.sequence == UInt64(last) && $0.message.hasPrefix("The index recorded entry id") }, "\(found)")
+        #expect(found.contains { $0.sequence == UInt64(last) && $0.message.hasPrefix("The Merkle tree recorded entry id") }, "\(found)")
+    }
+
     @Test("an unfinished group commit is cut back to its start")
     func unfinishedBatch() throws {
         let f = try Fixture()
