@@ -249,7 +249,7 @@ def prepare(ledger, d, base):
     check_description(d, evidence)
     if any(batch.get("checkpoint") for batch in d["batches"]) and "file" not in d.get("log_key", {}):
         raise Failure("The description asks for checkpoints but names no log_key file.", 2)
-    log_key = base / d["log_key"]["file"] if "log_key" in d else None
+    log_key = base / d["log_key"]["file"] if "file" in d.get("log_key", {}) else None
     return key_files, public_keys, evidence, log_key
 
 

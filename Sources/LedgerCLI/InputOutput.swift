@@ -97,10 +97,7 @@ extension JSONValue {
     /// Appends to one buffer: building a string per level copied every value once per
     /// enclosing level, which took minutes on the report of a large ledger.
     fileprivate func appendPretty(to out: inout [UInt8], depth: Int) {
-        func newline(_ depth: Int) {
-            out.append(0x0a)
-            out.append(contentsOf: repeatElement(0x20, count: 2 * depth))
-        }
+        func newline(_ depth: Int) { Self.appendNewline(to: &out, depth: depth) }
         switch self {
         case let .array(elements) where !elements.isEmpty:
             out.append(UInt8(ascii: "["))
@@ -116,10 +113,7 @@ extension JSONValue {
             for (i, key) in members.keys.sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 newline(depth + 1)
-                var name = JSONWriter()
-                name.string(key)
-                out.append(contentsOf: name.bytes)
-                out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+                Self.appendName(key, to: &out)
                 (members[key] ?? .null).appendPretty(to: &out, depth: depth + 1)
             }
             newline(depth)
@@ -129,6 +123,20 @@ extension JSONValue {
             writer.value(self)
             out.append(contentsOf: writer.bytes)
         }
+    }
+
+    /// A newline and the indentation of `depth`.
+    fileprivate static func appendNewline(to out: inout [UInt8], depth: Int) {
+        out.append(0x0a)
+        out.append(contentsOf: repeatElement(0x20, count: 2 * depth))
+    }
+
+    /// A member's name, quoted, and `": "`.
+    fileprivate static func appendName(_ name: String, to out: inout [UInt8]) {
+        var writer = JSONWriter()
+        writer.string(name)
+        out.append(contentsOf: writer.bytes)
+        out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
     }
 
     /// The indented form of an element of a top-level object's array member (depth 2), for
@@ -152,10 +160,8 @@ extension JSONValue {
         out.append(UInt8(ascii: "{"))
         for (i, name) in (Array(members.keys) + [key]).sorted().enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: Array("\n  ".utf8))
-            var writer = JSONWriter()
-            writer.string(name)
-            out.append(contentsOf: writer.bytes + [UInt8(ascii: ":"), 0x20])
+            appendNewline(to: &out, depth: 1)
+            appendName(name, to: &out)
             guard name == key else {
                 (members[name] ?? .null).appendPretty(to: &out, depth: 1)
                 continue
@@ -164,15 +170,16 @@ extension JSONValue {
             var count = 0
             try elements { element in
                 if count > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: Array("\n    ".utf8))
+                appendNewline(to: &out, depth: 2)
                 out.append(contentsOf: element)
                 count += 1
                 flush(over: 1 << 16)
             }
-            if count > 0 { out.append(contentsOf: Array("\n  ".utf8)) }
+            if count > 0 { appendNewline(to: &out, depth: 1) }
             out.append(UInt8(ascii: "]"))
         }
-        out.append(contentsOf: Array("\n}\n".utf8))
+        appendNewline(to: &out, depth: 0)
+        out.append(contentsOf: [UInt8(ascii: "}"), 0x0a])
         flush(over: 0)
     }
 

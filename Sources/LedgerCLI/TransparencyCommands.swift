@@ -265,10 +265,11 @@ func defaultSize(_ ledger: Ledger) throws(LedgerError) -> UInt64 {
 /// Reads a proof file as strict JSON, with the error naming the file.
 func readProofJSON(_ path: String) throws(LedgerError) -> JSONValue {
     let bytes = try Files.read(path, limit: 1 << 20)
-    guard let value = try? JSONParser.parse(bytes) else {
-        throw LedgerError(.invalidProof, "\(path) is not JSON.")
+    do {
+        return try JSONParser.parse(bytes)
+    } catch {
+        throw LedgerError(.invalidProof, "\(path) is not valid JSON (\(error)). Give the file `ledger prove --json` wrote.")
     }
-    return value
 }
 
 /// The inclusion proof in the JSON file `path`.

@@ -90,7 +90,7 @@ struct VerifyCommand: ParsableCommand {
             print("\(directory): intact. \(summary); last entry id \(report.lastEntryID.hexString).")
             guard let saveState else { return }
             guard let size = report.savedStateSize else {
-                throw LedgerError(.usage, "The rule state was not saved to \(saveState): no stored checkpoint verified. Ask the operator to run `ledger checkpoint`, then verify again.")
+                throw LedgerError(.usage, "The rule state was not saved to \(saveState): it is saved at a stored checkpoint, and none was verified. Either none is stored (ask the operator to run `ledger checkpoint`) or the log's verifier key was not at hand (give it with --vkey); then verify again.")
             }
             print("Saved the rule state at the checkpoint of \(size) entries to \(saveState); next time: --since <that checkpoint> --state \(saveState).")
             return

@@ -11,6 +11,9 @@ public struct Envelope: Sendable, Hashable {
     public static let eventPayloadType = "application/vnd.evidence-ledger.event+json"
     /// The most signatures one envelope may carry.
     public static let maximumSignatures = 16
+    /// What envelope base64 accepts, for error messages.
+    static let base64Accepted = "base64 (standard or URL-safe alphabet, not mixed; complete padding if any; unused bits zero)"
+
     /// The largest payload accepted, in bytes.
     public static let maximumPayloadSize = 64 * 1024
 
@@ -85,7 +88,7 @@ public struct Envelope: Sendable, Hashable {
         }
         guard let encoded = object["payload"]?.stringValue else { throw fail("payload is missing or not a string") }
         guard let payload = Base64.decode(encoded) else {
-            throw fail("payload is not base64 (standard or URL-safe alphabet, not mixed; complete padding if any; unused bits zero)")
+            throw fail("payload is not " + Self.base64Accepted)
         }
         guard payload.count <= Self.maximumPayloadSize else {
             throw LedgerError(.tooLarge, "The payload is \(payload.count) bytes; the limit is \(Self.maximumPayloadSize). Attach large documents as blobs by hash instead.")
@@ -103,7 +106,7 @@ public struct Envelope: Sendable, Hashable {
                 keyid == keyid.lowercased(), let keyID = Digest(hexString: keyid)
             else { throw fail("signature \(i) keyid is not 64 lowercase hex digits (SHA-256 of the raw public key)") }
             guard let sigText = entry["sig"]?.stringValue, let sig = Base64.decode(sigText) else {
-                throw fail("signature \(i) sig is missing or not base64 (standard or URL-safe alphabet, not mixed; complete padding if any; unused bits zero)")
+                throw fail("signature \(i) sig is missing or not " + Self.base64Accepted)
             }
             guard sig.count == 64 else { throw fail("signature \(i) has \(sig.count) bytes; Ed25519 signatures have 64") }
             signatures.append(Signature(keyID: keyID, signature: sig))

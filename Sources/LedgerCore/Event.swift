@@ -166,7 +166,7 @@ extension Event {
 
     /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``).
     public init(object: [String: JSONValue], allowUnknownType: Bool = false) throws(LedgerError) {
-        try self.init(members: object.map { JSONMember(name: $0.key, value: $0.value) }, allowUnknownType: allowUnknownType)
+        try self.init(members: JSONMember.members(of: object), allowUnknownType: allowUnknownType)
     }
 
     private init(members: [JSONMember], allowUnknownType: Bool) throws(LedgerError) {
@@ -273,7 +273,7 @@ struct FieldReader {
     }
 
     init(object: [String: JSONValue], context: String) {
-        self.init(members: object.map { JSONMember(name: $0.key, value: $0.value) }, context: context)
+        self.init(members: JSONMember.members(of: object), context: context)
     }
 
     private func fail(_ field: String, _ problem: String) -> LedgerError {

@@ -56,6 +56,11 @@ public struct JSONMember: Sendable, Hashable {
         self.name = name
         self.value = value
     }
+
+    /// The members of a parsed object (in no particular order: a dictionary keeps none).
+    public static func members(of object: [String: JSONValue]) -> [JSONMember] {
+        object.map { JSONMember(name: $0.key, value: $0.value) }
+    }
 }
 
 /// Why a text is not acceptable JSON, with the byte offset where reading stopped.

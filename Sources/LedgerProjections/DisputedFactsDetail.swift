@@ -24,11 +24,10 @@ extension DisputedFactsProjection {
         public var keys = KeyTable()
         /// For each evidence item, the facts whose findings rely on it.
         public var reliedOnBy: [String: [String]] = [:]
-        /// Whether signatures were verified ahead, during the replay: then a record listed in
-        /// ``signatureFailures`` has the signatures its bits say verify (``KeyTable/verify(_:)``),
-        /// and every other record's signatures verify. Otherwise they are verified when applied.
-        public var verifiedAhead = false
-        public var signatureFailures: [UInt64: UInt64] = [:]
+        /// Signatures verified ahead, during the replay, or `nil` if they are verified when
+        /// applied. A record listed has the signatures its bits say verify (``KeyTable/verify(_:parsed:)``);
+        /// every other record's signatures verify.
+        public var signatureFailures: [UInt64: UInt64]?
 
         /// An empty detail whose statements are checked against `keys`.
         ///
@@ -41,7 +40,7 @@ extension DisputedFactsProjection {
     }
 
     /// A fact as recorded.
-    public struct Fact: Codable, Sendable, Equatable {
+    public struct Fact: Sendable, Equatable {
         public var fact: String
         public var proposition: String
         public var subjects: [String]
@@ -60,15 +59,10 @@ extension DisputedFactsProjection {
         public var lastChange: UInt64
         /// Who signed `fact.opened`.
         public var signing: Signing
-
-        enum CodingKeys: String, CodingKey {
-            case fact, proposition, subjects, tags, openedAt = "opened_at", openedBy = "opened_by", claims
-            case reliedOn = "relied_on", findings, attestations, lastChange = "last_change", signing
-        }
     }
 
     /// A claim or counterclaim as recorded, with its amendments applied.
-    public struct Claim: Codable, Sendable, Equatable {
+    public struct Claim: Sendable, Equatable {
         public var claim: String
         public var fact: String
         public var author: String
@@ -94,18 +88,12 @@ extension DisputedFactsProjection {
         /// Who signed the assertion, each amendment and the retraction.
         public var signings: [Signing]
 
-        enum CodingKeys: String, CodingKey {
-            case claim, fact, author, stance, statement, source, counters, counteredBy = "countered_by"
-            case evidenceFor = "evidence_for", evidenceAgainst = "evidence_against", attestations, assertedAt = "asserted_at"
-            case lastChange = "last_change", amendments, retractedAt = "retracted_at", retractionReason = "retraction_reason", signings
-        }
-
         /// Whether it still stands (not retracted).
         public var isActive: Bool { retractedAt == nil }
     }
 
     /// A reviewer's finding on a fact.
-    public struct Finding: Codable, Sendable, Equatable {
+    public struct Finding: Sendable, Equatable {
         public var finding: String
         public var author: String
         public var outcome: String
@@ -115,11 +103,6 @@ extension DisputedFactsProjection {
         public var signedAt: String
         public var acceptedAt: String
         public var signing: Signing
-
-        enum CodingKeys: String, CodingKey {
-            case finding, author, outcome, rationale, reliesOn = "relies_on", sequence, signedAt = "signed_at"
-            case acceptedAt = "accepted_at", signing
-        }
 
         /// `{"finding", "author", "outcome", "rationale", "relies_on", "sequence", "signed_at", "accepted_at"}`.
         public var json: JSONValue {
@@ -140,7 +123,7 @@ extension DisputedFactsProjection {
         // Spelled out only for the events that record it (key events and ignored ones do not).
         lazy var entry = record.entryID.hexString
         func signing() -> Signing {
-            let verified = state.verifiedAhead ? state.signatureFailures[sequence] ?? .max : nil
+            let verified = state.signatureFailures.map { $0[sequence] ?? .max }
             return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures, verified: verified)
         }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }

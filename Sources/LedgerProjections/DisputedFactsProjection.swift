@@ -1,7 +1,6 @@
 public import LedgerCore
 public import LedgerCrypto
 public import LedgerStore
-import Dispatch
 
 /// The disputed-facts projection: every fact with its claims, evidence, attestations and
 /// findings, from which ``DisputedFactsProjection/facts(in:context:)`` derives at query time
@@ -84,8 +83,6 @@ public struct DisputedFactsProjection: Projection {
             return factOrder.compactMap { names[$0] }
         }
 
-        /// Whether a fact of this id is open.
-        public func hasFact(_ id: String) -> Bool { factNodes[id] != nil }
 
         mutating func addNode(parent: Int32, record sequence: UInt64) -> Int32 {
             let node = Int32(head.count)
@@ -212,13 +209,16 @@ public struct DisputedFactsProjection: Projection {
             let node = state.addNode(parent: -1, record: sequence)
             state.evidenceNodes[e.evidence] = node
             state.entries.insert(record.entryID, node)
-            for claim in e.supports + e.contradicts {
+            func bearsOn(_ claim: String) {
                 if let target = state.claimNodes[claim] {
                     state.link(target, Link(.evidence, UInt64(node)))
                 } else {
                     state.waiting[claim, default: []].append(node)
                 }
             }
+            // Two loops, not one over a concatenation built for every attachment.
+            for claim in e.supports { bearsOn(claim) }
+            for claim in e.contradicts { bearsOn(claim) }
 
         case let .custodyRecorded(item, _, _, _, _, _):
             guard let node = state.evidenceNodes[item] else { return }
@@ -265,7 +265,6 @@ public struct DisputedFactsProjection: Projection {
     func detail(of fact: Int32, in state: State, context: ReportContext) throws(LedgerError) -> Detail {
         var detail = Detail(keys: state.keys)
         // The replay verified every signature (when this projection verifies them at all).
-        detail.verifiedAhead = true
         detail.signatureFailures = state.signatureFailures
         for sequence in state.records(of: fact) {
             let stored = try context.ledger.record(at: sequence)
@@ -281,21 +280,17 @@ public struct DisputedFactsProjection: Projection {
 
     /// Verifies the signatures of the records waiting for it, on every core, and keeps the
     /// failures. The key table of a later position answers as the one at each record would:
-    /// ``KeyTable/verify(_:)`` looks a key up by its id, which names one key, registered once;
+    /// ``KeyTable/verify(_:parsed:)`` looks a key up by its id, which names one key, registered once;
     /// whether it was the author's and valid there is decided when the fact is read.
     private func verifyPending(_ state: inout State) {
         let records = state.pending.records
         guard !records.isEmpty else { return }
         state.pending.records = []
-        var valid = [UInt64](repeating: 0, count: records.count)
-        valid.withUnsafeMutableBufferPointer { buffer in
-            let results = UnsafeResults(buffer: buffer)
-            let keys = state.keys
-            let parsed = keys.parsedKeys(signing: records)
-            DispatchQueue.concurrentPerform(iterations: (records.count + 63) / 64) { task in
-                for i in (task * 64)..<min(records.count, (task + 1) * 64) { results.buffer[i] = keys.verify(records[i], parsed: parsed) }
-            }
-        }
+        let keys = state.keys
+        let parsed = keys.parsedKeys(signing: records)
+        let valid = concurrently((records.count + 63) / 64) { task in
+            records[(task * 64)..<min(records.count, (task + 1) * 64)].map { keys.verify($0, parsed: parsed) }
+        }.joined()
         for (record, mask) in zip(records, valid) {
             let all: UInt64 = record.envelope.signatures.count >= 64 ? .max : (1 << UInt64(record.envelope.signatures.count)) - 1
             if mask & all != all { state.signatureFailures[record.sequence] = mask }
@@ -304,11 +299,6 @@ public struct DisputedFactsProjection: Projection {
 
     public func finish(_ state: inout State) {
         verifyPending(&state)
-    }
-
-    /// Lets concurrent iterations write distinct elements of one buffer.
-    private struct UnsafeResults: @unchecked Sendable {
-        let buffer: UnsafeMutableBufferPointer<UInt64>
     }
 }
 

@@ -96,7 +96,7 @@ public struct EvidenceIndexProjection: Projection {
 
     /// Every evidence item in the order attached, with blob states checked now.
     public func entries(in state: State, context: ReportContext) -> [Entry] {
-        var blobs = BlobCache(store: context)
+        let blobs = BlobCache(store: context)
         return state.order.compactMap { id in
             guard let item = state.items[id] else { return nil }
             var facts: [String] = []

@@ -118,50 +118,37 @@ extension DisputedFactsProjection {
         let nodes = state.factOrder
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, nodes.count / Self.factsPerTask))
         var own = [context]
-        for _ in 1..<max(workers, 1) {
+        for _ in 1..<workers {
             var next = context
             next.ledger = context.ledger.readerForAnotherThread()
             own.append(next)
         }
         let contexts = own
         // One blob cache a core, kept for the whole query: a blob is hashed once per core.
-        var caches = contexts.map { BlobCache(store: $0) }
+        let caches = contexts.map { BlobCache(store: $0) }
         let batch = Self.factsPerTask * contexts.count
         for start in stride(from: 0, to: nodes.count, by: batch) {
             let slice = Array(nodes[start..<min(nodes.count, start + batch)])
-            var views = [Result<T, LedgerError>?](repeating: nil, count: slice.count)
-            views.withUnsafeMutableBufferPointer { buffer in
-                caches.withUnsafeMutableBufferPointer { blobs in
-                    let shared = Shared(views: buffer, blobs: blobs)
-                    DispatchQueue.concurrentPerform(iterations: contexts.count) { w in
-                        for i in stride(from: w, to: slice.count, by: contexts.count) {
-                            shared.views[i] = Result { () throws(LedgerError) in
-                                transform(try view(of: slice[i], in: state, context: contexts[w], blobs: &shared.blobs[w]))
-                            }
-                        }
-                    }
+            // Core w builds facts w, w + cores, w + 2 × cores, … of the batch.
+            let built = concurrently(contexts.count) { w in
+                stride(from: w, to: slice.count, by: contexts.count).map { i in
+                    Result { () throws(LedgerError) in transform(try view(of: slice[i], in: state, context: contexts[w], blobs: caches[w])) }
                 }
             }
-            for case let view? in views { body(try view.get()) }
+            for i in slice.indices { body(try built[i % contexts.count][i / contexts.count].get()) }
         }
     }
 
     /// How many facts one core builds before the batch is handed over in order.
     static let factsPerTask = 16
 
-    /// Lets concurrent iterations write distinct elements: each core its own views and cache.
-    private struct Shared<T>: @unchecked Sendable {
-        let views: UnsafeMutableBufferPointer<Result<T, LedgerError>?>
-        let blobs: UnsafeMutableBufferPointer<BlobCache>
-    }
-
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func fact(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> FactView? {
         guard let node = state.factNodes[id] else { return nil }
         let state = finished(state)
-        var blobs = BlobCache(store: context)
-        return try view(of: node, in: state, context: context, blobs: &blobs)
+        let blobs = BlobCache(store: context)
+        return try view(of: node, in: state, context: context, blobs: blobs)
     }
 
     /// `state` with its waiting signatures verified: a replay finishes its state, but a caller
@@ -173,13 +160,13 @@ extension DisputedFactsProjection {
         return state
     }
 
-    private func view(of node: Int32, in state: State, context: ReportContext, blobs: inout BlobCache) throws(LedgerError) -> FactView {
+    private func view(of node: Int32, in state: State, context: ReportContext, blobs: BlobCache) throws(LedgerError) -> FactView {
         let detail = try detail(of: node, in: state, context: context)
         // The fact's own opening is its node's first record, so the detail holds it.
         guard let id = detail.factOrder.first(where: { state.factNodes[$0] == node }), let fact = detail.facts[id] else {
             throw LedgerError(.damagedLog, "Entry \(state.firstRecord(of: node)) of \(context.ledger.directory) no longer opens the fact the replay found there. Run `ledger verify \(context.ledger.directory)`.")
         }
-        return view(of: fact, in: detail, blobs: &blobs)
+        return view(of: fact, in: detail, blobs: blobs)
     }
 
     /// The argumentation framework of `fact` (see ``FactView``), given which evidence is
@@ -226,7 +213,7 @@ extension DisputedFactsProjection {
         return framework
     }
 
-    func view(of fact: Fact, in state: Detail, blobs: inout BlobCache) -> FactView {
+    func view(of fact: Fact, in state: Detail, blobs: BlobCache) -> FactView {
         let keys = state.keys
         let claims = fact.claims.compactMap { state.claims[$0] }
         // The evidence that bears on the fact, in the order attached.
@@ -310,16 +297,17 @@ extension DisputedFactsProjection {
     }
 }
 
-/// Blob states checked once per query.
-struct BlobCache {
+/// Blob states checked once per query (per core, when a query runs on several: each core has
+/// its own, so it is used by one thread at a time).
+final class BlobCache: @unchecked Sendable {
     let blobs: BlobStore?
-    var states: [String: BlobState] = [:]
+    private var states: [String: BlobState] = [:]
 
     init(store context: ReportContext) {
         self.blobs = context.blobs
     }
 
-    mutating func state(of item: EvidenceItem) -> BlobState {
+    func state(of item: EvidenceItem) -> BlobState {
         let key = item.sha256 + "/" + String(item.size)
         if let known = states[key] { return known }
         let state = BlobState(of: item, in: blobs)

@@ -47,7 +47,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
 
     /// Checks every signature of `record` against `author`'s keys at the record's position and,
     /// if `verifying`, verifies it (Ed25519 over DSSE's PAE), or takes the answer from
-    /// `verified` (bit i for signature i, as ``verify(_:)`` gives it) when the caller verified
+    /// `verified` (bit i for signature i, as ``verify(_:parsed:)`` gives it) when the caller verified
     /// ahead, on other threads.
     /// - Returns: who signed and the first problem found, if any.
     public func check(_ record: ReplayRecord, author: String, event: String, verifying: Bool = true, verified: UInt64? = nil) -> Signing {
@@ -78,19 +78,15 @@ public struct KeyTable: Codable, Sendable, Equatable {
     /// the record's position gets its bit set: `check` refuses it for that before it looks at
     /// the bit, so the answer is the same whatever key table, of that position or any later one,
     /// is asked.
-    /// - Parameter parsed: the keys as ``parsedKeys(signing:)`` gives them, to verify many records
-    ///   without setting each key up again for every signature.
-    public func verify(_ record: ReplayRecord, parsed: [String: PublicKey]? = nil) -> UInt64 {
+    /// - Parameter parsed: the keys as ``parsedKeys(signing:)`` gives them, set up once for many
+    ///   records.
+    public func verify(_ record: ReplayRecord, parsed: [String: PublicKey]) -> UInt64 {
         let message = record.envelope.signedBytes
         var valid: UInt64 = 0
         for (i, signature) in record.envelope.signatures.prefix(64).enumerated() {
             let id = signature.keyID.hexString
             let registered = keys[id].map { $0.validFrom <= record.sequence } ?? false
-            let verifies = { () -> Bool in
-                guard let parsed else { return isValid(signature, message) }
-                return parsed[id]?.isValidSignature(signature.signature, for: message) ?? false
-            }
-            if !registered || verifies() { valid |= 1 << UInt64(i) }
+            if !registered || parsed[id]?.isValidSignature(signature.signature, for: message) == true { valid |= 1 << UInt64(i) }
         }
         return valid
     }

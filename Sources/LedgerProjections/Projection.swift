@@ -130,17 +130,9 @@ public struct ReplayPosition: Sendable, Hashable, Codable {
     }
 }
 
-/// Encoding of states: binary for snapshots (``SnapshotBinary``), JSON with sorted keys for
+/// Decoding of snapshots (``SnapshotBinary``, which also encodes them), and JSON with sorted keys for
 /// default reports, so the same state always gives the same bytes.
 enum SnapshotCoding {
-    static func encode(_ value: some Encodable) throws(LedgerError) -> [UInt8] {
-        do {
-            return try SnapshotBinary.encode(value)
-        } catch {
-            throw LedgerError(.io, "Could not encode a projection state for a snapshot: \(error).", cause: error)
-        }
-    }
-
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
         try? SnapshotBinary.decode(type, from: bytes)
     }

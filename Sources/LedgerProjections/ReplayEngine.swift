@@ -180,7 +180,7 @@ public struct ReplayEngine: Sendable {
                 // the replay's bottleneck, more to free than to apply.
                 DispatchQueue.global().async { withExtendedLifetime(results) {} }
             }
-            for case let decoded? in results {
+            for decoded in results {
                 info.recordsRead += 1
                 lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                 switch decoded.outcome {
@@ -247,9 +247,18 @@ public struct ReplayEngine: Sendable {
         let snapshot = Snapshot(
             projection: projection.snapshotName, version: projection.version, sequence: sequence, entryID: entryID,
             acceptedAt: info.position.acceptedAt, skipped: info.skipped, skippedCount: info.skippedCount, state: state)
+        let bytes: [UInt8]
+        do {
+            bytes = try SnapshotBinary.encode(snapshot)
+        } catch {
+            throw LedgerError(
+                .io,
+                "The \(projection.name) state at entry \(sequence) cannot be written as a snapshot (\(error)), so none was written. Answers are not affected: replays start from an older snapshot or from genesis.",
+                cause: error)
+        }
         let files = SnapshotFiles(directory: snapshotDirectory)
         let path = try files.writeAtomically(
-            try SnapshotCoding.encode(snapshot),
+            bytes,
             as: SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.version, sequence: sequence))
         // Prune: other versions are never used again; of this version keep the newest few.
         let existing = files.files(of: projection.snapshotName)
@@ -319,31 +328,26 @@ private final class DecodeAhead: @unchecked Sendable {
     }
 
     private let group = DispatchGroup()
-    // Written by the decoding tasks (each its own elements) before `group` is done; read after.
-    private var decoded: [Decoded?]
+    // Written by the decoding task before `group` is done; read after.
+    private var decoded: [Decoded] = []
 
     /// Starts decoding `records` (sequence numbers and stored bytes; their entry ids are
     /// computed here too) on other threads.
     init(_ records: [(UInt64, [UInt8])]) {
-        decoded = [Decoded?](repeating: nil, count: records.count)
         guard !records.isEmpty else { return }
         DispatchQueue.global().async(group: group) { [self] in
             let tasks = (records.count + Self.taskSize - 1) / Self.taskSize
-            decoded.withUnsafeMutableBufferPointer { out in
-                let shared = Shared(results: out)
-                DispatchQueue.concurrentPerform(iterations: tasks) { t in
-                    for i in (t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize) {
-                        let (sequence, bytes) = records[i]
-                        shared.results[i] = Self.decode(StoredRecord(sequence: sequence, bytes: bytes))
-                    }
+            decoded = Array(concurrently(tasks) { t in
+                records[(t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize)].map { sequence, bytes in
+                    Self.decode(StoredRecord(sequence: sequence, bytes: bytes))
                 }
-            }
+            }.joined())
         }
     }
 
-    /// The decoded records, in order, once every task is done (each is set: a task writes every
-    /// element of its share). Handed over whole, not copied element by element.
-    func results() -> [Decoded?] {
+    /// The decoded records, in order, once decoding is done. Handed over whole, not copied
+    /// element by element.
+    func results() -> [Decoded] {
         group.wait()
         defer { decoded = [] }
         return decoded
@@ -352,10 +356,6 @@ private final class DecodeAhead: @unchecked Sendable {
     private static func decode(_ stored: StoredRecord) -> Decoded {
         let (acceptedAt, outcome) = ReplayDecoding.decodeWithTime(stored)
         return Decoded(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: acceptedAt, outcome: outcome)
-    }
-
-    private struct Shared: @unchecked Sendable {
-        let results: UnsafeMutableBufferPointer<Decoded?>
     }
 }
 

@@ -399,10 +399,10 @@ public final class Ledger: @unchecked Sendable {
         return try record(at: sequence)
     }
 
-    /// The byte offset of the record at `sequence` in the log, checked as ``record(at:)`` checks it.
-    func offset(of sequence: UInt64) throws(LedgerError) -> UInt64 {
-        _ = try record(at: sequence)
-        return try indexEntry(sequence).offset
+    /// Where `record`, as ``record(at:)`` read and checked it, begins in the log (without
+    /// reading and hashing it again).
+    func offset(of record: StoredRecord) throws(LedgerError) -> UInt64 {
+        try indexEntry(record.sequence).offset
     }
 
     /// The entry id at `sequence`.

@@ -86,8 +86,7 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
             header.stringBytes == size - tables - header.idRows * Self.idRow - header.claimRows * Self.claimRow
         else { throw bad("its tables do not fill the file as its header says") }
         // The tables are checked whole: one sequential hash (about 0.1 s for a million entries), so
-        // that a damaged row can never pass for an absent id or an active claim. Read through the
-        // descriptor, not the mapping, so that only the pages lookups touch become resident.
+        // that a damaged row can never pass for an absent id or an active claim.
         var hasher = SHA256.Hasher()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var at = UInt64(tables)
@@ -132,7 +131,7 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
         do throws(LedgerError) {
             let bytes = try file.read(at: UInt64(offset), count: count)
             if bytes.count == count { return bytes }
-            throw LedgerError(.io, "\(path) ended early: it changed while it was in use.")
+            throw LedgerError(.io, "\(path) ended early: it changed while this verification used it, so what was checked against it cannot be relied on. Verify again with a copy of the saved state that nothing writes.")
         } catch {
             if readFailure == nil { readFailure = error }
             return nil
@@ -204,7 +203,7 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
     /// is a pass over everything anyway).
     fileprivate func forEachRow(id: (Digest, UInt64) -> Void, claim: (Digest, UInt64, [UInt8], [UInt8]) -> Void) throws(LedgerError) {
         let total = ids.rows * Self.idRow + claims.rows * Self.claimRow + strings.count
-        guard let tables = read(total, at: ids.offset) else { throw readFailure ?? LedgerError(.io, "\(path) cannot be read.") }
+        guard let tables = read(total, at: ids.offset) else { throw readFailure ?? LedgerError(.io, "\(path) cannot be read whole to save a state that continues it. Check that it is still there and readable, or verify from genesis to save a new state.") }
         let stringsStart = ids.rows * Self.idRow + claims.rows * Self.claimRow
         tables.withUnsafeBytes { raw in
             for row in 0..<ids.rows {
@@ -272,7 +271,7 @@ public final class SavedState: LedgerStateBase, @unchecked Sendable {
         claimBytes.reserveCapacity(claimRows.count * claimRow)
         for row in claimRows {
             guard row.fact.count <= Int(UInt16.max), row.author.count <= Int(UInt16.max), strings.count <= Int(UInt32.max) else {
-                throw LedgerError(.io, "The rule state is too large for a saved state file.")
+                throw LedgerError(.tooLarge, "The rule state cannot be saved to \(path): a claim's fact or author is over 64 KiB, or its strings pass 4 GiB, this format's limits. Verify without --save-state.")
             }
             append(row.key, to: &claimBytes)
             append(row.retracted, to: &claimBytes)

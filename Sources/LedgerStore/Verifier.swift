@@ -207,7 +207,7 @@ public enum Verifier {
                 checker.previousTime = try last.decoded().acceptedAt
                 // Just after the last trusted record: whatever was appended since the ledger was
                 // opened is read too.
-                startOffset = try ledger.offset(of: trusted.size - 1) + UInt64(last.bytes.count) + 1
+                startOffset = try ledger.offset(of: last) + UInt64(last.bytes.count) + 1
             }
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
         }
@@ -348,16 +348,15 @@ struct RecordChecker {
         captured = (state, range.root, previous)
     }
 
-    /// Saves the captured state to `path` if nothing was found; otherwise says why in a note.
+    /// Saves the captured state to `path` if nothing was found; ``VerificationReport/savedStateSize``
+    /// stays `nil` otherwise (with a note when findings prevented it; without a verified
+    /// checkpoint there is nothing to save it at, which the caller tells from that `nil`).
     mutating func saveCapturedState(to path: String) throws(LedgerError) {
         guard report.isIntact else {
             report.notes.append("The rule state was not saved: the ledger is not intact.")
             return
         }
-        guard let captured else {
-            report.notes.append("The rule state was not saved: no checkpoint verified to save it at. Ask the operator to run `ledger checkpoint`.")
-            return
-        }
+        guard let captured else { return }
         try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path)
         report.savedStateSize = captured.state.count
     }

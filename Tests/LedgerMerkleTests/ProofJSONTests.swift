@@ -35,7 +35,7 @@ struct ProofJSONTests {
         #expect(try ConsistencyProof(json: parse(text), source: "p") == proof)
     }
 
-    @Test("reading refuses hashes of the wrong length, non-canonical base64, and missing or extra members, naming the member")
+    @Test("reading refuses hashes of the wrong length and non-canonical base64, naming the member, and missing or extra members")
     func rejectsBadHashes() throws {
         let good = Data(ReferenceVectors.roots[8].rawRepresentation).base64EncodedString()
         let short = Data(ReferenceVectors.roots[8].rawRepresentation.dropLast()).base64EncodedString()
