@@ -1,3 +1,4 @@
+import LedgerCore
 import LedgerCrypto
 @testable import LedgerMerkle
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCore
 import LedgerCrypto
 @testable import LedgerMerkle
 import Testing

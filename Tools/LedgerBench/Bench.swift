@@ -136,7 +136,7 @@ struct Figure: ParsableCommand {
         try? FileManager.default.removeItem(atPath: directory)
         var leaves: [Digest] = []
         leaves.reserveCapacity(size)
-        var random = SplitMix64(state: 1)
+        var random = SplitMix64(seed: 1)
         for _ in 0..<size {
             var bytes = [UInt8](repeating: 0, count: 32)
             for i in stride(from: 0, to: 32, by: 8) { withUnsafeBytes(of: random.next()) { bytes.replaceSubrange(i..<(i + 8), with: $0) } }
@@ -191,7 +191,7 @@ struct Figure: ParsableCommand {
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         let ids = replay.state.factIDs
         guard !ids.isEmpty else { throw ValidationError("the benchmark ledger has no facts") }
-        var random = SplitMix64(state: 5)
+        var random = SplitMix64(seed: 5)
         let rounds = 1000
         var claims = 0
         let start = now()
@@ -213,7 +213,7 @@ struct Figure: ParsableCommand {
         let tree = try ledger.merkleTree()
         let n = ledger.count
         let root = try tree.root(size: n)
-        var random = SplitMix64(state: 3)
+        var random = SplitMix64(seed: 3)
         let rounds = 2000
         var start = now()
         for _ in 0..<rounds {

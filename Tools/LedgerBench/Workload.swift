@@ -3,18 +3,6 @@ import LedgerCore
 import LedgerCrypto
 import LedgerStore
 
-/// SplitMix64: a small, fast, seeded generator, so a workload is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A synthetic investigation: 20 signing parties and a realistic mix of the v1 vocabulary, with
 /// payloads of 300–1,000 bytes. Deterministic for a given seed.
 struct Workload {
@@ -42,7 +30,7 @@ struct Workload {
     private static let words = "the system was deployed in the region according to documents obtained by investigators who reviewed procurement records export licences and statements made by the company during the period under review".split(separator: " ").map(String.init)
 
     init(seed: UInt64 = 2020) {
-        random = SplitMix64(state: seed)
+        random = SplitMix64(seed: seed)
         var parties: [Party] = []
         let roles: [(String, Event.Role, Int)] = [("admin", .admin, 1), ("inv", .investigator, 8), ("rev", .reviewer, 5), ("sub", .subject, 6)]
         var seed: UInt8 = 1
