@@ -1,6 +1,6 @@
 public import LedgerCore
-public import LedgerCrypto
-public import LedgerStore
+import LedgerCrypto
+import LedgerStore
 
 /// The disputed-facts projection: every fact with its claims, evidence, attestations and
 /// findings, from which ``DisputedFactsProjection/facts(in:context:)`` derives at query time
