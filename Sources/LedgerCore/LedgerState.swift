@@ -67,8 +67,9 @@ public struct LedgerState: Sendable {
     public private(set) var entries: [Digest: UInt64] = [:]
     /// The state at an earlier size, looked up where the tables above (then only what was
     /// admitted since) do not hold an id: a reviewer's saved state, so that checking new entries
-    /// does not need the whole log again.
-    public let base: (any LedgerStateBase)?
+    /// does not need the whole log again; or this state's own earlier tables, moved out of memory
+    /// as it grew (see ``rebase(onto:)``).
+    public private(set) var base: (any LedgerStateBase)?
 
     public init() {
         base = nil
@@ -82,6 +83,23 @@ public struct LedgerState: Sendable {
         count = base.count
         parties = base.parties
         keys = base.keys
+    }
+
+    /// Hands this state's ids and claims over to `base`, which must hold every one of them and
+    /// everything the current base holds, at this state's size: the tables in memory are emptied,
+    /// and lookups go to `base` from now on. Parties and keys (few) stay in memory. Not for use
+    /// between an ``admit(_:event:entryID:sequence:acceptedAt:signaturesChecked:)`` and an
+    /// ``undo(_:)`` of its changes.
+    public mutating func rebase(onto base: any LedgerStateBase) {
+        precondition(base.count == count, "a new base must hold the state at its own size")
+        self.base = base
+        claims = [:]
+        facts = [:]
+        evidence = [:]
+        attestations = [:]
+        findings = [:]
+        eventIDs = [:]
+        entries = [:]
     }
 
     /// The sequence number of the record that introduced `id` as a `kind`, if any.
@@ -477,4 +495,7 @@ public protocol LedgerStateBase: Sendable {
     func sequence(ofEntry entryID: Digest) -> UInt64?
     /// What the rules know of claim `id`, if it exists.
     func claim(_ id: String) -> LedgerState.Claim?
+    /// The first lookup that could not be answered because a read failed (it then answered "not
+    /// found"), if any: whoever relied on lookups must check it before trusting them.
+    var readFailure: LedgerError? { get }
 }

@@ -9,6 +9,10 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// as random).
     @inlinable public var leadingWord: UInt64 { w0 }
 
+    /// The next eight bytes as a big-endian word: with ``leadingWord``, two independent hashes
+    /// for Bloom filters keyed by digests.
+    @inlinable public var secondWord: UInt64 { w1 }
+
     /// The digest of 32 zero bytes, the "previous entry" of the genesis record.
     public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
 

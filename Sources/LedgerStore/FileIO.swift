@@ -21,6 +21,25 @@ package final class FileDescriptor {
         self.path = path
     }
 
+    /// Takes over an open descriptor.
+    package init(adopting fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    /// A new, empty file in `directory` with no name: created and unlinked at once, so that
+    /// nothing is left behind however the process ends. `path` keeps the name it had, for
+    /// messages.
+    package static func anonymous(in directory: String, prefix: String) throws(LedgerError) -> FileDescriptor {
+        var template = Array((directory + "/" + prefix + "-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw ioError("create a temporary file in", directory) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        unlink(path)
+        return FileDescriptor(adopting: fd, path: path)
+    }
+
     deinit { close(fd) }
 
     package var size: UInt64 {
@@ -165,10 +184,18 @@ package enum FileSystem {
 
     /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
     package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, directory: String) throws(LedgerError) {
+        try writeAtomically(to: path, mode: mode, directory: directory) { (file) throws(LedgerError) in try file.write(bytes, at: 0) }
+    }
+
+    /// Writes what `write` puts in a new file to `path` atomically: a temporary file, fsync,
+    /// rename, directory fsync.
+    package static func writeAtomically(
+        to path: String, mode: mode_t = 0o644, directory: String, _ write: (FileDescriptor) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
         let temporary = path + ".tmp-\(getpid())"
         do throws(LedgerError) {
             let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
-            try file.write(bytes, at: 0)
+            try write(file)
             guard fsync(file.fd) == 0 else { throw ioError("fsync", temporary) }
             try rename(temporary, path)
             try syncDirectory(directory)

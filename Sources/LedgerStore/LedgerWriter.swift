@@ -26,6 +26,8 @@ public final class LedgerWriter {
     /// The Merkle tree's compact range over the log as replayed: checkpoints are signed over this
     /// root, never over the tree files' interior nodes (a cache).
     public private(set) var range = CompactRange()
+    /// Where the rule state goes as it grows.
+    public let ruleState: RuleStateStorage
     private let lock: WriterLock
     private let indexFile: FileDescriptor
     /// The stored Merkle tree, kept level with the log; `nil` after a failed tree write, until
@@ -38,7 +40,10 @@ public final class LedgerWriter {
     /// Opens the ledger in `directory` for writing.
     /// - Throws: ``LedgerError/Code/lockTimeout``, ``LedgerError/Code/damagedLog``,
     ///   ``LedgerError/Code/notALedger`` or ``LedgerError/Code/io``.
-    public init(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) {
+    public init(
+        directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout, ruleState: RuleStateStorage = RuleStateStorage()
+    ) throws(LedgerError) {
+        self.ruleState = ruleState
         let layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
         lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
@@ -175,6 +180,7 @@ public final class LedgerWriter {
             }
             previous = stored.entryID
             range.append(stored.entryID)
+            try ruleState.moveOutIfDue(&state)
             return true
         }
     }
@@ -269,6 +275,8 @@ public final class LedgerWriter {
         ledger.lastAcceptedAt = time
         ledger.pending += index
         for entry in entries { range.append(entry.entryID) }
+        // Kept in memory if it cannot go to disk now: the append is durable and acknowledged.
+        try? ruleState.moveOutIfDue(&state)
         // The entries are durable and acknowledged from here on. The index is a cache: if it
         // cannot be written now (a full disk), readers find the records past it and the next
         // writer indexes them, so the failure must not turn a durable append into an error.

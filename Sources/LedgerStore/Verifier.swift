@@ -64,22 +64,25 @@ public enum Verifier {
     ///   - saveState: where to save the rule state at a stored checkpoint, for later incremental
     ///     verifications (see ``SavedState``); saved only if the ledger is intact.
     ///   - saveAt: the size of the stored checkpoint to save the state at; by default the newest.
+    ///   - ruleState: where the rule state goes as it grows.
     public static func verify(
         directory: String, logKey: NoteVerifier? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
-        progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+        ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
-        var report = try verify(directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, parallel: true, progress: progress)
+        var report = try verify(
+            directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: true, progress: progress)
         if report.findings.contains(where: { $0.code == .badSignature }) {
-            report = try verify(directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, parallel: false, progress: progress)
+            report = try verify(
+                directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: false, progress: progress)
         }
         return report
     }
 
     private static func verify(
-        directory: String, logKey: NoteVerifier?, saveState: String?, saveAt: UInt64?, parallel: Bool,
+        directory: String, logKey: NoteVerifier?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage, parallel: Bool,
         progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> VerificationReport {
-        var checker = try RecordChecker(directory: directory)
+        var checker = try RecordChecker(directory: directory, ruleState: ruleState)
         checker.parallel = parallel
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
@@ -128,23 +131,26 @@ public enum Verifier {
     ///   - state: the rule state the reviewer saved at the trusted checkpoint (its size and root
     ///     must be the checkpoint's).
     ///   - saveState: where to save the rule state at the newest checkpoint, if the ledger is intact.
+    ///   - ruleState: where the rule state goes as it grows.
     /// - Returns: the report; findings say what does not hold.
     /// - Throws: ``LedgerError/Code/invalidCheckpoint`` if the trusted checkpoint does not verify;
     ///   ``LedgerError/Code/usage`` if `state` is not the state at the trusted checkpoint.
     public static func verify(
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState? = nil,
-        saveState: String? = nil, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+        saveState: String? = nil, ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let result = try verify(
-            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, parallel: true, progress: progress)
+            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: true,
+            progress: progress)
         guard result.report.findings.contains(where: { $0.code == .badSignature }) else { return result }
         return try verify(
-            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, parallel: false, progress: progress)
+            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: false,
+            progress: progress)
     }
 
     private static func verify(
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state saved: SavedState?, saveState: String?,
-        parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
+        ruleState: RuleStateStorage, parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let trusted: VerifiedCheckpoint
         do throws(NoteError) {
@@ -165,7 +171,7 @@ public enum Verifier {
         } catch {
             throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) does not verify with the key given: \(error).")
         }
-        var checker = try RecordChecker(directory: directory)
+        var checker = try RecordChecker(directory: directory, ruleState: ruleState)
         checker.parallel = parallel
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
@@ -237,10 +243,11 @@ public enum Verifier {
     }
 }
 
-/// Reads the log line by line and checks each record, keeping the rule state, the chain and a
-/// compact range of the Merkle tree: O(log n) memory besides the rule state.
+/// Reads the log line by line and checks each record, keeping the rule state (bounded in memory,
+/// see ``RuleStateStorage``), the chain and a compact range of the Merkle tree.
 struct RecordChecker {
     let directory: String
+    let ruleState: RuleStateStorage
     let layout: Ledger.Layout
     let log: FileDescriptor
     let size: UInt64
@@ -270,8 +277,9 @@ struct RecordChecker {
     private let acknowledged: (count: UInt64, source: String)
     private var treeMismatch: (level: Int, index: UInt64)?
 
-    init(directory: String) throws(LedgerError) {
+    init(directory: String, ruleState: RuleStateStorage) throws(LedgerError) {
         self.directory = directory
+        self.ruleState = ruleState
         layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
         acknowledged = Ledger.acknowledgedCount(layout)
@@ -313,6 +321,7 @@ struct RecordChecker {
             }
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
             position += 1
+            try ruleState.moveOutIfDue(&state)
             if batch.items.count >= 4096 { startVerifyingBatch() }
             try afterRecord(&self)
         }
@@ -326,6 +335,8 @@ struct RecordChecker {
             }
         }
         progress?(position, size, size)
+        // A lookup that could not read the tables on disk answered "not found": nothing here holds.
+        if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
         if acknowledged.count > report.records {
             report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(acknowledged.source) records \(acknowledged.count) entries, but the log holds \(report.records): entries \(report.records)…\(acknowledged.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
@@ -357,7 +368,7 @@ struct RecordChecker {
             return
         }
         guard let captured else { return }
-        try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path)
+        try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path, storage: ruleState)
         report.savedStateSize = captured.state.count
     }
 

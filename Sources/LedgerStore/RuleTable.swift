@@ -1,0 +1,440 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCore
+import LedgerCrypto
+
+/// A sorted table of the append-rule state's ids and claims, in a file: the tables of a
+/// ``SavedState``, or a run that a growing rule state was moved to (``RuleRuns``).
+///
+/// Layout from its first byte (integers little-endian):
+/// - id rows, 40 bytes each: SHA-256(kind byte ‖ id) — the ``IDKind`` byte, or `x` for an entry
+///   id — then the sequence number; sorted by the hash;
+/// - claim rows, 48 bytes each: SHA-256(`c` ‖ id), the retraction's sequence number (all ones if
+///   none), then the offset (4 bytes) and lengths (2 + 2) of its fact id and author in the string
+///   area; sorted by the hash;
+/// - the string area.
+///
+/// Small things per table stay in memory, built as its rows are written or first read: the key
+/// of every 64th row (a lookup reads one block of at most 64 rows), and for a table written here
+/// a Bloom filter (10 bits a row: nearly every id a statement introduces is new, and is answered
+/// without a read). Lookups are meant for one thread at a time.
+final class RuleTable: @unchecked Sendable {
+    static let idRow = 40
+    static let claimRow = 48
+    static let entryKind: UInt8 = 0x78
+    static let claimKind: UInt8 = 0x63
+
+    /// Where a table's rows lie in its file.
+    struct Region {
+        var offset: Int
+        var rows: Int
+    }
+
+    let file: FileDescriptor
+    /// What it is, for messages ("the saved state /x/y.state").
+    let name: String
+    let ids: Region
+    let claims: Region
+    let strings: (offset: Int, count: Int)
+    /// SHA-256 of every byte of the tables, in order.
+    let digest: Digest
+    private let idIndex: RowIndex
+    private let claimIndex: RowIndex
+
+    /// The first read that failed, if any; the lookup it served answered "not found".
+    private(set) var readFailure: LedgerError?
+
+    var rowCount: Int { ids.rows + claims.rows }
+    /// The tables' size in bytes.
+    var byteCount: Int { ids.rows * Self.idRow + claims.rows * Self.claimRow + strings.count }
+
+    fileprivate init(
+        file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest, idIndex: RowIndex,
+        claimIndex: RowIndex
+    ) {
+        self.file = file
+        self.name = name
+        ids = Region(offset: start, rows: idRows)
+        claims = Region(offset: start + idRows * Self.idRow, rows: claimRows)
+        strings = (start + idRows * Self.idRow + claimRows * Self.claimRow, stringBytes)
+        self.digest = digest
+        self.idIndex = idIndex
+        self.claimIndex = claimIndex
+    }
+
+    /// Opens the tables that lie in `file` from `start`, reading them once, whole and in order:
+    /// to hash them (the caller compares ``digest`` with what it expects) and to keep their block
+    /// keys. No Bloom filter: setting its bits for every row would cost more than the few lookups
+    /// of an incremental verification save.
+    static func open(file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int) throws(LedgerError) -> RuleTable {
+        var hasher = SHA256.Hasher()
+        var idIndex = RowIndex(filterCapacity: nil)
+        var claimIndex = RowIndex(filterCapacity: nil)
+        var at = start
+        for (rows, size) in [(idRows, idRow), (claimRows, claimRow), (stringBytes, 1)] {
+            var left = rows
+            while left > 0 {
+                let count = min(left, (1 << 20) / size)
+                let bytes = try file.read(at: UInt64(at), count: count * size)
+                guard bytes.count == count * size else {
+                    throw LedgerError(.usage, "\(name) ends before its tables do: it was cut short.")
+                }
+                bytes.withUnsafeBytes { raw in
+                    hasher.update(raw)
+                    guard size > 1 else { return }
+                    for row in 0..<count {
+                        let key = Digest(loadingFrom: raw, at: row * size)
+                        if size == idRow { idIndex.add(key) } else { claimIndex.add(key) }
+                    }
+                }
+                at += count * size
+                left -= count
+            }
+        }
+        return RuleTable(
+            file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: hasher.finalize(),
+            idIndex: idIndex, claimIndex: claimIndex)
+    }
+
+    static func key(_ kind: UInt8, _ id: String) -> Digest {
+        var id = id
+        return id.withUTF8 { SHA256.hash(prefix: kind, UnsafeRawBufferPointer($0)) }
+    }
+
+    static func key(entry: Digest) -> Digest {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            entry.store(into: buffer)
+            return SHA256.hash(prefix: entryKind, UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// The sequence number in the id row with `key`, if there is one.
+    func sequence(_ key: Digest) -> UInt64? {
+        find(key, in: ids, rowSize: Self.idRow, index: idIndex).map { row in
+            row.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self)) }
+        }
+    }
+
+    /// The claim in the claim row with `key`, if there is one.
+    func claim(_ key: Digest) -> LedgerState.Claim? {
+        guard let row = find(key, in: claims, rowSize: Self.claimRow, index: claimIndex) else { return nil }
+        let fields = row.withUnsafeBytes { Self.claimFields($0, at: 0) }
+        guard fields.offset + fields.factLength + fields.authorLength <= strings.count,
+            let text = read(fields.factLength + fields.authorLength, at: strings.offset + fields.offset)
+        else {
+            if readFailure == nil { readFailure = damaged("a claim's strings lie outside its string area") }
+            return nil
+        }
+        return LedgerState.Claim(
+            fact: String(decoding: text[..<fields.factLength], as: UTF8.self),
+            author: String(decoding: text[fields.factLength...], as: UTF8.self),
+            retractedAt: fields.retracted == .max ? nil : fields.retracted)
+    }
+
+    private func damaged(_ what: String) -> LedgerError {
+        LedgerError(.io, "\(name) cannot be relied on: \(what), so it changed while it was in use. Run the command again; a saved state must be a copy that nothing else writes, and the temporary directory (TMPDIR) a disk with room.")
+    }
+
+    /// The fields of the claim row at `at`: its retraction, and where its fact id and author lie
+    /// in the string area.
+    static func claimFields(_ raw: UnsafeRawBufferPointer, at: Int) -> (retracted: UInt64, offset: Int, factLength: Int, authorLength: Int) {
+        (
+            UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 32, as: UInt64.self)),
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 40, as: UInt32.self))),
+            Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + 44, as: UInt16.self))),
+            Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + 46, as: UInt16.self)))
+        )
+    }
+
+    /// Reads `count` bytes at `offset`; `nil` (and ``readFailure`` set) if they cannot all be read.
+    private func read(_ count: Int, at offset: Int) -> [UInt8]? {
+        do throws(LedgerError) {
+            let bytes = try file.read(at: UInt64(offset), count: count)
+            if bytes.count == count { return bytes }
+            throw damaged("it ended early")
+        } catch {
+            if readFailure == nil { readFailure = error }
+            return nil
+        }
+    }
+
+    /// The row with `key`: asked of the Bloom filter, then looked for in the one block that
+    /// could hold it.
+    private func find(_ key: Digest, in region: Region, rowSize: Int, index: RowIndex) -> [UInt8]? {
+        guard index.mayContain(key), let rows = index.block(of: key),
+            let block = read(rows.count * rowSize, at: region.offset + rows.lowerBound * rowSize)
+        else { return nil }
+        return block.withUnsafeBytes { raw -> [UInt8]? in
+            for row in 0..<rows.count where Digest(loadingFrom: raw, at: row * rowSize) == key {
+                return Array(raw[(row * rowSize)..<((row + 1) * rowSize)])
+            }
+            return nil
+        }
+    }
+}
+
+/// What a table keeps in memory to answer lookups: the key of every 64th row and, if asked for, a
+/// Bloom filter of its keys (7 probes in 10 bits a key: about 1% of absent keys need a read).
+struct RowIndex {
+    static let blockRows = 64
+    private var bits: [UInt64]
+    private var fences: [Digest] = []
+    private(set) var rows = 0
+
+    /// With a Bloom filter for up to `filterCapacity` keys, or none.
+    init(filterCapacity: Int?) {
+        bits = filterCapacity.map { [UInt64](repeating: 0, count: max(1, ($0 * 10 + 63) / 64)) } ?? []
+    }
+
+    /// Adds the key of the next row; rows come in sorted order.
+    mutating func add(_ key: Digest) {
+        if rows % Self.blockRows == 0 { fences.append(key) }
+        rows += 1
+        guard !bits.isEmpty else { return }
+        let count = UInt64(bits.count * 64)
+        var h = key.leadingWord
+        let step = key.secondWord | 1
+        for _ in 0..<7 {
+            let bit = h.multipliedFullWidth(by: count).high
+            bits[Int(bit >> 6)] |= 1 << (bit & 63)
+            h &+= step
+        }
+    }
+
+    func mayContain(_ key: Digest) -> Bool {
+        guard !bits.isEmpty else { return true }
+        let count = UInt64(bits.count * 64)
+        var h = key.leadingWord
+        let step = key.secondWord | 1
+        for _ in 0..<7 {
+            let bit = h.multipliedFullWidth(by: count).high
+            if bits[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
+            h &+= step
+        }
+        return true
+    }
+
+    /// The rows of the block that holds `key` if any row does: the last block whose first key is
+    /// not greater.
+    func block(of key: Digest) -> Range<Int>? {
+        var low = 0
+        var high = fences.count
+        while low < high {
+            let middle = (low + high) / 2
+            if key < fences[middle] { high = middle } else { low = middle + 1 }
+        }
+        guard low > 0 else { return nil }
+        let first = (low - 1) * Self.blockRows
+        return first..<min(first + Self.blockRows, rows)
+    }
+}
+
+extension RuleTable {
+    /// Writes `state`'s own ids and claims (not its base's) as a new table in an unnamed file in
+    /// `directory`.
+    static func write(_ state: LedgerState, in directory: String) throws(LedgerError) -> RuleTable {
+        var ids: [(key: Digest, sequence: UInt64)] = []
+        ids.reserveCapacity(state.eventIDs.count + state.entries.count + state.facts.count + state.evidence.count)
+        for (kind, table) in [
+            (IDKind.event, state.eventIDs), (.fact, state.facts), (.evidence, state.evidence), (.attestation, state.attestations),
+            (.finding, state.findings),
+        ] {
+            for (id, sequence) in table { ids.append((key(kind.rawValue, id), sequence)) }
+        }
+        for (entry, sequence) in state.entries { ids.append((key(entry: entry), sequence)) }
+        let claims = state.claims.map { id, claim in
+            (key: key(claimKind, id), retracted: claim.retractedAt ?? .max, fact: Array(claim.fact.utf8), author: Array(claim.author.utf8))
+        }
+        return try write(ids: ids.sorted { $0.key < $1.key }, claims: claims.sorted { $0.key < $1.key }, in: directory)
+    }
+
+    /// Writes rows sorted by key, each key once, as a new table in an unnamed file in `directory`.
+    static func write(
+        ids: [(key: Digest, sequence: UInt64)], claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])], in directory: String
+    ) throws(LedgerError) -> RuleTable {
+        let out = try TableWriter(in: directory, idRows: ids.count, claimRows: claims.count)
+        for row in ids { try out.id(row.key, row.sequence) }
+        for row in claims { try out.claim(row.key, row.retracted, fact: row.fact, author: row.author) }
+        return try out.finish()
+    }
+
+    /// Merges `tables` (oldest first) into one new table in an unnamed file in `directory`. A key
+    /// in several keeps the newest table's row: a retraction copies its claim forward.
+    static func merge(_ tables: [RuleTable], in directory: String) throws(LedgerError) -> RuleTable {
+        let out = try TableWriter(in: directory, idRows: tables.reduce(0) { $0 + $1.ids.rows }, claimRows: tables.reduce(0) { $0 + $1.claims.rows })
+        var rows = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset) }
+        var texts = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset + $0.strings.count) }
+        for (region, rowSize) in [(\RuleTable.ids, idRow), (\RuleTable.claims, claimRow)] {
+            var next = [Int](repeating: 0, count: tables.count)
+            func head(_ i: Int) throws(LedgerError) -> Digest? {
+                let table = tables[i][keyPath: region]
+                guard next[i] < table.rows else { return nil }
+                return try rows[i].withBytes(at: table.offset + next[i] * rowSize, count: 32) { Digest(loadingFrom: $0) }
+            }
+            var heads: [Digest?] = []
+            for i in tables.indices { heads.append(try head(i)) }
+            while true {
+                var newest: Int?
+                for i in tables.indices {
+                    guard let key = heads[i] else { continue }
+                    if let best = newest, let bestKey = heads[best], bestKey < key { continue }
+                    newest = i
+                }
+                guard let newest, let key = heads[newest] else { break }
+                let at = tables[newest][keyPath: region].offset + next[newest] * rowSize
+                if rowSize == idRow {
+                    let sequence = try rows[newest].withBytes(at: at + 32, count: 8) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                    try out.id(key, sequence)
+                } else {
+                    let fields = try rows[newest].withBytes(at: at, count: claimRow) { claimFields($0, at: 0) }
+                    let table = tables[newest]
+                    guard fields.offset + fields.factLength + fields.authorLength <= table.strings.count else {
+                        throw table.damaged("a claim's strings lie outside its string area")
+                    }
+                    let text = try texts[newest].withBytes(at: table.strings.offset + fields.offset, count: fields.factLength + fields.authorLength) {
+                        Array($0)
+                    }
+                    try out.claim(key, fields.retracted, fact: Array(text[..<fields.factLength]), author: Array(text[fields.factLength...]))
+                }
+                for i in tables.indices where heads[i] == key {
+                    next[i] += 1
+                    heads[i] = try head(i)
+                }
+            }
+        }
+        return try out.finish()
+    }
+}
+
+/// Reads a file front to back through a buffer, allowing small steps back within it.
+private struct SequentialReader {
+    let file: FileDescriptor
+    let end: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    init(file: FileDescriptor, end: Int) {
+        self.file = file
+        self.end = end
+    }
+
+    /// Calls `body` with the `count` bytes at `offset`.
+    mutating func withBytes<R>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(LedgerError) -> R {
+        if offset < start || offset + count > start + buffer.count {
+            let length = min(max(count, 1 << 18), end - offset)
+            guard length >= count else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
+            buffer = try file.read(at: UInt64(offset), count: length)
+            start = offset
+            guard buffer.count == length else { throw LedgerError(.io, "\(file.path) ends before byte \(offset + length): it changed while in use. Run the command again.") }
+        }
+        let from = offset - start
+        return buffer.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[from..<(from + count)])) }
+    }
+}
+
+/// Writes a new table, id rows then claim rows, in sorted order, to an unnamed file; the claims'
+/// strings go to a second one, appended when the rows are done. Everything is hashed as written.
+private final class TableWriter {
+    let directory: String
+    let file: FileDescriptor
+    let texts: FileDescriptor
+    private var out = Output()
+    private var textOut = Output()
+    private var hasher = SHA256.Hasher()
+    private var idIndex: RowIndex
+    private var claimIndex: RowIndex
+    private var idRows = 0
+    private var claimRows = 0
+
+    private struct Output {
+        var buffer: [UInt8] = []
+        var written = 0
+        var count: Int { written + buffer.count }
+    }
+
+    init(in directory: String, idRows: Int, claimRows: Int) throws(LedgerError) {
+        self.directory = directory
+        file = try Self.temporary(in: directory)
+        texts = try Self.temporary(in: directory)
+        idIndex = RowIndex(filterCapacity: idRows)
+        claimIndex = RowIndex(filterCapacity: claimRows)
+        out.buffer.reserveCapacity(1 << 20)
+    }
+
+    private static func temporary(in directory: String) throws(LedgerError) -> FileDescriptor {
+        do throws(LedgerError) {
+            return try FileDescriptor.anonymous(in: directory, prefix: "ledger-rule-state")
+        } catch {
+            throw LedgerError(.io, "The rule state is kept in temporary files as it grows, and none can be created: \(error.message) Set TMPDIR to a writable directory with room for about 150 bytes an entry.")
+        }
+    }
+
+    func id(_ key: Digest, _ sequence: UInt64) throws(LedgerError) {
+        precondition(claimRows == 0, "id rows come before claim rows")
+        idIndex.add(key)
+        idRows += 1
+        add(key, to: &out)
+        withUnsafeBytes(of: sequence.littleEndian) { add($0, to: &out) }
+        if out.buffer.count >= 1 << 20 { try flush(&out, file) }
+    }
+
+    func claim(_ key: Digest, _ retracted: UInt64, fact: [UInt8], author: [UInt8]) throws(LedgerError) {
+        guard fact.count <= Int(UInt16.max), author.count <= Int(UInt16.max), textOut.count + fact.count + author.count <= Int(UInt32.max) else {
+            throw LedgerError(.tooLarge, "The rule state cannot be written to its tables: a claim's fact id or author is over 64 KiB, or the claims' strings pass 4 GiB, the limits of its format.")
+        }
+        claimIndex.add(key)
+        claimRows += 1
+        add(key, to: &out)
+        withUnsafeBytes(of: retracted.littleEndian) { add($0, to: &out) }
+        withUnsafeBytes(of: UInt32(textOut.count).littleEndian) { add($0, to: &out) }
+        withUnsafeBytes(of: UInt16(fact.count).littleEndian) { add($0, to: &out) }
+        withUnsafeBytes(of: UInt16(author.count).littleEndian) { add($0, to: &out) }
+        textOut.buffer += fact
+        textOut.buffer += author
+        if out.buffer.count >= 1 << 20 { try flush(&out, file) }
+        if textOut.buffer.count >= 1 << 20 { try flush(&textOut, texts) }
+    }
+
+    private func add(_ key: Digest, to output: inout Output) {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            key.store(into: buffer)
+            add(UnsafeRawBufferPointer(buffer), to: &output)
+        }
+    }
+
+    /// Adds rows' bytes (hashed: the strings are hashed when appended after the rows).
+    private func add(_ bytes: UnsafeRawBufferPointer, to output: inout Output) {
+        hasher.update(bytes)
+        output.buffer.append(contentsOf: bytes)
+    }
+
+    private func flush(_ output: inout Output, _ file: FileDescriptor) throws(LedgerError) {
+        do throws(LedgerError) {
+            try file.write(output.buffer, at: UInt64(output.written))
+        } catch {
+            throw LedgerError(.io, "\(error.message) (The rule state is kept in temporary files in \(directory) as it grows; set TMPDIR to a directory with room for about 150 bytes an entry.)")
+        }
+        output.written += output.buffer.count
+        output.buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends the strings to the rows and opens the result.
+    func finish() throws(LedgerError) -> RuleTable {
+        try flush(&textOut, texts)
+        var at = 0
+        while at < textOut.written {
+            let chunk = try texts.read(at: UInt64(at), count: min(1 << 20, textOut.written - at))
+            guard !chunk.isEmpty else { throw LedgerError(.io, "\(texts.path) ended early while the rule state was written: it changed while in use. Run the command again.") }
+            chunk.withUnsafeBytes { add($0, to: &out) }
+            try flush(&out, file)
+            at += chunk.count
+        }
+        try flush(&out, file)
+        var finished = SHA256.Hasher()
+        swap(&finished, &hasher)
+        return RuleTable(
+            file: file, name: "the rule state's temporary file \(file.path)", start: 0, idRows: idRows, claimRows: claimRows,
+            stringBytes: textOut.written, digest: finished.finalize(), idIndex: idIndex, claimIndex: claimIndex)
+    }
+}

@@ -1,0 +1,311 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerMerkle
+@testable import LedgerStore
+import Testing
+
+@Suite("The rule state kept on disk as it grows")
+struct RuleStateStorageTests {
+    /// Random statements over a small world of facts, claims and evidence. With `breakRules`, about
+    /// one in four reuses an id, names something that does not exist, retracts another's claim,
+    /// counters across facts or is signed by a party of the wrong role; without, only statements
+    /// the rules admit are kept (checked against a ``LedgerState`` in memory).
+    struct Statements {
+        var random: SplitMix64
+        let breakRules: Bool
+        var facts: [String] = []
+        var claims: [(id: String, author: String, fact: String)] = []
+        var evidence: [String] = []
+        var statementIDs: [String] = []
+        var n = 0
+
+        init(seed: UInt64, breakRules: Bool) {
+            random = SplitMix64(seed: seed)
+            self.breakRules = breakRules
+        }
+
+        private mutating func chance(_ oneIn: UInt64) -> Bool { breakRules && random.next() % oneIn == 0 }
+
+        private mutating func pick(_ list: [String], missing: String) -> String {
+            list.isEmpty || chance(10) ? missing : list.randomElement(using: &random)!
+        }
+
+        private mutating func newID(_ prefix: String, reusing used: [String]) -> String {
+            !used.isEmpty && chance(10) ? used.randomElement(using: &random)! : "\(prefix)\(n)"
+        }
+
+        private mutating func author(_ allowed: [String]) -> String {
+            chance(10) ? ["inv", "rev", "sub", "other", "admin"].randomElement(using: &random)! : allowed.randomElement(using: &random)!
+        }
+
+        /// The next statement's event and author; `entries` are the entry ids so far.
+        mutating func next(entries: [Digest]) -> (event: [String: Any], author: String) {
+            n += 1
+            let id = newID("s", reusing: statementIDs)
+            statementIDs.append(id)
+            var event: [String: Any]
+            var by: String
+            switch random.next() % 9 {
+            case 0:
+                by = author(["inv", "rev", "admin"])
+                let fact = newID("f", reusing: facts)
+                facts.append(fact)
+                event = ["type": "fact.opened", "fact": fact, "proposition": "Proposition \(n)"]
+            case 1, 2:
+                by = author(["inv", "sub", "other", "rev"])
+                let claim = newID("c", reusing: claims.map(\.id))
+                let fact = pick(facts, missing: "no-fact-\(n)")
+                if let target = claims.isEmpty ? nil : claims.randomElement(using: &random), random.next() % 2 == 0 {
+                    let about = chance(5) ? pick(facts, missing: "no-fact-\(n)") : target.fact
+                    event = ["type": "claim.countered", "claim": claim, "counters": target.id, "fact": about, "stance": "denies", "statement": "Not so (\(n))."]
+                    claims.append((claim, by, about))
+                } else {
+                    event = ["type": "claim.asserted", "claim": claim, "fact": fact, "stance": "affirms", "statement": "So (\(n))."]
+                    claims.append((claim, by, fact))
+                }
+            case 3:
+                let target = claims.randomElement(using: &random) ?? ("no-claim", "inv", "")
+                by = chance(3) ? author(["inv", "sub", "other", "rev"]) : target.author
+                event = random.next() % 2 == 0
+                    ? ["type": "claim.retracted", "claim": target.id, "reason": "Mistaken (\(n))."]
+                    : ["type": "claim.amended", "claim": target.id, "statement": "Amended (\(n))."]
+            case 4, 5:
+                by = author(["inv", "rev"])
+                let item = newID("e", reusing: evidence)
+                evidence.append(item)
+                event = [
+                    "type": "evidence.attached", "evidence": item, "sha256": SHA256.hash(Array("doc \(n)".utf8)).hexString, "size": 5,
+                    "media_type": "text/plain", "title": "Document \(n)", "supports": [pick(claims.map(\.id), missing: "no-claim-\(n)")],
+                    "contradicts": random.next() % 3 == 0 ? [pick(claims.map(\.id), missing: "no-claim-\(n)")] : [],
+                ]
+            case 6:
+                by = author(["inv", "rev"])
+                event = ["type": "custody.recorded", "evidence": pick(evidence, missing: "no-evidence-\(n)"), "action": "moved"]
+            case 7:
+                by = author(["rev", "inv", "sub"])
+                let target: String
+                switch random.next() % 3 {
+                case 0: target = chance(5) ? String(repeating: "ab", count: 32) : entries.randomElement(using: &random)!.hexString
+                case 1: target = pick(claims.map(\.id), missing: "no-claim-\(n)")
+                default: target = pick(evidence, missing: "no-evidence-\(n)")
+                }
+                event = ["type": "attestation.made", "attestation": newID("a", reusing: []), "target": target, "kind": "reviewed"]
+            default:
+                by = author(["rev"])
+                event = [
+                    "type": "finding.recorded", "finding": newID("fd", reusing: []), "fact": pick(facts, missing: "no-fact-\(n)"),
+                    "outcome": "inconclusive", "rationale": "Open (\(n)).", "relies_on": [pick(evidence, missing: "no-evidence-\(n)")],
+                ]
+            }
+            event["id"] = id
+            return (event, by)
+        }
+    }
+
+    static let logKey = Fixture.key(77)
+
+    /// A ledger of `count` random statements after the fixture's own, appended record by record
+    /// as a dishonest operator could (the writer would refuse those that break a rule), its
+    /// derived files rebuilt, and a checkpoint signed with ``logKey`` at the end if it is valid.
+    static func ledger(seed: UInt64, count: Int, breakRules: Bool) throws -> Fixture {
+        let f = try Fixture()
+        var statements = Statements(seed: seed, breakRules: breakRules)
+        var lines = try f.logLines()
+        var state = LedgerState()
+        for (i, line) in lines.enumerated() {
+            let record = try Record(stored: line)
+            try state.admit(record.envelope, event: Event(payload: record.envelope.payload), entryID: Record.entryID(of: line), sequence: UInt64(i))
+        }
+        var entries = lines.map { Record.entryID(of: $0) }
+        while entries.count < count + 2 {
+            let (event, author) = statements.next(entries: entries)
+            let envelope = try f.sign(event, as: author)
+            let sequence = UInt64(lines.count)
+            let record = Record(sequence: sequence, previous: entries.last!, acceptedAt: f.time(), batchEnd: sequence, envelope: envelope)
+            let bytes = record.encoded()
+            do {
+                try state.admit(envelope, event: Event(payload: envelope.payload), entryID: Record.entryID(of: bytes), sequence: sequence)
+            } catch {
+                guard breakRules else { continue }
+                state.skip()
+            }
+            lines.append(bytes)
+            entries.append(Record.entryID(of: bytes))
+        }
+        try f.writeLines(lines)
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        if !breakRules { _ = try f.writer().signCheckpoint(with: logKey) }
+        return f
+    }
+
+    @Test("verification gives the same report whether the rule state is moved to disk every record, every few, or never", arguments: [1 as UInt64, 2, 3])
+    func sameReport(seed: UInt64) throws {
+        let f = try Self.ledger(seed: seed, count: 400, breakRules: true)
+        let reference = try Verifier.verify(directory: f.directory, ruleState: RuleStateStorage(recordsInMemory: .max))
+        #expect(reference.findings.count > 40, "the random ledger breaks rules often: \(reference.findings.count) findings")
+        #expect(Set(reference.findings.map(\.code)).isSuperset(of: [.duplicateID, .unknownReference, .notTheAuthor, .roleNotAllowed, .invalidEvent]))
+        for every: UInt64 in [1, 2, 3, 7, 64] {
+            let report = try Verifier.verify(directory: f.directory, ruleState: RuleStateStorage(recordsInMemory: every))
+            #expect(report.findings == reference.findings, "every \(every)")
+            #expect(report.records == reference.records && report.root == reference.root && report.checked == reference.checked)
+        }
+    }
+
+    @Test("a saved state is byte for byte the same however often the state went to disk, and serves verify --since the same")
+    func savedStateBytes() throws {
+        let f = try Self.ledger(seed: 11, count: 300, breakRules: false)
+        let reference = f.root.appendingPathComponent("reference.state").path
+        let report = try Verifier.verify(directory: f.directory, saveState: reference, ruleState: RuleStateStorage(recordsInMemory: .max))
+        #expect(report.isIntact, "\(report.findings)")
+        #expect(report.savedStateSize == report.records)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: reference))
+        for every: UInt64 in [1, 5, 64] {
+            let path = f.root.appendingPathComponent("every-\(every).state").path
+            _ = try Verifier.verify(directory: f.directory, saveState: path, ruleState: RuleStateStorage(recordsInMemory: every))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == expected, "every \(every)")
+        }
+
+        // Statements appended after the checkpoint, valid and not, checked from the saved state
+        // with the state moved to disk every record (the saved state's table merged into runs).
+        let trusted = try Array(CheckpointStore(ledgerDirectory: f.directory).newest()!.text)
+        var statements = Statements(seed: 12, breakRules: true)
+        var lines = try f.logLines()
+        for _ in 0..<80 {
+            let (event, author) = statements.next(entries: lines.map { Record.entryID(of: $0) })
+            let sequence = UInt64(lines.count)
+            let record = Record(
+                sequence: sequence, previous: Record.entryID(of: lines.last!), acceptedAt: f.time(), batchEnd: sequence, envelope: try f.sign(event, as: author))
+            lines.append(record.encoded())
+        }
+        try f.writeLines(lines)
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        let verifier = try CheckpointVerifier(origin: "test.example/ledger", log: NoteVerifier(name: "test.example/ledger", publicKey: Self.logKey.publicKey))
+        // A checkpoint at the end, signed over the log as it is: the new entries are checked in full.
+        try Self.signCheckpoint(f)
+        let fromGenesis = try Verifier.verify(directory: f.directory, since: trusted, verifier: verifier, ruleState: RuleStateStorage(recordsInMemory: .max))
+        #expect(fromGenesis.report.findings.count > 5)
+        for every: UInt64 in [1, 4, .max] {
+            let result = try Verifier.verify(
+                directory: f.directory, since: trusted, verifier: verifier, state: SavedState(path: reference), ruleState: RuleStateStorage(recordsInMemory: every))
+            #expect(result.report.findings == fromGenesis.report.findings, "every \(every)")
+            #expect(result.report.checked == 80)
+        }
+    }
+
+    /// Signs a checkpoint of the whole log as it is, rules broken or not (the writer would refuse
+    /// to open it).
+    static func signCheckpoint(_ f: Fixture) throws {
+        let ledger = try Ledger(directory: f.directory)
+        let range = try CompactRange(ledger.merkleTree(), size: ledger.count)
+        let signer = try NoteSigner(name: "test.example/ledger", key: logKey)
+        let note = try Checkpoint(origin: "test.example/ledger", size: ledger.count, root: range.root).signed(by: signer)
+        _ = try CheckpointStore(ledgerDirectory: f.directory).save(note, size: ledger.count, signer: signer.verifier)
+    }
+
+    @Test("a writer that keeps its state on disk accepts and refuses exactly what one in memory does")
+    func writerSameAnswers() throws {
+        let disk = try Fixture()
+        let memory = try Fixture()
+        let count = try { () throws -> UInt64 in
+            let onDisk = try LedgerWriter(directory: disk.directory, ruleState: RuleStateStorage(recordsInMemory: 2))
+            let inMemory = try LedgerWriter(directory: memory.directory, ruleState: RuleStateStorage(recordsInMemory: .max))
+            var statements = Statements(seed: 21, breakRules: true)
+            var refused = 0
+            for _ in 0..<250 {
+                let (event, author) = statements.next(entries: try (0..<onDisk.ledger.count).map { try onDisk.ledger.entryID(at: $0) })
+                let envelope = try disk.sign(event, as: author)
+                let time = disk.time()
+                let a = Result { try onDisk.append([envelope], acceptedAt: time) }
+                let b = Result { try inMemory.append([envelope], acceptedAt: time) }
+                switch (a, b) {
+                case let (.success(x), .success(y)): #expect(x == y)
+                case let (.failure(x), .failure(y)):
+                    #expect(x as? LedgerError == y as? LedgerError && (x as? LedgerError)?.message == (y as? LedgerError)?.message)
+                    refused += 1
+                default: Issue.record("\(event): \(a) on disk, \(b) in memory")
+                }
+            }
+            #expect(refused > 30)
+            return inMemory.state.count
+        }()
+        #expect(try disk.logBytes() == memory.logBytes())
+        // Reopened, the writer rebuilds its state through the disk again.
+        let reopened = try LedgerWriter(directory: disk.directory, ruleState: RuleStateStorage(recordsInMemory: 3))
+        #expect(reopened.state.count == count)
+    }
+
+    @Test("a table finds every key it holds and no other, at every size around its 64-row blocks")
+    func tableLookups() throws {
+        var random = SplitMix64(seed: 5)
+        func key() -> Digest { try! Digest(rawRepresentation: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }) }
+        for size in [0, 1, 2, 63, 64, 65, 127, 128, 129, 1000] {
+            let ids = (0..<size).map { i in (key: key(), sequence: UInt64(i)) }.sorted { $0.key < $1.key }
+            var claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])] = []
+            for i in 0..<size {
+                let retracted: UInt64 = i % 3 == 0 ? UInt64(i) : .max
+                claims.append((key(), retracted, Array("fact-\(i)".utf8), Array("party-\(i % 7)".utf8)))
+            }
+            claims.sort { $0.key < $1.key }
+            let table = try RuleTable.write(ids: ids, claims: claims, in: RuleStateStorage.temporaryDirectory)
+            for row in ids { #expect(table.sequence(row.key) == row.sequence, "size \(size)") }
+            for row in claims {
+                let claim = table.claim(row.key)
+                #expect(claim?.fact == String(decoding: row.fact, as: UTF8.self) && claim?.author == String(decoding: row.author, as: UTF8.self))
+                #expect(claim?.retractedAt == (row.retracted == .max ? nil : row.retracted))
+            }
+            // Absent keys, including ones just beside present keys (same leading word).
+            for row in ids.prefix(50) {
+                #expect(table.sequence(key()) == nil && table.claim(row.key) == nil)
+                var bytes = row.key.rawRepresentation
+                bytes[31] ^= 1
+                #expect(table.sequence(try Digest(rawRepresentation: bytes)) == nil)
+            }
+            #expect(table.readFailure == nil)
+        }
+    }
+
+    @Test("the Bloom filter lets about 1% of absent keys through, never a present one")
+    func bloomFilter() throws {
+        var random = SplitMix64(seed: 9)
+        func key() -> Digest { try! Digest(rawRepresentation: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }) }
+        var index = RowIndex(filterCapacity: 20_000)
+        let present = (0..<20_000).map { _ in key() }.sorted()
+        for k in present { index.add(k) }
+        #expect(present.allSatisfy { index.mayContain($0) })
+        let passed = (0..<20_000).filter { _ in index.mayContain(key()) }.count
+        #expect(passed < 400, "\(passed) of 20,000 absent keys passed")
+    }
+
+    @Test("a merge keeps every row once and, for a key in several tables, the newest table's row")
+    func mergeNewestWins() throws {
+        let directory = RuleStateStorage.temporaryDirectory
+        let shared = RuleTable.key(RuleTable.claimKind, "c1")
+        let asserted = (key: shared, retracted: UInt64.max, fact: Array("f1".utf8), author: Array("inv".utf8))
+        let retracted = (key: shared, retracted: UInt64(9), fact: Array("f1".utf8), author: Array("inv".utf8))
+        let older = try RuleTable.write(ids: [(RuleTable.key(IDKind.event.rawValue, "s1"), 1)], claims: [asserted], in: directory)
+        let newer = try RuleTable.write(ids: [(RuleTable.key(IDKind.event.rawValue, "s2"), 9)], claims: [retracted], in: directory)
+        let merged = try RuleTable.merge([older, newer], in: directory)
+        #expect(merged.claims.rows == 1 && merged.ids.rows == 2)
+        #expect(merged.claim(shared)?.retractedAt == 9)
+        #expect(merged.sequence(RuleTable.key(IDKind.event.rawValue, "s1")) == 1 && merged.sequence(RuleTable.key(IDKind.event.rawValue, "s2")) == 9)
+        #expect(try RuleTable.merge([newer, older], in: directory).claim(shared)?.retractedAt == nil)
+    }
+
+    @Test("a temporary directory that cannot be written stops verification with a message naming it and TMPDIR")
+    func unwritableDirectory() throws {
+        let f = try Fixture()
+        try f.populate()
+        let storage = RuleStateStorage(directory: f.root.appendingPathComponent("missing").path, recordsInMemory: 2)
+        #expect(throws: LedgerError(.io, "")) { try Verifier.verify(directory: f.directory, ruleState: storage) }
+        do {
+            _ = try Verifier.verify(directory: f.directory, ruleState: storage)
+        } catch {
+            #expect(error.message.contains("missing") && error.message.contains("TMPDIR"), "\(error.message)")
+        }
+        // Opening a writer, which must rebuild the state, says why it cannot, and writes nothing.
+        let before = try f.logBytes()
+        #expect(throws: LedgerError(.io, "")) { try LedgerWriter(directory: f.directory, ruleState: storage) }
+        #expect(try f.logBytes() == before)
+    }
+}
