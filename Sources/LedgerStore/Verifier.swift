@@ -271,11 +271,15 @@ struct RecordChecker {
     /// Index entries read ahead (many at a time, not one read per record), from `indexAheadStart`.
     private var indexAhead: [UInt8] = []
     private var indexAheadStart: UInt64 = 0
-    private let storedTree: StoredTreeReader?
+    private var storedTree: SequentialTreeReader?
     /// What the derived files recorded before the log's size was read (they are written after
     /// the log is synced, so an append running meanwhile cannot make them exceed it).
     private let acknowledged: (count: UInt64, source: String)
     private var treeMismatch: (level: Int, index: UInt64)?
+    /// Evidence blobs found missing; the first few are named in notes, the rest counted (a ledger
+    /// kept without its blobs would otherwise hold a note per evidence item in memory).
+    private var missingBlobs = 0
+    private static let missingBlobsNamed = 10
 
     init(directory: String, ruleState: RuleStateStorage) throws(LedgerError) {
         self.directory = directory
@@ -286,7 +290,7 @@ struct RecordChecker {
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
-        storedTree = StoredTreeReader(directory: directory + "/tree")
+        storedTree = StoredTreeReader(directory: directory + "/tree").map(SequentialTreeReader.init)
         if let file = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let bytes = try? file.size {
             index = (file, bytes / UInt64(Ledger.IndexEntry.size))
         }
@@ -335,6 +339,9 @@ struct RecordChecker {
             }
         }
         progress?(position, size, size)
+        if missingBlobs > Self.missingBlobsNamed {
+            report.notes.append("\(missingBlobs - Self.missingBlobsNamed) more evidence blobs are not stored (\(missingBlobs) in all); `ledger blob check \(directory)` lists every one.")
+        }
         // A lookup that could not read the tables on disk answered "not found": nothing here holds.
         if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
@@ -386,8 +393,8 @@ struct RecordChecker {
             defer { swap(&growing, &range) }
             growing.append(entryID) { level, index, hash in
                 // Every node of the stored tree (a cache) is compared as the range completes it.
-                if treeMismatch == nil, let tree = storedTree, index < tree.size >> UInt64(level),
-                    let stored = try? tree.hash(level: level, index: index), stored != hash
+                if treeMismatch == nil, let size = storedTree?.size, index < size >> UInt64(level),
+                    let stored = try? storedTree?.hash(level: level, index: index), stored != hash
                 {
                     treeMismatch = (level, index)
                     // A stored leaf is the entry id as it was when written: another, non-zero id
@@ -447,7 +454,10 @@ struct RecordChecker {
             switch blobs.status(of: e.sha256, size: UInt64(e.size)) {
             case .present: break
             case .missing:
-                report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
+                missingBlobs += 1
+                if missingBlobs <= Self.missingBlobsNamed {
+                    report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
+                }
             case let .mismatched(actual, size):
                 finding(.blobMismatch, "The stored blob of evidence \"\(e.evidence)\" (\(blobs.path(for: e.sha256))) hashes to \(actual.hexString) with \(size) bytes; the entry records \(e.sha256.hexString) with \(e.size) bytes. The file was changed after it was stored: restore it from the original.")
             }
