@@ -328,3 +328,22 @@ struct TimeAndStateRuleTests {
         }
     }
 }
+
+@Suite("Verification notes")
+struct VerificationNoteTests {
+    @Test("missing evidence blobs: the first ten are named, the rest counted in one note")
+    func missingBlobs() throws {
+        let f = try Fixture()
+        try f.populate()
+        try f.append((2...13).map { i in
+            try f.sign([
+                "type": "evidence.attached", "id": "e\(i)", "evidence": "e\(i)", "sha256": SHA256.hash(Array("doc \(i)".utf8)).hexString,
+                "size": 5, "media_type": "text/plain", "title": "Document \(i)", "supports": ["c2"],
+            ], as: "inv")
+        })
+        let notes = try Verifier.verify(directory: f.directory).notes.filter { $0.contains("not stored") }
+        #expect(notes.count == 11, "\(notes)")
+        #expect(notes.prefix(10).allSatisfy { $0.hasPrefix("Entry ") && $0.contains("ledger blob add") })
+        #expect(notes.last == "3 more evidence blobs are not stored (13 in all); `ledger blob check \(f.directory)` lists every one.")
+    }
+}
