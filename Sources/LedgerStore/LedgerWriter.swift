@@ -28,6 +28,8 @@ public final class LedgerWriter {
     public private(set) var range = CompactRange()
     /// Where the rule state goes as it grows.
     public let ruleState: RuleStateStorage
+    /// The size from which moving the rule state to disk is tried again after it failed.
+    private var retryMoveOutAt: UInt64 = 0
     private let lock: WriterLock
     private let indexFile: FileDescriptor
     /// The stored Merkle tree, kept level with the log; `nil` after a failed tree write, until
@@ -176,8 +178,10 @@ public final class LedgerWriter {
                     record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, acceptedAt: record.acceptedAt,
                     signaturesChecked: true)
             } catch {
-                throw damaged("breaks a rule: \(error.message)")
+                // A rule state that could not be read answered "not found": that is the cause.
+                throw state.base?.readFailure ?? damaged("breaks a rule: \(error.message)")
             }
+            if let failure = state.base?.readFailure { throw failure }
             previous = stored.entryID
             range.append(stored.entryID)
             try ruleState.moveOutIfDue(&state)
@@ -235,7 +239,9 @@ public final class LedgerWriter {
                 do throws(LedgerError) {
                     signatures.add(envelope, keys: try state.signingKeys(for: envelope, event: event), position: sequence)
                     undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence, acceptedAt: time, signaturesChecked: true)
-                } catch where error.code == .duplicateID {
+                    // A rule state that could not be read answered "not found": nothing checked holds.
+                    if let failure = state.base?.readFailure { throw failure }
+                } catch where error.code == .duplicateID && state.base?.readFailure == nil {
                     throw duplicateStatement(event, envelope, batch: Array(envelopes[..<i])) ?? error
                 }
                 lines += bytes
@@ -246,8 +252,9 @@ public final class LedgerWriter {
                 previous = entryID
             } catch {
                 state.undo(undo)
-                // A bad signature earlier in the batch is the first reason, as if checked in order.
-                let reason = firstBadSignature() ?? error
+                // A bad signature earlier in the batch is the first reason, as if checked in order;
+                // a rule state that could not be read comes before both.
+                let reason = state.base?.readFailure ?? firstBadSignature() ?? error
                 let at = signatures.failedPositions.first.map { Int($0 - first) } ?? i
                 guard envelopes.count > 1 else { throw reason }
                 throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
@@ -275,8 +282,15 @@ public final class LedgerWriter {
         ledger.lastAcceptedAt = time
         ledger.pending += index
         for entry in entries { range.append(entry.entryID) }
-        // Kept in memory if it cannot go to disk now: the append is durable and acknowledged.
-        try? ruleState.moveOutIfDue(&state)
+        // Kept in memory if it cannot go to disk now (tried again after as many records more): the
+        // append is durable and acknowledged. A state that cannot be read refuses the next append.
+        if state.count >= retryMoveOutAt {
+            do throws(LedgerError) {
+                try ruleState.moveOutIfDue(&state)
+            } catch {
+                retryMoveOutAt = state.count + ruleState.recordsInMemory
+            }
+        }
         // The entries are durable and acknowledged from here on. The index is a cache: if it
         // cannot be written now (a full disk), readers find the records past it and the next
         // writer indexes them, so the failure must not turn a durable append into an error.

@@ -35,6 +35,9 @@ public struct RuleStateStorage: Sendable {
     func moveOutIfDue(_ state: inout LedgerState) throws(LedgerError) {
         let base = state.base
         guard state.count - (base?.count ?? 0) >= recordsInMemory else { return }
+        // A table merged away would take its failure with it: the lookup it failed answered
+        // "not found", and nothing since can be relied on.
+        if let failure = base?.readFailure { throw failure }
         guard base == nil || base is any RuleTableBacked else { return }
         var tables = (base as? any RuleTableBacked)?.tables ?? []
         var merging = [try RuleTable.write(state, in: directory)]

@@ -381,7 +381,7 @@ private final class TableWriter {
 
     func claim(_ key: Digest, _ retracted: UInt64, fact: [UInt8], author: [UInt8]) throws(LedgerError) {
         guard fact.count <= Int(UInt16.max), author.count <= Int(UInt16.max), textOut.count + fact.count + author.count <= Int(UInt32.max) else {
-            throw LedgerError(.tooLarge, "The rule state cannot be written to its tables: a claim's fact id or author is over 64 KiB, or the claims' strings pass 4 GiB, the limits of its format.")
+            throw LedgerError(.tooLarge, "The rule state cannot be written to its tables: a claim's fact id or author is over 64 KiB, or the claims' strings pass 4 GiB (tens of millions of claims), the limits of its format. A ledger this large needs a version of `ledger` with a wider format.")
         }
         claimIndex.add(key)
         claimRows += 1

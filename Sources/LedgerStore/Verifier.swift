@@ -375,6 +375,7 @@ struct RecordChecker {
             return
         }
         guard let captured else { return }
+        if let failure = captured.state.base?.readFailure { throw failure }
         try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path, storage: ruleState)
         report.savedStateSize = captured.state.count
     }
