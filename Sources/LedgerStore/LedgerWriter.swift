@@ -217,12 +217,13 @@ public final class LedgerWriter {
         var entries: [AppendedEntry] = []
         var index: [Ledger.IndexEntry] = []
         var offset = ledger.committedEnd
-        // Every rule is checked in order; the signatures are collected and checked together, on
-        // every core, before anything is written.
-        let signatures = SignatureBatch()
+        // Every rule is checked in order; the signatures are checked 128 statements at a time on
+        // every core while the rules go on, and all before anything is written.
+        let signatures = SignatureChecks(batchSize: 128, inFlight: .max)
+        var failedPositions: [UInt64]?
         func firstBadSignature() -> LedgerError? {
-            signatures.verify()
-            guard let position = signatures.failedPositions.first else { return nil }
+            if failedPositions == nil { failedPositions = signatures.finish() }
+            guard let position = failedPositions?.first else { return nil }
             let i = Int(position - first)
             let id = (try? Event(payload: envelopes[i].payload).id) ?? "?"
             return LedgerError(.badSignature, "A signature does not verify over the statement \"\(id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
@@ -255,14 +256,14 @@ public final class LedgerWriter {
                 // A bad signature earlier in the batch is the first reason, as if checked in order;
                 // a rule state that could not be read comes before both.
                 let reason = state.base?.readFailure ?? firstBadSignature() ?? error
-                let at = signatures.failedPositions.first.map { Int($0 - first) } ?? i
+                let at = failedPositions?.first.map { Int($0 - first) } ?? i
                 guard envelopes.count > 1 else { throw reason }
                 throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
             }
         }
         if let reason = firstBadSignature() {
             state.undo(undo)
-            let at = Int((signatures.failedPositions.first ?? first) - first)
+            let at = Int((failedPositions?.first ?? first) - first)
             guard envelopes.count > 1 else { throw reason }
             throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
         }

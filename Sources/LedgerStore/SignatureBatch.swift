@@ -62,3 +62,51 @@ final class SignatureBatch: @unchecked Sendable {
         let results: UnsafeMutableBufferPointer<Bool>
     }
 }
+
+/// Signature batches checked on other threads while the caller goes on with the statements after
+/// them: a batch starts once it holds `batchSize` signatures, and at most `inFlight` run at once
+/// (starting another first waits for the oldest). Rules and decoding on the caller's thread then
+/// overlap the signature checks instead of preceding them.
+final class SignatureChecks {
+    private let batchSize: Int
+    private let inFlight: Int
+    private var filling = SignatureBatch()
+    private var running: [(batch: SignatureBatch, group: DispatchGroup)] = []
+    /// Positions whose signatures failed, from the batches finished so far, in order.
+    private var failed: [UInt64] = []
+
+    init(batchSize: Int, inFlight: Int) {
+        self.batchSize = batchSize
+        self.inFlight = max(1, inFlight)
+    }
+
+    /// Adds every signature of `envelope`, at `position`, with the keys the rules resolved for it.
+    func add(_ envelope: Envelope, keys: [PublicKey], position: UInt64) {
+        filling.add(envelope, keys: keys, position: position)
+        if filling.items.count >= batchSize {
+            if running.count >= inFlight { finishOldest() }
+            let batch = filling
+            filling = SignatureBatch()
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { batch.verify() }
+            running.append((batch, group))
+        }
+    }
+
+    private func finishOldest() {
+        let (batch, group) = running.removeFirst()
+        group.wait()
+        failed += batch.failedPositions
+    }
+
+    /// Checks the signatures not yet started on this thread (and every core), waits for the
+    /// batches running: the positions whose signatures failed, in order.
+    func finish() -> [UInt64] {
+        let last = filling
+        filling = SignatureBatch()
+        last.verify()
+        while !running.isEmpty { finishOldest() }
+        failed += last.failedPositions
+        return failed
+    }
+}

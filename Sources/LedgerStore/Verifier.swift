@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 public import LedgerCore
 public import LedgerCrypto
 public import LedgerMerkle
@@ -264,8 +263,8 @@ struct RecordChecker {
     /// exactly what an in-order check reports.
     var parallel = true
     private var captured: (state: LedgerState, root: Digest, last: Digest)?
-    private var batch = SignatureBatch()
-    private var running: (batch: SignatureBatch, group: DispatchGroup)?
+    /// A batch of 4,096 signatures checked on every core while the next records are read.
+    private let signatures = SignatureChecks(batchSize: 4096, inFlight: 1)
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
     /// Index entries read ahead (many at a time, not one read per record), from `indexAheadStart`.
@@ -326,11 +325,11 @@ struct RecordChecker {
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
             position += 1
             try ruleState.moveOutIfDue(&state)
-            if batch.items.count >= 4096 { startVerifyingBatch() }
             try afterRecord(&self)
         }
-        startVerifyingBatch()
-        finishVerifyingBatch()
+        for position in signatures.finish() {
+            report.findings.append(.init(sequence: position, code: .badSignature, message: "A signature does not verify over the statement at this entry: it was changed after signing."))
+        }
         if let openBatchEnd {
             if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                 report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
@@ -440,7 +439,7 @@ struct RecordChecker {
         }
         do throws(LedgerError) {
             if full && parallel {
-                batch.add(record.envelope, keys: try state.signingKeys(for: record.envelope, event: event), position: position)
+                signatures.add(record.envelope, keys: try state.signingKeys(for: record.envelope, event: event), position: position)
             }
             try state.admit(
                 record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt,
@@ -464,26 +463,6 @@ struct RecordChecker {
             }
         }
         return open
-    }
-
-    /// Starts checking the collected signatures on other threads, after the previous batch is done.
-    private mutating func startVerifyingBatch() {
-        finishVerifyingBatch()
-        guard !batch.isEmpty else { return }
-        let started = (batch: batch, group: DispatchGroup())
-        DispatchQueue.global().async(group: started.group) { started.batch.verify() }
-        running = started
-        batch = SignatureBatch()
-    }
-
-    /// Waits for the batch being checked and reports its failures.
-    private mutating func finishVerifyingBatch() {
-        guard let (done, group) = running else { return }
-        group.wait()
-        running = nil
-        for position in done.failedPositions {
-            report.findings.append(.init(sequence: position, code: .badSignature, message: "A signature does not verify over the statement at this entry: it was changed after signing."))
-        }
     }
 
     /// Compares the index (a cache) with where the record really is, one entry at a time. An

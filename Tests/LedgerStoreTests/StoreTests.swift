@@ -101,6 +101,28 @@ struct RejectionTests {
         #expect(try Verifier.verify(directory: f.directory).isIntact, sourceLocation: sourceLocation)
     }
 
+    @Test("in a group commit of 300, checked in order: the first refusal is the reason, a bad signature or a broken rule", arguments: [(200, 250), (250, 200), (5, 290), (290, 5)])
+    func firstRefusalInOrder(badSignature: Int, brokenRule: Int) throws {
+        let f = try Fixture()
+        var envelopes = try (0..<300).map { try fact(f, id: "g\($0)") }
+        envelopes[badSignature].signatures[0].signature[3] ^= 1
+        envelopes[brokenRule] = try fact(f, id: "g\(brokenRule - 1)")  // reuses the fact id just before it
+        let before = try f.logBytes()
+        do {
+            try f.append(envelopes)
+            Issue.record("the batch was appended")
+        } catch let error as LedgerError {
+            let first = min(badSignature, brokenRule)
+            #expect(error.code == (first == badSignature ? .badSignature : .duplicateID), "\(error.code.name): \(error.message)")
+            #expect(error.message.hasPrefix("Statement \(first + 1) of 300 was refused"), "\(error.message)")
+        }
+        #expect(try f.logBytes() == before)
+        // Without either, the same statements go in.
+        envelopes[badSignature] = try fact(f, id: "g\(badSignature)")
+        envelopes[brokenRule] = try fact(f, id: "g\(brokenRule)")
+        #expect(try f.append(envelopes).count == 300)
+    }
+
     func fact(_ f: Fixture, id: String = "o1", as party: String = "inv", key: SigningKey? = nil) throws -> Envelope {
         try f.sign(["type": "fact.opened", "id": id, "fact": "fact-\(id)", "proposition": "P"], as: party, key: key)
     }
