@@ -36,20 +36,33 @@ enum SnapshotBinary {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try bytes.withUnsafeBytes { try decode(type, from: $0) }
+    }
+
+    /// Decodes from `bytes`, calling `release` with each range of them it will not read again
+    /// (the checksummed windows, then each blob once copied): how a mapped file gives its pages
+    /// back as decoding goes.
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, release: ((Range<Int>) -> Void)? = nil) throws -> T {
         guard bytes.count >= magic.count + 4 + 32, bytes.starts(with: magic) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a snapshot"))
         }
         let body = bytes.count - 32
-        guard bytes.withUnsafeBytes({ SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[..<body])) }).rawRepresentation == Array(bytes[body...]) else {
+        var hasher = SHA256.Hasher()
+        var at = 0
+        while at < body {
+            let window = at..<min(body, at + (8 << 20))
+            hasher.update(UnsafeRawBufferPointer(rebasing: bytes[window]))
+            release?(window)
+            at = window.upperBound
+        }
+        guard hasher.finalize() == Digest(loadingFrom: bytes, at: body) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "the snapshot's checksum does not match"))
         }
-        return try bytes.withUnsafeBytes { raw in
-            let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: raw[..<body]))
-            var cursor = magic.count
-            let root = try reader.slot(at: &cursor, end: body, codingPath: [])
-            guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
-            return try T(from: SlotDecoder(reader: reader, slot: root, codingPath: []))
-        }
+        let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), release: release)
+        var cursor = magic.count
+        let root = try reader.slot(at: &cursor, end: body, codingPath: [])
+        guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
+        return try T(from: SlotDecoder(reader: reader, slot: root, codingPath: []))
     }
 }
 
@@ -294,6 +307,8 @@ struct UnkeyedSlotWriter: UnkeyedEncodingContainer {
 /// The bytes of a snapshot, valid while it is decoded.
 struct SlotReader {
     let bytes: UnsafeRawBufferPointer
+    /// Called with the bytes of a blob once copied out (see ``SnapshotBinary/decode(_:from:release:)``).
+    var release: ((Range<Int>) -> Void)? = nil
 
     /// A slot's content, or `nil` content for a nil slot.
     struct Slot {
@@ -563,6 +578,7 @@ struct SnapshotBlob: Codable, Equatable {
         if let slots = decoder as? SlotDecoder {
             guard !slots.slot.isNil else { throw slots.reader.corrupted(slots.codingPath, "nil where bytes are expected") }
             bytes = Array(UnsafeRawBufferPointer(rebasing: slots.reader.bytes[slots.slot.start..<slots.slot.end]))
+            slots.reader.release?(slots.slot.start..<slots.slot.end)
             return
         }
         bytes = try decoder.singleValueContainer().decode([UInt8].self)

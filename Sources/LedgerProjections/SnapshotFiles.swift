@@ -37,12 +37,9 @@ struct SnapshotFiles {
         return out.sorted { ($0.version, $0.sequence) < ($1.version, $1.sequence) }
     }
 
-    /// Reads a whole file; `nil` if it cannot be read or is larger than `limit`.
-    func read(_ path: String, limit: Int = 1 << 30) -> [UInt8]? {
-        guard let file = try? FileDescriptor(path: path, flags: O_RDONLY), let size = try? file.size, size <= UInt64(limit) else {
-            return nil
-        }
-        return try? file.read(at: 0, count: Int(size))
+    /// Maps a whole file to read; `nil` if it cannot be mapped, is empty or is larger than `limit`.
+    func map(_ path: String, limit: Int = 1 << 30) -> MappedFile? {
+        MappedFile(path: path, limit: limit)
     }
 
     /// Writes `bytes` as `name` atomically, through the store's one mechanism (temporary file,
@@ -62,4 +59,30 @@ struct SnapshotFiles {
         FileSystem.remove(path)
     }
 
+}
+
+/// A file mapped read-only while it is decoded. Pages already used can be given back, so that
+/// decoding a large snapshot does not keep the whole file resident beside the state it builds
+/// (they are read again from the file if touched later). Snapshot files are only ever replaced
+/// by renaming a new file over them, never rewritten in place, so the mapping stays whole.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+
+    init?(path: String, limit: Int) {
+        guard let file = try? FileDescriptor(path: path, flags: O_RDONLY), let size = try? file.size, size > 0, size <= UInt64(limit),
+            let base = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, file.fd, 0), base != MAP_FAILED
+        else { return nil }
+        bytes = UnsafeRawBufferPointer(start: base, count: Int(size))
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
+
+    /// Gives back the whole pages inside `range`.
+    func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = min(range.upperBound, bytes.count) / page * page
+        guard start < end, let base = bytes.baseAddress else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
 }

@@ -219,3 +219,40 @@ struct FactIndexTests {
         }
     }
 }
+
+@Suite("Snapshots read from a mapped file")
+struct MappedSnapshotTests {
+    struct Big: Codable, Equatable {
+        var name: String
+        var numbers: SnapshotBlob
+        var after: [String: Int]
+    }
+
+    @Test("a snapshot of 20 MB decodes from its mapped file while its pages are given back, twice, to the same value; a changed byte is refused")
+    func roundTrip() throws {
+        var random = SplitMix64(seed: 17)
+        let value = Big(
+            name: "state", numbers: SnapshotBlob((0..<(20 << 20)).map { _ in UInt8(truncatingIfNeeded: random.next()) }), after: ["a": 1, "b": 2])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var bytes = try SnapshotBinary.encode(value)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let file = try #require(MappedFile(path: path, limit: 1 << 30))
+        var released = 0
+        for _ in 0..<2 {
+            let decoded = try SnapshotBinary.decode(Big.self, from: file.bytes) { range in
+                released += range.count
+                file.release(range)
+            }
+            #expect(decoded == value)
+        }
+        #expect(released > 2 * 40 << 20, "the checksummed windows and the blob were given back")
+        bytes[bytes.count / 2] ^= 1
+        let other = path + "-changed"
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try Data(bytes).write(to: URL(fileURLWithPath: other))
+        let changed = try #require(MappedFile(path: other, limit: 1 << 30))
+        #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: changed.bytes, release: changed.release) }
+        #expect(MappedFile(path: path, limit: 1 << 20) == nil)
+    }
+}
