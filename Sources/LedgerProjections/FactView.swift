@@ -298,8 +298,12 @@ extension DisputedFactsProjection {
 }
 
 /// Blob states checked once per query (per core, when a query runs on several: each core has
-/// its own, so it is used by one thread at a time).
+/// its own, so it is used by one thread at a time). Evidence is nearly always about the claims
+/// of one fact, so the cache only needs to span a few facts: it holds at most
+/// ``capacity`` states and starts again empty when full, rather than one state for every blob
+/// of a large ledger (tens of MB at a million entries).
 final class BlobCache: @unchecked Sendable {
+    static let capacity = 4096
     let blobs: BlobStore?
     private var states: [String: BlobState] = [:]
 
@@ -311,6 +315,7 @@ final class BlobCache: @unchecked Sendable {
         let key = item.sha256 + "/" + String(item.size)
         if let known = states[key] { return known }
         let state = BlobState(of: item, in: blobs)
+        if states.count >= Self.capacity { states.removeAll(keepingCapacity: true) }
         states[key] = state
         return state
     }
