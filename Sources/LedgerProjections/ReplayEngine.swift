@@ -247,19 +247,18 @@ public struct ReplayEngine: Sendable {
         let snapshot = Snapshot(
             projection: projection.snapshotName, version: projection.version, sequence: sequence, entryID: entryID,
             acceptedAt: info.position.acceptedAt, skipped: info.skipped, skippedCount: info.skippedCount, state: state)
-        let bytes: [UInt8]
-        do {
-            bytes = try SnapshotBinary.encode(snapshot)
-        } catch {
-            throw LedgerError(
-                .io,
-                "The \(projection.name) state at entry \(sequence) cannot be written as a snapshot (\(error)), so none was written. Answers are not affected: replays start from an older snapshot or from genesis.",
-                cause: error)
-        }
         let files = SnapshotFiles(directory: snapshotDirectory)
-        let path = try files.writeAtomically(
-            bytes,
-            as: SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.version, sequence: sequence))
+        let name = SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.version, sequence: sequence)
+        let path = try files.writeAtomically(as: name) { (file) throws(LedgerError) in
+            do {
+                try SnapshotBinary.encode(snapshot, to: file)
+            } catch let error as LedgerError {
+                throw error
+            } catch {
+                throw LedgerError(
+                    .io, "The \(projection.name) state at entry \(sequence) cannot be written as a snapshot (\(error)), so none was written.", cause: error)
+            }
+        }
         // Prune: other versions are never used again; of this version keep the newest few.
         let existing = files.files(of: projection.snapshotName)
         for file in existing where file.version != projection.version { files.remove(file.path) }

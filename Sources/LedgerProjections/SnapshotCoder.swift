@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LedgerCore
 import LedgerCrypto
+import LedgerStore
 
 /// The binary form of snapshot files: any `Codable` state, written and read without JSON.
 ///
@@ -26,13 +28,36 @@ enum SnapshotBinary {
 
     static func encode(_ value: some Encodable) throws -> [UInt8] {
         let writer = SlotWriter()
-        writer.bytes = magic
+        try write(value, with: writer)
+        writer.bytes.append(contentsOf: SHA256.hash(writer.bytes).rawRepresentation)
+        return writer.bytes
+    }
+
+    /// Writes the snapshot of `value` to `file` (new and empty) a megabyte at a time, so that a
+    /// large state is never held twice; the file is read back once to hash it, since slot
+    /// lengths are filled in after their contents.
+    static func encode(_ value: some Encodable, to file: FileDescriptor) throws {
+        let writer = SlotWriter(file: file)
+        try write(value, with: writer)
+        writer.flush()
+        if let failure = writer.failure { throw failure }
+        var hasher = SHA256.Hasher()
+        var at = 0
+        while at < writer.flushed {
+            let chunk = try file.read(at: UInt64(at), count: min(1 << 20, writer.flushed - at))
+            guard !chunk.isEmpty else { throw LedgerError(.io, "\(file.path) ended early while a snapshot was written: something else changed it.") }
+            hasher.update(chunk)
+            at += chunk.count
+        }
+        try file.write(hasher.finalize().rawRepresentation, at: UInt64(at))
+    }
+
+    private static func write(_ value: some Encodable, with writer: SlotWriter) throws {
+        writer.bytes.append(contentsOf: magic)
         try writer.slot { try value.encode(to: SlotEncoder(writer: writer, codingPath: [])) }
         if let unsupported = writer.unsupported {
             throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "the state uses \(unsupported), which snapshots do not support"))
         }
-        writer.bytes.append(contentsOf: SHA256.hash(writer.bytes).rawRepresentation)
-        return writer.bytes
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
@@ -71,7 +96,18 @@ enum SnapshotBinary {
 /// Used by one thread at a time, so its properties skip the runtime's exclusivity checks, which
 /// cost more than the writes they guard.
 final class SlotWriter {
+    /// What is written and not yet in `file` (everything, without a file).
     @exclusivity(unchecked) var bytes: [UInt8] = []
+    /// Where the bytes go, a megabyte at a time; `nil` to keep them all in ``bytes``.
+    let file: FileDescriptor?
+    /// How many bytes are already in `file`.
+    private(set) var flushed = 0
+    /// The first write to `file` that failed, if any.
+    private(set) var failure: LedgerError?
+
+    init(file: FileDescriptor? = nil) {
+        self.file = file
+    }
     /// Set by a single-value container's `encodeNil` for the slot being written.
     @exclusivity(unchecked) var slotIsNil = false
     /// What the state asked for that this form does not write (nested containers, super
@@ -96,21 +132,46 @@ final class SlotWriter {
 
     /// Writes a slot whose content `body` appends.
     func slot(_ body: () throws -> Void) rethrows {
-        let start = bytes.count
+        let start = flushed + bytes.count
         bytes.append(contentsOf: [0, 0, 0, 0])
         slotIsNil = false
         try body()
         var length = SnapshotBinary.nilLength
         if !slotIsNil {
             // A slot of 4 GiB or more cannot be written: the state is then not snapshotted.
-            if let fits = UInt32(exactly: bytes.count - start - 4), fits < SnapshotBinary.nilLength {
+            if let fits = UInt32(exactly: flushed + bytes.count - start - 4), fits < SnapshotBinary.nilLength {
                 length = fits
             } else if unsupported == nil {
                 unsupported = "a value of 4 GiB or more"
             }
         }
         slotIsNil = false
-        withUnsafeBytes(of: length.littleEndian) { for i in 0..<4 { bytes[start + i] = $0[i] } }
+        // The length goes where its placeholder is: still here, or already in the file (a
+        // placeholder is never split, since flushing happens only at the end of a slot).
+        let field = withUnsafeBytes(of: length.littleEndian) { Array($0) }
+        if start >= flushed {
+            for i in 0..<4 { bytes[start - flushed + i] = field[i] }
+        } else if let file {
+            do throws(LedgerError) {
+                try file.write(field, at: UInt64(start))
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        if file != nil, bytes.count >= 1 << 20 { flush() }
+    }
+
+    /// Writes what is held to `file`.
+    func flush() {
+        guard let file, !bytes.isEmpty else { return }
+        do throws(LedgerError) {
+            try file.write(bytes, at: UInt64(flushed))
+        } catch {
+            if failure == nil { failure = error }
+        }
+        flushed += bytes.count
+        // A blob makes the buffer as large as itself: give that back rather than keep it.
+        bytes.removeAll(keepingCapacity: bytes.count <= 4 << 20)
     }
 
     func nilSlot() {

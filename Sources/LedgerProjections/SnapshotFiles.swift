@@ -42,13 +42,14 @@ struct SnapshotFiles {
         MappedFile(path: path, limit: limit)
     }
 
-    /// Writes `bytes` as `name` atomically, through the store's one mechanism (temporary file,
-    /// fsync, rename, directory fsync), in a directory that must not be a symbolic link.
-    func writeAtomically(_ bytes: [UInt8], as name: String) throws(LedgerError) -> String {
+    /// Writes what `write` puts in a new file as `name` atomically, through the store's one
+    /// mechanism (temporary file, fsync, rename, directory fsync), in a directory that must not
+    /// be a symbolic link.
+    func writeAtomically(as name: String, _ write: (FileDescriptor) throws(LedgerError) -> Void) throws(LedgerError) -> String {
         let path = directory + "/" + name
         do throws(LedgerError) {
             try FileSystem.makeDirectory(directory)
-            try FileSystem.writeAtomically(bytes, to: path, directory: directory)
+            try FileSystem.writeAtomically(to: path, directory: directory, write)
         } catch {
             throw LedgerError(.io, "\(error.message) Snapshots are only a cache: answers stay correct without them.")
         }

@@ -88,7 +88,7 @@ package final class FileDescriptor {
         }
     }
 
-    func write(_ bytes: [UInt8], at offset: UInt64) throws(LedgerError) {
+    package func write(_ bytes: [UInt8], at offset: UInt64) throws(LedgerError) {
         try bytes.withUnsafeBytes { raw in Result { () throws(LedgerError) in try write(raw, at: offset) } }.get()
     }
 
@@ -194,7 +194,8 @@ package enum FileSystem {
     ) throws(LedgerError) {
         let temporary = path + ".tmp-\(getpid())"
         do throws(LedgerError) {
-            let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            // Readable too, so that `write` may read back what it wrote (to hash it, say).
+            let file = try FileDescriptor(path: temporary, flags: O_RDWR | O_CREAT | O_TRUNC, mode: mode)
             try write(file)
             guard fsync(file.fd) == 0 else { throw ioError("fsync", temporary) }
             try rename(temporary, path)
