@@ -124,7 +124,8 @@ extension DisputedFactsProjection {
             own.append(next)
         }
         let contexts = own
-        // One blob cache a core, kept for the whole query: a blob is hashed once per core.
+        // One blob cache a core, kept for the whole query: a blob is hashed once per core (again
+        // only if its cache filled up and started over in between).
         let caches = contexts.map { BlobCache(store: $0) }
         let batch = Self.factsPerTask * contexts.count
         for start in stride(from: 0, to: nodes.count, by: batch) {

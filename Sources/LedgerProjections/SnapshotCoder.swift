@@ -64,26 +64,20 @@ enum SnapshotBinary {
         try bytes.withUnsafeBytes { try decode(type, from: $0) }
     }
 
-    /// Decodes from `bytes`, calling `release` with each range of them it will not read again
-    /// (the checksummed windows, then each blob once copied): how a mapped file gives its pages
-    /// back as decoding goes.
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, release: ((Range<Int>) -> Void)? = nil) throws -> T {
+    /// Decodes from a buffer that gives each blob back once it is copied out.
+    static func decode<T: Decodable>(_ type: T.Type, from buffer: SnapshotBuffer) throws -> T {
+        try decode(type, from: buffer.bytes, buffer: buffer)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, buffer: SnapshotBuffer? = nil) throws -> T {
         guard bytes.count >= magic.count + 4 + 32, bytes.starts(with: magic) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a snapshot"))
         }
         let body = bytes.count - 32
-        var hasher = SHA256.Hasher()
-        var at = 0
-        while at < body {
-            let window = at..<min(body, at + (8 << 20))
-            hasher.update(UnsafeRawBufferPointer(rebasing: bytes[window]))
-            release?(window)
-            at = window.upperBound
-        }
-        guard hasher.finalize() == Digest(loadingFrom: bytes, at: body) else {
+        guard SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "the snapshot's checksum does not match"))
         }
-        let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), release: release)
+        let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), buffer: buffer)
         var cursor = magic.count
         let root = try reader.slot(at: &cursor, end: body, codingPath: [])
         guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
@@ -368,8 +362,8 @@ struct UnkeyedSlotWriter: UnkeyedEncodingContainer {
 /// The bytes of a snapshot, valid while it is decoded.
 struct SlotReader {
     let bytes: UnsafeRawBufferPointer
-    /// Called with the bytes of a blob once copied out (see ``SnapshotBinary/decode(_:from:release:)``).
-    var release: ((Range<Int>) -> Void)? = nil
+    /// What holds `bytes`, if blobs are to be given back once copied out.
+    var buffer: SnapshotBuffer? = nil
 
     /// A slot's content, or `nil` content for a nil slot.
     struct Slot {
@@ -638,8 +632,12 @@ struct SnapshotBlob: Codable, Equatable {
     init(from decoder: any Decoder) throws {
         if let slots = decoder as? SlotDecoder {
             guard !slots.slot.isNil else { throw slots.reader.corrupted(slots.codingPath, "nil where bytes are expected") }
-            bytes = Array(UnsafeRawBufferPointer(rebasing: slots.reader.bytes[slots.slot.start..<slots.slot.end]))
-            slots.reader.release?(slots.slot.start..<slots.slot.end)
+            let range = slots.slot.start..<slots.slot.end
+            if let buffer = slots.reader.buffer, buffer.wasReleased(range) {
+                throw slots.reader.corrupted(slots.codingPath, "a blob decoded twice (its bytes were already given back)")
+            }
+            bytes = Array(UnsafeRawBufferPointer(rebasing: slots.reader.bytes[range]))
+            slots.reader.buffer?.release(range)
             return
         }
         bytes = try decoder.singleValueContainer().decode([UInt8].self)

@@ -61,7 +61,7 @@ package final class FileDescriptor {
     }
 
     /// Fills `buffer` from `offset`; returns the bytes read (short only at the end of the file).
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LedgerError) -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LedgerError) -> Int {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))

@@ -254,8 +254,10 @@ public final class LedgerWriter {
             } catch {
                 state.undo(undo)
                 // A bad signature earlier in the batch is the first reason, as if checked in order;
-                // a rule state that could not be read comes before both.
-                let reason = state.base?.readFailure ?? firstBadSignature() ?? error
+                // a rule state that could not be read comes before both. The signature checks are
+                // waited for either way: none runs on after the append has returned.
+                let badSignature = firstBadSignature()
+                let reason = state.base?.readFailure ?? badSignature ?? error
                 let at = failedPositions?.first.map { Int($0 - first) } ?? i
                 guard envelopes.count > 1 else { throw reason }
                 throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
