@@ -180,7 +180,7 @@ public struct ReplayEngine: Sendable {
                 // the replay's bottleneck, more to free than to apply.
                 DispatchQueue.global().async { withExtendedLifetime(results) {} }
             }
-            for decoded in results {
+            for decoded in results.joined() {
                 info.recordsRead += 1
                 lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                 switch decoded.outcome {
@@ -328,7 +328,7 @@ private final class DecodeAhead: @unchecked Sendable {
 
     private let group = DispatchGroup()
     // Written by the decoding task before `group` is done; read after.
-    private var decoded: [Decoded] = []
+    private var decoded: [[Decoded]] = []
 
     /// Starts decoding `records` (sequence numbers and stored bytes; their entry ids are
     /// computed here too) on other threads.
@@ -336,17 +336,17 @@ private final class DecodeAhead: @unchecked Sendable {
         guard !records.isEmpty else { return }
         DispatchQueue.global().async(group: group) { [self] in
             let tasks = (records.count + Self.taskSize - 1) / Self.taskSize
-            decoded = Array(concurrently(tasks) { t in
+            decoded = concurrently(tasks) { t in
                 records[(t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize)].map { sequence, bytes in
                     Self.decode(StoredRecord(sequence: sequence, bytes: bytes))
                 }
-            }.joined())
+            }
         }
     }
 
-    /// The decoded records, in order, once decoding is done. Handed over whole, not copied
-    /// element by element.
-    func results() -> [Decoded] {
+    /// The decoded records, in order, a task's share at a time, once decoding is done. Handed
+    /// over as decoded, not copied element by element into one array.
+    func results() -> [[Decoded]] {
         group.wait()
         defer { decoded = [] }
         return decoded
