@@ -11,8 +11,9 @@ import LedgerCrypto
 /// ``directory`` and emptied. A new table is merged with the newer tables on disk until each is
 /// smaller than the one before it, as in a binary counter: each id is rewritten O(log n) times,
 /// and a lookup looks in O(log n) tables, most answered by their Bloom filters in memory. Memory
-/// stays bounded whatever the ledger's size; the disk holds about 120 bytes an entry while the
-/// command runs, and nothing once it ends.
+/// stays bounded whatever the ledger's size (besides about two bytes a row for the filters and
+/// block keys); the disk holds about 120 bytes an entry while the command runs (up to three times
+/// that while tables merge), and nothing once it ends.
 public struct RuleStateStorage: Sendable {
     /// Where the tables' files are made (and at once unlinked).
     public var directory: String
