@@ -19,6 +19,22 @@ public enum Base64 {
         return table
     }()
 
+    /// A decoding table spread over the four places of a group: entry `256 × p + c` is byte c's
+    /// value shifted to place p of a 24-bit group, or bit 31 for a byte outside the alphabet. Four
+    /// lookups ORed together decode a group with no chain of shifts between characters.
+    private static func spread(_ table: [UInt8]) -> [UInt32] {
+        var out = [UInt32](repeating: 0, count: 1024)
+        for place in 0..<4 {
+            for c in 0..<256 {
+                out[place * 256 + c] = table[c] == 0xFF ? 0x8000_0000 : UInt32(table[c]) << UInt32(18 - 6 * place)
+            }
+        }
+        return out
+    }
+
+    private static let decodeSpread = spread(decodeTable)
+    private static let standardSpread = spread(standardTable)
+
     /// Which alphabet a byte belongs to only: 1 for `+` `/`, 2 for `-` `_`, 0 otherwise.
     private static let alphabetTable: [UInt8] = {
         var table = [UInt8](repeating: 0, count: 256)
@@ -104,28 +120,30 @@ public enum Base64 {
         // Four characters make three bytes; validity and alphabets are gathered with ORs and
         // judged once at the end, so the loop has no branch per character.
         var invalid: UInt8 = 0
+        var outside: UInt32 = 0
         var alphabets: UInt8 = 0
         var leftover: UInt32 = 0
         let out = (canonical ? standardTable : decodeTable).withUnsafeBufferPointer { table in
+            (canonical ? standardSpread : decodeSpread).withUnsafeBufferPointer { spread in
             alphabetTable.withUnsafeBufferPointer { kinds in
                 [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
                     var i = 0
                     var o = 0
                     let whole = length / 4 * 4
-                    // Eight characters at a time into one word, stored as eight bytes of which six
-                    // are kept (the next round overwrites the other two), while two spare bytes
-                    // remain in the output.
+                    // Eight characters at a time, two groups of four, into one word stored as eight
+                    // bytes of which six are kept (the next round overwrites the other two), while
+                    // two spare bytes remain in the output.
                     if let base = out.baseAddress {
                         while i + 8 <= whole, o + 8 <= capacity {
-                            var n: UInt64 = 0
-                            for k in 0..<8 {
-                                let v = table[Int(input[i + k])]
-                                invalid |= v
-                                n = n << 6 | UInt64(v)
-                            }
+                            let high = spread[Int(input[i])] | spread[256 + Int(input[i + 1])] | spread[512 + Int(input[i + 2])]
+                                | spread[768 + Int(input[i + 3])]
+                            let low = spread[Int(input[i + 4])] | spread[256 + Int(input[i + 5])] | spread[512 + Int(input[i + 6])]
+                                | spread[768 + Int(input[i + 7])]
+                            outside |= high | low
                             if !canonical {
                                 for k in 0..<8 { alphabets |= kinds[Int(input[i + k])] }
                             }
+                            let n = UInt64(high & 0xFF_FFFF) << 24 | UInt64(low & 0xFF_FFFF)
                             UnsafeMutableRawPointer(base + o).storeBytes(of: (n << 16).bigEndian, as: UInt64.self)
                             i += 8
                             o += 6
@@ -169,10 +187,11 @@ public enum Base64 {
                     written = o
                 }
             }
+            }
         }
-        // Valid values are below 64; 0xFF marks a byte of neither alphabet. Leftover bits must be
-        // zero, or two texts would decode to the same bytes.
-        let valid = invalid & 0xC0 == 0 && leftover == 0
+        // Valid values are below 64; 0xFF (bit 31 when spread) marks a byte of neither alphabet.
+        // Leftover bits must be zero, or two texts would decode to the same bytes.
+        let valid = invalid & 0xC0 == 0 && outside & 0x8000_0000 == 0 && leftover == 0
         // The two alphabets may not be mixed in one text.
         guard valid, alphabets != 3 else { return nil }
         return out

@@ -145,6 +145,24 @@ struct Base64Tests {
         }
     }
 
+    @Test("every byte outside the alphabet and padding, at every position of a 24-character text (both decoding loops), is refused")
+    func everyStrayByte() {
+        let text = Array(Base64.encode(Array(0..<18 as Range<UInt8>)).utf8)
+        // "=" is left out: at the end it is padding, and may make another canonical text.
+        let standard = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".utf8)
+        #expect(text.count == 24 && Base64.decodeCanonical(utf8: text) == Array(0..<18))
+        for position in text.indices {
+            var changed = text
+            for byte in 0...255 as ClosedRange<UInt8> where !standard.contains(byte) {
+                changed[position] = byte
+                #expect(Base64.decodeCanonical(utf8: changed) == nil, "byte \(byte) at \(position)")
+                if byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_") {
+                    #expect(Base64.decode(utf8: changed) == nil, "byte \(byte) at \(position)")
+                }
+            }
+        }
+    }
+
     @Test("refuses non-zero unused bits, broken padding, mixed alphabets and stray characters")
     func refuses() {
         for text in ["Zh==", "Zm9=", "Zg=", "Zg===", "Z", "Zg==Zg==", "+_8=", "Zm 9v", "Zm9v\n", "Zm9v!"] {
