@@ -170,12 +170,9 @@ private struct CanonicalScanner {
 
     /// 64 lowercase hex digits.
     mutating func lowercaseDigest() -> Digest? {
-        guard position + 64 <= bytes.count else { return nil }
-        for i in position..<(position + 64) {
-            let c = bytes[i]
-            guard (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) else { return nil }
-        }
-        let digest = Digest(hexBytes: UnsafeBufferPointer(rebasing: bytes[position..<(position + 64)]))
+        guard position + 64 <= bytes.count,
+            let digest = Digest(lowercaseHexBytes: UnsafeBufferPointer(rebasing: bytes[position..<(position + 64)]))
+        else { return nil }
         position += 64
         return digest
     }

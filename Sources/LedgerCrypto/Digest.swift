@@ -43,9 +43,19 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// As ``init(hexString:)``, from the UTF-8 bytes of the text.
     public init?(hexBytes utf8: UnsafeBufferPointer<UInt8>) {
+        self.init(utf8, digits: Self.nibbles)
+    }
+
+    /// From exactly 64 lowercase hexadecimal digits, as UTF-8 bytes (the one spelling canonical
+    /// records use); `nil` for anything else, capitals included.
+    public init?(lowercaseHexBytes utf8: UnsafeBufferPointer<UInt8>) {
+        self.init(utf8, digits: Self.lowercaseNibbles)
+    }
+
+    private init?(_ utf8: UnsafeBufferPointer<UInt8>, digits: [UInt8]) {
         guard utf8.count == 64 else { return nil }
         // A table and an OR of everything seen, judged once: no branch per digit.
-        let words = Self.nibbles.withUnsafeBufferPointer { table -> (UInt64, UInt64, UInt64, UInt64)? in
+        let words = digits.withUnsafeBufferPointer { table -> (UInt64, UInt64, UInt64, UInt64)? in
             var invalid: UInt8 = 0
             func word(_ w: Int) -> UInt64 {
                 var word: UInt64 = 0
@@ -65,6 +75,9 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// The value of each hex digit (either case); 0xFF for any other byte.
     private static let nibbles: [UInt8] = (0...255).map { nibble(UInt8($0)) ?? 0xFF }
+
+    /// As ``nibbles``, with capitals refused.
+    private static let lowercaseNibbles: [UInt8] = (0...255).map { $0 >= 0x41 && $0 <= 0x46 ? 0xFF : nibble(UInt8($0)) ?? 0xFF }
 
     /// Reads a digest from `buffer` at `offset`; requires 32 readable bytes there.
     @inlinable

@@ -48,19 +48,23 @@ struct SHA256Tests {
         #expect(Digest(hexString: String(digest.hexString.dropLast())) == nil)
         #expect(Digest(hexString: String(digest.hexString.dropLast()) + "g") == nil)
         // Every byte value at the first, a middle and the last digit: accepted exactly when it is
-        // a hex digit of either case, and then read as that digit.
+        // a hex digit of either case (of lowercase only, for the lowercase reading), and then read
+        // as that digit.
         let hexDigits = Array("0123456789abcdefABCDEF".utf8)
         for position in [0, 17, 63] {
             for byte in UInt8.min...UInt8.max {
                 var text = Array(digest.hexString.utf8)
                 text[position] = byte
                 let parsed = text.withUnsafeBufferPointer { Digest(hexBytes: $0) }
+                let lowercaseOnly = text.withUnsafeBufferPointer { Digest(lowercaseHexBytes: $0) }
                 if hexDigits.contains(byte) {
                     let lower = Array(String(decoding: text, as: UTF8.self).lowercased().utf8)
                     #expect(parsed?.hexString == String(decoding: lower, as: UTF8.self), "\(byte) at \(position)")
                 } else {
                     #expect(parsed == nil, "\(byte) at \(position)")
                 }
+                // The lowercase-only reading: the same where the text is lowercase, else nil.
+                #expect(lowercaseOnly == (hexDigits.prefix(16).contains(byte) ? parsed : nil), "lowercase only: \(byte) at \(position)")
             }
         }
         #expect(throws: CryptoError.wrongLength(what: "digest", got: 31, want: 32)) {
