@@ -19,9 +19,10 @@ public enum Base64 {
         return table
     }()
 
-    /// A decoding table spread over the four places of a group: entry `256 × p + c` is byte c's
-    /// value shifted to place p of a 24-bit group, or bit 31 for a byte outside the alphabet. Four
-    /// lookups ORed together decode a group with no chain of shifts between characters.
+    /// A decoding table spread over the four places of a group, the one the decoder uses: entry
+    /// `256 × p + c` is byte c's value shifted to place p of a 24-bit group, or bit 31 for a byte
+    /// outside the alphabet. Four lookups ORed together decode a group with no chain of shifts
+    /// between characters.
     private static func spread(_ table: [UInt8]) -> [UInt32] {
         var out = [UInt32](repeating: 0, count: 1024)
         for place in 0..<4 {
@@ -118,68 +119,62 @@ public enum Base64 {
         if canonical, input.count % 4 != 0 { return nil }
         let capacity = length * 3 / 4
         // Four characters make three bytes; validity and alphabets are gathered with ORs and
-        // judged once at the end, so the loop has no branch per character.
-        var invalid: UInt8 = 0
+        // judged once at the end, so the loops have no branch per character.
         var outside: UInt32 = 0
         var alphabets: UInt8 = 0
         var leftover: UInt32 = 0
-        let out = (canonical ? standardTable : decodeTable).withUnsafeBufferPointer { table in
-            (canonical ? standardSpread : decodeSpread).withUnsafeBufferPointer { spread in
+        let out = (canonical ? standardSpread : decodeSpread).withUnsafeBufferPointer { spread in
             alphabetTable.withUnsafeBufferPointer { kinds in
                 [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
+                    /// Characters `i..<i + count` as the leading places of a 24-bit group.
+                    func group(_ i: Int, _ count: Int) -> UInt32 {
+                        var n: UInt32 = 0
+                        if count == 4 {
+                            n = spread[Int(input[i])] | spread[256 + Int(input[i + 1])] | spread[512 + Int(input[i + 2])]
+                                | spread[768 + Int(input[i + 3])]
+                        } else {
+                            for place in 0..<count { n |= spread[256 * place + Int(input[i + place])] }
+                        }
+                        // The standard table alone already refuses the other alphabet.
+                        if !canonical {
+                            for place in 0..<count { alphabets |= kinds[Int(input[i + place])] }
+                        }
+                        outside |= n
+                        return n
+                    }
                     var i = 0
                     var o = 0
                     let whole = length / 4 * 4
-                    // Eight characters at a time, two groups of four, into one word stored as eight
-                    // bytes of which six are kept (the next round overwrites the other two), while
-                    // two spare bytes remain in the output.
+                    // Two groups at a time into one word stored as eight bytes of which six are
+                    // kept (the next round overwrites the other two), while two spare bytes remain
+                    // in the output.
                     if let base = out.baseAddress {
                         while i + 8 <= whole, o + 8 <= capacity {
-                            let high = spread[Int(input[i])] | spread[256 + Int(input[i + 1])] | spread[512 + Int(input[i + 2])]
-                                | spread[768 + Int(input[i + 3])]
-                            let low = spread[Int(input[i + 4])] | spread[256 + Int(input[i + 5])] | spread[512 + Int(input[i + 6])]
-                                | spread[768 + Int(input[i + 7])]
-                            outside |= high | low
-                            if !canonical {
-                                for k in 0..<8 { alphabets |= kinds[Int(input[i + k])] }
-                            }
-                            let n = UInt64(high & 0xFF_FFFF) << 24 | UInt64(low & 0xFF_FFFF)
+                            let n = UInt64(group(i, 4) & 0xFF_FFFF) << 24 | UInt64(group(i + 4, 4) & 0xFF_FFFF)
                             UnsafeMutableRawPointer(base + o).storeBytes(of: (n << 16).bigEndian, as: UInt64.self)
                             i += 8
                             o += 6
                         }
                     }
                     while i < whole {
-                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
-                        let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
-                        invalid |= a | b | c | d
-                        // The standard table alone already refuses the other alphabet.
-                        if !canonical {
-                            alphabets |= kinds[Int(input[i])] | kinds[Int(input[i + 1])] | kinds[Int(input[i + 2])] | kinds[Int(input[i + 3])]
-                        }
-                        let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        let n = group(i, 4)
                         out[o] = UInt8(truncatingIfNeeded: n >> 16)
                         out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
                         out[o + 2] = UInt8(truncatingIfNeeded: n)
                         i += 4
                         o += 3
                     }
-                    var n: UInt32 = 0
-                    for j in i..<length {
-                        let v = table[Int(input[j])]
-                        invalid |= v
-                        alphabets |= kinds[Int(input[j])]
-                        n = n << 6 | UInt32(v & 63)
-                    }
+                    // A last group of two or three characters: one or two bytes, and unused bits.
+                    let n = group(whole, length - whole)
                     switch length - whole {
                     case 2:
-                        out[o] = UInt8(truncatingIfNeeded: n >> 4)
-                        leftover = n & 0xF
+                        out[o] = UInt8(truncatingIfNeeded: n >> 16)
+                        leftover = n >> 12 & 0xF
                         o += 1
                     case 3:
-                        out[o] = UInt8(truncatingIfNeeded: n >> 10)
-                        out[o + 1] = UInt8(truncatingIfNeeded: n >> 2)
-                        leftover = n & 0x3
+                        out[o] = UInt8(truncatingIfNeeded: n >> 16)
+                        out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
+                        leftover = n >> 6 & 0x3
                         o += 2
                     default:
                         break
@@ -187,11 +182,10 @@ public enum Base64 {
                     written = o
                 }
             }
-            }
         }
-        // Valid values are below 64; 0xFF (bit 31 when spread) marks a byte of neither alphabet.
-        // Leftover bits must be zero, or two texts would decode to the same bytes.
-        let valid = invalid & 0xC0 == 0 && outside & 0x8000_0000 == 0 && leftover == 0
+        // Bit 31 marks a byte of neither alphabet. Leftover bits must be zero, or two texts would
+        // decode to the same bytes.
+        let valid = outside & 0x8000_0000 == 0 && leftover == 0
         // The two alphabets may not be mixed in one text.
         guard valid, alphabets != 3 else { return nil }
         return out
