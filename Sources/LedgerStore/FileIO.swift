@@ -102,6 +102,38 @@ package final class FileDescriptor {
     }
 }
 
+/// Fixed-size items of a file read in order, a window of many at a time: one read per window,
+/// not one per item, and never the whole file in memory.
+struct ReadAhead {
+    let itemSize: Int
+    let window: UInt64
+    private var first: UInt64 = 0
+    private var bytes: [UInt8] = []
+
+    init(itemSize: Int, window: UInt64 = 4096) {
+        self.itemSize = itemSize
+        self.window = window
+    }
+
+    /// Item `index` of the `count` the file holds, handed to `body` as its bytes. A window that
+    /// does not hold it is read with `read(first, n)`, the bytes of `n` items from item `first`.
+    /// `nil` past `count`, or when that read fails or comes up short.
+    mutating func item<T>(_ index: UInt64, of count: UInt64, read: (UInt64, Int) -> [UInt8]?, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        guard index < count else { return nil }
+        if index < first || index >= first + UInt64(bytes.count / itemSize) {
+            let n = Int(min(window, count - index))
+            guard let fresh = read(index, n), fresh.count == n * itemSize else {
+                bytes = []
+                return nil
+            }
+            bytes = fresh
+            first = index
+        }
+        let at = Int(index - first) * itemSize
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[at..<(at + itemSize)])) }
+    }
+}
+
 /// An I/O error naming the operation, the path and `errno`'s meaning.
 func ioError(_ operation: String, _ path: String, code: Int32 = errno) -> LedgerError {
     let reason = String(cString: strerror(code))

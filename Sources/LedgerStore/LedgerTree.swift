@@ -79,23 +79,22 @@ final class StoredTreeReader: MerkleNodeReader {
         return Digest(loadingFrom: try map(level: level, count: count), at: Int(index) * 32)
     }
 
-    /// Up to `count` nodes of `level` from `index` on, read (not mapped), as bytes.
-    fileprivate func read(level: Int, from index: UInt64, count: UInt64) throws(MerkleTreeError) -> [UInt8] {
-        let nodes = level >= 0 && level < descriptors.count ? size >> UInt64(level) : 0
-        guard index < nodes else { throw .nodeOutOfRange(level: level, index: index, count: nodes) }
-        var bytes = [UInt8](repeating: 0, count: Int(min(count, nodes - index)) * 32)
+    /// `count` nodes of `level` from `index` on, read (not mapped), as bytes; `nil` if they cannot
+    /// all be read.
+    fileprivate func read(level: Int, from index: UInt64, count: Int) -> [UInt8]? {
+        guard level >= 0, level < descriptors.count else { return nil }
+        var bytes = [UInt8](repeating: 0, count: count * 32)
         let got = bytes.withUnsafeMutableBytes { pread(descriptors[level], $0.baseAddress, $0.count, off_t(index * 32)) }
-        guard got == bytes.count else { throw .io(operation: "read", path: Self.path(directory, level), errno: got < 0 ? errno : EIO) }
-        return bytes
+        return got == bytes.count ? bytes : nil
     }
 }
 
-/// The stored tree's nodes read front to back, a buffer of 4,096 nodes per level: for a
+/// The stored tree's nodes read front to back, 4,096 nodes at a time per level: for a
 /// verification, which compares each node once, in order. Mapping the files instead would keep
 /// every page touched resident, 64 MB at a million entries.
 struct SequentialTreeReader {
     let tree: StoredTreeReader
-    private var buffers: [(start: UInt64, bytes: [UInt8])] = Array(repeating: (0, []), count: 64)
+    private var levels = [ReadAhead](repeating: ReadAhead(itemSize: 32), count: 64)
 
     init(_ tree: StoredTreeReader) {
         self.tree = tree
@@ -103,14 +102,13 @@ struct SequentialTreeReader {
 
     var size: UInt64 { tree.size }
 
-    mutating func hash(level: Int, index: UInt64) throws(MerkleTreeError) -> Digest {
-        guard level >= 0 && level < 64 else { throw .nodeOutOfRange(level: level, index: index, count: 0) }
-        let buffer = buffers[level]
-        if index < buffer.start || index >= buffer.start + UInt64(buffer.bytes.count / 32) {
-            buffers[level] = (index, try tree.read(level: level, from: index, count: 4096))
+    /// The node at `index` of `level`; `nil` outside the tree or if it cannot be read.
+    mutating func hash(level: Int, index: UInt64) -> Digest? {
+        guard level >= 0 && level < 64 else { return nil }
+        let tree = tree
+        return levels[level].item(index, of: tree.size >> UInt64(level), read: { tree.read(level: level, from: $0, count: $1) }) {
+            Digest(loadingFrom: $0)
         }
-        let at = Int(index - buffers[level].start) * 32
-        return buffers[level].bytes.withUnsafeBytes { Digest(loadingFrom: $0, at: at) }
     }
 }
 

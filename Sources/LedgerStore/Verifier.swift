@@ -267,9 +267,8 @@ struct RecordChecker {
     private let signatures = SignatureChecks(batchSize: 4096, inFlight: 1)
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
-    /// Index entries read ahead (many at a time, not one read per record), from `indexAheadStart`.
-    private var indexAhead: [UInt8] = []
-    private var indexAheadStart: UInt64 = 0
+    /// Index entries read ahead, many at a time, not one read per record.
+    private var indexAhead = ReadAhead(itemSize: Ledger.IndexEntry.size)
     private var storedTree: SequentialTreeReader?
     /// What the derived files recorded before the log's size was read (they are written after
     /// the log is synced, so an append running meanwhile cannot make them exceed it).
@@ -394,7 +393,7 @@ struct RecordChecker {
             growing.append(entryID) { level, index, hash in
                 // Every node of the stored tree (a cache) is compared as the range completes it.
                 if treeMismatch == nil, let size = storedTree?.size, index < size >> UInt64(level),
-                    let stored = try? storedTree?.hash(level: level, index: index), stored != hash
+                    let stored = storedTree?.hash(level: level, index: index), stored != hash
                 {
                     treeMismatch = (level, index)
                     // A stored leaf is the entry id as it was when written: another, non-zero id
@@ -470,18 +469,14 @@ struct RecordChecker {
     /// the record changed after it was written: a finding. Anything else is a damaged cache.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
         guard indexMismatch == nil, let index else { return }
-        let size = UInt64(Ledger.IndexEntry.size)
-        if position < indexAheadStart || position >= indexAheadStart + UInt64(indexAhead.count) / size, position < index.entries {
-            let count = min(index.entries - position, 4096)
-            indexAhead = (try? index.file.read(at: position * size, count: Int(count * size))) ?? []
-            indexAheadStart = position
-        }
-        let at = Int((position &- indexAheadStart) * size)
-        guard position < index.entries, position >= indexAheadStart, at + Int(size) <= indexAhead.count else {
+        let size = Ledger.IndexEntry.size
+        guard
+            let stored = indexAhead.item(
+                position, of: index.entries, read: { try? index.file.read(at: $0 * UInt64(size), count: $1 * size) }, Ledger.IndexEntry.init)
+        else {
             indexMismatch = position
             return
         }
-        let stored = indexAhead.withUnsafeBytes { Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: $0[at..<(at + Int(size))])) }
         guard stored != actual else { return }
         if stored.offset == actual.offset, stored.length == actual.length {
             finding(.damagedLog, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")
