@@ -97,9 +97,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
         for record in records {
             for signature in record.envelope.signatures {
                 let id = signature.keyID.hexString
-                guard out[id] == nil, let key = keys[id], let raw = Base64.decode(key.publicKey),
-                    let parsed = try? PublicKey(rawRepresentation: raw)
-                else { continue }
+                guard out[id] == nil, let parsed = publicKey(id) else { continue }
                 out[id] = parsed
             }
         }
@@ -107,10 +105,12 @@ public struct KeyTable: Codable, Sendable, Equatable {
     }
 
     private func isValid(_ signature: Envelope.Signature, _ message: [UInt8]) -> Bool {
-        guard let key = keys[signature.keyID.hexString], let raw = Base64.decode(key.publicKey),
-            let publicKey = try? PublicKey(rawRepresentation: raw)
-        else { return false }
-        return publicKey.isValidSignature(signature.signature, for: message)
+        publicKey(signature.keyID.hexString)?.isValidSignature(signature.signature, for: message) ?? false
+    }
+
+    /// The key registered as `id`, parsed; `nil` if none is, or it is not an Ed25519 key.
+    private func publicKey(_ id: String) -> PublicKey? {
+        keys[id].flatMap { Base64.decode($0.publicKey) }.flatMap { try? PublicKey(rawRepresentation: $0) }
     }
 
     /// The integrity codes of `signing` as of now: its problem at signing time, and

@@ -130,13 +130,8 @@ public struct ReplayPosition: Sendable, Hashable, Codable {
     }
 }
 
-/// Decoding of snapshots (``SnapshotBinary``, which also encodes them), and JSON with sorted keys for
-/// default reports, so the same state always gives the same bytes.
+/// JSON with sorted keys for default reports, so the same state always gives the same bytes.
 enum SnapshotCoding {
-    static func decode<T: Decodable>(_ type: T.Type, from buffer: SnapshotBuffer) -> T? {
-        try? SnapshotBinary.decode(type, from: buffer)
-    }
-
     /// A state as a ``JSONValue``; `null` if it cannot be represented (a fraction, say).
     static func jsonValue(of value: some Encodable) -> JSONValue {
         let encoder = JSONEncoder()

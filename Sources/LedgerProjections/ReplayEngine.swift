@@ -274,7 +274,7 @@ public struct ReplayEngine: Sendable {
         let candidates = files.files(of: projection.snapshotName)
             .filter { $0.version == projection.version && $0.sequence <= last }
         for file in candidates.reversed() {
-            guard let buffer = files.read(file.path), let snapshot = SnapshotCoding.decode(Snapshot<P.State>.self, from: buffer) else {
+            guard let buffer = files.read(file.path), let snapshot = try? SnapshotBinary.decode(Snapshot<P.State>.self, from: buffer) else {
                 notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
                 continue
             }

@@ -22,7 +22,7 @@ package final class FileDescriptor {
     }
 
     /// Takes over an open descriptor.
-    package init(adopting fd: Int32, path: String) {
+    private init(adopting fd: Int32, path: String) {
         self.fd = fd
         self.path = path
     }

@@ -73,7 +73,7 @@ private struct ProofMembers {
 
     private func read<T>(_ name: String, _ convert: (JSONValue) -> T?) throws(LedgerError) -> T {
         guard let value = members[name], let result = convert(value) else {
-            throw LedgerError(.invalidProof, "\(source): member \"\(name)\" is missing or malformed.")
+            throw LedgerError(.invalidProof, "\(source): member \"\(name)\" is missing or malformed (sizes are integers from 0, hashes canonical padded base64 of 32 bytes). Give the file `ledger prove --json` wrote.")
         }
         return result
     }

@@ -77,26 +77,22 @@ final class RuleRuns: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
 
     func sequence(of kind: IDKind, _ id: String) -> UInt64? {
         let key = RuleTable.key(kind.rawValue, id)
-        for table in tables.reversed() {
-            if let sequence = table.sequence(key) { return sequence }
-        }
-        return nil
+        return newest { $0.sequence(key) }
     }
 
     func sequence(ofEntry entryID: Digest) -> UInt64? {
         let key = RuleTable.key(entry: entryID)
-        for table in tables.reversed() {
-            if let sequence = table.sequence(key) { return sequence }
-        }
-        return nil
+        return newest { $0.sequence(key) }
     }
 
     func claim(_ id: String) -> LedgerState.Claim? {
         let key = RuleTable.key(RuleTable.claimKind, id)
-        for table in tables.reversed() {
-            if let claim = table.claim(key) { return claim }
-        }
-        return nil
+        return newest { $0.claim(key) }
+    }
+
+    /// The answer of the newest table that has one.
+    private func newest<T>(_ lookup: (RuleTable) -> T?) -> T? {
+        tables.reversed().lazy.compactMap(lookup).first
     }
 
     var readFailure: LedgerError? { tables.lazy.compactMap(\.readFailure).first }

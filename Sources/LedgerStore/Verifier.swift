@@ -225,8 +225,6 @@ public enum Verifier {
                 }
             }
         }
-        // A lookup that could not read the state file answered "not found": nothing here holds.
-        if let failure = saved?.readFailure { throw failure }
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return (checker.report, trusted, newest)
     }
