@@ -131,17 +131,20 @@ extension Event {
     public static func isValidID(_ id: String) -> Bool {
         var id = id
         // In place: copying each id into an array cost more than checking it.
-        return id.withUTF8 { utf8 in
-            guard (1...128).contains(utf8.count) else { return false }
-            for (i, c) in utf8.enumerated() {
-                let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-                if i == 0 { guard alnum else { return false } }
-                guard alnum || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: ":") || c == UInt8(ascii: "-") else {
-                    return false
-                }
+        return id.withUTF8(isValidID(utf8:))
+    }
+
+    /// As ``isValidID(_:)``, for the id's UTF-8 bytes.
+    public static func isValidID(utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard (1...128).contains(utf8.count) else { return false }
+        for (i, c) in utf8.enumerated() {
+            let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+            if i == 0 { guard alnum else { return false } }
+            guard alnum || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: ":") || c == UInt8(ascii: "-") else {
+                return false
             }
-            return true
         }
+        return true
     }
 
     /// Decodes and checks an event from the exact payload bytes of an envelope.
@@ -151,26 +154,31 @@ extension Event {
     /// - Throws: ``LedgerError/Code/malformedEvent`` naming the field at fault, or
     ///   ``LedgerError/Code/unknownEventType``.
     public init(payload: [UInt8], allowUnknownType: Bool = false) throws(LedgerError) {
-        let members: [JSONMember]?
-        do {
-            members = try JSONParser.parseMembers(payload)
-        } catch {
-            throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
-        }
-        guard let members else {
-            let kind = (try? JSONParser.parse(payload))?.kindName ?? "not an object"
-            throw LedgerError(.malformedEvent, "The event payload is \(kind), not a JSON object.")
-        }
-        try self.init(members: members, allowUnknownType: allowUnknownType)
+        self = try payload.withUnsafeBytes { bytes in
+            Result { () throws(LedgerError) -> Event in
+                let tokens: [JSONToken]
+                do {
+                    tokens = try JSONParser.tokens(bytes)
+                } catch {
+                    throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
+                }
+                guard tokens[0].kind == .object else {
+                    throw LedgerError(.malformedEvent, "The event payload is \(tokens[0].kind.name), not a JSON object.")
+                }
+                var fields = FieldReader(JSONDocument(bytes: bytes, tokens: tokens), object: 0, context: "the event")
+                return try Event(fields: &fields, allowUnknownType: allowUnknownType)
+            }
+        }.get()
     }
 
     /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``).
     public init(object: [String: JSONValue], allowUnknownType: Bool = false) throws(LedgerError) {
-        try self.init(members: JSONMember.members(of: object), allowUnknownType: allowUnknownType)
+        var json = JSONWriter()
+        json.value(.object(object))
+        try self.init(payload: json.bytes, allowUnknownType: allowUnknownType)
     }
 
-    private init(members: [JSONMember], allowUnknownType: Bool) throws(LedgerError) {
-        var f = FieldReader(members: members, context: "the event")
+    private init(fields f: inout FieldReader, allowUnknownType: Bool) throws(LedgerError) {
         let version = try f.integer("v")
         guard version == Self.version else {
             throw LedgerError(.malformedEvent, "The event has v \(version); this version of the ledger reads v \(Self.version) only.")
@@ -256,10 +264,11 @@ public enum AttestationTarget: Sendable, Hashable {
     }
 }
 
-/// Reads typed fields from an event object, naming the event type and field in every error,
-/// and remembers which members were read so that unknown members can be refused.
+/// Reads typed fields from an event object in place, naming the event type and field in every
+/// error, and remembers which members were read so that unknown members can be refused.
 struct FieldReader {
-    let members: [JSONMember]
+    private let document: JSONDocument
+    private let object: Int
     var context: String
     /// Which members were read: bit i for member i, and past the 64th (only in objects that will
     /// be refused for their unknown members) a list. Events have a dozen members, so names are
@@ -267,160 +276,181 @@ struct FieldReader {
     private var read: UInt64 = 0
     private var readBeyond: [Int] = []
 
-    init(members: [JSONMember], context: String) {
-        self.members = members
+    /// Reads the object at token `object` of `document`.
+    init(_ document: JSONDocument, object: Int, context: String) {
+        self.document = document
+        self.object = object
         self.context = context
     }
 
-    init(object: [String: JSONValue], context: String) {
-        self.init(members: JSONMember.members(of: object), context: context)
-    }
-
-    private func fail(_ field: String, _ problem: String) -> LedgerError {
+    private func fail(_ field: StaticString, _ problem: String) -> LedgerError {
         LedgerError(.malformedEvent, "Field \"\(field)\" of \(context) \(problem).")
     }
 
     private func wasRead(_ i: Int) -> Bool { i < 64 ? read & (1 << UInt64(i)) != 0 : readBeyond.contains(i) }
 
-    private mutating func raw(_ field: String) -> JSONValue? {
-        // Lengths first: they settle most mismatches, which `==` settles only on its slow path.
-        let length = field.utf8.count
-        guard let i = members.firstIndex(where: { $0.name.utf8.count == length && $0.name == field }) else { return nil }
-        if i < 64 {
-            read |= 1 << UInt64(i)
-        } else if !readBeyond.contains(i) {
-            readBeyond.append(i)
+    private func kind(_ token: Int) -> JSONToken.Kind { document.tokens[token].kind }
+
+    /// The token of the member's value, or `nil` if the member is missing or null.
+    private mutating func raw(_ field: StaticString) -> Int? {
+        var member = object + 1
+        for i in 0..<Int(document.tokens[object].number) {
+            defer { member = document.tokens[member + 1].next }
+            guard document.textEquals(member, field) else { continue }
+            if i < 64 {
+                read |= 1 << UInt64(i)
+            } else if !readBeyond.contains(i) {
+                readBeyond.append(i)
+            }
+            return kind(member + 1) == .null ? nil : member + 1
         }
-        let value = members[i].value
-        if case .null = value { return nil }
+        return nil
+    }
+
+    /// The member's value, which must be a string; `nil` if missing or null.
+    private mutating func optionalString(_ field: StaticString, _ expected: String = "a string") throws(LedgerError) -> Int? {
+        guard let value = raw(field) else { return nil }
+        guard kind(value) == .string else { throw fail(field, "must be \(expected), not \(kind(value).name)") }
         return value
     }
 
-    mutating func integer(_ field: String, minimum: Int64 = Int64.min) throws(LedgerError) -> Int64 {
+    mutating func integer(_ field: StaticString, minimum: Int64 = Int64.min) throws(LedgerError) -> Int64 {
         guard let value = raw(field) else { throw fail(field, "is missing") }
-        guard let i = value.integerValue else { throw fail(field, "must be an integer, not \(value.kindName)") }
+        guard kind(value) == .integer else { throw fail(field, "must be an integer, not \(kind(value).name)") }
+        let i = document.tokens[value].number
         guard i >= minimum else { throw fail(field, "must be at least \(minimum); found \(i)") }
         return i
     }
 
-    mutating func string(_ field: String) throws(LedgerError) -> String {
-        guard let value = raw(field) else { throw fail(field, "is missing") }
-        guard let s = value.stringValue else { throw fail(field, "must be a string, not \(value.kindName)") }
-        return s
+    mutating func string(_ field: StaticString) throws(LedgerError) -> String {
+        guard let value = try optionalString(field) else { throw fail(field, "is missing") }
+        return document.string(value)
     }
 
-    mutating func text(_ field: String, maximum: Int = Event.maximumTextLength) throws(LedgerError) -> String {
+    mutating func text(_ field: StaticString, maximum: Int = Event.maximumTextLength) throws(LedgerError) -> String {
         guard let s = try optionalText(field, maximum: maximum) else { throw fail(field, "is missing") }
         return s
     }
 
-    mutating func optionalText(_ field: String, maximum: Int = Event.maximumTextLength) throws(LedgerError) -> String? {
-        guard let value = raw(field) else { return nil }
-        guard let s = value.stringValue else { throw fail(field, "must be a string, not \(value.kindName)") }
-        guard !s.isEmpty else { throw fail(field, "is empty") }
-        guard s.utf8.count <= maximum else { throw fail(field, "is \(s.utf8.count) bytes; the limit is \(maximum)") }
-        return s
+    mutating func optionalText(_ field: StaticString, maximum: Int = Event.maximumTextLength) throws(LedgerError) -> String? {
+        guard let value = try optionalString(field) else { return nil }
+        let length = document.withText(value) { $0.count }
+        guard length > 0 else { throw fail(field, "is empty") }
+        guard length <= maximum else { throw fail(field, "is \(length) bytes; the limit is \(maximum)") }
+        return document.string(value)
     }
 
-    mutating func id(_ field: String) throws(LedgerError) -> String {
+    mutating func id(_ field: StaticString) throws(LedgerError) -> String {
         guard let s = try optionalID(field) else { throw fail(field, "is missing") }
         return s
     }
 
-    mutating func optionalID(_ field: String) throws(LedgerError) -> String? {
-        guard let value = raw(field) else { return nil }
-        guard let s = value.stringValue else { throw fail(field, "must be a string id, not \(value.kindName)") }
-        guard Event.isValidID(s) else {
-            throw fail(field, "is not a valid id: use 1–128 characters from A–Z a–z 0–9 . _ : - starting with a letter or digit (found \"\(s.prefix(40))\")")
+    mutating func optionalID(_ field: StaticString) throws(LedgerError) -> String? {
+        guard let value = try optionalString(field, "a string id") else { return nil }
+        guard document.withText(value, Event.isValidID(utf8:)) else {
+            throw fail(field, "is not a valid id: use 1–128 characters from A–Z a–z 0–9 . _ : - starting with a letter or digit (found \"\(document.string(value).prefix(40))\")")
         }
-        return s
+        return document.string(value)
     }
 
     /// An attestation target: an entry id (64 hex digits) or a claim or evidence id.
-    mutating func target(_ field: String) throws(LedgerError) -> String {
+    mutating func target(_ field: StaticString) throws(LedgerError) -> String {
         try id(field)
     }
 
-    mutating func ids(_ field: String, optional: Bool) throws(LedgerError) -> [String] {
-        guard let value = raw(field) else {
+    /// The elements of an array member of at most ``Event/maximumListLength`` elements; `nil` if
+    /// missing or null.
+    private mutating func optionalList(_ field: StaticString, of what: String) throws(LedgerError) -> [Int]? {
+        guard let value = raw(field) else { return nil }
+        guard kind(value) == .array else { throw fail(field, "must be an array of \(what), not \(kind(value).name)") }
+        let count = document.tokens[value].number
+        guard count <= Event.maximumListLength else { throw fail(field, "has \(count) elements; the limit is \(Event.maximumListLength)") }
+        return document.elements(of: value)
+    }
+
+    mutating func ids(_ field: StaticString, optional: Bool) throws(LedgerError) -> [String] {
+        guard let list = try optionalList(field, of: "ids") else {
             if optional { return [] }
             throw fail(field, "is missing")
         }
-        guard let list = value.arrayValue else { throw fail(field, "must be an array of ids, not \(value.kindName)") }
-        guard list.count <= Event.maximumListLength else { throw fail(field, "has \(list.count) elements; the limit is \(Event.maximumListLength)") }
         var out: [String] = []
         for (i, element) in list.enumerated() {
-            guard let s = element.stringValue, Event.isValidID(s) else { throw fail(field, "element \(i) is not a valid id") }
+            guard kind(element) == .string, document.withText(element, Event.isValidID(utf8:)) else { throw fail(field, "element \(i) is not a valid id") }
+            let s = document.string(element)
             guard !out.contains(s) else { throw fail(field, "lists \"\(s)\" twice") }
             out.append(s)
         }
         return out
     }
 
-    mutating func texts(_ field: String) throws(LedgerError) -> [String] {
-        guard let value = raw(field) else { return [] }
-        guard let list = value.arrayValue else { throw fail(field, "must be an array of strings, not \(value.kindName)") }
-        guard list.count <= Event.maximumListLength else { throw fail(field, "has \(list.count) elements; the limit is \(Event.maximumListLength)") }
+    mutating func texts(_ field: StaticString) throws(LedgerError) -> [String] {
+        guard let list = try optionalList(field, of: "strings") else { return [] }
         var out: [String] = []
         for (i, element) in list.enumerated() {
-            guard let s = element.stringValue, !s.isEmpty, s.utf8.count <= 256 else {
+            guard kind(element) == .string, (1...256).contains(document.withText(element) { $0.count }) else {
                 throw fail(field, "element \(i) must be a non-empty string of at most 256 bytes")
             }
-            out.append(s)
+            out.append(document.string(element))
         }
         return out
     }
 
-    mutating func time(_ field: String) throws(LedgerError) -> Timestamp {
+    mutating func time(_ field: StaticString) throws(LedgerError) -> Timestamp {
         guard let t = try optionalTime(field) else { throw fail(field, "is missing") }
         return t
     }
 
-    mutating func optionalTime(_ field: String) throws(LedgerError) -> Timestamp? {
+    mutating func optionalTime(_ field: StaticString) throws(LedgerError) -> Timestamp? {
         guard let value = raw(field) else { return nil }
-        guard let s = value.stringValue, let t = Timestamp(rfc3339: s) else {
+        guard kind(value) == .string, let t = document.withText(value, { Timestamp(rfc3339Bytes: $0) }) else {
             throw fail(field, "must be an RFC 3339 time in UTC such as 2020-09-21T08:00:00Z")
         }
         return t
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ field: String) throws(LedgerError) -> T where T.RawValue == String {
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ field: StaticString) throws(LedgerError) -> T where T.RawValue == String {
         guard let v: T = try optionalChoice(field) else { throw fail(field, "is missing") }
         return v
     }
 
-    mutating func optionalChoice<T: RawRepresentable & CaseIterable>(_ field: String) throws(LedgerError) -> T? where T.RawValue == String {
+    mutating func optionalChoice<T: RawRepresentable & CaseIterable>(_ field: StaticString) throws(LedgerError) -> T? where T.RawValue == String {
         guard let value = raw(field) else { return nil }
-        guard let s = value.stringValue, let v = T(rawValue: s) else {
+        guard kind(value) == .string, let v = T(rawValue: document.string(value)) else {
             let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
             throw fail(field, "must be one of \(allowed)")
         }
         return v
     }
 
-    mutating func digest(_ field: String) throws(LedgerError) -> Digest {
-        let s = try string(field)
-        guard s.utf8.count == 64, s == s.lowercased(), let d = Digest(hexString: s) else {
+    mutating func digest(_ field: StaticString) throws(LedgerError) -> Digest {
+        guard let value = try optionalString(field) else { throw fail(field, "is missing") }
+        guard let d = document.withText(value, { Digest(lowercaseHexBytes: $0) }) else {
             throw fail(field, "must be 64 lowercase hex digits")
         }
         return d
     }
 
-    mutating func key(_ field: String) throws(LedgerError) -> [UInt8] {
-        let s = try string(field)
-        guard let raw = Base64.decode(s), raw.count == 32 else {
+    /// A 32-byte Ed25519 public key from the base64 text at token `value`, if it is one.
+    private func publicKey(_ value: Int) -> [UInt8]? {
+        guard kind(value) == .string, let raw = document.withText(value, { Base64.decode(utf8: $0) }), raw.count == 32 else { return nil }
+        return raw
+    }
+
+    mutating func key(_ field: StaticString) throws(LedgerError) -> [UInt8] {
+        guard let value = try optionalString(field) else { throw fail(field, "is missing") }
+        guard let raw = publicKey(value) else {
             throw fail(field, "must be the base64 of a 32-byte Ed25519 public key")
         }
         return raw
     }
 
-    mutating func keys(_ field: String) throws(LedgerError) -> [[UInt8]] {
-        guard let value = raw(field), let list = value.arrayValue, !list.isEmpty, list.count <= 16 else {
+    mutating func keys(_ field: StaticString) throws(LedgerError) -> [[UInt8]] {
+        guard let value = raw(field), kind(value) == .array, (1...16).contains(document.tokens[value].number) else {
             throw fail(field, "must be an array of 1 to 16 base64 Ed25519 public keys")
         }
         var out: [[UInt8]] = []
-        for (i, element) in list.enumerated() {
-            guard let s = element.stringValue, let raw = Base64.decode(s), raw.count == 32 else {
+        for (i, element) in document.elements(of: value).enumerated() {
+            guard let raw = publicKey(element) else {
                 throw fail(field, "element \(i) is not the base64 of a 32-byte Ed25519 public key")
             }
             guard !out.contains(raw) else { throw fail(field, "lists the same key twice") }
@@ -429,10 +459,10 @@ struct FieldReader {
         return out
     }
 
-    mutating func source(_ field: String) throws(LedgerError) -> Event.Source? {
+    mutating func source(_ field: StaticString) throws(LedgerError) -> Event.Source? {
         guard let value = raw(field) else { return nil }
-        guard let object = value.objectValue else { throw fail(field, "must be an object with uri, published_at and quote") }
-        var inner = FieldReader(object: object, context: "\(context) \(field)")
+        guard kind(value) == .object else { throw fail(field, "must be an object with uri, published_at and quote") }
+        var inner = FieldReader(document, object: value, context: "\(context) \(field)")
         let source = Event.Source(
             uri: try inner.optionalText("uri", maximum: 2048), publishedAt: try inner.optionalTime("published_at"),
             quote: try inner.optionalText("quote"))
@@ -441,8 +471,10 @@ struct FieldReader {
     }
 
     func rejectUnusedFields() throws(LedgerError) {
-        if members.count < 64, read == (1 << UInt64(members.count)) - 1 { return }
-        let unread = members.indices.filter { !wasRead($0) }.map { members[$0].name }
+        let count = Int(document.tokens[object].number)
+        if count < 64, read == (1 << UInt64(count)) - 1 { return }
+        let members = document.members(of: object)
+        let unread = members.indices.filter { !wasRead($0) }.map { document.string(members[$0].name) }
         if let extra = unread.sorted().first {
             throw LedgerError(.malformedEvent, "Field \"\(extra)\" is not part of \(context) in the v1 vocabulary. Remove it, or check its spelling.")
         }

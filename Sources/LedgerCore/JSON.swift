@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A JSON value as read by ``JSONParser``: the strict subset a signed payload may use.
 ///
 /// Numbers are integers only, within ±(2^53 − 1), so every JSON reader agrees on their value.
@@ -37,29 +41,13 @@ public enum JSONValue: Sendable, Hashable {
     /// A short name of the value's kind, for messages.
     public var kindName: String {
         switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .integer: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
+        case .null: JSONToken.Kind.null.name
+        case .bool: JSONToken.Kind.bool.name
+        case .integer: JSONToken.Kind.integer.name
+        case .string: JSONToken.Kind.string.name
+        case .array: JSONToken.Kind.array.name
+        case .object: JSONToken.Kind.object.name
         }
-    }
-}
-
-/// One member of a JSON object, as written.
-public struct JSONMember: Sendable, Hashable {
-    public var name: String
-    public var value: JSONValue
-
-    public init(name: String, value: JSONValue) {
-        self.name = name
-        self.value = value
-    }
-
-    /// The members of a parsed object (in no particular order: a dictionary keeps none).
-    public static func members(of object: [String: JSONValue]) -> [JSONMember] {
-        object.map { JSONMember(name: $0.key, value: $0.value) }
     }
 }
 
@@ -73,20 +61,64 @@ public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(reason) at byte \(offset)" }
 }
 
+/// One value of a checked JSON text, as it lies in the text: ``JSONParser/tokens(_:)`` lists
+/// them in document order, each container followed by its contents (an object's members as a
+/// name token and a value).
+package struct JSONToken: Sendable, Hashable {
+    package enum Kind: UInt8, Sendable {
+        case null, bool, integer, string, array, object
+
+        /// A short name, for messages.
+        package var name: String {
+            switch self {
+            case .null: "null"
+            case .bool: "a boolean"
+            case .integer: "a number"
+            case .string: "a string"
+            case .array: "an array"
+            case .object: "an object"
+            }
+        }
+    }
+
+    package var kind: Kind
+    /// Strings: whether the text holds backslash escapes, so must be decoded rather than copied.
+    package var escaped = false
+    /// Strings: whether the text is ASCII without escapes, so that it equals another text exactly
+    /// when their bytes are equal. Other texts are compared as Swift strings, which treats
+    /// canonically equivalent texts as equal, as the dictionaries of ``JSONValue/object(_:)`` do.
+    package var ascii = false
+    /// Where the value lies in the text: for strings, between the quotes.
+    package var start: Int
+    package var end: Int
+    /// Integers: the value. Booleans: 1 for true. Arrays and objects: how many elements or members.
+    package var number: Int64 = 0
+    /// The index of the token after this value and everything inside it.
+    package var next: Int
+}
+
 /// A strict JSON (RFC 8259) parser for signed data.
 ///
 /// Two readers must never understand one signed payload in two ways, so this parser refuses
 /// everything that parsers disagree on: duplicate object keys, invalid UTF-8 (including lone
 /// surrogate escapes), bytes after the value, non-integer or out-of-range numbers, and nesting
 /// deeper than ``maximumDepth``. It accepts only what RFC 8259 allows besides that.
+///
+/// The text is checked once into a list of tokens over its bytes (``tokens(_:)``), building no
+/// value: ``parse(_:)-([UInt8])`` builds a ``JSONValue`` from them, and event decoding reads its
+/// fields from the bytes in place, so that the one check serves both.
 public struct JSONParser: ~Copyable {
     /// The deepest nesting of arrays and objects accepted.
     public static let maximumDepth = 32
     /// The largest magnitude of an integer: 2^53 − 1, exact in every JSON implementation.
     public static let maximumInteger: Int64 = (1 << 53) - 1
+    /// Objects with more members than this find duplicate names through a set rather than by
+    /// comparing each name with those before it, so that no object costs quadratic time.
+    private static let membersComparedDirectly = 16
 
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
+    private var tokens: [JSONToken] = []
 
     private init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
@@ -94,17 +126,25 @@ public struct JSONParser: ~Copyable {
 
     /// Parses exactly one JSON value filling all of `bytes` (surrounding whitespace allowed).
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
-        var parser = JSONParser(bytes)
-        parser.skipWhitespace()
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.position == bytes.count else { throw parser.error("unexpected bytes after the JSON value") }
-        return value
+        JSONDocument(bytes: bytes, tokens: try tokens(bytes)).value(0)
     }
 
     /// Parses exactly one JSON value filling all of `bytes`.
     public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
         try bytes.withUnsafeBytes { raw in Result { () throws(JSONError) in try parse(raw) } }.get()
+    }
+
+    /// Checks that `bytes` is exactly one JSON value (surrounding whitespace allowed), as strictly
+    /// as ``parse(_:)-([UInt8])``, and answers its tokens, the whole value first.
+    package static func tokens(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> [JSONToken] {
+        var parser = JSONParser(bytes)
+        // Room for an event's tokens up front: growing from empty copies four times.
+        parser.tokens.reserveCapacity(48)
+        parser.skipWhitespace()
+        try parser.value(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw parser.error("unexpected bytes after the JSON value") }
+        return parser.tokens
     }
 
     private func error(_ reason: String) -> JSONError { JSONError(offset: position, reason: reason) }
@@ -120,129 +160,108 @@ public struct JSONParser: ~Copyable {
         }
     }
 
-    private mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(JSONError) -> JSONValue {
+    private mutating func append(_ kind: JSONToken.Kind, from start: Int, number: Int64 = 0, escaped: Bool = false) {
+        tokens.append(JSONToken(kind: kind, escaped: escaped, start: start, end: position, number: number, next: tokens.count + 1))
+    }
+
+    private mutating func literal(_ literal: StaticString, _ kind: JSONToken.Kind, _ number: Int64) throws(JSONError) {
         let count = literal.utf8CodeUnitCount
         guard position + count <= bytes.count else { throw error("unexpected end of input") }
         for i in 0..<count where bytes[position + i] != literal.utf8Start[i] {
             throw error("invalid literal")
         }
         position += count
-        return value
+        append(kind, from: position - count, number: number)
     }
 
-    private mutating func value(depth: Int) throws(JSONError) -> JSONValue {
+    private mutating func value(depth: Int) throws(JSONError) {
         guard let byte = current else { throw error("unexpected end of input") }
         switch byte {
-        case UInt8(ascii: "{"): return try object(depth: depth + 1)
-        case UInt8(ascii: "["): return try array(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): return try expect("true", .bool(true))
-        case UInt8(ascii: "f"): return try expect("false", .bool(false))
-        case UInt8(ascii: "n"): return try expect("null", .null)
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .integer(try integer())
+        case UInt8(ascii: "{"): try object(depth: depth + 1)
+        case UInt8(ascii: "["): try array(depth: depth + 1)
+        case UInt8(ascii: "\""): try string()
+        case UInt8(ascii: "t"): try literal("true", .bool, 1)
+        case UInt8(ascii: "f"): try literal("false", .bool, 0)
+        case UInt8(ascii: "n"): try literal("null", .null, 0)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try integer()
         default: throw error("unexpected character")
         }
     }
 
-    private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
-        // Room for a typical event's members up front: growing from empty rehashes three times.
-        var members = [String: JSONValue](minimumCapacity: 12)
-        try self.members(depth: depth) { name, value in members.updateValue(value, forKey: name) == nil }
-        return .object(members)
-    }
-
-    /// Reads an object's members in order, handing each to `add`, which answers `false` for a
-    /// name it already holds (a duplicate, refused).
-    private mutating func members(depth: Int, _ add: (String, JSONValue) -> Bool) throws(JSONError) {
+    /// Checks a container's contents, then fills in its token's end, count and successor.
+    private mutating func container(
+        _ kind: JSONToken.Kind, depth: Int, close: UInt8, _ element: (inout JSONParser, Int) throws(JSONError) -> Void
+    ) throws(JSONError) {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
+        let index = tokens.count
+        append(kind, from: position)
         position += 1
         skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            position += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
-            let keyOffset = position
-            let key = try string()
-            skipWhitespace()
-            guard current == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }
-            position += 1
-            skipWhitespace()
-            let member = try value(depth: depth)
-            guard add(key, member) else {
-                throw JSONError(offset: keyOffset, reason: "duplicate member name \"\(key)\"")
-            }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"):
-                position += 1
-                return
-            default: throw error("expected ',' or '}' in an object")
+        var count = 0
+        if current != close {
+            while true {
+                skipWhitespace()
+                try element(&self, count)
+                count += 1
+                skipWhitespace()
+                if current == UInt8(ascii: ",") {
+                    position += 1
+                } else if current == close {
+                    break
+                } else {
+                    throw error(kind == .object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array")
+                }
             }
         }
-    }
-
-    /// Parses exactly one JSON value filling all of `bytes`, as ``parse(_:)-([UInt8])``; if it is
-    /// an object, answers its members in the order written, without building a dictionary (what
-    /// decoding an event needs); `nil` for any other value.
-    public static func parseMembers(_ bytes: [UInt8]) throws(JSONError) -> [JSONMember]? {
-        try bytes.withUnsafeBytes { raw in
-            Result { () throws(JSONError) -> [JSONMember]? in
-                var parser = JSONParser(raw)
-                parser.skipWhitespace()
-                guard parser.current == UInt8(ascii: "{") else {
-                    _ = try parse(raw)
-                    return nil
-                }
-                var members: [JSONMember] = []
-                members.reserveCapacity(16)
-                // Duplicates are found by comparing names while there are few, as in an event;
-                // through a set once there are many, so that no object costs quadratic time.
-                var names: Set<String>?
-                try parser.members(depth: 1) { name, value in
-                    if names == nil, members.count >= 16 { names = Set(members.map(\.name)) }
-                    if names != nil {
-                        guard names!.insert(name).inserted else { return false }
-                    } else if members.contains(where: { $0.name == name }) {
-                        return false
-                    }
-                    members.append(JSONMember(name: name, value: value))
-                    return true
-                }
-                parser.skipWhitespace()
-                guard parser.position == raw.count else { throw parser.error("unexpected bytes after the JSON value") }
-                return members
-            }
-        }.get()
-    }
-
-    private mutating func array(depth: Int) throws(JSONError) -> JSONValue {
-        guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
         position += 1
-        var elements: [JSONValue] = []
-        skipWhitespace()
-        if current == UInt8(ascii: "]") {
-            position += 1
-            return .array(elements)
-        }
-        while true {
-            skipWhitespace()
-            elements.append(try value(depth: depth))
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"):
-                position += 1
-                return .array(elements)
-            default: throw error("expected ',' or ']' in an array")
+        tokens[index].end = position
+        tokens[index].number = Int64(count)
+        tokens[index].next = tokens.count
+    }
+
+    private mutating func array(depth: Int) throws(JSONError) {
+        try container(.array, depth: depth, close: UInt8(ascii: "]")) { (parser, _) throws(JSONError) in try parser.value(depth: depth) }
+    }
+
+    private mutating func object(depth: Int) throws(JSONError) {
+        let index = tokens.count
+        // Past `membersComparedDirectly` members, every name so far, decoded.
+        var names: Set<String>?
+        try container(.object, depth: depth, close: UInt8(ascii: "}")) { (parser, count) throws(JSONError) in
+            guard parser.current == UInt8(ascii: "\"") else { throw parser.error("expected a member name in quotes") }
+            let nameOffset = parser.position
+            let name = parser.tokens.count
+            try parser.string()
+            parser.skipWhitespace()
+            guard parser.current == UInt8(ascii: ":") else { throw parser.error("expected ':' after a member name") }
+            parser.position += 1
+            parser.skipWhitespace()
+            try parser.value(depth: depth)
+            guard !parser.isDuplicate(name, in: index, count: count, names: &names) else {
+                throw JSONError(offset: nameOffset, reason: "duplicate member name \"\(JSONDocument(bytes: parser.bytes, tokens: parser.tokens).string(name))\"")
             }
         }
     }
 
-    private mutating func integer() throws(JSONError) -> Int64 {
+    /// Whether the member name at token `name`, the object's member number `count`, repeats an
+    /// earlier member's. Past ``membersComparedDirectly`` members, `names` holds every name so far.
+    private func isDuplicate(_ name: Int, in object: Int, count: Int, names: inout Set<String>?) -> Bool {
+        let document = JSONDocument(bytes: bytes, tokens: tokens)
+        guard count >= Self.membersComparedDirectly else {
+            var member = object + 1
+            for _ in 0..<count {
+                if document.sameText(member, name) { return true }
+                member = tokens[member + 1].next
+            }
+            return false
+        }
+        if names == nil {
+            names = Set(document.members(of: object, upTo: count).map { document.string($0.name) })
+        }
+        return !names!.insert(document.string(name)).inserted
+    }
+
+    private mutating func integer() throws(JSONError) {
         let start = position
         var negative = false
         if current == UInt8(ascii: "-") {
@@ -267,7 +286,7 @@ public struct JSONParser: ~Copyable {
             throw JSONError(offset: start, reason: "only integers are allowed, not fractions or exponents")
         }
         if negative && magnitude == 0 { throw JSONError(offset: start, reason: "negative zero is not allowed") }
-        return negative ? -magnitude : magnitude
+        append(.integer, from: start, number: negative ? -magnitude : magnitude)
     }
 
     private mutating func hexQuad() throws(JSONError) -> UInt32 {
@@ -288,7 +307,8 @@ public struct JSONParser: ~Copyable {
         return value
     }
 
-    private mutating func string() throws(JSONError) -> String {
+    /// Checks a string and appends its token.
+    private mutating func string() throws(JSONError) {
         position += 1
         let start = position
         // Fast path: no escapes; validate the UTF-8 of the raw span in one go (none needed when
@@ -310,28 +330,37 @@ public struct JSONParser: ~Copyable {
             let c = bytes[position]
             high |= c
             if c == UInt8(ascii: "\"") {
-                let span = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
-                position += 1
-                if high < 0x80 { return String(decoding: span, as: UTF8.self) }
-                guard let text = String(validating: span, as: UTF8.self) else {
+                guard high < 0x80 || UTF8Check.isValid(UnsafeRawBufferPointer(rebasing: bytes[start..<position])) else {
                     throw JSONError(offset: start, reason: "invalid UTF-8 in a string")
                 }
-                return text
+                position += 1
+                tokens.append(JSONToken(kind: .string, ascii: high < 0x80, start: start, end: position - 1, next: tokens.count + 1))
+                return
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("control character in a string (it must be escaped)") }
             position += 1
         }
-        var out = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<position]))
+        position = start
+        _ = try unescaped()
+        tokens.append(JSONToken(kind: .string, escaped: true, start: start, end: position - 1, next: tokens.count + 1))
+    }
+
+    /// Decodes a string's escapes from its first byte after the opening quote, up to and
+    /// including the closing quote, checking everything: both to check a string that has them
+    /// and to read it.
+    private mutating func unescaped() throws(JSONError) -> [UInt8] {
+        let start = position
+        var out: [UInt8] = []
         while true {
             guard let c = current else { throw error("unterminated string") }
             switch c {
             case UInt8(ascii: "\""):
                 position += 1
-                guard let text = String(validating: out, as: UTF8.self) else {
+                guard out.withUnsafeBytes({ UTF8Check.isValid($0) }) else {
                     throw JSONError(offset: start, reason: "invalid UTF-8 in a string")
                 }
-                return text
+                return out
             case UInt8(ascii: "\\"):
                 position += 1
                 guard let escape = current else { throw error("unterminated escape") }
@@ -359,7 +388,7 @@ public struct JSONParser: ~Copyable {
                         throw error("lone low surrogate in \\u escape")
                     }
                     guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                    out.append(contentsOf: UTF8.encode(unicode)!)
                 default: throw error("invalid escape")
                 }
             default:
@@ -368,6 +397,135 @@ public struct JSONParser: ~Copyable {
                 position += 1
             }
         }
+    }
+
+    /// The decoded bytes of a string token with escapes, from the text it was checked in.
+    fileprivate static func unescaped(_ token: JSONToken, in bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var parser = JSONParser(bytes)
+        parser.position = token.start
+        do {
+            return try parser.unescaped()
+        } catch {
+            preconditionFailure("a checked JSON string no longer decodes: \(error)")
+        }
+    }
+}
+
+/// A checked JSON text and its tokens (``JSONParser/tokens(_:)``), read in place: strings are
+/// copied out only when asked for, and compared without being copied.
+package struct JSONDocument {
+    package let bytes: UnsafeRawBufferPointer
+    package let tokens: [JSONToken]
+
+    package init(bytes: UnsafeRawBufferPointer, tokens: [JSONToken]) {
+        self.bytes = bytes
+        self.tokens = tokens
+    }
+
+    /// Calls `body` with a string token's decoded UTF-8: the text in place, unless it has escapes.
+    package func withText<R>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let token = tokens[index]
+        if token.escaped {
+            return JSONParser.unescaped(token, in: bytes).withUnsafeBufferPointer(body)
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[token.start..<token.end]).withMemoryRebound(to: UInt8.self, body)
+    }
+
+    /// A string token's value.
+    package func string(_ index: Int) -> String { withText(index) { String(decoding: $0, as: UTF8.self) } }
+
+    /// Whether two string tokens hold the same text, as Swift strings.
+    package func sameText(_ a: Int, _ b: Int) -> Bool {
+        let (x, y) = (tokens[a], tokens[b])
+        if x.ascii, y.ascii {
+            return x.end - x.start == y.end - y.start
+                && memcmp(bytes.baseAddress! + x.start, bytes.baseAddress! + y.start, x.end - x.start) == 0
+        }
+        return string(a) == string(b)
+    }
+
+    /// Whether a string token holds exactly the bytes of `literal` once decoded.
+    package func textEquals(_ index: Int, _ literal: StaticString) -> Bool {
+        let token = tokens[index]
+        let count = literal.utf8CodeUnitCount
+        if !token.escaped {
+            return token.end - token.start == count && memcmp(bytes.baseAddress! + token.start, literal.utf8Start, count) == 0
+        }
+        return withText(index) { $0.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: count)) }
+    }
+
+    /// The first `count` members of the object at `index`: each name's token and value's token.
+    package func members(of index: Int, upTo count: Int? = nil) -> [(name: Int, value: Int)] {
+        var out: [(name: Int, value: Int)] = []
+        var member = index + 1
+        for _ in 0..<(count ?? Int(tokens[index].number)) {
+            out.append((member, member + 1))
+            member = tokens[member + 1].next
+        }
+        return out
+    }
+
+    /// The elements of the array at `index`: their tokens.
+    package func elements(of index: Int) -> [Int] {
+        var out: [Int] = []
+        var element = index + 1
+        for _ in 0..<tokens[index].number {
+            out.append(element)
+            element = tokens[element].next
+        }
+        return out
+    }
+
+    /// The value of the token at `index`, built.
+    package func value(_ index: Int) -> JSONValue {
+        let token = tokens[index]
+        switch token.kind {
+        case .null: return .null
+        case .bool: return .bool(token.number != 0)
+        case .integer: return .integer(token.number)
+        case .string: return .string(string(index))
+        case .array: return .array(elements(of: index).map(value))
+        case .object:
+            var object = [String: JSONValue](minimumCapacity: Int(token.number))
+            for member in members(of: index) { object[string(member.name)] = value(member.value) }
+            return .object(object)
+        }
+    }
+}
+
+/// UTF-8 validity (Unicode 15, table 3-7): no overlong forms, surrogates or values past U+10FFFF.
+enum UTF8Check {
+    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let lead = bytes[i]
+            if lead < 0x80 {
+                i += 1
+                continue
+            }
+            func continuation(_ k: Int, _ low: UInt8 = 0x80, _ high: UInt8 = 0xBF) -> Bool {
+                i + k < n && bytes[i + k] >= low && bytes[i + k] <= high
+            }
+            switch lead {
+            case 0xC2...0xDF:
+                guard continuation(1) else { return false }
+                i += 2
+            case 0xE0...0xEF:
+                let low: UInt8 = lead == 0xE0 ? 0xA0 : 0x80
+                let high: UInt8 = lead == 0xED ? 0x9F : 0xBF
+                guard continuation(1, low, high), continuation(2) else { return false }
+                i += 3
+            case 0xF0...0xF4:
+                let low: UInt8 = lead == 0xF0 ? 0x90 : 0x80
+                let high: UInt8 = lead == 0xF4 ? 0x8F : 0xBF
+                guard continuation(1, low, high), continuation(2), continuation(3) else { return false }
+                i += 4
+            default:
+                return false
+            }
+        }
+        return true
     }
 }
 

@@ -15,24 +15,50 @@ struct JSONTests {
         #expect(try parse("\"é😀\"") == .string("é😀"))
     }
 
+    /// The member names of the object `text`, in the order its tokens list them.
+    func memberNames(_ text: String) throws(JSONError) -> [String] {
+        try Array(text.utf8).withUnsafeBytes { bytes in
+            Result { () throws(JSONError) -> [String] in
+                let document = JSONDocument(bytes: bytes, tokens: try JSONParser.tokens(bytes))
+                return document.members(of: 0).map { document.string($0.name) }
+            }
+        }.get()
+    }
+
     @Test("members come in the order written, and agree with the parsed object; duplicates are refused however many members")
     func members() throws {
         var random = SystemRandomNumberGenerator()
         for count in [0, 1, 5, 15, 16, 17, 40, 200] {
             let names = (0..<count).map { "k\($0)" }.shuffled(using: &random)
             let text = "{" + names.enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}"
-            let members = try #require(try JSONParser.parseMembers(Array(text.utf8)))
-            #expect(members.map(\.name) == names)
-            #expect(try parse(text) == .object(Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.value) })))
+            #expect(try memberNames(text) == names)
+            #expect(try parse(text) == .object(Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, .integer(Int64($0))) })))
             guard count > 0 else { continue }
-            // The same name again, as the last member: refused as `parse` refuses it.
-            let duplicate = String(text.dropLast()) + ",\"\(names[count / 2])\":0}"
-            let expected = #expect(throws: JSONError.self) { try parse(duplicate) }
-            let found = #expect(throws: JSONError.self) { try JSONParser.parseMembers(Array(duplicate.utf8)) }
-            #expect(found == expected && expected?.reason.hasPrefix("duplicate member name") == true, "\(count) members")
+            // The same name again as the last member, spelled as written, with an escape, and in
+            // another Unicode normal form: refused wherever the first one is.
+            let name = names[count / 2]
+            for (first, again) in [(name, name), (name, "\\u006b" + name.dropFirst()), (name + "é", name + "e\u{301}")] {
+                let duplicate = "{" + names.map { "\"\($0 == name ? first : $0)\":0" }.joined(separator: ",") + ",\"\(again)\":1}"
+                let refused = #expect(throws: JSONError.self) { try parse(duplicate) }
+                #expect(refused?.reason.hasPrefix("duplicate member name") == true, "\(count) members, \(again)")
+            }
         }
-        #expect(try JSONParser.parseMembers(Array("[1]".utf8)) == nil)
-        #expect(throws: JSONError.self) { try JSONParser.parseMembers(Array("{\"a\":1} x".utf8)) }
+        #expect(try memberNames("{\"\\u0061\":1,\"b\":2}") == ["a", "b"])
+        #expect(throws: JSONError.self) { try memberNames("{\"a\":1} x") }
+    }
+
+    @Test("UTF-8 is checked as the standard library checks it, for every short byte sequence tried")
+    func utf8() {
+        var random = SplitMix64(seed: 7)
+        let interesting: [UInt8] = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff]
+        for _ in 0..<200_000 {
+            let length = Int(random.next() % 7)
+            let text = (0..<length).map { _ in interesting[Int(random.next() % UInt64(interesting.count))] }
+            let json = [0x22] + text + [0x22]
+            let expected = text.contains(where: { $0 < 0x20 }) ? nil : String(validating: text, as: UTF8.self)
+            let parsed = try? JSONParser.parse(json)
+            #expect(parsed == expected.map(JSONValue.string), "\(text)")
+        }
     }
 
     @Test("refuses what parsers disagree on", arguments: [
