@@ -49,7 +49,8 @@ let package = Package(
             path: "Tools/LedgerBench",
             swiftSettings: settings
         ),
-        .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerProjections", "LedgerStore"], swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),

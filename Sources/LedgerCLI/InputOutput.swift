@@ -139,47 +139,57 @@ extension JSONValue {
         out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
     }
 
-    /// The indented form of an element of a top-level object's array member (depth 2), for
-    /// ``printPretty(_:streaming:_:)``.
-    var prettyElement: [UInt8] {
+    /// The indented form of an element of the array that ``printPretty(_:streaming:_:)`` streams
+    /// at `path`.
+    func prettyElement(streamedAt path: [String]) -> [UInt8] {
         var out: [UInt8] = []
-        appendPretty(to: &out, depth: 2)
+        appendPretty(to: &out, depth: path.count + 1)
         return out
     }
 
-    /// Prints `members` as an object, exactly as ``pretty()`` would, except that the array
-    /// member `key` is produced element by element by `elements`, already indented
-    /// (``prettyElement``), each printed as it comes: a large report is never held whole.
-    static func printPretty(_ members: [String: JSONValue], streaming key: String, _ elements: (([UInt8]) -> Void) throws -> Void) rethrows {
+    /// Prints `members` as an object, exactly as ``pretty()`` would, except that the array at
+    /// `path` is produced element by element by `elements`, already indented
+    /// (``prettyElement(streamedAt:)``), each printed as it comes: a large report is never held
+    /// whole. The path's first name is a member beside `members`; each further name is the one
+    /// member of the object before it (`["report", "facts"]` prints `"report": {"facts": […]}`).
+    static func printPretty(
+        _ members: [String: JSONValue], streaming path: [String], _ elements: (([UInt8]) -> Void) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
         var out: [UInt8] = []
         func flush(over limit: Int) {
             guard out.count > limit else { return }
             print(String(decoding: out, as: UTF8.self), terminator: "")
             out.removeAll(keepingCapacity: true)
         }
-        out.append(UInt8(ascii: "{"))
-        for (i, name) in (Array(members.keys) + [key]).sorted().enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendNewline(to: &out, depth: 1)
-            appendName(name, to: &out)
-            guard name == key else {
-                (members[name] ?? .null).appendPretty(to: &out, depth: 1)
-                continue
+        func object(_ members: [String: JSONValue], path: ArraySlice<String>, depth: Int) throws(LedgerError) {
+            out.append(UInt8(ascii: "{"))
+            for (i, name) in (Array(members.keys) + [path.first!]).sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                appendNewline(to: &out, depth: depth + 1)
+                appendName(name, to: &out)
+                if name != path.first {
+                    (members[name] ?? .null).appendPretty(to: &out, depth: depth + 1)
+                } else if path.count > 1 {
+                    try object([:], path: path.dropFirst(), depth: depth + 1)
+                } else {
+                    out.append(UInt8(ascii: "["))
+                    var count = 0
+                    try elements { element in
+                        if count > 0 { out.append(UInt8(ascii: ",")) }
+                        appendNewline(to: &out, depth: depth + 2)
+                        out.append(contentsOf: element)
+                        count += 1
+                        flush(over: 1 << 16)
+                    }
+                    if count > 0 { appendNewline(to: &out, depth: depth + 1) }
+                    out.append(UInt8(ascii: "]"))
+                }
             }
-            out.append(UInt8(ascii: "["))
-            var count = 0
-            try elements { element in
-                if count > 0 { out.append(UInt8(ascii: ",")) }
-                appendNewline(to: &out, depth: 2)
-                out.append(contentsOf: element)
-                count += 1
-                flush(over: 1 << 16)
-            }
-            if count > 0 { appendNewline(to: &out, depth: 1) }
-            out.append(UInt8(ascii: "]"))
+            appendNewline(to: &out, depth: depth)
+            out.append(UInt8(ascii: "}"))
         }
-        appendNewline(to: &out, depth: 0)
-        out.append(contentsOf: [UInt8(ascii: "}"), 0x0a])
+        try object(members, path: path[...], depth: 0)
+        out.append(0x0a)
         flush(over: 0)
     }
 

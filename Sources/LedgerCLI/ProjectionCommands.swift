@@ -228,8 +228,8 @@ struct FactsCommand: ParsableCommand {
         if json {
             let members: [String: JSONValue] = ["as_of": result.info.position.json, "skipped": .array(result.info.skipped.map(\.json))]
             // Each fact rendered on the core that built it; printed in order here.
-            try JSONValue.printPretty(members, streaming: "facts") { (emit) throws(LedgerError) in
-                try projection.forEachFact(in: result.state, context: context, { wanted($0) ? $0.json.prettyElement : nil }) { text in
+            try JSONValue.printPretty(members, streaming: ["facts"]) { (emit) throws(LedgerError) in
+                try projection.forEachFact(in: result.state, context: context, { wanted($0) ? $0.json.prettyElement(streamedAt: ["facts"]) : nil }) { text in
                     if let text { emit(text) }
                 }
             }
@@ -515,16 +515,23 @@ struct ReplayCommand: ParsableCommand {
         let answer = try chosen.answer(
             using: replay.engine(for: ledger), to: replay.target(), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
         reportReplay(answer.info, name: answer.name, verbose: common.verbose)
+        // The report is printed an element at a time: built whole, a million entries' report
+        // took gigabytes.
+        var members: [String: JSONValue] = [:]
+        var path = [answer.reportKey]
         if json {
-            let out: JSONValue = .object([
+            members = [
                 "projection": .string(answer.name), "version": .integer(Int64(answer.version)), "as_of": answer.info.position.json,
-                "report": answer.report, "skipped": .array(answer.info.skipped.map(\.json)),
-            ])
-            print(out.pretty())
-            return
+                "skipped": .array(answer.info.skipped.map(\.json)),
+            ]
+            path.insert("report", at: 0)
+        } else {
+            print("\(answer.name) v\(answer.version), \(describe(answer.info.position))")
         }
-        print("\(answer.name) v\(answer.version), \(describe(answer.info.position))")
-        print(answer.report.pretty())
+        let streamed = path
+        try JSONValue.printPretty(members, streaming: streamed) { (emit) throws(LedgerError) in
+            try answer.forEachReportElement { emit($0.prettyElement(streamedAt: streamed)) }
+        }
     }
 }
 

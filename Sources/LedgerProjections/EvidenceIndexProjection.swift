@@ -94,11 +94,12 @@ public struct EvidenceIndexProjection: Projection {
         }
     }
 
-    /// Every evidence item in the order attached, with blob states checked now.
-    public func entries(in state: State, context: ReportContext) -> [Entry] {
+    /// Every evidence item in the order attached, with blob states checked now, each handed to
+    /// `body` as soon as it is built.
+    public func forEachEntry(in state: State, context: ReportContext, _ body: (Entry) -> Void) {
         let blobs = BlobCache(store: context)
-        return state.order.compactMap { id in
-            guard let item = state.items[id] else { return nil }
+        for id in state.order {
+            guard let item = state.items[id] else { continue }
             var facts: [String] = []
             for claim in item.supports + item.contradicts {
                 if let fact = state.claimFacts[claim], !facts.contains(fact) { facts.append(fact) }
@@ -107,12 +108,14 @@ public struct EvidenceIndexProjection: Projection {
             var codes = item.recordCodes(keys: state.keys)
             for a in item.attestations { codes += state.keys.codes(for: a.signing) }
             if let code = blob.code(for: id) { codes.append(code) }
-            return Entry(item: item, facts: facts, blob: blob, integrity: Array(Set(codes)).sorted())
+            body(Entry(item: item, facts: facts, blob: blob, integrity: Array(Set(codes)).sorted()))
         }
     }
 
-    /// `{"evidence": [entry…]}`, in the order attached.
-    public func report(_ state: State, context: ReportContext) -> JSONValue {
-        .object(["evidence": .array(entries(in: state, context: context).map(\.json))])
+    public var reportKey: String { "evidence" }
+
+    /// Each evidence item in the shape of ``Entry/json``, in the order attached.
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
+        forEachEntry(in: state, context: context) { body($0.json) }
     }
 }

@@ -372,8 +372,10 @@ extension FactView.EvidenceView {
 }
 
 extension DisputedFactsProjection {
-    /// `{"facts": [fact…]}` with each fact in the shape of ``FactView/json``.
-    public func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
-        .object(["facts": .array(try facts(in: state, context: context).map(\.json))])
+    public var reportKey: String { "facts" }
+
+    /// Each fact in the shape of ``FactView/json``, built on every core.
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError) {
+        try forEachFact(in: state, context: context, { $0.json }, body)
     }
 }

@@ -113,7 +113,10 @@ public struct PartiesProjection: Projection {
     }
 
     /// `{"parties": [party…]}`, in the order registered.
-    public func report(_ state: State, context: ReportContext) -> JSONValue {
-        .object(["parties": .array(parties(in: state).map(\.json))])
+    public var reportKey: String { "parties" }
+
+    /// Each party in the shape of ``Party/json``.
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
+        for party in parties(in: state) { body(party.json) }
     }
 }

@@ -41,11 +41,16 @@ public protocol Projection: Sendable {
     /// its last record, before the state is answered or snapshotted. The default does nothing.
     func finish(_ state: inout State)
 
-    /// The projection's answer for `state` as JSON with a documented, stable shape, running any
-    /// query-time checks and reading back from the log what the state only points to. The
-    /// default encodes ``State`` itself.
+    /// The member of the report that lists its elements: `facts`, say. The default is `state`.
+    var reportKey: String { get }
+
+    /// The projection's answer for `state`, `{reportKey: [element…]}` in a documented, stable
+    /// shape, handed over an element at a time, in order, each as soon as it is built: a report
+    /// is never held whole (the report of a million entries, built whole, takes gigabytes). Runs
+    /// any query-time checks and reads back from the log what the state only points to. The
+    /// default hands over ``State`` itself, encoded, as the one element.
     /// - Throws: ``LedgerError`` if the log cannot be read back.
-    func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue
+    func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError)
 
     /// The name its snapshots are filed under: ``name``, unless a variant of the projection
     /// computes a different state (then its snapshots must never be mixed with the others).
@@ -59,8 +64,18 @@ extension Projection {
 
     public var snapshotName: String { name }
 
-    public func report(_ state: State, context: ReportContext) -> JSONValue {
-        SnapshotCoding.jsonValue(of: state)
+    public var reportKey: String { "state" }
+
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
+        body(SnapshotCoding.jsonValue(of: state))
+    }
+
+    /// The whole report, `{reportKey: [element…]}`, built: for small ledgers and tests. Print
+    /// large ones with ``forEachReportElement(_:context:_:)``.
+    public func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
+        var elements: [JSONValue] = []
+        try forEachReportElement(state, context: context) { elements.append($0) }
+        return .object([reportKey: .array(elements)])
     }
 }
 
@@ -141,26 +156,50 @@ enum SnapshotCoding {
     }
 }
 
-/// A projection's report for a replay, with what the replay did: what `ledger replay` prints.
+/// A replayed projection, ready to report: what `ledger replay` prints.
 public struct ProjectionAnswer: Sendable {
     /// The projection's name and version.
     public var name: String
     public var version: Int
-    /// ``Projection/report(_:context:)`` of the replayed state.
-    public var report: JSONValue
     /// What the replay did.
     public var info: ReplayInfo
+    /// ``Projection/reportKey`` of the projection.
+    public var reportKey: String
+    private let elements: @Sendable ((JSONValue) -> Void) throws(LedgerError) -> Void
+
+    fileprivate init<P: Projection>(_ projection: P, replay: Replay<P.State>, context: ReportContext) {
+        name = projection.name
+        version = projection.version
+        info = replay.info
+        reportKey = projection.reportKey
+        let state = replay.state
+        elements = { (body) throws(LedgerError) in try projection.forEachReportElement(state, context: context, body) }
+    }
+
+    /// Hands over the report's elements in order, each as soon as it is built
+    /// (``Projection/forEachReportElement(_:context:_:)``).
+    /// - Throws: ``LedgerError`` if the log cannot be read back.
+    public func forEachReportElement(_ body: (JSONValue) -> Void) throws(LedgerError) {
+        try withoutActuallyEscaping(body) { (body) throws(LedgerError) in try elements(body) }
+    }
+
+    /// The whole report, `{reportKey: [element…]}`, built: for small ledgers and tests.
+    /// - Throws: ``LedgerError`` if the log cannot be read back.
+    public func report() throws(LedgerError) -> JSONValue {
+        var all: [JSONValue] = []
+        try forEachReportElement { all.append($0) }
+        return .object([reportKey: .array(all)])
+    }
 }
 
 extension Projection {
-    /// Replays this projection with `engine` and reports on the result; usable on an
+    /// Replays this projection with `engine`, ready to report on the result; usable on an
     /// `any Projection` taken from a ``ProjectionRegistry``.
     public func answer(
         using engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .read, blobs: BlobStore?
     ) throws(LedgerError) -> ProjectionAnswer {
         let replay = try engine.replay(self, to: target, snapshots: snapshots)
-        let report = try report(replay.state, context: ReportContext(ledger: engine.ledger, blobs: blobs, position: replay.info.position))
-        return ProjectionAnswer(name: name, version: version, report: report, info: replay.info)
+        return ProjectionAnswer(self, replay: replay, context: ReportContext(ledger: engine.ledger, blobs: blobs, position: replay.info.position))
     }
 
     /// Replays this projection to the end and writes a snapshot there.

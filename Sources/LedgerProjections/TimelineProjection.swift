@@ -162,11 +162,12 @@ public struct TimelineProjection: Projection {
     }
 
     /// `{"facts": [{"fact", "events": [entry…]}…]}`, facts in the order opened.
-    public func report(_ state: State, context: ReportContext) -> JSONValue {
-        .object([
-            "facts": .array(state.factOrder.map { fact in
-                .object(["fact": .string(fact), "events": .array((state.facts[fact] ?? []).map(\.json))])
-            })
-        ])
+    public var reportKey: String { "facts" }
+
+    /// `{"fact", "events": [event…]}` for each fact, in the order opened.
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
+        for fact in state.factOrder {
+            body(.object(["fact": .string(fact), "events": .array((state.facts[fact] ?? []).map(\.json))]))
+        }
     }
 }

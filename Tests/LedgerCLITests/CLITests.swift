@@ -1,6 +1,8 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerProjections
+import LedgerStore
 import Testing
 
 @Suite("The ledger command")
@@ -219,6 +221,23 @@ struct CLITests {
 
 @Suite("The sample ledger")
 struct SampleLedgerTests {
+    @Test("replay prints every projection's report an element at a time, the same JSON as the report built whole")
+    func replayStreams() throws {
+        let directory = CLI.repositoryRoot.appendingPathComponent("Ledger/amnesty-2020").path
+        let ledger = try Ledger(directory: directory)
+        for projection in ProjectionRegistry.builtIn.projections {
+            let answer = try projection.answer(using: ReplayEngine(withoutSnapshots: ledger), snapshots: .none, blobs: BlobStore(ledgerDirectory: directory))
+            let expected = try answer.report()
+            #expect(expected.objectValue?[answer.reportKey]?.arrayValue?.isEmpty == false, "\(projection.name)")
+            let json = try CLI.run(["replay", directory, "--projection", projection.name, "--no-snapshots", "--json"])
+            #expect(json.status == 0, "\(json.stderr)")
+            #expect(try JSONParser.parse(Array(json.stdout.utf8)).objectValue?["report"] == expected, "\(projection.name)")
+            let plain = try CLI.run(["replay", directory, "--projection", projection.name, "--no-snapshots"])
+            let body = try #require(plain.stdout.split(separator: "\n", maxSplits: 1).last)
+            #expect(try JSONParser.parse(Array(body.utf8)) == expected, "\(projection.name)")
+        }
+    }
+
     @Test("regenerating Ledger/amnesty-2020 from Tools/sample gives a byte-identical ledger, and it verifies")
     func reproducible() throws {
         let process = Process()

@@ -209,7 +209,9 @@ struct DisputedFactsTests {
         let ledger = try t.open()
         let projection = EvidenceIndexProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
-        let entry = try #require(projection.entries(in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)).first)
+        var entries: [EvidenceIndexProjection.Entry] = []
+        projection.forEachEntry(in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { entries.append($0) }
+        let entry = try #require(entries.first)
         #expect(entry.item.custody.map { $0.gap != nil } == [false, false, true])
         #expect(entry.item.custody[2].gap == "transferred from \"amnesty-lab\", but the holder was \"court\"")
         #expect(entry.item.holder == "archive")
