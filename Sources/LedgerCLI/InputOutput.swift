@@ -152,14 +152,21 @@ extension JSONValue {
     /// (``prettyElement(streamedAt:)``), each printed as it comes: a large report is never held
     /// whole. The path's first name is a member beside `members`; each further name is the one
     /// member of the object before it (`["report", "facts"]` prints `"report": {"facts": […]}`).
+    ///
+    /// If `elements` throws after part of the output was printed, the error says that the
+    /// output stops short and after how many elements; before that, nothing is printed.
     static func printPretty(
         _ members: [String: JSONValue], streaming path: [String], _ elements: (([UInt8]) -> Void) throws(LedgerError) -> Void
     ) throws(LedgerError) {
+        precondition(!path.isEmpty && members[path[0]] == nil, "the streamed member must be named, and not also given whole")
         var out: [UInt8] = []
+        var printed = false
+        var streamed = 0
         func flush(over limit: Int) {
             guard out.count > limit else { return }
             print(String(decoding: out, as: UTF8.self), terminator: "")
             out.removeAll(keepingCapacity: true)
+            printed = true
         }
         func object(_ members: [String: JSONValue], path: ArraySlice<String>, depth: Int) throws(LedgerError) {
             out.append(UInt8(ascii: "{"))
@@ -173,22 +180,25 @@ extension JSONValue {
                     try object([:], path: path.dropFirst(), depth: depth + 1)
                 } else {
                     out.append(UInt8(ascii: "["))
-                    var count = 0
                     try elements { element in
-                        if count > 0 { out.append(UInt8(ascii: ",")) }
+                        if streamed > 0 { out.append(UInt8(ascii: ",")) }
                         appendNewline(to: &out, depth: depth + 2)
                         out.append(contentsOf: element)
-                        count += 1
+                        streamed += 1
                         flush(over: 1 << 16)
                     }
-                    if count > 0 { appendNewline(to: &out, depth: depth + 1) }
+                    if streamed > 0 { appendNewline(to: &out, depth: depth + 1) }
                     out.append(UInt8(ascii: "]"))
                 }
             }
             appendNewline(to: &out, depth: depth)
             out.append(UInt8(ascii: "}"))
         }
-        try object(members, path: path[...], depth: 0)
+        do throws(LedgerError) {
+            try object(members, path: path[...], depth: 0)
+        } catch where printed {
+            throw LedgerError(error.code, "The output above is incomplete: it stops inside \"\(path.joined(separator: "."))\", after at most \(streamed) elements. \(error.message)", cause: error)
+        }
         out.append(0x0a)
         flush(over: 0)
     }

@@ -154,27 +154,33 @@ extension Event {
     /// - Throws: ``LedgerError/Code/malformedEvent`` naming the field at fault, or
     ///   ``LedgerError/Code/unknownEventType``.
     public init(payload: [UInt8], allowUnknownType: Bool = false) throws(LedgerError) {
-        self = try payload.withUnsafeBytes { bytes in
-            Result { () throws(LedgerError) -> Event in
-                let tokens: [JSONToken]
-                do {
-                    tokens = try JSONParser.tokens(bytes)
-                } catch {
-                    throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
-                }
-                guard tokens[0].kind == .object else {
-                    throw LedgerError(.malformedEvent, "The event payload is \(tokens[0].kind.name), not a JSON object.")
-                }
-                var fields = FieldReader(JSONDocument(bytes: bytes, tokens: tokens), object: 0, context: "the event")
-                return try Event(fields: &fields, allowUnknownType: allowUnknownType)
+        self = try JSONParser.withDocument(payload) { (parsed) throws(LedgerError) -> Event in
+            let document: JSONDocument
+            switch parsed {
+            case let .success(checked): document = checked
+            case let .failure(error): throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
             }
-        }.get()
+            guard document.tokens[0].kind == .object else {
+                throw LedgerError(.malformedEvent, "The event payload is \(document.tokens[0].kind.name), not a JSON object.")
+            }
+            var fields = FieldReader(document, object: 0, context: "the event")
+            return try Event(fields: &fields, allowUnknownType: allowUnknownType)
+        }
     }
 
-    /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``).
+    /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``):
+    /// the object is written as JSON and read as a payload would be, so it is refused for what a
+    /// payload is refused for, including values signed JSON cannot carry (an integer past
+    /// ±(2^53 − 1), nesting deeper than ``JSONParser/maximumDepth``).
     public init(object: [String: JSONValue], allowUnknownType: Bool = false) throws(LedgerError) {
         var json = JSONWriter()
         json.value(.object(object))
+        do {
+            _ = try JSONParser.parse(json.bytes)
+        } catch {
+            // Without the byte offset: it would point into a text the caller never wrote.
+            throw LedgerError(.malformedEvent, "The event holds a value that signed JSON cannot carry: \(error.reason).")
+        }
         try self.init(payload: json.bytes, allowUnknownType: allowUnknownType)
     }
 

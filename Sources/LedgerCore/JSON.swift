@@ -411,13 +411,28 @@ public struct JSONParser: ~Copyable {
     }
 }
 
+extension JSONParser {
+    /// Checks `bytes` as ``tokens(_:)`` does and calls `body` with the outcome: the document to
+    /// read in place, or why the text is not acceptable JSON. The document points into `bytes`,
+    /// so it must not outlive the call.
+    package static func withDocument<R, E: Error>(_ bytes: [UInt8], _ body: (Result<JSONDocument, JSONError>) throws(E) -> R) throws(E) -> R {
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(E) -> R in
+                try body(Result { () throws(JSONError) in JSONDocument(bytes: raw, tokens: try tokens(raw)) })
+            }
+        }.get()
+    }
+}
+
 /// A checked JSON text and its tokens (``JSONParser/tokens(_:)``), read in place: strings are
-/// copied out only when asked for, and compared without being copied.
+/// copied out only when asked for, and compared without being copied. Made only over the
+/// tokens of the same bytes, and only for the time those bytes are borrowed
+/// (``JSONParser/withDocument(_:_:)``).
 package struct JSONDocument {
     package let bytes: UnsafeRawBufferPointer
     package let tokens: [JSONToken]
 
-    package init(bytes: UnsafeRawBufferPointer, tokens: [JSONToken]) {
+    fileprivate init(bytes: UnsafeRawBufferPointer, tokens: [JSONToken]) {
         self.bytes = bytes
         self.tokens = tokens
     }

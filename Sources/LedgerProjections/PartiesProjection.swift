@@ -112,10 +112,9 @@ public struct PartiesProjection: Projection {
         state.order.compactMap { state.parties[$0] }
     }
 
-    /// `{"parties": [party…]}`, in the order registered.
     public var reportKey: String { "parties" }
 
-    /// Each party in the shape of ``Party/json``.
+    /// Each party in the shape of ``Party/json``, in the order registered.
     public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
         for party in parties(in: state) { body(party.json) }
     }

@@ -10,8 +10,8 @@ public import LedgerStore
 /// ``finish(_:)`` has run, whether it runs from genesis or resumes from a snapshot, so `apply`
 /// and `finish` may read only their arguments: no clock, no files, no randomness. Checks that
 /// depend on the world outside the log (is an evidence blob present today?) belong in
-/// ``report(_:context:)``, which runs at query time and may also read back from the log the
-/// records a state only points to.
+/// ``forEachReportElement(_:context:_:)``, which runs at query time and may also read back from
+/// the log the records a state only points to.
 ///
 /// The ``version`` names the meaning of ``State``: change it whenever `apply` or `State`
 /// changes, and old snapshots are ignored and rebuilt, never migrated.
@@ -71,8 +71,9 @@ extension Projection {
     }
 
     /// The whole report, `{reportKey: [element…]}`, built: for small ledgers and tests. Print
-    /// large ones with ``forEachReportElement(_:context:_:)``.
-    public func report(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
+    /// large ones with ``forEachReportElement(_:context:_:)``. (Not a customisation point:
+    /// a projection's report is what its ``forEachReportElement(_:context:_:)`` hands over.)
+    public func wholeReport(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
         var elements: [JSONValue] = []
         try forEachReportElement(state, context: context) { elements.append($0) }
         return .object([reportKey: .array(elements)])
@@ -98,7 +99,7 @@ public struct ReplayRecord: Sendable {
     }
 }
 
-/// What a projection's ``Projection/report(_:context:)`` may consult at query time.
+/// What a projection's ``Projection/forEachReportElement(_:context:_:)`` may consult at query time.
 public struct ReportContext: Sendable {
     /// The ledger the state was replayed from, to read records back.
     public var ledger: Ledger
@@ -157,7 +158,10 @@ enum SnapshotCoding {
 }
 
 /// A replayed projection, ready to report: what `ledger replay` prints.
-public struct ProjectionAnswer: Sendable {
+///
+/// Each report call runs the projection's query-time checks anew, through the ledger reader the
+/// answer was made with: use an answer on one thread, as that reader.
+public struct ProjectionAnswer {
     /// The projection's name and version.
     public var name: String
     public var version: Int
@@ -165,7 +169,7 @@ public struct ProjectionAnswer: Sendable {
     public var info: ReplayInfo
     /// ``Projection/reportKey`` of the projection.
     public var reportKey: String
-    private let elements: @Sendable ((JSONValue) -> Void) throws(LedgerError) -> Void
+    private let elements: ((JSONValue) -> Void) throws(LedgerError) -> Void
 
     fileprivate init<P: Projection>(_ projection: P, replay: Replay<P.State>, context: ReportContext) {
         name = projection.name
@@ -180,7 +184,7 @@ public struct ProjectionAnswer: Sendable {
     /// (``Projection/forEachReportElement(_:context:_:)``).
     /// - Throws: ``LedgerError`` if the log cannot be read back.
     public func forEachReportElement(_ body: (JSONValue) -> Void) throws(LedgerError) {
-        try withoutActuallyEscaping(body) { (body) throws(LedgerError) in try elements(body) }
+        try elements(body)
     }
 
     /// The whole report, `{reportKey: [element…]}`, built: for small ledgers and tests.

@@ -161,10 +161,9 @@ public struct TimelineProjection: Projection {
         state.facts[fact] ?? []
     }
 
-    /// `{"facts": [{"fact", "events": [entry…]}…]}`, facts in the order opened.
     public var reportKey: String { "facts" }
 
-    /// `{"fact", "events": [event…]}` for each fact, in the order opened.
+    /// `{"fact", "events": [entry…]}` for each fact, in the order opened.
     public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
         for fact in state.factOrder {
             body(.object(["fact": .string(fact), "events": .array((state.facts[fact] ?? []).map(\.json))]))

@@ -67,6 +67,19 @@ struct EventTests {
         }
     }
 
+    @Test("an event given as an object is refused for what its payload would be refused for, naming the value, not a byte offset")
+    func objectBeyondSignedJSON() throws {
+        let base: [String: JSONValue] = [
+            "v": 1, "author": "amnesty", "signed_at": "2020-09-21T08:00:00Z", "type": "evidence.attached", "id": "e", "evidence": "e",
+            "sha256": .string(SHA256.hash([1]).hexString), "size": 3, "media_type": "text/plain", "title": "T",
+        ]
+        #expect(try Event(object: base).id == "e")
+        var huge = base
+        huge["size"] = .integer(1 << 60)
+        let refused = #expect(throws: LedgerError(.malformedEvent, "")) { try Event(object: huge) }
+        #expect(refused?.message == "The event holds a value that signed JSON cannot carry: number out of range (integers are limited to ±2^53−1).")
+    }
+
     @Test("an event of many members names its first unknown member, whatever the position of the known ones")
     func manyMembers() {
         let unknown = (0..<70).map { String(format: "\"x%02d\":1", $0) }.joined(separator: ",")

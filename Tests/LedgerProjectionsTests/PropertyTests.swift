@@ -104,7 +104,7 @@ struct RandomCase {
 /// Replays `projection` and returns its state and its report as canonical JSON.
 func answer<P: Projection>(_ projection: P, _ engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .none) throws -> (state: P.State, report: String, info: ReplayInfo) {
     let replay = try engine.replay(projection, to: target, snapshots: snapshots)
-    let report = try projection.report(replay.state, context: ReportContext(ledger: engine.ledger, blobs: nil, position: replay.info.position))
+    let report = try projection.wholeReport(replay.state, context: ReportContext(ledger: engine.ledger, blobs: nil, position: replay.info.position))
     return (replay.state, canonical(report), replay.info)
 }
 
