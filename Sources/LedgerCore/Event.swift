@@ -299,18 +299,24 @@ struct FieldReader {
 
     /// The token of the member's value, or `nil` if the member is missing or null.
     private mutating func raw(_ field: StaticString) -> Int? {
-        var member = object + 1
-        for i in 0..<Int(document.tokens[object].number) {
-            defer { member = document.tokens[member + 1].next }
-            guard document.textEquals(member, field) else { continue }
-            if i < 64 {
-                read |= 1 << UInt64(i)
-            } else if !readBeyond.contains(i) {
-                readBeyond.append(i)
+        // Lengths first, straight from the tokens: they settle nearly every mismatch.
+        let length = field.utf8CodeUnitCount
+        let found = document.tokens.withUnsafeBufferPointer { tokens -> (index: Int, member: Int)? in
+            var member = object + 1
+            for i in 0..<Int(tokens[object].number) {
+                let name = tokens[member]
+                if name.escaped || name.end - name.start == length, document.textEquals(member, field) { return (i, member) }
+                member = tokens[member + 1].next
             }
-            return kind(member + 1) == .null ? nil : member + 1
+            return nil
         }
-        return nil
+        guard let (i, member) = found else { return nil }
+        if i < 64 {
+            read |= 1 << UInt64(i)
+        } else if !readBeyond.contains(i) {
+            readBeyond.append(i)
+        }
+        return kind(member + 1) == .null ? nil : member + 1
     }
 
     /// The member's value, which must be a string; `nil` if missing or null.

@@ -227,6 +227,10 @@ public struct JSONParser: ~Copyable {
         let index = tokens.count
         // Past `membersComparedDirectly` members, every name so far, decoded.
         var names: Set<String>?
+        // While every name is ASCII and follows the one before it in byte order (as this module
+        // writes objects), none can repeat an earlier one: the last is the only one to compare.
+        var ascending = true
+        var previous: Int?
         try container(.object, depth: depth, close: UInt8(ascii: "}")) { (parser, count) throws(JSONError) in
             guard parser.current == UInt8(ascii: "\"") else { throw parser.error("expected a member name in quotes") }
             let nameOffset = parser.position
@@ -237,10 +241,24 @@ public struct JSONParser: ~Copyable {
             parser.position += 1
             parser.skipWhitespace()
             try parser.value(depth: depth)
+            if ascending, parser.tokens[name].ascii, previous.map({ parser.asciiPrecedes($0, name) }) ?? true {
+                previous = name
+                return
+            }
+            ascending = false
             guard !parser.isDuplicate(name, in: index, count: count, names: &names) else {
                 throw JSONError(offset: nameOffset, reason: "duplicate member name \"\(JSONDocument(bytes: parser.bytes, tokens: parser.tokens).string(name))\"")
             }
         }
+    }
+
+    /// Whether the ASCII string at token `a` comes before the one at `b` in byte order.
+    private func asciiPrecedes(_ a: Int, _ b: Int) -> Bool {
+        let (x, y) = (tokens[a], tokens[b])
+        guard x.ascii else { return false }
+        let (m, n) = (x.end - x.start, y.end - y.start)
+        let order = memcmp(bytes.baseAddress! + x.start, bytes.baseAddress! + y.start, min(m, n))
+        return order < 0 || (order == 0 && m < n)
     }
 
     /// Whether the member name at token `name`, the object's member number `count`, repeats an
@@ -322,7 +340,14 @@ public struct JSONParser: ~Copyable {
             let quote = w ^ (ones &* 0x22)
             let backslash = w ^ (ones &* 0x5c)
             let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)
-            if special & highs != 0 { break }
+            if special & highs != 0 {
+                // The lowest flagged byte is the first special one (a flag borrows only upward,
+                // from a byte that matched): step to it, taking the bytes before it into account.
+                let regular = (special & highs).trailingZeroBitCount / 8
+                if w & highs & ((1 << UInt64(8 * regular)) &- 1) != 0 { high = 0x80 }
+                position += regular
+                break
+            }
             if w & highs != 0 { high = 0x80 }
             position += 8
         }

@@ -42,6 +42,19 @@ struct JSONTests {
                 #expect(refused?.reason.hasPrefix("duplicate member name") == true, "\(count) members, \(again)")
             }
         }
+        // Names in ascending order (as this module writes them) are compared with the one before
+        // only while the order holds: a repeat of any earlier one after that is still refused.
+        for count in [2, 5, 16, 17, 40] {
+            let names = (0..<count).map { String(format: "k%03d", $0) }
+            let text = "{" + names.map { "\"\($0)\":0" }.joined(separator: ",")
+            #expect(try memberNames(text + "}") == names)
+            for again in [names[0], names[count / 2], names[count - 1]] {
+                #expect(throws: JSONError.self, "\(count) members, \(again) again") { try parse(text + ",\"\(again)\":1}") }
+                #expect(throws: JSONError.self, "\(count) members, \(again) again after one out of order") {
+                    try parse(text + ",\"a\":1,\"\(again)\":1}")
+                }
+            }
+        }
         #expect(try memberNames("{\"\\u0061\":1,\"b\":2}") == ["a", "b"])
         #expect(throws: JSONError.self) { try memberNames("{\"a\":1} x") }
     }
