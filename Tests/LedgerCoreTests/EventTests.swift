@@ -80,6 +80,13 @@ struct EventTests {
         #expect(refused?.message == "The event holds a value that signed JSON cannot carry: number out of range (integers are limited to ±2^53−1).")
     }
 
+    @Test("a member name written with escapes is read as the name it spells")
+    func escapedNames() throws {
+        let e = try event(#"{\#(common),"type":"claim.retracted","\u0069d":"r","cl\u0061im":"c","reason":"R"}"#)
+        #expect(e.id == "r")
+        #expect(e.body == .claimRetracted(claim: "c", reason: "R"))
+    }
+
     @Test("an event of many members names its first unknown member, whatever the position of the known ones")
     func manyMembers() {
         let unknown = (0..<70).map { String(format: "\"x%02d\":1", $0) }.joined(separator: ",")

@@ -59,6 +59,14 @@ struct JSONTests {
         #expect(throws: JSONError.self) { try memberNames("{\"a\":1} x") }
     }
 
+    @Test("a non-ASCII byte in the same eight bytes as the closing quote still counts: UTF-8 is checked and names compare as strings")
+    func nonASCIIBeforeQuote() throws {
+        #expect(throws: JSONError.self) { try JSONParser.parse([0x22, 0xff, 0x22] + [UInt8](repeating: 0x20, count: 7)) }
+        #expect(try JSONParser.parse(Array("\"é\"       ".utf8)) == .string("é"))
+        let refused = #expect(throws: JSONError.self) { try parse("{\"é\":0,\"e\u{301}\":1}") }
+        #expect(refused?.reason.hasPrefix("duplicate member name") == true)
+    }
+
     @Test("UTF-8 is checked as the standard library checks it, for every short byte sequence tried")
     func utf8() {
         var random = SplitMix64(seed: 7)
