@@ -50,7 +50,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
-            name: "LedgerCLITests", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerProjections", "LedgerStore"], swiftSettings: settings),
+            name: "LedgerCLITests", dependencies: ["LedgerCLI", "LedgerCore", "LedgerCrypto", "LedgerProjections", "LedgerStore"],
+            swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),

@@ -155,8 +155,10 @@ extension JSONValue {
     ///
     /// If `elements` throws after part of the output was printed, the error says that the
     /// output stops short and after how many elements; before that, nothing is printed.
+    /// `output` prints each piece (to standard output unless a test says otherwise).
     static func printPretty(
-        _ members: [String: JSONValue], streaming path: [String], _ elements: (([UInt8]) -> Void) throws(LedgerError) -> Void
+        _ members: [String: JSONValue], streaming path: [String], output: @escaping (String) -> Void = { print($0, terminator: "") },
+        _ elements: (([UInt8]) -> Void) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         precondition(!path.isEmpty && members[path[0]] == nil, "the streamed member must be named, and not also given whole")
         var out: [UInt8] = []
@@ -164,7 +166,7 @@ extension JSONValue {
         var streamed = 0
         func flush(over limit: Int) {
             guard out.count > limit else { return }
-            print(String(decoding: out, as: UTF8.self), terminator: "")
+            output(String(decoding: out, as: UTF8.self))
             out.removeAll(keepingCapacity: true)
             printed = true
         }
