@@ -42,14 +42,8 @@ enum SnapshotBinary {
         writer.flush()
         if let failure = writer.failure { throw failure }
         var hasher = SHA256.Hasher()
-        var at = 0
-        while at < writer.flushed {
-            let chunk = try file.read(at: UInt64(at), count: min(1 << 20, writer.flushed - at))
-            guard !chunk.isEmpty else { throw LedgerError(.io, "\(file.path) ended early while a snapshot was written: something else changed it.") }
-            hasher.update(chunk)
-            at += chunk.count
-        }
-        try file.write(hasher.finalize().rawRepresentation, at: UInt64(at))
+        try file.forEachChunk(from: 0, count: writer.flushed) { hasher.update($0) }
+        try file.write(hasher.finalize().rawRepresentation, at: UInt64(writer.flushed))
     }
 
     private static func write(_ value: some Encodable, with writer: SlotWriter) throws {

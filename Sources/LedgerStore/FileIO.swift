@@ -60,6 +60,31 @@ package final class FileDescriptor {
         return out
     }
 
+    /// Reads `count` bytes from `offset` in order, handing them to `body` a chunk at a time (at
+    /// most `chunk` bytes, through one buffer): one pass over part of a file without holding it.
+    /// - Throws: ``LedgerError/Code/io`` naming the file if it cannot be read or ends before
+    ///   `offset + count` (something cut or changed it while in use), and what `body` throws.
+    package func forEachChunk(
+        from offset: Int, count: Int, chunk: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
+        var buffer = [UInt8](repeating: 0, count: max(0, min(chunk, count)))
+        var at = 0
+        while at < count {
+            let want = min(chunk, count - at)
+            try buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(LedgerError) in
+                    let window = UnsafeMutableRawBufferPointer(rebasing: raw[..<want])
+                    let got = try read(into: window, at: UInt64(offset + at))
+                    guard got == want else {
+                        throw LedgerError(.io, "\(path) ends at byte \(offset + at + got), before byte \(offset + count) that was to be read: something cut or changed it while it was in use. Run the command again, with nothing else writing the file.")
+                    }
+                    try body(UnsafeRawBufferPointer(window))
+                }
+            }.get()
+            at += want
+        }
+    }
+
     /// Fills `buffer` from `offset`; returns the bytes read (short only at the end of the file).
     package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LedgerError) -> Int {
         var done = 0

@@ -73,24 +73,16 @@ final class RuleTable: @unchecked Sendable {
         var claimIndex = RowIndex(filterCapacity: nil)
         var at = start
         for (rows, size) in [(idRows, idRow), (claimRows, claimRow), (stringBytes, 1)] {
-            var left = rows
-            while left > 0 {
-                let count = min(left, (1 << 20) / size)
-                let bytes = try file.read(at: UInt64(at), count: count * size)
-                guard bytes.count == count * size else {
-                    throw LedgerError(.usage, "\(name) ends before its tables do: it was cut short.")
+            // Whole rows a chunk, so that each row's key lies in one.
+            try file.forEachChunk(from: at, count: rows * size, chunk: (1 << 20) / size * size) { raw in
+                hasher.update(raw)
+                guard size > 1 else { return }
+                for row in 0..<(raw.count / size) {
+                    let key = Digest(loadingFrom: raw, at: row * size)
+                    if size == idRow { idIndex.add(key) } else { claimIndex.add(key) }
                 }
-                bytes.withUnsafeBytes { raw in
-                    hasher.update(raw)
-                    guard size > 1 else { return }
-                    for row in 0..<count {
-                        let key = Digest(loadingFrom: raw, at: row * size)
-                        if size == idRow { idIndex.add(key) } else { claimIndex.add(key) }
-                    }
-                }
-                at += count * size
-                left -= count
             }
+            at += rows * size
         }
         return RuleTable(
             file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: hasher.finalize(),
@@ -422,13 +414,9 @@ private final class TableWriter {
     /// Appends the strings to the rows and opens the result.
     func finish() throws(LedgerError) -> RuleTable {
         try flush(&textOut, texts)
-        var at = 0
-        while at < textOut.written {
-            let chunk = try texts.read(at: UInt64(at), count: min(1 << 20, textOut.written - at))
-            guard !chunk.isEmpty else { throw LedgerError(.io, "\(texts.path) ended early while the rule state was written: it changed while in use. Run the command again.") }
-            chunk.withUnsafeBytes { add($0, to: &out) }
+        try texts.forEachChunk(from: 0, count: textOut.written) { (chunk) throws(LedgerError) in
+            add(chunk, to: &out)
             try flush(&out, file)
-            at += chunk.count
         }
         try flush(&out, file)
         var finished = SHA256.Hasher()

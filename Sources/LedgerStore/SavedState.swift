@@ -75,14 +75,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         else { throw bad("its tables do not fill the file as its header says") }
         // The tables are checked whole: one sequential hash (about 0.1 s for a million entries), so
         // that a damaged row can never pass for an absent id or an active claim.
-        let table: RuleTable
-        do throws(LedgerError) {
-            table = try RuleTable.open(
-                file: file, name: "the saved state \(path)", start: tables, idRows: header.idRows, claimRows: header.claimRows,
-                stringBytes: header.stringBytes)
-        } catch where error.code == .usage {
-            throw bad("its tables are cut short")
-        }
+        let table = try RuleTable.open(
+            file: file, name: "the saved state \(path)", start: tables, idRows: header.idRows, claimRows: header.claimRows,
+            stringBytes: header.stringBytes)
         guard table.digest == header.tablesDigest else { throw bad("its tables are damaged (checksum)") }
         self.table = table
         origin = header.origin
@@ -152,12 +147,10 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         while head.count % 8 != 0 { head.append(0) }
         try FileSystem.writeAtomically(to: path, mode: 0o644, directory: FileSystem.parent(of: path)) { (file) throws(LedgerError) in
             try file.write(head, at: 0)
-            var at = 0
-            while at < table.byteCount {
-                let chunk = try table.file.read(at: UInt64(table.ids.offset + at), count: min(1 << 20, table.byteCount - at))
-                guard !chunk.isEmpty else { throw LedgerError(.io, "\(table.name) ended early while the state was saved: it changed while in use. Run the command again.") }
-                try file.write(chunk, at: UInt64(head.count + at))
-                at += chunk.count
+            var at = UInt64(head.count)
+            try table.file.forEachChunk(from: table.ids.offset, count: table.byteCount) { (chunk) throws(LedgerError) in
+                try file.write(chunk, at: at)
+                at += UInt64(chunk.count)
             }
         }
     }

@@ -369,3 +369,25 @@ struct VerificationNoteTests {
         #expect(notes.last == "3 more evidence blobs are not stored (13 in all); `ledger blob check \(f.directory)` lists every one.")
     }
 }
+
+@Suite("Reading a file in chunks")
+struct ChunkedReadTests {
+    @Test("chunks cover exactly the range asked for, whatever the chunk size; a file that ends first is named with where it ends")
+    func chunks() throws {
+        let file = try FileDescriptor.anonymous(in: FileManager.default.temporaryDirectory.path, prefix: "ledger-chunk-test")
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try file.write(bytes, at: 0)
+        for (offset, count, chunk) in [(0, 1000, 1 << 20), (3, 997, 40), (100, 0, 8), (999, 1, 1), (1, 998, 997)] {
+            var seen: [UInt8] = []
+            var sizes: [Int] = []
+            try file.forEachChunk(from: offset, count: count, chunk: chunk) { (raw) throws(LedgerError) in
+                seen += raw
+                sizes.append(raw.count)
+            }
+            #expect(seen == Array(bytes[offset..<(offset + count)]), "\(offset) \(count) \(chunk)")
+            #expect(sizes.dropLast().allSatisfy { $0 == chunk } && sizes.allSatisfy { $0 > 0 }, "\(sizes)")
+        }
+        let cut = #expect(throws: LedgerError(.io, "")) { try file.forEachChunk(from: 990, count: 20, chunk: 4) { _ in } }
+        #expect(cut?.message.hasPrefix("\(file.path) ends at byte 1000, before byte 1010") == true, "\(cut?.message ?? "")")
+    }
+}
