@@ -6,7 +6,7 @@ import LedgerCrypto
 /// commit is almost all signature checks, and they are independent of one another.
 final class SignatureBatch: @unchecked Sendable {
     /// One signature to check, with the position it belongs to.
-    struct Item {
+    struct Item: Sendable {
         var position: UInt64
         var key: PublicKey
         var signature: [UInt8]
@@ -16,8 +16,6 @@ final class SignatureBatch: @unchecked Sendable {
     private(set) var items: [Item] = []
     private var valid: [Bool] = []
 
-    var isEmpty: Bool { items.isEmpty }
-
     /// Adds every signature of `envelope`, at `position`, with the keys the rules resolved for it.
     func add(_ envelope: Envelope, keys: [PublicKey], position: UInt64) {
         let message = envelope.signedBytes
@@ -26,26 +24,14 @@ final class SignatureBatch: @unchecked Sendable {
         }
     }
 
-    /// Checks every signature, in parallel when there are enough to share out.
+    /// Checks every signature, 32 at a time on every core.
     func verify() {
-        valid = [Bool](repeating: false, count: items.count)
+        let items = items
         let chunk = 32
-        let chunks = (items.count + chunk - 1) / chunk
-        if chunks <= 1 {
-            for i in items.indices { valid[i] = items[i].key.isValidSignature(items[i].signature, for: items[i].message) }
-            return
-        }
-        items.withUnsafeBufferPointer { items in
-            valid.withUnsafeMutableBufferPointer { valid in
-                let shared = Shared(items: items, results: valid)
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                    for i in (c * chunk)..<min(shared.items.count, (c + 1) * chunk) {
-                        let item = shared.items[i]
-                        shared.results[i] = item.key.isValidSignature(item.signature, for: item.message)
-                    }
-                }
-            }
-        }
+        valid = Array(
+            concurrently((items.count + chunk - 1) / chunk) { c in
+                items[(c * chunk)..<min(items.count, (c + 1) * chunk)].map { $0.key.isValidSignature($0.signature, for: $0.message) }
+            }.joined())
     }
 
     /// The positions whose signatures did not verify, in order (after ``verify()``).
@@ -53,13 +39,6 @@ final class SignatureBatch: @unchecked Sendable {
         var out: [UInt64] = []
         for (item, ok) in zip(items, valid) where !ok && out.last != item.position { out.append(item.position) }
         return out
-    }
-
-    /// The items, read by every iteration, and the results, each element written by one
-    /// iteration only: safe to share while `verify()` waits for them all.
-    private struct Shared: @unchecked Sendable {
-        let items: UnsafeBufferPointer<Item>
-        let results: UnsafeMutableBufferPointer<Bool>
     }
 }
 

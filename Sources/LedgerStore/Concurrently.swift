@@ -1,8 +1,8 @@
 import Dispatch
 
-/// `body(0)`, …, `body(count - 1)` run on every core, answered in order: the one way this module
-/// shares work between cores (decoding records, verifying signatures, building facts).
-func concurrently<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+/// `body(0)`, …, `body(count - 1)` run on every core, answered in order: the one way the package
+/// shares work between cores (checking signatures, decoding records, building facts).
+package func concurrently<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     var out = [T?](repeating: nil, count: count)
     out.withUnsafeMutableBufferPointer { buffer in
         let results = Results(buffer: buffer)
