@@ -32,7 +32,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 3 }
+    public var version: Int { 4 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
@@ -50,10 +50,14 @@ public struct DisputedFactsProjection: Projection {
     /// and attestations are listed under what they name; a counterclaim contributes its
     /// assertion and its own fact's opening, which is all the countered claim shows of it.
     public struct State: Sendable, Equatable {
+        /// Keys the tables' hashes: drawn at random for each new state, kept in its snapshots.
+        var hasher: IDHasher
+        /// Each node's id.
+        var names = NodeNames()
         /// Nodes by kind and id.
-        var factNodes: [String: Int32] = [:]
-        var claimNodes: [String: Int32] = [:]
-        var evidenceNodes: [String: Int32] = [:]
+        var facts = NameTable()
+        var claims = NameTable()
+        var evidence = NameTable()
         /// Fact nodes in the order opened.
         var factOrder: [Int32] = []
         /// Per node: its fact for a claim (-1 otherwise), and its first and last link.
@@ -64,7 +68,7 @@ public struct DisputedFactsProjection: Projection {
         var linkValue: [UInt64] = []
         var linkNext: [Int32] = []
         /// The node each entry id names, for attestations that target an entry.
-        var entries = EntryTable()
+        var entries: EntryTable
         /// Evidence naming a claim not yet asserted (only in logs that broke the append rules).
         var waiting: [String: [Int32]] = [:]
         /// Every key, for signature checks at query time.
@@ -75,22 +79,70 @@ public struct DisputedFactsProjection: Projection {
         /// Records applied but not yet verified; empty once a replay is finished.
         var pending = PendingSignatures()
 
-        public init() {}
-
-        /// The fact ids, in the order opened.
-        public var factIDs: [String] {
-            let names = Dictionary(factNodes.map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-            return factOrder.compactMap { names[$0] }
+        public init() {
+            self.init(hasher: .random())
         }
 
+        init(hasher: IDHasher) {
+            self.hasher = hasher
+            entries = EntryTable(hasher: hasher)
+        }
 
-        mutating func addNode(parent: Int32, record sequence: UInt64) -> Int32 {
+        /// The fact ids, in the order opened.
+        public var factIDs: [String] { factOrder.map(names.name(of:)) }
+
+        /// The kinds of node, each with its own ids.
+        enum Kind { case fact, claim, evidence }
+
+        private func table(_ kind: Kind) -> NameTable {
+            switch kind {
+            case .fact: facts
+            case .claim: claims
+            case .evidence: evidence
+            }
+        }
+
+        /// The node of kind `kind` named `id`, if any, and the id's hash (to add it with).
+        func lookUp(_ kind: Kind, _ id: String) -> (node: Int32?, hash: UInt64) {
+            var id = id
+            return id.withUTF8 { utf8 in
+                let bytes = UnsafeRawBufferPointer(utf8)
+                let hash = hasher.hash(bytes)
+                return (table(kind).find(hash) { names.hasName($0, bytes) }, hash)
+            }
+        }
+
+        /// The node of kind `kind` named `id`, if any.
+        func node(_ kind: Kind, _ id: String) -> Int32? { lookUp(kind, id).node }
+
+        /// Makes a node of kind `kind` for `id`, which has no node of that kind yet.
+        mutating func addNode(_ kind: Kind, _ id: String, hash: UInt64, parent: Int32, record sequence: UInt64) -> Int32 {
             let node = Int32(head.count)
+            names.append(id)
+            switch kind {
+            case .fact: facts.insert(hash, node)
+            case .claim: claims.insert(hash, node)
+            case .evidence: evidence.insert(hash, node)
+            }
             self.parent.append(parent)
             head.append(-1)
             tail.append(-1)
             link(node, .record(sequence))
             return node
+        }
+
+        /// States are equal when they index the same records the same way: their tables' slots
+        /// lie where their random keys put them.
+        public static func == (a: State, b: State) -> Bool {
+            func same(_ x: NameTable, _ y: NameTable) -> Bool { x.count == y.count && Set(x.nodes) == Set(y.nodes) }
+            func pairs(_ table: EntryTable) -> [UInt64: Int32] {
+                Dictionary(table.contents.map { ($0.word, $0.node) }, uniquingKeysWith: { first, _ in first })
+            }
+            return a.names == b.names && same(a.facts, b.facts) && same(a.claims, b.claims) && same(a.evidence, b.evidence)
+                && a.factOrder == b.factOrder && a.parent == b.parent && a.head == b.head && a.tail == b.tail
+                && a.linkValue == b.linkValue && a.linkNext == b.linkNext
+                && a.entries.count == b.entries.count && pairs(a.entries) == pairs(b.entries) && a.entries.collided == b.entries.collided
+                && a.waiting == b.waiting && a.keys == b.keys && a.signatureFailures == b.signatureFailures && a.pending == b.pending
         }
 
         mutating func link(_ node: Int32, _ link: Link) {
@@ -187,9 +239,9 @@ public struct DisputedFactsProjection: Projection {
             state.keys.apply(event, at: sequence)
 
         case let .factOpened(fact, _, _, _):
-            guard state.factNodes[fact] == nil else { return }
-            let node = state.addNode(parent: -1, record: sequence)
-            state.factNodes[fact] = node
+            let (existing, hash) = state.lookUp(.fact, fact)
+            guard existing == nil else { return }
+            let node = state.addNode(.fact, fact, hash: hash, parent: -1, record: sequence)
             state.factOrder.append(node)
             state.entries.insert(record.entryID, node)
 
@@ -200,17 +252,17 @@ public struct DisputedFactsProjection: Projection {
             addClaim(claim, fact: fact, counters: counters, record, &state)
 
         case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
-            guard let node = state.claimNodes[claim] else { return }
+            guard let node = state.node(.claim, claim) else { return }
             state.link(node, .record(sequence))
             state.entries.insert(record.entryID, node)
 
         case let .evidenceAttached(e):
-            guard state.evidenceNodes[e.evidence] == nil else { return }
-            let node = state.addNode(parent: -1, record: sequence)
-            state.evidenceNodes[e.evidence] = node
+            let (existing, hash) = state.lookUp(.evidence, e.evidence)
+            guard existing == nil else { return }
+            let node = state.addNode(.evidence, e.evidence, hash: hash, parent: -1, record: sequence)
             state.entries.insert(record.entryID, node)
             func bearsOn(_ claim: String) {
-                if let target = state.claimNodes[claim] {
+                if let target = state.node(.claim, claim) {
                     state.link(target, Link(.evidence, UInt64(node)))
                 } else {
                     state.waiting[claim, default: []].append(node)
@@ -221,23 +273,23 @@ public struct DisputedFactsProjection: Projection {
             for claim in e.contradicts { bearsOn(claim) }
 
         case let .custodyRecorded(item, _, _, _, _, _):
-            guard let node = state.evidenceNodes[item] else { return }
+            guard let node = state.node(.evidence, item) else { return }
             state.link(node, .record(sequence))
             state.entries.insert(record.entryID, node)
 
         case let .attestationMade(_, target, _, _):
             let node: Int32? = switch AttestationTarget(target) {
             case let .entry(entryID): state.entries[entryID]
-            case let .id(id): state.claimNodes[id] ?? state.evidenceNodes[id]
+            case let .id(id): state.node(.claim, id) ?? state.node(.evidence, id)
             }
             if let node { state.link(node, .record(sequence)) }
 
         case let .findingRecorded(_, fact, _, _, reliesOn):
-            guard let node = state.factNodes[fact] else { return }
+            guard let node = state.node(.fact, fact) else { return }
             state.link(node, .record(sequence))
             state.entries.insert(record.entryID, node)
             for item in reliesOn {
-                if let evidence = state.evidenceNodes[item] { state.link(node, Link(.evidence, UInt64(evidence))) }
+                if let evidence = state.node(.evidence, item) { state.link(node, Link(.evidence, UInt64(evidence))) }
             }
 
         case .unknown:
@@ -246,11 +298,11 @@ public struct DisputedFactsProjection: Projection {
     }
 
     private func addClaim(_ claim: String, fact: String, counters: String?, _ record: ReplayRecord, _ state: inout State) {
-        guard state.claimNodes[claim] == nil, let factNode = state.factNodes[fact] else { return }
-        let node = state.addNode(parent: factNode, record: record.sequence)
-        state.claimNodes[claim] = node
+        let (existing, hash) = state.lookUp(.claim, claim)
+        guard existing == nil, let factNode = state.node(.fact, fact) else { return }
+        let node = state.addNode(.claim, claim, hash: hash, parent: factNode, record: record.sequence)
         state.link(factNode, Link(.claim, UInt64(node)))
-        if let counters, let target = state.claimNodes[counters] {
+        if let counters, let target = state.node(.claim, counters) {
             state.link(target, Link(.counterclaim, UInt64(node)))
         }
         state.entries.insert(record.entryID, node)
@@ -302,61 +354,35 @@ public struct DisputedFactsProjection: Projection {
     }
 }
 
-/// Entry ids and the node each names, in a table keyed by the ids' first eight bytes (entry ids
-/// are SHA-256 outputs, so those are as good as random), with the rare second id of a shared
-/// prefix kept whole: lookups are exact, at a third of the memory of whole-id keys.
-struct EntryTable: Sendable, Equatable {
-    var byPrefix: [UInt64: Int32] = [:]
-    var collided: [Digest: Int32] = [:]
-
-    /// Records that `entryID`, never inserted before, names `node`.
-    mutating func insert(_ entryID: Digest, _ node: Int32) {
-        if byPrefix[entryID.leadingWord] == nil {
-            byPrefix[entryID.leadingWord] = node
-        } else {
-            collided[entryID] = node
-        }
-    }
-
-    /// The node `entryID` names. Exact for every id inserted; an id never inserted may answer
-    /// the node of another with the same prefix, which the full rules then ignore.
-    subscript(entryID: Digest) -> Int32? {
-        collided[entryID] ?? byPrefix[entryID.leadingWord]
-    }
-}
-
-/// Snapshots write the index as packed arrays, and check on reading that every link and node
-/// number points inside them and every list runs forwards, so a damaged or forged snapshot is
-/// refused (and the state rebuilt) rather than read out of bounds or followed in circles.
+/// Snapshots write the index as packed arrays, its tables slot by slot with their hash key, and
+/// check on reading that every link and node number points inside them, every list runs
+/// forwards and every table can be searched, so a damaged or forged snapshot is refused (and the
+/// state rebuilt) rather than read out of bounds or followed in circles.
 extension DisputedFactsProjection.State: Codable {
     enum CodingKeys: String, CodingKey {
-        case factNames = "fact_names", factNameLengths = "fact_name_lengths", factNodes = "fact_nodes"
-        case claimNames = "claim_names", claimNameLengths = "claim_name_lengths", claimNodes = "claim_nodes"
-        case evidenceNames = "evidence_names", evidenceNameLengths = "evidence_name_lengths", evidenceNodes = "evidence_nodes"
+        case hashKey = "hash_key", names, nameEnds = "name_ends"
+        case factSlots = "fact_slots", claimSlots = "claim_slots", evidenceSlots = "evidence_slots"
         case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next"
-        case entryPrefixes = "entry_prefixes", entryNodes = "entry_nodes", collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
+        case entryWords = "entry_words", entryNodes = "entry_nodes", collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
         case waiting, keys, failedSequences = "signature_failed_sequences", failedMasks = "signature_failed_masks"
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        func names(_ table: [String: Int32], _ text: CodingKeys, _ lengths: CodingKeys, _ nodes: CodingKeys) throws {
-            let packed = PackedIntegers.pack(strings: Array(table.keys))
-            try c.encode(packed.text, forKey: text)
-            try c.encode(packed.lengths, forKey: lengths)
-            try c.encode(PackedIntegers.pack(Array(table.values)), forKey: nodes)
-        }
-        try names(factNodes, .factNames, .factNameLengths, .factNodes)
-        try names(claimNodes, .claimNames, .claimNameLengths, .claimNodes)
-        try names(evidenceNodes, .evidenceNames, .evidenceNameLengths, .evidenceNodes)
+        try c.encode(PackedIntegers.pack([hasher.k0, hasher.k1]), forKey: .hashKey)
+        try c.encode(SnapshotBlob(names.bytes), forKey: .names)
+        try c.encode(PackedIntegers.pack(names.ends), forKey: .nameEnds)
+        try c.encode(PackedIntegers.pack(facts.slots), forKey: .factSlots)
+        try c.encode(PackedIntegers.pack(claims.slots), forKey: .claimSlots)
+        try c.encode(PackedIntegers.pack(evidence.slots), forKey: .evidenceSlots)
         try c.encode(PackedIntegers.pack(factOrder), forKey: .factOrder)
         try c.encode(PackedIntegers.pack(parent), forKey: .parent)
         try c.encode(PackedIntegers.pack(head), forKey: .head)
         try c.encode(PackedIntegers.pack(tail), forKey: .tail)
         try c.encode(PackedIntegers.pack(linkValue), forKey: .linkValue)
         try c.encode(PackedIntegers.pack(linkNext), forKey: .linkNext)
-        try c.encode(PackedIntegers.pack(Array(entries.byPrefix.keys)), forKey: .entryPrefixes)
-        try c.encode(PackedIntegers.pack(Array(entries.byPrefix.values)), forKey: .entryNodes)
+        try c.encode(PackedIntegers.pack(entries.words), forKey: .entryWords)
+        try c.encode(PackedIntegers.pack(entries.nodes), forKey: .entryNodes)
         try c.encode(SnapshotBlob(entries.collided.keys.flatMap(\.rawRepresentation)), forKey: .collidedIDs)
         try c.encode(PackedIntegers.pack(Array(entries.collided.values)), forKey: .collidedNodes)
         try c.encode(waiting, forKey: .waiting)
@@ -373,84 +399,103 @@ extension DisputedFactsProjection.State: Codable {
         func corrupted(_ what: String) -> DecodingError {
             .dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "disputed-facts index: \(what)"))
         }
-        func int32s(_ key: CodingKeys) throws -> [Int32] { try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: key)) }
-        func table<Key: Hashable, Value>(_ keys: [Key], _ nodes: [Value]) throws -> [Key: Value] {
-            guard keys.count == nodes.count else { throw corrupted("a table's keys and values differ in number") }
+        func unpack<T: FixedWidthInteger>(_ key: CodingKeys, as type: T.Type = T.self) throws -> [T] {
+            try c.decode(PackedArray<T>.self, forKey: key).values
+        }
+        func table<Key: Hashable, Value>(_ keys: [Key], _ values: [Value]) throws -> [Key: Value] {
+            guard keys.count == values.count else { throw corrupted("a table's keys and values differ in number") }
             var out: [Key: Value] = [:]
             out.reserveCapacity(keys.count)
-            for (key, node) in zip(keys, nodes) where out.updateValue(node, forKey: key) != nil { throw corrupted("a key appears twice") }
+            for (key, value) in zip(keys, values) where out.updateValue(value, forKey: key) != nil { throw corrupted("a key appears twice") }
             return out
         }
-        func names(_ text: CodingKeys, _ lengths: CodingKeys, _ nodes: CodingKeys) throws -> [String: Int32] {
-            let names = try PackedIntegers.unpackStrings(
-                text: c.decode(SnapshotBlob.self, forKey: text), lengths: c.decode(SnapshotBlob.self, forKey: lengths))
-            return try table(names, int32s(nodes))
-        }
-        self.init()
-        factNodes = try names(.factNames, .factNameLengths, .factNodes)
-        claimNodes = try names(.claimNames, .claimNameLengths, .claimNodes)
-        evidenceNodes = try names(.evidenceNames, .evidenceNameLengths, .evidenceNodes)
-        factOrder = try int32s(.factOrder)
-        parent = try int32s(.parent)
-        head = try int32s(.head)
-        tail = try int32s(.tail)
-        linkValue = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .linkValue))
-        linkNext = try int32s(.linkNext)
-        let prefixes: [UInt64] = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .entryPrefixes))
-        entries.byPrefix = try table(prefixes, int32s(.entryNodes))
+        let key: [UInt64] = try unpack(.hashKey)
+        guard key.count == 2 else { throw corrupted("the hash key is not two words") }
+        self.init(hasher: IDHasher(k0: key[0], k1: key[1]))
+        names = NodeNames(bytes: try c.decode(SnapshotBlob.self, forKey: .names).bytes, ends: try unpack(.nameEnds))
+        facts = NameTable(stored: try unpack(.factSlots))
+        claims = NameTable(stored: try unpack(.claimSlots))
+        evidence = NameTable(stored: try unpack(.evidenceSlots))
+        factOrder = try unpack(.factOrder)
+        parent = try unpack(.parent)
+        head = try unpack(.head)
+        tail = try unpack(.tail)
+        linkValue = try unpack(.linkValue)
+        linkNext = try unpack(.linkNext)
         let ids = try c.decode(SnapshotBlob.self, forKey: .collidedIDs).bytes
         guard ids.count % 32 == 0 else { throw corrupted("a partial entry id") }
         let digests = stride(from: 0, to: ids.count, by: 32).compactMap { try? Digest(rawRepresentation: ids[$0..<$0 + 32]) }
-        entries.collided = try table(digests, int32s(.collidedNodes))
+        entries = EntryTable(hasher: hasher, words: try unpack(.entryWords), nodes: try unpack(.entryNodes), collided: try table(digests, unpack(.collidedNodes)))
         waiting = try c.decode([String: [Int32]].self, forKey: .waiting)
         keys = try c.decode(KeyTable.self, forKey: .keys)
-        let failed: [UInt64] = try PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .failedSequences))
-        signatureFailures = try table(failed, PackedIntegers.unpack(c.decode(SnapshotBlob.self, forKey: .failedMasks)))
+        signatureFailures = try table(unpack(.failedSequences, as: UInt64.self), unpack(.failedMasks, as: UInt64.self))
         if let problem = inconsistency { throw corrupted(problem) }
     }
 
     /// What makes the index unusable, if anything: a number pointing outside its arrays, a
     /// list that does not run forwards or shares links with another, a node without its first
-    /// record, facts in an order that does not list each fact once.
+    /// record, a table that cannot be searched or does not list each node once under its kind,
+    /// facts in an order that does not list each fact once.
     var inconsistency: String? {
         let nodes = Int32(parent.count)
         let links = Int32(linkValue.count)
         guard head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count else {
             return "its arrays differ in length"
         }
+        if let problem = names.inconsistency(nodes: Int(nodes)) { return problem }
+        for table in [facts, claims, evidence] {
+            if let problem = table.problem(nodes: Int(nodes)) { return problem.description }
+        }
+        if let problem = entries.problem(nodes: Int(nodes)) { return problem.description }
         let isNode = { (n: Int32) in n >= 0 && n < nodes }
-        let allNodes = Array(factNodes.values) + Array(claimNodes.values) + Array(evidenceNodes.values) + Array(entries.byPrefix.values)
-            + Array(entries.collided.values) + factOrder + Array(waiting.values.joined())
-        guard allNodes.allSatisfy(isNode) else { return "a node number out of range" }
+        guard factOrder.allSatisfy(isNode), waiting.values.joined().allSatisfy(isNode) else { return "a node number out of range" }
+        // Every node under exactly one kind: a fact and an evidence item have no fact, a claim has one.
+        enum Kind: UInt8 { case none, fact, claim, evidence }
+        var kinds = [Kind](repeating: .none, count: Int(nodes))
+        for (kind, table) in [(Kind.fact, facts), (.claim, claims), (.evidence, evidence)] {
+            for node in table.nodes {
+                guard kinds[Int(node)] == .none else { return "node \(node) is listed twice in the tables" }
+                kinds[Int(node)] = kind
+            }
+        }
+        for n in 0..<Int(nodes) {
+            let hasFact = parent[n] != -1
+            guard kinds[n] != .none, hasFact == (kinds[n] == .claim), !hasFact || isNode(parent[n]) && kinds[Int(parent[n])] == .fact else {
+                return "node \(n) is not a fact, claim or evidence item as the tables say"
+            }
+        }
         for (i, next) in linkNext.enumerated() where next != -1 && !(next > Int32(i) && next < links) {
             return "link \(i) does not lead forwards"
         }
         for n in 0..<Int(nodes) {
-            guard parent[n] == -1 || isNode(parent[n]), head[n] >= 0, head[n] < links, tail[n] >= head[n], tail[n] < links,
+            guard head[n] >= 0, head[n] < links, tail[n] >= head[n], tail[n] < links,
                 DisputedFactsProjection.Link(value: linkValue[Int(head[n])]).tag == .record
             else { return "node \(n) is malformed" }
         }
-        // Each link on exactly one list, ending at its node's tail.
-        var owned = [Bool](repeating: false, count: Int(links))
+        // Each link on at most one list, each list ending at its node's tail. Links lead forwards,
+        // so one pass in link order hands each link's list on to the next (following every list
+        // instead would jump about the arrays, several times slower).
+        var owner = [Int32](repeating: -1, count: Int(links))
         for n in 0..<Int(nodes) {
-            var link = head[n]
-            var last = link
-            while link >= 0 {
-                guard !owned[Int(link)] else { return "link \(link) is on two lists" }
-                owned[Int(link)] = true
-                last = link
-                link = linkNext[Int(link)]
-            }
-            guard last == tail[n] else { return "node \(n)'s list does not end at its tail" }
+            guard owner[Int(head[n])] == -1 else { return "link \(head[n]) is on two lists" }
+            owner[Int(head[n])] = Int32(n)
         }
-        guard factOrder.count == factNodes.count, Set(factOrder) == Set(factNodes.values), Set(factOrder).count == factOrder.count,
-            factNodes.values.allSatisfy({ parent[Int($0)] == -1 })
-        else { return "the facts' order does not list each fact once" }
+        for (i, next) in linkNext.enumerated() where next != -1 && owner[i] != -1 {
+            guard owner[Int(next)] == -1 else { return "link \(next) is on two lists" }
+            owner[Int(next)] = owner[i]
+        }
+        for n in 0..<Int(nodes) where owner[Int(tail[n])] != Int32(n) || linkNext[Int(tail[n])] != -1 {
+            return "node \(n)'s list does not end at its tail"
+        }
+        var listed = [Bool](repeating: false, count: Int(nodes))
+        for node in factOrder {
+            guard kinds[Int(node)] == .fact, !listed[Int(node)] else { return "the facts' order does not list each fact once" }
+            listed[Int(node)] = true
+        }
+        guard factOrder.count == facts.count else { return "the facts' order does not list each fact once" }
         for value in linkValue {
             let link = DisputedFactsProjection.Link(value: value)
-            guard link.tag == .record || isNode(Int32(truncatingIfNeeded: link.payload)) && link.payload < UInt64(nodes) else {
-                return "a link to a node out of range"
-            }
+            guard link.tag == .record || link.payload < UInt64(nodes) else { return "a link to a node out of range" }
             if link.tag == .counterclaim, parent[Int(link.payload)] < 0 { return "a counterclaim without a fact" }
         }
         return nil

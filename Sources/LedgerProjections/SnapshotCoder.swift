@@ -414,6 +414,18 @@ struct SlotDecoder: Decoder {
         return KeyedDecodingContainer(try KeyedSlotReader<Key>(reader: reader, slot: slot, codingPath: codingPath))
     }
 
+    /// Reads this slot's bytes as a blob, once: its whole pages are given back to the system after.
+    func readBlob<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard !slot.isNil else { throw reader.corrupted(codingPath, "nil where bytes are expected") }
+        let range = slot.start..<slot.end
+        if let buffer = reader.buffer, buffer.wasReleased(range) {
+            throw reader.corrupted(codingPath, "a blob decoded twice (its bytes were already given back)")
+        }
+        let result = try body(UnsafeRawBufferPointer(rebasing: reader.bytes[range]))
+        reader.buffer?.release(range)
+        return result
+    }
+
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard !slot.isNil else { throw reader.corrupted(codingPath, "nil where an array is expected") }
         return UnkeyedSlotReader(reader: reader, cursor: slot.start, end: slot.end, codingPath: codingPath)
@@ -625,16 +637,32 @@ struct SnapshotBlob: Codable, Equatable {
 
     init(from decoder: any Decoder) throws {
         if let slots = decoder as? SlotDecoder {
-            guard !slots.slot.isNil else { throw slots.reader.corrupted(slots.codingPath, "nil where bytes are expected") }
-            let range = slots.slot.start..<slots.slot.end
-            if let buffer = slots.reader.buffer, buffer.wasReleased(range) {
-                throw slots.reader.corrupted(slots.codingPath, "a blob decoded twice (its bytes were already given back)")
-            }
-            bytes = Array(UnsafeRawBufferPointer(rebasing: slots.reader.bytes[range]))
-            slots.reader.buffer?.release(range)
+            bytes = try slots.readBlob { Array($0) }
             return
         }
         bytes = try decoder.singleValueContainer().decode([UInt8].self)
+    }
+}
+
+/// An array of fixed-width integers as ``PackedIntegers`` writes it, read straight from a
+/// snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice).
+struct PackedArray<T: FixedWidthInteger>: Codable {
+    var values: [T]
+
+    init(_ values: [T]) {
+        self.values = values
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try PackedIntegers.pack(values).encode(to: encoder)
+    }
+
+    init(from decoder: any Decoder) throws {
+        guard let slots = decoder as? SlotDecoder else {
+            values = try PackedIntegers.unpack(SnapshotBlob(from: decoder))
+            return
+        }
+        values = try slots.readBlob { try PackedIntegers.unpack($0) }
     }
 }
 
@@ -651,16 +679,25 @@ enum PackedIntegers {
     }
 
     static func unpack<T: FixedWidthInteger>(_ blob: SnapshotBlob, as type: T.Type = T.self) throws -> [T] {
+        try blob.bytes.withUnsafeBytes { try unpack($0) }
+    }
+
+    /// The integers packed in `raw`, in an array with room for an eighth more: a state read from
+    /// a snapshot grows by the records after it, and growing a full array copies it whole.
+    static func unpack<T: FixedWidthInteger>(_ raw: UnsafeRawBufferPointer, as type: T.Type = T.self) throws -> [T] {
         let size = MemoryLayout<T>.size
-        guard blob.bytes.count % size == 0 else {
+        guard raw.count % size == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: a packed array of \(T.self) has a partial element"))
         }
-        let count = blob.bytes.count / size
-        return blob.bytes.withUnsafeBytes { raw in
-            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for i in 0..<count { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) }
-                initialized = count
-            }
+        let count = raw.count / size
+        // One copy of the bytes, not a load per element: this is also called unspecialised
+        // (through Codable), where a load per element costs a metadata lookup.
+        return [T](unsafeUninitializedCapacity: count + count / 8) { buffer, initialized in
+            if let base = buffer.baseAddress, count > 0 { UnsafeMutableRawPointer(base).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+            #if _endian(big)
+            for i in 0..<count { buffer[i] = T(littleEndian: buffer[i]) }
+            #endif
+            initialized = count
         }
     }
 

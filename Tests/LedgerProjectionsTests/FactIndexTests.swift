@@ -168,7 +168,7 @@ struct FactIndexTests {
         func digest(_ tail: UInt8, prefix: UInt8 = 7) throws -> Digest {
             try Digest(rawRepresentation: [UInt8](repeating: prefix, count: 8) + [UInt8](repeating: tail, count: 24))
         }
-        var table = EntryTable()
+        var table = EntryTable(hasher: .random())
         table.insert(try digest(1), 10)
         table.insert(try digest(2), 20)
         table.insert(try digest(3, prefix: 8), 30)
@@ -182,6 +182,68 @@ struct FactIndexTests {
         #expect(table[sharingAPrefix] == 10)
     }
 
+    @Test("the id and entry tables answer as dictionaries do, through growth and a snapshot's round trip")
+    func tablesAgainstDictionaries() throws {
+        var random = SplitMix64(seed: 11)
+        for round in 0..<4 {
+            let hasher = IDHasher.random()
+            var names = NodeNames()
+            var table = NameTable()
+            var entries = EntryTable(hasher: hasher)
+            var byName: [String: Int32] = [:]
+            var byEntry: [Digest: Int32] = [:]
+            // Short ids, some sharing long prefixes, and entry ids some of which share a first word.
+            for node in Int32(0)..<Int32(3000 * (round + 1)) {
+                let id = random.next() % 3 == 0 ? "claim-\(node)" : String(repeating: "x", count: Int(random.next() % 40)) + "-\(node)"
+                table.insert(hasher.hash(id), node)
+                names.append(id)
+                byName[id] = node
+                let word = random.next() % 8 == 0 ? UInt64(node / 2) : random.next()
+                let entry = try Digest(rawRepresentation: withUnsafeBytes(of: word.bigEndian) { Array($0) } + (0..<24).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+                entries.insert(entry, node)
+                byEntry[entry] = node
+            }
+            let stored = NameTable(stored: table.slots)
+            let storedEntries = EntryTable(hasher: hasher, words: entries.words, nodes: entries.nodes, collided: entries.collided)
+            #expect(stored.problem(nodes: names.count) == nil && storedEntries.problem(nodes: names.count) == nil)
+            for candidate in [table, stored] {
+                #expect(candidate.count == byName.count)
+                for (id, node) in byName {
+                    var utf8 = id
+                    let found = utf8.withUTF8 { bytes in candidate.find(hasher.hash(id)) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } }
+                    #expect(found == node, "\(id)")
+                }
+                var absent = "absent"
+                #expect(absent.withUTF8 { bytes in candidate.find(hasher.hash("absent")) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } } == nil)
+            }
+            for candidate in [entries, storedEntries] {
+                for (entry, node) in byEntry { #expect(candidate[entry] == node) }
+            }
+        }
+    }
+
+    @Test("stored table slots are refused when a lookup could run forever or miss what they hold")
+    func storedTables() {
+        let occupied: UInt64 = 1 << 32 | 1
+        #expect(NameTable(stored: [UInt64](repeating: 0, count: 16)).problem(nodes: 1) == nil)
+        #expect(NameTable(stored: [UInt64](repeating: occupied, count: 16)).problem(nodes: 1) == .full)
+        #expect(NameTable(stored: [UInt64](repeating: 0, count: 12)).problem(nodes: 1) == .capacity)
+        // A slot whose home is 10 (the top four bits of a 16-slot table), at 5, past free slots.
+        var misplaced = [UInt64](repeating: 0, count: 16)
+        misplaced[5] = 10 << 60 | 1
+        #expect(NameTable(stored: misplaced).problem(nodes: 1) == .unreachable)
+        // The same slot at 12, reached from 10 through occupied 10 and 11, and at 1 after wrapping.
+        var wrapped = [UInt64](repeating: 0, count: 16)
+        (wrapped[10], wrapped[11], wrapped[12]) = (10 << 60 | 1, 10 << 60 | 2, 10 << 60 | 3)
+        #expect(NameTable(stored: wrapped).problem(nodes: 3) == nil)
+        wrapped[11] = 0
+        #expect(NameTable(stored: wrapped).problem(nodes: 3) == .unreachable)
+        var aroundTheEnd = [UInt64](repeating: 0, count: 16)
+        (aroundTheEnd[15], aroundTheEnd[0], aroundTheEnd[1]) = (15 << 60 | 1, 15 << 60 | 2, 15 << 60 | 3)
+        #expect(NameTable(stored: aroundTheEnd).problem(nodes: 3) == nil)
+        #expect(NameTable(stored: aroundTheEnd).problem(nodes: 2) == .nodeOutOfRange)
+    }
+
     @Test("a snapshot whose index points outside itself is refused, even with a valid checksum")
     func forgedIndex() throws {
         let random = try RandomCase(seed: 7, statements: 40)
@@ -193,10 +255,14 @@ struct FactIndexTests {
             ("a link leading back to itself", { $0.linkNext[0] = 0 }),
             ("a head past the links", { $0.head[0] = Int32($0.linkValue.count) }),
             ("a node without its first record", { $0.head[1] = -1 }),
-            ("a table naming a node that does not exist", { $0.claimNodes["forged"] = Int32($0.parent.count) }),
+            ("a table naming a node that does not exist", { $0.claims.insert(1, Int32($0.parent.count)) }),
             ("arrays of different lengths", { $0.tail.removeLast() }),
             ("a fact listed twice", { $0.factOrder.append($0.factOrder[0]) }),
-            ("a fact id naming a claim", { $0.factNodes["forged"] = Int32($0.parent.firstIndex { $0 >= 0 } ?? 0) }),
+            ("a fact id naming a claim", { $0.facts.insert(1, Int32($0.parent.firstIndex { $0 >= 0 } ?? 0)) }),
+            ("a node listed under two kinds", { $0.evidence.insert(1, $0.factOrder[0]) }),
+            ("a node under no kind", { $0.claims = NameTable() }),
+            ("a name past the names' bytes", { $0.names.ends[0] = UInt64($0.names.bytes.count + 1) }),
+            ("an entry naming a node that does not exist", { $0.entries.insert(try! Digest(rawRepresentation: [UInt8](repeating: 9, count: 32)), Int32($0.parent.count)) }),
             ("two lists sharing their links", { $0.linkNext[Int($0.tail[0])] = $0.head[1] }),
             ("a tail that is not the end of its list", { state in
                 let n = state.head.indices.first { state.head[$0] != state.tail[$0] } ?? 0
