@@ -62,11 +62,20 @@ public struct Record: Sendable, Hashable {
     public init(stored bytes: [UInt8]) throws(LedgerError) {
         // Nearly every stored record is canonical: read those in one pass; anything else goes
         // through the general parser, which accepts exactly the same records and says what is wrong.
-        if let record = Self.canonical(bytes) {
+        if let record = bytes.withUnsafeBufferPointer(Self.canonical) {
             self = record
             return
         }
         self = try Self.general(bytes)
+    }
+
+    /// As ``init(stored:)-([UInt8])``, for bytes read in place.
+    public init(stored bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+        if let record = Self.canonical(bytes.assumingMemoryBound(to: UInt8.self)) {
+            self = record
+            return
+        }
+        self = try Self.general(Array(bytes))
     }
 
     /// The general reader: strict JSON, every member checked, then the canonical form required.
@@ -101,9 +110,9 @@ public struct Record: Sendable, Hashable {
 
     /// Reads a record laid out exactly as ``encoded()`` writes it, checking everything the general
     /// path checks; `nil` for any deviation (the general path then decides and explains).
-    static func canonical(_ bytes: [UInt8]) -> Record? {
-        guard bytes.count <= maximumSize else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer -> Record? in
+    static func canonical(_ buffer: UnsafeBufferPointer<UInt8>) -> Record? {
+        guard buffer.count <= maximumSize else { return nil }
+        do {
             var scanner = CanonicalScanner(buffer)
             guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
                 scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),

@@ -1,6 +1,5 @@
 public import LedgerCore
 public import LedgerStore
-import Dispatch
 import LedgerCrypto
 
 /// How far to replay.
@@ -90,9 +89,9 @@ public struct Replay<State: Sendable>: Sendable {
 /// Replays projections over a ledger: streams the log from genesis or from the newest usable
 /// snapshot, up to a sequence number or an acceptance time, and persists snapshots.
 ///
-/// Memory does not grow with the log beyond the projection's own state: records are read in
-/// large sequential chunks by ``Ledger/forEachRecordBytes(from:to:_:)``, decoded on every core,
-/// and dropped once applied.
+/// Memory does not grow with the log beyond the projection's own state: the log is read in
+/// stretches of consecutive records, each read and decoded on one core while other cores take
+/// others, and dropped once applied.
 ///
 /// A snapshot is trusted only if its projection name and version match and the entry id it
 /// recorded equals the log's entry id at its sequence number; otherwise it is ignored (noted)
@@ -106,6 +105,9 @@ public struct ReplayEngine: Sendable {
     /// How many snapshot files of one projection version to keep; older ones are deleted when
     /// a new one is written, and so are snapshots of other versions.
     public var retainedSnapshots = 8
+    /// Records in a stretch of the log decoded on one core: enough that handing it over costs
+    /// little, few enough that a few stretches in flight stay small.
+    static let stretchRecords: UInt64 = 512
 
     /// Creates an engine over `ledger`.
     /// - Parameter snapshotDirectory: defaults to `snapshots` inside the ledger directory.
@@ -170,17 +172,16 @@ public struct ReplayEngine: Sendable {
             info.position.entryID = snapshot.entryID
             info.position.acceptedAt = snapshot.acceptedAt
         }
-        // Decoding (record JSON, base64, event JSON) is most of a replay's cost and needs no
-        // state, so chunks are decoded on every core while this thread applies the chunk before.
+        // Decoding (record JSON, base64, event JSON, entry ids) is most of a replay's cost and
+        // needs no state, so stretches of the log are read and decoded on every core, this
+        // thread included, while this thread applies them in order.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
-        func apply(_ chunk: DecodeAhead) {
-            let results = chunk.results()
-            defer {
-                // Freed on another thread: allocated on the decoding threads, they cost this one,
-                // the replay's bottleneck, more to free than to apply.
-                DispatchQueue.global().async { withExtendedLifetime(results) {} }
-            }
-            for decoded in results.joined() {
+        let stretches = try ledger.stretches(from: start, to: last + 1, records: Self.stretchRecords)
+        let readers = PerWorker { StretchReader(ledger: ledger) }
+        try inOrder(stretches.count, window: 2 * workerCount + 2) { index, worker in
+            DecodedStretch(stretches[index], reader: readers, worker: worker)
+        } consume: { (stretch) throws(LedgerError) in
+            for decoded in stretch.records {
                 info.recordsRead += 1
                 lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                 switch decoded.outcome {
@@ -193,23 +194,9 @@ public struct ReplayEngine: Sendable {
                     }
                 }
             }
+            // A stretch the log did not hold as the index said fails the replay where it is met.
+            if let error = stretch.error { throw error }
         }
-        // A few chunks in flight, so that neither the decoding threads nor this one wait for the
-        // other when one chunk decodes faster or slower than its predecessor applies.
-        var pending: [(UInt64, [UInt8])] = []
-        var inFlight: [DecodeAhead] = []
-        func startDecoding() {
-            inFlight.append(DecodeAhead(pending))
-            pending = []
-            if inFlight.count > DecodeAhead.depth { apply(inFlight.removeFirst()) }
-        }
-        try ledger.forEachRecordBytes(from: start, to: last + 1) { (sequence, bytes) throws(LedgerError) -> Bool in
-            pending.append((sequence, bytes))
-            if pending.count == DecodeAhead.chunkSize { startDecoding() }
-            return true
-        }
-        startDecoding()
-        for chunk in inFlight { apply(chunk) }
         projection.finish(&state)
         // The position is spelled out once, after the loop: hex and RFC 3339 per record would cost
         // more than applying many of them.
@@ -309,52 +296,34 @@ struct Snapshot<State: Codable>: Codable {
     }
 }
 
-/// A chunk of stored records being decoded on other threads, in order, for a replay to apply.
-private final class DecodeAhead: @unchecked Sendable {
-    /// Records a chunk: large enough that handing it over costs nothing, small enough to stay in cache.
-    static let chunkSize = 1024
-    /// Records decoded per task, so that every core takes a share.
-    private static let taskSize = 128
-    /// How many chunks decode while the replaying thread applies another.
-    static let depth = 2
-
-    /// One record, decoded: the event to apply, or why it is skipped.
-    struct Decoded: Sendable {
+/// A stretch of the log, read and decoded: the event to apply of each record, or why it is
+/// skipped, as far as the stretch could be read.
+private struct DecodedStretch: Sendable {
+    /// One record, decoded.
+    struct Record: Sendable {
         var sequence: UInt64
         var entryID: Digest
         var acceptedAt: Timestamp?
         var outcome: ReplayDecoding.Outcome
     }
 
-    private let group = DispatchGroup()
-    // Written by the decoding task before `group` is done; read after.
-    private var decoded: [[Decoded]] = []
+    var records: [Record] = []
+    /// Why the stretch could not be read to its end.
+    var error: LedgerError?
 
-    /// Starts decoding `records` (sequence numbers and stored bytes; their entry ids are
-    /// computed here too) on other threads.
-    init(_ records: [(UInt64, [UInt8])]) {
-        guard !records.isEmpty else { return }
-        DispatchQueue.global().async(group: group) { [self] in
-            let tasks = (records.count + Self.taskSize - 1) / Self.taskSize
-            decoded = concurrently(tasks) { t in
-                records[(t * Self.taskSize)..<min(records.count, (t + 1) * Self.taskSize)].map { sequence, bytes in
-                    Self.decode(StoredRecord(sequence: sequence, bytes: bytes))
+    init(_ stretch: LogStretch, reader: PerWorker<StretchReader>, worker: Int) {
+        records.reserveCapacity(Int(stretch.count))
+        do throws(LedgerError) {
+            try reader.with(worker) { (reader) throws(LedgerError) in
+                try reader.forEachRecord(in: stretch) { sequence, bytes in
+                    let entryID = LedgerCore.Record.entryID(of: bytes)
+                    let (acceptedAt, outcome) = ReplayDecoding.decodeWithTime(sequence: sequence, bytes: bytes, entryID: entryID)
+                    records.append(Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, outcome: outcome))
                 }
             }
+        } catch {
+            self.error = error
         }
-    }
-
-    /// The decoded records, in order, a task's share at a time, once decoding is done. Handed
-    /// over as decoded, not copied element by element into one array.
-    func results() -> [[Decoded]] {
-        group.wait()
-        defer { decoded = [] }
-        return decoded
-    }
-
-    private static func decode(_ stored: StoredRecord) -> Decoded {
-        let (acceptedAt, outcome) = ReplayDecoding.decodeWithTime(stored)
-        return Decoded(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: acceptedAt, outcome: outcome)
     }
 }
 
@@ -366,13 +335,16 @@ enum ReplayDecoding {
         case skip(type: String?, reason: String)
     }
 
-    static func decode(_ stored: StoredRecord) -> Outcome { decodeWithTime(stored).outcome }
+    static func decode(_ stored: StoredRecord) -> Outcome {
+        stored.bytes.withUnsafeBytes { decodeWithTime(sequence: stored.sequence, bytes: $0, entryID: stored.entryID).outcome }
+    }
 
-    /// The outcome, and the record's acceptance time if the record decodes.
-    static func decodeWithTime(_ stored: StoredRecord) -> (acceptedAt: Timestamp?, outcome: Outcome) {
+    /// The outcome, and the record's acceptance time if the record decodes, from the record's
+    /// stored bytes read in place.
+    static func decodeWithTime(sequence: UInt64, bytes: UnsafeRawBufferPointer, entryID: Digest) -> (acceptedAt: Timestamp?, outcome: Outcome) {
         let record: Record
         do throws(LedgerError) {
-            record = try stored.decoded()
+            record = try StoredRecord.decode(sequence: sequence, bytes: bytes)
         } catch {
             return (nil, .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`."))
         }
@@ -381,7 +353,7 @@ enum ReplayDecoding {
             guard event.isKnownType else {
                 return (record.acceptedAt, .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped"))
             }
-            let replayed = ReplayRecord(sequence: stored.sequence, entryID: stored.entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
+            let replayed = ReplayRecord(sequence: sequence, entryID: entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
             return (record.acceptedAt, .apply(replayed, event))
         } catch {
             return (record.acceptedAt, .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)"))

@@ -1,7 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 
-/// `body(0)`, …, `body(count - 1)` run on every core, answered in order: the one way the package
-/// shares work between cores (checking signatures, decoding records, building facts).
+/// How many threads share work: one for each core online.
+package let workerCount = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
+/// `body(0)`, …, `body(count - 1)` run on every core, answered in order: the way the package
+/// shares independent work between cores (checking signatures, building facts). For work whose
+/// results are folded in order as they come, see ``inOrder(_:window:produce:consume:)``.
 package func concurrently<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     var out = [T?](repeating: nil, count: count)
     out.withUnsafeMutableBufferPointer { buffer in
@@ -14,4 +21,171 @@ package func concurrently<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> 
 /// Lets concurrent iterations write distinct elements of one buffer.
 private struct Results<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T?>
+}
+
+/// Produces `produce(0)`, …, `produce(count - 1)` on every core and hands each to `consume` on
+/// the calling thread, in order, while later ones are produced: a fold in order (`consume`)
+/// fed by work that needs none (`produce`), such as a replay applying records other cores
+/// decode. At most `window` results wait ahead of the one being consumed.
+///
+/// One thread a core, the calling thread included: it produces whatever comes next whenever
+/// the result it needs is not ready, so no core waits while work remains and no thread waits
+/// for a core (handing every piece from one thread to others, with more threads than cores,
+/// cost replays as much again as the work itself). `produce` is told which worker runs it
+/// (0 is the calling thread), for memory of its own (``PerWorker``). A result is dropped on
+/// the thread that produced it once consumed: freeing memory allocated on another thread
+/// makes threads wait for each other's allocator locks.
+///
+/// If `consume` throws, nothing more is produced, and the error is rethrown once every
+/// worker has stopped.
+package func inOrder<T: Sendable, E: Error>(
+    _ count: Int, window: Int, produce: @Sendable (_ index: Int, _ worker: Int) -> T, consume: (T) throws(E) -> Void
+) throws(E) {
+    guard count > 0 else { return }
+    let helpers = min(workerCount - 1, count - 1)
+    let shared = Handoff<T>(count: count, window: max(window, 1), workers: helpers + 1)
+    let done = DispatchGroup()
+    let outcome: Result<Void, E> = withoutActuallyEscaping(produce) { produce in
+        for worker in stride(from: 1, through: helpers, by: 1) {
+            DispatchQueue.global().async(group: done) { shared.help(worker, produce) }
+        }
+        defer {
+            shared.stop()
+            done.wait()
+        }
+        return Result { () throws(E) in
+            for index in 0..<count {
+                var result = Optional(shared.take(index) { produce($0, 0) })
+                try consume(result!.value)
+                shared.consumed(&result)
+            }
+        }
+    }
+    try outcome.get()
+}
+
+/// The results of ``inOrder(_:window:produce:consume:)`` between its workers, under one lock.
+private final class Handoff<T: Sendable>: @unchecked Sendable {
+    private let count: Int
+    private let window: Int
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The next index to produce, and how many results were consumed.
+    private var next = 0
+    private var consumedCount = 0
+    /// Results produced and not yet taken, with the worker that produced each.
+    private var ready: [Int: (value: T, worker: Int)] = [:]
+    /// Consumed results, for the worker that produced them to drop.
+    private var spent: [[T]]
+    private var stopped = false
+
+    init(count: Int, window: Int, workers: Int) {
+        self.count = count
+        self.window = window
+        spent = Array(repeating: [], count: workers)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    private var canClaim: Bool { !stopped && next < count && next < consumedCount + window }
+
+    /// Result `index`, produced by whichever worker got to it, or here, by `produceHere`, while
+    /// it is not ready and there is something to produce.
+    func take(_ index: Int, produceHere: (Int) -> T) -> (value: T, worker: Int) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            if let result = ready.removeValue(forKey: index) { return result }
+            if canClaim {
+                let claimed = next
+                next += 1
+                pthread_mutex_unlock(mutex)
+                let value = produceHere(claimed)
+                pthread_mutex_lock(mutex)
+                if claimed == index { return (value, 0) }
+                ready[claimed] = (value, 0)
+                continue
+            }
+            pthread_cond_wait(changed, mutex)
+        }
+    }
+
+    /// Records that `result` was consumed, and takes it to hand back to the helper that produced
+    /// it (one the calling thread produced is left for the caller to drop). Taken under the lock,
+    /// so that the helper, not this thread, holds the last reference.
+    func consumed(_ result: inout (value: T, worker: Int)?) {
+        pthread_mutex_lock(mutex)
+        consumedCount += 1
+        if let worker = result?.worker, worker != 0 {
+            do {
+                let taken = result.take()!
+                spent[worker].append(taken.value)
+            }
+        }
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// A helper's loop: produce what comes next while there is room, drop what was consumed.
+    func help(_ worker: Int, _ produce: (Int, Int) -> T) {
+        pthread_mutex_lock(mutex)
+        while true {
+            let claimable = canClaim
+            guard claimable || (!stopped && next < count) else { break }
+            if !claimable {
+                pthread_cond_wait(changed, mutex)
+                continue
+            }
+            let claimed = next
+            next += 1
+            var dropped = spent[worker]
+            spent[worker] = []
+            pthread_mutex_unlock(mutex)
+            dropped.removeAll()
+            let value = produce(claimed, worker)
+            pthread_mutex_lock(mutex)
+            ready[claimed] = (value, worker)
+            pthread_cond_broadcast(changed)
+        }
+        var dropped = spent[worker]
+        spent[worker] = []
+        pthread_mutex_unlock(mutex)
+        dropped.removeAll()
+    }
+
+    /// Ends production: helpers finish what they are producing and return.
+    func stop() {
+        pthread_mutex_lock(mutex)
+        stopped = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+/// One value for each worker of ``inOrder(_:window:produce:consume:)``, each used only by its
+/// worker's thread: scratch memory kept from one piece of work to the next.
+package final class PerWorker<Value>: @unchecked Sendable {
+    private let values: UnsafeMutableBufferPointer<Value>
+
+    package init(_ make: () -> Value) {
+        values = .allocate(capacity: workerCount)
+        for i in 0..<workerCount { (values.baseAddress! + i).initialize(to: make()) }
+    }
+
+    deinit {
+        values.baseAddress!.deinitialize(count: values.count)
+        values.deallocate()
+    }
+
+    /// Calls `body` with worker `worker`'s value, to use and change.
+    package func with<R, E: Error>(_ worker: Int, _ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try body(&values[worker])
+    }
 }

@@ -25,6 +25,11 @@ public struct StoredRecord: Sendable {
 
     /// Decodes the record (canonical form only).
     public func decoded() throws(LedgerError) -> Record {
+        try bytes.withUnsafeBytes { bytes in Result { () throws(LedgerError) in try Self.decode(sequence: sequence, bytes: bytes) } }.get()
+    }
+
+    /// Decodes the stored bytes of the record at `sequence`, read in place, as ``decoded()`` does.
+    public static func decode(sequence: UInt64, bytes: UnsafeRawBufferPointer) throws(LedgerError) -> Record {
         do throws(LedgerError) {
             return try Record(stored: bytes)
         } catch {
@@ -456,6 +461,10 @@ public final class Ledger: @unchecked Sendable {
 
     /// The sequence number a canonical record starts with (`{"seq":N,`), or `nil`.
     static func sequencePrefix(_ bytes: [UInt8]) -> UInt64? {
+        bytes.withUnsafeBytes { sequencePrefix($0) }
+    }
+
+    static func sequencePrefix(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         let prefix = recordStart
         guard bytes.count > prefix.count, bytes.starts(with: prefix) else { return nil }
         var value: UInt64 = 0
@@ -465,5 +474,81 @@ public final class Ledger: @unchecked Sendable {
             value = value * 10 + UInt64(byte - 0x30)
         }
         return nil
+    }
+
+    /// Cuts records `start..<stop` into stretches of at most `records` consecutive records, each
+    /// to be read on its own (``StretchReader``), several at once on different threads. Where
+    /// each begins comes from the index, checked against the log as ``record(at:)`` checks it;
+    /// reading a stretch then checks that it holds exactly its records, in order.
+    package func stretches(from start: UInt64, to stop: UInt64, records: UInt64) throws(LedgerError) -> [LogStretch] {
+        let stop = min(stop, count)
+        guard start < stop, records > 0 else { return [] }
+        var out: [LogStretch] = []
+        var first = start
+        var offset = try offset(of: record(at: start))
+        while first < stop {
+            let next = min(first + records, stop)
+            let end: UInt64
+            if next < stop {
+                end = try self.offset(of: record(at: next))
+            } else {
+                let last = try record(at: stop - 1)
+                end = try self.offset(of: last) + UInt64(last.bytes.count) + 1
+            }
+            guard end > offset, end <= committedEnd else {
+                throw LedgerError(.damagedLog, "The log's entries \(first) to \(next - 1) do not lie where the index puts them (bytes \(offset) to \(end)). Run `ledger verify \(directory)` for the findings.")
+            }
+            out.append(LogStretch(first: first, count: next - first, offset: offset, end: end))
+            (first, offset) = (next, end)
+        }
+        return out
+    }
+}
+
+/// Consecutive records of the log and the bytes they lie in: a piece of a log to read on one
+/// thread while others read other pieces.
+package struct LogStretch: Sendable, Hashable {
+    /// The first record's sequence number, and how many records.
+    package let first: UInt64
+    package let count: UInt64
+    /// Where the first record begins, and where the line of the last ends (after its newline).
+    package let offset: UInt64
+    package let end: UInt64
+}
+
+/// Reads stretches of one ledger's log, one at a time, keeping its buffer from one to the next:
+/// one reader for each thread.
+package struct StretchReader {
+    private var cursor: LogCursor
+    private let directory: String
+
+    package init(ledger: Ledger) {
+        cursor = LogCursor(file: ledger.logFile, from: 0, end: 0)
+        directory = ledger.directory
+    }
+
+    /// Calls `body` with each record of `stretch`, in order: its sequence number and its stored
+    /// bytes, read in place (valid only during the call).
+    /// - Throws: ``LedgerError/Code/damagedLog`` if the stretch does not hold exactly its records,
+    ///   each line carrying its sequence number (the log changed, or was damaged, since the
+    ///   stretch was cut); what `body` throws.
+    package mutating func forEachRecord(
+        in stretch: LogStretch, _ body: (UInt64, UnsafeRawBufferPointer) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
+        cursor.restart(from: stretch.offset, end: stretch.end)
+        for sequence in stretch.first..<(stretch.first + stretch.count) {
+            let at = cursor.offset
+            let found = try cursor.withNextLine { (line, bytes) throws(LedgerError) -> Bool in
+                guard line.complete, Ledger.sequencePrefix(bytes) == sequence else { return false }
+                try body(sequence, bytes)
+                return true
+            }
+            guard found == true else {
+                throw LedgerError(.damagedLog, "The log does not hold entry \(sequence) where it should (byte \(at)). Run `ledger verify \(directory)` for the findings.")
+            }
+        }
+        guard cursor.offset == stretch.end else {
+            throw LedgerError(.damagedLog, "The log holds more than entries \(stretch.first) to \(stretch.first + stretch.count - 1) before byte \(stretch.end), where the next entry should begin. Run `ledger verify \(directory)` for the findings.")
+        }
     }
 }

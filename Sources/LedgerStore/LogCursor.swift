@@ -22,7 +22,7 @@ struct LogCursor {
     }
 
     private let file: FileDescriptor
-    private let end: UInt64
+    private var end: UInt64
     private var buffer: [UInt8] = []
     private var bufferStart = 0
     /// How far past `bufferStart` the buffer is known to hold no newline.
@@ -43,29 +43,61 @@ struct LogCursor {
 
     /// The next line; `nil` at `end`.
     mutating func next() throws(LedgerError) -> Line? {
+        try withNextLine { line, bytes in
+            var line = line
+            line.bytes = Array(bytes)
+            return line
+        }
+    }
+
+    /// Calls `body` with the next line (its ``Line/bytes`` left empty) and its bytes read in
+    /// place, valid only during the call; `nil` at `end`. For a line longer than any record,
+    /// the bytes are its start.
+    mutating func withNextLine<R>(_ body: (Line, UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R? {
         while true {
             if let newline = Self.newline(in: buffer, from: bufferStart + scanned) {
-                let line = Line(bytes: Array(buffer[bufferStart..<newline]), offset: offset, complete: true)
-                offset += UInt64(line.bytes.count + 1)
+                let line = Line(bytes: [], offset: offset, complete: true)
+                let range = bufferStart..<newline
+                offset += UInt64(range.count + 1)
                 bufferStart = newline + 1
                 scanned = 0
-                return line
+                return try withBuffer(range) { (bytes) throws(LedgerError) in try body(line, bytes) }
             }
             scanned = buffer.count - bufferStart
             if scanned > Self.longest {
                 // Longer than any record: keep its start, skip to its end without holding it.
-                return try skipLongLine()
+                var line = try skipLongLine()
+                let head = line.bytes
+                line.bytes = []
+                return try Result { () throws(LedgerError) in try head.withUnsafeBytes { bytes in Result { () throws(LedgerError) in try body(line, bytes) } }.get() }.get()
             }
             if fileOffset >= end {
                 guard bufferStart < buffer.count else { return nil }
-                let line = Line(bytes: Array(buffer[bufferStart...]), offset: offset, complete: false)
-                offset += UInt64(line.bytes.count)
+                let line = Line(bytes: [], offset: offset, complete: false)
+                let range = bufferStart..<buffer.count
+                offset += UInt64(range.count)
                 bufferStart = buffer.count
                 scanned = 0
-                return line
+                return try withBuffer(range) { (bytes) throws(LedgerError) in try body(line, bytes) }
             }
             try refill()
         }
+    }
+
+    /// Starts again at `offset`, reading up to `end`, keeping the buffer's memory.
+    mutating func restart(from offset: UInt64, end: UInt64) {
+        self.offset = offset
+        fileOffset = offset
+        self.end = end
+        buffer.removeAll(keepingCapacity: true)
+        bufferStart = 0
+        scanned = 0
+    }
+
+    private func withBuffer<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R {
+        try buffer.withUnsafeBytes { raw in
+            Result { () throws(LedgerError) in try body(UnsafeRawBufferPointer(rebasing: raw[range])) }
+        }.get()
     }
 
     /// The index of the first newline at or after `start`: memchr, not a byte-at-a-time loop.

@@ -1,0 +1,90 @@
+import Foundation
+@testable import LedgerStore
+import Testing
+
+@Suite("Work produced on every core and consumed in order")
+struct InOrderTests {
+    /// Counts under a lock, from any thread.
+    final class Tally: @unchecked Sendable {
+        private let lock = NSLock()
+        private var counts: [Int: Int] = [:]
+        func add(_ key: Int) { lock.withLock { counts[key, default: 0] += 1 } }
+        var snapshot: [Int: Int] { lock.withLock { counts } }
+    }
+
+    /// A result that notes, when dropped, whether that happens on the thread that made it.
+    final class Token: @unchecked Sendable {
+        let index: Int
+        let maker = pthread_self()
+        let drops: Tally
+
+        init(_ index: Int, drops: Tally) {
+            self.index = index
+            self.drops = drops
+        }
+
+        deinit { drops.add(pthread_equal(maker, pthread_self()) != 0 ? 1 : 0) }
+    }
+
+    @Test("every result is produced once and consumed in order, whatever the window", arguments: [(0, 1), (1, 1), (7, 1), (200, 3), (1000, 8)])
+    func order(count: Int, window: Int) throws {
+        let produced = Tally()
+        var consumed: [Int] = []
+        inOrder(count, window: window) { index, worker in
+            produced.add(index)
+            // Uneven work, so that results come ready out of order.
+            if index % 5 == 0 { usleep(UInt32(index % 3) * 200) }
+            return index * 3 + worker * 0
+        } consume: { consumed.append($0) }
+        #expect(consumed == (0..<count).map { $0 * 3 })
+        #expect(produced.snapshot == Dictionary(uniqueKeysWithValues: (0..<count).map { ($0, 1) }))
+    }
+
+    struct Stop: Error {}
+
+    @Test("a consumer that throws stops production within the window and sees nothing after")
+    func stops() throws {
+        let produced = Tally()
+        var consumed: [Int] = []
+        #expect(throws: Stop.self) {
+            try inOrder(10_000, window: 4) { index, _ in
+                produced.add(index)
+                return index
+            } consume: { (index) throws(Stop) in
+                consumed.append(index)
+                if index == 50 { throw Stop() }
+            }
+        }
+        #expect(consumed == Array(0...50))
+        // Produced at most a window ahead of what was consumed, and what workers had in hand.
+        #expect(produced.snapshot.count <= 51 + 4 + workerCount)
+    }
+
+    @Test("results are dropped on the thread that produced them, each once")
+    func drops() throws {
+        let drops = Tally()
+        do {
+            var seen = 0
+            inOrder(400, window: 6) { index, _ in Token(index, drops: drops) } consume: { token in
+                #expect(token.index == seen)
+                seen += 1
+            }
+        }
+        let counts = drops.snapshot
+        #expect(counts[0, default: 0] + counts[1, default: 0] == 400)
+        // With more than one core, helpers drop what they made; on one, the caller makes and drops all.
+        #expect(counts[0, default: 0] < 40, "\(counts)")
+    }
+
+    @Test("each worker's scratch value is its own")
+    func perWorker() throws {
+        let scratch = PerWorker { [Int]() }
+        inOrder(300, window: 4) { index, worker in
+            scratch.with(worker) { $0.append(index) }
+            return 0
+        } consume: { _ in }
+        var all: [Int] = []
+        for worker in 0..<workerCount { scratch.with(worker) { all += $0 } }
+        #expect(all.sorted() == Array(0..<300))
+    }
+}
