@@ -8,9 +8,20 @@ import LedgerCrypto
 enum Files {
     /// Reads a whole file (or standard input for `-`), up to `limit` bytes.
     static func read(_ path: String, limit: Int = 64 << 20) throws(LedgerError) -> [UInt8] {
+        try read(path, limit: limit, missingIsNil: false)!
+    }
+
+    /// As ``read(_:limit:)``, but `nil` when no file `path` exists: one open, so that a file
+    /// there and unreadable is an error, never taken for no file.
+    static func readIfPresent(_ path: String, limit: Int = 64 << 20) throws(LedgerError) -> [UInt8]? {
+        try read(path, limit: limit, missingIsNil: true)
+    }
+
+    private static func read(_ path: String, limit: Int, missingIsNil: Bool) throws(LedgerError) -> [UInt8]? {
         let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
+            if code == ENOENT, missingIsNil { return nil }
             throw LedgerError(code == ENOENT ? .usage : .io, "Cannot read \(path): \(String(cString: strerror(code))).")
         }
         defer { close(fd) }

@@ -480,8 +480,7 @@ struct CosignCheckpointCommand: ParsableCommand {
         var known: [String: JSONValue] = [:]
         // Only a state file that does not exist yet means "no checkpoint cosigned before": one
         // that cannot be read must not let this witness forget what it signed.
-        if access(statePath, F_OK) == 0 {
-            let bytes = try Files.read(statePath, limit: 1 << 20)
+        if let bytes = try Files.readIfPresent(statePath, limit: 1 << 20) {
             guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
                 throw LedgerError(.io, "The witness state file \(statePath) is not a JSON object; fix or remove it.")
             }

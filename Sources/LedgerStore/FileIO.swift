@@ -87,12 +87,19 @@ package final class FileDescriptor {
 
     /// Fills `buffer` from `offset`; returns the bytes read (short only at the end of the file).
     package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LedgerError) -> Int {
+        guard let done = Self.read(fd, into: buffer, at: offset) else { throw ioError("read", path) }
+        return done
+    }
+
+    /// Fills `buffer` from `offset` of the open file `fd`, reading again after an interrupted or
+    /// short read; the bytes read (short only at the end of the file), or `nil` with `errno` set.
+    package static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Int? {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ioError("read", path)
+                return nil
             }
             if n == 0 { break }
             done += n

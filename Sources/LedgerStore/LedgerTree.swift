@@ -84,7 +84,7 @@ final class StoredTreeReader: MerkleNodeReader {
     fileprivate func read(level: Int, from index: UInt64, count: Int) -> [UInt8]? {
         guard level >= 0, level < descriptors.count else { return nil }
         var bytes = [UInt8](repeating: 0, count: count * 32)
-        let got = bytes.withUnsafeMutableBytes { pread(descriptors[level], $0.baseAddress, $0.count, off_t(index * 32)) }
+        let got = bytes.withUnsafeMutableBytes { FileDescriptor.read(descriptors[level], into: $0, at: index * 32) }
         return got == bytes.count ? bytes : nil
     }
 }

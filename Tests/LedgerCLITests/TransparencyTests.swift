@@ -158,6 +158,11 @@ struct TransparencyTests {
         let conflicting = try cosign(fork + "/checkpoints/00000000000000000040-48380a48.note", "w1")
         #expect(conflicting.status == 1)
         #expect(conflicting.stderr.contains("two histories"))
+        // A witness state that is there but cannot be read is an error, never taken for no state.
+        try FileManager.default.createDirectory(atPath: work.path("unreadable.state"), withIntermediateDirectories: false)
+        let unreadable = try cosign(Self.old, "w2", ["--state", work.path("unreadable.state")])
+        #expect(unreadable.status == 3, "\(unreadable.stderr)")
+        #expect(unreadable.stderr.contains("Cannot read \(work.path("unreadable.state"))"), "\(unreadable.stderr)")
     }
 
     @Test("a saved rule state carries incremental verification forward; one of another checkpoint is refused")
