@@ -71,7 +71,7 @@ public struct Record: Sendable, Hashable {
 
     /// As ``init(stored:)-([UInt8])``, for bytes read in place.
     public init(stored bytes: UnsafeRawBufferPointer) throws(LedgerError) {
-        if let record = Self.canonical(bytes.assumingMemoryBound(to: UInt8.self)) {
+        if let record = bytes.withMemoryRebound(to: UInt8.self, Self.canonical) {
             self = record
             return
         }

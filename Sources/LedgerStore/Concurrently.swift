@@ -32,9 +32,10 @@ private struct Results<T>: @unchecked Sendable {
 /// the result it needs is not ready, so no core waits while work remains and no thread waits
 /// for a core (handing every piece from one thread to others, with more threads than cores,
 /// cost replays as much again as the work itself). `produce` is told which worker runs it
-/// (0 is the calling thread), for memory of its own (``PerWorker``). A result is dropped on
-/// the thread that produced it once consumed: freeing memory allocated on another thread
-/// makes threads wait for each other's allocator locks.
+/// (0 is the calling thread), for memory of its own (``PerWorker``). A result consumed is
+/// handed back to the helper that produced it, which drops it when it next takes work: freeing
+/// memory allocated on another thread makes threads wait for each other's allocator locks. (What
+/// is consumed after its helper has finished, or never consumed, is dropped at the end, here.)
 ///
 /// If `consume` throws, nothing more is produced, and the error is rethrown once every
 /// worker has stopped.
@@ -94,7 +95,7 @@ private final class Handoff<T: Sendable>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    private var canClaim: Bool { !stopped && next < count && next < consumedCount + window }
+    private var canClaim: Bool { !stopped && next < count && next - consumedCount < window }
 
     /// Result `index`, produced by whichever worker got to it, or here, by `produceHere`, while
     /// it is not ready and there is something to produce.

@@ -399,7 +399,15 @@ public final class Ledger: @unchecked Sendable {
             throw error ?? LedgerError(.damagedLog, "Entry \(sequence) cannot be read from the log. Run `ledger verify \(directory)` to find the damage.")
         }
         indexDistrusted = true
-        try load(ignoringIndex: true)
+        // A log that cannot be read whole again leaves this reader as it was (every read through
+        // the index is still checked against the log), not half-loaded.
+        let before = (indexCount, pending, count, committedEnd, lastEntryID, lastAcceptedAt, report)
+        do throws(LedgerError) {
+            try load(ignoringIndex: true)
+        } catch {
+            (indexCount, pending, count, committedEnd, lastEntryID, lastAcceptedAt, report) = before
+            throw error
+        }
         report.indexRebuilt = true
         return try record(at: sequence)
     }
@@ -477,9 +485,12 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Cuts records `start..<stop` into stretches of at most `records` consecutive records, each
-    /// to be read on its own (``StretchReader``), several at once on different threads. Where
-    /// each begins comes from the index, checked against the log as ``record(at:)`` checks it;
-    /// reading a stretch then checks that it holds exactly its records, in order.
+    /// to be read on its own (``StretchReader``), several at once on different threads. The first
+    /// record is read through the index as ``record(at:)`` reads it, as a sequential read starts;
+    /// where each later stretch begins, the index says, checked only to begin a line of the record
+    /// it names (an index that says otherwise is rebuilt, as for any read through it). Reading the
+    /// stretches then checks that each holds exactly its records, in order: together they are the
+    /// log read in order, each record checked as a sequential read checks it.
     package func stretches(from start: UInt64, to stop: UInt64, records: UInt64) throws(LedgerError) -> [LogStretch] {
         let stop = min(stop, count)
         guard start < stop, records > 0 else { return [] }
@@ -487,15 +498,9 @@ public final class Ledger: @unchecked Sendable {
         var first = start
         var offset = try offset(of: record(at: start))
         while first < stop {
-            let next = min(first + records, stop)
-            let end: UInt64
-            if next < stop {
-                end = try self.offset(of: record(at: next))
-            } else {
-                let last = try record(at: stop - 1)
-                end = try self.offset(of: last) + UInt64(last.bytes.count) + 1
-            }
-            guard end > offset, end <= committedEnd else {
+            let next = first + min(records, stop - first)
+            let end = try next < stop ? self.offset(ofLineOf: next) : self.offset(ofLineOf: stop - 1, end: true)
+            guard end > offset else {
                 throw LedgerError(.damagedLog, "The log's entries \(first) to \(next - 1) do not lie where the index puts them (bytes \(offset) to \(end)). Run `ledger verify \(directory)` for the findings.")
             }
             out.append(LogStretch(first: first, count: next - first, offset: offset, end: end))
@@ -503,8 +508,33 @@ public final class Ledger: @unchecked Sendable {
         }
         return out
     }
-}
 
+    /// Where the line of record `sequence` begins (or with `end`, where it ends, after its
+    /// newline), as the index says if the log agrees that a line of that record begins there, else
+    /// as ``record(at:)`` finds it.
+    private func offset(ofLineOf sequence: UInt64, end: Bool = false) throws(LedgerError) -> UInt64 {
+        if let entry = try? indexEntry(sequence), entry.length <= Record.maximumSize,
+            case let (lineEnd, overflow) = entry.offset.addingReportingOverflow(UInt64(entry.length) + 1), !overflow, lineEnd <= committedEnd,
+            try recordLine(of: sequence, beginsAt: entry.offset, length: entry.length)
+        {
+            return end ? lineEnd : entry.offset
+        }
+        let stored = try record(at: sequence)
+        let offset = try self.offset(of: stored)
+        return end ? offset + UInt64(stored.bytes.count) + 1 : offset
+    }
+
+    /// Whether a line of record `sequence`, `length` bytes long, begins at `offset`: the byte
+    /// before it ends a line, it starts with the record's sequence number, and a newline ends it.
+    private func recordLine(of sequence: UInt64, beginsAt offset: UInt64, length: UInt32) throws(LedgerError) -> Bool {
+        let head = Array("{\"seq\":\(sequence),".utf8)
+        guard UInt64(length) >= UInt64(head.count) else { return false }
+        let before = offset == 0 ? [0x0a] : try logFile.read(at: offset - 1, count: 1)
+        let start = try logFile.read(at: offset, count: head.count)
+        let after = try logFile.read(at: offset + UInt64(length), count: 1)
+        return before == [0x0a] && start == head && after == [0x0a]
+    }
+}
 /// Consecutive records of the log and the bytes they lie in: a piece of a log to read on one
 /// thread while others read other pieces.
 package struct LogStretch: Sendable, Hashable {
@@ -540,6 +570,9 @@ package struct StretchReader {
             let at = cursor.offset
             let found = try cursor.withNextLine { (line, bytes) throws(LedgerError) -> Bool in
                 guard line.complete, Ledger.sequencePrefix(bytes) == sequence else { return false }
+                guard !line.tooLong else {
+                    throw LedgerError(.damagedLog, "The line of entry \(sequence) at byte \(at) of the log is \(line.length) bytes, longer than any record may be (\(Record.maximumSize)): it was changed outside `ledger`. Run `ledger verify \(directory)` for the findings.")
+                }
                 try body(sequence, bytes)
                 return true
             }

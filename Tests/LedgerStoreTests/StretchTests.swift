@@ -88,4 +88,58 @@ struct StretchTests {
         #expect(error?.message.hasPrefix("The log does not hold entry 20 where it should") == true, "\(error?.message ?? "")")
         #expect(read == Array(0..<20))
     }
+
+    /// Changes one character of entry `n`'s signature in place: the same length, still a record,
+    /// but another entry id, which breaks the chain at the entry after it.
+    static func changeSignature(of n: Int, in f: Fixture, _ records: [(UInt64, [UInt8])]) throws {
+        let line = records[n].1
+        let at = try #require(String(decoding: line, as: UTF8.self).range(of: "\"sig\":\"")).upperBound.utf16Offset(in: String(decoding: line, as: UTF8.self))
+        let offset = records[..<n].reduce(0) { $0 + $1.1.count + 1 } + at
+        let log = try #require(FileHandle(forUpdatingAtPath: f.directory + "/log"))
+        try log.seek(toOffset: UInt64(offset))
+        log.write(Data((line[at] == UInt8(ascii: "A") ? "B" : "A").utf8))
+        try log.close()
+    }
+
+    @Test("a record changed in place is read the same wherever the stretches are cut, as a sequential read reads it")
+    func changedInPlace() throws {
+        let (f, _, records) = try Self.ledger()
+        try Self.changeSignature(of: 20, in: f, records)
+        let ledger = try Ledger(directory: f.directory)
+        var sequential: [[UInt8]] = []
+        try ledger.forEachRecordBytes { _, bytes in
+            sequential.append(bytes)
+            return true
+        }
+        #expect(sequential[20] != records[20].1)
+        var reader = StretchReader(ledger: ledger)
+        for size in [1, 2, 3, 4, 5, 10, 20, 40] as [UInt64] {
+            for (start, stop) in [(0, 40), (21, 40), (0, 21), (19, 21)] as [(UInt64, UInt64)] {
+                var read: [[UInt8]] = []
+                for stretch in try ledger.stretches(from: start, to: stop, records: size) {
+                    try reader.forEachRecord(in: stretch) { _, bytes in read.append(Array(bytes)) }
+                }
+                #expect(read == Array(sequential[Int(start)..<Int(stop)]), "\(start)..<\(stop) by \(size)")
+            }
+        }
+        #expect(!ledger.report.indexRebuilt)
+        // Starting at the changed record itself reads it through the index, which no longer
+        // matches it: refused, as a sequential read starting there refuses it.
+        #expect(throws: LedgerError(.damagedLog, "")) { try ledger.forEachRecordBytes(from: 20) { _, _ in true } }
+        #expect(throws: LedgerError(.damagedLog, "")) { try ledger.stretches(from: 20, to: 40, records: 4) }
+    }
+
+    @Test("a reader whose index cannot be rebuilt from a damaged log stays usable, and says so again")
+    func failedRebuild() throws {
+        let (f, _, records) = try Self.ledger()
+        try Self.changeSignature(of: 8, in: f, records)
+        let ledger = try Ledger(directory: f.directory)
+        // Entry 8's id no longer matches the index: the index is rebuilt, which finds the chain broken.
+        let first = #expect(throws: LedgerError(.damagedLog, "")) { try ledger.record(at: 8) }
+        #expect(first?.message.contains("does not continue the chain") == true, "\(first?.message ?? "")")
+        #expect(ledger.count == 40)
+        #expect(try ledger.record(at: 0).bytes == records[0].1)
+        #expect(try ledger.record(at: 39).bytes == records[39].1)
+        #expect(throws: LedgerError(.damagedLog, "")) { try ledger.record(at: 8) }
+    }
 }
