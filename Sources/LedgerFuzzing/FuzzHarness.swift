@@ -47,9 +47,11 @@ public final class FuzzHarness: Sendable {
             writer.value(value)
             precondition((try? JSONParser.parse(writer.bytes)) == value, "JSON value changed through write and parse")
         }
-        if let record = try? Record(stored: bytes) {
+        let record = try? Record(stored: bytes)
+        if let record {
             precondition(record.encoded() == bytes, "a record was accepted in a non-canonical form")
         }
+        precondition((try? Record(stored: input)) == record, "a record read in place differs from one read from an array")
         guard let envelope = try? Envelope(jsonText: bytes) else { return }
         precondition((try? Envelope(jsonText: envelope.jsonBytes)) == envelope, "an envelope changed through its canonical form")
         guard let event = try? Event(payload: envelope.payload, allowUnknownType: true) else { return }
