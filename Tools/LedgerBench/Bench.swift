@@ -52,6 +52,8 @@ struct Measurement: Codable {
     var limitUnit: String?
     var detail: String?
     var peakRSSMiB: Double?
+    /// The machine's rates: those the limits figure measured, or those a figure was compared with.
+    var rates: Limits.Rates?
 }
 
 struct Figure: ParsableCommand {
@@ -281,55 +283,74 @@ struct Figure: ParsableCommand {
     }
 }
 
-/// The machine's own limits, measured through the same primitives in tight loops on one core.
+/// The machine's own limits, measured through the same primitives in tight loops: each the best
+/// of a few short windows, since a shared machine is slowed from time to time and the limit is
+/// what it can do when it is not.
 enum Limits {
+    /// The rates measured, for `run` to compare figures with.
+    struct Rates: Codable {
+        var cores: Int
+        var verifiesPerCore: Double
+        var signsPerCore: Double
+        var sha256Per65Bytes: Double
+        /// The same verify loop on every core at once: what the cores give together, which on a
+        /// shared machine is less than one core's rate times their number.
+        var verifiesAllCores: Double
+    }
+
+    /// The best rate of `windows` runs of `body` (which does `batch` operations) for `seconds` each.
+    static func best(_ windows: Int, seconds: Double, batch: Int, _ body: () throws -> Void) rethrows -> Double {
+        var rates: [Double] = []
+        for _ in 0..<windows {
+            var n = 0
+            let start = now()
+            while now() - start < seconds {
+                try body()
+                n += batch
+            }
+            rates.append(Double(n) / (now() - start))
+        }
+        return rates.max() ?? 0
+    }
+
     static func measure() throws -> Measurement {
         let key = try SigningKey(seed: [UInt8](repeating: 3, count: 32))
         let message = [UInt8](repeating: 0x61, count: 700)
         let signature = try key.signature(for: message)
-        var n = 0
-        var start = now()
-        while now() - start < 2 {
-            for _ in 0..<100 { if key.publicKey.isValidSignature(signature, for: message) { n += 1 } }
+        let verifies = best(5, seconds: 0.4, batch: 50) {
+            for _ in 0..<50 { precondition(key.publicKey.isValidSignature(signature, for: message)) }
         }
-        let verifies = Double(n) / (now() - start)
-        n = 0
-        start = now()
-        while now() - start < 1 {
-            for _ in 0..<100 { _ = try key.signature(for: message); n += 1 }
+        let signs = try best(3, seconds: 0.3, batch: 50) {
+            for _ in 0..<50 { _ = try key.signature(for: message) }
         }
-        let signs = Double(n) / (now() - start)
         var node = [UInt8](repeating: 1, count: 65)
-        n = 0
-        start = now()
-        while now() - start < 1 {
+        let hashes = best(3, seconds: 0.3, batch: 10_000) {
             for _ in 0..<10_000 {
                 let d = node.withUnsafeBytes { SHA256.hash($0) }
                 node.withUnsafeMutableBytes { d.store(into: $0, at: 1) }
-                n += 1
             }
         }
-        let hashes = Double(n) / (now() - start)
-        // The same verify loop on every core at once: what the cores give together, which on a
-        // shared machine is less than one core's rate times their number.
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let counts = UnsafeMutableBufferPointerBox(UnsafeMutableBufferPointer<Int>.allocate(capacity: cores))
+        let counts = UnsafeMutableBufferPointerBox(UnsafeMutableBufferPointer<Double>.allocate(capacity: cores))
         defer { counts.buffer.deallocate() }
-        let began = now()
-        DispatchQueue.concurrentPerform(iterations: cores) { c in
-            var done = 0
-            while now() - began < 2 {
-                for _ in 0..<100 { if key.publicKey.isValidSignature(signature, for: message) { done += 1 } }
+        var together = 0.0
+        for _ in 0..<3 {
+            DispatchQueue.concurrentPerform(iterations: cores) { c in
+                counts.buffer[c] = best(1, seconds: 0.6, batch: 50) {
+                    for _ in 0..<50 { precondition(key.publicKey.isValidSignature(signature, for: message)) }
+                }
             }
-            counts.buffer[c] = done
+            together = max(together, counts.buffer.reduce(0, +))
         }
-        let together = Double(counts.buffer.reduce(0, +)) / (now() - began)
-        return Measurement(
+        var m = Measurement(
             figure: "limits", size: 0, value: verifies, unit: "verifies/s",
             detail: "\(Int(signs)) signs/s \(Int(hashes)) sha256-65B/s \(Int(together)) verifies/s-on-all-cores-at-once")
+        m.rates = Rates(cores: cores, verifiesPerCore: verifies, signsPerCore: signs, sha256Per65Bytes: hashes, verifiesAllCores: together)
+        return m
     }
 }
 
+/// Builds the benchmark ledgers and prints the table.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Build the benchmark ledgers and print the table of figures.")
 
@@ -344,10 +365,18 @@ struct Run: ParsableCommand {
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let limits = try child(["limits", "--directory", workdir, "--size", "0"])
-        let verifyRate = limits.value
-        let hashRate = Double(limits.detail?.split(separator: " ").dropFirst(2).first ?? "") ?? 0
-        let together = Double(limits.detail?.split(separator: " ").dropFirst(4).first ?? "") ?? 0
-        print("machine: \(cores) cores; Ed25519 \(Int(verifyRate)) verifies/s per core, \(limits.detail ?? "")")
+        guard let machine = limits.rates else { throw ValidationError("the limits figure gave no rates") }
+        print("machine: \(cores) cores; Ed25519 \(Int(machine.verifiesPerCore)) verifies/s per core, \(limits.detail ?? "")")
+        // Signature-bound figures are compared with limits measured just before them: the
+        // machine's speed drifts over a run of several minutes.
+        func signatureBound(_ arguments: [String]) throws -> Measurement {
+            guard let rates = try child(["limits", "--directory", workdir, "--size", "0"]).rates else {
+                throw ValidationError("the limits figure gave no rates")
+            }
+            var m = try child(arguments + ["--limit", String(rates.verifiesPerCore * Double(cores))])
+            m.rates = rates
+            return m
+        }
         var rows: [Measurement] = []
         for size in sizes {
             let ledger = "\(workdir)/ledger-\(size)"
@@ -355,7 +384,7 @@ struct Run: ParsableCommand {
                 FileHandle.standardError.write(Data("generating \(size) entries in \(ledger)…\n".utf8))
                 _ = try Workload.generate(entries: size, directory: ledger)
             }
-            rows.append(try child(["verify", "--directory", ledger, "--size", String(size), "--limit", String(verifyRate * Double(cores))]))
+            rows.append(try signatureBound(["verify", "--directory", ledger, "--size", String(size)]))
             _ = try child(["save-state", "--directory", ledger, "--size", String(size)])
             rows.append(try child(["verify-since", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["replay", "--directory", ledger, "--size", String(size)]))
@@ -363,10 +392,10 @@ struct Run: ParsableCommand {
             rows.append(try child(["replay-snapshot", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["fact-views", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["proofs", "--directory", ledger, "--size", String(size)]))
-            rows.append(try child(["merkle-append", "--directory", "\(workdir)/tree-\(size)", "--size", String(size), "--limit", String(hashRate)]))
+            rows.append(try child(["merkle-append", "--directory", "\(workdir)/tree-\(size)", "--size", String(size), "--limit", String(machine.sha256Per65Bytes)]))
             let scratch = "\(workdir)/scratch-\(size)"
             try? FileManager.default.removeItem(atPath: scratch)
-            rows.append(try child(["append-batch", "--directory", scratch, "--size", String(min(size, 100_000)), "--limit", String(verifyRate * Double(cores))]))
+            rows.append(try signatureBound(["append-batch", "--directory", scratch, "--size", String(min(size, 100_000))]))
             try? FileManager.default.removeItem(atPath: scratch)
             rows.append(try child(["append-single", "--directory", scratch, "--size", "2000"]))
             try? FileManager.default.removeItem(atPath: scratch)
@@ -376,7 +405,7 @@ struct Run: ParsableCommand {
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for var m in rows {
             // Signature-bound figures also against what the cores verify together.
-            if m.limitUnit == "verifies/s × cores", together > 0 {
+            if let together = m.rates?.verifiesAllCores, together > 0 {
                 m.detail = String(format: "%.2f of %.0f verifies/s on all cores at once", m.value / together, together)
             }
             let lowerIsBetter = ["ms", "s", "µs"].contains(m.unit)
