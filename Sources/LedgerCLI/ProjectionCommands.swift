@@ -111,7 +111,12 @@ struct Table {
     /// Per column: how to colour a padded cell.
     var paint: [Int: (String) -> String] = [:]
 
-    func render(style: Style) -> String {
+    /// Prints the table a line at a time: a table of many rows is never held as one text.
+    func print(style: Style) {
+        forEachLine(style: style) { Swift.print($0) }
+    }
+
+    func forEachLine(style: Style, _ body: (String) -> Void) {
         var widths = header.map(\.count)
         for row in rows {
             for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
@@ -132,7 +137,8 @@ struct Table {
             }
             return out.joined(separator: "  ")
         }
-        return ([line(header, header: true)] + rows.map { line($0, header: false) }).joined(separator: "\n")
+        body(line(header, header: true))
+        for row in rows { body(line(row, header: false)) }
     }
 }
 
@@ -258,7 +264,7 @@ struct FactsCommand: ParsableCommand {
         table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
         table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
         table.rows = rows
-        print(table.render(style: style))
+        table.print(style: style)
     }
 }
 
@@ -384,7 +390,7 @@ struct FactCommand: ParsableCommand {
                 event.author, event.summary.replacingNewlines(),
             ])
         }
-        print(table.render(style: style))
+        table.print(style: style)
     }
 
     func printClaim(_ view: FactView.ClaimView, style: Style) {
@@ -464,7 +470,7 @@ struct PartiesCommand: ParsableCommand {
                 ])
             }
         }
-        print(table.render(style: style))
+        table.print(style: style)
     }
 }
 
