@@ -106,8 +106,9 @@ public struct ReplayEngine: Sendable {
     /// a new one is written, and so are snapshots of other versions.
     public var retainedSnapshots = 8
     /// Records in a stretch of the log decoded on one core: enough that handing it over costs
-    /// little, few enough that a few stretches in flight stay small.
-    static let stretchRecords: UInt64 = 512
+    /// little, few enough that a few stretches in flight stay small. (Any size gives the same
+    /// answer; tests replay in stretches of a few records.)
+    package var stretchRecords: UInt64 = 512
 
     /// Creates an engine over `ledger`.
     /// - Parameter snapshotDirectory: defaults to `snapshots` inside the ledger directory.
@@ -176,7 +177,7 @@ public struct ReplayEngine: Sendable {
         // needs no state, so stretches of the log are read and decoded on every core, this
         // thread included, while this thread applies them in order.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
-        let stretches = try ledger.stretches(from: start, to: last + 1, records: Self.stretchRecords)
+        let stretches = try ledger.stretches(from: start, to: last + 1, records: stretchRecords)
         let readers = PerWorker { StretchReader(ledger: ledger) }
         try inOrder(stretches.count, window: 2 * workerCount + 2) { index, worker in
             DecodedStretch(stretches[index], reader: readers, worker: worker)

@@ -138,6 +138,36 @@ struct PropertyTests {
         }
     }
 
+    @Test("replay in stretches of any size, decoded on every core, equals replay in one stretch", arguments: seeds)
+    func stretches(seed: UInt64) throws {
+        print("projection property test seed \(String(seed, radix: 16)) (stretches)")
+        let random = try RandomCase(seed: seed, statements: 60)
+        let ledger = try random.ledger.open()
+        for projection in ProjectionRegistry.builtIn.projections {
+            try checkStretches(projection, ledger: ledger, seed: seed)
+        }
+    }
+
+    func checkStretches<P: Projection>(_ projection: P, ledger: Ledger, seed: UInt64) throws {
+        let whole = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        #expect(whole.info.recordsRead == ledger.count && ledger.count < 512, "seed \(seed): one stretch")
+        let context = ReportContext(ledger: ledger, blobs: nil, position: whole.info.position)
+        let expected = canonical(try projection.wholeReport(whole.state, context: context))
+        for size in [1, 2, 5, 17] as [UInt64] {
+            var engine = ReplayEngine(withoutSnapshots: ledger)
+            engine.stretchRecords = size
+            for target in [ReplayTarget.end, .sequence(ledger.count / 2)] {
+                let cut = try engine.replay(projection, to: target, snapshots: .none)
+                let one = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: target, snapshots: .none)
+                #expect(cut.state == one.state, "seed \(seed) \(projection.name) by \(size) to \(target)")
+                #expect(cut.info.position == one.info.position && cut.info.recordsRead == one.info.recordsRead)
+                #expect(cut.info.skipped == one.info.skipped && cut.info.skippedCount == one.info.skippedCount)
+            }
+            let cut = try engine.replay(projection, snapshots: .none)
+            #expect(canonical(try projection.wholeReport(cut.state, context: context)) == expected, "seed \(seed) \(projection.name) by \(size)")
+        }
+    }
+
     @Test("replaying twice gives identical output", arguments: seeds)
     func deterministic(seed: UInt64) throws {
         print("projection property test seed \(String(seed, radix: 16)) (determinism)")
