@@ -69,8 +69,7 @@ package func inOrder<T: Sendable, E: Error>(
 private final class Handoff<T: Sendable>: @unchecked Sendable {
     private let count: Int
     private let window: Int
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = Condition()
     /// The next index to produce, and how many results were consumed.
     private var next = 0
     private var consumedCount = 0
@@ -84,15 +83,6 @@ private final class Handoff<T: Sendable>: @unchecked Sendable {
         self.count = count
         self.window = window
         spent = Array(repeating: [], count: workers)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
     }
 
     private var canClaim: Bool { !stopped && next < count && next - consumedCount < window }
@@ -100,21 +90,21 @@ private final class Handoff<T: Sendable>: @unchecked Sendable {
     /// Result `index`, produced by whichever worker got to it, or here, by `produceHere`, while
     /// it is not ready and there is something to produce.
     func take(_ index: Int, produceHere: (Int) -> T) -> (value: T, worker: Int) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        condition.lock()
+        defer { condition.unlock() }
         while true {
             if let result = ready.removeValue(forKey: index) { return result }
             if canClaim {
                 let claimed = next
                 next += 1
-                pthread_mutex_unlock(mutex)
+                condition.unlock()
                 let value = produceHere(claimed)
-                pthread_mutex_lock(mutex)
+                condition.lock()
                 if claimed == index { return (value, 0) }
                 ready[claimed] = (value, 0)
                 continue
             }
-            pthread_cond_wait(changed, mutex)
+            condition.wait()
         }
     }
 
@@ -122,7 +112,7 @@ private final class Handoff<T: Sendable>: @unchecked Sendable {
     /// it (one the calling thread produced is left for the caller to drop). Taken under the lock,
     /// so that the helper, not this thread, holds the last reference.
     func consumed(_ result: inout (value: T, worker: Int)?) {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         consumedCount += 1
         if let worker = result?.worker, worker != 0 {
             do {
@@ -130,43 +120,43 @@ private final class Handoff<T: Sendable>: @unchecked Sendable {
                 spent[worker].append(taken.value)
             }
         }
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// A helper's loop: produce what comes next while there is room, drop what was consumed.
     func help(_ worker: Int, _ produce: (Int, Int) -> T) {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         while true {
             let claimable = canClaim
             guard claimable || (!stopped && next < count) else { break }
             if !claimable {
-                pthread_cond_wait(changed, mutex)
+                condition.wait()
                 continue
             }
             let claimed = next
             next += 1
             var dropped = spent[worker]
             spent[worker] = []
-            pthread_mutex_unlock(mutex)
+            condition.unlock()
             dropped.removeAll()
             let value = produce(claimed, worker)
-            pthread_mutex_lock(mutex)
+            condition.lock()
             ready[claimed] = (value, worker)
-            pthread_cond_broadcast(changed)
+            condition.broadcast()
         }
         var dropped = spent[worker]
         spent[worker] = []
-        pthread_mutex_unlock(mutex)
+        condition.unlock()
         dropped.removeAll()
     }
 
     /// Ends production: helpers finish what they are producing and return.
     func stop() {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         stopped = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 }
 
@@ -189,4 +179,30 @@ package final class PerWorker<Value>: @unchecked Sendable {
     package func with<R, E: Error>(_ worker: Int, _ body: (inout Value) throws(E) -> R) throws(E) -> R {
         try body(&values[worker])
     }
+}
+
+/// A lock and a condition to wait on under it: what threads sharing work here use to take
+/// turns and to wake each other.
+final class Condition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Waits, the lock released meanwhile, until woken (or spuriously): callers wait in a loop.
+    func wait() { pthread_cond_wait(changed, mutex) }
+    func signal() { pthread_cond_signal(changed) }
+    func broadcast() { pthread_cond_broadcast(changed) }
 }

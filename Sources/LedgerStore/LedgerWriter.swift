@@ -217,9 +217,9 @@ public final class LedgerWriter {
         var entries: [AppendedEntry] = []
         var index: [Ledger.IndexEntry] = []
         var offset = ledger.committedEnd
-        // Every rule is checked in order; the signatures are checked 128 statements at a time on
-        // every core while the rules go on, and all before anything is written.
-        let signatures = SignatureChecks(batchSize: 128, inFlight: .max)
+        // Every rule is checked in order; the signatures are checked 64 at a time on the other
+        // cores while the rules go on, then on every core, and all before anything is written.
+        let signatures = SignatureChecks(batchSize: 64, queued: 16)
         var failedPositions: [UInt64]?
         func firstBadSignature() -> LedgerError? {
             if failedPositions == nil { failedPositions = signatures.finish() }

@@ -2,8 +2,8 @@ import Dispatch
 import LedgerCore
 import LedgerCrypto
 
-/// Ed25519 signatures checked together on every core: the cost of verifying a log or a group
-/// commit is almost all signature checks, and they are independent of one another.
+/// Ed25519 signatures to check together: the cost of verifying a log or a group commit is almost
+/// all signature checks, and they are independent of one another.
 final class SignatureBatch: @unchecked Sendable {
     /// One signature to check, with the position it belongs to.
     struct Item: Sendable {
@@ -24,14 +24,9 @@ final class SignatureBatch: @unchecked Sendable {
         }
     }
 
-    /// Checks every signature, 32 at a time on every core.
+    /// Checks every signature, on this thread.
     func verify() {
-        let items = items
-        let chunk = 32
-        valid = Array(
-            concurrently((items.count + chunk - 1) / chunk) { c in
-                items[(c * chunk)..<min(items.count, (c + 1) * chunk)].map { $0.key.isValidSignature($0.signature, for: $0.message) }
-            }.joined())
+        valid = items.map { $0.key.isValidSignature($0.signature, for: $0.message) }
     }
 
     /// The positions whose signatures did not verify, in order (after ``verify()``).
@@ -42,50 +37,127 @@ final class SignatureBatch: @unchecked Sendable {
     }
 }
 
-/// Signature batches checked on other threads while the caller goes on with the statements after
-/// them: a batch starts once it holds `batchSize` signatures, and at most `inFlight` run at once
-/// (starting another first waits for the oldest). Rules and decoding on the caller's thread then
-/// overlap the signature checks instead of preceding them.
-final class SignatureChecks {
+/// Signatures checked on every core while the caller goes on with the statements after them.
+///
+/// The caller fills batches of `batchSize` signatures. One helper thread for each other core
+/// checks them as they come; the caller checks batches itself whenever more than `queued` wait
+/// (it is then ahead of the helpers), and checks those left when it finishes. So every core
+/// works while there is work, and there are never more busy threads than cores: batches handed
+/// to dispatch queues, each spread over every core while the caller ran on, kept three threads
+/// busy on two cores and left signature checks waiting behind each other.
+final class SignatureChecks: @unchecked Sendable {
     private let batchSize: Int
-    private let inFlight: Int
+    private let queued: Int
     private var filling = SignatureBatch()
-    private var running: [(batch: SignatureBatch, group: DispatchGroup)] = []
-    /// Positions whose signatures failed, from the batches finished so far, in order.
+    private let condition = Condition()
+    /// Batches waiting to be checked, oldest first from `next` (those before it are taken, and
+    /// dropped); how many helpers are checking one.
+    private var waiting: [SignatureBatch?] = []
+    private var next = 0
+    private var checking = 0
+    /// Positions whose signatures failed, from the batches checked so far, in no order.
     private var failed: [UInt64] = []
+    private var closed = false
+    private var helpersStarted = false
+    private let helpers = DispatchGroup()
 
-    init(batchSize: Int, inFlight: Int) {
-        self.batchSize = batchSize
-        self.inFlight = max(1, inFlight)
+    init(batchSize: Int, queued: Int) {
+        self.batchSize = max(1, batchSize)
+        self.queued = max(1, queued)
     }
 
     /// Adds every signature of `envelope`, at `position`, with the keys the rules resolved for it.
     func add(_ envelope: Envelope, keys: [PublicKey], position: UInt64) {
         filling.add(envelope, keys: keys, position: position)
-        if filling.items.count >= batchSize {
-            if running.count >= inFlight { finishOldest() }
-            let batch = filling
-            filling = SignatureBatch()
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { batch.verify() }
-            running.append((batch, group))
+        guard filling.items.count >= batchSize else { return }
+        submit(filling)
+        filling = SignatureBatch()
+    }
+
+    private func submit(_ batch: SignatureBatch) {
+        startHelpers()
+        condition.lock()
+        waiting.append(batch)
+        condition.signal()
+        while waiting.count - next > queued, let ahead = take() { check(ahead) }
+        condition.unlock()
+    }
+
+    /// The oldest batch waiting, if any (the lock held).
+    private func take() -> SignatureBatch? {
+        guard next < waiting.count else { return nil }
+        let batch = waiting[next].take()
+        next += 1
+        // The taken places are given back once they are half the array.
+        if next * 2 >= waiting.count {
+            waiting.removeFirst(next)
+            next = 0
+        }
+        return batch
+    }
+
+    /// Checks `batch` with the lock released, and records its failures (the lock held).
+    private func check(_ batch: SignatureBatch) {
+        condition.unlock()
+        batch.verify()
+        let failures = batch.failedPositions
+        condition.lock()
+        failed += failures
+    }
+
+    private func startHelpers() {
+        guard !helpersStarted else { return }
+        helpersStarted = true
+        for _ in 1..<max(workerCount, 1) {
+            DispatchQueue.global().async(group: helpers) { [self] in help() }
         }
     }
 
-    private func finishOldest() {
-        let (batch, group) = running.removeFirst()
-        group.wait()
-        failed += batch.failedPositions
+    private func help() {
+        condition.lock()
+        while true {
+            if let batch = take() {
+                checking += 1
+                check(batch)
+                checking -= 1
+                condition.broadcast()
+                continue
+            }
+            if closed { break }
+            condition.wait()
+        }
+        condition.unlock()
     }
 
-    /// Checks the signatures not yet started on this thread (and every core), waits for the
-    /// batches running: the positions whose signatures failed, in order.
+    /// Drops the signatures not yet being checked, and waits for the helpers to return: for a
+    /// caller that stops early (an I/O error, say). A ``finish()`` after it checks nothing more.
+    func cancel() {
+        filling = SignatureBatch()
+        condition.lock()
+        closed = true
+        waiting.removeAll()
+        next = 0
+        condition.broadcast()
+        while checking > 0 { condition.wait() }
+        condition.unlock()
+        helpers.wait()
+    }
+
+    /// Checks the signatures left, here and on the helpers, and waits for every check: the
+    /// positions whose signatures failed, in order, each once. The helpers return once this or
+    /// ``cancel()`` has run, so one of them must. Calling it again answers the same.
     func finish() -> [UInt64] {
         let last = filling
         filling = SignatureBatch()
-        last.verify()
-        while !running.isEmpty { finishOldest() }
-        failed += last.failedPositions
-        return failed
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        if !last.items.isEmpty { check(last) }
+        while let batch = take() { check(batch) }
+        while checking > 0 { condition.wait() }
+        let positions = Array(Set(failed)).sorted()
+        condition.unlock()
+        helpers.wait()
+        return positions
     }
 }

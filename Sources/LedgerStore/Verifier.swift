@@ -261,8 +261,9 @@ struct RecordChecker {
     /// exactly what an in-order check reports.
     var parallel = true
     private var captured: (state: LedgerState, root: Digest, last: Digest)?
-    /// A batch of 4,096 signatures checked on every core while the next records are read.
-    private let signatures = SignatureChecks(batchSize: 4096, inFlight: 1)
+    /// Signatures checked on the other cores while the next records are read, 256 at a time; this
+    /// thread checks some too whenever 16 batches wait.
+    private let signatures = SignatureChecks(batchSize: 256, queued: 16)
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
     /// Index entries read ahead, many at a time, not one read per record.
@@ -304,6 +305,8 @@ struct RecordChecker {
     ) throws(LedgerError) {
         var cursor = LogCursor(file: log, from: offset, end: size)
         var openBatchEnd: UInt64?
+        // Stopped early by an error, the checks still waiting are dropped.
+        defer { signatures.cancel() }
         try afterRecord(&self)
         while let line = try cursor.next() {
             if position % 65_536 == 0 { progress?(position, line.offset, size) }
