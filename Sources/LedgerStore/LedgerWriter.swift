@@ -220,6 +220,8 @@ public final class LedgerWriter {
         // Every rule is checked in order; the signatures are checked 64 at a time on the other
         // cores while the rules go on, then on every core, and all before anything is written.
         let signatures = SignatureChecks(batchSize: 64, queued: 16)
+        // Its helpers return once it is finished or cancelled, whatever way this returns.
+        defer { signatures.cancel() }
         var failedPositions: [UInt64]?
         func firstBadSignature() -> LedgerError? {
             if failedPositions == nil { failedPositions = signatures.finish() }

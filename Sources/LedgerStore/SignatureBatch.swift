@@ -120,7 +120,8 @@ final class SignatureChecks: @unchecked Sendable {
                 checking += 1
                 check(batch)
                 checking -= 1
-                condition.broadcast()
+                // Only the caller, finishing, waits for the checks running to end.
+                if checking == 0, closed { condition.broadcast() }
                 continue
             }
             if closed { break }
@@ -130,7 +131,8 @@ final class SignatureChecks: @unchecked Sendable {
     }
 
     /// Drops the signatures not yet being checked, and waits for the helpers to return: for a
-    /// caller that stops early (an I/O error, say). A ``finish()`` after it checks nothing more.
+    /// caller that stops early (an I/O error, say). A ``finish()`` after it checks nothing that
+    /// was dropped.
     func cancel() {
         filling = SignatureBatch()
         condition.lock()

@@ -20,7 +20,7 @@ struct SignatureChecksTests {
 
     @Test("every failing position is found once and in order, whatever the batch size and queue", arguments: [(1, 1), (2, 1), (3, 16), (7, 2), (64, 16), (1000, 4)])
     func failures(batchSize: Int, queued: Int) throws {
-        // Bad positions at the edges, side by side, and with their signatures across batches.
+        // Bad positions at the edges and side by side, among statements of one to three signatures.
         let bad: Set<Int> = [0, 5, 6, 41, 98, 99]
         let envelopes = try Self.envelopes(100, bad: bad)
         let checks = SignatureChecks(batchSize: batchSize, queued: queued)
