@@ -48,7 +48,7 @@ package func inOrder<T: Sendable, E: Error>(
     let done = DispatchGroup()
     let outcome: Result<Void, E> = withoutActuallyEscaping(produce) { produce in
         for worker in stride(from: 1, through: helpers, by: 1) {
-            DispatchQueue.global().async(group: done) { shared.help(worker, produce) }
+            startThread(in: done) { shared.help(worker, produce) }
         }
         defer {
             shared.stop()
@@ -63,6 +63,42 @@ package func inOrder<T: Sendable, E: Error>(
         }
     }
     try outcome.get()
+}
+
+/// Runs `body` on a thread of its own, counted in `group` until it returns. For helpers that
+/// wait for work: on the shared dispatch pool they would hold its threads while they wait, and,
+/// when callers on that pool fill it, wait about a second for a thread to start on. If no
+/// thread can be had, `body` does not run: the callers here do all the work themselves then.
+func startThread(in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+    final class Start {
+        let body: @Sendable () -> Void
+        let group: DispatchGroup
+        init(_ body: @escaping @Sendable () -> Void, _ group: DispatchGroup) {
+            self.body = body
+            self.group = group
+        }
+    }
+    group.enter()
+    let context = Unmanaged.passRetained(Start(body, group)).toOpaque()
+    var thread = pthread_t()
+    let created = pthread_create(&thread, nil, { context in
+        let group: DispatchGroup
+        do {
+            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            group = start.group
+            start.body()
+        }
+        // Left only once `body` (and all it holds) is released: a caller may lend `body` only
+        // until it is done waiting (`withoutActuallyEscaping`).
+        group.leave()
+        return nil
+    }, context)
+    guard created == 0 else {
+        Unmanaged<Start>.fromOpaque(context).release()
+        group.leave()
+        return
+    }
+    pthread_detach(thread)
 }
 
 /// The results of ``inOrder(_:window:produce:consume:)`` between its workers, under one lock.

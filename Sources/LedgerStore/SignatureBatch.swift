@@ -109,7 +109,7 @@ final class SignatureChecks: @unchecked Sendable {
         guard !helpersStarted else { return }
         helpersStarted = true
         for _ in 1..<max(workerCount, 1) {
-            DispatchQueue.global().async(group: helpers) { [self] in help() }
+            startThread(in: helpers) { [self] in help() }
         }
     }
 

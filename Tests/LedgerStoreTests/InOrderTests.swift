@@ -87,4 +87,21 @@ struct InOrderTests {
         for worker in 0..<workerCount { scratch.with(worker) { all += $0 } }
         #expect(all.sorted() == Array(0..<300))
     }
+
+    @Test("many callers at once, on the shared pool, each get their own results in order")
+    func manyCallers() async throws {
+        let answers = await withTaskGroup(of: Bool.self) { group in
+            for caller in 0..<16 {
+                group.addTask {
+                    var consumed: [Int] = []
+                    inOrder(300, window: 3) { index, _ in index * 7 + caller } consume: { consumed.append($0) }
+                    return consumed == (0..<300).map { $0 * 7 + caller }
+                }
+            }
+            var all: [Bool] = []
+            for await answer in group { all.append(answer) }
+            return all
+        }
+        #expect(answers.count == 16 && answers.allSatisfy { $0 })
+    }
 }
