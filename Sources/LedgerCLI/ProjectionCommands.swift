@@ -113,10 +113,6 @@ struct Table {
 
     /// Prints the table a line at a time: a table of many rows is never held as one text.
     func print(style: Style) {
-        forEachLine(style: style) { Swift.print($0) }
-    }
-
-    func forEachLine(style: Style, _ body: (String) -> Void) {
         var widths = header.map(\.count)
         for row in rows {
             for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
@@ -137,8 +133,8 @@ struct Table {
             }
             return out.joined(separator: "  ")
         }
-        body(line(header, header: true))
-        for row in rows { body(line(row, header: false)) }
+        Swift.print(line(header, header: true))
+        for row in rows { Swift.print(line(row, header: false)) }
     }
 }
 

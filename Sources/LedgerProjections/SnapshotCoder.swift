@@ -644,8 +644,8 @@ struct SnapshotBlob: Codable, Equatable {
     }
 }
 
-/// An array of fixed-width integers as ``PackedIntegers`` writes it, read straight from a
-/// snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice).
+/// An array of fixed-width integers, written as ``PackedIntegers`` packs it and read straight
+/// from a snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice).
 struct PackedArray<T: FixedWidthInteger>: Codable {
     var values: [T]
 
@@ -666,8 +666,8 @@ struct PackedArray<T: FixedWidthInteger>: Codable {
     }
 }
 
-/// Arrays of fixed-width integers as little-endian bytes, and strings as their UTF-8 bytes with
-/// a separate array of lengths: a state of millions of numbers is written and read in one pass.
+/// Arrays of fixed-width integers as little-endian bytes: a state of millions of numbers is
+/// written and read in one pass.
 enum PackedIntegers {
     static func pack<T: FixedWidthInteger>(_ values: [T]) -> SnapshotBlob {
         let size = MemoryLayout<T>.size
@@ -699,36 +699,5 @@ enum PackedIntegers {
             #endif
             initialized = count
         }
-    }
-
-    static func pack(strings: [String]) -> (text: SnapshotBlob, lengths: SnapshotBlob) {
-        var text: [UInt8] = []
-        var lengths: [UInt32] = []
-        lengths.reserveCapacity(strings.count)
-        for string in strings {
-            text.append(contentsOf: string.utf8)
-            lengths.append(UInt32(string.utf8.count))
-        }
-        return (SnapshotBlob(text), pack(lengths))
-    }
-
-    static func unpackStrings(text: SnapshotBlob, lengths: SnapshotBlob) throws -> [String] {
-        let lengths = try unpack(lengths, as: UInt32.self)
-        var out: [String] = []
-        out.reserveCapacity(lengths.count)
-        var start = 0
-        try text.bytes.withUnsafeBytes { raw in
-            for length in lengths {
-                guard Int(length) <= raw.count - start else {
-                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: packed strings run past their bytes"))
-                }
-                out.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<start + Int(length)]), as: UTF8.self))
-                start += Int(length)
-            }
-        }
-        guard start == text.bytes.count else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: bytes after the packed strings"))
-        }
-        return out
     }
 }

@@ -428,29 +428,18 @@ public final class Ledger: @unchecked Sendable {
     public func forEachRecord(
         from start: UInt64 = 0, to end: UInt64? = nil, _ body: (StoredRecord) throws(LedgerError) -> Bool
     ) throws(LedgerError) {
-        try forEachRecordBytes(from: start, to: end) { (sequence, bytes) throws(LedgerError) -> Bool in
-            try body(StoredRecord(sequence: sequence, bytes: bytes))
-        }
-    }
-
-    /// Like ``forEachRecord(from:to:_:)``, but hands over each record's sequence number and
-    /// stored bytes without hashing them, for callers that compute entry ids on other threads.
-    public func forEachRecordBytes(
-        from start: UInt64 = 0, to end: UInt64? = nil, _ body: (UInt64, [UInt8]) throws(LedgerError) -> Bool
-    ) throws(LedgerError) {
         let stop = min(end ?? count, count)
         guard start < stop else { return }
         // The first record's offset comes from the index (a cache), so it is read and checked
         // first; after that the log is read in order and each line must carry its sequence number.
         let first = try record(at: start)
-        let offset = try indexEntry(start).offset
-        var cursor = LogCursor(file: logFile, from: offset, end: committedEnd)
+        var cursor = LogCursor(file: logFile, from: try offset(of: first), end: committedEnd)
         var sequence = start
         while sequence < stop, let line = try cursor.next() {
             guard sequence == start ? line.bytes == first.bytes : Self.sequencePrefix(line.bytes) == sequence else {
                 throw LedgerError(.damagedLog, "The log does not hold entry \(sequence) where it should (byte \(line.offset)). Run `ledger verify \(directory)` for the findings.")
             }
-            guard try body(sequence, line.bytes) else { return }
+            guard try body(sequence == start ? first : StoredRecord(sequence: sequence, bytes: line.bytes)) else { return }
             sequence += 1
         }
     }

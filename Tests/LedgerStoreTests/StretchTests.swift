@@ -14,8 +14,8 @@ struct StretchTests {
         })
         let ledger = try Ledger(directory: f.directory)
         var records: [(UInt64, [UInt8])] = []
-        try ledger.forEachRecordBytes { sequence, bytes in
-            records.append((sequence, bytes))
+        try ledger.forEachRecord { stored in
+            records.append((stored.sequence, stored.bytes))
             return true
         }
         #expect(records.count == 40)
@@ -107,8 +107,8 @@ struct StretchTests {
         try Self.changeSignature(of: 20, in: f, records)
         let ledger = try Ledger(directory: f.directory)
         var sequential: [[UInt8]] = []
-        try ledger.forEachRecordBytes { _, bytes in
-            sequential.append(bytes)
+        try ledger.forEachRecord { stored in
+            sequential.append(stored.bytes)
             return true
         }
         #expect(sequential[20] != records[20].1)
@@ -125,7 +125,7 @@ struct StretchTests {
         #expect(!ledger.report.indexRebuilt)
         // Starting at the changed record itself reads it through the index, which no longer
         // matches it: refused, as a sequential read starting there refuses it.
-        #expect(throws: LedgerError(.damagedLog, "")) { try ledger.forEachRecordBytes(from: 20) { _, _ in true } }
+        #expect(throws: LedgerError(.damagedLog, "")) { try ledger.forEachRecord(from: 20) { _ in true } }
         #expect(throws: LedgerError(.damagedLog, "")) { try ledger.stretches(from: 20, to: 40, records: 4) }
     }
 
