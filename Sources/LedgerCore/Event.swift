@@ -154,18 +154,7 @@ extension Event {
     /// - Throws: ``LedgerError/Code/malformedEvent`` naming the field at fault, or
     ///   ``LedgerError/Code/unknownEventType``.
     public init(payload: [UInt8], allowUnknownType: Bool = false) throws(LedgerError) {
-        self = try JSONParser.withDocument(payload) { (parsed) throws(LedgerError) -> Event in
-            let document: JSONDocument
-            switch parsed {
-            case let .success(checked): document = checked
-            case let .failure(error): throw LedgerError(.malformedEvent, "The event payload is not valid JSON: \(error).")
-            }
-            guard document.tokens[0].kind == .object else {
-                throw LedgerError(.malformedEvent, "The event payload is \(document.tokens[0].kind.name), not a JSON object.")
-            }
-            var fields = FieldReader(document, object: 0, context: "the event")
-            return try Event(fields: &fields, allowUnknownType: allowUnknownType)
-        }
+        try self.init(json: payload, allowUnknownType: allowUnknownType) { "The event payload is not valid JSON: \($0)." }
     }
 
     /// Decodes and checks an event from a parsed JSON object (see ``init(payload:allowUnknownType:)``):
@@ -175,13 +164,24 @@ extension Event {
     public init(object: [String: JSONValue], allowUnknownType: Bool = false) throws(LedgerError) {
         var json = JSONWriter()
         json.value(.object(object))
-        do {
-            _ = try JSONParser.parse(json.bytes)
-        } catch {
-            // Without the byte offset: it would point into a text the caller never wrote.
-            throw LedgerError(.malformedEvent, "The event holds a value that signed JSON cannot carry: \(error.reason).")
+        // Without the byte offset: it would point into a text the caller never wrote.
+        try self.init(json: json.bytes, allowUnknownType: allowUnknownType) { "The event holds a value that signed JSON cannot carry: \($0.reason)." }
+    }
+
+    /// Reads an event from JSON text; `invalid` says why text that is not acceptable JSON is refused.
+    private init(json: [UInt8], allowUnknownType: Bool, invalid: (JSONError) -> String) throws(LedgerError) {
+        self = try JSONParser.withDocument(json) { (parsed) throws(LedgerError) -> Event in
+            let document: JSONDocument
+            switch parsed {
+            case let .success(checked): document = checked
+            case let .failure(error): throw LedgerError(.malformedEvent, invalid(error))
+            }
+            guard document.tokens[0].kind == .object else {
+                throw LedgerError(.malformedEvent, "The event payload is \(document.tokens[0].kind.name), not a JSON object.")
+            }
+            var fields = FieldReader(document, object: 0, context: "the event")
+            return try Event(fields: &fields, allowUnknownType: allowUnknownType)
         }
-        try self.init(payload: json.bytes, allowUnknownType: allowUnknownType)
     }
 
     private init(fields f: inout FieldReader, allowUnknownType: Bool) throws(LedgerError) {

@@ -74,10 +74,17 @@ extension Projection {
     /// large ones with ``forEachReportElement(_:context:_:)``. (Not a customisation point:
     /// a projection's report is what its ``forEachReportElement(_:context:_:)`` hands over.)
     public func wholeReport(_ state: State, context: ReportContext) throws(LedgerError) -> JSONValue {
-        var elements: [JSONValue] = []
-        try forEachReportElement(state, context: context) { elements.append($0) }
-        return .object([reportKey: .array(elements)])
+        try collectReport(reportKey) { (body) throws(LedgerError) in try forEachReportElement(state, context: context, body) }
     }
+}
+
+/// `{key: [element…]}`, with the elements `forEachElement` hands over.
+private func collectReport(
+    _ key: String, _ forEachElement: ((JSONValue) -> Void) throws(LedgerError) -> Void
+) throws(LedgerError) -> JSONValue {
+    var elements: [JSONValue] = []
+    try forEachElement { elements.append($0) }
+    return .object([key: .array(elements)])
 }
 
 /// The position and signatures of the record being applied.
@@ -190,9 +197,7 @@ public struct ProjectionAnswer {
     /// The whole report, `{reportKey: [element…]}`, built: for small ledgers and tests.
     /// - Throws: ``LedgerError`` if the log cannot be read back.
     public func report() throws(LedgerError) -> JSONValue {
-        var all: [JSONValue] = []
-        try forEachReportElement { all.append($0) }
-        return .object([reportKey: .array(all)])
+        try collectReport(reportKey, elements)
     }
 }
 

@@ -518,10 +518,11 @@ public final class Ledger: @unchecked Sendable {
     private func recordLine(of sequence: UInt64, beginsAt offset: UInt64, length: UInt32) throws(LedgerError) -> Bool {
         let head = Array("{\"seq\":\(sequence),".utf8)
         guard UInt64(length) >= UInt64(head.count) else { return false }
-        let before = offset == 0 ? [0x0a] : try logFile.read(at: offset - 1, count: 1)
-        let start = try logFile.read(at: offset, count: head.count)
+        // The newline before it and its start in one read, the newline after it in another.
+        let expected = (offset == 0 ? [] : [0x0a]) + head
+        let start = try logFile.read(at: offset - UInt64(expected.count - head.count), count: expected.count)
         let after = try logFile.read(at: offset + UInt64(length), count: 1)
-        return before == [0x0a] && start == head && after == [0x0a]
+        return start == expected && after == [0x0a]
     }
 }
 /// Consecutive records of the log and the bytes they lie in: a piece of a log to read on one

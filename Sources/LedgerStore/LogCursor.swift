@@ -56,12 +56,7 @@ struct LogCursor {
     mutating func withNextLine<R>(_ body: (Line, UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R? {
         while true {
             if let newline = Self.newline(in: buffer, from: bufferStart + scanned) {
-                let line = Line(bytes: [], offset: offset, complete: true)
-                let range = bufferStart..<newline
-                offset += UInt64(range.count + 1)
-                bufferStart = newline + 1
-                scanned = 0
-                return try withBuffer(range) { (bytes) throws(LedgerError) in try body(line, bytes) }
+                return try take(bufferStart..<newline, complete: true, body)
             }
             scanned = buffer.count - bufferStart
             if scanned > Self.longest {
@@ -69,19 +64,27 @@ struct LogCursor {
                 var line = try skipLongLine()
                 let head = line.bytes
                 line.bytes = []
-                return try Result { () throws(LedgerError) in try head.withUnsafeBytes { bytes in Result { () throws(LedgerError) in try body(line, bytes) } }.get() }.get()
+                return try Self.borrow(head, head.indices) { (bytes) throws(LedgerError) in try body(line, bytes) }
             }
             if fileOffset >= end {
                 guard bufferStart < buffer.count else { return nil }
-                let line = Line(bytes: [], offset: offset, complete: false)
-                let range = bufferStart..<buffer.count
-                offset += UInt64(range.count)
-                bufferStart = buffer.count
-                scanned = 0
-                return try withBuffer(range) { (bytes) throws(LedgerError) in try body(line, bytes) }
+                return try take(bufferStart..<buffer.count, complete: false, body)
             }
             try refill()
         }
+    }
+
+    /// Hands the line in `range` of the buffer to `body`, and moves past it (and its newline, if
+    /// `complete`).
+    private mutating func take<R>(
+        _ range: Range<Int>, complete: Bool, _ body: (Line, UnsafeRawBufferPointer) throws(LedgerError) -> R
+    ) throws(LedgerError) -> R {
+        let line = Line(bytes: [], offset: offset, complete: complete)
+        let ending = complete ? 1 : 0
+        offset += UInt64(range.count + ending)
+        bufferStart = range.upperBound + ending
+        scanned = 0
+        return try Self.borrow(buffer, range) { (bytes) throws(LedgerError) in try body(line, bytes) }
     }
 
     /// Starts again at `offset`, reading up to `end`, keeping the buffer's memory.
@@ -94,8 +97,11 @@ struct LogCursor {
         scanned = 0
     }
 
-    private func withBuffer<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R {
-        try buffer.withUnsafeBytes { raw in
+    /// Calls `body` with `range` of `bytes`, in place.
+    private static func borrow<R>(
+        _ bytes: [UInt8], _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> R
+    ) throws(LedgerError) -> R {
+        try bytes.withUnsafeBytes { raw in
             Result { () throws(LedgerError) in try body(UnsafeRawBufferPointer(rebasing: raw[range])) }
         }.get()
     }
