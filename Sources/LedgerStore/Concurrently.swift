@@ -70,35 +70,108 @@ package func inOrder<T: Sendable, E: Error>(
 /// when callers on that pool fill it, wait about a second for a thread to start on. If no
 /// thread can be had, `body` does not run: the callers here do all the work themselves then.
 func startThread(in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
-    final class Start {
-        let body: @Sendable () -> Void
-        let group: DispatchGroup
+    HelperThreads.shared.start(in: group, body)
+}
+
+/// The threads helpers run on. A thread whose helper has returned waits a while for the next:
+/// a new thread can wait milliseconds before the scheduler moves it off the busy core it was
+/// started from, and a group commit lasts tens of milliseconds, while a thread that waits where
+/// it last ran is woken there.
+final class HelperThreads: @unchecked Sendable {
+    static let shared = HelperThreads()
+    /// How long a thread waits for another helper before it ends, in seconds.
+    private let linger: Int
+    private let condition = Condition()
+    /// Threads waiting, and the helpers handed to them and not yet taken.
+    private var idle = 0
+    private var jobs: [Job] = []
+
+    init(linger: Int = 10) {
+        self.linger = linger
+    }
+
+    /// A helper's body and the group that counts it.
+    private final class Job: @unchecked Sendable {
+        private var body: (@Sendable () -> Void)?
+        private let group: DispatchGroup
+
         init(_ body: @escaping @Sendable () -> Void, _ group: DispatchGroup) {
             self.body = body
             self.group = group
         }
-    }
-    group.enter()
-    let context = Unmanaged.passRetained(Start(body, group)).toOpaque()
-    var thread = pthread_t()
-    let created = pthread_create(&thread, nil, { context in
-        let group: DispatchGroup
-        do {
-            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            group = start.group
-            start.body()
+
+        /// Runs the body, and leaves the group only once the body (and all it holds) is
+        /// released: a caller may lend `body` only until it is done waiting (`withoutActuallyEscaping`).
+        func run() {
+            body.take()?()
+            group.leave()
         }
-        // Left only once `body` (and all it holds) is released: a caller may lend `body` only
-        // until it is done waiting (`withoutActuallyEscaping`).
-        group.leave()
-        return nil
-    }, context)
-    guard created == 0 else {
-        Unmanaged<Start>.fromOpaque(context).release()
-        group.leave()
-        return
     }
-    pthread_detach(thread)
+
+    /// Runs `body` on a waiting thread, or on a new one; see ``startThread(in:_:)``.
+    func start(in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        let job = Job(body, group)
+        condition.lock()
+        let handedOff = idle > jobs.count
+        if handedOff {
+            jobs.append(job)
+            condition.signal()
+        }
+        condition.unlock()
+        if handedOff { return }
+        final class Start {
+            let threads: HelperThreads
+            let job: Job
+            init(_ threads: HelperThreads, _ job: Job) {
+                self.threads = threads
+                self.job = job
+            }
+        }
+        let context = Unmanaged.passRetained(Start(self, job)).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { context in
+            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            start.threads.serve(first: start.job)
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<Start>.fromOpaque(context).release()
+            group.leave()
+            return
+        }
+        pthread_detach(thread)
+    }
+
+    /// A thread's life: `first`, then each helper handed to it, until none comes for a while.
+    private func serve(first: Job) {
+        var job: Job? = first
+        while let current = job.take() {
+            current.run()
+            job = next()
+        }
+    }
+
+    /// Waits for the next helper, or `nil` once none has come for ``linger`` seconds. A thread
+    /// looks for a helper before it gives up, so every helper handed off is taken.
+    private func next() -> Job? {
+        condition.lock()
+        defer { condition.unlock() }
+        idle += 1
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        deadline.tv_sec += linger
+        while jobs.isEmpty, condition.wait(until: deadline) {}
+        idle -= 1
+        return jobs.isEmpty ? nil : jobs.removeFirst()
+    }
+
+    /// How many threads are waiting for a helper, read under the lock.
+    var waiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return idle
+    }
 }
 
 /// The results of ``inOrder(_:window:produce:consume:)`` between its workers, under one lock.
@@ -239,6 +312,11 @@ final class Condition: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits, the lock released meanwhile, until woken (or spuriously): callers wait in a loop.
     func wait() { pthread_cond_wait(changed, mutex) }
+    /// As ``wait()``, or until the `CLOCK_REALTIME` time `deadline`: `false` once it has passed.
+    func wait(until deadline: timespec) -> Bool {
+        var deadline = deadline
+        return pthread_cond_timedwait(changed, mutex, &deadline) != ETIMEDOUT
+    }
     func signal() { pthread_cond_signal(changed) }
     func broadcast() { pthread_cond_broadcast(changed) }
 }

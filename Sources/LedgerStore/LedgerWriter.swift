@@ -217,9 +217,10 @@ public final class LedgerWriter {
         var entries: [AppendedEntry] = []
         var index: [Ledger.IndexEntry] = []
         var offset = ledger.committedEnd
-        // Every rule is checked in order; the signatures are checked 64 at a time on the other
+        // Every rule is checked in order; the signatures are checked 16 at a time on the other
         // cores while the rules go on, then on every core, and all before anything is written.
-        let signatures = SignatureChecks(batchSize: 64, queued: 16)
+        // Small batches, so that the cores finish the last of them at nearly the same time.
+        let signatures = SignatureChecks(batchSize: 16, queued: 64)
         // Its helpers return once it is finished or cancelled, whatever way this returns.
         defer { signatures.cancel() }
         var failedPositions: [UInt64]?

@@ -104,4 +104,54 @@ struct InOrderTests {
         }
         #expect(answers.count == 16 && answers.allSatisfy { $0 })
     }
+
+    @Test("helpers each run once, on threads of their own at once, and threads are used again")
+    func helperThreads() {
+        final class Tally: @unchecked Sendable {
+            let condition = Condition()
+            var runs = 0
+            var running = 0
+            var mostAtOnce = 0
+            /// Helpers that ran on a thread that had run one before.
+            var reused = 0
+        }
+        // Rounds one after another: from the second on, the threads of the round before wait
+        // for work. Within a round every helper waits until all of it is running, which only
+        // threads of their own can do; a helper that waits too long gives up, so a failure
+        // cannot hang the test.
+        let tally = Tally()
+        // Threads of their own, apart from those the tests running alongside use.
+        let threads = HelperThreads()
+        for round in 0..<5 {
+            let group = DispatchGroup()
+            let helpers = 2 + round
+            for _ in 0..<helpers {
+                threads.start(in: group) {
+                    tally.condition.lock()
+                    tally.runs += 1
+                    tally.running += 1
+                    tally.mostAtOnce = max(tally.mostAtOnce, tally.running)
+                    if Thread.current.threadDictionary["helper-ran"] != nil { tally.reused += 1 }
+                    Thread.current.threadDictionary["helper-ran"] = true
+                    tally.condition.broadcast()
+                    var deadline = timespec()
+                    clock_gettime(CLOCK_REALTIME, &deadline)
+                    deadline.tv_sec += 5
+                    while tally.running < helpers, tally.condition.wait(until: deadline) {}
+                    tally.condition.unlock()
+                }
+            }
+            group.wait()
+            tally.condition.lock()
+            #expect(tally.mostAtOnce == helpers, "round \(round): \(tally.mostAtOnce) of \(helpers) helpers ran at once")
+            tally.running = 0
+            tally.mostAtOnce = 0
+            tally.condition.unlock()
+            // Until the round's threads wait for the next (or five seconds have passed).
+            for _ in 0..<500 where threads.waiting < helpers { usleep(10_000) }
+        }
+        #expect(tally.runs == 2 + 3 + 4 + 5 + 6)
+        // Each round after the first can use every thread of the round before: 2 + 3 + 4 + 5.
+        #expect(tally.reused == 14, "\(tally.reused) of 20 helpers ran on a thread used before")
+    }
 }
