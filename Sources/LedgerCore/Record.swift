@@ -116,8 +116,7 @@ public struct Record: Sendable, Hashable {
             var scanner = CanonicalScanner(buffer)
             guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
                 scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
-                let acceptedText = scanner.until(0x22), let accepted = Timestamp(rfc3339Bytes: acceptedText),
-                accepted.isCanonicalText(acceptedText),
+                let acceptedText = scanner.until(0x22), let accepted = Timestamp(canonicalRFC3339Bytes: acceptedText),
                 scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
                 scanner.literal(bytes: envelopeHead),
                 let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,

@@ -62,12 +62,14 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
-    /// Whether `bytes` are exactly ``rfc3339``: the one spelling the ledger writes.
-    public func isCanonicalText(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumTextLength) { buffer in
-            let count = write(into: buffer)
-            return count == bytes.count && buffer[..<count].elementsEqual(bytes)
-        }
+    /// As ``init(rfc3339Bytes:)``, accepting only the one spelling ``rfc3339`` writes: `T` and `Z`
+    /// in capitals, and fraction digits only when the time has them, without trailing zeros.
+    public init?(canonicalRFC3339Bytes c: UnsafeBufferPointer<UInt8>) {
+        // Read once and judged by its shape: writing the time back to compare cost more than reading it.
+        guard let time = Timestamp(rfc3339Bytes: c), c[10] == UInt8(ascii: "T"), c[c.count - 1] == UInt8(ascii: "Z"),
+            c.count == 20 || c[c.count - 2] != UInt8(ascii: "0")
+        else { return nil }
+        self = time
     }
 
     /// The longest ``rfc3339`` text: a year of up to 19 digits and a sign, and nine fraction digits.

@@ -250,6 +250,30 @@ struct TimestampTests {
         }
     }
 
+    @Test("only the spelling the ledger writes is canonical")
+    func canonicalSpelling() {
+        func canonical(_ text: String) -> Timestamp? {
+            Array(text.utf8).withUnsafeBufferPointer { Timestamp(canonicalRFC3339Bytes: $0) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            // Whole seconds, and fractions of one to nine digits.
+            let nanoseconds = [0, 100_000_000, 120_000_000, 123_456_789, 5, 500][Int.random(in: 0..<6, using: &generator)]
+            let time = Timestamp(seconds: Int64.random(in: -62_000_000_000...250_000_000_000, using: &generator), nanoseconds: Int32(nanoseconds))
+            let text = time.rfc3339
+            #expect(canonical(text) == time, "\(text)")
+            // Every other spelling of the same time is read by the lenient parser and refused here.
+            var others = [text.replacingOccurrences(of: "T", with: "t"), text.replacingOccurrences(of: "Z", with: "z")]
+            others.append(nanoseconds == 0 ? text.replacingOccurrences(of: "Z", with: ".0Z") : text.replacingOccurrences(of: "Z", with: "0Z"))
+            for other in others where other.count <= 30 && Timestamp(rfc3339: other) == time {
+                #expect(canonical(other) == nil, "\(other)")
+            }
+        }
+        #expect(canonical("2020-09-21T08:00:00.000000000Z") == nil)
+        #expect(canonical("2020-09-21T08:00:00.5Z") == Timestamp(rfc3339: "2020-09-21T08:00:00.5Z"))
+        #expect(canonical("2020-09-21T08:00:00+00:00") == nil)
+    }
+
     @Test("refuses offsets other than Z, impossible dates and loose formats", arguments: [
         "2020-09-21T08:00:00+02:00", "2020-02-30T00:00:00Z", "2021-02-29T00:00:00Z", "2020-13-01T00:00:00Z",
         "2020-09-21T24:00:00Z", "2020-09-21T08:00:60Z", "2020-09-21 08:00:00Z", "2020-09-21", "2020-09-21T08:00:00.Z",
