@@ -116,7 +116,9 @@ final class HelperThreads: @unchecked Sendable {
         let handedOff = idle > jobs.count
         if handedOff {
             jobs.append(job)
-            condition.signal()
+            // Every waiting thread looks: the others find nothing and wait again. One signal
+            // lost (as some C libraries have lost them) would hold the caller for ``linger``.
+            condition.broadcast()
         }
         condition.unlock()
         if handedOff { return }
@@ -131,8 +133,11 @@ final class HelperThreads: @unchecked Sendable {
         let context = Unmanaged.passRetained(Start(self, job)).toOpaque()
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { context in
-            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            start.threads.serve(first: start.job)
+            let (threads, job) = {
+                let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+                return (start.threads, start.job)
+            }()
+            threads.serve(first: job)
             return nil
         }, context)
         guard created == 0 else {
@@ -144,7 +149,7 @@ final class HelperThreads: @unchecked Sendable {
     }
 
     /// A thread's life: `first`, then each helper handed to it, until none comes for a while.
-    private func serve(first: Job) {
+    private func serve(first: consuming Job) {
         var job: Job? = first
         while let current = job.take() {
             current.run()
@@ -158,9 +163,7 @@ final class HelperThreads: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         idle += 1
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        deadline.tv_sec += linger
+        let deadline = Condition.deadline(in: linger)
         while jobs.isEmpty, condition.wait(until: deadline) {}
         idle -= 1
         return jobs.isEmpty ? nil : jobs.removeFirst()
@@ -298,7 +301,12 @@ final class Condition: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
+        // Deadlines on the monotonic clock: a change of the system's time moves none of them.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(changed, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -312,10 +320,19 @@ final class Condition: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits, the lock released meanwhile, until woken (or spuriously): callers wait in a loop.
     func wait() { pthread_cond_wait(changed, mutex) }
-    /// As ``wait()``, or until the `CLOCK_REALTIME` time `deadline`: `false` once it has passed.
+    /// As ``wait()``, or until `deadline` (``deadline(in:)``): `false` once it has passed, or
+    /// on any failure, so that no caller waits in a loop that never ends.
     func wait(until deadline: timespec) -> Bool {
         var deadline = deadline
-        return pthread_cond_timedwait(changed, mutex, &deadline) != ETIMEDOUT
+        return pthread_cond_timedwait(changed, mutex, &deadline) == 0
+    }
+
+    /// The time `seconds` from now, for ``wait(until:)``.
+    static func deadline(in seconds: Int) -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        now.tv_sec += seconds
+        return now
     }
     func signal() { pthread_cond_signal(changed) }
     func broadcast() { pthread_cond_broadcast(changed) }

@@ -134,14 +134,12 @@ struct InOrderTests {
                     if Thread.current.threadDictionary["helper-ran"] != nil { tally.reused += 1 }
                     Thread.current.threadDictionary["helper-ran"] = true
                     tally.condition.broadcast()
-                    var deadline = timespec()
-                    clock_gettime(CLOCK_REALTIME, &deadline)
-                    deadline.tv_sec += 5
+                    let deadline = Condition.deadline(in: 5)
                     while tally.running < helpers, tally.condition.wait(until: deadline) {}
                     tally.condition.unlock()
                 }
             }
-            group.wait()
+            #expect(group.wait(timeout: .now() + 10) == .success, "round \(round): a helper never returned")
             tally.condition.lock()
             #expect(tally.mostAtOnce == helpers, "round \(round): \(tally.mostAtOnce) of \(helpers) helpers ran at once")
             tally.running = 0
@@ -153,5 +151,32 @@ struct InOrderTests {
         #expect(tally.runs == 2 + 3 + 4 + 5 + 6)
         // Each round after the first can use every thread of the round before: 2 + 3 + 4 + 5.
         #expect(tally.reused == 14, "\(tally.reused) of 20 helpers ran on a thread used before")
+    }
+
+    @Test("a helper handed to a thread as its wait runs out is still run")
+    func helperAtTheDeadline() {
+        // Threads that wait no time at all: nearly every helper is handed off while its thread
+        // is timing out. A thread that left without looking for one would strand it.
+        final class Count: @unchecked Sendable {
+            let condition = Condition()
+            var runs = 0
+        }
+        let threads = HelperThreads(linger: 0)
+        let count = Count()
+        var stranded = 0
+        for _ in 0..<20_000 {
+            let group = DispatchGroup()
+            threads.start(in: group) {
+                count.condition.lock()
+                count.runs += 1
+                count.condition.unlock()
+            }
+            if group.wait(timeout: .now() + 10) != .success { stranded += 1 }
+            if stranded > 0 { break }
+        }
+        #expect(stranded == 0)
+        count.condition.lock()
+        #expect(count.runs == 20_000)
+        count.condition.unlock()
     }
 }
