@@ -366,14 +366,25 @@ struct Run: ParsableCommand {
         let limits = try child(["limits", "--directory", workdir, "--size", "0"])
         guard let machine = limits.rates else { throw ValidationError("the limits figure gave no rates") }
         print("machine: \(cores) cores; Ed25519 \(Int(machine.verifiesPerCore)) verifies/s per core, \(limits.detail ?? "")")
-        // Signature-bound figures are compared with limits measured just before them: the
-        // machine's speed drifts over a run of several minutes.
-        func signatureBound(_ arguments: [String]) throws -> Measurement {
+        // Signature-bound figures are compared with the mean of limits measured just before and
+        // just after them: the machine's speed drifts, over a run of several minutes and over a
+        // figure of up to a minute and a half.
+        func rates() throws -> Limits.Rates {
             guard let rates = try child(["limits", "--directory", workdir, "--size", "0"]).rates else {
                 throw ValidationError("the limits figure gave no rates")
             }
-            var m = try child(arguments + ["--limit", String(rates.verifiesPerCore * Double(cores))])
-            m.rates = rates
+            return rates
+        }
+        func signatureBound(_ arguments: [String]) throws -> Measurement {
+            let before = try rates()
+            var m = try child(arguments)
+            let after = try rates()
+            func mean(_ rate: KeyPath<Limits.Rates, Double>) -> Double { (before[keyPath: rate] + after[keyPath: rate]) / 2 }
+            m.rates = Limits.Rates(
+                cores: cores, verifiesPerCore: mean(\.verifiesPerCore), signsPerCore: mean(\.signsPerCore),
+                sha256Per65Bytes: mean(\.sha256Per65Bytes), verifiesAllCores: mean(\.verifiesAllCores))
+            m.limit = mean(\.verifiesPerCore) * Double(cores)
+            m.limitUnit = String(format: "verifies/s × cores (%.0f before, %.0f after)", before.verifiesPerCore * Double(cores), after.verifiesPerCore * Double(cores))
             return m
         }
         var rows: [Measurement] = []
