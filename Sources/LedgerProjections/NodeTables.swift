@@ -25,11 +25,6 @@ struct IDHasher: Sendable, Hashable {
         return IDHasher(k0: generator.next(), k1: generator.next())
     }
 
-    func hash(_ id: String) -> UInt64 {
-        var id = id
-        return id.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
-    }
-
     func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var state = SipState(k0: k0, k1: k1)
         let count = bytes.count

@@ -334,3 +334,11 @@ struct SnapshotFileTests {
         #expect(SnapshotBuffer(path: other, limit: 1 << 30) == nil, "empty")
     }
 }
+
+extension IDHasher {
+    /// The hash of an id's UTF-8 bytes, as the tables place it.
+    func hash(_ id: String) -> UInt64 {
+        var id = id
+        return id.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
+    }
+}
