@@ -346,10 +346,12 @@ struct FieldReader {
 
     mutating func optionalText(_ field: StaticString, maximum: Int = Event.maximumTextLength) throws(LedgerError) -> String? {
         guard let value = try optionalString(field) else { return nil }
-        let length = document.withText(value) { $0.count }
+        // Decoded once, then measured: measuring a text with escapes decoded it too.
+        let text = document.string(value)
+        let length = text.utf8.count
         guard length > 0 else { throw fail(field, "is empty") }
         guard length <= maximum else { throw fail(field, "is \(length) bytes; the limit is \(maximum)") }
-        return document.string(value)
+        return text
     }
 
     mutating func id(_ field: StaticString) throws(LedgerError) -> String {
@@ -399,10 +401,11 @@ struct FieldReader {
         guard let list = try optionalList(field, of: "strings") else { return [] }
         var out: [String] = []
         for (i, element) in list.enumerated() {
-            guard kind(element) == .string, (1...256).contains(document.withText(element) { $0.count }) else {
+            let text = kind(element) == .string ? document.string(element) : nil
+            guard let text, (1...256).contains(text.utf8.count) else {
                 throw fail(field, "element \(i) must be a non-empty string of at most 256 bytes")
             }
-            out.append(document.string(element))
+            out.append(text)
         }
         return out
     }

@@ -67,6 +67,45 @@ struct EventTests {
         }
     }
 
+    @Test("texts are measured in the bytes they decode to, escapes or not")
+    func textLengths() throws {
+        func claim(_ statement: String) -> String {
+            #"{\#(common),"type":"claim.asserted","id":"c","claim":"c","fact":"f","stance":"affirms","statement":"\#(statement)"}"#
+        }
+        func fact(_ tag: String) -> String {
+            #"{\#(common),"type":"fact.opened","id":"f","fact":"f","proposition":"P","tags":["\#(tag)"]}"#
+        }
+        func statement(of json: String) throws -> String? {
+            if case let .claimAsserted(_, _, _, text, _) = try event(json).body { return text }
+            return nil
+        }
+        // "é" is written with an escape of six bytes, and decodes to two.
+        let escaped = String(repeating: #"\u00e9"#, count: Event.maximumTextLength / 2)
+        #expect(try statement(of: claim(escaped)) == String(repeating: "é", count: Event.maximumTextLength / 2))
+        #expect(try statement(of: claim(String(repeating: "é", count: Event.maximumTextLength / 2))) != nil)
+        let refusals: [(String, String)] = [
+            (claim(escaped + "a"), "\"statement\" of claim.asserted is \(Event.maximumTextLength + 1) bytes; the limit is \(Event.maximumTextLength)"),
+            (claim(String(repeating: "é", count: Event.maximumTextLength / 2) + "a"), "is \(Event.maximumTextLength + 1) bytes"),
+            (claim(""), "\"statement\" of claim.asserted is empty"),
+            (fact(""), "\"tags\" of fact.opened element 0 must be a non-empty string of at most 256 bytes"),
+            (fact(String(repeating: #"\u00e9"#, count: 128) + "a"), "element 0 must be a non-empty string of at most 256 bytes"),
+        ]
+        for (json, expected) in refusals {
+            do {
+                _ = try event(json)
+                Issue.record("accepted: \(json.prefix(120))")
+            } catch {
+                #expect(error.message.contains(expected), "\(error.message)")
+            }
+        }
+        // 128 escaped "é" are 256 bytes: a tag may be that long.
+        if case let .factOpened(_, _, _, tags) = try event(fact(String(repeating: #"\u00e9"#, count: 128))).body {
+            #expect(tags == [String(repeating: "é", count: 128)])
+        } else {
+            Issue.record("fact.opened decoded to another body")
+        }
+    }
+
     @Test("an event given as an object is refused for what its payload would be refused for, naming the value, not a byte offset")
     func objectBeyondSignedJSON() throws {
         let base: [String: JSONValue] = [
