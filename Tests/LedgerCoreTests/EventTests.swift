@@ -7,6 +7,18 @@ import Testing
 struct EventTests {
     func event(_ json: String) throws(LedgerError) -> Event { try Event(payload: Array(json.utf8)) }
 
+    /// Expects each payload refused with a message that contains its text.
+    func expectRefused(_ cases: [(json: String, message: String)]) {
+        for (json, expected) in cases {
+            do {
+                _ = try event(json)
+                Issue.record("accepted: \(json.prefix(120))")
+            } catch {
+                #expect(error.message.contains(expected), "\(error.message)")
+            }
+        }
+    }
+
     let common = #""v":1,"author":"amnesty","signed_at":"2020-09-21T08:00:00Z""#
 
     @Test("every v1 type decodes with its fields")
@@ -57,14 +69,7 @@ struct EventTests {
             (#"{\#(common),"type":"fact.opened","id":"f","fact":"..","proposition":"P"}"#, "\"fact\" of fact.opened is not a valid id"),
             (#"{"v":1,"author":"a","signed_at":"yesterday","type":"fact.opened","id":"f","fact":"f","proposition":"P"}"#, "\"signed_at\" of fact.opened must be an RFC 3339 time"),
         ]
-        for (json, expected) in cases {
-            do {
-                _ = try event(json)
-                Issue.record("accepted: \(json)")
-            } catch {
-                #expect(error.message.contains(expected), "\(error.message)")
-            }
-        }
+        expectRefused(cases)
     }
 
     @Test("texts are measured in the bytes they decode to, escapes or not")
@@ -90,14 +95,7 @@ struct EventTests {
             (fact(""), "\"tags\" of fact.opened element 0 must be a non-empty string of at most 256 bytes"),
             (fact(String(repeating: #"\u00e9"#, count: 128) + "a"), "element 0 must be a non-empty string of at most 256 bytes"),
         ]
-        for (json, expected) in refusals {
-            do {
-                _ = try event(json)
-                Issue.record("accepted: \(json.prefix(120))")
-            } catch {
-                #expect(error.message.contains(expected), "\(error.message)")
-            }
-        }
+        expectRefused(refusals)
         // 128 escaped "é" are 256 bytes: a tag may be that long.
         if case let .factOpened(_, _, _, tags) = try event(fact(String(repeating: #"\u00e9"#, count: 128))).body {
             #expect(tags == [String(repeating: "é", count: 128)])
