@@ -112,27 +112,25 @@ public struct Record: Sendable, Hashable {
     /// path checks; `nil` for any deviation (the general path then decides and explains).
     static func canonical(_ buffer: UnsafeBufferPointer<UInt8>) -> Record? {
         guard buffer.count <= maximumSize else { return nil }
-        do {
-            var scanner = CanonicalScanner(buffer)
-            guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
-                scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
-                let acceptedText = scanner.until(0x22), let accepted = Timestamp(canonicalRFC3339Bytes: acceptedText),
-                scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
-                scanner.literal(bytes: envelopeHead),
-                let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,
-                scanner.literal("\",\"signatures\":[")
+        var scanner = CanonicalScanner(buffer)
+        guard scanner.literal("{\"seq\":"), let seq = scanner.integer(),
+            scanner.literal(",\"prev\":\""), let prev = scanner.lowercaseDigest(), scanner.literal("\",\"accepted_at\":\""),
+            let acceptedText = scanner.until(0x22), let accepted = Timestamp(canonicalRFC3339Bytes: acceptedText),
+            scanner.literal(",\"batch_end\":"), let batchEnd = scanner.integer(), batchEnd >= seq,
+            scanner.literal(bytes: envelopeHead),
+            let payload = scanner.canonicalBase64(), payload.count <= Envelope.maximumPayloadSize,
+            scanner.literal("\",\"signatures\":[")
+        else { return nil }
+        var signatures: [Envelope.Signature] = []
+        repeat {
+            guard signatures.count < Envelope.maximumSignatures, scanner.literal("{\"keyid\":\""), let keyID = scanner.lowercaseDigest(),
+                scanner.literal("\",\"sig\":\""), let sig = scanner.canonicalBase64(), sig.count == 64, scanner.literal("\"}")
             else { return nil }
-            var signatures: [Envelope.Signature] = []
-            repeat {
-                guard signatures.count < Envelope.maximumSignatures, scanner.literal("{\"keyid\":\""), let keyID = scanner.lowercaseDigest(),
-                    scanner.literal("\",\"sig\":\""), let sig = scanner.canonicalBase64(), sig.count == 64, scanner.literal("\"}")
-                else { return nil }
-                signatures.append(Envelope.Signature(keyID: keyID, signature: sig))
-            } while scanner.literal(",")
-            guard scanner.literal("]}}"), scanner.atEnd else { return nil }
-            let envelope = Envelope(payload: payload, signatures: signatures)
-            return Record(sequence: UInt64(seq), previous: prev, acceptedAt: accepted, batchEnd: UInt64(batchEnd), envelope: envelope)
-        }
+            signatures.append(Envelope.Signature(keyID: keyID, signature: sig))
+        } while scanner.literal(",")
+        guard scanner.literal("]}}"), scanner.atEnd else { return nil }
+        let envelope = Envelope(payload: payload, signatures: signatures)
+        return Record(sequence: UInt64(seq), previous: prev, acceptedAt: accepted, batchEnd: UInt64(batchEnd), envelope: envelope)
     }
 }
 

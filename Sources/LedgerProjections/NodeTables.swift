@@ -131,9 +131,6 @@ struct NameTable: Sendable {
     private(set) var slots = [UInt64](repeating: 0, count: 16)
     private(set) var count = 0
 
-    /// Most slots in use, as a fraction of all: beyond it, failed lookups probe long runs.
-    private static func isFull(_ count: Int, _ capacity: Int) -> Bool { count * 4 > capacity * 3 }
-
     private var shift: UInt64 { UInt64(64 - slots.count.trailingZeroBitCount) }
 
     /// The node whose id has `hash` and passes `isNode` (compares its name), if any.
@@ -151,7 +148,7 @@ struct NameTable: Sendable {
 
     /// Adds `node`, whose id has `hash` and is not in the table.
     mutating func insert(_ hash: UInt64, _ node: Int32) {
-        if Self.isFull(count + 1, slots.count) { grow() }
+        if isFull(count + 1, slots.count) { grow() }
         place((hash >> 32) << 32 | UInt64(UInt32(node + 1)))
         count += 1
     }
@@ -182,9 +179,9 @@ struct NameTable: Sendable {
 
     /// What makes the table unusable over `nodes` nodes, if anything.
     func problem(nodes: Int) -> TableError? {
-        if let problem = TableError.check(capacity: slots.count, count: count, isFull: Self.isFull) { return problem }
-        for slot in slots where slot != 0 && !(1...UInt64(max(nodes, 1))).contains(slot & 0xFFFF_FFFF) { return .nodeOutOfRange }
-        if nodes == 0, count > 0 { return .nodeOutOfRange }
+        if let problem = TableError.check(capacity: slots.count, count: count) { return problem }
+        // A slot holds its node + 1, so 1 to `nodes`.
+        for slot in slots where slot != 0 && (slot & 0xFFFF_FFFF == 0 || slot & 0xFFFF_FFFF > UInt64(nodes)) { return .nodeOutOfRange }
         let shift = self.shift
         return allReachable(slots.count, isEmpty: { slots[$0] == 0 }, home: { Int(slots[$0] >> shift) }) ? nil : .unreachable
     }
@@ -207,8 +204,6 @@ struct EntryTable: Sendable {
         self.hasher = hasher
     }
 
-    private static func isFull(_ count: Int, _ capacity: Int) -> Bool { count * 4 > capacity * 3 }
-
     private func home(_ word: UInt64) -> Int { Int(hasher.spread(word) >> UInt64(64 - words.count.trailingZeroBitCount)) }
 
     private func slot(of word: UInt64) -> Int? {
@@ -228,7 +223,7 @@ struct EntryTable: Sendable {
             collided[entryID] = node
             return
         }
-        if Self.isFull(count + 1, words.count) { grow() }
+        if isFull(count + 1, words.count) { grow() }
         place(word, node)
         count += 1
     }
@@ -272,7 +267,7 @@ struct EntryTable: Sendable {
     /// What makes the table unusable over `nodeCount` nodes, if anything.
     func problem(nodes nodeCount: Int) -> TableError? {
         guard words.count == nodes.count else { return .lengths }
-        if let problem = TableError.check(capacity: words.count, count: count, isFull: Self.isFull) { return problem }
+        if let problem = TableError.check(capacity: words.count, count: count) { return problem }
         guard nodes.allSatisfy({ $0 >= -1 && $0 < nodeCount }), collided.values.allSatisfy({ $0 >= 0 && $0 < nodeCount }) else {
             return .nodeOutOfRange
         }
@@ -280,11 +275,15 @@ struct EntryTable: Sendable {
     }
 }
 
+/// Whether `count` entries fill a table of `capacity` slots more than either table is let fill:
+/// beyond it, failed lookups probe long runs.
+private func isFull(_ count: Int, _ capacity: Int) -> Bool { count * 4 > capacity * 3 }
+
 /// Why stored table slots cannot be used.
 enum TableError: Error, CustomStringConvertible {
     case capacity, full, lengths, nodeOutOfRange, unreachable
 
-    static func check(capacity: Int, count: Int, isFull: (Int, Int) -> Bool) -> TableError? {
+    static func check(capacity: Int, count: Int) -> TableError? {
         guard capacity >= 16, capacity.nonzeroBitCount == 1 else { return .capacity }
         // A table with no free slot would make a failed lookup probe forever.
         return isFull(count, capacity) ? .full : nil

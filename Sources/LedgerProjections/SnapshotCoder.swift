@@ -618,7 +618,7 @@ struct UnkeyedSlotReader: UnkeyedDecodingContainer {
 // MARK: - Blobs
 
 /// Bytes that a snapshot writes as one slot, not one slot per byte: how states write large
-/// arrays of numbers (see ``PackedIntegers``). Other encoders see an array of bytes.
+/// arrays of numbers (see ``PackedArray``). Other encoders see an array of bytes.
 struct SnapshotBlob: Codable, Equatable {
     var bytes: [UInt8]
 
@@ -644,8 +644,9 @@ struct SnapshotBlob: Codable, Equatable {
     }
 }
 
-/// An array of fixed-width integers, written as ``PackedIntegers`` packs it and read straight
-/// from a snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice).
+/// An array of fixed-width integers, written as little-endian bytes and read straight from a
+/// snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice): a state
+/// of millions of numbers is written and read in one pass.
 struct PackedArray<T: FixedWidthInteger>: Codable {
     var values: [T]
 
@@ -654,37 +655,25 @@ struct PackedArray<T: FixedWidthInteger>: Codable {
     }
 
     func encode(to encoder: any Encoder) throws {
-        try PackedIntegers.pack(values).encode(to: encoder)
-    }
-
-    init(from decoder: any Decoder) throws {
-        guard let slots = decoder as? SlotDecoder else {
-            values = try PackedIntegers.unpack(SnapshotBlob(from: decoder))
-            return
-        }
-        values = try slots.readBlob { try PackedIntegers.unpack($0) }
-    }
-}
-
-/// Arrays of fixed-width integers as little-endian bytes: a state of millions of numbers is
-/// written and read in one pass.
-enum PackedIntegers {
-    static func pack<T: FixedWidthInteger>(_ values: [T]) -> SnapshotBlob {
         let size = MemoryLayout<T>.size
         var out = [UInt8](repeating: 0, count: values.count * size)
         out.withUnsafeMutableBytes { raw in
             for (i, value) in values.enumerated() { raw.storeBytes(of: value.littleEndian, toByteOffset: i * size, as: T.self) }
         }
-        return SnapshotBlob(out)
+        try SnapshotBlob(out).encode(to: encoder)
     }
 
-    static func unpack<T: FixedWidthInteger>(_ blob: SnapshotBlob, as type: T.Type = T.self) throws -> [T] {
-        try blob.bytes.withUnsafeBytes { try unpack($0) }
+    init(from decoder: any Decoder) throws {
+        guard let slots = decoder as? SlotDecoder else {
+            values = try SnapshotBlob(from: decoder).bytes.withUnsafeBytes { try Self.unpack($0) }
+            return
+        }
+        values = try slots.readBlob { try Self.unpack($0) }
     }
 
     /// The integers packed in `raw`, in an array with room for an eighth more: a state read from
     /// a snapshot grows by the records after it, and growing a full array copies it whole.
-    static func unpack<T: FixedWidthInteger>(_ raw: UnsafeRawBufferPointer, as type: T.Type = T.self) throws -> [T] {
+    private static func unpack(_ raw: UnsafeRawBufferPointer) throws -> [T] {
         let size = MemoryLayout<T>.size
         guard raw.count % size == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: a packed array of \(T.self) has a partial element"))

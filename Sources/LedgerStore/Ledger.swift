@@ -525,6 +525,7 @@ public final class Ledger: @unchecked Sendable {
         return start == expected && after == [0x0a]
     }
 }
+
 /// Consecutive records of the log and the bytes they lie in: a piece of a log to read on one
 /// thread while others read other pieces.
 package struct LogStretch: Sendable, Hashable {

@@ -50,10 +50,9 @@ final class SignatureChecks: @unchecked Sendable {
     private let queued: Int
     private var filling = SignatureBatch()
     private let condition = Condition()
-    /// Batches waiting to be checked, oldest first from `next` (those before it are taken, and
-    /// dropped); how many helpers are checking one.
-    private var waiting: [SignatureBatch?] = []
-    private var next = 0
+    /// Batches waiting to be checked, oldest first (at most `queued` + 1: taking the first moves
+    /// few); how many helpers are checking one.
+    private var waiting: [SignatureBatch] = []
     private var checking = 0
     /// Positions whose signatures failed, from the batches checked so far, in no order.
     private var failed: [UInt64] = []
@@ -79,21 +78,13 @@ final class SignatureChecks: @unchecked Sendable {
         condition.lock()
         waiting.append(batch)
         condition.signal()
-        while waiting.count - next > queued, let ahead = take() { check(ahead) }
+        while waiting.count > queued, let ahead = take() { check(ahead) }
         condition.unlock()
     }
 
     /// The oldest batch waiting, if any (the lock held).
     private func take() -> SignatureBatch? {
-        guard next < waiting.count else { return nil }
-        let batch = waiting[next].take()
-        next += 1
-        // The taken places are given back once they are half the array.
-        if next * 2 >= waiting.count {
-            waiting.removeFirst(next)
-            next = 0
-        }
-        return batch
+        waiting.isEmpty ? nil : waiting.removeFirst()
     }
 
     /// Checks `batch` with the lock released, and records its failures (the lock held).
@@ -138,7 +129,6 @@ final class SignatureChecks: @unchecked Sendable {
         condition.lock()
         closed = true
         waiting.removeAll()
-        next = 0
         condition.broadcast()
         while checking > 0 { condition.wait() }
         condition.unlock()

@@ -30,11 +30,11 @@ struct InOrderTests {
     func order(count: Int, window: Int) throws {
         let produced = Tally()
         var consumed: [Int] = []
-        inOrder(count, window: window) { index, worker in
+        inOrder(count, window: window) { index, _ in
             produced.add(index)
             // Uneven work, so that results come ready out of order.
             if index % 5 == 0 { usleep(UInt32(index % 3) * 200) }
-            return index * 3 + worker * 0
+            return index * 3
         } consume: { consumed.append($0) }
         #expect(consumed == (0..<count).map { $0 * 3 })
         #expect(produced.snapshot == Dictionary(uniqueKeysWithValues: (0..<count).map { ($0, 1) }))
@@ -107,7 +107,7 @@ struct InOrderTests {
 
     @Test("helpers each run once, on threads of their own at once, and threads are used again")
     func helperThreads() {
-        final class Tally: @unchecked Sendable {
+        final class Rounds: @unchecked Sendable {
             let condition = Condition()
             var runs = 0
             var running = 0
@@ -119,7 +119,7 @@ struct InOrderTests {
         // for work. Within a round every helper waits until all of it is running, which only
         // threads of their own can do; a helper that waits too long gives up, so a failure
         // cannot hang the test.
-        let tally = Tally()
+        let tally = Rounds()
         // Threads of their own, apart from those the tests running alongside use.
         let threads = HelperThreads()
         for round in 0..<5 {

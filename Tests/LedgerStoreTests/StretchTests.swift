@@ -75,11 +75,7 @@ struct StretchTests {
         let (f, ledger, records) = try Self.ledger()
         let stretches = try ledger.stretches(from: 0, to: 40, records: 8)
         // Entry 20's sequence number, rewritten as 21 in place.
-        let offset = records[..<20].reduce(0) { $0 + $1.1.count + 1 } + "{\"seq\":2".utf8.count
-        let log = try #require(FileHandle(forUpdatingAtPath: f.directory + "/log"))
-        try log.seek(toOffset: UInt64(offset))
-        log.write(Data("1".utf8))
-        try log.close()
+        try Self.overwrite(entry: 20, at: "{\"seq\":2".utf8.count, with: "1", in: f, records)
         var reader = StretchReader(ledger: ledger)
         var read: [UInt64] = []
         let error = #expect(throws: LedgerError(.damagedLog, "")) {
@@ -89,16 +85,21 @@ struct StretchTests {
         #expect(read == Array(0..<20))
     }
 
-    /// Changes one character of entry `n`'s signature in place: the same length, still a record,
-    /// but another entry id, which breaks the chain at the entry after it.
-    static func changeSignature(of n: Int, in f: Fixture, _ records: [(UInt64, [UInt8])]) throws {
-        let line = records[n].1
-        let at = try #require(String(decoding: line, as: UTF8.self).range(of: "\"sig\":\"")).upperBound.utf16Offset(in: String(decoding: line, as: UTF8.self))
+    /// Writes `text` over the log's bytes at byte `at` of entry `n`'s line.
+    static func overwrite(entry n: Int, at: Int, with text: String, in f: Fixture, _ records: [(UInt64, [UInt8])]) throws {
         let offset = records[..<n].reduce(0) { $0 + $1.1.count + 1 } + at
         let log = try #require(FileHandle(forUpdatingAtPath: f.directory + "/log"))
         try log.seek(toOffset: UInt64(offset))
-        log.write(Data((line[at] == UInt8(ascii: "A") ? "B" : "A").utf8))
+        log.write(Data(text.utf8))
         try log.close()
+    }
+
+    /// Changes one character of entry `n`'s signature in place: the same length, still a record,
+    /// but another entry id, which breaks the chain at the entry after it.
+    static func changeSignature(of n: Int, in f: Fixture, _ records: [(UInt64, [UInt8])]) throws {
+        let text = String(decoding: records[n].1, as: UTF8.self)
+        let at = try #require(text.range(of: "\"sig\":\"")).upperBound.utf16Offset(in: text)
+        try overwrite(entry: n, at: at, with: records[n].1[at] == UInt8(ascii: "A") ? "B" : "A", in: f, records)
     }
 
     @Test("a record changed in place is read the same wherever the stretches are cut, as a sequential read reads it")
