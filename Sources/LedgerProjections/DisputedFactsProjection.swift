@@ -17,6 +17,13 @@ import LedgerStore
 /// The index may list more records than a fact's view uses (an amendment of a retracted
 /// claim, say): applying them in full decides, with the same rules as for the whole log. It
 /// must never list fewer; see ``State`` for why it does not.
+///
+/// A state resumed from a snapshot reads its columns from the snapshot as they are used (see
+/// ``Column``), so a replay from a snapshot costs what the records after it touch. Nothing in
+/// it is trusted to be in range: a node, link or name out of bounds, or a list that does not
+/// run forwards, is taken as damage of the snapshot (kept by its ``SnapshotSource``), like a
+/// block that does not match its checksum; the engine then replays without the snapshot, and a
+/// query throws rather than answer.
 public struct DisputedFactsProjection: Projection {
     /// Whether replay verifies each statement's Ed25519 signatures (a batch at a time, on every
     /// core), keeping the failures in the state for queries to report. Without it, keys, roles
@@ -32,7 +39,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 4 }
+    public var version: Int { 5 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
@@ -59,14 +66,14 @@ public struct DisputedFactsProjection: Projection {
         var claims = NameTable()
         var evidence = NameTable()
         /// Fact nodes in the order opened.
-        var factOrder: [Int32] = []
+        var factOrder = Column<Int32>()
         /// Per node: its fact for a claim (-1 otherwise), and its first and last link.
-        var parent: [Int32] = []
-        var head: [Int32] = []
-        var tail: [Int32] = []
+        var parent = Column<Int32>()
+        var head = Column<Int32>()
+        var tail = Column<Int32>()
         /// The links: a tagged value (``Link``) and the next link of the same node (-1 at the end).
-        var linkValue: [UInt64] = []
-        var linkNext: [Int32] = []
+        var linkValue = Column<UInt64>()
+        var linkNext = Column<Int32>()
         /// The node each entry id names, for attestations that target an entry.
         var entries: EntryTable
         /// Evidence naming a claim not yet asserted (only in logs that broke the append rules).
@@ -78,6 +85,9 @@ public struct DisputedFactsProjection: Projection {
         var signatureFailures: [UInt64: UInt64] = [:]
         /// Records applied but not yet verified; empty once a replay is finished.
         var pending = PendingSignatures()
+        /// The snapshot this state was read from, if any: where its columns are read from, and
+        /// where damage met in them is kept.
+        var source: SnapshotSource?
 
         public init() {
             self.init(hasher: .random())
@@ -89,7 +99,42 @@ public struct DisputedFactsProjection: Projection {
         }
 
         /// The fact ids, in the order opened.
-        public var factIDs: [String] { factOrder.map(names.name(of:)) }
+        public var factIDs: [String] { factOrder.compactMap(name(of:)) }
+
+        /// Notes damage met in a state read from a snapshot. A state built by replay has none:
+        /// there it is a defect.
+        func damaged(_ what: String) { Self.damaged(what, in: source) }
+
+        static func damaged(_ what: String, in source: SnapshotSource?) {
+            if let source { source.fail("its index is inconsistent: \(what)") } else { assertionFailure(what) }
+        }
+
+        /// Throws if the snapshot this state was read from turned out damaged where it was read:
+        /// an answer read from it may be wrong.
+        func checkIntact() throws(LedgerError) {
+            guard let source, let damage = source.damage else { return }
+            throw LedgerError(
+                .io,
+                "The snapshot \(source.name) is damaged (\(damage)), so no answer is given from it. Delete it and run the command again: snapshots are only a cache, and the answer is then replayed from the log.")
+        }
+
+        /// Whether `node` is one of the state's nodes; notes damage if not.
+        func isNode(_ node: Int32) -> Bool {
+            guard node >= 0, Int(node) < head.count else {
+                damaged("node \(node) out of range")
+                return false
+            }
+            return true
+        }
+
+        /// `node`'s id, or `nil` (noting damage) if it cannot be read.
+        func name(of node: Int32) -> String? {
+            guard let name = names.name(of: node) else {
+                damaged("node \(node) has no name")
+                return nil
+            }
+            return name
+        }
 
         /// The kinds of node, each with its own ids.
         enum Kind { case fact, claim, evidence }
@@ -146,22 +191,58 @@ public struct DisputedFactsProjection: Projection {
         }
 
         mutating func link(_ node: Int32, _ link: Link) {
+            guard isNode(node) else { return }
+            let n = Int(node)
+            let last = tail[n]
+            guard last >= -1, last < Int32(linkNext.count) else { return damaged("node \(node)'s last link \(last) is out of range") }
             let index = Int32(linkValue.count)
             linkValue.append(link.value)
             linkNext.append(-1)
-            let n = Int(node)
-            if tail[n] < 0 { head[n] = index } else { linkNext[Int(tail[n])] = index }
+            if last < 0 { head[n] = index } else { linkNext[Int(last)] = index }
             tail[n] = index
         }
 
-        /// The links of `node`, in order.
+        /// The links of `node`, in order. Each leads forwards, so a list ends: one that does not
+        /// is cut there, as damage.
         func links(of node: Int32) -> some Sequence<Link> {
-            sequence(first: head[Int(node)]) { [linkNext] in linkNext[Int($0)] }
-                .lazy.prefix { $0 >= 0 }.map { [linkValue] in Link(value: linkValue[Int($0)]) }
+            var first: Int32 = -1
+            if isNode(node) {
+                first = head[Int(node)]
+                // Every node is made with its first record.
+                if first == -1 { damaged("node \(node) has no links") }
+            }
+            return sequence(first: first) { [linkNext, source] in
+                let next = linkNext[Int($0)]
+                guard next == -1 || next > $0 && next < Int32(linkNext.count) else {
+                    Self.damaged("link \($0) leads to \(next)", in: source)
+                    return -1
+                }
+                return next
+            }
+            .lazy.prefix { [linkNext, source] in
+                guard $0 >= 0, $0 < Int32(linkNext.count) else {
+                    if $0 != -1 { Self.damaged("a list starts at link \($0)", in: source) }
+                    return false
+                }
+                return true
+            }
+            .map { [linkValue] in Link(value: linkValue[Int($0)]) }
         }
 
-        /// The sequence number of the record that made `node`.
-        func firstRecord(of node: Int32) -> UInt64 { Link(value: linkValue[Int(head[Int(node)])]).payload }
+        /// The sequence number of the record that made `node`, if its first link is one.
+        func firstRecord(of node: Int32) -> UInt64? {
+            guard let first = links(of: node).first(where: { _ in true }), first.tag == .record else {
+                damaged("node \(node) does not start with its record")
+                return nil
+            }
+            return first.payload
+        }
+
+        /// `node`'s fact, if it is a claim; `nil` (noting damage) if it has none.
+        func fact(of node: Int32) -> Int32? {
+            guard isNode(node), isNode(parent[Int(node)]) else { return nil }
+            return parent[Int(node)]
+        }
 
         /// The sequence numbers of every record that bears on `fact`, ascending, each once.
         func records(of fact: Int32) -> [UInt64] {
@@ -170,25 +251,25 @@ public struct DisputedFactsProjection: Projection {
             // of the fact rest on, say): the work is bounded by the links of the fact's nodes.
             var seen: Set<Int32> = []
             func own(_ node: Int32) {
-                guard seen.insert(node).inserted else { return }
+                guard isNode(node), seen.insert(node).inserted else { return }
                 for link in links(of: node) where link.tag == .record { out.append(link.payload) }
             }
             for link in links(of: fact) {
                 switch link.tag {
                 case .record: out.append(link.payload)
-                case .evidence: own(Int32(link.payload))
+                case .evidence: own(link.node)
                 case .counterclaim: break
                 case .claim:
-                    guard seen.insert(Int32(link.payload)).inserted else { continue }
-                    for inner in links(of: Int32(link.payload)) {
+                    guard isNode(link.node), seen.insert(link.node).inserted else { continue }
+                    for inner in links(of: link.node) {
                         switch inner.tag {
                         case .record: out.append(inner.payload)
-                        case .evidence: own(Int32(inner.payload))
+                        case .evidence: own(inner.node)
                         case .claim: break
                         case .counterclaim:
-                            let counterclaim = Int32(inner.payload)
-                            out.append(firstRecord(of: counterclaim))
-                            out.append(firstRecord(of: parent[Int(counterclaim)]))
+                            let counterclaim = inner.node
+                            if let record = firstRecord(of: counterclaim) { out.append(record) }
+                            if let fact = self.fact(of: counterclaim), let record = firstRecord(of: fact) { out.append(record) }
                         }
                     }
                 }
@@ -219,6 +300,8 @@ public struct DisputedFactsProjection: Projection {
         static func record(_ sequence: UInt64) -> Link { Link(.record, sequence) }
         var tag: Tag { Tag(rawValue: value >> 62)! }
         var payload: UInt64 { value & (1 << 62 - 1) }
+        /// The node a link to a node leads to (-1, no node, if out of any state's range).
+        var node: Int32 { payload <= UInt64(Int32.max) ? Int32(payload) : -1 }
     }
 
     /// Records the fact, claim or evidence item `record` is about; see ``State``.
@@ -319,14 +402,20 @@ public struct DisputedFactsProjection: Projection {
         // The replay verified every signature (when this projection verifies them at all).
         detail.signatureFailures = state.signatureFailures
         for sequence in state.records(of: fact) {
+            guard sequence < context.ledger.count else {
+                state.damaged("record \(sequence) is past the log's end")
+                break
+            }
             let stored = try context.ledger.record(at: sequence)
             guard case let .apply(record, event) = ReplayDecoding.decode(stored) else {
+                try state.checkIntact()
                 throw LedgerError(
                     .damagedLog,
                     "Entry \(sequence) of \(context.ledger.directory) no longer decodes as the event the replay applied. Run `ledger verify \(context.ledger.directory)`.")
             }
             self.record(record, event: event, into: &detail)
         }
+        try state.checkIntact()
         return detail
     }
 
@@ -354,44 +443,53 @@ public struct DisputedFactsProjection: Projection {
     }
 }
 
-/// Snapshots write the index as packed arrays, its tables slot by slot with their hash key, and
-/// check on reading that every link and node number points inside them, every list runs
-/// forwards and every table can be searched, so a damaged or forged snapshot is refused (and the
-/// state rebuilt) rather than read out of bounds or followed in circles.
+/// Snapshots write the index as columns, its tables slot by slot with their hash key, read as
+/// they are used; on reading, only what costs nothing is checked (columns of one length, tables
+/// of a size they can be), and everything else where it is used (see ``State``).
 extension DisputedFactsProjection.State: Codable {
     enum CodingKeys: String, CodingKey {
         case hashKey = "hash_key", names, nameEnds = "name_ends"
         case factSlots = "fact_slots", claimSlots = "claim_slots", evidenceSlots = "evidence_slots"
+        case factCount = "fact_count", claimCount = "claim_count", evidenceCount = "evidence_count"
         case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next"
-        case entryWords = "entry_words", entryNodes = "entry_nodes", collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
+        case entryWords = "entry_words", entryNodes = "entry_nodes", entryCount = "entry_count"
+        case collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
         case waiting, keys, failedSequences = "signature_failed_sequences", failedMasks = "signature_failed_masks"
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(PackedArray([hasher.k0, hasher.k1]), forKey: .hashKey)
-        try c.encode(SnapshotBlob(names.bytes), forKey: .names)
-        try c.encode(PackedArray(names.ends), forKey: .nameEnds)
-        try c.encode(PackedArray(facts.slots), forKey: .factSlots)
-        try c.encode(PackedArray(claims.slots), forKey: .claimSlots)
-        try c.encode(PackedArray(evidence.slots), forKey: .evidenceSlots)
-        try c.encode(PackedArray(factOrder), forKey: .factOrder)
-        try c.encode(PackedArray(parent), forKey: .parent)
-        try c.encode(PackedArray(head), forKey: .head)
-        try c.encode(PackedArray(tail), forKey: .tail)
-        try c.encode(PackedArray(linkValue), forKey: .linkValue)
-        try c.encode(PackedArray(linkNext), forKey: .linkNext)
-        try c.encode(PackedArray(entries.words), forKey: .entryWords)
-        try c.encode(PackedArray(entries.nodes), forKey: .entryNodes)
-        try c.encode(SnapshotBlob(entries.collided.keys.flatMap(\.rawRepresentation)), forKey: .collidedIDs)
-        try c.encode(PackedArray(Array(entries.collided.values)), forKey: .collidedNodes)
-        try c.encode(waiting, forKey: .waiting)
-        try c.encode(keys, forKey: .keys)
         guard pending.records.isEmpty else {
             throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "signatures still waiting to be verified"))
         }
-        try c.encode(PackedArray(Array(signatureFailures.keys)), forKey: .failedSequences)
-        try c.encode(PackedArray(Array(signatureFailures.values)), forKey: .failedMasks)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Column([hasher.k0, hasher.k1]), forKey: .hashKey)
+        try c.encode(names.bytes, forKey: .names)
+        try c.encode(names.ends, forKey: .nameEnds)
+        try c.encode(facts.slots, forKey: .factSlots)
+        try c.encode(claims.slots, forKey: .claimSlots)
+        try c.encode(evidence.slots, forKey: .evidenceSlots)
+        try c.encode(facts.count, forKey: .factCount)
+        try c.encode(claims.count, forKey: .claimCount)
+        try c.encode(evidence.count, forKey: .evidenceCount)
+        try c.encode(factOrder, forKey: .factOrder)
+        try c.encode(parent, forKey: .parent)
+        try c.encode(head, forKey: .head)
+        try c.encode(tail, forKey: .tail)
+        try c.encode(linkValue, forKey: .linkValue)
+        try c.encode(linkNext, forKey: .linkNext)
+        try c.encode(entries.words, forKey: .entryWords)
+        try c.encode(entries.nodes, forKey: .entryNodes)
+        try c.encode(entries.count, forKey: .entryCount)
+        try c.encode(Column(entries.collided.keys.flatMap(\.rawRepresentation)), forKey: .collidedIDs)
+        try c.encode(Column(Array(entries.collided.values)), forKey: .collidedNodes)
+        try c.encode(waiting, forKey: .waiting)
+        try c.encode(keys, forKey: .keys)
+        try c.encode(Column(Array(signatureFailures.keys)), forKey: .failedSequences)
+        try c.encode(Column(Array(signatureFailures.values)), forKey: .failedMasks)
+        // Encoding read every column: a state resumed from a damaged snapshot is not written.
+        if let damage = source?.damage {
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "the snapshot it was read from is damaged: \(damage)"))
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -399,9 +497,7 @@ extension DisputedFactsProjection.State: Codable {
         func corrupted(_ what: String) -> DecodingError {
             .dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "disputed-facts index: \(what)"))
         }
-        func unpack<T: FixedWidthInteger>(_ key: CodingKeys, as type: T.Type = T.self) throws -> [T] {
-            try c.decode(PackedArray<T>.self, forKey: key).values
-        }
+        func column<T>(_ key: CodingKeys, as type: T.Type = T.self) throws -> Column<T> { try c.decode(Column<T>.self, forKey: key) }
         func table<Key: Hashable, Value>(_ keys: [Key], _ values: [Value]) throws -> [Key: Value] {
             guard keys.count == values.count else { throw corrupted("a table's keys and values differ in number") }
             var out: [Key: Value] = [:]
@@ -409,95 +505,42 @@ extension DisputedFactsProjection.State: Codable {
             for (key, value) in zip(keys, values) where out.updateValue(value, forKey: key) != nil { throw corrupted("a key appears twice") }
             return out
         }
-        let key: [UInt64] = try unpack(.hashKey)
+        func nameTable(_ slots: CodingKeys, _ count: CodingKeys) throws -> NameTable {
+            guard let table = NameTable(stored: try column(slots), count: try c.decode(Int.self, forKey: count)) else {
+                throw corrupted("a table's size is not a power of two, or it holds more than it has room for")
+            }
+            return table
+        }
+        let key: [UInt64] = try column(.hashKey).elements
         guard key.count == 2 else { throw corrupted("the hash key is not two words") }
         self.init(hasher: IDHasher(k0: key[0], k1: key[1]))
-        names = NodeNames(bytes: try c.decode(SnapshotBlob.self, forKey: .names).bytes, ends: try unpack(.nameEnds))
-        facts = NameTable(stored: try unpack(.factSlots))
-        claims = NameTable(stored: try unpack(.claimSlots))
-        evidence = NameTable(stored: try unpack(.evidenceSlots))
-        factOrder = try unpack(.factOrder)
-        parent = try unpack(.parent)
-        head = try unpack(.head)
-        tail = try unpack(.tail)
-        linkValue = try unpack(.linkValue)
-        linkNext = try unpack(.linkNext)
-        let ids = try c.decode(SnapshotBlob.self, forKey: .collidedIDs).bytes
+        names = NodeNames(bytes: try column(.names), ends: try column(.nameEnds))
+        facts = try nameTable(.factSlots, .factCount)
+        claims = try nameTable(.claimSlots, .claimCount)
+        evidence = try nameTable(.evidenceSlots, .evidenceCount)
+        factOrder = try column(.factOrder)
+        parent = try column(.parent)
+        head = try column(.head)
+        tail = try column(.tail)
+        linkValue = try column(.linkValue)
+        linkNext = try column(.linkNext)
+        guard names.count == parent.count, head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count,
+            parent.count < Int(Int32.max), linkValue.count < Int(Int32.max)
+        else { throw corrupted("its columns differ in length") }
+        let ids = try column(.collidedIDs, as: UInt8.self).elements
         guard ids.count % 32 == 0 else { throw corrupted("a partial entry id") }
         let digests = stride(from: 0, to: ids.count, by: 32).compactMap { try? Digest(rawRepresentation: ids[$0..<$0 + 32]) }
-        entries = EntryTable(hasher: hasher, words: try unpack(.entryWords), nodes: try unpack(.entryNodes), collided: try table(digests, unpack(.collidedNodes)))
+        guard let entries = EntryTable(
+            hasher: hasher, words: try column(.entryWords), nodes: try column(.entryNodes), count: try c.decode(Int.self, forKey: .entryCount),
+            collided: try table(digests, column(.collidedNodes).elements))
+        else { throw corrupted("the entry table's columns differ in size, or its size is not a power of two") }
+        self.entries = entries
         waiting = try c.decode([String: [Int32]].self, forKey: .waiting)
         keys = try c.decode(KeyTable.self, forKey: .keys)
-        signatureFailures = try table(unpack(.failedSequences, as: UInt64.self), unpack(.failedMasks, as: UInt64.self))
-        if let problem = inconsistency { throw corrupted(problem) }
-    }
-
-    /// What makes the index unusable, if anything: a number pointing outside its arrays, a
-    /// list that does not run forwards or shares links with another, a node without its first
-    /// record, a table that cannot be searched or does not list each node once under its kind,
-    /// facts in an order that does not list each fact once.
-    var inconsistency: String? {
+        signatureFailures = try table(column(.failedSequences, as: UInt64.self).elements, column(.failedMasks, as: UInt64.self).elements)
+        source = (decoder as? SlotDecoder)?.reader.source
         let nodes = Int32(parent.count)
-        let links = Int32(linkValue.count)
-        guard head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count else {
-            return "its arrays differ in length"
-        }
-        if let problem = names.inconsistency(nodes: Int(nodes)) { return problem }
-        for table in [facts, claims, evidence] {
-            if let problem = table.problem(nodes: Int(nodes)) { return problem.description }
-        }
-        if let problem = entries.problem(nodes: Int(nodes)) { return problem.description }
-        let isNode = { (n: Int32) in n >= 0 && n < nodes }
-        guard factOrder.allSatisfy(isNode), waiting.values.joined().allSatisfy(isNode) else { return "a node number out of range" }
-        // Every node under exactly one kind: a fact and an evidence item have no fact, a claim has one.
-        enum Kind: UInt8 { case none, fact, claim, evidence }
-        var kinds = [Kind](repeating: .none, count: Int(nodes))
-        for (kind, table) in [(Kind.fact, facts), (.claim, claims), (.evidence, evidence)] {
-            for node in table.nodes {
-                guard kinds[Int(node)] == .none else { return "node \(node) is listed twice in the tables" }
-                kinds[Int(node)] = kind
-            }
-        }
-        for n in 0..<Int(nodes) {
-            let hasFact = parent[n] != -1
-            guard kinds[n] != .none, hasFact == (kinds[n] == .claim), !hasFact || isNode(parent[n]) && kinds[Int(parent[n])] == .fact else {
-                return "node \(n) is not a fact, claim or evidence item as the tables say"
-            }
-        }
-        for (i, next) in linkNext.enumerated() where next != -1 && !(next > Int32(i) && next < links) {
-            return "link \(i) does not lead forwards"
-        }
-        for n in 0..<Int(nodes) {
-            guard head[n] >= 0, head[n] < links, tail[n] >= head[n], tail[n] < links,
-                DisputedFactsProjection.Link(value: linkValue[Int(head[n])]).tag == .record
-            else { return "node \(n) is malformed" }
-        }
-        // Each link on at most one list, each list ending at its node's tail. Links lead forwards,
-        // so one pass in link order hands each link's list on to the next (following every list
-        // instead would jump about the arrays, several times slower).
-        var owner = [Int32](repeating: -1, count: Int(links))
-        for n in 0..<Int(nodes) {
-            guard owner[Int(head[n])] == -1 else { return "link \(head[n]) is on two lists" }
-            owner[Int(head[n])] = Int32(n)
-        }
-        for (i, next) in linkNext.enumerated() where next != -1 && owner[i] != -1 {
-            guard owner[Int(next)] == -1 else { return "link \(next) is on two lists" }
-            owner[Int(next)] = owner[i]
-        }
-        for n in 0..<Int(nodes) where owner[Int(tail[n])] != Int32(n) || linkNext[Int(tail[n])] != -1 {
-            return "node \(n)'s list does not end at its tail"
-        }
-        var listed = [Bool](repeating: false, count: Int(nodes))
-        for node in factOrder {
-            guard kinds[Int(node)] == .fact, !listed[Int(node)] else { return "the facts' order does not list each fact once" }
-            listed[Int(node)] = true
-        }
-        guard factOrder.count == facts.count else { return "the facts' order does not list each fact once" }
-        for value in linkValue {
-            let link = DisputedFactsProjection.Link(value: value)
-            guard link.tag == .record || link.payload < UInt64(nodes) else { return "a link to a node out of range" }
-            if link.tag == .counterclaim, parent[Int(link.payload)] < 0 { return "a counterclaim without a fact" }
-        }
-        return nil
+        guard waiting.values.joined().allSatisfy({ $0 >= 0 && $0 < nodes }) else { throw corrupted("a node number out of range") }
+        if let damage = source?.damage { throw corrupted(damage) }
     }
 }

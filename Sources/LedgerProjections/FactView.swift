@@ -146,7 +146,10 @@ extension DisputedFactsProjection {
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func fact(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> FactView? {
-        guard let node = state.node(.fact, id) else { return nil }
+        guard let node = state.node(.fact, id) else {
+            try state.checkIntact()
+            return nil
+        }
         let state = finished(state)
         let blobs = BlobCache(store: context)
         return try view(of: node, in: state, context: context, blobs: blobs)
@@ -164,9 +167,12 @@ extension DisputedFactsProjection {
     private func view(of node: Int32, in state: State, context: ReportContext, blobs: BlobCache) throws(LedgerError) -> FactView {
         let detail = try detail(of: node, in: state, context: context)
         // The fact's own opening is its node's first record, so the detail holds it.
-        guard let fact = detail.facts[state.names.name(of: node)] else {
-            throw LedgerError(.damagedLog, "Entry \(state.firstRecord(of: node)) of \(context.ledger.directory) no longer opens the fact the replay found there. Run `ledger verify \(context.ledger.directory)`.")
+        guard let name = state.name(of: node), let fact = detail.facts[name] else {
+            try state.checkIntact()
+            let entry = state.firstRecord(of: node).map { "Entry \($0)" } ?? "An entry"
+            throw LedgerError(.damagedLog, "\(entry) of \(context.ledger.directory) no longer opens the fact the replay found there. Run `ledger verify \(context.ledger.directory)`.")
         }
+        try state.checkIntact()
         return view(of: fact, in: detail, blobs: blobs)
     }
 

@@ -81,54 +81,50 @@ extension UInt64 {
     fileprivate func rotated(_ n: UInt64) -> UInt64 { self << n | self >> (64 - n) }
 }
 
-/// Each node's id, one after another in one byte array.
+/// Each node's id, one after another in one byte column.
 struct NodeNames: Sendable, Equatable {
-    var bytes: [UInt8] = []
+    var bytes = Column<UInt8>()
     /// Where each node's id ends in ``bytes``.
-    var ends: [UInt64] = []
+    var ends = Column<UInt64>()
 
     var count: Int { ends.count }
 
     mutating func append(_ id: String) {
-        bytes.append(contentsOf: id.utf8)
+        var id = id
+        id.withUTF8 { bytes.append(contentsOf: $0) }
         ends.append(UInt64(bytes.count))
     }
 
-    func range(of node: Int32) -> Range<Int> {
+    /// Where `node`'s id lies in ``bytes``; `nil` if the node or its bounds are out of range
+    /// (only in a damaged snapshot).
+    func range(of node: Int32) -> Range<Int>? {
         let n = Int(node)
-        return (n == 0 ? 0 : Int(ends[n - 1]))..<Int(ends[n])
+        guard n >= 0, n < ends.count else { return nil }
+        let start = n == 0 ? 0 : ends[n - 1]
+        let end = ends[n]
+        guard start <= end, end <= UInt64(bytes.count) else { return nil }
+        return Int(start)..<Int(end)
     }
 
-    func name(of node: Int32) -> String {
-        String(decoding: bytes[range(of: node)], as: UTF8.self)
+    /// `node`'s id; `nil` as for ``range(of:)``.
+    func name(of node: Int32) -> String? {
+        range(of: node).map { bytes.withElements(in: $0) { String(decoding: $0, as: UTF8.self) } }
     }
 
+    /// Whether `node`'s id is `id` (false for a node out of range).
     func hasName(_ node: Int32, _ id: UnsafeRawBufferPointer) -> Bool {
-        let range = range(of: node)
-        guard range.count == id.count else { return false }
-        return bytes.withUnsafeBytes { all in
-            range.isEmpty || memcmp(all.baseAddress! + range.lowerBound, id.baseAddress!, range.count) == 0
-        }
-    }
-
-    /// What makes the names unusable for `nodes` nodes, if anything.
-    func inconsistency(nodes: Int) -> String? {
-        guard ends.count == nodes else { return "the names and the nodes differ in number" }
-        var previous: UInt64 = 0
-        for end in ends {
-            guard end >= previous else { return "a name ends before it starts" }
-            previous = end
-        }
-        guard previous == UInt64(bytes.count) else { return "the names do not fill their bytes" }
-        return nil
+        guard let range = range(of: node), range.count == id.count else { return false }
+        return range.isEmpty || bytes.withElements(in: range) { memcmp($0.baseAddress!, id.baseAddress!, range.count) == 0 }
     }
 }
 
 /// Ids of one kind (facts, claims or evidence items) and their nodes, by linear probing. A slot
 /// is 0 when empty, else the id's hash's top 32 bits above its node + 1; a slot's place is the
 /// top bits of the hash, so the table grows without hashing ids again.
+///
+/// Probes stop after a table's size: a table read from a damaged snapshot may be full.
 struct NameTable: Sendable {
-    private(set) var slots = [UInt64](repeating: 0, count: 16)
+    private(set) var slots = Column<UInt64>(repeating: 0, count: 16)
     private(set) var count = 0
 
     private var shift: UInt64 { UInt64(64 - slots.count.trailingZeroBitCount) }
@@ -138,32 +134,42 @@ struct NameTable: Sendable {
         let mask = slots.count - 1
         var i = Int(hash >> shift)
         let tag = hash >> 32
-        while true {
+        for _ in 0..<slots.count {
             let slot = slots[i]
             if slot == 0 { return nil }
             if slot >> 32 == tag, isNode(Int32(truncatingIfNeeded: slot) - 1) { return Int32(truncatingIfNeeded: slot) - 1 }
             i = (i + 1) & mask
         }
+        return nil
     }
 
     /// Adds `node`, whose id has `hash` and is not in the table.
     mutating func insert(_ hash: UInt64, _ node: Int32) {
         if isFull(count + 1, slots.count) { grow() }
-        place((hash >> 32) << 32 | UInt64(UInt32(node + 1)))
+        let slot = (hash >> 32) << 32 | UInt64(UInt32(node + 1))
+        while !place(slot) { grow() }
         count += 1
     }
 
-    private mutating func place(_ slot: UInt64) {
+    /// Puts `slot` in the first free place from its home; false if there is none.
+    private mutating func place(_ slot: UInt64) -> Bool {
         let mask = slots.count - 1
         var i = Int(slot >> shift)
-        while slots[i] != 0 { i = (i + 1) & mask }
-        slots[i] = slot
+        for _ in 0..<slots.count {
+            if slots[i] == 0 {
+                slots[i] = slot
+                return true
+            }
+            i = (i + 1) & mask
+        }
+        return false
     }
 
     private mutating func grow() {
         let old = slots
-        slots = [UInt64](repeating: 0, count: old.count * 2)
-        for slot in old where slot != 0 { place(slot) }
+        slots = Column(repeating: 0, count: old.count * 2)
+        // Twice the room of every slot placed: each finds a free place.
+        for slot in old where slot != 0 { _ = place(slot) }
     }
 
     /// Every node in the table, in no particular order.
@@ -171,29 +177,22 @@ struct NameTable: Sendable {
 
     init() {}
 
-    /// A table of `slots` as a snapshot stored them, to be checked (``problem(nodes:)``) before use.
-    init(stored slots: [UInt64]) {
+    /// A table of `slots` and `count` as a snapshot stored them: `nil` unless its size is a power
+    /// of two of at least 16. Its slots are not read (they are read as used).
+    init?(stored slots: Column<UInt64>, count: Int) {
+        guard slots.count >= 16, slots.count.nonzeroBitCount == 1, count >= 0, count <= slots.count else { return nil }
         self.slots = slots
-        count = slots.count(where: { $0 != 0 })
-    }
-
-    /// What makes the table unusable over `nodes` nodes, if anything.
-    func problem(nodes: Int) -> TableError? {
-        if let problem = TableError.check(capacity: slots.count, count: count) { return problem }
-        // A slot holds its node + 1, so 1 to `nodes`.
-        for slot in slots where slot != 0 && (slot & 0xFFFF_FFFF == 0 || slot & 0xFFFF_FFFF > UInt64(nodes)) { return .nodeOutOfRange }
-        let shift = self.shift
-        return allReachable(slots.count, isEmpty: { slots[$0] == 0 }, home: { Int(slots[$0] >> shift) }) ? nil : .unreachable
+        self.count = count
     }
 }
 
 /// Entry ids and the node each names, keyed by the ids' first eight bytes (entry ids are
 /// SHA-256 outputs), with the rare second id of a shared first word kept whole: lookups are
-/// exact, at a third of the memory of whole-id keys.
+/// exact, at a third of the memory of whole-id keys. Probes stop after the table's size.
 struct EntryTable: Sendable {
     /// Each slot's entry id's first word and its node, or -1 for an empty slot.
-    private(set) var words = [UInt64](repeating: 0, count: 16)
-    private(set) var nodes = [Int32](repeating: -1, count: 16)
+    private(set) var words = Column<UInt64>(repeating: 0, count: 16)
+    private(set) var nodes = Column<Int32>(repeating: -1, count: 16)
     private(set) var count = 0
     /// Ids whose first word an earlier id has.
     var collided: [Digest: Int32] = [:]
@@ -206,11 +205,13 @@ struct EntryTable: Sendable {
 
     private func home(_ word: UInt64) -> Int { Int(hasher.spread(word) >> UInt64(64 - words.count.trailingZeroBitCount)) }
 
-    private func slot(of word: UInt64) -> Int? {
+    /// The slot holding `word`, or the free slot where it would go (`nil` for neither).
+    private func probe(_ word: UInt64) -> (slot: Int, found: Bool)? {
         let mask = words.count - 1
         var i = home(word)
-        while nodes[i] >= 0 {
-            if words[i] == word { return i }
+        for _ in 0..<words.count {
+            if nodes[i] < 0 { return (i, false) }
+            if words[i] == word { return (i, true) }
             i = (i + 1) & mask
         }
         return nil
@@ -219,35 +220,35 @@ struct EntryTable: Sendable {
     /// Records that `entryID`, never inserted before, names `node`.
     mutating func insert(_ entryID: Digest, _ node: Int32) {
         let word = entryID.leadingWord
-        if slot(of: word) != nil {
+        if probe(word)?.found == true {
             collided[entryID] = node
             return
         }
         if isFull(count + 1, words.count) { grow() }
-        place(word, node)
+        while !place(word, node) { grow() }
         count += 1
     }
 
-    private mutating func place(_ word: UInt64, _ node: Int32) {
-        let mask = words.count - 1
-        var i = home(word)
-        while nodes[i] >= 0 { i = (i + 1) & mask }
+    private mutating func place(_ word: UInt64, _ node: Int32) -> Bool {
+        guard let (i, _) = probe(word) else { return false }
         words[i] = word
         nodes[i] = node
+        return true
     }
 
     private mutating func grow() {
         let (oldWords, oldNodes) = (words, nodes)
-        words = [UInt64](repeating: 0, count: oldWords.count * 2)
-        nodes = [Int32](repeating: -1, count: oldWords.count * 2)
-        for (word, node) in zip(oldWords, oldNodes) where node >= 0 { place(word, node) }
+        words = Column(repeating: 0, count: oldWords.count * 2)
+        nodes = Column(repeating: -1, count: oldWords.count * 2)
+        for (word, node) in zip(oldWords, oldNodes) where node >= 0 { _ = place(word, node) }
     }
 
     /// The node `entryID` names. Exact for every id inserted; an id never inserted may answer
     /// the node of another with the same first word, which the full rules then ignore.
     subscript(entryID: Digest) -> Int32? {
         if let node = collided[entryID] { return node }
-        return slot(of: entryID.leadingWord).map { nodes[$0] }
+        guard let (slot, found) = probe(entryID.leadingWord), found else { return nil }
+        return nodes[slot]
     }
 
     /// Every slot's id's first word and node, in no particular order (``collided`` holds the rest).
@@ -255,68 +256,18 @@ struct EntryTable: Sendable {
         zip(words, nodes).filter { $0.1 >= 0 }.map { ($0.0, $0.1) }
     }
 
-    /// A table of slots as a snapshot stored them, to be checked (``problem(nodes:)``) before use.
-    init(hasher: IDHasher, words: [UInt64], nodes: [Int32], collided: [Digest: Int32]) {
+    /// A table as a snapshot stored it: `nil` unless its columns are of one size, a power of two
+    /// of at least 16. Its slots are not read (they are read as used).
+    init?(hasher: IDHasher, words: Column<UInt64>, nodes: Column<Int32>, count: Int, collided: [Digest: Int32]) {
+        guard words.count == nodes.count, words.count >= 16, words.count.nonzeroBitCount == 1, count >= 0, count <= words.count else { return nil }
         self.hasher = hasher
         self.words = words
         self.nodes = nodes
+        self.count = count
         self.collided = collided
-        count = nodes.count(where: { $0 >= 0 })
-    }
-
-    /// What makes the table unusable over `nodeCount` nodes, if anything.
-    func problem(nodes nodeCount: Int) -> TableError? {
-        guard words.count == nodes.count else { return .lengths }
-        if let problem = TableError.check(capacity: words.count, count: count) { return problem }
-        guard nodes.allSatisfy({ $0 >= -1 && $0 < nodeCount }), collided.values.allSatisfy({ $0 >= 0 && $0 < nodeCount }) else {
-            return .nodeOutOfRange
-        }
-        return allReachable(words.count, isEmpty: { nodes[$0] < 0 }, home: { home(words[$0]) }) ? nil : .unreachable
     }
 }
 
 /// Whether `count` entries fill a table of `capacity` slots more than either table is let fill:
 /// beyond it, failed lookups probe long runs.
 private func isFull(_ count: Int, _ capacity: Int) -> Bool { count * 4 > capacity * 3 }
-
-/// Why stored table slots cannot be used.
-enum TableError: Error, CustomStringConvertible {
-    case capacity, full, lengths, nodeOutOfRange, unreachable
-
-    static func check(capacity: Int, count: Int) -> TableError? {
-        guard capacity >= 16, capacity.nonzeroBitCount == 1 else { return .capacity }
-        // A table with no free slot would make a failed lookup probe forever.
-        return isFull(count, capacity) ? .full : nil
-    }
-
-    var description: String {
-        switch self {
-        case .capacity: "a table's size is not a power of two"
-        case .full: "a table is fuller than any table is let grow"
-        case .lengths: "a table's arrays differ in length"
-        case .nodeOutOfRange: "a table names a node that does not exist"
-        case .unreachable: "a table holds an entry its lookups cannot reach"
-        }
-    }
-}
-
-/// Whether every occupied slot of a linear-probing table is reached by probing from its home:
-/// no free slot lies between the two. One pass, from a free slot (there is one: tables are
-/// never full).
-private func allReachable(_ capacity: Int, isEmpty: (Int) -> Bool, home: (Int) -> Int) -> Bool {
-    guard let free = (0..<capacity).first(where: isEmpty) else { return false }
-    var runStart = free + 1
-    for step in 1...capacity {
-        let i = (free + step) % capacity
-        if isEmpty(i) {
-            runStart = i + 1
-            continue
-        }
-        // Probing from the home reaches i only if the home lies in the run of occupied slots
-        // that ends at i.
-        let fromRun = (i - runStart + capacity) % capacity
-        let fromHome = (i - home(i) + capacity) % capacity
-        if fromHome > fromRun { return false }
-    }
-    return true
-}

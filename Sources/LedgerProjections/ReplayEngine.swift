@@ -84,6 +84,14 @@ public struct ReplayInfo: Sendable {
 public struct Replay<State: Sendable>: Sendable {
     public var state: State
     public var info: ReplayInfo
+    /// The snapshot the state was resumed from, whose parts it reads when used.
+    var resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)?
+
+    init(state: State, info: ReplayInfo, resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)? = nil) {
+        self.state = state
+        self.info = info
+        self.resumedFrom = resumedFrom
+    }
 }
 
 /// Replays projections over a ledger: streams the log from genesis or from the newest usable
@@ -95,7 +103,9 @@ public struct Replay<State: Sendable>: Sendable {
 ///
 /// A snapshot is trusted only if its projection name and version match and the entry id it
 /// recorded equals the log's entry id at its sequence number; otherwise it is ignored (noted)
-/// and the state is rebuilt from an older snapshot or from genesis. Snapshots are caches:
+/// and the state is rebuilt from an older snapshot or from genesis. A state reads parts of its
+/// snapshot only as it uses them (see ``DisputedFactsProjection``); if the replay meets damage
+/// there, the snapshot is removed and the replay runs again without it. Snapshots are caches:
 /// deleting them never changes an answer.
 public struct ReplayEngine: Sendable {
     /// The ledger, as opened.
@@ -157,13 +167,33 @@ public struct ReplayEngine: Sendable {
     public func replay<P: Projection>(
         _ projection: P, to target: ReplayTarget = .end, snapshots policy: SnapshotPolicy = .read
     ) throws(LedgerError) -> Replay<P.State> {
+        var notes: [String] = []
+        var excluded: Set<String> = []
+        while true {
+            var replay = try replay(projection, to: target, snapshots: policy, excluding: excluded)
+            replay.info.notes = notes + replay.info.notes
+            guard let resumedFrom = replay.resumedFrom, let damage = resumedFrom.source.damage else { return replay }
+            // The snapshot's state read damaged parts: this state may be wrong. Never answer it;
+            // replay again without that snapshot, which is removed (it is only a cache).
+            notes = replay.info.notes + ["snapshot \(resumedFrom.file.name) ignored and removed: \(damage); replayed again without it"]
+            excluded.insert(resumedFrom.file.path)
+            if let snapshotDirectory { SnapshotFiles(directory: snapshotDirectory).remove(resumedFrom.file.path) }
+        }
+    }
+
+    private func replay<P: Projection>(
+        _ projection: P, to target: ReplayTarget, snapshots policy: SnapshotPolicy, excluding excluded: Set<String>
+    ) throws(LedgerError) -> Replay<P.State> {
         let last = try lastSequence(for: target)
         var state = projection.initialState
         var info = ReplayInfo(position: ReplayPosition(sequence: nil, entryID: nil, acceptedAt: nil, ledgerCount: ledger.count))
         guard let last else { return Replay(state: state, info: info) }
 
         var start: UInt64 = 0
-        if policy != .none, let snapshot = newestUsableSnapshot(of: projection, atMost: last, notes: &info.notes) {
+        var resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)?
+        if policy != .none, let snapshot = newestUsableSnapshot(of: projection, atMost: last, excluding: excluded, notes: &info.notes) {
+            resumedFrom = (snapshot.file, snapshot.source)
+            let snapshot = snapshot.snapshot
             state = snapshot.state
             start = snapshot.sequence + 1
             info.resumedFrom = snapshot.sequence
@@ -206,6 +236,10 @@ public struct ReplayEngine: Sendable {
             info.position.entryID = lastRead.entryID.hexString
             info.position.acceptedAt = lastRead.acceptedAt?.rfc3339
         }
+        if resumedFrom?.source.damage != nil {
+            // Not answered, nor written as a new snapshot: see the caller.
+            return Replay(state: state, info: info, resumedFrom: resumedFrom)
+        }
         if case let .refresh(atLeast) = policy, info.recordsRead >= max(atLeast, 1) {
             do throws(LedgerError) {
                 info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info))
@@ -213,7 +247,7 @@ public struct ReplayEngine: Sendable {
                 info.notes.append("snapshot not written: \(error.message)")
             }
         }
-        return Replay(state: state, info: info)
+        return Replay(state: state, info: info, resumedFrom: resumedFrom)
     }
 
     /// Writes a snapshot of `replay`'s state at its position, atomically, and prunes old ones.
@@ -256,13 +290,15 @@ public struct ReplayEngine: Sendable {
     }
 
     /// The newest snapshot of `projection` at or before `last` that matches the log.
-    private func newestUsableSnapshot<P: Projection>(of projection: P, atMost last: UInt64, notes: inout [String]) -> Snapshot<P.State>? {
+    private func newestUsableSnapshot<P: Projection>(
+        of projection: P, atMost last: UInt64, excluding excluded: Set<String>, notes: inout [String]
+    ) -> (snapshot: Snapshot<P.State>, file: SnapshotFiles.File, source: SnapshotSource)? {
         guard let snapshotDirectory else { return nil }
         let files = SnapshotFiles(directory: snapshotDirectory)
         let candidates = files.files(of: projection.snapshotName)
-            .filter { $0.version == projection.version && $0.sequence <= last }
+            .filter { $0.version == projection.version && $0.sequence <= last && !excluded.contains($0.path) }
         for file in candidates.reversed() {
-            guard let buffer = files.read(file.path), let snapshot = try? SnapshotBinary.decode(Snapshot<P.State>.self, from: buffer) else {
+            guard let (snapshot, source) = try? SnapshotBinary.decode(Snapshot<P.State>.self, fromFile: file.path) else {
                 notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
                 continue
             }
@@ -274,7 +310,7 @@ public struct ReplayEngine: Sendable {
                 notes.append("snapshot \(file.name) ignored: the log's entry at \(snapshot.sequence) is not the one it was taken at (the log was replaced); rebuilding")
                 continue
             }
-            return snapshot
+            return (snapshot, file, source)
         }
         return nil
     }

@@ -15,67 +15,115 @@ import LedgerStore
 /// - the content of a keyed container is its members in the order encoded, each a key slot
 ///   (UTF-8) followed by a value slot; of an unkeyed container, its element slots;
 /// - the content of a single value is its bytes: 1 for a `Bool`, 8 little-endian for integers
-///   and floating-point bit patterns, the UTF-8 bytes of a `String`.
+///   and floating-point bit patterns, the UTF-8 bytes of a `String`;
+/// - the content of a ``Column`` is its element count, element size and offset in the data
+///   (8 bytes each, little-endian), then the SHA-256 of each block of ``Column/blockBytes``
+///   of its elements; the elements themselves are in the data, little-endian.
 ///
-/// The file is `ELSNAP1\n`, the root slot, and the SHA-256 of everything before it, so a
-/// changed byte makes the snapshot unusable (it is then rebuilt) rather than a wrong answer.
+/// The file is `ELSNAP2\n`, the tree's length (8 bytes, little-endian), the tree (the root
+/// slot), the SHA-256 of everything before it, then the data: every column's elements, one
+/// column after another. The tree is read and checked whole; a column's blocks only when used,
+/// each against its hash. So a changed byte makes the snapshot unusable (it is then rebuilt)
+/// rather than a wrong answer, and reading a snapshot costs what is used of it.
 ///
 /// Coding paths are not extended member by member: building one array per value cost more than
 /// the decoding itself, and a snapshot that does not decode is rebuilt, not diagnosed.
 enum SnapshotBinary {
-    static let magic = Array("ELSNAP1\n".utf8)
+    static let magic = Array("ELSNAP2\n".utf8)
     static let nilLength = UInt32.max
+    /// The magic and the tree's length.
+    static let headerBytes = magic.count + 8
 
     static func encode(_ value: some Encodable) throws -> [UInt8] {
         let writer = SlotWriter()
         try write(value, with: writer)
+        let tree = UInt64(writer.bytes.count - headerBytes)
+        withUnsafeBytes(of: tree.littleEndian) { writer.bytes.replaceSubrange(magic.count..<headerBytes, with: $0) }
         writer.bytes.append(contentsOf: SHA256.hash(writer.bytes).rawRepresentation)
+        for column in writer.columns { try column { writer.bytes.append(contentsOf: $0) } }
         return writer.bytes
     }
 
     /// Writes the snapshot of `value` to `file` (new and empty) a megabyte at a time, so that a
-    /// large state is never held twice; the file is read back once to hash it, since slot
-    /// lengths are filled in after their contents.
+    /// large state is never held twice: the tree is read back once to hash it, since slot
+    /// lengths are filled in after their contents, and the columns are written from where
+    /// they are.
     static func encode(_ value: some Encodable, to file: FileDescriptor) throws {
         let writer = SlotWriter(file: file)
         try write(value, with: writer)
         writer.flush()
         if let failure = writer.failure { throw failure }
+        try file.write(withUnsafeBytes(of: UInt64(writer.flushed - headerBytes).littleEndian) { Array($0) }, at: UInt64(magic.count))
         var hasher = SHA256.Hasher()
         try file.forEachChunk(from: 0, count: writer.flushed) { hasher.update($0) }
         try file.write(hasher.finalize().rawRepresentation, at: UInt64(writer.flushed))
+        var at = UInt64(writer.flushed + 32)
+        for column in writer.columns {
+            try column { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<min(bytes.count, done + (1 << 20))])
+                    try file.write(piece, at: at)
+                    at += UInt64(piece.count)
+                    done += piece.count
+                }
+            }
+        }
     }
 
     private static func write(_ value: some Encodable, with writer: SlotWriter) throws {
-        writer.bytes.append(contentsOf: magic)
+        writer.bytes.append(contentsOf: magic + [UInt8](repeating: 0, count: 8))
         try writer.slot { try value.encode(to: SlotEncoder(writer: writer, codingPath: [])) }
         if let unsupported = writer.unsupported {
             throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "the state uses \(unsupported), which snapshots do not support"))
         }
     }
 
+    /// Decodes a snapshot held in memory.
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try bytes.withUnsafeBytes { try decode(type, from: $0) }
+        let tree = try bytes.withUnsafeBytes { try treeLength(UnsafeRawBufferPointer(rebasing: $0[..<min($0.count, headerBytes)]), fileSize: UInt64(bytes.count)) }
+        return try decode(type, tree: Array(bytes[..<(headerBytes + tree + 32)]), source: SnapshotSource(bytes: bytes, name: "a snapshot in memory"))
     }
 
-    /// Decodes from a buffer that gives each blob back once it is copied out.
-    static func decode<T: Decodable>(_ type: T.Type, from buffer: SnapshotBuffer) throws -> T {
-        try decode(type, from: buffer.bytes, buffer: buffer)
+    /// Decodes the snapshot file at `path`: reads and checks its tree, and leaves its columns to
+    /// be read when used (the file stays open as long as the state does). `source` keeps any
+    /// damage found in them.
+    /// - Throws: if the file cannot be read, its tree is larger than `limit` bytes, or it does not decode.
+    static func decode<T: Decodable>(_ type: T.Type, fromFile path: String, limit: Int = 1 << 30) throws -> (value: T, source: SnapshotSource) {
+        let file = try FileDescriptor(path: path, flags: O_RDONLY)
+        let tree = try file.read(at: 0, count: headerBytes).withUnsafeBytes { try treeLength($0, fileSize: try file.size) }
+        guard tree <= limit else { throw corrupted("its tree is larger than \(limit) bytes") }
+        let bytes = try file.read(at: 0, count: headerBytes + tree + 32)
+        guard bytes.count == headerBytes + tree + 32 else { throw corrupted("it ends inside its tree") }
+        let source = SnapshotSource(file: file)
+        return (try decode(type, tree: bytes, source: source), source)
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer, buffer: SnapshotBuffer? = nil) throws -> T {
-        guard bytes.count >= magic.count + 4 + 32, bytes.starts(with: magic) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not a snapshot"))
+    private static func corrupted(_ what: String) -> DecodingError {
+        .dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: \(what)"))
+    }
+
+    /// The tree's length from a file's first bytes, checked against the file's size.
+    private static func treeLength(_ header: UnsafeRawBufferPointer, fileSize: UInt64) throws -> Int {
+        guard header.count == headerBytes, header.starts(with: magic) else { throw corrupted("not a snapshot") }
+        let tree = header.loadUnaligned(fromByteOffset: magic.count, as: UInt64.self).littleEndian
+        guard tree >= 4, tree <= fileSize, UInt64(headerBytes + 32) <= fileSize - tree else { throw corrupted("its tree runs past its end") }
+        return Int(tree)
+    }
+
+    /// Decodes the tree in `bytes` (header, tree, checksum), its columns in `source`.
+    private static func decode<T: Decodable>(_ type: T.Type, tree bytes: [UInt8], source: SnapshotSource) throws -> T {
+        try bytes.withUnsafeBytes { bytes in
+            let body = bytes.count - 32
+            guard SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
+                throw corrupted("its checksum does not match")
+            }
+            let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), source: source, dataStart: UInt64(bytes.count))
+            var cursor = headerBytes
+            let root = try reader.slot(at: &cursor, end: body, codingPath: [])
+            guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
+            return try T(from: SlotDecoder(reader: reader, slot: root, codingPath: []))
         }
-        let body = bytes.count - 32
-        guard SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "the snapshot's checksum does not match"))
-        }
-        let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), buffer: buffer)
-        var cursor = magic.count
-        let root = try reader.slot(at: &cursor, end: body, codingPath: [])
-        guard cursor == body else { throw reader.corrupted([], "bytes after the root value") }
-        return try T(from: SlotDecoder(reader: reader, slot: root, codingPath: []))
     }
 }
 
@@ -101,6 +149,10 @@ final class SlotWriter {
     /// What the state asked for that this form does not write (nested containers, super
     /// encoders), if anything: the snapshot is then not written, and replays still answer.
     var unsupported: String?
+    /// The columns to write after the tree, in order, each handing its bytes to a writer.
+    var columns: [((UnsafeRawBufferPointer) throws -> Void) throws -> Void] = []
+    /// The bytes of the columns listed so far.
+    var columnBytes: UInt64 = 0
 
     /// A container for a request this form does not support: records it, writes nowhere.
     func refuse<Key: CodingKey>(_ what: String, codingPath: [any CodingKey]) -> KeyedEncodingContainer<Key> {
@@ -158,7 +210,7 @@ final class SlotWriter {
             if failure == nil { failure = error }
         }
         flushed += bytes.count
-        // A blob makes the buffer as large as itself: give that back rather than keep it.
+        // A large value makes the buffer as large as itself: give that back rather than keep it.
         bytes.removeAll(keepingCapacity: bytes.count <= 4 << 20)
     }
 
@@ -356,8 +408,10 @@ struct UnkeyedSlotWriter: UnkeyedEncodingContainer {
 /// The bytes of a snapshot, valid while it is decoded.
 struct SlotReader {
     let bytes: UnsafeRawBufferPointer
-    /// What holds `bytes`, if blobs are to be given back once copied out.
-    var buffer: SnapshotBuffer? = nil
+    /// Where the columns are.
+    let source: SnapshotSource
+    /// Where the columns' data starts in `source`.
+    let dataStart: UInt64
 
     /// A slot's content, or `nil` content for a nil slot.
     struct Slot {
@@ -414,16 +468,10 @@ struct SlotDecoder: Decoder {
         return KeyedDecodingContainer(try KeyedSlotReader<Key>(reader: reader, slot: slot, codingPath: codingPath))
     }
 
-    /// Reads this slot's bytes as a blob, once: its whole pages are given back to the system after.
-    func readBlob<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    /// This slot's bytes, which must be there.
+    func content() throws -> UnsafeRawBufferPointer {
         guard !slot.isNil else { throw reader.corrupted(codingPath, "nil where bytes are expected") }
-        let range = slot.start..<slot.end
-        if let buffer = reader.buffer, buffer.wasReleased(range) {
-            throw reader.corrupted(codingPath, "a blob decoded twice (its bytes were already given back)")
-        }
-        let result = try body(UnsafeRawBufferPointer(rebasing: reader.bytes[range]))
-        reader.buffer?.release(range)
-        return result
+        return UnsafeRawBufferPointer(rebasing: reader.bytes[slot.start..<slot.end])
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -615,78 +663,55 @@ struct UnkeyedSlotReader: UnkeyedDecodingContainer {
     mutating func superDecoder() throws -> any Decoder { throw reader.corrupted(codingPath, "superDecoder is not used by snapshot states") }
 }
 
-// MARK: - Blobs
+// MARK: - Columns
 
-/// Bytes that a snapshot writes as one slot, not one slot per byte: how states write large
-/// arrays of numbers (see ``PackedArray``). Other encoders see an array of bytes.
-struct SnapshotBlob: Codable, Equatable {
-    var bytes: [UInt8]
+#if _endian(big)
+#error("snapshots store columns little-endian, as they are in memory here")
+#endif
 
-    init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
+/// Snapshots write a column's elements after the tree, and read them when used; other coders
+/// see an array.
+extension Column: Codable {
     func encode(to encoder: any Encoder) throws {
-        if let slots = encoder as? SlotEncoder {
-            slots.writer.bytes.append(contentsOf: bytes)
+        guard let slots = encoder as? SlotEncoder else {
+            var container = encoder.singleValueContainer()
+            try container.encode(elements)
             return
         }
-        var container = encoder.singleValueContainer()
-        try container.encode(bytes)
-    }
-
-    init(from decoder: any Decoder) throws {
-        if let slots = decoder as? SlotDecoder {
-            bytes = try slots.readBlob { Array($0) }
-            return
-        }
-        bytes = try decoder.singleValueContainer().decode([UInt8].self)
-    }
-}
-
-/// An array of fixed-width integers, written as little-endian bytes and read straight from a
-/// snapshot's bytes into the array (through a ``SnapshotBlob`` it would be copied twice): a state
-/// of millions of numbers is written and read in one pass.
-struct PackedArray<T: FixedWidthInteger>: Codable {
-    var values: [T]
-
-    init(_ values: [T]) {
-        self.values = values
-    }
-
-    func encode(to encoder: any Encoder) throws {
+        let writer = slots.writer
         let size = MemoryLayout<T>.size
-        var out = [UInt8](repeating: 0, count: values.count * size)
-        out.withUnsafeMutableBytes { raw in
-            for (i, value) in values.enumerated() { raw.storeBytes(of: value.littleEndian, toByteOffset: i * size, as: T.self) }
+        var content: [UInt8] = []
+        for field in [UInt64(count), UInt64(size), writer.columnBytes] { withUnsafeBytes(of: field.littleEndian) { content.append(contentsOf: $0) } }
+        withElements(in: 0..<count) { elements in
+            let bytes = UnsafeRawBufferPointer(elements)
+            for start in stride(from: 0, to: bytes.count, by: Self.blockBytes) {
+                content.append(contentsOf: SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[start..<Swift.min(bytes.count, start + Self.blockBytes)])).rawRepresentation)
+            }
         }
-        try SnapshotBlob(out).encode(to: encoder)
+        writer.bytes.append(contentsOf: content)
+        writer.columnBytes += UInt64(count * size)
+        let column = self
+        writer.columns.append { write in try column.withElements(in: 0..<column.count) { try write(UnsafeRawBufferPointer($0)) } }
     }
 
     init(from decoder: any Decoder) throws {
         guard let slots = decoder as? SlotDecoder else {
-            values = try SnapshotBlob(from: decoder).bytes.withUnsafeBytes { try Self.unpack($0) }
+            self.init(try decoder.singleValueContainer().decode([T].self))
             return
         }
-        values = try slots.readBlob { try Self.unpack($0) }
-    }
-
-    /// The integers packed in `raw`, in an array with room for an eighth more: a state read from
-    /// a snapshot grows by the records after it, and growing a full array copies it whole.
-    private static func unpack(_ raw: UnsafeRawBufferPointer) throws -> [T] {
-        let size = MemoryLayout<T>.size
-        guard raw.count % size == 0 else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "snapshot: a packed array of \(T.self) has a partial element"))
+        let content = try slots.content()
+        let reader = slots.reader
+        func field(_ i: Int) -> UInt64 { content.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian }
+        guard content.count >= 24, field(1) == UInt64(MemoryLayout<T>.size) else {
+            throw reader.corrupted(slots.codingPath, "a column is not of \(T.self)")
         }
-        let count = raw.count / size
-        // One copy of the bytes, not a load per element: this is also called unspecialised
-        // (through Codable), where a load per element costs a metadata lookup.
-        return [T](unsafeUninitializedCapacity: count + count / 8) { buffer, initialized in
-            if let base = buffer.baseAddress, count > 0 { UnsafeMutableRawPointer(base).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
-            #if _endian(big)
-            for i in 0..<count { buffer[i] = T(littleEndian: buffer[i]) }
-            #endif
-            initialized = count
+        let (count, offset) = (field(0), field(2))
+        let dataBytes = reader.source.size >= reader.dataStart ? reader.source.size - reader.dataStart : 0
+        guard count <= dataBytes / UInt64(MemoryLayout<T>.size), offset <= dataBytes - count * UInt64(MemoryLayout<T>.size) else {
+            throw reader.corrupted(slots.codingPath, "a column runs past the end of the snapshot")
         }
+        let blocks = (Int(count) * MemoryLayout<T>.size + Self.blockBytes - 1) / Self.blockBytes
+        guard content.count == 24 + 32 * blocks else { throw reader.corrupted(slots.codingPath, "a column's checksums do not match its size") }
+        self.init(count: Int(count), source: reader.source, offset: reader.dataStart + offset, hashes: Array(content[24...]))
     }
 }

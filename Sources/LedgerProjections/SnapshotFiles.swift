@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import LedgerCore
 import LedgerStore
 
@@ -37,11 +34,6 @@ struct SnapshotFiles {
         return out.sorted { ($0.version, $0.sequence) < ($1.version, $1.sequence) }
     }
 
-    /// Reads a whole file; `nil` if it cannot be read, is empty or is larger than `limit`.
-    func read(_ path: String, limit: Int = 1 << 30) -> SnapshotBuffer? {
-        SnapshotBuffer(path: path, limit: limit)
-    }
-
     /// Writes what `write` puts in a new file as `name` atomically, through the store's one
     /// mechanism (temporary file, fsync, rename, directory fsync), in a directory that must not
     /// be a symbolic link.
@@ -58,53 +50,5 @@ struct SnapshotFiles {
 
     func remove(_ path: String) {
         FileSystem.remove(path)
-    }
-
-}
-
-/// A snapshot file's bytes, read into memory of this process's own (not a mapping of the file,
-/// which another process could change or cut under it, between the checksum and the decoding).
-/// Each blob is given back to the system once decoded and copied, so that a large snapshot is
-/// not held whole beside the state it builds; a blob given back reads as zeros, so decoding it
-/// again is refused rather than answered from them.
-final class SnapshotBuffer {
-    let bytes: UnsafeRawBufferPointer
-    private var released: [Range<Int>] = []
-
-    /// `nil` if the file cannot be read whole, is empty, or is larger than `limit`.
-    init?(path: String, limit: Int) {
-        // Populated when mapped: the kernel allocates the pages in one pass instead of one fault
-        // each as they are read into (20,000 of them for the 82 MB snapshot of 1M entries).
-        guard let file = try? FileDescriptor(path: path, flags: O_RDONLY), let size = try? file.size, size > 0, size <= UInt64(limit),
-            let base = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0), base != MAP_FAILED
-        else { return nil }
-        let buffer = UnsafeMutableRawBufferPointer(start: base, count: Int(size))
-        var at = 0
-        while at < buffer.count {
-            let window = UnsafeMutableRawBufferPointer(rebasing: buffer[at..<min(buffer.count, at + (8 << 20))])
-            guard let got = try? file.read(into: window, at: UInt64(at)), got == window.count else {
-                munmap(base, buffer.count)
-                return nil
-            }
-            at += got
-        }
-        bytes = UnsafeRawBufferPointer(buffer)
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
-
-    /// Gives back the whole pages inside `range`, which must not be read again.
-    func release(_ range: Range<Int>) {
-        released.append(range)
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (range.lowerBound + page - 1) / page * page
-        let end = min(range.upperBound, bytes.count) / page * page
-        guard start < end, let base = bytes.baseAddress else { return }
-        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
-    }
-
-    /// Whether any of `range` was given back.
-    func wasReleased(_ range: Range<Int>) -> Bool {
-        released.contains { $0.overlaps(range) }
     }
 }

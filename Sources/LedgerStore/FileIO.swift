@@ -108,7 +108,7 @@ package final class FileDescriptor {
     }
 
     /// Writes all of `bytes` at `offset`.
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(LedgerError) {
+    package func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(LedgerError) {
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress.map { $0 + done }, bytes.count - done, off_t(offset) + off_t(done))

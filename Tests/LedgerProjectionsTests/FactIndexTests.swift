@@ -203,9 +203,8 @@ struct FactIndexTests {
                 entries.insert(entry, node)
                 byEntry[entry] = node
             }
-            let stored = NameTable(stored: table.slots)
-            let storedEntries = EntryTable(hasher: hasher, words: entries.words, nodes: entries.nodes, collided: entries.collided)
-            #expect(stored.problem(nodes: names.count) == nil && storedEntries.problem(nodes: names.count) == nil)
+            let stored = try #require(NameTable(stored: table.slots, count: table.count))
+            let storedEntries = try #require(EntryTable(hasher: hasher, words: entries.words, nodes: entries.nodes, count: entries.count, collided: entries.collided))
             for candidate in [table, stored] {
                 #expect(candidate.count == byName.count)
                 for (id, node) in byName {
@@ -222,67 +221,68 @@ struct FactIndexTests {
         }
     }
 
-    @Test("stored table slots are refused when a lookup could run forever or miss what they hold")
-    func storedTables() {
+    @Test("stored tables of any contents answer: full ones end their probes, and grow when added to")
+    func storedTables() throws {
         let occupied: UInt64 = 1 << 32 | 1
-        #expect(NameTable(stored: [UInt64](repeating: 0, count: 16)).problem(nodes: 1) == nil)
-        #expect(NameTable(stored: [UInt64](repeating: occupied, count: 16)).problem(nodes: 1) == .full)
-        #expect(NameTable(stored: [UInt64](repeating: 0, count: 12)).problem(nodes: 1) == .capacity)
-        // A slot whose home is 10 (the top four bits of a 16-slot table), at 5, past free slots.
-        var misplaced = [UInt64](repeating: 0, count: 16)
-        misplaced[5] = 10 << 60 | 1
-        #expect(NameTable(stored: misplaced).problem(nodes: 1) == .unreachable)
-        // The same slot at 12, reached from 10 through occupied 10 and 11, and at 1 after wrapping.
-        var wrapped = [UInt64](repeating: 0, count: 16)
-        (wrapped[10], wrapped[11], wrapped[12]) = (10 << 60 | 1, 10 << 60 | 2, 10 << 60 | 3)
-        #expect(NameTable(stored: wrapped).problem(nodes: 3) == nil)
-        wrapped[11] = 0
-        #expect(NameTable(stored: wrapped).problem(nodes: 3) == .unreachable)
-        var aroundTheEnd = [UInt64](repeating: 0, count: 16)
-        (aroundTheEnd[15], aroundTheEnd[0], aroundTheEnd[1]) = (15 << 60 | 1, 15 << 60 | 2, 15 << 60 | 3)
-        #expect(NameTable(stored: aroundTheEnd).problem(nodes: 3) == nil)
-        #expect(NameTable(stored: aroundTheEnd).problem(nodes: 2) == .nodeOutOfRange)
+        #expect(NameTable(stored: Column(repeating: 0, count: 12), count: 0) == nil, "not a power of two")
+        #expect(NameTable(stored: Column(repeating: 0, count: 16), count: 17) == nil, "more than it has room for")
+        // Every slot taken, though the count says one: a lookup of anything else ends, and an
+        // insertion grows the table instead of probing forever.
+        var full = try #require(NameTable(stored: Column(repeating: occupied, count: 16), count: 1))
+        #expect(full.find(5 << 32) { _ in true } == nil)
+        full.insert(5 << 32, 1)
+        #expect(full.slots.count == 32)
+        #expect(full.find(5 << 32) { $0 == 1 } == 1)
+        let hasher = IDHasher.random()
+        var entries = try #require(EntryTable(hasher: hasher, words: Column(repeating: 7, count: 16), nodes: Column(repeating: 0, count: 16), count: 0, collided: [:]))
+        let id = try Digest(rawRepresentation: [UInt8](repeating: 3, count: 32))
+        #expect(entries[id] == nil)
+        entries.insert(id, 2)
+        #expect(entries[id] == 2)
+        #expect(EntryTable(hasher: hasher, words: Column(repeating: 0, count: 16), nodes: Column(repeating: -1, count: 32), count: 0, collided: [:]) == nil)
     }
 
-    @Test("a snapshot whose index points outside itself is refused, even with a valid checksum")
+    @Test("a snapshot whose index points outside itself or in circles, with valid checksums, is never followed there: it is noted as damaged and not answered")
     func forgedIndex() throws {
         let random = try RandomCase(seed: 7, statements: 40)
         let ledger = try random.ledger.open()
-        let state = try ReplayEngine(withoutSnapshots: ledger).replay(DisputedFactsProjection(), snapshots: .none).state
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        let state = replay.state
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        let expected = try projection.facts(in: state, context: context).map { canonical($0.json) }
         let decoded = try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(state))
         #expect(decoded == state)
-        var forgeries: [(String, (inout DisputedFactsProjection.State) -> Void)] = [
+        #expect(try projection.facts(in: decoded, context: context).map { canonical($0.json) } == expected)
+        let firstClaim = try #require(state.parent.firstIndex { $0 >= 0 })
+        let forgeries: [(String, (inout DisputedFactsProjection.State) -> Void)] = [
             ("a link leading back to itself", { $0.linkNext[0] = 0 }),
+            ("a list leading back to its start", { $0.linkNext[Int($0.tail[Int($0.factOrder[0])])] = $0.head[Int($0.factOrder[0])] }),
+            ("a link past the links", { $0.linkNext[0] = Int32($0.linkNext.count) }),
             ("a head past the links", { $0.head[0] = Int32($0.linkValue.count) }),
-            ("a node without its first record", { $0.head[1] = -1 }),
-            ("a table naming a node that does not exist", { $0.claims.insert(1, Int32($0.parent.count)) }),
-            ("arrays of different lengths", { $0.tail.removeLast() }),
-            ("a fact listed twice", { $0.factOrder.append($0.factOrder[0]) }),
-            ("a fact id naming a claim", { $0.facts.insert(1, Int32($0.parent.firstIndex { $0 >= 0 } ?? 0)) }),
-            ("a node listed under two kinds", { $0.evidence.insert(1, $0.factOrder[0]) }),
-            ("a node under no kind", { $0.claims = NameTable() }),
-            ("a name past the names' bytes", { $0.names.ends[0] = UInt64($0.names.bytes.count + 1) }),
-            ("an entry naming a node that does not exist", { $0.entries.insert(try! Digest(rawRepresentation: [UInt8](repeating: 9, count: 32)), Int32($0.parent.count)) }),
-            ("two lists sharing their links", { $0.linkNext[Int($0.tail[0])] = $0.head[1] }),
-            ("a tail that is not the end of its list", { state in
-                let n = state.head.indices.first { state.head[$0] != state.tail[$0] } ?? 0
-                state.tail[n] = state.head[n]
+            ("a node without its first record", { $0.head[0] = -1 }),
+            ("a link to a node that does not exist", { $0.linkValue[Int($0.tail[0])] = DisputedFactsProjection.Link(.claim, UInt64($0.parent.count)).value }),
+            ("a link to a node past any number", { $0.linkValue[Int($0.tail[0])] = DisputedFactsProjection.Link(.claim, 1 << 40).value }),
+            ("a fact's name past the names' bytes", { $0.names.ends[0] = UInt64($0.names.bytes.count + 1) }),
+            ("a fact order naming a node that does not exist", { $0.factOrder[0] = Int32($0.parent.count) }),
+            ("a counterclaim of a claim without a fact", { state in
+                let counterclaim = Int32(state.parent.count - 1)
+                state.parent[Int(counterclaim)] = -1
+                state.link(Int32(firstClaim), DisputedFactsProjection.Link(.counterclaim, UInt64(counterclaim)))
             }),
+            ("a record past the log's end", { $0.link($0.factOrder[0], .record(1 << 40)) }),
         ]
-        if let fact = state.factOrder.first {
-            // A counterclaim link to a fact, which has no fact of its own to open.
-            forgeries.append(("a counterclaim without a fact", { $0.link(fact, DisputedFactsProjection.Link(.counterclaim, UInt64(fact))) }))
-        }
         for (what, forge) in forgeries {
             var forged = state
             forge(&forged)
-            #expect(forged.inconsistency != nil, "\(what)")
-            let refused = #expect(throws: DecodingError.self, "\(what)") {
-                try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged))
-            }
-            guard case let .dataCorrupted(context)? = refused else { continue }
-            #expect(context.debugDescription.hasPrefix("disputed-facts index:"), "\(what): \(context.debugDescription)")
+            let read = try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged))
+            let refused = #expect(throws: LedgerError.self, "\(what)") { try projection.facts(in: read, context: context) }
+            #expect(refused?.code == .io && refused?.message.contains("is damaged (its index is inconsistent:") == true, "\(what): \(refused?.message ?? "")")
         }
+        // Columns of different lengths are refused when read.
+        var forged = state
+        forged.tail.removeLast()
+        #expect(throws: DecodingError.self) { try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged)) }
     }
 }
 
@@ -290,48 +290,66 @@ struct FactIndexTests {
 struct SnapshotFileTests {
     struct Big: Codable, Equatable {
         var name: String
-        var numbers: SnapshotBlob
+        var numbers: Column<UInt64>
         var parts: [Part]
         var after: [String: Int]
     }
 
     struct Part: Codable, Equatable {
         var label: String
-        var bytes: SnapshotBlob
+        var bytes: Column<UInt8>
     }
 
     static func big(seed: UInt64) -> Big {
         var random = SplitMix64(seed: seed)
-        func blob(_ count: Int) -> SnapshotBlob { SnapshotBlob((0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }) }
         // Six parts of 1.5 MB: the writer flushes inside the array, so the array's and the
         // root's lengths are filled in after their placeholders went to the file.
-        return Big(name: "state", numbers: blob(20 << 20), parts: (0..<6).map { Part(label: "part \($0)", bytes: blob(3 << 19)) }, after: ["a": 1, "b": 2])
+        return Big(
+            name: "state", numbers: Column((0..<(20 << 17)).map { _ in random.next() }),
+            parts: (0..<6).map { Part(label: "part \($0)", bytes: Column((0..<(3 << 19)).map { _ in UInt8(truncatingIfNeeded: random.next()) })) },
+            after: ["a": 1, "b": 2])
     }
 
-    @Test("a snapshot of 29 MB written to a file a megabyte at a time is byte for byte the one built in memory, and reads back; its blobs are given back once decoded and never read again as zeros")
+    @Test("a snapshot of 29 MB written to a file a megabyte at a time is byte for byte the one built in memory, and reads back a block at a time: a block changed on disk is noted when read, and read as zeros")
     func roundTrip() throws {
         let value = Self.big(seed: 17)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        var bytes = try SnapshotBinary.encode(value)
+        let bytes = try SnapshotBinary.encode(value)
         let written = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
         try SnapshotBinary.encode(value, to: written)
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: path))) == bytes)
 
-        let buffer = try #require(SnapshotBuffer(path: path, limit: 1 << 30))
-        #expect(try SnapshotBinary.decode(Big.self, from: buffer) == value)
-        #expect(buffer.wasReleased(100..<(20 << 20)), "the large blob was given back")
-        #expect(throws: DecodingError.self, "a second decoding would read blobs given back") { try SnapshotBinary.decode(Big.self, from: buffer) }
+        let (read, source) = try SnapshotBinary.decode(Big.self, fromFile: path)
+        #expect(read.numbers[5] == value.numbers[5])
+        // Change a byte of the last block of the first column, and of the first block of the
+        // second: the first column's blocks are read when used, the second's was never.
+        let dataStart = bytes.count - (20 << 20) - 6 * (3 << 19)
+        let changed = try FileDescriptor(path: path, flags: O_RDWR)
+        for offset in [dataStart + (20 << 20) - 1, dataStart + (20 << 20)] {
+            try changed.write([bytes[offset] ^ 1], at: UInt64(offset))
+        }
+        #expect(source.damage == nil)
+        #expect(read.parts[1..<6] == value.parts[1..<6])
+        #expect(source.damage == nil)
+        #expect(read.numbers.last == 0, "a block that does not match its checksum reads as zeros")
+        #expect(source.damage?.contains("do not match their checksum") == true)
+        #expect(read.parts[0].bytes[0] == 0)
+        #expect(read.numbers[5] == value.numbers[5], "a block read before the change stays as read")
+        // Read whole, the column is the blocks read so far and the rest read a run at a time.
+        var numbers = value.numbers.elements
+        let perBlock = Column<UInt64>.blockBytes / 8
+        for i in (numbers.count - 1) / perBlock * perBlock..<numbers.count { numbers[i] = 0 }
+        #expect(read.numbers.elements == numbers)
 
-        bytes[bytes.count / 2] ^= 1
-        let other = path + "-changed"
-        defer { try? FileManager.default.removeItem(atPath: other) }
-        try Data(bytes).write(to: URL(fileURLWithPath: other))
-        let changed = try #require(SnapshotBuffer(path: other, limit: 1 << 30))
-        #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: changed) }
-        #expect(SnapshotBuffer(path: path, limit: 1 << 20) == nil, "over the limit")
-        try Data().write(to: URL(fileURLWithPath: other))
-        #expect(SnapshotBuffer(path: other, limit: 1 << 30) == nil, "empty")
+        // In the tree, a change is refused at once.
+        var tree = bytes
+        tree[40] ^= 1
+        #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: tree) }
+        #expect(throws: DecodingError.self, "cut inside the tree") { try SnapshotBinary.decode(Big.self, from: Array(bytes[..<30])) }
+        #expect(throws: DecodingError.self, "over the limit") { try SnapshotBinary.decode(Big.self, fromFile: path, limit: 10) }
+        // Cut inside the columns: the tree reads, a column past the end does not.
+        #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: Array(bytes.dropLast(1))) }
     }
 }
 
