@@ -313,7 +313,7 @@ struct FactCommand: ParsableCommand {
         reportReplay(timelineInfo, name: timelineProjection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
         guard let fact = try projection.fact(factID, in: result.state, context: context) else {
-            let known = result.state.factIDs.prefix(20).joined(separator: ", ")
+            let known = try result.state.factIDs(limit: 20).joined(separator: ", ")
             throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
         }
         let timeline = timelineProjection.timeline(of: factID, in: timelineReplay.state)

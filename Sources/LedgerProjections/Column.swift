@@ -296,7 +296,8 @@ final class ColumnStorage<T: FixedWidthInteger & Sendable & Codable>: @unchecked
 
 /// Where a snapshot's columns wait to be read (the file, or its bytes in memory), and the first
 /// problem met reading them or following what they hold: a state read from a damaged snapshot
-/// must not answer.
+/// must not answer. A snapshot file found damaged is removed at once (it is only a cache), so
+/// that no later command reads it again.
 final class SnapshotSource: @unchecked Sendable {
     // Safe to share: `pread` on one descriptor from several threads, and the problem under a lock.
     private let file: FileDescriptor?
@@ -305,7 +306,7 @@ final class SnapshotSource: @unchecked Sendable {
     let name: String
     /// Its size in bytes, when opened.
     let size: UInt64
-    private let problem = Mutex<String?>(nil)
+    private let problem = Mutex<(what: String, removed: Bool)?>(nil)
 
     init(file: FileDescriptor) {
         self.file = file
@@ -332,11 +333,39 @@ final class SnapshotSource: @unchecked Sendable {
         return nil
     }
 
-    /// Keeps `what` as the snapshot's problem, unless one is kept already.
+    /// Keeps `what` as the snapshot's problem, unless one is kept already, and removes the file.
     func fail(_ what: String) {
-        problem.withLock { if $0 == nil { $0 = what } }
+        problem.withLock {
+            if $0 == nil { $0 = (what, removeFile()) }
+        }
+    }
+
+    /// Removes the file if its path still names it (not a newer snapshot written in its place);
+    /// whether the path no longer names it.
+    private func removeFile() -> Bool {
+        guard let file else { return false }
+        var opened = stat()
+        var named = stat()
+        guard fstat(file.fd, &opened) == 0 else { return false }
+        guard lstat(file.path, &named) == 0 else { return errno == ENOENT }
+        guard opened.st_dev == named.st_dev, opened.st_ino == named.st_ino else { return true }
+        return unlink(file.path) == 0
     }
 
     /// The first problem met, if any.
-    var damage: String? { problem.withLock { $0 } }
+    var damage: String? { problem.withLock { $0?.what } }
+
+    /// Whether the damaged file is gone from its path.
+    var removed: Bool { problem.withLock { $0?.removed ?? false } }
+
+    /// What to tell whoever asked for an answer from a damaged snapshot, if it is damaged.
+    var refusal: String? {
+        problem.withLock { problem in
+            problem.map {
+                "The snapshot \(name) is damaged (\($0.what)), so no answer is given from it. "
+                    + ($0.removed ? "It has been removed: run the command again" : "Delete it and run the command again")
+                    + "; snapshots are only a cache, and the answer is then replayed from the log."
+            }
+        }
+    }
 }

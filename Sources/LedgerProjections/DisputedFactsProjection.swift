@@ -98,8 +98,13 @@ public struct DisputedFactsProjection: Projection {
             entries = EntryTable(hasher: hasher)
         }
 
-        /// The fact ids, in the order opened.
-        public var factIDs: [String] { factOrder.compactMap(name(of:)) }
+        /// The fact ids, in the order opened, the first `limit` of them.
+        /// - Throws: ``LedgerError`` if the snapshot the state was read from is damaged there.
+        public func factIDs(limit: Int = .max) throws(LedgerError) -> [String] {
+            let ids = factOrder.prefix(limit).compactMap(name(of:))
+            try checkIntact()
+            return ids
+        }
 
         /// Notes damage met in a state read from a snapshot. A state built by replay has none:
         /// there it is a defect.
@@ -112,10 +117,16 @@ public struct DisputedFactsProjection: Projection {
         /// Throws if the snapshot this state was read from turned out damaged where it was read:
         /// an answer read from it may be wrong.
         func checkIntact() throws(LedgerError) {
-            guard let source, let damage = source.damage else { return }
-            throw LedgerError(
-                .io,
-                "The snapshot \(source.name) is damaged (\(damage)), so no answer is given from it. Delete it and run the command again: snapshots are only a cache, and the answer is then replayed from the log.")
+            if let refusal = source?.refusal { throw LedgerError(.io, refusal) }
+        }
+
+        /// What the log and a state read from a snapshot disagree on is taken as the snapshot's
+        /// damage (the replay without it then decides, and finds the log's if it is the log's):
+        /// throws if the state was read from one.
+        func suspect(_ what: String) throws(LedgerError) {
+            guard source != nil else { return }
+            damaged(what)
+            try checkIntact()
         }
 
         /// Whether `node` is one of the state's nodes; notes damage if not.
@@ -153,7 +164,22 @@ public struct DisputedFactsProjection: Projection {
             return id.withUTF8 { utf8 in
                 let bytes = UnsafeRawBufferPointer(utf8)
                 let hash = hasher.hash(bytes)
-                return (table(kind).find(hash) { names.hasName($0, bytes) }, hash)
+                do throws(TableExhausted) {
+                    return (try table(kind).find(hash) { names.hasName($0, bytes) }, hash)
+                } catch {
+                    damaged("the \(kind) table has no free slot")
+                    return (nil, hash)
+                }
+            }
+        }
+
+        /// The node `entryID` names, if any.
+        func node(for entryID: Digest) -> Int32? {
+            do throws(TableExhausted) {
+                return try entries.node(for: entryID)
+            } catch {
+                damaged("the entry table has no free slot")
+                return nil
             }
         }
 
@@ -205,16 +231,19 @@ public struct DisputedFactsProjection: Projection {
         /// The links of `node`, in order. Each leads forwards, so a list ends: one that does not
         /// is cut there, as damage.
         func links(of node: Int32) -> some Sequence<Link> {
-            var first: Int32 = -1
+            var (first, last): (Int32, Int32) = (-1, -1)
             if isNode(node) {
-                first = head[Int(node)]
+                (first, last) = (head[Int(node)], tail[Int(node)])
                 // Every node is made with its first record.
                 if first == -1 { damaged("node \(node) has no links") }
             }
+            // A list that does not end at its node's tail runs into another's: its walk is cut
+            // short there as damage, lest walks of many nodes along one long list cost their
+            // product.
             return sequence(first: first) { [linkNext, source] in
                 let next = linkNext[Int($0)]
-                guard next == -1 || next > $0 && next < Int32(linkNext.count) else {
-                    Self.damaged("link \($0) leads to \(next)", in: source)
+                guard next == -1 ? $0 == last : next > $0 && next < Int32(linkNext.count) && $0 != last else {
+                    Self.damaged("node \(node)'s list runs from link \($0) to \(next), past its last link \(last)", in: source)
                     return -1
                 }
                 return next
@@ -255,6 +284,9 @@ public struct DisputedFactsProjection: Projection {
                 for link in links(of: node) where link.tag == .record { out.append(link.payload) }
             }
             for link in links(of: fact) {
+                // Damage met: the answer is refused, so stop walking (a damaged index may lead
+                // many walks along one long list).
+                if source?.damage != nil { return [] }
                 switch link.tag {
                 case .record: out.append(link.payload)
                 case .evidence: own(link.node)
@@ -362,7 +394,7 @@ public struct DisputedFactsProjection: Projection {
 
         case let .attestationMade(_, target, _, _):
             let node: Int32? = switch AttestationTarget(target) {
-            case let .entry(entryID): state.entries[entryID]
+            case let .entry(entryID): state.node(for: entryID)
             case let .id(id): state.node(.claim, id) ?? state.node(.evidence, id)
             }
             if let node { state.link(node, .record(sequence)) }
@@ -408,7 +440,7 @@ public struct DisputedFactsProjection: Projection {
             }
             let stored = try context.ledger.record(at: sequence)
             guard case let .apply(record, event) = ReplayDecoding.decode(stored) else {
-                try state.checkIntact()
+                try state.suspect("record \(sequence) is one the replay skipped")
                 throw LedgerError(
                     .damagedLog,
                     "Entry \(sequence) of \(context.ledger.directory) no longer decodes as the event the replay applied. Run `ledger verify \(context.ledger.directory)`.")

@@ -168,7 +168,7 @@ extension DisputedFactsProjection {
         let detail = try detail(of: node, in: state, context: context)
         // The fact's own opening is its node's first record, so the detail holds it.
         guard let name = state.name(of: node), let fact = detail.facts[name] else {
-            try state.checkIntact()
+            try state.suspect("node \(node) is not a fact its first record opens")
             let entry = state.firstRecord(of: node).map { "Entry \($0)" } ?? "An entry"
             throw LedgerError(.damagedLog, "\(entry) of \(context.ledger.directory) no longer opens the fact the replay found there. Run `ledger verify \(context.ledger.directory)`.")
         }

@@ -130,17 +130,20 @@ struct NameTable: Sendable {
     private var shift: UInt64 { UInt64(64 - slots.count.trailingZeroBitCount) }
 
     /// The node whose id has `hash` and passes `isNode` (compares its name), if any.
-    func find(_ hash: UInt64, _ isNode: (Int32) -> Bool) -> Int32? {
+    /// - Throws: if the table has no free slot (only one read from a damaged snapshot).
+    func find(_ hash: UInt64, _ isNode: (Int32) -> Bool) throws(TableExhausted) -> Int32? {
         let mask = slots.count - 1
         var i = Int(hash >> shift)
         let tag = hash >> 32
         for _ in 0..<slots.count {
             let slot = slots[i]
             if slot == 0 { return nil }
-            if slot >> 32 == tag, isNode(Int32(truncatingIfNeeded: slot) - 1) { return Int32(truncatingIfNeeded: slot) - 1 }
+            // Wrapping: a damaged slot's node is then out of range, and refused as one.
+            let node = Int32(truncatingIfNeeded: slot) &- 1
+            if slot >> 32 == tag, isNode(node) { return node }
             i = (i + 1) & mask
         }
-        return nil
+        throw TableExhausted()
     }
 
     /// Adds `node`, whose id has `hash` and is not in the table.
@@ -173,7 +176,7 @@ struct NameTable: Sendable {
     }
 
     /// Every node in the table, in no particular order.
-    var nodes: some Sequence<Int32> { slots.lazy.filter { $0 != 0 }.map { Int32(truncatingIfNeeded: $0) - 1 } }
+    var nodes: some Sequence<Int32> { slots.lazy.filter { $0 != 0 }.map { Int32(truncatingIfNeeded: $0) &- 1 } }
 
     init() {}
 
@@ -245,10 +248,11 @@ struct EntryTable: Sendable {
 
     /// The node `entryID` names. Exact for every id inserted; an id never inserted may answer
     /// the node of another with the same first word, which the full rules then ignore.
-    subscript(entryID: Digest) -> Int32? {
+    /// - Throws: if the table has no free slot (only one read from a damaged snapshot).
+    func node(for entryID: Digest) throws(TableExhausted) -> Int32? {
         if let node = collided[entryID] { return node }
-        guard let (slot, found) = probe(entryID.leadingWord), found else { return nil }
-        return nodes[slot]
+        guard let (slot, found) = probe(entryID.leadingWord) else { throw TableExhausted() }
+        return found ? nodes[slot] : nil
     }
 
     /// Every slot's id's first word and node, in no particular order (``collided`` holds the rest).
@@ -267,6 +271,10 @@ struct EntryTable: Sendable {
         self.collided = collided
     }
 }
+
+/// A table without a free slot, where a lookup of an id it does not hold found none: a table
+/// read from a damaged snapshot (every table keeps a quarter of its slots free).
+struct TableExhausted: Error {}
 
 /// Whether `count` entries fill a table of `capacity` slots more than either table is let fill:
 /// beyond it, failed lookups probe long runs.

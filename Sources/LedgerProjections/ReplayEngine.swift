@@ -174,10 +174,10 @@ public struct ReplayEngine: Sendable {
             replay.info.notes = notes + replay.info.notes
             guard let resumedFrom = replay.resumedFrom, let damage = resumedFrom.source.damage else { return replay }
             // The snapshot's state read damaged parts: this state may be wrong. Never answer it;
-            // replay again without that snapshot, which is removed (it is only a cache).
-            notes = replay.info.notes + ["snapshot \(resumedFrom.file.name) ignored and removed: \(damage); replayed again without it"]
+            // replay again without that snapshot (its source has removed it).
+            let removed = resumedFrom.source.removed ? " and removed" : ""
+            notes = replay.info.notes + ["snapshot \(resumedFrom.file.name) ignored\(removed): \(damage); replayed again without it"]
             excluded.insert(resumedFrom.file.path)
-            if let snapshotDirectory { SnapshotFiles(directory: snapshotDirectory).remove(resumedFrom.file.path) }
         }
     }
 
@@ -209,24 +209,36 @@ public struct ReplayEngine: Sendable {
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
         let stretches = try ledger.stretches(from: start, to: last + 1, records: stretchRecords)
         let readers = PerWorker { StretchReader(ledger: ledger) }
-        try inOrder(stretches.count, window: 2 * workerCount + 2) { index, worker in
-            DecodedStretch(stretches[index], reader: readers, worker: worker)
-        } consume: { (stretch) throws(LedgerError) in
-            for decoded in stretch.records {
-                info.recordsRead += 1
-                lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
-                switch decoded.outcome {
-                case let .apply(record, event):
-                    projection.apply(record: record, event: event, to: &state)
-                case let .skip(type, reason):
-                    info.skippedCount += 1
-                    if info.skipped.count < SkippedRecord.maximumListed {
-                        info.skipped.append(SkippedRecord(sequence: decoded.sequence, entryID: decoded.entryID.hexString, type: type, reason: reason))
+        // Once the state has met damage in its snapshot, the rest is not applied: it would not
+        // be answered (and a damaged index can make applying slow).
+        var abandoned = false
+        do throws(LedgerError) {
+            try inOrder(stretches.count, window: 2 * workerCount + 2) { index, worker in
+                DecodedStretch(stretches[index], reader: readers, worker: worker)
+            } consume: { (stretch) throws(LedgerError) in
+                if resumedFrom?.source.damage != nil {
+                    abandoned = true
+                    throw LedgerError(.io, "The snapshot's state is damaged.")
+                }
+                for decoded in stretch.records {
+                    info.recordsRead += 1
+                    lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
+                    switch decoded.outcome {
+                    case let .apply(record, event):
+                        projection.apply(record: record, event: event, to: &state)
+                    case let .skip(type, reason):
+                        info.skippedCount += 1
+                        if info.skipped.count < SkippedRecord.maximumListed {
+                            info.skipped.append(SkippedRecord(sequence: decoded.sequence, entryID: decoded.entryID.hexString, type: type, reason: reason))
+                        }
                     }
                 }
+                // A stretch the log did not hold as the index said fails the replay where it is met.
+                if let error = stretch.error { throw error }
             }
-            // A stretch the log did not hold as the index said fails the replay where it is met.
-            if let error = stretch.error { throw error }
+        } catch {
+            guard abandoned else { throw error }
+            return Replay(state: state, info: info, resumedFrom: resumedFrom)
         }
         projection.finish(&state)
         // The position is spelled out once, after the loop: hex and RFC 3339 per record would cost

@@ -173,13 +173,13 @@ struct FactIndexTests {
         table.insert(try digest(2), 20)
         table.insert(try digest(3, prefix: 8), 30)
         let (one, two, three) = (try digest(1), try digest(2), try digest(3, prefix: 8))
-        #expect(table[one] == 10 && table[two] == 20 && table[three] == 30)
+        #expect(try table.node(for: one) == 10 && table.node(for: two) == 20 && table.node(for: three) == 30)
         #expect(table.collided.count == 1)
         // An id never inserted answers at most another's node, which the full rules then ignore.
         let absent = try digest(9, prefix: 1)
-        #expect(table[absent] == nil)
+        #expect(try table.node(for: absent) == nil)
         let sharingAPrefix = try digest(9)
-        #expect(table[sharingAPrefix] == 10)
+        #expect(try table.node(for: sharingAPrefix) == 10)
     }
 
     @Test("the id and entry tables answer as dictionaries do, through growth and a snapshot's round trip")
@@ -209,14 +209,14 @@ struct FactIndexTests {
                 #expect(candidate.count == byName.count)
                 for (id, node) in byName {
                     var utf8 = id
-                    let found = utf8.withUTF8 { bytes in candidate.find(hasher.hash(id)) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } }
+                    let found = try utf8.withUTF8 { bytes in try candidate.find(hasher.hash(id)) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } }
                     #expect(found == node, "\(id)")
                 }
                 var absent = "absent"
-                #expect(absent.withUTF8 { bytes in candidate.find(hasher.hash("absent")) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } } == nil)
+                #expect(try absent.withUTF8 { bytes in try candidate.find(hasher.hash("absent")) { names.hasName($0, UnsafeRawBufferPointer(bytes)) } } == nil)
             }
             for candidate in [entries, storedEntries] {
-                for (entry, node) in byEntry { #expect(candidate[entry] == node) }
+                for (entry, node) in byEntry { #expect(try candidate.node(for: entry) == node) }
             }
         }
     }
@@ -229,16 +229,16 @@ struct FactIndexTests {
         // Every slot taken, though the count says one: a lookup of anything else ends, and an
         // insertion grows the table instead of probing forever.
         var full = try #require(NameTable(stored: Column(repeating: occupied, count: 16), count: 1))
-        #expect(full.find(5 << 32) { _ in true } == nil)
+        #expect(throws: TableExhausted.self) { try full.find(5 << 32) { _ in true } }
         full.insert(5 << 32, 1)
         #expect(full.slots.count == 32)
-        #expect(full.find(5 << 32) { $0 == 1 } == 1)
+        #expect(try full.find(5 << 32) { $0 == 1 } == 1)
         let hasher = IDHasher.random()
         var entries = try #require(EntryTable(hasher: hasher, words: Column(repeating: 7, count: 16), nodes: Column(repeating: 0, count: 16), count: 0, collided: [:]))
         let id = try Digest(rawRepresentation: [UInt8](repeating: 3, count: 32))
-        #expect(entries[id] == nil)
+        #expect(throws: TableExhausted.self, "every slot taken, none by the id") { try entries.node(for: id) }
         entries.insert(id, 2)
-        #expect(entries[id] == 2)
+        #expect(try entries.node(for: id) == 2)
         #expect(EntryTable(hasher: hasher, words: Column(repeating: 0, count: 16), nodes: Column(repeating: -1, count: 32), count: 0, collided: [:]) == nil)
     }
 
@@ -271,6 +271,8 @@ struct FactIndexTests {
                 state.link(Int32(firstClaim), DisputedFactsProjection.Link(.counterclaim, UInt64(counterclaim)))
             }),
             ("a record past the log's end", { $0.link($0.factOrder[0], .record(1 << 40)) }),
+            ("a claim's list running into its fact's", { $0.head[firstClaim] = $0.head[Int($0.parent[firstClaim])] }),
+            ("a fact order naming a claim", { $0.factOrder[0] = Int32(firstClaim) }),
         ]
         for (what, forge) in forgeries {
             var forged = state
@@ -278,6 +280,17 @@ struct FactIndexTests {
             let read = try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged))
             let refused = #expect(throws: LedgerError.self, "\(what)") { try projection.facts(in: read, context: context) }
             #expect(refused?.code == .io && refused?.message.contains("is damaged (its index is inconsistent:") == true, "\(what): \(refused?.message ?? "")")
+        }
+        // A table whose slots name nodes past the last number, or that has no free slot: a
+        // lookup ends, and notes the damage.
+        let id = try #require(state.factIDs().first)
+        let tag = (state.hasher.hash(id) >> 32) << 32
+        for slot in [tag | 0x8000_0000, tag | 0xFFFF_FFFF, tag] {
+            var forged = state
+            forged.facts = try #require(NameTable(stored: Column(repeating: slot, count: 16), count: 1))
+            let read = try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged))
+            let refused = #expect(throws: LedgerError.self, "slot \(slot)") { try projection.fact(id, in: read, context: context) }
+            #expect(refused?.message.contains("has no free slot") == true, "\(refused?.message ?? "")")
         }
         // Columns of different lengths are refused when read.
         var forged = state
@@ -334,6 +347,7 @@ struct SnapshotFileTests {
         #expect(source.damage == nil)
         #expect(read.numbers.last == 0, "a block that does not match its checksum reads as zeros")
         #expect(source.damage?.contains("do not match their checksum") == true)
+        #expect(!FileManager.default.fileExists(atPath: path) && source.removed, "a damaged snapshot file is removed")
         #expect(read.parts[0].bytes[0] == 0)
         #expect(read.numbers[5] == value.numbers[5], "a block read before the change stays as read")
         // Read whole, the column is the blocks read so far and the rest read a run at a time.
@@ -347,6 +361,8 @@ struct SnapshotFileTests {
         tree[40] ^= 1
         #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: tree) }
         #expect(throws: DecodingError.self, "cut inside the tree") { try SnapshotBinary.decode(Big.self, from: Array(bytes[..<30])) }
+        try SnapshotBinary.encode(value, to: FileDescriptor(path: path, flags: O_RDWR | O_CREAT | O_TRUNC))
+        #expect(try SnapshotBinary.decode(Big.self, fromFile: path).value.name == "state")
         #expect(throws: DecodingError.self, "over the limit") { try SnapshotBinary.decode(Big.self, fromFile: path, limit: 10) }
         // Cut inside the columns: the tree reads, a column past the end does not.
         #expect(throws: DecodingError.self) { try SnapshotBinary.decode(Big.self, from: Array(bytes.dropLast(1))) }

@@ -223,7 +223,7 @@ struct Figure: ParsableCommand {
         let projection = DisputedFactsProjection(verifiesSignatures: false)
         let replay = try ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory).replay(projection, snapshots: .read)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
-        let ids = replay.state.factIDs
+        let ids = try replay.state.factIDs()
         guard !ids.isEmpty else { throw ValidationError("the benchmark ledger has no facts") }
         var random = SplitMix64(seed: 5)
         let rounds = 1000
