@@ -63,6 +63,7 @@ struct Figure: ParsableCommand {
     @Option var directory: String
     @Option var size: Int
     @Option var limit: Double = 0
+    @Option(help: "How many records write-snapshot leaves after the snapshot it writes.") var after: Int = 1000
 
     func run() throws {
         let m: Measurement
@@ -179,24 +180,24 @@ struct Figure: ParsableCommand {
         return Measurement(figure: "Merkle tree append (persisted)", size: size, value: Double(size) / elapsed, unit: "leaves/s", limit: 850_000, limitUnit: "leaves/s (target)", detail: limit > 0 ? String(format: "%.2f of the SHA-256 65-byte rate", Double(size) / elapsed / limit) : nil)
     }
 
-    /// Where the snapshot 1,000 entries before the end is kept, beside the benchmark ledger.
+    /// Where the snapshot `after` entries before the end is kept, beside the benchmark ledger.
     var snapshotDirectory: String { directory + ".snapshots" }
 
-    /// Writes the disputed-facts snapshot 1,000 entries before the end (not a figure: its own
+    /// Writes the disputed-facts snapshot `after` entries before the end (not a figure: its own
     /// process, so that the figures after it count only their own memory).
     func writeSnapshot() throws -> Measurement {
         let ledger = try Ledger(directory: directory)
-        guard ledger.count > 1001 else { throw ValidationError("the snapshot figures need a ledger of more than 1,001 entries") }
+        guard after >= 0, ledger.count > after + 1 else { throw ValidationError("the snapshot figures need a ledger of more than \(after + 1) entries") }
         let projection = DisputedFactsProjection(verifiesSignatures: false)
         try? FileManager.default.removeItem(atPath: snapshotDirectory)
         let engine = ReplayEngine(ledger: ledger, snapshotDirectory: snapshotDirectory)
-        let base = try engine.replay(projection, to: .sequence(ledger.count - 1001), snapshots: .none)
+        let base = try engine.replay(projection, to: .sequence(ledger.count - UInt64(after) - 1), snapshots: .none)
         _ = try engine.writeSnapshot(projection, of: base)
         return Measurement(figure: "write-snapshot", size: size, value: 0, unit: "")
     }
 
     /// Replaying the disputed-facts projection, signatures not rechecked: from genesis, or from
-    /// the snapshot 1,000 entries before the end that `write-snapshot` wrote.
+    /// the snapshot `write-snapshot` wrote (1,000 entries before the end in `run`).
     func measureReplay(fromSnapshot: Bool) throws -> Measurement {
         let ledger = try Ledger(directory: directory)
         let projection = DisputedFactsProjection(verifiesSignatures: false)
