@@ -1,0 +1,109 @@
+import Foundation
+import LedgerCore
+@testable import LedgerProjections
+import LedgerStore
+import Testing
+
+/// Snapshots are caches anyone who can write the ledger directory can replace, checksums and
+/// all. A forged index may mislead, but a replay or a query from it must end, without a crash,
+/// and what it meets out of range must refuse the answer.
+@Suite("Forged snapshots")
+struct ForgedSnapshotTests {
+    /// A number to forge into a column of `count` elements: the edges of its range and of the
+    /// type's, or any.
+    static func nasty(_ count: Int, _ random: inout SplitMix64) -> Int64 {
+        let edges: [Int64] = [-2, -1, 0, 1, Int64(count) - 1, Int64(count), Int64(count) + 1, Int64(Int32.max), Int64(Int32.min)]
+        return random.next() % 3 == 0 ? Int64(bitPattern: random.next()) : edges[Int(random.next() % UInt64(edges.count))]
+    }
+
+    /// Changes one number somewhere in `state`'s index.
+    static func forge(_ state: inout DisputedFactsProjection.State, _ random: inout SplitMix64) -> String {
+        func pick(_ count: Int) -> Int { Int(random.next() % UInt64(max(count, 1))) }
+        let nodes = state.parent.count
+        let links = state.linkValue.count
+        switch random.next() % 10 {
+        case 0:
+            let i = pick(nodes)
+            state.parent[i] = Int32(truncatingIfNeeded: nasty(nodes, &random))
+            return "parent[\(i)]"
+        case 1:
+            let i = pick(nodes)
+            state.head[i] = Int32(truncatingIfNeeded: nasty(links, &random))
+            return "head[\(i)]"
+        case 2:
+            let i = pick(nodes)
+            state.tail[i] = Int32(truncatingIfNeeded: nasty(links, &random))
+            return "tail[\(i)]"
+        case 3:
+            let i = pick(links)
+            state.linkNext[i] = Int32(truncatingIfNeeded: nasty(links, &random))
+            return "linkNext[\(i)]"
+        case 4:
+            let i = pick(links)
+            let tag = DisputedFactsProjection.Link.Tag(rawValue: random.next() % 4)!
+            state.linkValue[i] = DisputedFactsProjection.Link(tag, UInt64(truncatingIfNeeded: nasty(nodes, &random)) & (1 << 62 - 1)).value
+            return "linkValue[\(i)]"
+        case 5:
+            let i = pick(state.factOrder.count)
+            state.factOrder[i] = Int32(truncatingIfNeeded: nasty(nodes, &random))
+            return "factOrder[\(i)]"
+        case 6:
+            let i = pick(nodes)
+            state.names.ends[i] = UInt64(bitPattern: nasty(state.names.bytes.count, &random))
+            return "names.ends[\(i)]"
+        case 7:
+            var slots = state.claims.slots
+            let i = pick(slots.count)
+            slots[i] = (slots[pick(slots.count)] >> 32) << 32 | UInt64(UInt32(truncatingIfNeeded: nasty(nodes, &random)))
+            state.claims = NameTable(stored: slots, count: state.claims.count)!
+            return "claims.slots[\(i)]"
+        case 8:
+            var slots = state.facts.slots
+            for i in slots.indices where random.next() % 2 == 0 { slots[i] = slots[pick(slots.count)] | 1 }
+            state.facts = NameTable(stored: slots, count: state.facts.count)!
+            return "facts.slots, half of them"
+        default:
+            var nodeColumn = state.entries.nodes
+            let i = pick(nodeColumn.count)
+            nodeColumn[i] = Int32(truncatingIfNeeded: nasty(nodes, &random))
+            state.entries = EntryTable(hasher: state.hasher, words: state.entries.words, nodes: nodeColumn, count: state.entries.count, collided: state.entries.collided)!
+            return "entries.nodes[\(i)]"
+        }
+    }
+
+    @Test("a snapshot with numbers forged into its index and valid checksums ends every replay and query, answering as the log does or refusing", arguments: PropertyTests.seeds)
+    func randomForgeries(seed: UInt64) throws {
+        let random = try RandomCase(seed: seed, statements: 60)
+        let ledger = try random.ledger.open()
+        let projection = DisputedFactsProjection()
+        let fresh = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: fresh.info.position)
+        let expected = try projection.facts(in: fresh.state, context: context).map { canonical($0.json) }
+        let factIDs = try fresh.state.factIDs()
+        let directory = TestLedger.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = ReplayEngine(ledger: ledger, snapshotDirectory: directory)
+        // Half the log after the snapshot: its records are applied to the forged index.
+        let base = try engine.replay(projection, to: .sequence(ledger.count / 2), snapshots: .none)
+        var generator = SplitMix64(seed: seed ^ 0xF0F0)
+        var (answered, replayedAgain, refused, misled) = (0, 0, 0, 0)
+        for trial in 0..<150 {
+            var state = base.state
+            let forged = (0...(generator.next() % 3)).map { _ in Self.forge(&state, &generator) }
+            try engine.writeSnapshot(projection, of: Replay(state: state, info: base.info))
+            let replay = try engine.replay(projection, snapshots: .read)
+            if replay.info.resumedFrom == nil { replayedAgain += 1 }
+            do {
+                let answer = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+                _ = try projection.fact(factIDs[trial % factIDs.count], in: replay.state, context: context)
+                if answer == expected { answered += 1 } else { misled += 1 }
+            } catch {
+                #expect(error.code == .io && error.message.contains("is damaged"), "seed \(String(seed, radix: 16)) trial \(trial), forged \(forged): \(error.message)")
+                refused += 1
+            }
+        }
+        print("forged snapshots, seed \(String(seed, radix: 16)): \(answered) answered as the log, \(replayedAgain) replayed again, \(refused) refused, \(misled) misled")
+        // Damage is met both ways: in the replay (which goes again without it) and in queries.
+        #expect(replayedAgain > 0 && refused > 0)
+    }
+}
