@@ -20,10 +20,11 @@ import LedgerStore
 ///
 /// A state resumed from a snapshot reads its columns from the snapshot as they are used (see
 /// ``Column``), so a replay from a snapshot costs what the records after it touch. Nothing in
-/// it is trusted to be in range: a node, link or name out of bounds, or a list that does not
-/// run forwards, is taken as damage of the snapshot (kept by its ``SnapshotSource``), like a
-/// block that does not match its checksum; the engine then replays without the snapshot, and a
-/// query throws rather than answer.
+/// it is trusted to be in range: a node, link or name out of bounds, a list that does not run
+/// forwards or does not end at its node's tail, or a table with no free slot is taken as damage
+/// of the snapshot (kept by its ``SnapshotSource``, which removes the file), like a block that
+/// does not match its checksum; the engine then replays without the snapshot, and a query
+/// throws rather than answer.
 public struct DisputedFactsProjection: Projection {
     /// Whether replay verifies each statement's Ed25519 signatures (a batch at a time, on every
     /// core), keeping the failures in the state for queries to report. Without it, keys, roles
