@@ -307,6 +307,8 @@ final class SnapshotSource: @unchecked Sendable {
     /// Its size in bytes, when opened.
     let size: UInt64
     private let problem = Mutex<(what: String, removed: Bool)?>(nil)
+    /// Snapshots written from states read from this one: they carry its damage.
+    private let derived = Mutex<[String]>([])
 
     init(file: FileDescriptor) {
         self.file = file
@@ -333,11 +335,21 @@ final class SnapshotSource: @unchecked Sendable {
         return nil
     }
 
-    /// Keeps `what` as the snapshot's problem, unless one is kept already, and removes the file.
+    /// Keeps `what` as the snapshot's problem, unless one is kept already, and removes the file
+    /// and the snapshots written from it.
     func fail(_ what: String) {
         problem.withLock {
-            if $0 == nil { $0 = (what, removeFile()) }
+            guard $0 == nil else { return }
+            $0 = (what, removeFile())
+            for path in derived.withLock({ $0 }) { FileSystem.remove(path) }
         }
+    }
+
+    /// Notes that the snapshot at `path` was written from a state read from this one: damage
+    /// met later removes it too, and if damage was met already, it is removed now.
+    func derive(_ path: String) {
+        derived.withLock { $0.append(path) }
+        if damage != nil { FileSystem.remove(path) }
     }
 
     /// Removes the file if its path still names it (not a newer snapshot written in its place);
@@ -347,7 +359,7 @@ final class SnapshotSource: @unchecked Sendable {
         var opened = stat()
         var named = stat()
         guard fstat(file.fd, &opened) == 0 else { return false }
-        guard lstat(file.path, &named) == 0 else { return errno == ENOENT }
+        guard stat(file.path, &named) == 0 else { return errno == ENOENT }
         guard opened.st_dev == named.st_dev, opened.st_ino == named.st_ino else { return true }
         return unlink(file.path) == 0
     }

@@ -72,9 +72,11 @@ public struct DisputedFactsProjection: Projection {
         var parent = Column<Int32>()
         var head = Column<Int32>()
         var tail = Column<Int32>()
-        /// The links: a tagged value (``Link``) and the next link of the same node (-1 at the end).
+        /// The links: a tagged value (``Link``), the next link of the same node (-1 at the end),
+        /// and that node (so that a walk of a damaged index never strays into another's list).
         var linkValue = Column<UInt64>()
         var linkNext = Column<Int32>()
+        var linkOwner = Column<Int32>()
         /// The node each entry id names, for attestations that target an entry.
         var entries: EntryTable
         /// Evidence naming a claim not yet asserted (only in logs that broke the append rules).
@@ -212,7 +214,7 @@ public struct DisputedFactsProjection: Projection {
             }
             return a.names == b.names && same(a.facts, b.facts) && same(a.claims, b.claims) && same(a.evidence, b.evidence)
                 && a.factOrder == b.factOrder && a.parent == b.parent && a.head == b.head && a.tail == b.tail
-                && a.linkValue == b.linkValue && a.linkNext == b.linkNext
+                && a.linkValue == b.linkValue && a.linkNext == b.linkNext && a.linkOwner == b.linkOwner
                 && a.entries.count == b.entries.count && pairs(a.entries) == pairs(b.entries) && a.entries.collided == b.entries.collided
                 && a.waiting == b.waiting && a.keys == b.keys && a.signatureFailures == b.signatureFailures && a.pending == b.pending
         }
@@ -225,6 +227,7 @@ public struct DisputedFactsProjection: Projection {
             let index = Int32(linkValue.count)
             linkValue.append(link.value)
             linkNext.append(-1)
+            linkOwner.append(node)
             if last < 0 { head[n] = index } else { linkNext[Int(last)] = index }
             tail[n] = index
         }
@@ -238,9 +241,9 @@ public struct DisputedFactsProjection: Projection {
                 // Every node is made with its first record.
                 if first == -1 { damaged("node \(node) has no links") }
             }
-            // A list that does not end at its node's tail runs into another's: its walk is cut
-            // short there as damage, lest walks of many nodes along one long list cost their
-            // product.
+            // Every link walked is the node's own, and the list ends at its tail: a walk into
+            // another node's list is cut short there as damage, lest walks of many nodes along
+            // one long list cost their product.
             return sequence(first: first) { [linkNext, source] in
                 let next = linkNext[Int($0)]
                 guard next == -1 ? $0 == last : next > $0 && next < Int32(linkNext.count) && $0 != last else {
@@ -249,9 +252,13 @@ public struct DisputedFactsProjection: Projection {
                 }
                 return next
             }
-            .lazy.prefix { [linkNext, source] in
+            .lazy.prefix { [linkNext, linkOwner, source] in
                 guard $0 >= 0, $0 < Int32(linkNext.count) else {
                     if $0 != -1 { Self.damaged("a list starts at link \($0)", in: source) }
+                    return false
+                }
+                guard linkOwner[Int($0)] == node else {
+                    Self.damaged("link \($0), on node \(node)'s list, is node \(linkOwner[Int($0)])'s", in: source)
                     return false
                 }
                 return true
@@ -484,7 +491,7 @@ extension DisputedFactsProjection.State: Codable {
         case hashKey = "hash_key", names, nameEnds = "name_ends"
         case factSlots = "fact_slots", claimSlots = "claim_slots", evidenceSlots = "evidence_slots"
         case factCount = "fact_count", claimCount = "claim_count", evidenceCount = "evidence_count"
-        case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next"
+        case factOrder = "fact_order", parent, head, tail, linkValue = "link_value", linkNext = "link_next", linkOwner = "link_owner"
         case entryWords = "entry_words", entryNodes = "entry_nodes", entryCount = "entry_count"
         case collidedIDs = "collided_ids", collidedNodes = "collided_nodes"
         case waiting, keys, failedSequences = "signature_failed_sequences", failedMasks = "signature_failed_masks"
@@ -510,6 +517,7 @@ extension DisputedFactsProjection.State: Codable {
         try c.encode(tail, forKey: .tail)
         try c.encode(linkValue, forKey: .linkValue)
         try c.encode(linkNext, forKey: .linkNext)
+        try c.encode(linkOwner, forKey: .linkOwner)
         try c.encode(entries.words, forKey: .entryWords)
         try c.encode(entries.nodes, forKey: .entryNodes)
         try c.encode(entries.count, forKey: .entryCount)
@@ -557,7 +565,8 @@ extension DisputedFactsProjection.State: Codable {
         tail = try column(.tail)
         linkValue = try column(.linkValue)
         linkNext = try column(.linkNext)
-        guard names.count == parent.count, head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count,
+        linkOwner = try column(.linkOwner)
+        guard names.count == parent.count, head.count == parent.count, tail.count == parent.count, linkNext.count == linkValue.count, linkOwner.count == linkValue.count,
             parent.count < Int(Int32.max), linkValue.count < Int(Int32.max)
         else { throw corrupted("its columns differ in length") }
         let ids = try column(.collidedIDs, as: UInt8.self).elements

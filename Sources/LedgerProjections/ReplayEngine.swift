@@ -171,7 +171,7 @@ public struct ReplayEngine: Sendable {
         var excluded: Set<String> = []
         while true {
             var replay = try replay(projection, to: target, snapshots: policy, excluding: excluded)
-            replay.info.notes = notes + replay.info.notes
+            replay.info.notes = notes + replay.info.notes.filter { !notes.contains($0) }
             guard let resumedFrom = replay.resumedFrom, let damage = resumedFrom.source.damage else { return replay }
             // The snapshot's state read damaged parts: this state may be wrong. Never answer it;
             // replay again without that snapshot (its source has removed it).
@@ -254,7 +254,7 @@ public struct ReplayEngine: Sendable {
         }
         if case let .refresh(atLeast) = policy, info.recordsRead >= max(atLeast, 1) {
             do throws(LedgerError) {
-                info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info))
+                info.snapshotsWritten.append(try writeSnapshot(projection, state: state, info: info, from: resumedFrom?.source))
             } catch {
                 info.notes.append("snapshot not written: \(error.message)")
             }
@@ -268,10 +268,12 @@ public struct ReplayEngine: Sendable {
     ///   no snapshot directory, or the replay included no record).
     @discardableResult
     public func writeSnapshot<P: Projection>(_ projection: P, of replay: Replay<P.State>) throws(LedgerError) -> String {
-        try writeSnapshot(projection, state: replay.state, info: replay.info)
+        try writeSnapshot(projection, state: replay.state, info: replay.info, from: replay.resumedFrom?.source)
     }
 
-    private func writeSnapshot<P: Projection>(_ projection: P, state: P.State, info: ReplayInfo) throws(LedgerError) -> String {
+    /// Writes the snapshot; `source` is the one `state` was read from, which the new snapshot
+    /// then carries the damage of, if any is met later.
+    private func writeSnapshot<P: Projection>(_ projection: P, state: P.State, info: ReplayInfo, from source: SnapshotSource?) throws(LedgerError) -> String {
         guard let snapshotDirectory else {
             throw LedgerError(.io, "This replay engine has no snapshot directory.")
         }
@@ -293,6 +295,7 @@ public struct ReplayEngine: Sendable {
                     .io, "The \(projection.name) state at entry \(sequence) cannot be written as a snapshot (\(error)), so none was written.", cause: error)
             }
         }
+        source?.derive(path)
         // Prune: other versions are never used again; of this version keep the newest few.
         let existing = files.files(of: projection.snapshotName)
         for file in existing where file.version != projection.version { files.remove(file.path) }

@@ -272,6 +272,11 @@ struct FactIndexTests {
             }),
             ("a record past the log's end", { $0.link($0.factOrder[0], .record(1 << 40)) }),
             ("a claim's list running into its fact's", { $0.head[firstClaim] = $0.head[Int($0.parent[firstClaim])] }),
+            ("a claim's list running into its fact's, ending at the fact's tail", { state in
+                let fact = Int(state.parent[firstClaim])
+                state.linkNext[Int(state.tail[firstClaim])] = state.tail[fact]
+                state.tail[firstClaim] = state.tail[fact]
+            }),
             ("a fact order naming a claim", { $0.factOrder[0] = Int32(firstClaim) }),
         ]
         for (what, forge) in forgeries {

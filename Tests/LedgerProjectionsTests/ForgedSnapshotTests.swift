@@ -88,18 +88,32 @@ struct ForgedSnapshotTests {
         var generator = SplitMix64(seed: seed ^ 0xF0F0)
         var (answered, replayedAgain, refused, misled) = (0, 0, 0, 0)
         for trial in 0..<150 {
+            try? FileManager.default.removeItem(atPath: directory)
             var state = base.state
             let forged = (0...(generator.next() % 3)).map { _ in Self.forge(&state, &generator) }
             try engine.writeSnapshot(projection, of: Replay(state: state, info: base.info))
-            let replay = try engine.replay(projection, snapshots: .read)
-            if replay.info.resumedFrom == nil { replayedAgain += 1 }
+            // Half the trials as commands run: a new snapshot is written where the replay stops.
+            let policy: SnapshotPolicy = trial % 2 == 0 ? .read : .refresh(atLeast: 1)
+            let replay = try engine.replay(projection, snapshots: policy)
+            let what = "seed \(String(seed, radix: 16)) trial \(trial), forged \(forged)"
             do {
                 let answer = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
                 _ = try projection.fact(factIDs[trial % factIDs.count], in: replay.state, context: context)
-                if answer == expected { answered += 1 } else { misled += 1 }
+                if replay.info.resumedFrom == nil {
+                    #expect(answer == expected, "\(what): replayed again without the snapshot")
+                    replayedAgain += 1
+                } else if answer == expected {
+                    answered += 1
+                } else {
+                    misled += 1
+                }
             } catch {
-                #expect(error.code == .io && error.message.contains("is damaged"), "seed \(String(seed, radix: 16)) trial \(trial), forged \(forged): \(error.message)")
+                #expect(error.code == .io && error.message.contains("is damaged"), "\(what): \(error.message)")
                 refused += 1
+                // The snapshot refused, and any written from it, are gone: the next run answers
+                // as the log does.
+                let again = try engine.replay(projection, snapshots: .read)
+                #expect(try projection.facts(in: again.state, context: context).map { canonical($0.json) } == expected, "\(what): run again")
             }
         }
         print("forged snapshots, seed \(String(seed, radix: 16)): \(answered) answered as the log, \(replayedAgain) replayed again, \(refused) refused, \(misled) misled")
