@@ -74,7 +74,7 @@ struct Column<T: FixedWidthInteger & Sendable & Codable>: Sendable {
 
     @inline(__always) mutating func append(_ value: T) {
         makeUnique()
-        if storage.count == storage.capacity { storage = storage.copy(capacity: Swift.max(16, storage.capacity * 2)) }
+        if storage.count == storage.capacity { storage.grow(to: Swift.max(16, storage.capacity * 2)) }
         storage.base[storage.count] = value
         storage.count += 1
     }
@@ -82,7 +82,7 @@ struct Column<T: FixedWidthInteger & Sendable & Codable>: Sendable {
     mutating func append(contentsOf elements: UnsafeBufferPointer<T>) {
         makeUnique()
         if storage.count + elements.count > storage.capacity {
-            storage = storage.copy(capacity: Swift.max(16, storage.capacity * 2, storage.count + elements.count))
+            storage.grow(to: Swift.max(16, storage.capacity * 2, storage.count + elements.count))
         }
         if let start = elements.baseAddress { (storage.base + storage.count).update(from: start, count: elements.count) }
         storage.count += elements.count
@@ -135,8 +135,8 @@ extension Column: Equatable {
 final class ColumnStorage<T: FixedWidthInteger & Sendable & Codable>: @unchecked Sendable {
     // Safe to share: `base`, `count` and `capacity` change only while the storage is uniquely
     // referenced (the column's copy on write), and blocks are read in under `pending`'s lock.
-    let base: UnsafeMutablePointer<T>
-    let capacity: Int
+    private(set) var base: UnsafeMutablePointer<T>
+    private(set) var capacity: Int
     var count = 0
     /// Whether every element is in the buffer: read on every access, so an atomic, not the lock.
     private let complete = Atomic<Bool>(true)
@@ -172,11 +172,27 @@ final class ColumnStorage<T: FixedWidthInteger & Sendable & Codable>: @unchecked
         // Large buffers come straight from the system, zero pages untouched until written: the
         // part of a column still in its snapshot costs no memory.
         self.capacity = capacity
-        base = UnsafeMutablePointer<T>.allocate(capacity: max(capacity, 1))
+        base = Self.reallocate(nil, capacity)
+    }
+
+    /// Room for `capacity` elements, keeping those at `old` (moved by the system, not copied,
+    /// for the large buffers it maps: growing a column of a million entries would otherwise hold
+    /// it twice for a moment).
+    private static func reallocate(_ old: UnsafeMutablePointer<T>?, _ capacity: Int) -> UnsafeMutablePointer<T> {
+        guard let memory = realloc(old, max(capacity, 1) * MemoryLayout<T>.stride) else {
+            fatalError("out of memory for a column of \(capacity) elements")
+        }
+        return memory.bindMemory(to: T.self, capacity: max(capacity, 1))
+    }
+
+    /// Makes room for `capacity` elements; only while uniquely referenced.
+    func grow(to capacity: Int) {
+        base = Self.reallocate(base, capacity)
+        self.capacity = capacity
     }
 
     deinit {
-        base.deallocate()
+        free(base)
         pending.withLock { $0?.arenas.forEach { $0.deallocate() } }
     }
 
