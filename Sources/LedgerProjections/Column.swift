@@ -58,7 +58,6 @@ struct Column<T: FixedWidthInteger & Sendable & Codable>: Sendable {
     var count: Int {
         @inline(__always) get { storage.count }
     }
-    var isEmpty: Bool { storage.count == 0 }
 
     subscript(i: Int) -> T {
         @inline(__always) get {
@@ -86,14 +85,6 @@ struct Column<T: FixedWidthInteger & Sendable & Codable>: Sendable {
         }
         if let start = elements.baseAddress { (storage.base + storage.count).update(from: start, count: elements.count) }
         storage.count += elements.count
-    }
-
-    mutating func removeLast() {
-        precondition(storage.count > 0, "removeLast of an empty column")
-        makeUnique()
-        // Elements appended later go to the buffer: none may be before the end of the blocks.
-        storage.completeAll()
-        storage.count -= 1
     }
 
     /// Calls `body` with `range` of the elements, contiguous, read in first.

@@ -299,7 +299,7 @@ struct FactIndexTests {
         }
         // Columns of different lengths are refused when read.
         var forged = state
-        forged.tail.removeLast()
+        forged.tail = Column(forged.tail.elements.dropLast())
         #expect(throws: DecodingError.self) { try SnapshotBinary.decode(DisputedFactsProjection.State.self, from: SnapshotBinary.encode(forged)) }
     }
 }
