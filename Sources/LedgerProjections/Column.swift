@@ -72,19 +72,21 @@ struct Column<T: FixedWidthInteger & Sendable & Codable>: Sendable {
     }
 
     @inline(__always) mutating func append(_ value: T) {
-        makeUnique()
-        if storage.count == storage.capacity { storage.grow(to: Swift.max(16, storage.capacity * 2)) }
+        reserve(1)
         storage.base[storage.count] = value
         storage.count += 1
     }
 
     mutating func append(contentsOf elements: UnsafeBufferPointer<T>) {
-        makeUnique()
-        if storage.count + elements.count > storage.capacity {
-            storage.grow(to: Swift.max(16, storage.capacity * 2, storage.count + elements.count))
-        }
+        reserve(elements.count)
         if let start = elements.baseAddress { (storage.base + storage.count).update(from: start, count: elements.count) }
         storage.count += elements.count
+    }
+
+    /// Makes the storage this column's own, with room for `extra` more elements.
+    @inline(__always) private mutating func reserve(_ extra: Int) {
+        makeUnique()
+        if storage.count + extra > storage.capacity { storage.grow(to: Swift.max(16, storage.capacity * 2, storage.count + extra)) }
     }
 
     /// Calls `body` with `range` of the elements, contiguous, read in first.

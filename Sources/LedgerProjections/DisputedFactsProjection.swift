@@ -232,8 +232,9 @@ public struct DisputedFactsProjection: Projection {
             tail[n] = index
         }
 
-        /// The links of `node`, in order. Each leads forwards, so a list ends: one that does not
-        /// is cut there, as damage.
+        /// The links of `node`, in order. Each leads forwards, so a list ends; one that does not,
+        /// or strays into another node's links, or ends elsewhere than the node's tail, is cut
+        /// there, as damage.
         func links(of node: Int32) -> some Sequence<Link> {
             var (first, last): (Int32, Int32) = (-1, -1)
             if isNode(node) {
@@ -241,9 +242,8 @@ public struct DisputedFactsProjection: Projection {
                 // Every node is made with its first record.
                 if first == -1 { damaged("node \(node) has no links") }
             }
-            // Every link walked is the node's own, and the list ends at its tail: a walk into
-            // another node's list is cut short there as damage, lest walks of many nodes along
-            // one long list cost their product.
+            // Only the node's own links are walked (each keeps its node), so walks of many nodes
+            // along one long list cannot cost their product.
             return sequence(first: first) { [linkNext, source] in
                 let next = linkNext[Int($0)]
                 guard next == -1 ? $0 == last : next > $0 && next < Int32(linkNext.count) && $0 != last else {
@@ -292,8 +292,7 @@ public struct DisputedFactsProjection: Projection {
                 for link in links(of: node) where link.tag == .record { out.append(link.payload) }
             }
             for link in links(of: fact) {
-                // Damage met: the answer is refused, so stop walking (a damaged index may lead
-                // many walks along one long list).
+                // Damage met: the answer is refused, so walking on is wasted.
                 if source?.damage != nil { return [] }
                 switch link.tag {
                 case .record: out.append(link.payload)

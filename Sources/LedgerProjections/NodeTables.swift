@@ -223,27 +223,32 @@ struct EntryTable: Sendable {
     /// Records that `entryID`, never inserted before, names `node`.
     mutating func insert(_ entryID: Digest, _ node: Int32) {
         let word = entryID.leadingWord
-        if probe(word)?.found == true {
+        var probed = probe(word)
+        if probed?.found == true {
             collided[entryID] = node
             return
         }
-        if isFull(count + 1, words.count) { grow() }
-        while !place(word, node) { grow() }
+        // Probed again only after growing (or for a table with no free slot).
+        if isFull(count + 1, words.count) { probed = nil }
+        while probed == nil {
+            grow()
+            probed = probe(word)
+        }
+        put(word, node, at: probed!.slot)
         count += 1
     }
 
-    private mutating func place(_ word: UInt64, _ node: Int32) -> Bool {
-        guard let (i, _) = probe(word) else { return false }
-        words[i] = word
-        nodes[i] = node
-        return true
+    private mutating func put(_ word: UInt64, _ node: Int32, at slot: Int) {
+        words[slot] = word
+        nodes[slot] = node
     }
 
     private mutating func grow() {
         let (oldWords, oldNodes) = (words, nodes)
         words = Column(repeating: 0, count: oldWords.count * 2)
         nodes = Column(repeating: -1, count: oldWords.count * 2)
-        for (word, node) in zip(oldWords, oldNodes) where node >= 0 { _ = place(word, node) }
+        // Twice the room of every slot placed: each finds a free place.
+        for (word, node) in zip(oldWords, oldNodes) where node >= 0 { put(word, node, at: probe(word)!.slot) }
     }
 
     /// The node `entryID` names. Exact for every id inserted; an id never inserted may answer

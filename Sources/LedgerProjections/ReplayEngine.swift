@@ -85,14 +85,17 @@ public struct Replay<State: Sendable>: Sendable {
     public var state: State
     public var info: ReplayInfo
     /// The snapshot the state was resumed from, whose parts it reads when used.
-    var resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)?
+    var resumedFrom: ResumedSnapshot?
 
-    init(state: State, info: ReplayInfo, resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)? = nil) {
+    init(state: State, info: ReplayInfo, resumedFrom: ResumedSnapshot? = nil) {
         self.state = state
         self.info = info
         self.resumedFrom = resumedFrom
     }
 }
+
+/// A snapshot file a state was read from, and where the parts it reads when used come from.
+typealias ResumedSnapshot = (file: SnapshotFiles.File, source: SnapshotSource)
 
 /// Replays projections over a ledger: streams the log from genesis or from the newest usable
 /// snapshot, up to a sequence number or an acceptance time, and persists snapshots.
@@ -190,9 +193,9 @@ public struct ReplayEngine: Sendable {
         guard let last else { return Replay(state: state, info: info) }
 
         var start: UInt64 = 0
-        var resumedFrom: (file: SnapshotFiles.File, source: SnapshotSource)?
+        var resumedFrom: ResumedSnapshot?
         if policy != .none, let snapshot = newestUsableSnapshot(of: projection, atMost: last, excluding: excluded, notes: &info.notes) {
-            resumedFrom = (snapshot.file, snapshot.source)
+            resumedFrom = snapshot.resumed
             let snapshot = snapshot.snapshot
             state = snapshot.state
             start = snapshot.sequence + 1
@@ -307,7 +310,7 @@ public struct ReplayEngine: Sendable {
     /// The newest snapshot of `projection` at or before `last` that matches the log.
     private func newestUsableSnapshot<P: Projection>(
         of projection: P, atMost last: UInt64, excluding excluded: Set<String>, notes: inout [String]
-    ) -> (snapshot: Snapshot<P.State>, file: SnapshotFiles.File, source: SnapshotSource)? {
+    ) -> (snapshot: Snapshot<P.State>, resumed: ResumedSnapshot)? {
         guard let snapshotDirectory else { return nil }
         let files = SnapshotFiles(directory: snapshotDirectory)
         let candidates = files.files(of: projection.snapshotName)
@@ -325,7 +328,7 @@ public struct ReplayEngine: Sendable {
                 notes.append("snapshot \(file.name) ignored: the log's entry at \(snapshot.sequence) is not the one it was taken at (the log was replaced); rebuilding")
                 continue
             }
-            return (snapshot, file, source)
+            return (snapshot, (file, source))
         }
         return nil
     }

@@ -60,13 +60,8 @@ enum SnapshotBinary {
         var at = UInt64(writer.flushed + 32)
         for column in writer.columns {
             try column { bytes in
-                var done = 0
-                while done < bytes.count {
-                    let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<min(bytes.count, done + (1 << 20))])
-                    try file.write(piece, at: at)
-                    at += UInt64(piece.count)
-                    done += piece.count
-                }
+                try file.write(bytes, at: at)
+                at += UInt64(bytes.count)
             }
         }
     }

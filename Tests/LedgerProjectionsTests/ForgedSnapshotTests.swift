@@ -21,32 +21,24 @@ struct ForgedSnapshotTests {
         func pick(_ count: Int) -> Int { Int(random.next() % UInt64(max(count, 1))) }
         let nodes = state.parent.count
         let links = state.linkValue.count
-        switch random.next() % 10 {
-        case 0:
-            let i = pick(nodes)
-            state.parent[i] = Int32(truncatingIfNeeded: nasty(nodes, &random))
-            return "parent[\(i)]"
-        case 1:
-            let i = pick(nodes)
-            state.head[i] = Int32(truncatingIfNeeded: nasty(links, &random))
-            return "head[\(i)]"
-        case 2:
-            let i = pick(nodes)
-            state.tail[i] = Int32(truncatingIfNeeded: nasty(links, &random))
-            return "tail[\(i)]"
-        case 3:
-            let i = pick(links)
-            state.linkNext[i] = Int32(truncatingIfNeeded: nasty(links, &random))
-            return "linkNext[\(i)]"
+        /// A number within the edges of `range` into one element of `column`.
+        func number(_ column: WritableKeyPath<DisputedFactsProjection.State, Column<Int32>>, _ name: String, around range: Int) -> String {
+            let i = pick(state[keyPath: column].count)
+            state[keyPath: column][i] = Int32(truncatingIfNeeded: nasty(range, &random))
+            return "\(name)[\(i)]"
+        }
+        switch random.next() % 11 {
+        case 0: return number(\.parent, "parent", around: nodes)
+        case 1: return number(\.head, "head", around: links)
+        case 2: return number(\.tail, "tail", around: links)
+        case 3: return number(\.linkNext, "linkNext", around: links)
         case 4:
             let i = pick(links)
             let tag = DisputedFactsProjection.Link.Tag(rawValue: random.next() % 4)!
             state.linkValue[i] = DisputedFactsProjection.Link(tag, UInt64(truncatingIfNeeded: nasty(nodes, &random)) & (1 << 62 - 1)).value
             return "linkValue[\(i)]"
-        case 5:
-            let i = pick(state.factOrder.count)
-            state.factOrder[i] = Int32(truncatingIfNeeded: nasty(nodes, &random))
-            return "factOrder[\(i)]"
+        case 5: return number(\.factOrder, "factOrder", around: nodes)
+        case 10: return number(\.linkOwner, "linkOwner", around: nodes)
         case 6:
             let i = pick(nodes)
             state.names.ends[i] = UInt64(bitPattern: nasty(state.names.bytes.count, &random))
