@@ -218,22 +218,35 @@ public struct ReplayEngine: Sendable {
         do throws(LedgerError) {
             try inOrder(stretches.count, window: 2 * workerCount + 2) { index, worker in
                 DecodedStretch(stretches[index], reader: readers, worker: worker)
-            } consume: { (stretch) throws(LedgerError) in
+            } consume: { (stretch: inout DecodedStretch) throws(LedgerError) in
                 if resumedFrom?.source.damage != nil {
                     abandoned = true
                     throw LedgerError(.io, "The snapshot's state is damaged.")
                 }
-                for decoded in stretch.records {
-                    info.recordsRead += 1
-                    lastRead = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
-                    switch decoded.outcome {
-                    case let .apply(record, event):
-                        projection.apply(record: record, event: event, to: &state)
-                    case let .skip(type, reason):
-                        info.skippedCount += 1
-                        if info.skipped.count < SkippedRecord.maximumListed {
-                            info.skipped.append(SkippedRecord(sequence: decoded.sequence, entryID: decoded.entryID.hexString, type: type, reason: reason))
+                stretch.records.withUnsafeMutableBufferPointer { records in
+                    for at in records.indices {
+                        // Moved out, matched as an owned value and moved back: matching it in
+                        // place (or borrowed) copied the whole record, retaining and releasing
+                        // each of its strings and arrays, 5% of a replay's CPU time. Put back, it
+                        // is freed by the helper that decoded it.
+                        let decoded = (records.baseAddress! + at).move()
+                        let (sequence, entryID, acceptedAt) = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
+                        lastRead = (sequence, entryID, acceptedAt)
+                        info.recordsRead += 1
+                        let outcome = (consume decoded).outcome
+                        let back: ReplayDecoding.Outcome
+                        switch consume outcome {
+                        case let .apply(record, event):
+                            projection.apply(record: record, event: event, to: &state)
+                            back = .apply(record, event)
+                        case let .skip(type, reason):
+                            info.skippedCount += 1
+                            if info.skipped.count < SkippedRecord.maximumListed {
+                                info.skipped.append(SkippedRecord(sequence: sequence, entryID: entryID.hexString, type: type, reason: reason))
+                            }
+                            back = .skip(type: type, reason: reason)
                         }
+                        (records.baseAddress! + at).initialize(to: DecodedStretch.Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, outcome: back))
                     }
                 }
                 // A stretch the log did not hold as the index said fails the replay where it is met.

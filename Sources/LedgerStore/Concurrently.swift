@@ -37,10 +37,13 @@ private struct Results<T>: @unchecked Sendable {
 /// memory allocated on another thread makes threads wait for each other's allocator locks. (What
 /// is consumed after its helper has finished, or never consumed, is dropped at the end, here.)
 ///
+/// `consume` gets each result `inout`, so that it can move parts out and back rather than copy
+/// them (a copy of a decoded record retains each of its strings and arrays).
+///
 /// If `consume` throws, nothing more is produced, and the error is rethrown once every
 /// worker has stopped.
 package func inOrder<T: Sendable, E: Error>(
-    _ count: Int, window: Int, produce: @Sendable (_ index: Int, _ worker: Int) -> T, consume: (T) throws(E) -> Void
+    _ count: Int, window: Int, produce: @Sendable (_ index: Int, _ worker: Int) -> T, consume: (inout T) throws(E) -> Void
 ) throws(E) {
     guard count > 0 else { return }
     let helpers = min(workerCount - 1, count - 1)
@@ -57,7 +60,7 @@ package func inOrder<T: Sendable, E: Error>(
         return Result { () throws(E) in
             for index in 0..<count {
                 var result = Optional(shared.take(index) { produce($0, 0) })
-                try consume(result!.value)
+                try consume(&result!.value)
                 shared.consumed(&result)
             }
         }
