@@ -271,10 +271,11 @@ struct FactCommand: ParsableCommand {
         commandName: "fact",
         abstract: "Show everything about one fact: statuses with reasons, claims by side, evidence, finding, timeline.",
         discussion: """
-            Replays the disputed-facts and timeline projections (using and refreshing snapshots \
-            like `ledger facts`). The timeline lists every event touching the fact with its \
-            sequence number, entry id, the author's signed_at, the ledger's accepted_at and the \
-            source's published_at, kept apart.
+            Replays the disputed-facts projection (using and refreshing snapshots like `ledger \
+            facts`) and reads the fact's records back from the log. The timeline lists every \
+            event touching the fact, as the timeline projection does (`ledger replay \
+            --projection timeline`), with its sequence number, entry id, the author's \
+            signed_at, the ledger's accepted_at and the source's published_at, kept apart.
 
             JSON (--json), stable; FACT as in `ledger facts --help`:
               {"as_of": {...}, "fact": FACT, "timeline": [EVENT...], "skipped": [...]}
@@ -299,24 +300,16 @@ struct FactCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let engine = replay.engine(for: ledger)
-        let target = try replay.target()
         let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
-        let result = try engine.replay(projection, to: target, snapshots: replay.policy)
+        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
-        let timelineProjection = TimelineProjection()
-        let timelineReplay = try engine.replay(timelineProjection, to: target, snapshots: replay.policy)
-        // The same records were skipped; report them once.
-        var timelineInfo = timelineReplay.info
-        timelineInfo.skipped = []
-        timelineInfo.skippedCount = 0
-        reportReplay(timelineInfo, name: timelineProjection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        guard let fact = try projection.fact(factID, in: result.state, context: context) else {
+        guard let fact = try projection.fact(factID, in: result.state, context: context),
+            let timeline = try projection.timeline(of: factID, in: result.state, context: context)
+        else {
             let known = try result.state.factIDs(limit: 20).joined(separator: ", ")
             throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
         }
-        let timeline = timelineProjection.timeline(of: factID, in: timelineReplay.state)
         if json {
             let out: JSONValue = .object([
                 "as_of": result.info.position.json, "fact": fact.json, "timeline": .array(timeline.map(\.json)),

@@ -40,7 +40,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 5 }
+    public var version: Int { 6 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
@@ -57,6 +57,12 @@ public struct DisputedFactsProjection: Projection {
     /// names it (linked when the claim is asserted, if the evidence came first); custody steps
     /// and attestations are listed under what they name; a counterclaim contributes its
     /// assertion and its own fact's opening, which is all the countered claim shows of it.
+    ///
+    /// The same holds for a fact's timeline (``TimelineProjection``), which is read back through
+    /// these lists too: each record that touches a fact is on the list of a node the fact
+    /// reaches, and so is each record that routes later ones to it (a claim's assertion, an
+    /// evidence item's attachment, a finding relying on evidence). An attestation's entry names
+    /// the node it is listed under, so that an attestation of it is listed there too.
     public struct State: Sendable, Equatable {
         /// Keys the tables' hashes: drawn at random for each new state, kept in its snapshots.
         var hasher: IDHasher
@@ -77,7 +83,8 @@ public struct DisputedFactsProjection: Projection {
         var linkValue = Column<UInt64>()
         var linkNext = Column<Int32>()
         var linkOwner = Column<Int32>()
-        /// The node each entry id names, for attestations that target an entry.
+        /// The node each entry id names (an attestation's: the node it is listed under), for
+        /// attestations that target an entry.
         var entries: EntryTable
         /// Evidence naming a claim not yet asserted (only in logs that broke the append rules).
         var waiting: [String: [Int32]] = [:]
@@ -404,7 +411,11 @@ public struct DisputedFactsProjection: Projection {
             case let .entry(entryID): state.node(for: entryID)
             case let .id(id): state.node(.claim, id) ?? state.node(.evidence, id)
             }
-            if let node { state.link(node, .record(sequence)) }
+            guard let node else { return }
+            state.link(node, .record(sequence))
+            // An attestation of this attestation's entry is then found on the same node: the
+            // timeline counts it as touching the same facts. (A fact's view ignores it.)
+            state.entries.insert(record.entryID, node)
 
         case let .findingRecorded(_, fact, _, _, reliesOn):
             guard let node = state.node(.fact, fact) else { return }
@@ -440,6 +451,14 @@ public struct DisputedFactsProjection: Projection {
         var detail = Detail(keys: state.keys)
         // The replay verified every signature (when this projection verifies them at all).
         detail.signatureFailures = state.signatureFailures
+        try forEachRecord(of: fact, in: state, context: context) { self.record($0, event: $1, into: &detail) }
+        return detail
+    }
+
+    /// Calls `body` with each record ``State/records(of:)`` lists for `fact`, read back from the
+    /// log and decoded as the replay decoded it, in log order.
+    /// - Throws: ``LedgerError`` as ``detail(of:in:context:)``.
+    func forEachRecord(of fact: Int32, in state: State, context: ReportContext, _ body: (ReplayRecord, Event) -> Void) throws(LedgerError) {
         for sequence in state.records(of: fact) {
             guard sequence < context.ledger.count else {
                 state.damaged("record \(sequence) is past the log's end")
@@ -452,10 +471,9 @@ public struct DisputedFactsProjection: Projection {
                     .damagedLog,
                     "Entry \(sequence) of \(context.ledger.directory) no longer decodes as the event the replay applied. Run `ledger verify \(context.ledger.directory)`.")
             }
-            self.record(record, event: event, into: &detail)
+            body(record, event)
         }
         try state.checkIntact()
-        return detail
     }
 
     /// Verifies the signatures of the records waiting for it, on every core, and keeps the

@@ -9,11 +9,17 @@ import LedgerCrypto
 /// claims, attaches evidence for or against one of its claims, records custody of such
 /// evidence or of evidence a finding on it relies on, attests to any of these (by id or entry
 /// id), or records a finding on it.
+///
+/// Ids are read as the disputed-facts projection reads them, so that one fact's timeline can
+/// be read back through its index (``DisputedFactsProjection/timeline(of:in:context:)``): the
+/// first claim or evidence item of an id is the one it names (a claim about a fact not yet
+/// opened is none), and an attestation of an id that names both a claim and an evidence item
+/// is the claim's.
 public struct TimelineProjection: Projection {
     public init() {}
 
     public var name: String { "timeline" }
-    public var version: Int { 1 }
+    public var version: Int { 2 }
     public var summary: String { "every event touching each fact, with sequence, entry id, signed_at, accepted_at and published_at" }
     public var initialState: State { State() }
 
@@ -91,12 +97,14 @@ public struct TimelineProjection: Projection {
             subject = fact
             summary = "fact \(fact) opened: \(proposition)"
         case let .claimAsserted(claim, fact, stance, _, source):
+            guard state.claimFacts[claim] == nil, state.facts[fact] != nil else { return }
             state.claimFacts[claim] = fact
             add(fact)
             subject = claim
             published = source?.publishedAt?.rfc3339
             summary = "claim \(claim) asserted: \(stance.rawValue)"
         case let .claimCountered(claim, counters, fact, stance, _, source):
+            guard state.claimFacts[claim] == nil, state.facts[fact] != nil else { return }
             state.claimFacts[claim] = fact
             add(fact)
             subject = claim
@@ -112,6 +120,7 @@ public struct TimelineProjection: Projection {
             subject = claim
             summary = "claim \(claim) retracted: \(reason)"
         case let .evidenceAttached(e):
+            guard state.evidenceFacts[e.evidence] == nil else { return }
             for claim in e.supports + e.contradicts { add(state.claimFacts[claim]) }
             state.evidenceFacts[e.evidence] = facts
             subject = e.evidence
@@ -130,8 +139,11 @@ public struct TimelineProjection: Projection {
             case let .entry(entryID):
                 for fact in state.entryFacts[entryID.hexString] ?? [] { add(fact) }
             case let .id(id):
-                add(state.claimFacts[id])
-                for fact in state.evidenceFacts[id] ?? [] { add(fact) }
+                if let fact = state.claimFacts[id] {
+                    add(fact)
+                } else {
+                    for fact in state.evidenceFacts[id] ?? [] { add(fact) }
+                }
             }
             subject = attestation
             summary = "attestation \(attestation) (\(kind)) on \(target)"
@@ -168,5 +180,25 @@ public struct TimelineProjection: Projection {
         for fact in state.factOrder {
             body(.object(["fact": .string(fact), "events": .array((state.facts[fact] ?? []).map(\.json))]))
         }
+    }
+}
+
+extension DisputedFactsProjection {
+    /// The events on `fact`'s timeline, in log order, as ``TimelineProjection`` gives them, read
+    /// back through the disputed-facts index: the timeline's rules applied to the records the
+    /// index lists for the fact, which include every record that touches it or routes one to it
+    /// (see ``State``), so the answer is the whole log's. It costs what the fact's records cost
+    /// to read, where replaying the timeline projection costs the whole log and holds every
+    /// fact's events. `nil` if no such fact is open in `state`.
+    /// - Throws: ``LedgerError`` if a record cannot be read back (as ``fact(_:in:context:)``).
+    public func timeline(of fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [TimelineProjection.Entry]? {
+        guard let node = state.node(.fact, fact) else {
+            try state.checkIntact()
+            return nil
+        }
+        let timeline = TimelineProjection()
+        var routed = timeline.initialState
+        try forEachRecord(of: node, in: state, context: context) { timeline.apply(record: $0, event: $1, to: &routed) }
+        return timeline.timeline(of: fact, in: routed)
     }
 }

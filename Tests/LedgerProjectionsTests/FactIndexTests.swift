@@ -30,19 +30,66 @@ struct FactIndexTests {
         return try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
     }
 
-    @Test("views through the index equal the full rules over every record, at every position", arguments: PropertyTests.seeds)
+    /// Every fact's timeline at `last`, from the timeline projection replayed over records 0…last.
+    func referenceTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
+        try ReplayEngine(withoutSnapshots: ledger).replay(TimelineProjection(), to: .sequence(last), snapshots: .none).state.facts
+    }
+
+    /// Every fact's timeline at `last`, read back through the disputed-facts index.
+    func indexedTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        var out: [String: [TimelineProjection.Entry]] = [:]
+        for fact in try replay.state.factIDs() { out[fact] = try projection.timeline(of: fact, in: replay.state, context: context) }
+        return out
+    }
+
+    @Test("views and timelines through the index equal the full rules over every record, at every position", arguments: PropertyTests.seeds)
     func randomLedgers(seed: UInt64) throws {
         print("fact index property test seed \(String(seed, radix: 16))")
         let random = try RandomCase(seed: seed, statements: 90)
         let ledger = try random.ledger.open()
-        var compared = 0
+        var (facts, events) = (0, 0)
         for last in 0..<ledger.count {
             let expected = try reference(ledger, through: last)
             #expect(try indexed(ledger, through: last) == expected, "seed \(String(seed, radix: 16)) as of \(last)")
-            compared += expected.count
+            let timelines = try referenceTimelines(ledger, through: last)
+            #expect(try indexedTimelines(ledger, through: last) == timelines, "seed \(String(seed, radix: 16)) as of \(last)")
+            facts += expected.count
+            events += timelines.values.map(\.count).reduce(0, +)
         }
-        // The comparison covered real facts, not only empty answers.
-        #expect(compared > 100, "seed \(String(seed, radix: 16))")
+        // The comparison covered real facts and events of every kind, not only empty answers.
+        #expect(facts > 100 && events > 500, "seed \(String(seed, radix: 16))")
+        let types = Set(try referenceTimelines(ledger, through: ledger.count - 1).values.joined().map(\.type))
+        #expect(types.isSuperset(of: ["fact.opened", "claim.asserted", "evidence.attached", "custody.recorded", "attestation.made", "finding.recorded"]), "\(types)")
+    }
+
+    @Test("an attestation of an attestation, and of an id both a claim and an evidence item have, touch the facts the timeline projection says")
+    func timelineAttestations() throws {
+        let t = try TestLedger()
+        try t.openFact("F1")
+        try t.openFact("F2")
+        try t.assert("C1", fact: "F1", by: "amnesty", "affirms")
+        try t.assert("C2", fact: "F2", by: "idemia", "denies")
+        // Evidence named like the claim of F1, bearing on F2's claim.
+        let shared = try t.attach("C1", supports: ["C2"])
+        let first = try t.attest("A1", target: "C2")
+        let second = try t.attest("A2", target: first.entryID.hexString)
+        let third = try t.attest("A3", target: second.entryID.hexString)
+        let ambiguous = try t.attest("A4", target: "C1")
+        try t.custody("C1", "copied")
+        let onShared = try t.attest("A5", target: shared.entryID.hexString)
+        let ledger = try t.open()
+        let timelines = try indexedTimelines(ledger, through: ledger.count - 1)
+        #expect(timelines == (try referenceTimelines(ledger, through: ledger.count - 1)))
+        func sequences(_ fact: String) -> [UInt64] { timelines[fact]?.filter { $0.type == "attestation.made" }.map(\.sequence) ?? [] }
+        // A chain of attestations of F2's claim stays on F2; the claim's id goes to F1.
+        #expect(sequences("F2") == [first.sequence, second.sequence, third.sequence, onShared.sequence])
+        #expect(sequences("F1") == [ambiguous.sequence])
+        let projection = DisputedFactsProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .end, snapshots: .none)
+        #expect(try projection.timeline(of: "F3", in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) == nil)
     }
 
     @Test("records the append rules refuse still give the full rules' answer")
@@ -84,6 +131,7 @@ struct FactIndexTests {
         let ledger = try t.open()
         for last in 0..<ledger.count {
             #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "as of \(last)")
+            #expect(try indexedTimelines(ledger, through: last) == (try referenceTimelines(ledger, through: last)), "as of \(last)")
         }
         let integrity = try #require(try t.facts(blobs: false)["F2"]).integrity
         #expect(integrity.contains { $0.hasPrefix("bad-signature:") } && integrity.contains { $0.hasPrefix("key-invalid:") }, "\(integrity)")

@@ -13,7 +13,9 @@ struct RandomCase {
     var facts: [String] = []
     var claims: [(id: String, fact: String, author: String, active: Bool)] = []
     var evidence: [String] = []
+    /// Entry ids of the statements about facts, claims and evidence, attestations among them.
     var entries: [String] = []
+    var attestations: [String] = []
     var nextID = 0
     var nextKey = 100
 
@@ -46,8 +48,9 @@ struct RandomCase {
         switch choice {
         case 0..<10 where true, _ where facts.isEmpty:
             let fact = id("F")
-            try ledger.openFact(fact, by: pick(["amnesty", "reviewer", "admin", "inv2"]) ?? "amnesty")
+            let entry = try ledger.openFact(fact, by: pick(["amnesty", "reviewer", "admin", "inv2"]) ?? "amnesty")
             facts.append(fact)
+            entries.append(entry.entryID.hexString)
         case 10..<30:
             let claim = id("C")
             let fact = pick(facts) ?? ""
@@ -71,7 +74,10 @@ struct RandomCase {
             try ledger.retract(target.id, by: target.author)
             if let i = claims.firstIndex(where: { $0.id == target.id }) { claims[i].active = false }
         case 57..<72 where !active.isEmpty:
-            let item = id("E")
+            // Sometimes the id of a claim: the two kinds have ids of their own, and an
+            // attestation of such an id is the claim's.
+            let reused = Int.random(in: 0..<100, using: &random) < 15 ? pick(claims.map(\.id).filter { !evidence.contains($0) }) : nil
+            let item = reused ?? id("E")
             // Evidence may only support or contradict active claims.
             let ids = active.map(\.id)
             let entry = try ledger.attach(item, by: pick(Self.writers) ?? "amnesty", supports: subset(ids, chance: 25), contradicts: subset(ids, chance: 25), custodian: Bool.random(using: &random) ? "lab" : nil)
@@ -79,12 +85,18 @@ struct RandomCase {
             entries.append(entry.entryID.hexString)
         case 72..<80 where !evidence.isEmpty:
             let holders = ["lab", "court", "archive"]
-            try ledger.custody(pick(evidence)!, pick(["collected", "transferred", "copied", "working-copy-deleted"])!, from: pick(holders + ["x"]), to: pick(holders), by: pick(Self.writers)!)
+            let entry = try ledger.custody(pick(evidence)!, pick(["collected", "transferred", "copied", "working-copy-deleted"])!, from: pick(holders + ["x"]), to: pick(holders), by: pick(Self.writers)!)
+            entries.append(entry.entryID.hexString)
         case 80..<87 where !(claims.isEmpty && evidence.isEmpty):
-            let target = pick(claims.map(\.id) + evidence + entries)!
-            try ledger.attest(id("A"), target: target, by: pick(Self.everyone)!, kind: pick(["witnessed", "reviewed", "verified-copy"])!)
+            // Often an earlier attestation, so that chains of them are common.
+            let chained = Int.random(in: 0..<100, using: &random) < 30 ? pick(attestations) : nil
+            let target = chained ?? pick(claims.map(\.id) + evidence + entries)!
+            let entry = try ledger.attest(id("A"), target: target, by: pick(Self.everyone)!, kind: pick(["witnessed", "reviewed", "verified-copy"])!)
+            entries.append(entry.entryID.hexString)
+            attestations.append(entry.entryID.hexString)
         case 87..<93:
-            try ledger.finding(id("FD"), fact: pick(facts)!, pick(["substantiated", "unsubstantiated", "inconclusive"])!, reliesOn: subset(evidence, chance: 30))
+            let entry = try ledger.finding(id("FD"), fact: pick(facts)!, pick(["substantiated", "unsubstantiated", "inconclusive"])!, reliesOn: subset(evidence, chance: 30))
+            entries.append(entry.entryID.hexString)
         case 93..<97:
             nextKey += 1
             let party = pick(["amnesty", "idemia", "inv2"])!

@@ -149,7 +149,8 @@ final class TestLedger {
         return entry
     }
 
-    func openFact(_ fact: String, by author: String = "amnesty", proposition: String? = nil) throws {
+    @discardableResult
+    func openFact(_ fact: String, by author: String = "amnesty", proposition: String? = nil) throws -> AppendedEntry {
         try append(author, "fact.opened", ["fact": .string(fact), "proposition": .string(proposition ?? "Proposition \(fact)")])
     }
 
@@ -197,18 +198,21 @@ final class TestLedger {
         return try append(author, "evidence.attached", fields)
     }
 
-    func custody(_ evidence: String, _ action: String, from: String? = nil, to: String? = nil, by author: String = "amnesty") throws {
+    @discardableResult
+    func custody(_ evidence: String, _ action: String, from: String? = nil, to: String? = nil, by author: String = "amnesty") throws -> AppendedEntry {
         var fields: [String: JSONValue] = ["evidence": .string(evidence), "action": .string(action)]
         if let from { fields["from"] = .string(from) }
         if let to { fields["to"] = .string(to) }
-        try append(author, "custody.recorded", fields)
+        return try append(author, "custody.recorded", fields)
     }
 
-    func attest(_ attestation: String, target: String, by author: String = "reviewer", kind: String = "reviewed") throws {
+    @discardableResult
+    func attest(_ attestation: String, target: String, by author: String = "reviewer", kind: String = "reviewed") throws -> AppendedEntry {
         try append(author, "attestation.made", ["attestation": .string(attestation), "target": .string(target), "kind": .string(kind)])
     }
 
-    func finding(_ finding: String, fact: String, _ outcome: String, reliesOn: [String] = [], by author: String = "reviewer") throws {
+    @discardableResult
+    func finding(_ finding: String, fact: String, _ outcome: String, reliesOn: [String] = [], by author: String = "reviewer") throws -> AppendedEntry {
         try append(author, "finding.recorded", ["finding": .string(finding), "fact": .string(fact), "outcome": .string(outcome), "rationale": .string("because"), "relies_on": .array(reliesOn.map(JSONValue.string))])
     }
 
