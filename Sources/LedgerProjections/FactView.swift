@@ -115,6 +115,17 @@ extension DisputedFactsProjection {
         in state: State, context: ReportContext, _ transform: @Sendable (FactView) -> T, _ body: (T) -> Void
     ) throws(LedgerError) {
         let state = finished(state)
+        try forEachFactNode(in: state, context: context, { node, context, blobs throws(LedgerError) in
+            transform(try view(of: node, in: state, context: context, blobs: blobs))
+        }, body)
+    }
+
+    /// Calls `build` with each fact node of `state`, in the order opened, on every core (with a
+    /// context reading the log on that core, and a blob cache of its own), and `body` with the
+    /// results in order.
+    func forEachFactNode<T: Sendable>(
+        in state: State, context: ReportContext, _ build: @Sendable (Int32, ReportContext, BlobCache) throws(LedgerError) -> T, _ body: (T) -> Void
+    ) throws(LedgerError) {
         let nodes = state.factOrder
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, nodes.count / Self.factsPerTask))
         var own = [context]
@@ -133,7 +144,7 @@ extension DisputedFactsProjection {
             // Core w builds facts w, w + cores, w + 2 × cores, … of the batch.
             let built = concurrently(contexts.count) { w in
                 stride(from: w, to: slice.count, by: contexts.count).map { i in
-                    Result { () throws(LedgerError) in transform(try view(of: slice[i], in: state, context: contexts[w], blobs: caches[w])) }
+                    Result { () throws(LedgerError) in try build(slice[i], contexts[w], caches[w]) }
                 }
             }
             for i in slice.indices { body(try built[i % contexts.count][i / contexts.count].get()) }

@@ -8,38 +8,27 @@ import LedgerCrypto
 /// An event touches a fact if it opens it, asserts, counters, amends or retracts one of its
 /// claims, attaches evidence for or against one of its claims, records custody of such
 /// evidence or of evidence a finding on it relies on, attests to any of these (by id or entry
-/// id), or records a finding on it.
+/// id), or records a finding on it (``Rules``).
 ///
-/// Ids are read as the disputed-facts projection reads them, so that one fact's timeline can
-/// be read back through its index (``DisputedFactsProjection/timeline(of:in:context:)``): the
-/// first claim or evidence item of an id is the one it names (a claim about a fact not yet
-/// opened is none), and an attestation of an id that names both a claim and an evidence item
-/// is the claim's.
+/// Its state is the disputed-facts index (``DisputedFactsProjection/State``), not the events:
+/// a fact's timeline is read back from the log, the rules applied to the records the index
+/// lists for the fact, which include every record that touches it or routes one to it. So a
+/// replay holds about a hundred bytes a record rather than every fact's events (1.2 GB at a
+/// million entries when it held them), and one fact's timeline costs what its records cost to
+/// read.
 public struct TimelineProjection: Projection {
     public init() {}
 
     public var name: String { "timeline" }
-    public var version: Int { 2 }
+    public var version: Int { 3 }
     public var summary: String { "every event touching each fact, with sequence, entry id, signed_at, accepted_at and published_at" }
-    public var initialState: State { State() }
 
-    public struct State: Codable, Sendable, Equatable {
-        /// Each fact's events, in log order.
-        public var facts: [String: [Entry]] = [:]
-        /// Fact ids in the order opened.
-        public var factOrder: [String] = []
-        /// Routing: the fact of each claim, the facts of each evidence item and of each entry.
-        public var claimFacts: [String: String] = [:]
-        public var evidenceFacts: [String: [String]] = [:]
-        public var entryFacts: [String: [String]] = [:]
+    public typealias State = DisputedFactsProjection.State
 
-        enum CodingKeys: String, CodingKey {
-            case facts, factOrder = "fact_order", claimFacts = "claim_facts", evidenceFacts = "evidence_facts"
-            case entryFacts = "entry_facts"
-        }
+    /// The index the state is; a timeline shows no signature checks.
+    private var index: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: false) }
 
-        public init() {}
-    }
+    public var initialState: State { index.initialState }
 
     /// One event on a fact's timeline.
     public struct Entry: Codable, Sendable, Equatable {
@@ -79,126 +68,144 @@ public struct TimelineProjection: Projection {
         }
     }
 
-    public func apply(record: ReplayRecord, event: Event, to state: inout State) {
-        var facts: [String] = []
-        var subject = event.id
-        var summary = event.type
-        var published: String?
-        var captured: String?
-        func add(_ fact: String?) {
-            if let fact, !facts.contains(fact) { facts.append(fact) }
-        }
-        switch event.body {
-        case let .factOpened(fact, proposition, _, _):
-            guard state.facts[fact] == nil else { return }
-            state.facts[fact] = []
-            state.factOrder.append(fact)
-            add(fact)
-            subject = fact
-            summary = "fact \(fact) opened: \(proposition)"
-        case let .claimAsserted(claim, fact, stance, _, source):
-            guard state.claimFacts[claim] == nil, state.facts[fact] != nil else { return }
-            state.claimFacts[claim] = fact
-            add(fact)
-            subject = claim
-            published = source?.publishedAt?.rfc3339
-            summary = "claim \(claim) asserted: \(stance.rawValue)"
-        case let .claimCountered(claim, counters, fact, stance, _, source):
-            guard state.claimFacts[claim] == nil, state.facts[fact] != nil else { return }
-            state.claimFacts[claim] = fact
-            add(fact)
-            subject = claim
-            published = source?.publishedAt?.rfc3339
-            summary = "claim \(claim) counters \(counters): \(stance.rawValue)"
-        case let .claimAmended(claim, statement, stance, _):
-            add(state.claimFacts[claim])
-            subject = claim
-            let what = [statement.map { _ in "statement" }, stance.map { "stance → \($0.rawValue)" }].compactMap { $0 }
-            summary = "claim \(claim) amended: " + what.joined(separator: ", ")
-        case let .claimRetracted(claim, reason):
-            add(state.claimFacts[claim])
-            subject = claim
-            summary = "claim \(claim) retracted: \(reason)"
-        case let .evidenceAttached(e):
-            guard state.evidenceFacts[e.evidence] == nil else { return }
-            for claim in e.supports + e.contradicts { add(state.claimFacts[claim]) }
-            state.evidenceFacts[e.evidence] = facts
-            subject = e.evidence
-            published = e.source?.publishedAt?.rfc3339
-            captured = e.capturedAt?.rfc3339
-            var parts: [String] = []
-            if !e.supports.isEmpty { parts.append("supports " + e.supports.joined(separator: ", ")) }
-            if !e.contradicts.isEmpty { parts.append("contradicts " + e.contradicts.joined(separator: ", ")) }
-            summary = "evidence \(e.evidence) attached: \(e.title)" + (parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")")
-        case let .custodyRecorded(item, action, from, to, _, _):
-            for fact in state.evidenceFacts[item] ?? [] { add(fact) }
-            subject = item
-            summary = "custody of \(item): \(action)" + (from.map { " from \($0)" } ?? "") + (to.map { " to \($0)" } ?? "")
-        case let .attestationMade(attestation, target, kind, _):
-            switch AttestationTarget(target) {
-            case let .entry(entryID):
-                for fact in state.entryFacts[entryID.hexString] ?? [] { add(fact) }
-            case let .id(id):
-                if let fact = state.claimFacts[id] {
-                    add(fact)
+    /// The timeline's rules over records in log order: which facts each event touches, given the
+    /// routing the records before it set up (the fact of each claim, the facts of each evidence
+    /// item and of each entry).
+    ///
+    /// Ids are read as the disputed-facts index reads them, so that the rules applied to the
+    /// records the index lists for a fact give what they give over the whole log: the first
+    /// claim or evidence item of an id is the one it names (a claim about a fact not yet opened
+    /// is none), and an attestation of an id that names both a claim and an evidence item is the
+    /// claim's.
+    struct Rules {
+        /// Each fact's events, in log order.
+        var facts: [String: [Entry]] = [:]
+        /// Fact ids in the order opened.
+        var factOrder: [String] = []
+        var claimFacts: [String: String] = [:]
+        var evidenceFacts: [String: [String]] = [:]
+        var entryFacts: [String: [String]] = [:]
+
+        mutating func apply(record: ReplayRecord, event: Event) {
+            var touched: [String] = []
+            var subject = event.id
+            var summary = event.type
+            var published: String?
+            var captured: String?
+            func add(_ fact: String?) {
+                if let fact, !touched.contains(fact) { touched.append(fact) }
+            }
+            switch event.body {
+            case let .factOpened(fact, proposition, _, _):
+                guard facts[fact] == nil else { return }
+                facts[fact] = []
+                factOrder.append(fact)
+                add(fact)
+                subject = fact
+                summary = "fact \(fact) opened: \(proposition)"
+            case let .claimAsserted(claim, fact, stance, _, source), let .claimCountered(claim, _, fact, stance, _, source):
+                guard claimFacts[claim] == nil, facts[fact] != nil else { return }
+                claimFacts[claim] = fact
+                add(fact)
+                subject = claim
+                published = source?.publishedAt?.rfc3339
+                if case let .claimCountered(_, counters, _, _, _, _) = event.body {
+                    summary = "claim \(claim) counters \(counters): \(stance.rawValue)"
                 } else {
-                    for fact in state.evidenceFacts[id] ?? [] { add(fact) }
+                    summary = "claim \(claim) asserted: \(stance.rawValue)"
                 }
+            case let .claimAmended(claim, statement, stance, _):
+                add(claimFacts[claim])
+                subject = claim
+                let what = [statement.map { _ in "statement" }, stance.map { "stance → \($0.rawValue)" }].compactMap { $0 }
+                summary = "claim \(claim) amended: " + what.joined(separator: ", ")
+            case let .claimRetracted(claim, reason):
+                add(claimFacts[claim])
+                subject = claim
+                summary = "claim \(claim) retracted: \(reason)"
+            case let .evidenceAttached(e):
+                guard evidenceFacts[e.evidence] == nil else { return }
+                for claim in e.supports + e.contradicts { add(claimFacts[claim]) }
+                evidenceFacts[e.evidence] = touched
+                subject = e.evidence
+                published = e.source?.publishedAt?.rfc3339
+                captured = e.capturedAt?.rfc3339
+                var parts: [String] = []
+                if !e.supports.isEmpty { parts.append("supports " + e.supports.joined(separator: ", ")) }
+                if !e.contradicts.isEmpty { parts.append("contradicts " + e.contradicts.joined(separator: ", ")) }
+                summary = "evidence \(e.evidence) attached: \(e.title)" + (parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")")
+            case let .custodyRecorded(item, action, from, to, _, _):
+                for fact in evidenceFacts[item] ?? [] { add(fact) }
+                subject = item
+                summary = "custody of \(item): \(action)" + (from.map { " from \($0)" } ?? "") + (to.map { " to \($0)" } ?? "")
+            case let .attestationMade(attestation, target, kind, _):
+                switch AttestationTarget(target) {
+                case let .entry(entryID):
+                    for fact in entryFacts[entryID.hexString] ?? [] { add(fact) }
+                case let .id(id):
+                    if let fact = claimFacts[id] {
+                        add(fact)
+                    } else {
+                        for fact in evidenceFacts[id] ?? [] { add(fact) }
+                    }
+                }
+                subject = attestation
+                summary = "attestation \(attestation) (\(kind)) on \(target)"
+            case let .findingRecorded(finding, fact, outcome, _, reliesOn):
+                guard facts[fact] != nil else { return }
+                add(fact)
+                for item in reliesOn where !(evidenceFacts[item]?.contains(fact) ?? true) {
+                    evidenceFacts[item]?.append(fact)
+                }
+                subject = finding
+                summary = "finding \(finding): \(outcome.rawValue)"
+            case .genesis, .partyRegistered, .keyAdded, .keyRevoked, .unknown:
+                return
             }
-            subject = attestation
-            summary = "attestation \(attestation) (\(kind)) on \(target)"
-        case let .findingRecorded(finding, fact, outcome, _, reliesOn):
-            guard state.facts[fact] != nil else { return }
-            add(fact)
-            for item in reliesOn where !(state.evidenceFacts[item]?.contains(fact) ?? true) {
-                state.evidenceFacts[item]?.append(fact)
-            }
-            subject = finding
-            summary = "finding \(finding): \(outcome.rawValue)"
-        case .genesis, .partyRegistered, .keyAdded, .keyRevoked, .unknown:
-            return
-        }
-        facts = facts.filter { state.facts[$0] != nil }
-        guard !facts.isEmpty else { return }
-        state.entryFacts[record.entryID.hexString] = facts
-        let entry = Entry(
-            sequence: record.sequence, entryID: record.entryID.hexString, type: event.type, event: event.id, author: event.author,
-            signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,
-            subject: subject, summary: summary)
-        for fact in facts { state.facts[fact]?.append(entry) }
-    }
-
-    /// The events on `fact`'s timeline, in log order; empty if there is no such fact.
-    public func timeline(of fact: String, in state: State) -> [Entry] {
-        state.facts[fact] ?? []
-    }
-
-    public var reportKey: String { "facts" }
-
-    /// `{"fact", "events": [entry…]}` for each fact, in the order opened.
-    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
-        for fact in state.factOrder {
-            body(.object(["fact": .string(fact), "events": .array((state.facts[fact] ?? []).map(\.json))]))
+            touched = touched.filter { facts[$0] != nil }
+            guard !touched.isEmpty else { return }
+            entryFacts[record.entryID.hexString] = touched
+            let entry = Entry(
+                sequence: record.sequence, entryID: record.entryID.hexString, type: event.type, event: event.id, author: event.author,
+                signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,
+                subject: subject, summary: summary)
+            for fact in touched { facts[fact]?.append(entry) }
         }
     }
-}
 
-extension DisputedFactsProjection {
-    /// The events on `fact`'s timeline, in log order, as ``TimelineProjection`` gives them, read
-    /// back through the disputed-facts index: the timeline's rules applied to the records the
-    /// index lists for the fact, which include every record that touches it or routes one to it
-    /// (see ``State``), so the answer is the whole log's. It costs what the fact's records cost
-    /// to read, where replaying the timeline projection costs the whole log and holds every
-    /// fact's events. `nil` if no such fact is open in `state`.
-    /// - Throws: ``LedgerError`` if a record cannot be read back (as ``fact(_:in:context:)``).
-    public func timeline(of fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [TimelineProjection.Entry]? {
+    public func apply(record: ReplayRecord, event: Event, to state: inout State) {
+        index.apply(record: record, event: event, to: &state)
+    }
+
+    /// The events on `fact`'s timeline, in log order; `nil` if no such fact is open in `state`
+    /// (a disputed-facts state will do: it is the same index).
+    /// - Throws: ``LedgerError`` if a record cannot be read back, or the snapshot the state was
+    ///   read from is damaged where read.
+    public func timeline(of fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [Entry]? {
         guard let node = state.node(.fact, fact) else {
             try state.checkIntact()
             return nil
         }
-        let timeline = TimelineProjection()
-        var routed = timeline.initialState
-        try forEachRecord(of: node, in: state, context: context) { timeline.apply(record: $0, event: $1, to: &routed) }
-        return timeline.timeline(of: fact, in: routed)
+        return try timeline(of: node, named: fact, in: state, context: context)
+    }
+
+    private func timeline(of node: Int32, named fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [Entry] {
+        var rules = Rules()
+        try index.forEachRecord(of: node, in: state, context: context) { rules.apply(record: $0, event: $1) }
+        return rules.facts[fact] ?? []
+    }
+
+    public var reportKey: String { "facts" }
+
+    /// `{"fact", "events": [entry…]}` for each fact, in the order opened, read back on every core.
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError) {
+        try index.forEachFactNode(in: state, context: context, { node, context, _ throws(LedgerError) in
+            guard let fact = state.name(of: node) else {
+                // Noted as the snapshot's damage, and refused.
+                try state.checkIntact()
+                return JSONValue.null
+            }
+            return .object(["fact": .string(fact), "events": .array(try timeline(of: node, named: fact, in: state, context: context).map(\.json))])
+        }, body)
     }
 }

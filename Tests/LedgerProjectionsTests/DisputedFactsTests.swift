@@ -240,8 +240,9 @@ struct DisputedFactsTests {
         try t.openFact("unrelated")
         let ledger = try t.open()
         let projection = TimelineProjection()
-        let state = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none).state
-        let events = projection.timeline(of: "deployed", in: state)
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        let events = try #require(try projection.timeline(of: "deployed", in: replay.state, context: context))
         #expect(events.map(\.type) == ["fact.opened", "claim.asserted", "evidence.attached", "custody.recorded"])
         let asserted = events[1]
         #expect(asserted.sequence == claim.sequence)
@@ -251,6 +252,6 @@ struct DisputedFactsTests {
         #expect(asserted.signedAt == Timestamp(seconds: claim.acceptedAt.seconds - 30).rfc3339)
         #expect(asserted.publishedAt == Timestamp(seconds: 1_600_300_000).rfc3339)
         #expect(events[2].capturedAt == Timestamp(seconds: 1_600_000_000).rfc3339)
-        #expect(projection.timeline(of: "unrelated", in: state).count == 1)
+        #expect(try projection.timeline(of: "unrelated", in: replay.state, context: context)?.count == 1)
     }
 }

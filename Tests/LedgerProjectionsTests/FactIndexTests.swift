@@ -30,18 +30,27 @@ struct FactIndexTests {
         return try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
     }
 
-    /// Every fact's timeline at `last`, from the timeline projection replayed over records 0…last.
+    /// Every fact's timeline at `last`, from the timeline's rules applied to records 0…last.
     func referenceTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
-        try ReplayEngine(withoutSnapshots: ledger).replay(TimelineProjection(), to: .sequence(last), snapshots: .none).state.facts
+        var rules = TimelineProjection.Rules()
+        try ledger.forEachRecord(from: 0, to: last + 1) { (stored) throws(LedgerError) -> Bool in
+            if case let .apply(record, event) = ReplayDecoding.decode(stored) { rules.apply(record: record, event: event) }
+            return true
+        }
+        return rules.facts
     }
 
-    /// Every fact's timeline at `last`, read back through the disputed-facts index.
+    /// Every fact's timeline at `last`, read back through the index (one fact at a time, and
+    /// the projection's report, which must agree).
     func indexedTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
-        let projection = DisputedFactsProjection()
+        let projection = TimelineProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         var out: [String: [TimelineProjection.Entry]] = [:]
         for fact in try replay.state.factIDs() { out[fact] = try projection.timeline(of: fact, in: replay.state, context: context) }
+        var report: [JSONValue] = []
+        try projection.forEachReportElement(replay.state, context: context) { report.append($0) }
+        #expect(report == (try replay.state.factIDs()).map { JSONValue.object(["fact": .string($0), "events": .array(out[$0]!.map(\.json))]) })
         return out
     }
 
@@ -87,7 +96,7 @@ struct FactIndexTests {
         // A chain of attestations of F2's claim stays on F2; the claim's id goes to F1.
         #expect(sequences("F2") == [first.sequence, second.sequence, third.sequence, onShared.sequence])
         #expect(sequences("F1") == [ambiguous.sequence])
-        let projection = DisputedFactsProjection()
+        let projection = TimelineProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .end, snapshots: .none)
         #expect(try projection.timeline(of: "F3", in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) == nil)
     }
