@@ -237,9 +237,22 @@ struct Figure: ParsableCommand {
             claims += view.claims.count + view.retractedClaims.count
         }
         let elapsed = now() - start
+        // Each fact's timeline too, read back the same way (what `ledger fact` shows with the view).
+        let timelines = TimelineProjection()
+        var events = 0
+        let timelineStart = now()
+        for _ in 0..<rounds {
+            guard let timeline = try timelines.timeline(of: ids[Int(random.next() % UInt64(ids.count))], in: replay.state, context: context) else {
+                throw ValidationError("a listed fact has no timeline")
+            }
+            events += timeline.count
+        }
+        let timelineElapsed = now() - timelineStart
         return Measurement(
             figure: "one fact's view (read back from the log)", size: size, value: elapsed / Double(rounds) * 1e3, unit: "ms",
-            detail: String(format: "%.1f claims a fact", Double(claims) / Double(rounds)))
+            detail: String(
+                format: "%.1f claims a fact; its timeline %.3f ms, %.1f events", Double(claims) / Double(rounds), timelineElapsed / Double(rounds) * 1e3,
+                Double(events) / Double(rounds)))
     }
 
     /// Inclusion and consistency proofs from the ledger on disk, generated and verified.
