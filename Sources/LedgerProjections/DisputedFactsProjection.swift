@@ -326,6 +326,18 @@ public struct DisputedFactsProjection: Projection {
             for sequence in out where sequence != unique.last { unique.append(sequence) }
             return unique
         }
+
+        /// The sequence numbers of the records about `node` itself, ascending.
+        func ownRecords(of node: Int32) -> [UInt64] {
+            links(of: node).filter { $0.tag == .record }.map(\.payload)
+        }
+
+        /// The evidence nodes, in the order attached.
+        func evidenceNodes() -> [Int32] {
+            (0..<Int32(parent.count)).filter { node in
+                parent[Int(node)] == -1 && name(of: node).map { self.node(.evidence, $0) == node } == true
+            }
+        }
     }
 
     /// Records waiting for their signatures to be verified, a batch at a time. States compare by
@@ -451,15 +463,15 @@ public struct DisputedFactsProjection: Projection {
         var detail = Detail(keys: state.keys)
         // The replay verified every signature (when this projection verifies them at all).
         detail.signatureFailures = state.signatureFailures
-        try forEachRecord(of: fact, in: state, context: context) { self.record($0, event: $1, into: &detail) }
+        try forEachRecord(state.records(of: fact), in: state, context: context) { self.record($0, event: $1, into: &detail) }
         return detail
     }
 
-    /// Calls `body` with each record ``State/records(of:)`` lists for `fact`, read back from the
-    /// log and decoded as the replay decoded it, in log order.
+    /// Calls `body` with each of `sequences` (ascending, from `state`), read back from the log
+    /// and decoded as the replay decoded it.
     /// - Throws: ``LedgerError`` as ``detail(of:in:context:)``.
-    func forEachRecord(of fact: Int32, in state: State, context: ReportContext, _ body: (ReplayRecord, Event) -> Void) throws(LedgerError) {
-        for sequence in state.records(of: fact) {
+    func forEachRecord(_ sequences: [UInt64], in state: State, context: ReportContext, _ body: (ReplayRecord, Event) -> Void) throws(LedgerError) {
+        for sequence in sequences {
             guard sequence < context.ledger.count else {
                 state.damaged("record \(sequence) is past the log's end")
                 break

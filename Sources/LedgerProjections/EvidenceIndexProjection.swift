@@ -1,12 +1,21 @@
 public import LedgerCore
 import LedgerCrypto
+import LedgerStore
 
 /// The evidence-index projection: every evidence item, the claims it supports or contradicts,
 /// its blob's state (checked at query time) and its chain of custody, gaps flagged (see
 /// ``EvidenceItem`` for what a gap is).
+///
+/// Its state is the disputed-facts index (``DisputedFactsProjection/State``): an item is read
+/// back from the log, the disputed-facts rules applied to the records listed under it (its
+/// attachment, custody steps and attestations), and the facts it bears on are those of the
+/// claims it names. So the item is what a fact's view shows of it, and a replay holds about a
+/// hundred bytes a record, not every item's custody chain (480 MB at a million entries when it
+/// did).
 public struct EvidenceIndexProjection: Projection {
-    /// Whether replay re-verifies each statement's Ed25519 signatures. Without it, keys, roles
-    /// and blobs are still checked, and signatures are left to `ledger verify` (they were
+    /// Whether the report re-verifies the Ed25519 signatures of each item's records as it reads
+    /// them back (the index itself holds none: only these records need them). Without it, keys,
+    /// roles and blobs are still checked, and signatures are left to `ledger verify` (they were
     /// verified at append).
     public var verifiesSignatures: Bool
 
@@ -14,31 +23,19 @@ public struct EvidenceIndexProjection: Projection {
         self.verifiesSignatures = verifiesSignatures
     }
 
-    public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
-
     public var name: String { "evidence-index" }
-    public var version: Int { 1 }
+    public var version: Int { 2 }
     public var summary: String { "every evidence item: claims supported and contradicted, blob state, chain of custody with gaps" }
-    public var initialState: State { State() }
 
-    public struct State: Codable, Sendable, Equatable {
-        /// Evidence items by id.
-        public var items: [String: EvidenceItem] = [:]
-        /// Evidence ids in the order attached.
-        public var order: [String] = []
-        /// The fact of every claim, to say which facts an item bears on.
-        public var claimFacts: [String: String] = [:]
-        /// The evidence item each entry id of an `evidence.attached` or `custody.recorded`
-        /// names, for attestations that target an entry.
-        public var entries: [String: String] = [:]
-        public var keys = KeyTable()
+    public typealias State = DisputedFactsProjection.State
 
-        enum CodingKeys: String, CodingKey {
-            case items, order, claimFacts = "claim_facts", entries, keys
-        }
+    /// The index the state is, the same whether signatures are verified or not.
+    private var index: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: false) }
 
-        public init() {}
-    }
+    /// The rules an item's records are read back with, verifying their signatures if asked.
+    private var rules: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: verifiesSignatures) }
+
+    public var initialState: State { index.initialState }
 
     /// An evidence item with its blob state, as of a query.
     public struct Entry: Sendable {
@@ -66,56 +63,48 @@ public struct EvidenceIndexProjection: Projection {
     }
 
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
-        func signing() -> Signing { state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures) }
-        switch event.body {
-        case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
-            state.keys.apply(event, at: record.sequence)
-        case let .claimAsserted(claim, fact, _, _, _), let .claimCountered(claim, _, fact, _, _, _):
-            state.claimFacts[claim] = fact
-        case let .evidenceAttached(e):
-            guard state.items[e.evidence] == nil else { return }
-            state.items[e.evidence] = EvidenceItem(e, event: event, record: record, signing: signing())
-            state.order.append(e.evidence)
-            state.entries[record.entryID.hexString] = e.evidence
-        case let .custodyRecorded(item, action, from, to, at, note):
-            guard state.items[item] != nil else { return }
-            state.items[item]?.recordCustody(action: action, from: from, to: to, at: at, note: note, event: event, record: record, signing: signing())
-            state.entries[record.entryID.hexString] = item
-        case let .attestationMade(attestation, target, kind, note):
-            let item: String? = switch AttestationTarget(target) {
-            case let .entry(entryID): state.entries[entryID.hexString]
-            case let .id(id): state.items[id] != nil ? id : nil
-            }
-            guard let item else { return }
-            state.items[item]?.attestations.append(
-                AttestationInfo(attestation: attestation, author: event.author, target: target, kind: kind, note: note, sequence: record.sequence, signing: signing()))
-        default:
-            break
-        }
+        index.apply(record: record, event: event, to: &state)
     }
 
-    /// Every evidence item in the order attached, with blob states checked now, each handed to
-    /// `body` as soon as it is built.
-    public func forEachEntry(in state: State, context: ReportContext, _ body: (Entry) -> Void) {
-        let blobs = BlobCache(store: context)
-        for id in state.order {
-            guard let item = state.items[id] else { continue }
-            var facts: [String] = []
-            for claim in item.supports + item.contradicts {
-                if let fact = state.claimFacts[claim], !facts.contains(fact) { facts.append(fact) }
-            }
-            let blob = blobs.state(of: item)
-            var codes = item.recordCodes(keys: state.keys)
-            for a in item.attestations { codes += state.keys.codes(for: a.signing) }
-            if let code = blob.code(for: id) { codes.append(code) }
-            body(Entry(item: item, facts: facts, blob: blob, integrity: Array(Set(codes)).sorted()))
+    /// Every evidence item in the order attached, with blob states checked now, read back on
+    /// every core and each handed to `body` as soon as it is built.
+    /// - Throws: ``LedgerError`` if a record cannot be read back (as ``DisputedFactsProjection/fact(_:in:context:)``).
+    public func forEachEntry(in state: State, context: ReportContext, _ body: (Entry) -> Void) throws(LedgerError) {
+        try index.forEachNode(state.evidenceNodes(), in: state, context: context, { node, context, blobs throws(LedgerError) in
+            try entry(of: node, in: state, context: context, blobs: blobs)
+        }, body)
+        try state.checkIntact()
+    }
+
+    private func entry(of node: Int32, in state: State, context: ReportContext, blobs: BlobCache) throws(LedgerError) -> Entry {
+        // No signature failures kept: each signature is verified as its record is applied.
+        var detail = DisputedFactsProjection.Detail(keys: state.keys)
+        try index.forEachRecord(state.ownRecords(of: node), in: state, context: context) { rules.record($0, event: $1, into: &detail) }
+        // The node's first record made it: its attachment.
+        guard let id = state.name(of: node), let item = detail.evidence[id] else {
+            try state.suspect("evidence node \(node) does not start with its attachment")
+            throw LedgerError(.damagedLog, "Evidence node \(node) no longer reads back as the evidence the replay indexed. Run `ledger verify \(context.ledger.directory)`.")
         }
+        var facts: [String] = []
+        for claim in item.supports + item.contradicts {
+            if let node = state.node(.claim, claim), let fact = state.fact(of: node).flatMap(state.name(of:)), !facts.contains(fact) { facts.append(fact) }
+        }
+        return Self.entry(item, facts: facts, keys: state.keys, blobs: blobs)
+    }
+
+    /// `item` with `facts`, its blob's state checked now, and its integrity codes.
+    static func entry(_ item: EvidenceItem, facts: [String], keys: KeyTable, blobs: BlobCache) -> Entry {
+        let blob = blobs.state(of: item)
+        var codes = item.recordCodes(keys: keys)
+        for a in item.attestations { codes += keys.codes(for: a.signing) }
+        if let code = blob.code(for: item.evidence) { codes.append(code) }
+        return Entry(item: item, facts: facts, blob: blob, integrity: Array(Set(codes)).sorted())
     }
 
     public var reportKey: String { "evidence" }
 
     /// Each evidence item in the shape of ``Entry/json``, in the order attached.
-    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) {
-        forEachEntry(in: state, context: context) { body($0.json) }
+    public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError) {
+        try forEachEntry(in: state, context: context) { body($0.json) }
     }
 }

@@ -115,18 +115,17 @@ extension DisputedFactsProjection {
         in state: State, context: ReportContext, _ transform: @Sendable (FactView) -> T, _ body: (T) -> Void
     ) throws(LedgerError) {
         let state = finished(state)
-        try forEachFactNode(in: state, context: context, { node, context, blobs throws(LedgerError) in
+        try forEachNode(state.factOrder.elements, in: state, context: context, { node, context, blobs throws(LedgerError) in
             transform(try view(of: node, in: state, context: context, blobs: blobs))
         }, body)
     }
 
-    /// Calls `build` with each fact node of `state`, in the order opened, on every core (with a
-    /// context reading the log on that core, and a blob cache of its own), and `body` with the
-    /// results in order.
-    func forEachFactNode<T: Sendable>(
-        in state: State, context: ReportContext, _ build: @Sendable (Int32, ReportContext, BlobCache) throws(LedgerError) -> T, _ body: (T) -> Void
+    /// Calls `build` with each of `nodes` of `state` on every core (with a context reading the
+    /// log on that core, and a blob cache of its own), and `body` with the results in order.
+    func forEachNode<T: Sendable>(
+        _ nodes: [Int32], in state: State, context: ReportContext, _ build: @Sendable (Int32, ReportContext, BlobCache) throws(LedgerError) -> T,
+        _ body: (T) -> Void
     ) throws(LedgerError) {
-        let nodes = state.factOrder
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, nodes.count / Self.factsPerTask))
         var own = [context]
         for _ in 1..<workers {

@@ -191,7 +191,7 @@ public struct TimelineProjection: Projection {
 
     private func timeline(of node: Int32, named fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [Entry] {
         var rules = Rules()
-        try index.forEachRecord(of: node, in: state, context: context) { rules.apply(record: $0, event: $1) }
+        try index.forEachRecord(state.records(of: node), in: state, context: context) { rules.apply(record: $0, event: $1) }
         return rules.facts[fact] ?? []
     }
 
@@ -199,7 +199,7 @@ public struct TimelineProjection: Projection {
 
     /// `{"fact", "events": [entry…]}` for each fact, in the order opened, read back on every core.
     public func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError) {
-        try index.forEachFactNode(in: state, context: context, { node, context, _ throws(LedgerError) in
+        try index.forEachNode(state.factOrder.elements, in: state, context: context, { node, context, _ throws(LedgerError) in
             guard let fact = state.name(of: node) else {
                 // Noted as the snapshot's damage, and refused.
                 try state.checkIntact()

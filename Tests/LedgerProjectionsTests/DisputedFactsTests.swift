@@ -210,7 +210,7 @@ struct DisputedFactsTests {
         let projection = EvidenceIndexProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
         var entries: [EvidenceIndexProjection.Entry] = []
-        projection.forEachEntry(in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { entries.append($0) }
+        try projection.forEachEntry(in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { entries.append($0) }
         let entry = try #require(entries.first)
         #expect(entry.item.custody.map { $0.gap != nil } == [false, false, true])
         #expect(entry.item.custody[2].gap == "transferred from \"amnesty-lab\", but the holder was \"court\"")

@@ -10,16 +10,21 @@ import Testing
 /// rules applied to every record of the log, with keys as they stood at each position.
 @Suite("Disputed facts read back through the index")
 struct FactIndexTests {
-    /// Every fact's JSON at `last`, from the full rules applied to records 0…last.
-    func reference(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+    /// The full rules applied to records 0…last, and a blob cache as of `last`.
+    func fullDetail(_ ledger: Ledger, through last: UInt64) throws -> (DisputedFactsProjection.Detail, BlobCache) {
         let projection = DisputedFactsProjection()
         var detail = DisputedFactsProjection.Detail()
         try ledger.forEachRecord(from: 0, to: last + 1) { (stored) throws(LedgerError) -> Bool in
             if case let .apply(record, event) = ReplayDecoding.decode(stored) { projection.record(record, event: event, into: &detail) }
             return true
         }
-        let blobs = BlobCache(store: ReportContext(ledger: ledger, blobs: nil, position: ReplayPosition(sequence: last, entryID: nil, acceptedAt: nil, ledgerCount: ledger.count)))
-        return detail.factOrder.map { canonical(projection.view(of: detail.facts[$0]!, in: detail, blobs: blobs).json) }
+        return (detail, BlobCache(store: ReportContext(ledger: ledger, blobs: nil, position: ReplayPosition(sequence: last, entryID: nil, acceptedAt: nil, ledgerCount: ledger.count))))
+    }
+
+    /// Every fact's JSON at `last`, from the full rules applied to records 0…last.
+    func reference(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+        let (detail, blobs) = try fullDetail(ledger, through: last)
+        return detail.factOrder.map { canonical(DisputedFactsProjection().view(of: detail.facts[$0]!, in: detail, blobs: blobs).json) }
     }
 
     /// Every fact's JSON at `last`, through the index.
@@ -28,6 +33,28 @@ struct FactIndexTests {
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         return try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+    }
+
+    /// Every evidence item's report element at `last`, from the full rules applied to records
+    /// 0…last, in the order attached.
+    func referenceEvidence(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+        let (detail, blobs) = try fullDetail(ledger, through: last)
+        return detail.evidence.values.sorted { $0.attachedAt < $1.attachedAt }.map { item in
+            var facts: [String] = []
+            for claim in item.supports + item.contradicts {
+                if let fact = detail.claims[claim]?.fact, !facts.contains(fact) { facts.append(fact) }
+            }
+            return canonical(EvidenceIndexProjection.entry(item, facts: facts, keys: detail.keys, blobs: blobs).json)
+        }
+    }
+
+    /// Every evidence item's report element at `last`, read back through the index.
+    func indexedEvidence(_ ledger: Ledger, through last: UInt64) throws -> [String] {
+        let projection = EvidenceIndexProjection()
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        var out: [String] = []
+        try projection.forEachReportElement(replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { out.append(canonical($0)) }
+        return out
     }
 
     /// Every fact's timeline at `last`, from the timeline's rules applied to records 0…last.
@@ -54,22 +81,25 @@ struct FactIndexTests {
         return out
     }
 
-    @Test("views and timelines through the index equal the full rules over every record, at every position", arguments: PropertyTests.seeds)
+    @Test("views, timelines and evidence items through the index equal the full rules over every record, at every position", arguments: PropertyTests.seeds)
     func randomLedgers(seed: UInt64) throws {
         print("fact index property test seed \(String(seed, radix: 16))")
         let random = try RandomCase(seed: seed, statements: 90)
         let ledger = try random.ledger.open()
-        var (facts, events) = (0, 0)
+        var (facts, events, items) = (0, 0, 0)
         for last in 0..<ledger.count {
             let expected = try reference(ledger, through: last)
             #expect(try indexed(ledger, through: last) == expected, "seed \(String(seed, radix: 16)) as of \(last)")
             let timelines = try referenceTimelines(ledger, through: last)
             #expect(try indexedTimelines(ledger, through: last) == timelines, "seed \(String(seed, radix: 16)) as of \(last)")
+            let evidence = try referenceEvidence(ledger, through: last)
+            #expect(try indexedEvidence(ledger, through: last) == evidence, "seed \(String(seed, radix: 16)) as of \(last)")
             facts += expected.count
             events += timelines.values.map(\.count).reduce(0, +)
+            items += evidence.count
         }
-        // The comparison covered real facts and events of every kind, not only empty answers.
-        #expect(facts > 100 && events > 500, "seed \(String(seed, radix: 16))")
+        // The comparison covered real facts, items and events of every kind, not only empty answers.
+        #expect(facts > 100 && events > 500 && items > 100, "seed \(String(seed, radix: 16))")
         let types = Set(try referenceTimelines(ledger, through: ledger.count - 1).values.joined().map(\.type))
         #expect(types.isSuperset(of: ["fact.opened", "claim.asserted", "evidence.attached", "custody.recorded", "attestation.made", "finding.recorded"]), "\(types)")
     }
@@ -141,6 +171,7 @@ struct FactIndexTests {
         for last in 0..<ledger.count {
             #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "as of \(last)")
             #expect(try indexedTimelines(ledger, through: last) == (try referenceTimelines(ledger, through: last)), "as of \(last)")
+            #expect(try indexedEvidence(ledger, through: last) == (try referenceEvidence(ledger, through: last)), "as of \(last)")
         }
         let integrity = try #require(try t.facts(blobs: false)["F2"]).integrity
         #expect(integrity.contains { $0.hasPrefix("bad-signature:") } && integrity.contains { $0.hasPrefix("key-invalid:") }, "\(integrity)")
