@@ -58,11 +58,13 @@ public struct DisputedFactsProjection: Projection {
     /// and attestations are listed under what they name; a counterclaim contributes its
     /// assertion and its own fact's opening, which is all the countered claim shows of it.
     ///
-    /// The same holds for a fact's timeline (``TimelineProjection``), which is read back through
-    /// these lists too: each record that touches a fact is on the list of a node the fact
-    /// reaches, and so is each record that routes later ones to it (a claim's assertion, an
-    /// evidence item's attachment, a finding relying on evidence). An attestation's entry names
-    /// the node it is listed under, so that an attestation of it is listed there too.
+    /// The same holds for a fact's timeline (``TimelineProjection``) and for an evidence item
+    /// (``EvidenceIndexProjection``), which are read back through these lists too: each record
+    /// that touches a fact is among ``records(of:)`` (on the list of the fact, of one of its
+    /// claims, or of evidence they lead to), and so is each record that routes later ones to it
+    /// (a claim's assertion, an evidence item's attachment, a finding relying on evidence). An
+    /// attestation's entry names the node it is listed under, so that an attestation of it is
+    /// listed there too.
     public struct State: Sendable, Equatable {
         /// Keys the tables' hashes: drawn at random for each new state, kept in its snapshots.
         var hasher: IDHasher
@@ -425,8 +427,9 @@ public struct DisputedFactsProjection: Projection {
             }
             guard let node else { return }
             state.link(node, .record(sequence))
-            // An attestation of this attestation's entry is then found on the same node: the
-            // timeline counts it as touching the same facts. (A fact's view ignores it.)
+            // An attestation of this attestation's entry is then listed on the same node, so a
+            // timeline read back finds it and counts it for the facts this one touched when made.
+            // (A fact's view ignores it.)
             state.entries.insert(record.entryID, node)
 
         case let .findingRecorded(_, fact, _, _, reliesOn):

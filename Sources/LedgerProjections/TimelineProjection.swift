@@ -6,9 +6,10 @@ import LedgerCrypto
 /// `accepted_at`, and the source's `published_at` (or, for evidence, `captured_at`).
 ///
 /// An event touches a fact if it opens it, asserts, counters, amends or retracts one of its
-/// claims, attaches evidence for or against one of its claims, records custody of such
-/// evidence or of evidence a finding on it relies on, attests to any of these (by id or entry
-/// id), or records a finding on it (``Rules``).
+/// claims, attaches evidence for or against one of its claims (asserted before it), records
+/// custody of such evidence or of evidence a finding on it relies on (after that finding),
+/// attests to any of these (by id, or by the entry id of an event that touched the fact when
+/// made), or records a finding on it (``Rules``).
 ///
 /// Its state is the disputed-facts index (``DisputedFactsProjection/State``), not the events:
 /// a fact's timeline is read back from the log, the rules applied to the records the index

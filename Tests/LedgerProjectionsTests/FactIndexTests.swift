@@ -131,6 +131,84 @@ struct FactIndexTests {
         #expect(try projection.timeline(of: "F3", in: replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) == nil)
     }
 
+    /// A log of `seed`'s records that break the append rules at random, appended raw: ids used
+    /// twice and shared between kinds, claims about facts not opened or opened later, evidence
+    /// naming claims asserted later, custody and findings naming unknown items, attestations of
+    /// ids, of any entry (keys and attestations among them) and of made-up entry ids sharing an
+    /// entry's first bytes, and events of unknown type.
+    func ruleBreakingLog(seed: UInt64) throws -> Ledger {
+        var random = SplitMix64(seed: seed)
+        func pick<T>(_ list: [T]) -> T { list[Int.random(in: 0..<list.count, using: &random)] }
+        func chance(_ n: Int) -> Bool { Int.random(in: 0..<n, using: &random) == 0 }
+        let t = try TestLedger()
+        t.close()
+        let facts = ["F1", "F2", "F3"]
+        let claims = ["C1", "C2", "C3", "X"]
+        let ids = ["C1", "C2", "X", "E1", "E2", "F1"]
+        var entries = try (0..<t.open().count).map { try t.open().entryID(at: $0).hexString }
+        for _ in 0..<(20 + Int(seed % 40)) {
+            let (type, fields): (String, [String: JSONValue]) = switch Int.random(in: 0..<100, using: &random) {
+            case 0..<12: ("fact.opened", ["fact": .string(pick(facts)), "proposition": "p"])
+            case 12..<27: ("claim.asserted", ["claim": .string(pick(claims)), "fact": .string(pick(facts)), "stance": .string(pick(["affirms", "denies"])), "statement": "s"])
+            case 27..<35:
+                ("claim.countered", ["claim": .string(pick(claims)), "counters": .string(pick(claims)), "fact": .string(pick(facts)), "stance": "affirms", "statement": "s"])
+            case 35..<40: ("claim.amended", ["claim": .string(pick(claims)), "statement": "t"])
+            case 40..<43: ("claim.retracted", ["claim": .string(pick(claims)), "reason": "r"])
+            case 43..<55:
+                ("evidence.attached", [
+                    "evidence": .string(pick(ids)), "sha256": .string(SHA256.hash([1]).hexString), "size": 1, "media_type": "text/plain", "title": "t",
+                    "supports": .array(claims.filter { _ in chance(3) }.map(JSONValue.string)), "contradicts": .array(claims.filter { _ in chance(5) }.map(JSONValue.string)),
+                ])
+            case 55..<63: ("custody.recorded", ["evidence": .string(pick(ids)), "action": "copied"])
+            case 63..<88:
+                ("attestation.made", [
+                    "attestation": .string("A\(Int.random(in: 0..<5, using: &random))"), "kind": "reviewed",
+                    "target": .string(chance(4) ? pick(ids) : chance(3) ? String(pick(entries).prefix(16)) + String(repeating: "a", count: 48) : pick(entries)),
+                ])
+            case 88..<96:
+                ("finding.recorded", ["finding": "FD", "fact": .string(pick(facts)), "outcome": "inconclusive", "rationale": "r", "relies_on": .array(ids.filter { _ in chance(3) }.map(JSONValue.string))])
+            default: ("thing.unknown", ["x": 1])
+            }
+            try t.appendRaw(t.envelope("amnesty", type, fields))
+            let ledger = try t.open()
+            entries.append(try ledger.entryID(at: ledger.count - 1).hexString)
+        }
+        return try t.open()
+    }
+
+    @Test("views, timelines and evidence items through the index equal the full rules on random logs that break the append rules", arguments: Array(UInt64(1)...24))
+    func randomRuleBreakers(seed: UInt64) throws {
+        let ledger = try ruleBreakingLog(seed: seed)
+        for last in 0..<ledger.count {
+            #expect(try indexed(ledger, through: last) == (try reference(ledger, through: last)), "seed \(seed) as of \(last)")
+            #expect(try indexedTimelines(ledger, through: last) == (try referenceTimelines(ledger, through: last)), "seed \(seed) as of \(last)")
+            #expect(try indexedEvidence(ledger, through: last) == (try referenceEvidence(ledger, through: last)), "seed \(seed) as of \(last)")
+        }
+    }
+
+    @Test("a claim about a fact opened only later, and an evidence id attached twice, route nothing to a timeline")
+    func timelineIDRules() throws {
+        let t = try TestLedger()
+        try t.openFact("F1")
+        try t.assert("C1", fact: "F1", by: "amnesty", "affirms")
+        t.close()
+        func raw(_ type: String, _ fields: [String: JSONValue]) throws { try t.appendRaw(t.envelope("amnesty", type, fields)) }
+        try raw("claim.asserted", ["claim": "C-early", "fact": "F9", "stance": "affirms", "statement": "early"])
+        try raw("fact.opened", ["fact": "F9", "proposition": "p"])
+        try raw("claim.amended", ["claim": "C-early", "statement": "changed"])
+        let blob: [String: JSONValue] = ["sha256": .string(SHA256.hash([1]).hexString), "size": 1, "media_type": "text/plain", "title": "t"]
+        try raw("evidence.attached", blob.merging(["evidence": "E1", "supports": []]) { $1 })
+        try raw("evidence.attached", blob.merging(["evidence": "E1", "supports": ["C1"]]) { $1 })
+        try raw("custody.recorded", ["evidence": "E1", "action": "copied"])
+        let ledger = try t.open()
+        for last in 0..<ledger.count {
+            #expect(try indexedTimelines(ledger, through: last) == (try referenceTimelines(ledger, through: last)), "as of \(last)")
+        }
+        let timelines = try referenceTimelines(ledger, through: ledger.count - 1)
+        #expect(timelines["F9"]?.map(\.type) == ["fact.opened"])
+        #expect(!(timelines["F1"] ?? []).contains { $0.type == "custody.recorded" || $0.type == "evidence.attached" })
+    }
+
     @Test("records the append rules refuse still give the full rules' answer")
     func ruleBreakers() throws {
         let t = try TestLedger()
