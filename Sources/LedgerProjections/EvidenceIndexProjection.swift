@@ -10,7 +10,7 @@ import LedgerStore
 /// back from the log, the disputed-facts rules applied to the records listed under it (its
 /// attachment, custody steps and attestations), and the facts it bears on are those of the
 /// claims it names. So the item is what a fact's view shows of it, and a replay holds about a
-/// hundred bytes a record, not every item's custody chain (480 MB at a million entries when it
+/// hundred bytes a record, not every item's custody chain (467 MiB at a million entries when it
 /// did).
 public struct EvidenceIndexProjection: Projection {
     /// Whether the report re-verifies the Ed25519 signatures of each item's records as it reads

@@ -14,7 +14,7 @@ import LedgerCrypto
 /// Its state is the disputed-facts index (``DisputedFactsProjection/State``), not the events:
 /// a fact's timeline is read back from the log, the rules applied to the records the index
 /// lists for the fact, which include every record that touches it or routes one to it. So a
-/// replay holds about a hundred bytes a record rather than every fact's events (1.2 GB at a
+/// replay holds about a hundred bytes a record rather than every fact's events (1.1 GiB at a
 /// million entries when it held them), and one fact's timeline costs what its records cost to
 /// read.
 public struct TimelineProjection: Projection {
