@@ -304,9 +304,7 @@ struct FactCommand: ParsableCommand {
         let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
-        guard let fact = try projection.fact(factID, in: result.state, context: context),
-            let timeline = try TimelineProjection().timeline(of: factID, in: result.state, context: context)
-        else {
+        guard let (fact, timeline) = try projection.factAndTimeline(factID, in: result.state, context: context) else {
             let known = try result.state.factIDs(limit: 20).joined(separator: ", ")
             throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
         }

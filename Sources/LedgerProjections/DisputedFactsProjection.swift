@@ -298,7 +298,7 @@ public struct DisputedFactsProjection: Projection {
             var seen: Set<Int32> = []
             func own(_ node: Int32) {
                 guard isNode(node), seen.insert(node).inserted else { return }
-                for link in links(of: node) where link.tag == .record { out.append(link.payload) }
+                out += ownRecords(of: node)
             }
             for link in links(of: fact) {
                 // Damage met: the answer is refused, so walking on is wasted.
@@ -459,14 +459,18 @@ public struct DisputedFactsProjection: Projection {
         }
     }
 
-    /// The full detail of `fact`: its records read back from the log and applied in full.
+    /// The full detail of `fact`: its records read back from the log and applied in full, each
+    /// also handed to `alongside`.
     /// - Throws: ``LedgerError`` if a record cannot be read, or no longer decodes although the
     ///   replay applied it (the log changed underneath: run `ledger verify`).
-    func detail(of fact: Int32, in state: State, context: ReportContext) throws(LedgerError) -> Detail {
+    func detail(of fact: Int32, in state: State, context: ReportContext, alongside: (ReplayRecord, Event) -> Void) throws(LedgerError) -> Detail {
         var detail = Detail(keys: state.keys)
         // The replay verified every signature (when this projection verifies them at all).
         detail.signatureFailures = state.signatureFailures
-        try forEachRecord(state.records(of: fact), in: state, context: context) { self.record($0, event: $1, into: &detail) }
+        try forEachRecord(state.records(of: fact), in: state, context: context) {
+            self.record($0, event: $1, into: &detail)
+            alongside($0, $1)
+        }
         return detail
     }
 

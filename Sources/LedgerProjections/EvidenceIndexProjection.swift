@@ -83,7 +83,10 @@ public struct EvidenceIndexProjection: Projection {
         // The node's first record made it: its attachment.
         guard let id = state.name(of: node), let item = detail.evidence[id] else {
             try state.suspect("evidence node \(node) does not start with its attachment")
-            throw LedgerError(.damagedLog, "Evidence node \(node) no longer reads back as the evidence the replay indexed. Run `ledger verify \(context.ledger.directory)`.")
+            let entry = state.firstRecord(of: node).map { "Entry \($0)" } ?? "An entry"
+            throw LedgerError(
+                .damagedLog,
+                "\(entry) of \(context.ledger.directory) no longer attaches the evidence item the replay found there. Run `ledger verify \(context.ledger.directory)`.")
         }
         var facts: [String] = []
         for claim in item.supports + item.contradicts {

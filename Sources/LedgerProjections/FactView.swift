@@ -156,13 +156,16 @@ extension DisputedFactsProjection {
     /// One fact, with statuses computed now; `nil` if no such fact is open in `state`.
     /// - Throws: ``LedgerError`` if a record cannot be read back.
     public func fact(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> FactView? {
+        try fact(id, in: state, context: context) { _, _ in }
+    }
+
+    /// As ``fact(_:in:context:)``, handing each record read back to `alongside` too.
+    func fact(_ id: String, in state: State, context: ReportContext, alongside: (ReplayRecord, Event) -> Void) throws(LedgerError) -> FactView? {
         guard let node = state.node(.fact, id) else {
             try state.checkIntact()
             return nil
         }
-        let state = finished(state)
-        let blobs = BlobCache(store: context)
-        return try view(of: node, in: state, context: context, blobs: blobs)
+        return try view(of: node, in: finished(state), context: context, blobs: BlobCache(store: context), alongside: alongside)
     }
 
     /// `state` with its waiting signatures verified: a replay finishes its state, but a caller
@@ -174,8 +177,10 @@ extension DisputedFactsProjection {
         return state
     }
 
-    private func view(of node: Int32, in state: State, context: ReportContext, blobs: BlobCache) throws(LedgerError) -> FactView {
-        let detail = try detail(of: node, in: state, context: context)
+    private func view(
+        of node: Int32, in state: State, context: ReportContext, blobs: BlobCache, alongside: (ReplayRecord, Event) -> Void = { _, _ in }
+    ) throws(LedgerError) -> FactView {
+        let detail = try detail(of: node, in: state, context: context, alongside: alongside)
         // The fact's own opening is its node's first record, so the detail holds it.
         guard let name = state.name(of: node), let fact = detail.facts[name] else {
             try state.suspect("node \(node) is not a fact its first record opens")

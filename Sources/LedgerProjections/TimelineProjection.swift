@@ -210,3 +210,15 @@ public struct TimelineProjection: Projection {
         }, body)
     }
 }
+
+extension DisputedFactsProjection {
+    /// `id`'s view (``fact(_:in:context:)``) and its timeline
+    /// (``TimelineProjection/timeline(of:in:context:)``) from one reading of its records: what
+    /// `ledger fact` shows. `nil` if no such fact is open in `state`.
+    /// - Throws: ``LedgerError`` as ``fact(_:in:context:)``.
+    public func factAndTimeline(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> (view: FactView, timeline: [TimelineProjection.Entry])? {
+        var rules = TimelineProjection.Rules()
+        guard let view = try fact(id, in: state, context: context, alongside: { rules.apply(record: $0, event: $1) }) else { return nil }
+        return (view, rules.facts[id] ?? [])
+    }
+}

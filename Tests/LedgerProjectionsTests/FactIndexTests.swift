@@ -27,12 +27,19 @@ struct FactIndexTests {
         return detail.factOrder.map { canonical(DisputedFactsProjection().view(of: detail.facts[$0]!, in: detail, blobs: blobs).json) }
     }
 
-    /// Every fact's JSON at `last`, through the index.
+    /// Every fact's JSON at `last`, through the index; each fact read with its timeline
+    /// (`ledger fact`) must give the same view, and the same timeline as read alone.
     func indexed(_ ledger: Ledger, through last: UInt64) throws -> [String] {
         let projection = DisputedFactsProjection()
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
-        return try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+        let views = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+        for (id, view) in zip(try replay.state.factIDs(), views) {
+            let both = try #require(try projection.factAndTimeline(id, in: replay.state, context: context))
+            #expect(canonical(both.view.json) == view)
+            #expect(both.timeline == (try TimelineProjection().timeline(of: id, in: replay.state, context: context)))
+        }
+        return views
     }
 
     /// Every evidence item's report element at `last`, from the full rules applied to records
@@ -145,7 +152,8 @@ struct FactIndexTests {
         let facts = ["F1", "F2", "F3"]
         let claims = ["C1", "C2", "C3", "X"]
         let ids = ["C1", "C2", "X", "E1", "E2", "F1"]
-        var entries = try (0..<t.open().count).map { try t.open().entryID(at: $0).hexString }
+        let opened = try t.open()
+        var entries = try (0..<opened.count).map { try opened.entryID(at: $0).hexString }
         for _ in 0..<(20 + Int(seed % 40)) {
             let (type, fields): (String, [String: JSONValue]) = switch Int.random(in: 0..<100, using: &random) {
             case 0..<12: ("fact.opened", ["fact": .string(pick(facts)), "proposition": "p"])
@@ -169,9 +177,7 @@ struct FactIndexTests {
                 ("finding.recorded", ["finding": "FD", "fact": .string(pick(facts)), "outcome": "inconclusive", "rationale": "r", "relies_on": .array(ids.filter { _ in chance(3) }.map(JSONValue.string))])
             default: ("thing.unknown", ["x": 1])
             }
-            try t.appendRaw(t.envelope("amnesty", type, fields))
-            let ledger = try t.open()
-            entries.append(try ledger.entryID(at: ledger.count - 1).hexString)
+            entries.append(try t.appendRaw("amnesty", type, fields).entryID)
         }
         return try t.open()
     }
@@ -192,7 +198,7 @@ struct FactIndexTests {
         try t.openFact("F1")
         try t.assert("C1", fact: "F1", by: "amnesty", "affirms")
         t.close()
-        func raw(_ type: String, _ fields: [String: JSONValue]) throws { try t.appendRaw(t.envelope("amnesty", type, fields)) }
+        func raw(_ type: String, _ fields: [String: JSONValue]) throws { try t.appendRaw("amnesty", type, fields) }
         try raw("claim.asserted", ["claim": "C-early", "fact": "F9", "stance": "affirms", "statement": "early"])
         try raw("fact.opened", ["fact": "F9", "proposition": "p"])
         try raw("claim.amended", ["claim": "C-early", "statement": "changed"])
@@ -216,34 +222,27 @@ struct FactIndexTests {
         try t.openFact("F2")
         try t.assert("C1", fact: "F1", by: "idemia", "denies")
         t.close()
-        /// Appends one record bypassing the rules: its sequence number and entry id.
-        @discardableResult
-        func raw(_ author: String, _ type: String, _ fields: [String: JSONValue]) throws -> (sequence: UInt64, entryID: String) {
-            try t.appendRaw(t.envelope(author, type, fields))
-            let ledger = try t.open()
-            return (ledger.count - 1, try ledger.entryID(at: ledger.count - 1).hexString)
-        }
         // Evidence naming a claim that is asserted only later, in another fact; then its custody.
-        try raw("amnesty", "evidence.attached", [
+        try t.appendRaw("amnesty", "evidence.attached", [
             "evidence": "E-early", "sha256": .string(SHA256.hash([1]).hexString), "size": 1, "media_type": "text/plain", "title": "early",
             "supports": ["C-later"], "contradicts": ["C1"],
         ])
-        try raw("amnesty", "claim.asserted", ["claim": "C-later", "fact": "F2", "stance": "affirms", "statement": "later"])
-        let custody = try raw("amnesty", "custody.recorded", ["evidence": "E-early", "action": "copied"]).sequence
+        try t.appendRaw("amnesty", "claim.asserted", ["claim": "C-later", "fact": "F2", "stance": "affirms", "statement": "later"])
+        let custody = try t.appendRaw("amnesty", "custody.recorded", ["evidence": "E-early", "action": "copied"]).sequence
         // A counterclaim about another fact than the claim it counters.
-        try raw("amnesty", "claim.countered", ["claim": "C-x", "counters": "C1", "fact": "F2", "stance": "affirms", "statement": "x"])
+        try t.appendRaw("amnesty", "claim.countered", ["claim": "C-x", "counters": "C1", "fact": "F2", "stance": "affirms", "statement": "x"])
         // An amendment by another author, a retraction, an amendment after it, and an
         // attestation of that ignored amendment's entry.
-        try raw("axis", "claim.amended", ["claim": "C1", "statement": "changed by axis"])
-        try raw("idemia", "claim.retracted", ["claim": "C1", "reason": "gone"])
-        let ignored = try raw("idemia", "claim.amended", ["claim": "C1", "statement": "after the retraction"]).entryID
-        try raw("reviewer", "attestation.made", ["attestation": "A-1", "target": .string(ignored), "kind": "reviewed"])
-        try raw("reviewer", "attestation.made", ["attestation": "A-2", "target": .string(String(repeating: "0", count: 64)), "kind": "reviewed"])
-        try raw("reviewer", "attestation.made", ["attestation": "A-3", "target": "C-later", "kind": "reviewed"])
+        try t.appendRaw("axis", "claim.amended", ["claim": "C1", "statement": "changed by axis"])
+        try t.appendRaw("idemia", "claim.retracted", ["claim": "C1", "reason": "gone"])
+        let ignored = try t.appendRaw("idemia", "claim.amended", ["claim": "C1", "statement": "after the retraction"]).entryID
+        try t.appendRaw("reviewer", "attestation.made", ["attestation": "A-1", "target": .string(ignored), "kind": "reviewed"])
+        try t.appendRaw("reviewer", "attestation.made", ["attestation": "A-2", "target": .string(String(repeating: "0", count: 64)), "kind": "reviewed"])
+        try t.appendRaw("reviewer", "attestation.made", ["attestation": "A-3", "target": "C-later", "kind": "reviewed"])
         // Ids used twice.
-        try raw("amnesty", "fact.opened", ["fact": "F1", "proposition": "a second opening"])
-        try raw("amnesty", "claim.asserted", ["claim": "C1", "fact": "F2", "stance": "affirms", "statement": "reused id"])
-        try raw("reviewer", "finding.recorded", ["finding": "FD", "fact": "F1", "outcome": "inconclusive", "rationale": "r", "relies_on": ["E-early", "E-none"]])
+        try t.appendRaw("amnesty", "fact.opened", ["fact": "F1", "proposition": "a second opening"])
+        try t.appendRaw("amnesty", "claim.asserted", ["claim": "C1", "fact": "F2", "stance": "affirms", "statement": "reused id"])
+        try t.appendRaw("reviewer", "finding.recorded", ["finding": "FD", "fact": "F1", "outcome": "inconclusive", "rationale": "r", "relies_on": ["E-early", "E-none"]])
         try appendBadSignatures(t, fact: "F2")
         let ledger = try t.open()
         for last in 0..<ledger.count {

@@ -105,6 +105,15 @@ final class TestLedger {
         try appendRaw([envelope])
     }
 
+    /// Appends one event signed by `author`'s key as ``appendRaw(_:)-(Envelope)`` does, bypassing
+    /// the append rules: its sequence number and entry id.
+    @discardableResult
+    func appendRaw(_ author: String, _ type: String, _ fields: [String: JSONValue]) throws -> (sequence: UInt64, entryID: String) {
+        try appendRaw(envelope(author, type, fields))
+        let ledger = try open()
+        return (ledger.count - 1, try ledger.entryID(at: ledger.count - 1).hexString)
+    }
+
     /// As ``appendRaw(_:)-(Envelope)``, one record for each envelope, in one write.
     func appendRaw(_ envelopes: [Envelope]) throws {
         precondition(writer == nil, "close the writer first")
