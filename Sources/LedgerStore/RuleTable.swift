@@ -15,10 +15,11 @@ import LedgerCrypto
 ///   area; sorted by the hash;
 /// - the string area.
 ///
-/// Small things per table stay in memory, built as its rows are written or first read: the key
-/// of every 64th row (a lookup reads one block of at most 64 rows), and for a table written here
-/// a Bloom filter (10 bits a row: nearly every id a statement introduces is new, and is answered
-/// without a read). Lookups are meant for one thread at a time.
+/// A table written here keeps small things in memory: the key of every 64th row (a lookup reads
+/// one block of at most 64 rows) and a Bloom filter (10 bits a row: nearly every id a statement
+/// introduces is new, and is answered without a read). A saved state's table keeps them in its
+/// file instead, with a checksum of every block (``StoredTables``), so that opening one reads
+/// none of its rows. Lookups are meant for one thread at a time.
 final class RuleTable: @unchecked Sendable {
     static let idRow = 40
     static let claimRow = 48
@@ -37,10 +38,17 @@ final class RuleTable: @unchecked Sendable {
     let ids: Region
     let claims: Region
     let strings: (offset: Int, count: Int)
-    /// SHA-256 of every byte of the tables, in order.
+    /// SHA-256 of every byte of the tables, in order (for a saved state's, as its header states it).
     let digest: Digest
-    private let idIndex: RowIndex
-    private let claimIndex: RowIndex
+    fileprivate let index: Index
+
+    /// How lookups find the block of rows that could hold a key.
+    fileprivate enum Index {
+        /// Built as the table was written here.
+        case memory(ids: RowIndex, claims: RowIndex)
+        /// In the table's file, read as needed.
+        case stored(StoredTables)
+    }
 
     /// The first read that failed, if any; the lookup it served answered "not found".
     private(set) var readFailure: LedgerError?
@@ -49,44 +57,57 @@ final class RuleTable: @unchecked Sendable {
     /// The tables' size in bytes.
     var byteCount: Int { ids.rows * Self.idRow + claims.rows * Self.claimRow + strings.count }
 
-    fileprivate init(
-        file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest, idIndex: RowIndex,
-        claimIndex: RowIndex
-    ) {
+    fileprivate init(file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest, index: Index) {
         self.file = file
         self.name = name
         ids = Region(offset: start, rows: idRows)
         claims = Region(offset: start + idRows * Self.idRow, rows: claimRows)
         strings = (start + idRows * Self.idRow + claimRows * Self.claimRow, stringBytes)
         self.digest = digest
-        self.idIndex = idIndex
-        self.claimIndex = claimIndex
+        self.index = index
     }
 
-    /// Opens the tables that lie in `file` from `start`, reading them once, whole and in order:
-    /// to hash them (the caller compares ``digest`` with what it expects) and to keep their block
-    /// keys. No Bloom filter: setting its bits for every row would cost more than the few lookups
-    /// of an incremental verification save.
-    static func open(file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int) throws(LedgerError) -> RuleTable {
-        var hasher = SHA256.Hasher()
-        var idIndex = RowIndex(filterCapacity: nil)
-        var claimIndex = RowIndex(filterCapacity: nil)
-        var at = start
-        for (rows, size) in [(idRows, idRow), (claimRows, claimRow), (stringBytes, 1)] {
-            // Whole rows a chunk, so that each row's key lies in one.
-            try file.forEachChunk(from: at, count: rows * size, chunk: (1 << 20) / size * size) { raw in
-                hasher.update(raw)
-                guard size > 1 else { return }
-                for row in 0..<(raw.count / size) {
-                    let key = Digest(loadingFrom: raw, at: row * size)
-                    if size == idRow { idIndex.add(key) } else { claimIndex.add(key) }
-                }
-            }
-            at += rows * size
-        }
+    /// Opens the tables of a saved state, which lie in `file` from `start` followed by their
+    /// fence levels and block hashes (``StoredTables``), sizes checked by the caller. Reads only
+    /// the top fence levels; `digest` is what the file's header states.
+    static func open(
+        file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest
+    ) throws(LedgerError) -> RuleTable {
+        let stored = try StoredTables(file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, salt: digest)
         return RuleTable(
-            file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: hasher.finalize(),
-            idIndex: idIndex, claimIndex: claimIndex)
+            file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: digest, index: .stored(stored))
+    }
+
+    /// Writes the table to `file` at `offset` as a saved state holds it (read back with
+    /// ``open(file:name:start:idRows:claimRows:stringBytes:digest:)``): its rows and strings,
+    /// then its fence levels and its blocks' hashes. Only for a table written here.
+    func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {
+        guard case let .memory(ids, claims) = index else { preconditionFailure("only a table written here is stored") }
+        let fences = StoredTables.fenceLevels(ids.fences) + StoredTables.fenceLevels(claims.fences)
+        var at = offset
+        var blocks = StoredTables.BlockHasher(salt: digest)
+        try self.file.forEachChunk(from: self.ids.offset, count: byteCount) { (chunk) throws(LedgerError) in
+            try file.write(chunk, at: at)
+            blocks.add(chunk)
+            at += UInt64(chunk.count)
+        }
+        try file.write(fences, at: at)
+        fences.withUnsafeBytes { blocks.add($0) }
+        try file.write(blocks.finish(), at: at + UInt64(fences.count))
+    }
+
+    /// How many blocks of a saved state's tables lookups have read (nil for a table written here).
+    var blocksRead: Int? {
+        guard case let .stored(stored) = index else { return nil }
+        return stored.blocksRead
+    }
+
+    /// Checks a saved state's tables whole before they are read front to back, unchecked, to be
+    /// merged: a damaged row must not be copied into a new state. Nothing to do for a table
+    /// written here.
+    func checkWhole() throws(LedgerError) {
+        guard case let .stored(stored) = index else { return }
+        try stored.checkWhole(rowsAndStrings: byteCount)
     }
 
     static func key(_ kind: UInt8, _ id: String) -> Digest {
@@ -103,14 +124,14 @@ final class RuleTable: @unchecked Sendable {
 
     /// The sequence number in the id row with `key`, if there is one.
     func sequence(_ key: Digest) -> UInt64? {
-        find(key, in: ids, rowSize: Self.idRow, index: idIndex).map { row in
+        find(key, claims: false).map { row in
             row.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self)) }
         }
     }
 
     /// The claim in the claim row with `key`, if there is one.
     func claim(_ key: Digest) -> LedgerState.Claim? {
-        guard let row = find(key, in: claims, rowSize: Self.claimRow, index: claimIndex) else { return nil }
+        guard let row = find(key, claims: true) else { return nil }
         let fields = row.withUnsafeBytes { Self.claimFields($0, at: 0) }
         guard fields.offset + fields.factLength + fields.authorLength <= strings.count,
             let text = read(fields.factLength + fields.authorLength, at: strings.offset + fields.offset)
@@ -139,9 +160,11 @@ final class RuleTable: @unchecked Sendable {
         )
     }
 
-    /// Reads `count` bytes at `offset`; `nil` (and ``readFailure`` set) if they cannot all be read.
+    /// Reads `count` bytes at `offset` (checked, for a saved state's table); `nil` (and
+    /// ``readFailure`` set) if they cannot all be read.
     private func read(_ count: Int, at offset: Int) -> [UInt8]? {
         do throws(LedgerError) {
+            if case let .stored(stored) = index { return try stored.read(count, at: offset - ids.offset) }
             let bytes = try file.read(at: UInt64(offset), count: count)
             if bytes.count == count { return bytes }
             throw damaged("it ended early")
@@ -151,12 +174,24 @@ final class RuleTable: @unchecked Sendable {
         }
     }
 
-    /// The row with `key`: asked of the Bloom filter, then looked for in the one block that
-    /// could hold it.
-    private func find(_ key: Digest, in region: Region, rowSize: Int, index: RowIndex) -> [UInt8]? {
-        guard index.mayContain(key), let rows = index.block(of: key),
-            let block = read(rows.count * rowSize, at: region.offset + rows.lowerBound * rowSize)
-        else { return nil }
+    /// The row with `key`: asked of the Bloom filter if there is one, then looked for in the one
+    /// block that could hold it.
+    private func find(_ key: Digest, claims: Bool) -> [UInt8]? {
+        let (region, rowSize) = claims ? (self.claims, Self.claimRow) : (ids, Self.idRow)
+        let rows: Range<Int>?
+        switch index {
+        case let .memory(ids, claimIndex):
+            let index = claims ? claimIndex : ids
+            rows = index.mayContain(key) ? index.block(of: key) : nil
+        case let .stored(stored):
+            do throws(LedgerError) {
+                rows = try stored.rows(holding: key, claims: claims, rows: region.rows)
+            } catch {
+                if readFailure == nil { readFailure = error }
+                return nil
+            }
+        }
+        guard let rows, let block = read(rows.count * rowSize, at: region.offset + rows.lowerBound * rowSize) else { return nil }
         return block.withUnsafeBytes { raw -> [UInt8]? in
             for row in 0..<rows.count where Digest(loadingFrom: raw, at: row * rowSize) == key {
                 return Array(raw[(row * rowSize)..<((row + 1) * rowSize)])
@@ -166,24 +201,24 @@ final class RuleTable: @unchecked Sendable {
     }
 }
 
-/// What a table keeps in memory to answer lookups: the key of every 64th row and, if asked for, a
+/// What a table written here keeps in memory to answer lookups: the key of every 64th row and a
 /// Bloom filter of its keys (7 probes in 10 bits a key: about 1% of absent keys need a read).
 struct RowIndex {
     static let blockRows = 64
     private var bits: [UInt64]
-    private var fences: [Digest] = []
+    /// The key of every 64th row.
+    private(set) var fences: [Digest] = []
     private(set) var rows = 0
 
-    /// With a Bloom filter for up to `filterCapacity` keys, or none.
-    init(filterCapacity: Int?) {
-        bits = filterCapacity.map { [UInt64](repeating: 0, count: max(1, ($0 * 10 + 63) / 64)) } ?? []
+    /// With a Bloom filter for up to `filterCapacity` keys.
+    init(filterCapacity: Int) {
+        bits = [UInt64](repeating: 0, count: max(1, (filterCapacity * 10 + 63) / 64))
     }
 
     /// Adds the key of the next row; rows come in sorted order.
     mutating func add(_ key: Digest) {
         if rows % Self.blockRows == 0 { fences.append(key) }
         rows += 1
-        guard !bits.isEmpty else { return }
         let count = UInt64(bits.count * 64)
         var h = key.leadingWord
         let step = key.secondWord | 1
@@ -195,7 +230,6 @@ struct RowIndex {
     }
 
     func mayContain(_ key: Digest) -> Bool {
-        guard !bits.isEmpty else { return true }
         let count = UInt64(bits.count * 64)
         var h = key.leadingWord
         let step = key.secondWord | 1
@@ -254,6 +288,7 @@ extension RuleTable {
     /// Merges `tables` (oldest first) into one new table in an unnamed file in `directory`. A key
     /// in several keeps the newest table's row: a retraction copies its claim forward.
     static func merge(_ tables: [RuleTable], in directory: String) throws(LedgerError) -> RuleTable {
+        for table in tables { try table.checkWhole() }
         let out = try TableWriter(in: directory, idRows: tables.reduce(0) { $0 + $1.ids.rows }, claimRows: tables.reduce(0) { $0 + $1.claims.rows })
         var rows = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset) }
         var texts = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset + $0.strings.count) }
@@ -423,6 +458,6 @@ private final class TableWriter {
         swap(&finished, &hasher)
         return RuleTable(
             file: file, name: "the rule state's temporary file \(file.path)", start: 0, idRows: idRows, claimRows: claimRows,
-            stringBytes: textOut.written, digest: finished.finalize(), idIndex: idIndex, claimIndex: claimIndex)
+            stringBytes: textOut.written, digest: finished.finalize(), index: .memory(ids: idIndex, claims: claimIndex))
     }
 }

@@ -10,18 +10,20 @@ public import LedgerCrypto
 ///
 /// It is the reviewer's own file, written by their own verification (`ledger verify
 /// --save-state`) and kept with the checkpoint they trust; nothing in a ledger directory is ever
-/// taken as a saved state. Ids are looked up in place (see ``RuleTable``: a Bloom filter and
-/// every 64th key in memory, at most one small read a lookup; the file is not loaded or mapped);
-/// opening it hashes its tables once (a sequential read of about 120 bytes per entry), so that
-/// damage to the file is refused rather than read as a different state. Lookups are meant for
-/// one thread at a time.
+/// taken as a saved state. Opening it reads its header and a few kilobytes; ids are looked up
+/// in place, a lookup reading a run of keys from each fence level and one block of rows, each
+/// 4 KiB block checked against its hash as it is read (``StoredTables``), so that damage to the
+/// file is refused rather than read as a different state. The file is not loaded or mapped, and
+/// the cost of using it does not grow with its size but for its O(log n) fence levels. Lookups
+/// are meant for one thread at a time.
 ///
-/// Layout (integers little-endian): `ELSTATE1`, the header's length (8 bytes), the header (JSON:
+/// Layout (integers little-endian): `ELSTATE2`, the header's length (8 bytes), the header (JSON:
 /// origin, count, root, last entry id, parties, keys, table sizes, SHA-256 of the tables), the
 /// SHA-256 of everything before it, zero padding to a multiple of 8, then the tables of a
-/// ``RuleTable``.
+/// ``RuleTable`` (rows and strings), their fence levels and their blocks' hashes
+/// (``StoredTables``).
 public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
-    static let magic = Array("ELSTATE1".utf8)
+    static let magic = Array("ELSTATE2".utf8)
 
     public let origin: String?
     public let count: UInt64
@@ -53,7 +55,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         let size = Int(try file.size)
         guard size >= Self.magic.count + 8 + 32, size < Int.max / 2 else { throw bad("it is too short") }
         let start = try file.read(at: 0, count: 16)
-        guard start.count == 16, start.starts(with: Self.magic) else { throw bad("it does not start with ELSTATE1") }
+        guard start.count == 16, start.starts(with: Self.magic) else {
+            throw bad(start.starts(with: Array("ELSTATE1".utf8)) ? "it was saved by an earlier version of ledger, in a format this one no longer reads" : "it does not start with ELSTATE2")
+        }
         let headerLength = Int(clamping: start[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
         guard headerLength <= size - 48 else { throw bad("its header is longer than the file") }
         let headerEnd = 16 + headerLength
@@ -70,16 +74,17 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         // Every count is checked against the room left before it is multiplied or added.
         let tables = (headerEnd + 32 + 7) / 8 * 8
         guard tables <= size, (0...((size - tables) / RuleTable.idRow)).contains(header.idRows),
-            (0...((size - tables - header.idRows * RuleTable.idRow) / RuleTable.claimRow)).contains(header.claimRows),
-            header.stringBytes == size - tables - header.idRows * RuleTable.idRow - header.claimRows * RuleTable.claimRow
+            (0...((size - tables - header.idRows * RuleTable.idRow) / RuleTable.claimRow)).contains(header.claimRows)
         else { throw bad("its tables do not fill the file as its header says") }
-        // The tables are checked whole: one sequential hash (about 0.1 s for a million entries), so
-        // that a damaged row can never pass for an absent id or an active claim.
-        let table = try RuleTable.open(
-            file: file, name: "the saved state \(path)", start: tables, idRows: header.idRows, claimRows: header.claimRows,
-            stringBytes: header.stringBytes)
-        guard table.digest == header.tablesDigest else { throw bad("its tables are damaged (checksum)") }
-        self.table = table
+        let rest = size - tables - header.idRows * RuleTable.idRow - header.claimRows * RuleTable.claimRow
+        let covered = header.idRows * RuleTable.idRow + header.claimRows * RuleTable.claimRow + header.stringBytes
+            + StoredTables.fenceBytes(idRows: header.idRows, claimRows: header.claimRows)
+        guard (0...rest).contains(header.stringBytes), size - tables == covered + StoredTables.hashBytes(covered: covered) else {
+            throw bad("its tables do not fill the file as its header says")
+        }
+        table = try RuleTable.open(
+            file: file, name: "the saved state \(path)", start: tables, idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes,
+            digest: header.tablesDigest)
         origin = header.origin
         count = header.count
         parties = header.parties
@@ -147,11 +152,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         while head.count % 8 != 0 { head.append(0) }
         try FileSystem.writeAtomically(to: path, mode: 0o644, directory: FileSystem.parent(of: path)) { (file) throws(LedgerError) in
             try file.write(head, at: 0)
-            var at = UInt64(head.count)
-            try table.file.forEachChunk(from: table.ids.offset, count: table.byteCount) { (chunk) throws(LedgerError) in
-                try file.write(chunk, at: at)
-                at += UInt64(chunk.count)
-            }
+            try table.store(in: file, at: UInt64(head.count))
         }
     }
 

@@ -245,14 +245,7 @@ struct RuleStateStorageTests {
         var random = SplitMix64(seed: 5)
         func key() -> Digest { try! Digest(rawRepresentation: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }) }
         for size in [0, 1, 2, 63, 64, 65, 127, 128, 129, 1000] {
-            let ids = (0..<size).map { i in (key: key(), sequence: UInt64(i)) }.sorted { $0.key < $1.key }
-            var claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])] = []
-            for i in 0..<size {
-                let retracted: UInt64 = i % 3 == 0 ? UInt64(i) : .max
-                claims.append((key(), retracted, Array("fact-\(i)".utf8), Array("party-\(i % 7)".utf8)))
-            }
-            claims.sort { $0.key < $1.key }
-            let table = try RuleTable.write(ids: ids, claims: claims, in: RuleStateStorage.temporaryDirectory)
+            let (table, ids, claims) = try Self.randomTable(ids: size, claims: size, seed: UInt64(size))
             for row in ids { #expect(table.sequence(row.key) == row.sequence, "size \(size)") }
             for row in claims {
                 let claim = table.claim(row.key)
@@ -267,6 +260,104 @@ struct RuleStateStorageTests {
                 #expect(table.sequence(try Digest(rawRepresentation: bytes)) == nil)
             }
             #expect(table.readFailure == nil)
+        }
+    }
+
+    /// A table of `ids` id rows and `claims` claim rows with random keys, and the rows.
+    static func randomTable(ids count: Int, claims claimCount: Int, seed: UInt64) throws -> (
+        table: RuleTable, ids: [(key: Digest, sequence: UInt64)], claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])]
+    ) {
+        var random = SplitMix64(seed: seed)
+        func key() -> Digest { try! Digest(rawRepresentation: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }) }
+        let ids = (0..<count).map { i in (key: key(), sequence: UInt64(i)) }.sorted { $0.key < $1.key }
+        var claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])] = []
+        for i in 0..<claimCount {
+            let retracted: UInt64 = i % 3 == 0 ? UInt64(i) : .max
+            claims.append((key(), retracted, Array("fact-\(i)".utf8), Array("party-\(i % 7)".utf8)))
+        }
+        claims.sort { $0.key < $1.key }
+        return (try RuleTable.write(ids: ids, claims: claims, in: RuleStateStorage.temporaryDirectory), ids, claims)
+    }
+
+    /// `table` as a saved state holds it, 8 bytes into a file of its own, opened again from there.
+    static func stored(_ table: RuleTable, damagedAt damage: Int? = nil) throws -> (file: FileDescriptor, open: () throws -> RuleTable) {
+        let file = try FileDescriptor.anonymous(in: RuleStateStorage.temporaryDirectory, prefix: "ledger-test-stored")
+        try file.write([UInt8](repeating: 0xee, count: 8), at: 0)
+        try table.store(in: file, at: 8)
+        if let damage {
+            let byte = try file.read(at: UInt64(8 + damage), count: 1)
+            try file.write([byte[0] ^ 0x10], at: UInt64(8 + damage))
+        }
+        return (file, {
+            try RuleTable.open(file: file, name: "the test table", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count, digest: table.digest)
+        })
+    }
+
+    @Test("a saved state's table, fence levels and block hashes in its file, finds every key it holds and no other, opened and looked up in O(log n) block reads")
+    func storedTableLookups() throws {
+        // Sizes around the 64-row runs and the 64-key fence runs: one, two and three levels.
+        for size in [0, 1, 64, 65, 1000, 4096, 4097, 4160, 262_145] {
+            let (table, ids, claims) = try Self.randomTable(ids: size, claims: min(size, 3000), seed: UInt64(size))
+            let (_, open) = try Self.stored(table)
+            let stored = try open()
+            let levels = StoredTables.levelCounts(rows: size).count
+            #expect(levels == (size == 0 ? 0 : size <= 4096 ? 1 : size <= 262_144 ? 2 : 3))
+            // Opening reads the top fence levels only: at most 2 KiB each.
+            #expect(stored.blocksRead! <= 4, "size \(size): \(stored.blocksRead!) blocks read to open")
+            var random = SplitMix64(seed: 1)
+            let sample = size <= 5000 ? Array(ids.indices) : (0..<2000).map { _ in Int(random.next() % UInt64(size)) }
+            for i in sample { #expect(stored.sequence(ids[i].key) == ids[i].sequence, "size \(size)") }
+            for row in claims {
+                let claim = stored.claim(row.key)
+                #expect(claim?.fact == String(decoding: row.fact, as: UTF8.self) && claim?.author == String(decoding: row.author, as: UTF8.self))
+                #expect(claim?.retractedAt == (row.retracted == .max ? nil : row.retracted))
+            }
+            for row in ids.prefix(50) {
+                var bytes = row.key.rawRepresentation
+                bytes[31] ^= 1
+                #expect(stored.sequence(try Digest(rawRepresentation: bytes)) == nil && stored.claim(row.key) == nil)
+            }
+            #expect(stored.readFailure == nil)
+            // A lookup in a table just opened reads a run of 64 keys of each level below the top
+            // and a run of 64 rows, each across at most two 4 KiB blocks: O(log n), whatever the size.
+            if let row = ids.last {
+                let fresh = try open()
+                let before = fresh.blocksRead!
+                #expect(fresh.sequence(row.key) == row.sequence)
+                #expect(fresh.blocksRead! - before <= 2 * levels, "size \(size): \(fresh.blocksRead! - before) blocks for one lookup")
+            }
+            try stored.checkWhole()
+        }
+    }
+
+    @Test("a damaged byte anywhere in a saved state's table is refused when its block is read, and by a whole check; never read as an absent id")
+    func storedTableDamage() throws {
+        let (table, ids, claims) = try Self.randomTable(ids: 5000, claims: 300, seed: 3)
+        let size = Int(try Self.stored(table).file.size) - 8
+        let covered = table.byteCount + StoredTables.fenceBytes(idRows: ids.count, claimRows: claims.count)
+        // Rows, strings, every fence level and the hashes, and every byte of one block's hash.
+        let offsets = Array(stride(from: 0, to: size, by: 997)) + [table.byteCount - 1, table.byteCount, covered - 1] + Array(covered..<(covered + 32))
+        for offset in offsets {
+            let (_, open) = try Self.stored(table, damagedAt: offset)
+            let damaged: RuleTable
+            do {
+                damaged = try open()
+            } catch let error as LedgerError {
+                #expect(error.code == .usage && error.message.contains("checksum"), "byte \(offset): \(error.message)")
+                continue
+            }
+            // Every answer is right until a read fails; then lookups stop counting.
+            for row in ids where damaged.readFailure == nil {
+                let answer = damaged.sequence(row.key)
+                #expect(answer == row.sequence || damaged.readFailure != nil, "byte \(offset)")
+            }
+            for row in claims where damaged.readFailure == nil {
+                let claim = damaged.claim(row.key)
+                #expect(claim?.fact == String(decoding: row.fact, as: UTF8.self) || damaged.readFailure != nil, "byte \(offset)")
+            }
+            // Every key looked up reads every block: the damage was found.
+            #expect(damaged.readFailure?.code == .usage, "byte \(offset)")
+            #expect(throws: LedgerError(.usage, ""), "byte \(offset)") { try open().checkWhole() }
         }
     }
 

@@ -143,14 +143,33 @@ struct SavedStateTests {
             try flipped.write(to: URL(fileURLWithPath: damaged))
             #expect(throws: LedgerError(.usage, ""), "byte \(offset)") { try SavedState(path: damaged) }
         }
-        // A byte of the tables (ids, claims, strings) is covered too: a damaged row is never read
-        // as an absent id or an active claim.
+        // A byte of the tables (ids, claims, strings, fence levels, block hashes) is covered too,
+        // checked when its block is read: a verification from the state stops on it, or reads only
+        // intact blocks and finds what the intact state finds; a damaged row is never read as an
+        // absent id or an active claim. Rolling the state forward reads it whole, and refuses it.
+        let intact = try Verifier.verify(directory: f.directory, since: trusted, verifier: Self.verifier(), state: SavedState(path: path))
+        #expect(intact.report.isIntact)
+        let rolled = f.root.appendingPathComponent("rolled.state").path
         for offset in stride(from: headerEnd + 8, to: original.count, by: max(1, (original.count - headerEnd) / 50)) {
             var flipped = original
             flipped[offset] ^= 0x01
             try flipped.write(to: URL(fileURLWithPath: damaged))
-            #expect(throws: LedgerError(.usage, ""), "table byte \(offset)") { try SavedState(path: damaged) }
+            do {
+                let result = try Verifier.verify(directory: f.directory, since: trusted, verifier: Self.verifier(), state: SavedState(path: damaged))
+                #expect(result.report.findings == intact.report.findings && result.report.checked == intact.report.checked, "table byte \(offset)")
+            } catch let error as LedgerError {
+                #expect(error.code == .usage && error.message.contains("checksum"), "table byte \(offset): \(error.message)")
+            }
+            #expect(throws: LedgerError(.usage, ""), "table byte \(offset)") {
+                try Verifier.verify(directory: f.directory, since: trusted, verifier: Self.verifier(), state: SavedState(path: damaged), saveState: rolled)
+            }
+            #expect(!FileManager.default.fileExists(atPath: rolled))
         }
+        // A state in the format of an earlier version is refused as one.
+        var old = original
+        old.replaceSubrange(0..<8, with: Array("ELSTATE1".utf8))
+        try old.write(to: URL(fileURLWithPath: damaged))
+        #expect(throws: LedgerError(.usage, "")) { try SavedState(path: damaged) }
         for length: UInt64 in [.max, .max >> 1, UInt64(original.count)] {
             var long = original
             long.replaceSubrange(8..<16, with: withUnsafeBytes(of: length.littleEndian) { Data($0) })

@@ -1,0 +1,270 @@
+import LedgerCore
+import LedgerCrypto
+
+/// A saved state's tables as its file holds them, read a block at a time: what lets
+/// `verify --since` cost O(new entries + log n) whatever the size of the state it starts from.
+///
+/// After the rows and strings of the ``RuleTable`` come its fence levels and the hashes of its
+/// blocks:
+/// - fence levels, id rows' then claim rows': level 1 holds the key of every 64th row, each
+///   level above the key of every 64th of the level below, up to the first level of at most 64
+///   keys (the top, read when the file is opened). A lookup reads one run of 64 keys of each
+///   level below the top, then one run of 64 rows.
+/// - the SHA-256 of each 4 KiB block of everything before them (rows, strings and fences), keyed
+///   by the tables' digest and the block's number: every block is checked as it is read, so a
+///   damaged one is refused, never read as an absent id or an active claim. Only the blocks a
+///   lookup needs are read; ``checkWhole()`` reads them all.
+final class StoredTables {
+    static let blockBytes = 4096
+    static let fanOut = RowIndex.blockRows
+    /// How many checked blocks of fence levels stay in memory (8 MiB; 310 blocks hold all of a
+    /// million-entry state's), of rows and strings (1 MiB: a lookup seldom reads one again), and
+    /// pages of 128 block hashes (4 MiB): each set emptied when full.
+    static let cachedFenceBlocks = 2048
+    static let cachedRowBlocks = 256
+    static let cachedHashPages = 1024
+
+    /// Where a level of fence keys lies, from the start of the tables.
+    struct Level {
+        var offset: Int
+        var count: Int
+    }
+
+    let file: FileDescriptor
+    let name: String
+    /// Where the tables begin in the file; every offset here is from there.
+    let start: Int
+    /// The bytes the blocks cover: rows, strings and fence levels.
+    let covered: Int
+    /// Where the fence levels begin.
+    let fencesStart: Int
+    /// Keys the block hashes: the tables' digest, as the header states it.
+    let salt: Digest
+    let idLevels: [Level]
+    let claimLevels: [Level]
+    private var idTop: [Digest] = []
+    private var claimTop: [Digest] = []
+    private var fenceBlocks: [Int: [UInt8]] = [:]
+    private var rowBlocks: [Int: [UInt8]] = [:]
+    private var hashPages: [Int: [UInt8]] = [:]
+    /// How many blocks have been read from the file and checked.
+    private(set) var blocksRead = 0
+
+    /// The sizes of the fence levels of `rows` rows, level 1 first (none for no rows).
+    static func levelCounts(rows: Int) -> [Int] {
+        var counts: [Int] = []
+        var count = rows
+        while count > 0, counts.last.map({ $0 > fanOut }) ?? true {
+            count = (count + fanOut - 1) / fanOut
+            counts.append(count)
+        }
+        return counts
+    }
+
+    /// The bytes of the fence levels of tables of `idRows` and `claimRows` rows.
+    static func fenceBytes(idRows: Int, claimRows: Int) -> Int {
+        (levelCounts(rows: idRows) + levelCounts(rows: claimRows)).reduce(0, +) * 32
+    }
+
+    /// The bytes of the hashes of `covered` bytes of blocks.
+    static func hashBytes(covered: Int) -> Int { (covered + blockBytes - 1) / blockBytes * 32 }
+
+    /// The tables at `start` in `file`, whose sizes the caller has checked against the file's.
+    /// Reads (and checks) the top fence levels.
+    init(file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, salt: Digest) throws(LedgerError) {
+        self.file = file
+        self.name = name
+        self.start = start
+        self.salt = salt
+        var at = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes
+        fencesStart = at
+        func levels(_ rows: Int) -> [Level] {
+            Self.levelCounts(rows: rows).map { count in
+                defer { at += count * 32 }
+                return Level(offset: at, count: count)
+            }
+        }
+        idLevels = levels(idRows)
+        claimLevels = levels(claimRows)
+        covered = at
+        idTop = try keys(of: idLevels.last, in: 0..<(idLevels.last?.count ?? 0))
+        claimTop = try keys(of: claimLevels.last, in: 0..<(claimLevels.last?.count ?? 0))
+    }
+
+    /// The rows of the run of 64 that holds `key` if any row does, among `rows` rows: found by
+    /// descending the fence levels from the top.
+    func rows(holding key: Digest, claims: Bool, rows: Int) throws(LedgerError) -> Range<Int>? {
+        let levels = claims ? claimLevels : idLevels
+        guard var position = Self.lastNotAfter(key, in: claims ? claimTop : idTop) else { return nil }
+        for level in levels.dropLast().reversed() {
+            let first = position * Self.fanOut
+            let run = try keys(of: level, in: first..<min(first + Self.fanOut, level.count))
+            // A level's first key of a run is the key above it, so one is never after `key`.
+            guard let next = Self.lastNotAfter(key, in: run) else { throw damaged("its fence levels are out of order") }
+            position = first + next
+        }
+        let first = position * Self.fanOut
+        guard first < rows else { throw damaged("its fence levels point past its rows") }
+        return first..<min(first + Self.fanOut, rows)
+    }
+
+    private func keys(of level: Level?, in range: Range<Int>) throws(LedgerError) -> [Digest] {
+        guard let level, !range.isEmpty else { return [] }
+        guard range.lowerBound >= 0, range.upperBound <= level.count else { throw damaged("its fence levels point past their end") }
+        let bytes = try read(range.count * 32, at: level.offset + range.lowerBound * 32)
+        return bytes.withUnsafeBytes { raw in (0..<range.count).map { Digest(loadingFrom: raw, at: $0 * 32) } }
+    }
+
+    /// The index of the last of `keys` (sorted) not after `key`.
+    private static func lastNotAfter(_ key: Digest, in keys: [Digest]) -> Int? {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if key < keys[middle] { high = middle } else { low = middle + 1 }
+        }
+        return low > 0 ? low - 1 : nil
+    }
+
+    /// `count` bytes at `offset` from the start of the tables, every block they touch checked.
+    func read(_ count: Int, at offset: Int) throws(LedgerError) -> [UInt8] {
+        guard offset >= 0, count >= 0, offset + count <= covered else { throw damaged("a read of \(count) bytes at \(offset) lies outside its tables") }
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var at = offset
+        while at < offset + count {
+            let number = at / Self.blockBytes
+            let block = try self.block(number)
+            let from = at - number * Self.blockBytes
+            let take = min(block.count - from, offset + count - at)
+            out += block[from..<(from + take)]
+            at += take
+        }
+        return out
+    }
+
+    private func block(_ number: Int) throws(LedgerError) -> [UInt8] {
+        let isFence = number * Self.blockBytes >= fencesStart
+        if let cached = isFence ? fenceBlocks[number] : rowBlocks[number] { return cached }
+        let length = min(Self.blockBytes, covered - number * Self.blockBytes)
+        let bytes = try file.read(at: UInt64(start + number * Self.blockBytes), count: length)
+        guard bytes.count == length else { throw cut(number) }
+        let stored = try storedHash(number)
+        guard stored == bytes.withUnsafeBytes({ Self.hash(salt, number, $0) }) else {
+            throw damaged("block \(number) of its tables (bytes \(start + number * Self.blockBytes)–\(start + number * Self.blockBytes + length - 1)) does not match its checksum")
+        }
+        blocksRead += 1
+        if isFence {
+            Self.keep(bytes, number, in: &fenceBlocks, limit: Self.cachedFenceBlocks)
+        } else {
+            Self.keep(bytes, number, in: &rowBlocks, limit: Self.cachedRowBlocks)
+        }
+        return bytes
+    }
+
+    /// The hash stored for block `number`, read with the 127 others of its page.
+    private func storedHash(_ number: Int) throws(LedgerError) -> Digest {
+        let perPage = Self.blockBytes / 32
+        let page = number / perPage
+        let hashes: [UInt8]
+        if let cached = hashPages[page] {
+            hashes = cached
+        } else {
+            let count = min(Self.blockBytes, Self.hashBytes(covered: covered) - page * Self.blockBytes)
+            hashes = try file.read(at: UInt64(start + covered + page * Self.blockBytes), count: count)
+            guard hashes.count == count else { throw cut(number) }
+            Self.keep(hashes, page, in: &hashPages, limit: Self.cachedHashPages)
+        }
+        return hashes.withUnsafeBytes { Digest(loadingFrom: $0, at: (number - page * perPage) * 32) }
+    }
+
+    private static func keep(_ bytes: [UInt8], _ number: Int, in cache: inout [Int: [UInt8]], limit: Int) {
+        if cache.count >= limit { cache.removeAll(keepingCapacity: true) }
+        cache[number] = bytes
+    }
+
+    /// Its size was checked when it was opened.
+    private func cut(_ number: Int) -> LedgerError {
+        LedgerError(.io, "\(name) ends before block \(number) of its tables: it was cut while in use. Run the command again; a saved state must be a copy that nothing else writes.")
+    }
+
+    /// Reads every block, checking each, and the rows and strings against the digest the header
+    /// states: before they are read front to back unchecked (to merge them into a new table).
+    func checkWhole(rowsAndStrings: Int) throws(LedgerError) {
+        var hasher = SHA256.Hasher()
+        var number = 0
+        try file.forEachChunk(from: start, count: covered, chunk: 256 * Self.blockBytes) { (chunk) throws(LedgerError) in
+            var at = 0
+            while at < chunk.count {
+                let block = UnsafeRawBufferPointer(rebasing: chunk[at..<min(at + Self.blockBytes, chunk.count)])
+                guard try storedHash(number) == Self.hash(salt, number, block) else {
+                    throw damaged("block \(number) of its tables does not match its checksum")
+                }
+                let rows = max(0, min(block.count, rowsAndStrings - number * Self.blockBytes))
+                hasher.update(UnsafeRawBufferPointer(rebasing: block[..<rows]))
+                at += block.count
+                number += 1
+            }
+        }
+        guard hasher.finalize() == salt else { throw damaged("its tables do not match their checksum") }
+    }
+
+    private func damaged(_ what: String) -> LedgerError {
+        LedgerError(.usage, "\(name) is not usable: \(what). Save a new one with `ledger verify DIR --save-state FILE`.")
+    }
+
+    /// A block's hash: SHA-256 of the tables' digest, the block's number (8 bytes, little-endian)
+    /// and its bytes.
+    static func hash(_ salt: Digest, _ number: Int, _ bytes: UnsafeRawBufferPointer) -> Digest {
+        var hasher = SHA256.Hasher()
+        hasher.update(salt.rawRepresentation)
+        withUnsafeBytes(of: UInt64(number).littleEndian) { hasher.update($0) }
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
+
+    /// The fence levels of rows whose level-1 keys are `fences`, level 1 first, as stored.
+    static func fenceLevels(_ fences: [Digest]) -> [UInt8] {
+        var out: [UInt8] = []
+        var level = fences
+        while !level.isEmpty {
+            for key in level { out += key.rawRepresentation }
+            guard level.count > fanOut else { break }
+            level = stride(from: 0, to: level.count, by: fanOut).map { level[$0] }
+        }
+        return out
+    }
+
+    /// Hashes blocks as the tables are written.
+    struct BlockHasher {
+        let salt: Digest
+        private var block: [UInt8] = []
+        private(set) var hashes: [UInt8] = []
+
+        init(salt: Digest) {
+            self.salt = salt
+            block.reserveCapacity(StoredTables.blockBytes)
+        }
+
+        mutating func add(_ bytes: UnsafeRawBufferPointer) {
+            var at = 0
+            while at < bytes.count {
+                let take = min(StoredTables.blockBytes - block.count, bytes.count - at)
+                block += bytes[at..<(at + take)]
+                at += take
+                if block.count == StoredTables.blockBytes { flush() }
+            }
+        }
+
+        /// The hashes of every block, the last one short if it is.
+        mutating func finish() -> [UInt8] {
+            if !block.isEmpty { flush() }
+            return hashes
+        }
+
+        private mutating func flush() {
+            hashes += block.withUnsafeBytes { StoredTables.hash(salt, hashes.count / 32, $0) }.rawRepresentation
+            block.removeAll(keepingCapacity: true)
+        }
+    }
+}
