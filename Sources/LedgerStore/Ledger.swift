@@ -145,6 +145,8 @@ public final class Ledger: @unchecked Sendable {
         public var lock: String { directory + "/lock" }
         public var format: String { directory + "/FORMAT" }
         public var blobs: String { directory + "/blobs" }
+        /// The writer's rule state, kept between opens (a cache: see ``LedgerWriter``).
+        public var rulesState: String { directory + "/rules.state" }
 
         public init(directory: String) {
             self.directory = directory

@@ -4,8 +4,9 @@ import Glibc
 public import LedgerCore
 import LedgerMerkle
 
-/// Rebuilds a ledger's derived files (index, Merkle tree files, projection snapshots) from its log. The log itself is never touched: damage to
-/// it is reported, never repaired automatically.
+/// Rebuilds a ledger's derived files (index, Merkle tree files, projection snapshots, the
+/// writer's kept rule state) from its log. The log itself is never touched: damage to it is
+/// reported, never repaired automatically.
 public enum Repair {
     /// What a rebuild did.
     public struct Report: Sendable {
@@ -17,8 +18,8 @@ public enum Repair {
         public var messages: [String]
     }
 
-    /// Rewrites the index and the Merkle tree files from the log and removes projection snapshots,
-    /// under the writer lock.
+    /// Rewrites the index and the Merkle tree files from the log and removes projection snapshots
+    /// and the writer's kept rule state, under the writer lock.
     /// - Throws: ``LedgerError/Code/damagedLog`` if the log is damaged before its tail (the
     ///   index cannot be rebuilt past damage; restore the log first).
     public static func rebuildDerived(directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) -> Report {
@@ -40,6 +41,8 @@ public enum Repair {
         for name in FileSystem.contents(of: directory + "/snapshots") {
             FileSystem.remove(directory + "/snapshots/" + name)
         }
+        // So is the writer's kept rule state: the next write replays the log and keeps it again.
+        FileSystem.remove(layout.rulesState)
         // The report already says that the next write cuts a torn tail; repair leaves it.
         let messages = ledger.report.messages.filter { !$0.contains("index") }
         return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)

@@ -71,15 +71,16 @@ final class RuleTable: @unchecked Sendable {
     /// fence levels and block hashes (``StoredTables``), sizes checked by the caller. Reads only
     /// the top fence levels; `digest` is what the file's header states.
     static func open(
-        file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest
+        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest
     ) throws(LedgerError) -> RuleTable {
-        let stored = try StoredTables(file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, salt: digest)
+        let stored = try StoredTables(
+            file: file, name: name, remedy: remedy, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, salt: digest)
         return RuleTable(
             file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: digest, index: .stored(stored))
     }
 
     /// Writes the table to `file` at `offset` as a saved state holds it (read back with
-    /// ``open(file:name:start:idRows:claimRows:stringBytes:digest:)``): its rows and strings,
+    /// ``open(file:name:remedy:start:idRows:claimRows:stringBytes:digest:)``): its rows and strings,
     /// then its fence levels and its blocks' hashes. Only for a table written here.
     func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {
         guard case let .memory(ids, claims) = index else { preconditionFailure("only a table written here is stored") }

@@ -43,12 +43,16 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// answers "not found", so whoever relied on lookups must check this before trusting them.
     public var readFailure: LedgerError? { table.readFailure }
 
-    /// Opens and checks a saved state.
+    /// What to do about a reviewer's saved state that is damaged.
+    public static let saveAnother = "Save a new one with `ledger verify DIR --save-state FILE`."
+
+    /// Opens and checks a saved state's header; its tables are checked as they are read.
+    /// - Parameter remedy: what to do about it if it is damaged, for messages.
     /// - Throws: ``LedgerError/Code/io`` if it cannot be read, ``LedgerError/Code/usage`` if it
     ///   is not a saved state or is damaged.
-    public init(path: String) throws(LedgerError) {
+    public init(path: String, remedy: String = SavedState.saveAnother) throws(LedgerError) {
         func bad(_ what: String) -> LedgerError {
-            LedgerError(.usage, "\(path) is not a usable saved state: \(what). Save a new one with `ledger verify DIR --save-state FILE`.")
+            LedgerError(.usage, "\(path) is not a usable saved state: \(what). \(remedy)")
         }
         let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
         self.path = path
@@ -83,7 +87,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             throw bad("its tables do not fill the file as its header says")
         }
         table = try RuleTable.open(
-            file: file, name: "the saved state \(path)", start: tables, idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes,
+            file: file, name: "the saved state \(path)", remedy: remedy, start: tables, idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes,
             digest: header.tablesDigest)
         origin = header.origin
         count = header.count

@@ -32,6 +32,8 @@ final class StoredTables {
 
     let file: FileDescriptor
     let name: String
+    /// What to do about a damaged block, for messages.
+    let remedy: String
     /// Where the tables begin in the file; every offset here is from there.
     let start: Int
     /// The bytes the blocks cover: rows, strings and fence levels.
@@ -71,9 +73,12 @@ final class StoredTables {
 
     /// The tables at `start` in `file`, whose sizes the caller has checked against the file's.
     /// Reads (and checks) the top fence levels.
-    init(file: FileDescriptor, name: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, salt: Digest) throws(LedgerError) {
+    init(
+        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, salt: Digest
+    ) throws(LedgerError) {
         self.file = file
         self.name = name
+        self.remedy = remedy
         self.start = start
         self.salt = salt
         var at = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes
@@ -210,7 +215,7 @@ final class StoredTables {
     }
 
     private func damaged(_ what: String) -> LedgerError {
-        LedgerError(.usage, "\(name) is not usable: \(what). Save a new one with `ledger verify DIR --save-state FILE`.")
+        LedgerError(.usage, "\(name) is not usable: \(what). \(remedy)")
     }
 
     /// A block's hash: SHA-256 of the tables' digest, the block's number (8 bytes, little-endian)

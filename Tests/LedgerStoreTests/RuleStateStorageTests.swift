@@ -204,6 +204,34 @@ struct RuleStateStorageTests {
         _ = try CheckpointStore(ledgerDirectory: f.directory).save(note, size: ledger.count, signer: signer.verifier)
     }
 
+    /// Appends the same random group commits of one to three statements, rule breakers among
+    /// them, through writers `a` and `b`, statements signed by `f`, and expects the same answer
+    /// from each every time; returns how many were refused.
+    @discardableResult
+    static func sameAnswers(_ f: Fixture, _ a: LedgerWriter, _ b: LedgerWriter, seed: UInt64, rounds: Int) throws -> Int {
+        var statements = Statements(seed: seed, breakRules: true)
+        var refused = 0
+        for round in 0..<rounds {
+            // A refusal part-way through a group commit undoes the others.
+            let entries = try (0..<a.ledger.count).map { try a.ledger.entryID(at: $0) }
+            let envelopes = try (0...(round % 3)).map { _ in
+                let (event, author) = statements.next(entries: entries)
+                return try f.sign(event, as: author)
+            }
+            let time = f.time()
+            let x = Result { try a.append(envelopes, acceptedAt: time) }
+            let y = Result { try b.append(envelopes, acceptedAt: time) }
+            switch (x, y) {
+            case let (.success(x), .success(y)): #expect(x == y)
+            case let (.failure(x), .failure(y)):
+                #expect(x as? LedgerError == y as? LedgerError && (x as? LedgerError)?.message == (y as? LedgerError)?.message)
+                refused += 1
+            default: Issue.record("round \(round): \(x) from one writer, \(y) from the other")
+            }
+        }
+        return refused
+    }
+
     @Test("a writer that keeps its state on disk accepts and refuses exactly what one in memory does")
     func writerSameAnswers() throws {
         let disk = try Fixture()
@@ -211,26 +239,7 @@ struct RuleStateStorageTests {
         let count = try { () throws -> UInt64 in
             let onDisk = try LedgerWriter(directory: disk.directory, ruleState: RuleStateStorage(recordsInMemory: 2))
             let inMemory = try LedgerWriter(directory: memory.directory, ruleState: RuleStateStorage(recordsInMemory: .max))
-            var statements = Statements(seed: 21, breakRules: true)
-            var refused = 0
-            for round in 0..<200 {
-                // One to three statements a group commit: a refusal part-way undoes the others.
-                let entries = try (0..<onDisk.ledger.count).map { try onDisk.ledger.entryID(at: $0) }
-                let envelopes = try (0...(round % 3)).map { _ in
-                    let (event, author) = statements.next(entries: entries)
-                    return try disk.sign(event, as: author)
-                }
-                let time = disk.time()
-                let a = Result { try onDisk.append(envelopes, acceptedAt: time) }
-                let b = Result { try inMemory.append(envelopes, acceptedAt: time) }
-                switch (a, b) {
-                case let (.success(x), .success(y)): #expect(x == y)
-                case let (.failure(x), .failure(y)):
-                    #expect(x as? LedgerError == y as? LedgerError && (x as? LedgerError)?.message == (y as? LedgerError)?.message)
-                    refused += 1
-                default: Issue.record("round \(round): \(a) on disk, \(b) in memory")
-                }
-            }
+            let refused = try Self.sameAnswers(disk, onDisk, inMemory, seed: 21, rounds: 200)
             #expect(refused > 30 && refused < 190, "\(refused) of 200 group commits refused")
             return inMemory.state.count
         }()
@@ -289,7 +298,7 @@ struct RuleStateStorageTests {
             try file.write([byte[0] ^ 0x10], at: UInt64(8 + damage))
         }
         return (file, {
-            try RuleTable.open(file: file, name: "the test table", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count, digest: table.digest)
+            try RuleTable.open(file: file, name: "the test table", remedy: "", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count, digest: table.digest)
         })
     }
 

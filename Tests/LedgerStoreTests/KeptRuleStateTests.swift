@@ -1,0 +1,158 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerMerkle
+@testable import LedgerStore
+import Testing
+
+@Suite("The writer's rule state kept between opens")
+struct KeptRuleStateTests {
+    typealias Statements = RuleStateStorageTests.Statements
+
+    /// A ledger of `count` valid random statements, and a copy of it beside it.
+    static func twoLedgers(seed: UInt64, count: Int) throws -> (kept: Fixture, genesis: String) {
+        let f = try RuleStateStorageTests.ledger(seed: seed, count: count, breakRules: false)
+        let copy = f.root.appendingPathComponent("copy").path
+        try FileManager.default.copyItem(atPath: f.directory, toPath: copy)
+        return (f, copy)
+    }
+
+    @Test("a writer opened from its kept rule state replays only the records after it, and accepts and refuses exactly what one replaying the whole log does")
+    func sameAnswersFromKeptState() throws {
+        let (f, copy) = try Self.twoLedgers(seed: 31, count: 150)
+        let keptPath = Ledger.Layout(directory: f.directory).rulesState
+        let size = try Ledger(directory: f.directory).count
+        // The first open replays everything and keeps the state; the second starts from it.
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: 10).replayedFrom == 0)
+        #expect(FileManager.default.fileExists(atPath: keptPath))
+        // No kept state below the refresh: small ledgers replay from genesis each time.
+        #expect(try LedgerWriter(directory: copy, rulesStateRefresh: .max).replayedFrom == 0)
+        #expect(!FileManager.default.fileExists(atPath: Ledger.Layout(directory: copy).rulesState))
+        for round in 0..<3 {
+            let fromKept = try LedgerWriter(directory: f.directory, ruleState: RuleStateStorage(recordsInMemory: 7), rulesStateRefresh: 10)
+            let fromGenesis = try LedgerWriter(directory: copy, rulesStateRefresh: .max)
+            #expect(fromKept.replayedFrom > 0 && fromKept.replayedFrom >= size, "round \(round)")
+            #expect(fromGenesis.replayedFrom == 0)
+            #expect(fromKept.state.count == fromGenesis.state.count && fromKept.range.root == fromGenesis.range.root)
+            try RuleStateStorageTests.sameAnswers(f, fromKept, fromGenesis, seed: 40 + UInt64(round), rounds: 40)
+        }
+        #expect(try f.logBytes() == [UInt8](Data(contentsOf: URL(fileURLWithPath: copy + "/log"))))
+    }
+
+    @Test("a kept rule state of another log, of a log rewritten before its size, unreadable or damaged, is not relied on: the writer answers as from genesis")
+    func keptStateNotRelied() throws {
+        let (f, copy) = try Self.twoLedgers(seed: 32, count: 120)
+        let keptPath = Ledger.Layout(directory: f.directory).rulesState
+        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
+        let good = try Data(contentsOf: URL(fileURLWithPath: keptPath))
+
+        // Another ledger's: its last entry id is not this log's.
+        let other = try RuleStateStorageTests.ledger(seed: 33, count: 120, breakRules: false)
+        _ = try LedgerWriter(directory: other.directory, rulesStateRefresh: 10)
+        try FileManager.default.removeItem(atPath: keptPath)
+        try FileManager.default.copyItem(atPath: Ledger.Layout(directory: other.directory).rulesState, toPath: keptPath)
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == 0)
+        // Cut short, or not a state at all.
+        for bytes in [good.prefix(100), Data("not a state".utf8)] {
+            try bytes.write(to: URL(fileURLWithPath: keptPath))
+            #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == 0)
+        }
+        // A stored tree with another root at its size (as if the log had been rewritten before
+        // it): not this log's state any more (and the tree, a cache, is rebuilt from the log).
+        try good.write(to: URL(fileURLWithPath: keptPath))
+        for level in try FileManager.default.contentsOfDirectory(atPath: f.directory + "/tree") where level != "level-00" {
+            let path = f.directory + "/tree/" + level
+            var nodes = try Data(contentsOf: URL(fileURLWithPath: path))
+            nodes[0] ^= 1
+            try nodes.write(to: URL(fileURLWithPath: path))
+        }
+        let state = try SavedState(path: keptPath)
+        #expect(try CompactRange(StoredTreeReader(directory: f.directory + "/tree")!, size: state.count).root != state.root)
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == 0)
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == state.count)
+
+        // A damaged byte anywhere in its tables: either the open finds it and replays from
+        // genesis, or it goes unread; the writer's answers stay those of a replay from genesis,
+        // or an append is refused naming the kept state, with nothing written.
+        let headerEnd = 16 + Int(good[8]) + Int(good[9]) << 8 + 32
+        var refusals = 0
+        var fellBack = 0
+        for (n, offset) in stride(from: headerEnd + 8, to: good.count, by: max(1, (good.count - headerEnd) / 12)).enumerated() {
+            var flipped = good
+            flipped[offset] ^= 0x04
+            try flipped.write(to: URL(fileURLWithPath: keptPath))
+            let fromKept = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
+            let fromGenesis = try LedgerWriter(directory: copy, rulesStateRefresh: .max)
+            if fromKept.replayedFrom == 0 { fellBack += 1 }
+            var statements = Statements(seed: 50 + UInt64(n), breakRules: true)
+            let entries = try (0..<fromKept.ledger.count).map { try fromKept.ledger.entryID(at: $0) }
+            let envelopes = try (0..<20).map { _ in
+                let (event, author) = statements.next(entries: entries)
+                return try f.sign(event, as: author)
+            }
+            for envelope in envelopes {
+                let time = f.time()
+                let before = try f.logBytes()
+                let x = Result { try fromKept.append([envelope], acceptedAt: time) }
+                if case let .failure(error as LedgerError) = x, error.code == .usage {
+                    #expect(error.message.contains("rules.state") && error.message.contains("checksum"), "\(error.message)")
+                    #expect(try f.logBytes() == before)
+                    refusals += 1
+                    break
+                }
+                let y = Result { try fromGenesis.append([envelope], acceptedAt: time) }
+                switch (x, y) {
+                case let (.success(x), .success(y)): #expect(x == y, "byte \(offset)")
+                case let (.failure(x), .failure(y)): #expect((x as? LedgerError)?.message == (y as? LedgerError)?.message, "byte \(offset)")
+                default: Issue.record("byte \(offset): \(x) from the kept state, \(y) from genesis")
+                }
+            }
+            // Start the next case level again.
+            try FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: f.directory, toPath: copy)
+            try? FileManager.default.removeItem(atPath: Ledger.Layout(directory: copy).rulesState)
+        }
+        #expect(fellBack > 0 && refusals < 12)
+    }
+
+    @Test("a kept rule state damaged where the records after it look ids up is dropped: the open replays the log from genesis instead")
+    func damagedUnderTheReplay() throws {
+        let (f, copy) = try Self.twoLedgers(seed: 35, count: 150)
+        let keptPath = Ledger.Layout(directory: f.directory).rulesState
+        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
+        // Records after the kept state's size, appended by writers that do not keep it again.
+        try {
+            let a = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
+            let b = try LedgerWriter(directory: copy, rulesStateRefresh: .max)
+            try RuleStateStorageTests.sameAnswers(f, a, b, seed: 60, rounds: 30)
+        }()
+        // A byte of every 4 KiB block that holds only rows and strings: the top fence level, read
+        // when it is opened, lies after them, so the open reads it and the replay meets the damage.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
+        let state = try SavedState(path: keptPath)
+        let tables = (16 + Int(bytes[8]) + Int(bytes[9]) << 8 + 32 + 7) / 8 * 8
+        let wholeBlocks = state.tables[0].byteCount / StoredTables.blockBytes * StoredTables.blockBytes
+        #expect(wholeBlocks >= 2 * StoredTables.blockBytes)
+        for offset in stride(from: tables + 100, to: tables + wholeBlocks, by: StoredTables.blockBytes) { bytes[offset] ^= 0x20 }
+        try bytes.write(to: URL(fileURLWithPath: keptPath))
+        let fromKept = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
+        #expect(fromKept.replayedFrom == 0)
+        #expect(!FileManager.default.fileExists(atPath: keptPath))
+        try RuleStateStorageTests.sameAnswers(f, fromKept, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: 61, rounds: 20)
+    }
+
+    @Test("repair removes the kept rule state, and an open removes what an interrupted write of it left")
+    func repairAndLeftovers() throws {
+        let f = try RuleStateStorageTests.ledger(seed: 34, count: 40, breakRules: false)
+        let layout = Ledger.Layout(directory: f.directory)
+        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
+        #expect(FileManager.default.fileExists(atPath: layout.rulesState))
+        let leftover = layout.rulesState + ".tmp-12345"
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover))
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: 10).replayedFrom > 0)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        #expect(!FileManager.default.fileExists(atPath: layout.rulesState))
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == 0)
+    }
+}
