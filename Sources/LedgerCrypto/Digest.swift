@@ -13,6 +13,9 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// for Bloom filters keyed by digests.
     @inlinable public var secondWord: UInt64 { w1 }
 
+    /// The third eight bytes as a big-endian word: a third independent hash.
+    @inlinable public var thirdWord: UInt64 { w2 }
+
     /// The digest of 32 zero bytes, the "previous entry" of the genesis record.
     public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
 

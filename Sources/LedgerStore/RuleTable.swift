@@ -81,10 +81,20 @@ final class RuleTable: @unchecked Sendable {
 
     /// Writes the table to `file` at `offset` as a saved state holds it (read back with
     /// ``open(file:name:remedy:start:idRows:claimRows:stringBytes:digest:)``): its rows and strings,
-    /// then its fence levels and its blocks' hashes. Only for a table written here.
+    /// then its fence levels, its Bloom filters and its blocks' hashes. Only for a table written
+    /// here.
     func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {
         guard case let .memory(ids, claims) = index else { preconditionFailure("only a table written here is stored") }
-        let fences = StoredTables.fenceLevels(ids.fences) + StoredTables.fenceLevels(claims.fences)
+        var appendix = StoredTables.fenceLevels(ids.fences) + StoredTables.fenceLevels(claims.fences)
+        let blockBytes = StoredTables.blockBytes
+        appendix += [UInt8](repeating: 0, count: (blockBytes - (byteCount + appendix.count) % blockBytes) % blockBytes)
+        for (region, rowSize) in [(self.ids, Self.idRow), (self.claims, Self.claimRow)] {
+            appendix += try StoredTables.filter(rows: region.rows) { (add) throws(LedgerError) in
+                try self.file.forEachChunk(from: region.offset, count: region.rows * rowSize, chunk: (1 << 20) / rowSize * rowSize) { raw in
+                    for row in 0..<(raw.count / rowSize) { add(Digest(loadingFrom: raw, at: row * rowSize)) }
+                }
+            }
+        }
         var at = offset
         var blocks = StoredTables.BlockHasher(salt: digest)
         try self.file.forEachChunk(from: self.ids.offset, count: byteCount) { (chunk) throws(LedgerError) in
@@ -92,9 +102,9 @@ final class RuleTable: @unchecked Sendable {
             blocks.add(chunk)
             at += UInt64(chunk.count)
         }
-        try file.write(fences, at: at)
-        fences.withUnsafeBytes { blocks.add($0) }
-        try file.write(blocks.finish(), at: at + UInt64(fences.count))
+        try file.write(appendix, at: at)
+        appendix.withUnsafeBytes { blocks.add($0) }
+        try file.write(blocks.finish(), at: at + UInt64(appendix.count))
     }
 
     /// How many blocks of a saved state's tables lookups have read (nil for a table written here).
@@ -186,7 +196,7 @@ final class RuleTable: @unchecked Sendable {
             rows = index.mayContain(key) ? index.block(of: key) : nil
         case let .stored(stored):
             do throws(LedgerError) {
-                rows = try stored.rows(holding: key, claims: claims, rows: region.rows)
+                rows = try stored.mayContain(key, claims: claims) ? try stored.rows(holding: key, claims: claims, rows: region.rows) : nil
             } catch {
                 if readFailure == nil { readFailure = error }
                 return nil

@@ -20,7 +20,7 @@ public import LedgerCrypto
 /// Layout (integers little-endian): `ELSTATE2`, the header's length (8 bytes), the header (JSON:
 /// origin, count, root, last entry id, parties, keys, table sizes, SHA-256 of the tables), the
 /// SHA-256 of everything before it, zero padding to a multiple of 8, then the tables of a
-/// ``RuleTable`` (rows and strings), their fence levels and their blocks' hashes
+/// ``RuleTable`` (rows and strings), their fence levels, Bloom filters and blocks' hashes
 /// (``StoredTables``).
 public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
     static let magic = Array("ELSTATE2".utf8)
@@ -81,9 +81,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             (0...((size - tables - header.idRows * RuleTable.idRow) / RuleTable.claimRow)).contains(header.claimRows)
         else { throw bad("its tables do not fill the file as its header says") }
         let rest = size - tables - header.idRows * RuleTable.idRow - header.claimRows * RuleTable.claimRow
-        let covered = header.idRows * RuleTable.idRow + header.claimRows * RuleTable.claimRow + header.stringBytes
-            + StoredTables.fenceBytes(idRows: header.idRows, claimRows: header.claimRows)
-        guard (0...rest).contains(header.stringBytes), size - tables == covered + StoredTables.hashBytes(covered: covered) else {
+        guard (0...rest).contains(header.stringBytes) else { throw bad("its tables do not fill the file as its header says") }
+        let covered = StoredTables.coveredBytes(idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes)
+        guard size - tables == covered + StoredTables.hashBytes(covered: covered) else {
             throw bad("its tables do not fill the file as its header says")
         }
         table = try RuleTable.open(

@@ -4,23 +4,27 @@ import LedgerCrypto
 /// A saved state's tables as its file holds them, read a block at a time: what lets
 /// `verify --since` cost O(new entries + log n) whatever the size of the state it starts from.
 ///
-/// After the rows and strings of the ``RuleTable`` come its fence levels and the hashes of its
-/// blocks:
+/// After the rows and strings of the ``RuleTable`` come its fence levels, Bloom filters and the
+/// hashes of its blocks:
 /// - fence levels, id rows' then claim rows': level 1 holds the key of every 64th row, each
 ///   level above the key of every 64th of the level below, up to the first level of at most 64
 ///   keys (the top, read when the file is opened). A lookup reads one run of 64 keys of each
 ///   level below the top, then one run of 64 rows.
-/// - the SHA-256 of each 4 KiB block of everything before them (rows, strings and fences), keyed
-///   by the tables' digest and the block's number: every block is checked as it is read, so a
-///   damaged one is refused, never read as an absent id or an active claim. Only the blocks a
-///   lookup needs are read; ``checkWhole()`` reads them all.
+/// - zeros up to the next 4 KiB, then a Bloom filter of the id rows' keys and one of the claim
+///   rows', each 4 KiB blocks of 32,768 bits, 10 bits a key: a key's first word picks its block
+///   and 7 bits in it. Nearly every id a statement introduces is new, and a lookup of one reads
+///   one block of a filter (soon read for every key) and no rows.
+/// - the SHA-256 of each 4 KiB block of everything before them, keyed by the tables' digest and
+///   the block's number: every block is checked as it is read, so a damaged one is refused, never
+///   read as an absent id or an active claim. Only the blocks a lookup needs are read;
+///   ``checkWhole()`` reads them all.
 final class StoredTables {
     static let blockBytes = 4096
     static let fanOut = RowIndex.blockRows
-    /// How many checked blocks of fence levels stay in memory (8 MiB; 310 blocks hold all of a
-    /// million-entry state's), of rows and strings (1 MiB: a lookup seldom reads one again), and
-    /// pages of 128 block hashes (4 MiB): each set emptied when full.
-    static let cachedFenceBlocks = 2048
+    /// How many checked blocks of fence levels and filters stay in memory (16 MiB; 1,070 blocks
+    /// hold all of a million-entry state's), of rows and strings (1 MiB: a lookup seldom reads
+    /// one again), and pages of 128 block hashes (4 MiB): each set emptied when full.
+    static let cachedFenceBlocks = 4096
     static let cachedRowBlocks = 256
     static let cachedHashPages = 1024
 
@@ -38,8 +42,11 @@ final class StoredTables {
     let start: Int
     /// The bytes the blocks cover: rows, strings and fence levels.
     let covered: Int
-    /// Where the fence levels begin.
+    /// Where the fence levels begin; the filters follow them.
     let fencesStart: Int
+    /// Where the Bloom filters lie, and how many 4 KiB blocks each has.
+    let idFilter: (offset: Int, blocks: Int)
+    let claimFilter: (offset: Int, blocks: Int)
     /// Keys the block hashes: the tables' digest, as the header states it.
     let salt: Digest
     let idLevels: [Level]
@@ -68,6 +75,16 @@ final class StoredTables {
         (levelCounts(rows: idRows) + levelCounts(rows: claimRows)).reduce(0, +) * 32
     }
 
+    /// How many 4 KiB blocks the Bloom filter of `rows` keys has.
+    static func filterBlocks(rows: Int) -> Int { (rows * 10 + 32767) / 32768 }
+
+    /// The bytes the blocks cover (all but their hashes) for tables of these sizes: rows,
+    /// strings, fence levels, zeros to the next 4 KiB, filters.
+    static func coveredBytes(idRows: Int, claimRows: Int, stringBytes: Int) -> Int {
+        let fencesEnd = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes + fenceBytes(idRows: idRows, claimRows: claimRows)
+        return (fencesEnd + blockBytes - 1) / blockBytes * blockBytes + (filterBlocks(rows: idRows) + filterBlocks(rows: claimRows)) * blockBytes
+    }
+
     /// The bytes of the hashes of `covered` bytes of blocks.
     static func hashBytes(covered: Int) -> Int { (covered + blockBytes - 1) / blockBytes * 32 }
 
@@ -91,9 +108,40 @@ final class StoredTables {
         }
         idLevels = levels(idRows)
         claimLevels = levels(claimRows)
-        covered = at
+        at = (at + Self.blockBytes - 1) / Self.blockBytes * Self.blockBytes
+        idFilter = (at, Self.filterBlocks(rows: idRows))
+        claimFilter = (at + idFilter.blocks * Self.blockBytes, Self.filterBlocks(rows: claimRows))
+        covered = claimFilter.offset + claimFilter.blocks * Self.blockBytes
         idTop = try keys(of: idLevels.last, in: 0..<(idLevels.last?.count ?? 0))
         claimTop = try keys(of: claimLevels.last, in: 0..<(claimLevels.last?.count ?? 0))
+    }
+
+    /// Whether a row may hold `key`: false only if none does (its Bloom filter block says so).
+    func mayContain(_ key: Digest, claims: Bool) throws(LedgerError) -> Bool {
+        let filter = claims ? claimFilter : idFilter
+        guard filter.blocks > 0 else { return false }
+        let block = Int(key.leadingWord.multipliedFullWidth(by: UInt64(filter.blocks)).high)
+        let bits = try self.block((filter.offset + block * Self.blockBytes) / Self.blockBytes)
+        return bits.withUnsafeBytes { raw in
+            Self.filterBits(key).allSatisfy { raw[$0 >> 3] & (1 << ($0 & 7)) != 0 }
+        }
+    }
+
+    /// The 7 bits of a filter block that stand for `key`.
+    static func filterBits(_ key: Digest) -> [Int] {
+        let step = key.thirdWord | 1
+        return (0..<7).map { i in Int((key.secondWord &+ UInt64(i) &* step) >> 49) }
+    }
+
+    /// The Bloom filter of keys `keys` gives, as stored: `filterBlocks(rows:)` blocks.
+    static func filter(rows: Int, keys: (_ add: (Digest) -> Void) throws(LedgerError) -> Void) throws(LedgerError) -> [UInt8] {
+        let blocks = filterBlocks(rows: rows)
+        var out = [UInt8](repeating: 0, count: blocks * blockBytes)
+        try keys { key in
+            let block = Int(key.leadingWord.multipliedFullWidth(by: UInt64(blocks)).high)
+            for bit in filterBits(key) { out[block * blockBytes + bit >> 3] |= 1 << (bit & 7) }
+        }
+        return out
     }
 
     /// The rows of the run of 64 that holds `key` if any row does, among `rows` rows: found by

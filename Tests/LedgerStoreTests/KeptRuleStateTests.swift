@@ -126,14 +126,20 @@ struct KeptRuleStateTests {
             let b = try LedgerWriter(directory: copy, rulesStateRefresh: .max)
             try RuleStateStorageTests.sameAnswers(f, a, b, seed: 60, rounds: 30)
         }()
-        // A byte of every 4 KiB block that holds only rows and strings: the top fence level, read
-        // when it is opened, lies after them, so the open reads it and the replay meets the damage.
+        // A byte of every 4 KiB block that holds only rows and strings, and of every block of
+        // the Bloom filters: the top fence level, read when it is opened, lies between them, so
+        // the open reads it and the replay meets the damage.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
-        let state = try SavedState(path: keptPath)
+        let table = try SavedState(path: keptPath).tables[0]
         let tables = (16 + Int(bytes[8]) + Int(bytes[9]) << 8 + 32 + 7) / 8 * 8
-        let wholeBlocks = state.tables[0].byteCount / StoredTables.blockBytes * StoredTables.blockBytes
-        #expect(wholeBlocks >= 2 * StoredTables.blockBytes)
-        for offset in stride(from: tables + 100, to: tables + wholeBlocks, by: StoredTables.blockBytes) { bytes[offset] ^= 0x20 }
+        let blockBytes = StoredTables.blockBytes
+        let wholeBlocks = table.byteCount / blockBytes * blockBytes
+        #expect(wholeBlocks >= 2 * blockBytes)
+        let covered = StoredTables.coveredBytes(idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count)
+        let filters = (StoredTables.filterBlocks(rows: table.ids.rows) + StoredTables.filterBlocks(rows: table.claims.rows)) * blockBytes
+        for offset in Array(stride(from: 100, to: wholeBlocks, by: blockBytes)) + Array(stride(from: covered - filters + 100, to: covered, by: blockBytes)) {
+            bytes[tables + offset] ^= 0x20
+        }
         try bytes.write(to: URL(fileURLWithPath: keptPath))
         let fromKept = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
         #expect(fromKept.replayedFrom == 0)

@@ -302,7 +302,7 @@ struct RuleStateStorageTests {
         })
     }
 
-    @Test("a saved state's table, fence levels and block hashes in its file, finds every key it holds and no other, opened and looked up in O(log n) block reads")
+    @Test("a saved state's table, fence levels, Bloom filters and block hashes in its file, finds every key it holds and no other, opened and looked up in O(log n) block reads")
     func storedTableLookups() throws {
         // Sizes around the 64-row runs and the 64-key fence runs: one, two and three levels.
         for size in [0, 1, 64, 65, 1000, 4096, 4097, 4160, 262_145] {
@@ -327,13 +327,22 @@ struct RuleStateStorageTests {
                 #expect(stored.sequence(try Digest(rawRepresentation: bytes)) == nil && stored.claim(row.key) == nil)
             }
             #expect(stored.readFailure == nil)
-            // A lookup in a table just opened reads a run of 64 keys of each level below the top
-            // and a run of 64 rows, each across at most two 4 KiB blocks: O(log n), whatever the size.
+            // A lookup in a table just opened reads a block of its Bloom filter, a run of 64 keys
+            // of each level below the top and a run of 64 rows, each run across at most two
+            // 4 KiB blocks: O(log n), whatever the size. An absent key's stops at the filter but
+            // for about 1% of them.
             if let row = ids.last {
                 let fresh = try open()
                 let before = fresh.blocksRead!
                 #expect(fresh.sequence(row.key) == row.sequence)
-                #expect(fresh.blocksRead! - before <= 2 * levels, "size \(size): \(fresh.blocksRead! - before) blocks for one lookup")
+                #expect(fresh.blocksRead! - before <= 2 * levels + 1, "size \(size): \(fresh.blocksRead! - before) blocks for one lookup")
+                let absent = try open()
+                let opened = absent.blocksRead!
+                for i in 0..<min(200, ids.count) { #expect(absent.sequence(SHA256.hash(Array("absent \(i)".utf8))) == nil) }
+                let lookups = min(200, ids.count)
+                // Its filter's blocks, once each, and for the few it lets through, fences and rows.
+                let bound = StoredTables.filterBlocks(rows: size) + 2 * levels + lookups / 20 * (2 * levels + 2)
+                #expect(absent.blocksRead! - opened <= bound, "size \(size): \(absent.blocksRead! - opened) blocks for \(lookups) absent keys")
             }
             try stored.checkWhole()
         }
@@ -343,8 +352,8 @@ struct RuleStateStorageTests {
     func storedTableDamage() throws {
         let (table, ids, claims) = try Self.randomTable(ids: 5000, claims: 300, seed: 3)
         let size = Int(try Self.stored(table).file.size) - 8
-        let covered = table.byteCount + StoredTables.fenceBytes(idRows: ids.count, claimRows: claims.count)
-        // Rows, strings, every fence level and the hashes, and every byte of one block's hash.
+        let covered = StoredTables.coveredBytes(idRows: ids.count, claimRows: claims.count, stringBytes: table.strings.count)
+        // Rows, strings, every fence level, the filters and the hashes, and every byte of one block's hash.
         let offsets = Array(stride(from: 0, to: size, by: 997)) + [table.byteCount - 1, table.byteCount, covered - 1] + Array(covered..<(covered + 32))
         for offset in offsets {
             let (_, open) = try Self.stored(table, damagedAt: offset)
