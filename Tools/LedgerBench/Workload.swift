@@ -162,6 +162,17 @@ struct Workload {
 
     /// Writes a ledger of `entries` records into `directory`, in group commits of 1,000, with
     /// a signed checkpoint 1,000 entries before the end and one at the end.
+    /// The workload as it stands after writing a ledger of `entries` entries (``generate``, and
+    /// any statements appended after it by this workload): its next statements continue it.
+    static func continuing(entries: Int) -> Workload {
+        var workload = Workload()
+        for _ in 0..<max(0, entries - 1 - workload.registrations(at: start).count) { _ = workload.next() }
+        return workload
+    }
+
+    /// When statements appended to a generated ledger are signed and accepted: after all of its own.
+    static let appendTime = Timestamp(seconds: start.seconds + 86_400)
+
     static func generate(entries: Int, directory: String, progress: (Int) -> Void = { _ in }) throws -> Workload {
         var workload = Workload()
         var time = start
