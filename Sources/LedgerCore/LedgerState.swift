@@ -4,6 +4,11 @@ public import LedgerCrypto
 /// parties, keys and their validity, and every id in use. It is a fold over the log in sequence
 /// order; appending and full verification use the same rules through ``admit(_:event:entryID:sequence:acceptedAt:signaturesChecked:)``.
 public struct LedgerState: Sendable {
+    /// Names the append rules: the vocabulary's version and types, and a revision raised whenever
+    /// a rule changes. A rule state saved under other rules is not used (it may hold what these
+    /// rules would have refused, or miss what they would have kept).
+    public static let rules = "revision 1; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
+
     /// A registered party.
     public struct Party: Sendable, Hashable {
         public var id: String

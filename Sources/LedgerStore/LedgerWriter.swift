@@ -21,11 +21,16 @@ public struct AppendedEntry: Sendable, Hashable {
 ///
 /// The rule state is kept between opens in `rules.state` (``Ledger/Layout/rulesState``, a
 /// ``SavedState``), so that an open replays only the records after it, not the whole log: at a
-/// million entries, opening took 25 s. It is used only if the log's entry at its size still has
-/// the entry id it recorded and the stored tree's root there is its root; otherwise the log is
-/// replayed from genesis. An open that replayed ``rulesStateRefresh`` records or more writes it
-/// again. It is a cache: `ledger repair --rebuild-derived` removes it, and verification never
-/// reads it (a record changed before it is for `ledger verify` to find).
+/// million entries, opening took 15–25 s. It is used only if it is a regular file saved under
+/// these append rules (``LedgerState/rules``), the log's entry at its size still has the entry id
+/// it recorded, and the stored tree's root there is its root; otherwise the log is replayed from
+/// genesis. An open that replayed ``rulesStateRefresh`` records or more writes it again. It is a
+/// cache: `ledger repair --rebuild-derived` removes it, and verification never reads it.
+///
+/// So an open no longer rereads the records before it: damage to one of them, or a tree and a
+/// kept state changed together, is for `ledger verify` to find (which recomputes everything from
+/// the log), not for the writer. The writer trusts its own directory as far as that: whoever can
+/// write to it can rewrite the log itself.
 public final class LedgerWriter {
     /// The ledger as committed so far.
     public let ledger: Ledger
@@ -254,8 +259,11 @@ public final class LedgerWriter {
     /// reading the log) has its root there. `nil` for anything else: the log is replayed instead.
     private func keptRuleState() -> (SavedState, CompactRange)? {
         let layout = ledger.layout
-        guard FileSystem.exists(layout.rulesState),
-            let kept = try? SavedState(path: layout.rulesState, remedy: Self.rulesStateRemedy), kept.count > 0, kept.count <= ledger.count,
+        // A regular file only: nothing in a ledger directory is read through a link, and a FIFO
+        // would block the open.
+        guard FileSystem.isRegularFile(layout.rulesState),
+            let kept = try? SavedState(path: layout.rulesState, remedy: Self.rulesStateRemedy, followLinks: false), kept.count > 0,
+            kept.count <= ledger.count,
             (try? ledger.entryID(at: kept.count - 1)) == kept.lastEntryID,
             let tree = StoredTreeReader(directory: ledger.treeDirectory), tree.size >= kept.count,
             let range = try? CompactRange(tree, size: kept.count), range.root == kept.root

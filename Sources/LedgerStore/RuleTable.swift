@@ -116,9 +116,15 @@ final class RuleTable: @unchecked Sendable {
     /// Checks a saved state's tables whole before they are read front to back, unchecked, to be
     /// merged: a damaged row must not be copied into a new state. Nothing to do for a table
     /// written here.
+    /// A failure is kept as ``readFailure`` too: lookups answered before it cannot be relied on.
     func checkWhole() throws(LedgerError) {
         guard case let .stored(stored) = index else { return }
-        try stored.checkWhole(rowsAndStrings: byteCount)
+        do throws(LedgerError) {
+            try stored.checkWhole(rowsAndStrings: byteCount)
+        } catch {
+            if readFailure == nil { readFailure = error }
+            throw error
+        }
     }
 
     static func key(_ kind: UInt8, _ id: String) -> Digest {

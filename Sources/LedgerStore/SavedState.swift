@@ -50,11 +50,13 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// - Parameter remedy: what to do about it if it is damaged, for messages.
     /// - Throws: ``LedgerError/Code/io`` if it cannot be read, ``LedgerError/Code/usage`` if it
     ///   is not a saved state or is damaged.
-    public init(path: String, remedy: String = SavedState.saveAnother) throws(LedgerError) {
+    /// - Parameter followLinks: whether `path` may be a symbolic link (never for a file inside a
+    ///   ledger directory).
+    public init(path: String, remedy: String = SavedState.saveAnother, followLinks: Bool = true) throws(LedgerError) {
         func bad(_ what: String) -> LedgerError {
             LedgerError(.usage, "\(path) is not a usable saved state: \(what). \(remedy)")
         }
-        let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
+        let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: followLinks)
         self.path = path
         let size = Int(try file.size)
         guard size >= Self.magic.count + 8 + 32, size < Int.max / 2 else { throw bad("it is too short") }
@@ -74,6 +76,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             header = try Header(json: Array(head[16..<headerEnd]))
         } catch {
             throw bad(error.message)
+        }
+        guard header.rules == LedgerState.rules else {
+            throw bad("it was saved under other append rules (\(header.rules ?? "unnamed")) than this version of ledger applies (\(LedgerState.rules))")
         }
         // Every count is checked against the room left before it is multiplied or added.
         let tables = (headerEnd + 32 + 7) / 8 * 8
@@ -143,7 +148,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         }
         var header = JSONWriter()
         header.value(.object([
-            "tables_sha256": .string(table.digest.hexString),
+            "rules": .string(LedgerState.rules), "tables_sha256": .string(table.digest.hexString),
             "origin": state.origin.map(JSONValue.string) ?? .null, "count": .integer(Int64(state.count)),
             "root": .string(root.hexString), "last_entry": .string(lastEntryID.hexString), "parties": .array(parties),
             "keys": .array(keys), "id_rows": .integer(Int64(table.ids.rows)), "claim_rows": .integer(Int64(table.claims.rows)),
@@ -172,6 +177,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         var claimRows: Int
         var stringBytes: Int
         var tablesDigest: Digest
+        /// The append rules it was saved under (``LedgerState/rules``).
+        var rules: String?
 
         init(json bytes: [UInt8]) throws(LedgerError) {
             func bad(_ what: String) -> LedgerError { LedgerError(.usage, "its header \(what)") }
@@ -189,6 +196,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
                 let keys = o["keys"]?.arrayValue, let tables = o["tables_sha256"]?.stringValue.flatMap({ Digest(hexString: $0) })
             else { throw bad("lacks a member or has one of the wrong type") }
             tablesDigest = tables
+            rules = o["rules"]?.stringValue
             origin = o["origin"]?.stringValue
             self.count = UInt64(count)
             self.root = root

@@ -238,7 +238,7 @@ final class StoredTables {
 
     /// Its size was checked when it was opened.
     private func cut(_ number: Int) -> LedgerError {
-        LedgerError(.io, "\(name) ends before block \(number) of its tables: it was cut while in use. Run the command again; a saved state must be a copy that nothing else writes.")
+        LedgerError(.io, "\(name) ends before block \(number) of its tables: it was cut while in use. Run the command again. \(remedy)")
     }
 
     /// Reads every block, checking each, and the rows and strings against the digest the header

@@ -17,6 +17,20 @@ struct KeptRuleStateTests {
         return (f, copy)
     }
 
+    /// Two ledgers as ``twoLedgers(seed:count:)``, the first with its rule state kept, and then
+    /// `more` appended to both by writers that do not keep it again (`a` the first's, `b` the copy's).
+    static func keptThenMore(
+        seed: UInt64, count: Int, _ more: (_ f: Fixture, _ a: LedgerWriter, _ b: LedgerWriter) throws -> Void
+    ) throws -> (kept: Fixture, genesis: String, path: String) {
+        let (f, copy) = try twoLedgers(seed: seed, count: count)
+        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
+        try more(f, try LedgerWriter(directory: f.directory, rulesStateRefresh: .max), try LedgerWriter(directory: copy, rulesStateRefresh: .max))
+        return (f, copy, Ledger.Layout(directory: f.directory).rulesState)
+    }
+
+    /// Where a saved state's tables begin in `bytes`, after its header and the header's checksum.
+    static func tablesStart(_ bytes: Data) -> Int { (16 + Int(bytes[8]) + Int(bytes[9]) << 8 + 32 + 7) / 8 * 8 }
+
     @Test("a writer opened from its kept rule state replays only the records after it, and accepts and refuses exactly what one replaying the whole log does")
     func sameAnswersFromKeptState() throws {
         let (f, copy) = try Self.twoLedgers(seed: 31, count: 150)
@@ -117,21 +131,15 @@ struct KeptRuleStateTests {
 
     @Test("a kept rule state damaged where the records after it look ids up is dropped: the open replays the log from genesis instead")
     func damagedUnderTheReplay() throws {
-        let (f, copy) = try Self.twoLedgers(seed: 35, count: 150)
-        let keptPath = Ledger.Layout(directory: f.directory).rulesState
-        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
-        // Records after the kept state's size, appended by writers that do not keep it again.
-        try {
-            let a = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
-            let b = try LedgerWriter(directory: copy, rulesStateRefresh: .max)
+        let (f, copy, keptPath) = try Self.keptThenMore(seed: 35, count: 150) { f, a, b in
             try RuleStateStorageTests.sameAnswers(f, a, b, seed: 60, rounds: 30)
-        }()
+        }
         // A byte of every 4 KiB block that holds only rows and strings, and of every block of
         // the Bloom filters: the top fence level, read when it is opened, lies between them, so
         // the open reads it and the replay meets the damage.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
         let table = try SavedState(path: keptPath).tables[0]
-        let tables = (16 + Int(bytes[8]) + Int(bytes[9]) << 8 + 32 + 7) / 8 * 8
+        let tables = Self.tablesStart(bytes)
         let blockBytes = StoredTables.blockBytes
         let wholeBlocks = table.byteCount / blockBytes * blockBytes
         #expect(wholeBlocks >= 2 * blockBytes)
@@ -141,10 +149,76 @@ struct KeptRuleStateTests {
             bytes[tables + offset] ^= 0x20
         }
         try bytes.write(to: URL(fileURLWithPath: keptPath))
-        let fromKept = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
+        try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(), seed: 61)
+    }
+
+    /// Opens `f`'s writer, whose kept state at `keptPath` is damaged, and expects it to have been
+    /// dropped and the log replayed from genesis: the writer answers as the copy's does.
+    static func expectFellBack(_ f: Fixture, _ copy: String, _ keptPath: String, ruleState: RuleStateStorage, seed: UInt64) throws {
+        let fromKept = try LedgerWriter(directory: f.directory, ruleState: ruleState, rulesStateRefresh: .max)
         #expect(fromKept.replayedFrom == 0)
         #expect(!FileManager.default.fileExists(atPath: keptPath))
-        try RuleStateStorageTests.sameAnswers(f, fromKept, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: 61, rounds: 20)
+        try RuleStateStorageTests.sameAnswers(f, fromKept, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: seed, rounds: 20)
+    }
+
+    @Test("a kept rule state whose damage a merge of the replay's tables finds is dropped too: the open replays the log from genesis")
+    func damageFoundByMerge() throws {
+        // After it only new facts: the replay's lookups are of new ids, answered by the filters
+        // (but for about 1%), and its own tables grow past the kept one and are merged with it.
+        let (f, copy, keptPath) = try Self.keptThenMore(seed: 38, count: 100) { f, a, b in
+            for i in 0..<300 {
+                let envelope = try f.sign(["type": "fact.opened", "id": "open-new-\(i)", "fact": "new-\(i)", "proposition": "P\(i)"], as: "inv")
+                let time = f.time()
+                #expect(try a.append([envelope], acceptedAt: time) == b.append([envelope], acceptedAt: time))
+            }
+        }
+        // A byte of its first block of rows, which the open does not read (the top fence levels
+        // lie after the rows), but a merge does, reading it whole.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
+        #expect(try SavedState(path: keptPath).tables[0].byteCount >= 2 * StoredTables.blockBytes)
+        bytes[Self.tablesStart(bytes) + 100] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: keptPath))
+        try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(recordsInMemory: 4), seed: 64)
+    }
+
+    @Test("a kept rule state is not used once the log's entry at its size has changed, even with the tree and the log's end as they were")
+    func entryAtItsSizeChanged() throws {
+        let (f, _, path) = try Self.keptThenMore(seed: 36, count: 120) { f, a, b in
+            try RuleStateStorageTests.sameAnswers(f, a, b, seed: 62, rounds: 10)
+        }
+        let kept = try SavedState(path: path)
+        // The record at its size, accepted a second later: its entry id changes, the chain after
+        // it breaks, and the index and tree still agree with the log's last entry.
+        var lines = try f.logLines()
+        let at = Int(kept.count) - 1
+        var record = try Record(stored: lines[at])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[at] = record.encoded()
+        try f.writeLines(lines)
+        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory, rulesStateRefresh: .max) }
+    }
+
+    @Test("a rule state saved under other append rules is refused when opened (as verify --state opens it) and not used by the writer")
+    func otherRules() throws {
+        let f = try RuleStateStorageTests.ledger(seed: 37, count: 40, breakRules: false)
+        let path = Ledger.Layout(directory: f.directory).rulesState
+        _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let headerEnd = 16 + bytes[8..<16].reversed().reduce(0) { $0 << 8 | Int($1) }
+        let header = String(decoding: bytes[16..<headerEnd], as: UTF8.self)
+        #expect(header.contains(LedgerState.rules))
+        // The same rules but for their revision, with the header's checksum made again.
+        let other = Array(header.replacingOccurrences(of: "revision 1;", with: "revision 0;").utf8)
+        #expect(other.count == headerEnd - 16 && other != Array(header.utf8))
+        bytes.replaceSubrange(16..<headerEnd, with: other)
+        bytes.replaceSubrange(headerEnd..<(headerEnd + 32), with: SHA256.hash(bytes[..<headerEnd]).rawRepresentation)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try SavedState(path: path)
+        } throws: { error in
+            (error as? LedgerError)?.code == .usage && (error as? LedgerError)?.message.contains("other append rules") == true
+        }
+        #expect(try LedgerWriter(directory: f.directory, rulesStateRefresh: .max).replayedFrom == 0)
     }
 
     @Test("repair removes the kept rule state, and an open removes what an interrupted write of it left")
