@@ -40,7 +40,7 @@ final class StoredTables {
     let remedy: String
     /// Where the tables begin in the file; every offset here is from there.
     let start: Int
-    /// The bytes the blocks cover: rows, strings and fence levels.
+    /// The bytes the blocks cover: rows, strings, fence levels, padding and filters.
     let covered: Int
     /// Where the fence levels begin; the filters follow them.
     let fencesStart: Int
@@ -133,7 +133,8 @@ final class StoredTables {
         return (0..<7).map { i in Int((key.secondWord &+ UInt64(i) &* step) >> 49) }
     }
 
-    /// The Bloom filter of keys `keys` gives, as stored: `filterBlocks(rows:)` blocks.
+    /// The Bloom filter, as stored (``filterBlocks(rows:)`` blocks), of the `rows` keys that
+    /// `keys` hands to the function it is given.
     static func filter(rows: Int, keys: (_ add: (Digest) -> Void) throws(LedgerError) -> Void) throws(LedgerError) -> [UInt8] {
         let blocks = filterBlocks(rows: rows)
         var out = [UInt8](repeating: 0, count: blocks * blockBytes)
