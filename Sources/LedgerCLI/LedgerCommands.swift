@@ -246,14 +246,14 @@ enum Clock {
 struct RepairCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair",
-        abstract: "Rebuild a ledger's derived files (index, Merkle tree files, snapshots) from its log.",
-        discussion: "Rewrites the index and the Merkle tree's level files from the log and removes projection snapshots (the next replay writes them again). Never changes the log: damage to the log is reported by `ledger verify` and must be fixed by restoring it from a trusted copy. Exit 1 if the log is damaged before its end, so nothing can be rebuilt past the damage."
+        abstract: "Rebuild a ledger's derived files (index, Merkle tree files, snapshots, the writer's rule state) from its log.",
+        discussion: "Rewrites the index and the Merkle tree's level files from the log and removes projection snapshots (the next replay writes them again) and the writer's kept rule state, rules.state (the next write replays the log and keeps it again). Never changes the log: damage to the log is reported by `ledger verify` and must be fixed by restoring it from a trusted copy. Exit 1 if the log is damaged before its end, so nothing can be rebuilt past the damage."
     )
 
     @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
     var directory: String
 
-    @Flag(name: .customLong("rebuild-derived"), help: "Rewrite the index, the tree files and the snapshots from the log.")
+    @Flag(name: .customLong("rebuild-derived"), help: "Rewrite the index and the tree files from the log; remove the snapshots and the writer's kept rule state.")
     var rebuildDerived = false
 
     @OptionGroup var common: VerboseOption
@@ -264,6 +264,6 @@ struct RepairCommand: ParsableCommand {
         }
         let report = try Repair.rebuildDerived(directory: directory)
         for message in report.messages { Terminal.note(message) }
-        print("rebuilt the index and the Merkle tree of \(directory) from \(report.records) entries\(report.indexChanged ? "" : " (the index was already correct)"); removed projection snapshots")
+        print("rebuilt the index and the Merkle tree of \(directory) from \(report.records) entries\(report.indexChanged ? "" : " (the index was already correct)"); removed projection snapshots and the writer's kept rule state")
     }
 }
