@@ -174,38 +174,38 @@ public final class LedgerWriter {
         ledger.pending = []
     }
 
-    /// Rebuilds the rule state from the log, checking every chain link on the way.
+    /// Rebuilds the rule state from the log, checking every chain link on the way: from the kept
+    /// rule state if there is a usable one, else from genesis.
     private func replay() throws(LedgerError) {
         let layout = ledger.layout
         // Left by a writer stopped while it wrote the kept state (this one holds the lock).
-        for name in FileSystem.contents(of: layout.directory) where name.hasPrefix("rules.state.tmp-") {
+        for name in FileSystem.contents(of: layout.directory) where (layout.directory + "/" + name).hasPrefix(layout.rulesState + ".tmp-") {
             FileSystem.remove(layout.directory + "/" + name)
         }
-        var start: UInt64 = 0
-        if let (kept, keptRange) = keptRuleState() {
+        if let kept = keptRuleState() {
             do throws(LedgerError) {
-                state = LedgerState(continuing: kept)
-                range = keptRange
-                start = kept.count
-                try replayRecords(from: start, previous: kept.lastEntryID)
+                return try rebuild(from: kept)
             } catch where state.base?.readFailure != nil {
-                // The kept state is damaged where the replay read it: a cache, rebuilt from the log.
+                // Damaged where the replay, or the merge that keeps it again, read it: a cache,
+                // rebuilt from the log.
                 FileSystem.remove(layout.rulesState)
-                (state, range, start) = (LedgerState(), CompactRange(), 0)
-                try replayRecords(from: 0, previous: .zero)
             }
-        } else {
-            try replayRecords(from: 0, previous: .zero)
         }
-        replayedFrom = start
-        if ledger.count - start >= rulesStateRefresh {
-            do throws(LedgerError) {
-                try SavedState.write(state, root: range.root, lastEntryID: ledger.lastEntryID, to: layout.rulesState, storage: ruleState)
-            } catch where error.code == .usage {
-                // The kept state it continues is damaged (merging reads it whole): the next open
-                // replays the log from genesis. Any other failure leaves it as it was; a cache.
-                FileSystem.remove(layout.rulesState)
-            } catch {}
+        try rebuild(from: nil)
+    }
+
+    /// Replays the records after `kept` (all of them without it), and keeps the rule state again
+    /// if that was ``rulesStateRefresh`` records or more.
+    private func rebuild(from kept: (state: SavedState, range: CompactRange)?) throws(LedgerError) {
+        state = kept.map { LedgerState(continuing: $0.state) } ?? LedgerState()
+        range = kept?.range ?? CompactRange()
+        replayedFrom = kept?.state.count ?? 0
+        try replayRecords(from: replayedFrom, previous: kept?.state.lastEntryID ?? .zero)
+        guard ledger.count - replayedFrom >= rulesStateRefresh else { return }
+        do throws(LedgerError) {
+            try SavedState.write(state, root: range.root, lastEntryID: ledger.lastEntryID, to: ledger.layout.rulesState, storage: ruleState)
+        } catch where state.base?.readFailure == nil {
+            // A cache: if it cannot be written, the next open replays more.
         }
     }
 
@@ -257,7 +257,7 @@ public final class LedgerWriter {
     /// The kept rule state and the tree's compact range at its size, if it opens and belongs to
     /// this log: the entry at its size has its last entry id, and the stored tree (without
     /// reading the log) has its root there. `nil` for anything else: the log is replayed instead.
-    private func keptRuleState() -> (SavedState, CompactRange)? {
+    private func keptRuleState() -> (state: SavedState, range: CompactRange)? {
         let layout = ledger.layout
         // A regular file only: nothing in a ledger directory is read through a link, and a FIFO
         // would block the open.

@@ -71,30 +71,37 @@ final class RuleTable: @unchecked Sendable {
     /// fence levels and block hashes (``StoredTables``), sizes checked by the caller. Reads only
     /// the top fence levels; `digest` is what the file's header states.
     static func open(
-        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, digest: Digest
+        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, filterBlocks: (ids: Int, claims: Int),
+        digest: Digest
     ) throws(LedgerError) -> RuleTable {
-        let stored = try StoredTables(
-            file: file, name: name, remedy: remedy, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, salt: digest)
+        let layout = StoredTables.Layout(
+            idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, idFilterBlocks: filterBlocks.ids, claimFilterBlocks: filterBlocks.claims)
+        let stored = try StoredTables(file: file, name: name, remedy: remedy, start: start, layout: layout, salt: digest)
         return RuleTable(
             file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: digest, index: .stored(stored))
     }
 
+    /// Where the parts of this table lie in a saved state: as stored, or as it would be stored.
+    var storedLayout: StoredTables.Layout {
+        switch index {
+        case let .memory(ids, claims):
+            StoredTables.Layout(
+                idRows: self.ids.rows, claimRows: self.claims.rows, stringBytes: strings.count, idFilterBlocks: ids.filter.blocks,
+                claimFilterBlocks: claims.filter.blocks)
+        case let .stored(stored): stored.layout
+        }
+    }
+
     /// Writes the table to `file` at `offset` as a saved state holds it (read back with
-    /// ``open(file:name:remedy:start:idRows:claimRows:stringBytes:digest:)``): its rows and strings,
-    /// then its fence levels, its Bloom filters and its blocks' hashes. Only for a table written
-    /// here.
+    /// ``open(file:name:remedy:start:idRows:claimRows:stringBytes:filterBlocks:digest:)``): its rows
+    /// and strings, then its fence levels, its Bloom filters and its blocks' hashes (laid out as
+    /// ``StoredTables/Layout`` says). Only for a table written here.
     func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {
         guard case let .memory(ids, claims) = index else { preconditionFailure("only a table written here is stored") }
+        let layout = storedLayout
         var appendix = StoredTables.fenceLevels(ids.fences) + StoredTables.fenceLevels(claims.fences)
-        let blockBytes = StoredTables.blockBytes
-        appendix += [UInt8](repeating: 0, count: (blockBytes - (byteCount + appendix.count) % blockBytes) % blockBytes)
-        for (region, rowSize) in [(self.ids, Self.idRow), (self.claims, Self.claimRow)] {
-            appendix += try StoredTables.filter(rows: region.rows) { (add) throws(LedgerError) in
-                try self.file.forEachChunk(from: region.offset, count: region.rows * rowSize, chunk: (1 << 20) / rowSize * rowSize) { raw in
-                    for row in 0..<(raw.count / rowSize) { add(Digest(loadingFrom: raw, at: row * rowSize)) }
-                }
-            }
-        }
+        appendix += [UInt8](repeating: 0, count: layout.idFilter.offset - layout.fencesStart - appendix.count)
+        appendix += ids.filter.bytes + claims.filter.bytes
         var at = offset
         var blocks = StoredTables.BlockHasher(salt: digest)
         try self.file.forEachChunk(from: self.ids.offset, count: byteCount) { (chunk) throws(LedgerError) in
@@ -120,7 +127,7 @@ final class RuleTable: @unchecked Sendable {
     func checkWhole() throws(LedgerError) {
         guard case let .stored(stored) = index else { return }
         do throws(LedgerError) {
-            try stored.checkWhole(rowsAndStrings: byteCount)
+            try stored.checkWhole()
         } catch {
             if readFailure == nil { readFailure = error }
             throw error
@@ -219,57 +226,46 @@ final class RuleTable: @unchecked Sendable {
 }
 
 /// What a table written here keeps in memory to answer lookups: the key of every 64th row and a
-/// Bloom filter of its keys (7 probes in 10 bits a key: about 1% of absent keys need a read).
+/// ``BloomFilter`` of its keys (about 1% of absent keys need a read).
 struct RowIndex {
     static let blockRows = 64
-    private var bits: [UInt64]
+    /// Its keys' filter, as a saved state stores it.
+    private(set) var filter: BloomFilter
     /// The key of every 64th row.
     private(set) var fences: [Digest] = []
     private(set) var rows = 0
 
     /// With a Bloom filter for up to `filterCapacity` keys.
     init(filterCapacity: Int) {
-        bits = [UInt64](repeating: 0, count: max(1, (filterCapacity * 10 + 63) / 64))
+        filter = BloomFilter(keys: filterCapacity)
     }
 
     /// Adds the key of the next row; rows come in sorted order.
     mutating func add(_ key: Digest) {
         if rows % Self.blockRows == 0 { fences.append(key) }
         rows += 1
-        let count = UInt64(bits.count * 64)
-        var h = key.leadingWord
-        let step = key.secondWord | 1
-        for _ in 0..<7 {
-            let bit = h.multipliedFullWidth(by: count).high
-            bits[Int(bit >> 6)] |= 1 << (bit & 63)
-            h &+= step
-        }
+        filter.insert(key)
     }
 
-    func mayContain(_ key: Digest) -> Bool {
-        let count = UInt64(bits.count * 64)
-        var h = key.leadingWord
-        let step = key.secondWord | 1
-        for _ in 0..<7 {
-            let bit = h.multipliedFullWidth(by: count).high
-            if bits[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
-            h &+= step
-        }
-        return true
-    }
+    func mayContain(_ key: Digest) -> Bool { filter.mayContain(key) }
 
     /// The rows of the block that holds `key` if any row does: the last block whose first key is
     /// not greater.
     func block(of key: Digest) -> Range<Int>? {
+        guard let block = Self.lastNotAfter(key, in: fences) else { return nil }
+        let first = block * Self.blockRows
+        return first..<min(first + Self.blockRows, rows)
+    }
+
+    /// The index of the last of `keys` (sorted) not after `key`.
+    static func lastNotAfter(_ key: Digest, in keys: [Digest]) -> Int? {
         var low = 0
-        var high = fences.count
+        var high = keys.count
         while low < high {
             let middle = (low + high) / 2
-            if key < fences[middle] { high = middle } else { low = middle + 1 }
+            if key < keys[middle] { high = middle } else { low = middle + 1 }
         }
-        guard low > 0 else { return nil }
-        let first = (low - 1) * Self.blockRows
-        return first..<min(first + Self.blockRows, rows)
+        return low > 0 ? low - 1 : nil
     }
 }
 

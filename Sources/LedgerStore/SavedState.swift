@@ -18,10 +18,10 @@ public import LedgerCrypto
 /// are meant for one thread at a time.
 ///
 /// Layout (integers little-endian): `ELSTATE2`, the header's length (8 bytes), the header (JSON:
-/// origin, count, root, last entry id, parties, keys, table sizes, SHA-256 of the tables), the
-/// SHA-256 of everything before it, zero padding to a multiple of 8, then the tables of a
-/// ``RuleTable`` (rows and strings), their fence levels, Bloom filters and blocks' hashes
-/// (``StoredTables``).
+/// origin, count, root, last entry id, parties, keys, table and filter sizes, SHA-256 of the
+/// tables, the append rules), the SHA-256 of everything before it, zero padding to a multiple of
+/// 8, then the tables of a ``RuleTable`` (rows and strings), their fence levels, Bloom filters and
+/// blocks' hashes (``StoredTables``).
 public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
     static let magic = Array("ELSTATE2".utf8)
 
@@ -86,14 +86,17 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             (0...((size - tables - header.idRows * RuleTable.idRow) / RuleTable.claimRow)).contains(header.claimRows)
         else { throw bad("its tables do not fill the file as its header says") }
         let rest = size - tables - header.idRows * RuleTable.idRow - header.claimRows * RuleTable.claimRow
-        guard (0...rest).contains(header.stringBytes) else { throw bad("its tables do not fill the file as its header says") }
-        let covered = StoredTables.coveredBytes(idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes)
-        guard size - tables == covered + StoredTables.hashBytes(covered: covered) else {
+        let blocks = (0...(size / StoredTables.blockBytes))
+        guard (0...rest).contains(header.stringBytes), blocks.contains(header.filterBlocks.ids), blocks.contains(header.filterBlocks.claims) else {
             throw bad("its tables do not fill the file as its header says")
         }
+        let layout = StoredTables.Layout(
+            idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes, idFilterBlocks: header.filterBlocks.ids,
+            claimFilterBlocks: header.filterBlocks.claims)
+        guard size - tables == layout.covered + layout.hashBytes else { throw bad("its tables do not fill the file as its header says") }
         table = try RuleTable.open(
-            file: file, name: "the saved state \(path)", remedy: remedy, start: tables, idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes,
-            digest: header.tablesDigest)
+            file: file, name: "the saved state \(path)", remedy: remedy, start: tables, idRows: header.idRows, claimRows: header.claimRows,
+            stringBytes: header.stringBytes, filterBlocks: header.filterBlocks, digest: header.tablesDigest)
         origin = header.origin
         count = header.count
         parties = header.parties
@@ -152,6 +155,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             "origin": state.origin.map(JSONValue.string) ?? .null, "count": .integer(Int64(state.count)),
             "root": .string(root.hexString), "last_entry": .string(lastEntryID.hexString), "parties": .array(parties),
             "keys": .array(keys), "id_rows": .integer(Int64(table.ids.rows)), "claim_rows": .integer(Int64(table.claims.rows)),
+            "id_filter_blocks": .integer(Int64(table.storedLayout.idFilter.blocks)),
+            "claim_filter_blocks": .integer(Int64(table.storedLayout.claimFilter.blocks)),
             "string_bytes": .integer(Int64(table.strings.count)),
         ]))
         var head = magic
@@ -179,6 +184,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         var tablesDigest: Digest
         /// The append rules it was saved under (``LedgerState/rules``).
         var rules: String?
+        /// How many blocks each of its tables' Bloom filters has.
+        var filterBlocks: (ids: Int, claims: Int)
 
         init(json bytes: [UInt8]) throws(LedgerError) {
             func bad(_ what: String) -> LedgerError { LedgerError(.usage, "its header \(what)") }
@@ -193,10 +200,12 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
                 let last = o["last_entry"]?.stringValue.flatMap({ Digest(hexString: $0) }),
                 let idRows = o["id_rows"]?.integerValue, let claimRows = o["claim_rows"]?.integerValue,
                 let stringBytes = o["string_bytes"]?.integerValue, let parties = o["parties"]?.arrayValue,
+                let idFilterBlocks = o["id_filter_blocks"]?.integerValue, let claimFilterBlocks = o["claim_filter_blocks"]?.integerValue,
                 let keys = o["keys"]?.arrayValue, let tables = o["tables_sha256"]?.stringValue.flatMap({ Digest(hexString: $0) })
             else { throw bad("lacks a member or has one of the wrong type") }
             tablesDigest = tables
             rules = o["rules"]?.stringValue
+            filterBlocks = (Int(idFilterBlocks), Int(claimFilterBlocks))
             origin = o["origin"]?.stringValue
             self.count = UInt64(count)
             self.root = root

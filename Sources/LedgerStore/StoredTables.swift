@@ -10,10 +10,10 @@ import LedgerCrypto
 ///   level above the key of every 64th of the level below, up to the first level of at most 64
 ///   keys (the top, read when the file is opened). A lookup reads one run of 64 keys of each
 ///   level below the top, then one run of 64 rows.
-/// - zeros up to the next 4 KiB, then a Bloom filter of the id rows' keys and one of the claim
-///   rows', each 4 KiB blocks of 32,768 bits, 10 bits a key: a key's first word picks its block
-///   and 7 bits in it. Nearly every id a statement introduces is new, and a lookup of one reads
-///   one block of a filter (soon read for every key) and no rows.
+/// - zeros up to the next 4 KiB, then the table's ``BloomFilter``s, of the id rows' keys and of
+///   the claim rows', as the table built them: a key's bits lie in one 4 KiB block. Nearly every
+///   id a statement introduces is new, and a lookup of one reads one block of a filter (soon read
+///   for every key) and no rows.
 /// - the SHA-256 of each 4 KiB block of everything before them, keyed by the tables' digest and
 ///   the block's number: every block is checked as it is read, so a damaged one is refused, never
 ///   read as an absent id or an active claim. Only the blocks a lookup needs are read;
@@ -34,23 +34,49 @@ final class StoredTables {
         var count: Int
     }
 
+    /// Where each part lies, from the start of the tables: all of it follows from the tables'
+    /// sizes and their filters' (the header's).
+    struct Layout {
+        /// Where the fence levels begin, after the rows and strings.
+        let fencesStart: Int
+        let idLevels: [Level]
+        let claimLevels: [Level]
+        /// Where the Bloom filters lie (after zeros up to the next 4 KiB), and their blocks.
+        let idFilter: (offset: Int, blocks: Int)
+        let claimFilter: (offset: Int, blocks: Int)
+        /// The bytes the blocks cover: rows, strings, fence levels, padding and filters; their
+        /// hashes follow.
+        let covered: Int
+        /// The bytes of the blocks' hashes.
+        var hashBytes: Int { (covered + blockBytes - 1) / blockBytes * 32 }
+
+        init(idRows: Int, claimRows: Int, stringBytes: Int, idFilterBlocks: Int, claimFilterBlocks: Int) {
+            var at = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes
+            fencesStart = at
+            func levels(_ rows: Int) -> [Level] {
+                StoredTables.levelCounts(rows: rows).map { count in
+                    defer { at += count * 32 }
+                    return Level(offset: at, count: count)
+                }
+            }
+            idLevels = levels(idRows)
+            claimLevels = levels(claimRows)
+            at = (at + blockBytes - 1) / blockBytes * blockBytes
+            idFilter = (at, idFilterBlocks)
+            claimFilter = (at + idFilterBlocks * blockBytes, claimFilterBlocks)
+            covered = claimFilter.offset + claimFilterBlocks * blockBytes
+        }
+    }
+
     let file: FileDescriptor
     let name: String
     /// What to do about a damaged block, for messages.
     let remedy: String
     /// Where the tables begin in the file; every offset here is from there.
     let start: Int
-    /// The bytes the blocks cover: rows, strings, fence levels, padding and filters.
-    let covered: Int
-    /// Where the fence levels begin; the filters follow them.
-    let fencesStart: Int
-    /// Where the Bloom filters lie, and how many 4 KiB blocks each has.
-    let idFilter: (offset: Int, blocks: Int)
-    let claimFilter: (offset: Int, blocks: Int)
+    let layout: Layout
     /// Keys the block hashes: the tables' digest, as the header states it.
     let salt: Digest
-    let idLevels: [Level]
-    let claimLevels: [Level]
     private var idTop: [Digest] = []
     private var claimTop: [Digest] = []
     private var fenceBlocks: [Int: [UInt8]] = [:]
@@ -70,91 +96,37 @@ final class StoredTables {
         return counts
     }
 
-    /// The bytes of the fence levels of tables of `idRows` and `claimRows` rows.
-    static func fenceBytes(idRows: Int, claimRows: Int) -> Int {
-        (levelCounts(rows: idRows) + levelCounts(rows: claimRows)).reduce(0, +) * 32
-    }
-
-    /// How many 4 KiB blocks the Bloom filter of `rows` keys has.
-    static func filterBlocks(rows: Int) -> Int { (rows * 10 + 32767) / 32768 }
-
-    /// The bytes the blocks cover (all but their hashes) for tables of these sizes: rows,
-    /// strings, fence levels, zeros to the next 4 KiB, filters.
-    static func coveredBytes(idRows: Int, claimRows: Int, stringBytes: Int) -> Int {
-        let fencesEnd = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes + fenceBytes(idRows: idRows, claimRows: claimRows)
-        return (fencesEnd + blockBytes - 1) / blockBytes * blockBytes + (filterBlocks(rows: idRows) + filterBlocks(rows: claimRows)) * blockBytes
-    }
-
-    /// The bytes of the hashes of `covered` bytes of blocks.
-    static func hashBytes(covered: Int) -> Int { (covered + blockBytes - 1) / blockBytes * 32 }
-
     /// The tables at `start` in `file`, whose sizes the caller has checked against the file's.
     /// Reads (and checks) the top fence levels.
-    init(
-        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, salt: Digest
-    ) throws(LedgerError) {
+    init(file: FileDescriptor, name: String, remedy: String, start: Int, layout: Layout, salt: Digest) throws(LedgerError) {
         self.file = file
         self.name = name
         self.remedy = remedy
         self.start = start
+        self.layout = layout
         self.salt = salt
-        var at = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes
-        fencesStart = at
-        func levels(_ rows: Int) -> [Level] {
-            Self.levelCounts(rows: rows).map { count in
-                defer { at += count * 32 }
-                return Level(offset: at, count: count)
-            }
-        }
-        idLevels = levels(idRows)
-        claimLevels = levels(claimRows)
-        at = (at + Self.blockBytes - 1) / Self.blockBytes * Self.blockBytes
-        idFilter = (at, Self.filterBlocks(rows: idRows))
-        claimFilter = (at + idFilter.blocks * Self.blockBytes, Self.filterBlocks(rows: claimRows))
-        covered = claimFilter.offset + claimFilter.blocks * Self.blockBytes
-        idTop = try keys(of: idLevels.last, in: 0..<(idLevels.last?.count ?? 0))
-        claimTop = try keys(of: claimLevels.last, in: 0..<(claimLevels.last?.count ?? 0))
+        idTop = try keys(of: layout.idLevels.last, in: 0..<(layout.idLevels.last?.count ?? 0))
+        claimTop = try keys(of: layout.claimLevels.last, in: 0..<(layout.claimLevels.last?.count ?? 0))
     }
 
     /// Whether a row may hold `key`: false only if none does (its Bloom filter block says so).
     func mayContain(_ key: Digest, claims: Bool) throws(LedgerError) -> Bool {
-        let filter = claims ? claimFilter : idFilter
+        let filter = claims ? layout.claimFilter : layout.idFilter
         guard filter.blocks > 0 else { return false }
-        let block = Int(key.leadingWord.multipliedFullWidth(by: UInt64(filter.blocks)).high)
-        let bits = try self.block((filter.offset + block * Self.blockBytes) / Self.blockBytes)
-        return bits.withUnsafeBytes { raw in
-            Self.filterBits(key).allSatisfy { raw[$0 >> 3] & (1 << ($0 & 7)) != 0 }
-        }
-    }
-
-    /// The 7 bits of a filter block that stand for `key`.
-    static func filterBits(_ key: Digest) -> [Int] {
-        let step = key.thirdWord | 1
-        return (0..<7).map { i in Int((key.secondWord &+ UInt64(i) &* step) >> 49) }
-    }
-
-    /// The Bloom filter, as stored (``filterBlocks(rows:)`` blocks), of the `rows` keys that
-    /// `keys` hands to the function it is given.
-    static func filter(rows: Int, keys: (_ add: (Digest) -> Void) throws(LedgerError) -> Void) throws(LedgerError) -> [UInt8] {
-        let blocks = filterBlocks(rows: rows)
-        var out = [UInt8](repeating: 0, count: blocks * blockBytes)
-        try keys { key in
-            let block = Int(key.leadingWord.multipliedFullWidth(by: UInt64(blocks)).high)
-            for bit in filterBits(key) { out[block * blockBytes + bit >> 3] |= 1 << (bit & 7) }
-        }
-        return out
+        let bits = try block(filter.offset / Self.blockBytes + BloomFilter.block(of: key, among: filter.blocks))
+        return bits.withUnsafeBytes { BloomFilter.mayContain(key, inBlock: $0) }
     }
 
     /// The rows of the run of 64 that holds `key` if any row does, among `rows` rows: found by
     /// descending the fence levels from the top.
     func rows(holding key: Digest, claims: Bool, rows: Int) throws(LedgerError) -> Range<Int>? {
-        let levels = claims ? claimLevels : idLevels
-        guard var position = Self.lastNotAfter(key, in: claims ? claimTop : idTop) else { return nil }
+        let levels = claims ? layout.claimLevels : layout.idLevels
+        guard var position = RowIndex.lastNotAfter(key, in: claims ? claimTop : idTop) else { return nil }
         for level in levels.dropLast().reversed() {
             let first = position * Self.fanOut
             let run = try keys(of: level, in: first..<min(first + Self.fanOut, level.count))
             // A level's first key of a run is the key above it, so one is never after `key`.
-            guard let next = Self.lastNotAfter(key, in: run) else { throw damaged("its fence levels are out of order") }
+            guard let next = RowIndex.lastNotAfter(key, in: run) else { throw damaged("its fence levels are out of order") }
             position = first + next
         }
         let first = position * Self.fanOut
@@ -169,20 +141,9 @@ final class StoredTables {
         return bytes.withUnsafeBytes { raw in (0..<range.count).map { Digest(loadingFrom: raw, at: $0 * 32) } }
     }
 
-    /// The index of the last of `keys` (sorted) not after `key`.
-    private static func lastNotAfter(_ key: Digest, in keys: [Digest]) -> Int? {
-        var low = 0
-        var high = keys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if key < keys[middle] { high = middle } else { low = middle + 1 }
-        }
-        return low > 0 ? low - 1 : nil
-    }
-
     /// `count` bytes at `offset` from the start of the tables, every block they touch checked.
     func read(_ count: Int, at offset: Int) throws(LedgerError) -> [UInt8] {
-        guard offset >= 0, count >= 0, offset + count <= covered else { throw damaged("a read of \(count) bytes at \(offset) lies outside its tables") }
+        guard offset >= 0, count >= 0, offset + count <= layout.covered else { throw damaged("a read of \(count) bytes at \(offset) lies outside its tables") }
         var out: [UInt8] = []
         out.reserveCapacity(count)
         var at = offset
@@ -198,9 +159,9 @@ final class StoredTables {
     }
 
     private func block(_ number: Int) throws(LedgerError) -> [UInt8] {
-        let isFence = number * Self.blockBytes >= fencesStart
+        let isFence = number * Self.blockBytes >= layout.fencesStart
         if let cached = isFence ? fenceBlocks[number] : rowBlocks[number] { return cached }
-        let length = min(Self.blockBytes, covered - number * Self.blockBytes)
+        let length = min(Self.blockBytes, layout.covered - number * Self.blockBytes)
         let bytes = try file.read(at: UInt64(start + number * Self.blockBytes), count: length)
         guard bytes.count == length else { throw cut(number) }
         let stored = try storedHash(number)
@@ -224,8 +185,8 @@ final class StoredTables {
         if let cached = hashPages[page] {
             hashes = cached
         } else {
-            let count = min(Self.blockBytes, Self.hashBytes(covered: covered) - page * Self.blockBytes)
-            hashes = try file.read(at: UInt64(start + covered + page * Self.blockBytes), count: count)
+            let count = min(Self.blockBytes, layout.hashBytes - page * Self.blockBytes)
+            hashes = try file.read(at: UInt64(start + layout.covered + page * Self.blockBytes), count: count)
             guard hashes.count == count else { throw cut(number) }
             Self.keep(hashes, page, in: &hashPages, limit: Self.cachedHashPages)
         }
@@ -242,25 +203,20 @@ final class StoredTables {
         LedgerError(.io, "\(name) ends before block \(number) of its tables: it was cut while in use. Run the command again. \(remedy)")
     }
 
-    /// Reads every block, checking each, and the rows and strings against the digest the header
-    /// states: before they are read front to back unchecked (to merge them into a new table).
-    func checkWhole(rowsAndStrings: Int) throws(LedgerError) {
-        var hasher = SHA256.Hasher()
+    /// Reads every block, checking each: before the tables are read front to back unchecked (to
+    /// merge them into a new table). The blocks' hashes cover every byte, keyed by the digest the
+    /// checksummed header states, so the digest itself need not be computed again.
+    func checkWhole() throws(LedgerError) {
         var number = 0
-        try file.forEachChunk(from: start, count: covered, chunk: 256 * Self.blockBytes) { (chunk) throws(LedgerError) in
-            var at = 0
-            while at < chunk.count {
+        try file.forEachChunk(from: start, count: layout.covered, chunk: 256 * Self.blockBytes) { (chunk) throws(LedgerError) in
+            for at in stride(from: 0, to: chunk.count, by: Self.blockBytes) {
                 let block = UnsafeRawBufferPointer(rebasing: chunk[at..<min(at + Self.blockBytes, chunk.count)])
                 guard try storedHash(number) == Self.hash(salt, number, block) else {
-                    throw damaged("block \(number) of its tables does not match its checksum")
+                    throw damaged("block \(number) of its tables (bytes \(start + number * Self.blockBytes)–\(start + number * Self.blockBytes + block.count - 1)) does not match its checksum")
                 }
-                let rows = max(0, min(block.count, rowsAndStrings - number * Self.blockBytes))
-                hasher.update(UnsafeRawBufferPointer(rebasing: block[..<rows]))
-                at += block.count
                 number += 1
             }
         }
-        guard hasher.finalize() == salt else { throw damaged("its tables do not match their checksum") }
     }
 
     private func damaged(_ what: String) -> LedgerError {
@@ -320,5 +276,47 @@ final class StoredTables {
             hashes += block.withUnsafeBytes { StoredTables.hash(salt, hashes.count / 32, $0) }.rawRepresentation
             block.removeAll(keepingCapacity: true)
         }
+    }
+}
+
+/// A Bloom filter of digests, 10 bits a key, in 4 KiB blocks of 32,768 bits: a key's first word
+/// picks its block, and 7 bits in it come from its second and third words (about 1% of absent
+/// keys pass). A table built here keeps one in memory (``RowIndex``); a saved state stores it as
+/// it is, so that a lookup in the file reads one block of it.
+struct BloomFilter {
+    /// The filter's blocks, one after another.
+    private(set) var bytes: [UInt8]
+
+    var blocks: Int { bytes.count / StoredTables.blockBytes }
+
+    /// Room for `keys` keys (at least one block).
+    init(keys: Int) {
+        bytes = [UInt8](repeating: 0, count: max(1, (keys * 10 + 32767) / 32768) * StoredTables.blockBytes)
+    }
+
+    mutating func insert(_ key: Digest) {
+        let base = Self.block(of: key, among: blocks) * StoredTables.blockBytes
+        Self.forEachBit(of: key) { bytes[base + $0 >> 3] |= 1 << ($0 & 7) }
+    }
+
+    func mayContain(_ key: Digest) -> Bool {
+        let base = Self.block(of: key, among: blocks) * StoredTables.blockBytes
+        return bytes.withUnsafeBytes { Self.mayContain(key, inBlock: UnsafeRawBufferPointer(rebasing: $0[base..<(base + StoredTables.blockBytes)])) }
+    }
+
+    /// Which of `blocks` blocks holds `key`'s bits.
+    static func block(of key: Digest, among blocks: Int) -> Int { Int(key.leadingWord.multipliedFullWidth(by: UInt64(blocks)).high) }
+
+    /// Whether `block`, the block of `key`, has all of `key`'s bits.
+    static func mayContain(_ key: Digest, inBlock block: UnsafeRawBufferPointer) -> Bool {
+        var all = true
+        forEachBit(of: key) { all = all && block[$0 >> 3] & (1 << ($0 & 7)) != 0 }
+        return all
+    }
+
+    /// Calls `body` with each of `key`'s 7 bit numbers in its block.
+    private static func forEachBit(of key: Digest, _ body: (Int) -> Void) {
+        let step = key.thirdWord | 1
+        for i in 0..<7 { body(Int((key.secondWord &+ UInt64(i) &* step) >> 49)) }
     }
 }

@@ -143,26 +143,34 @@ struct KeptRuleStateTests {
         let blockBytes = StoredTables.blockBytes
         let wholeBlocks = table.byteCount / blockBytes * blockBytes
         #expect(wholeBlocks >= 2 * blockBytes)
-        let covered = StoredTables.coveredBytes(idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count)
-        let filters = (StoredTables.filterBlocks(rows: table.ids.rows) + StoredTables.filterBlocks(rows: table.claims.rows)) * blockBytes
-        for offset in Array(stride(from: 100, to: wholeBlocks, by: blockBytes)) + Array(stride(from: covered - filters + 100, to: covered, by: blockBytes)) {
+        let layout = table.storedLayout
+        for offset in Array(stride(from: 100, to: wholeBlocks, by: blockBytes)) + Array(stride(from: layout.idFilter.offset + 100, to: layout.covered, by: blockBytes)) {
             bytes[tables + offset] ^= 0x20
         }
         try bytes.write(to: URL(fileURLWithPath: keptPath))
-        try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(), seed: 61)
+        try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(), refresh: .max, seed: 61)
     }
 
     /// Opens `f`'s writer, whose kept state at `keptPath` is damaged, and expects it to have been
-    /// dropped and the log replayed from genesis: the writer answers as the copy's does.
-    static func expectFellBack(_ f: Fixture, _ copy: String, _ keptPath: String, ruleState: RuleStateStorage, seed: UInt64) throws {
-        let fromKept = try LedgerWriter(directory: f.directory, ruleState: ruleState, rulesStateRefresh: .max)
+    /// dropped and the log replayed from genesis (and kept again if `refresh` says so): the writer
+    /// answers as the copy's does.
+    static func expectFellBack(_ f: Fixture, _ copy: String, _ keptPath: String, ruleState: RuleStateStorage, refresh: UInt64, seed: UInt64) throws {
+        let fromKept = try LedgerWriter(directory: f.directory, ruleState: ruleState, rulesStateRefresh: refresh)
         #expect(fromKept.replayedFrom == 0)
-        #expect(!FileManager.default.fileExists(atPath: keptPath))
+        if refresh == .max {
+            #expect(!FileManager.default.fileExists(atPath: keptPath))
+        } else {
+            let again = try SavedState(path: keptPath)
+            #expect(again.count == fromKept.ledger.count)
+            try again.tables[0].checkWhole()
+        }
         try RuleStateStorageTests.sameAnswers(f, fromKept, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: seed, rounds: 20)
     }
 
-    @Test("a kept rule state whose damage a merge of the replay's tables finds is dropped too: the open replays the log from genesis")
-    func damageFoundByMerge() throws {
+    @Test(
+        "a kept rule state whose damage a merge finds, of the replay's tables or to keep it again, is dropped too: the open replays the log from genesis",
+        arguments: [false, true])
+    func damageFoundByMerge(keepingAgain: Bool) throws {
         // After it only new facts: the replay's lookups are of new ids, answered by the filters
         // (but for about 1%), and its own tables grow past the kept one and are merged with it.
         let (f, copy, keptPath) = try Self.keptThenMore(seed: 38, count: 100) { f, a, b in
@@ -173,12 +181,15 @@ struct KeptRuleStateTests {
             }
         }
         // A byte of its first block of rows, which the open does not read (the top fence levels
-        // lie after the rows), but a merge does, reading it whole.
+        // lie after the rows), but a merge does, reading it whole: one that moves the replay's
+        // state to disk every 4 records, or the one that keeps it again after 10 or more.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
         #expect(try SavedState(path: keptPath).tables[0].byteCount >= 2 * StoredTables.blockBytes)
         bytes[Self.tablesStart(bytes) + 100] ^= 0x20
         try bytes.write(to: URL(fileURLWithPath: keptPath))
-        try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(recordsInMemory: 4), seed: 64)
+        try Self.expectFellBack(
+            f, copy, keptPath, ruleState: keepingAgain ? RuleStateStorage() : RuleStateStorage(recordsInMemory: 4), refresh: keepingAgain ? 10 : .max,
+            seed: 64)
     }
 
     @Test("a kept rule state is not used once the log's entry at its size has changed, even with the tree and the log's end as they were")

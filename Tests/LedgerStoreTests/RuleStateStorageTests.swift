@@ -298,7 +298,10 @@ struct RuleStateStorageTests {
             try file.write([byte[0] ^ 0x10], at: UInt64(8 + damage))
         }
         return (file, {
-            try RuleTable.open(file: file, name: "the test table", remedy: "", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows, stringBytes: table.strings.count, digest: table.digest)
+            let layout = table.storedLayout
+            return try RuleTable.open(
+                file: file, name: "the test table", remedy: "", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows,
+                stringBytes: table.strings.count, filterBlocks: (layout.idFilter.blocks, layout.claimFilter.blocks), digest: table.digest)
         })
     }
 
@@ -341,7 +344,7 @@ struct RuleStateStorageTests {
                 for i in 0..<min(200, ids.count) { #expect(absent.sequence(SHA256.hash(Array("absent \(i)".utf8))) == nil) }
                 let lookups = min(200, ids.count)
                 // Its filter's blocks, once each, and for the few it lets through, fences and rows.
-                let bound = StoredTables.filterBlocks(rows: size) + 2 * levels + lookups / 20 * (2 * levels + 2)
+                let bound = table.storedLayout.idFilter.blocks + 2 * levels + lookups / 20 * (2 * levels + 2)
                 #expect(absent.blocksRead! - opened <= bound, "size \(size): \(absent.blocksRead! - opened) blocks for \(lookups) absent keys")
             }
             try stored.checkWhole()
@@ -352,7 +355,7 @@ struct RuleStateStorageTests {
     func storedTableDamage() throws {
         let (table, ids, claims) = try Self.randomTable(ids: 5000, claims: 300, seed: 3)
         let size = Int(try Self.stored(table).file.size) - 8
-        let covered = StoredTables.coveredBytes(idRows: ids.count, claimRows: claims.count, stringBytes: table.strings.count)
+        let covered = table.storedLayout.covered
         // Rows, strings, every fence level, the filters and the hashes, and every byte of one block's hash.
         let offsets = Array(stride(from: 0, to: size, by: 997)) + [table.byteCount - 1, table.byteCount, covered - 1] + Array(covered..<(covered + 32))
         for offset in offsets {
