@@ -81,6 +81,21 @@ final class RuleTable: @unchecked Sendable {
             file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: digest, index: .stored(stored))
     }
 
+    /// A reader of a saved state's tables that reads blocks (and their hashes) as a lookup does,
+    /// but without checking them, with caches of its own: for bringing them into the page cache
+    /// from another thread ahead of this table's lookups (which are meant for one thread at a
+    /// time), never for answers. `nil` for a table written here, or if the top fence levels
+    /// cannot be read again.
+    func cacheWarmer() -> RuleTable? {
+        guard case let .stored(stored) = index,
+            let copy = try? StoredTables(file: file, name: name, remedy: stored.remedy, start: stored.start, layout: stored.layout, salt: stored.salt)
+        else { return nil }
+        copy.checksBlocks = false
+        return RuleTable(
+            file: file, name: name, start: ids.offset, idRows: ids.rows, claimRows: claims.rows, stringBytes: strings.count, digest: digest,
+            index: .stored(copy))
+    }
+
     /// Where the parts of this table lie in a saved state: as stored, or as it would be stored.
     var storedLayout: StoredTables.Layout {
         switch index {

@@ -105,6 +105,18 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         lastEntryID = header.lastEntryID
     }
 
+    private init(_ other: SavedState, table: RuleTable) {
+        (origin, count, parties, keys, root, lastEntryID, path) = (other.origin, other.count, other.parties, other.keys, other.root, other.lastEntryID, other.path)
+        self.table = table
+    }
+
+    /// A reader of the same file for bringing the blocks of lookups into the page cache from
+    /// another thread: it does not check them, so its answers are never to be used (see
+    /// ``RuleTable/cacheWarmer()``). `nil` if the file cannot be read again.
+    func cacheWarmer() -> SavedState? {
+        table.cacheWarmer().map { SavedState(self, table: $0) }
+    }
+
     public func sequence(of kind: IDKind, _ id: String) -> UInt64? {
         table.sequence(RuleTable.key(kind.rawValue, id))
     }

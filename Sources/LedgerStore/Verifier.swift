@@ -216,7 +216,10 @@ public enum Verifier {
             }
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
         }
+        let readAhead = saved.map { SavedStateReadAhead(saved: $0, log: checker.log, from: startOffset, end: checker.size) }
+        defer { readAhead?.stop() }
         try checker.run(fullChecksFrom: trusted.size, fromOffset: startOffset, progress: progress) { (checker) throws(LedgerError) in
+            readAhead?.passed(checker.position)
             if checker.position == newest.size {
                 if checker.range.root != newest.root {
                     checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
