@@ -110,6 +110,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         self.table = table
     }
 
+    /// How many blocks of its tables lookups have read.
+    var blocksRead: Int { table.blocksRead ?? 0 }
+
     /// A reader of the same file for bringing the blocks of lookups into the page cache from
     /// another thread: it does not check them, so its answers are never to be used (see
     /// ``RuleTable/cacheWarmer()``). `nil` if the file cannot be read again.

@@ -82,7 +82,8 @@ final class StoredTables {
     private var fenceBlocks: [Int: [UInt8]] = [:]
     private var rowBlocks: [Int: [UInt8]] = [:]
     private var hashPages: [Int: [UInt8]] = [:]
-    /// How many blocks have been read from the file and checked.
+    /// How many blocks have been read from the file (and checked, but by a reader that does not
+    /// check them: ``checksBlocks``).
     private(set) var blocksRead = 0
     /// Whether blocks are checked against their hashes as they are read: always, but for a
     /// reader that only brings blocks into the page cache (``SavedStateReadAhead``), whose

@@ -138,18 +138,29 @@ public enum Verifier {
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState? = nil,
         saveState: String? = nil, ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
+        try verify(
+            directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState,
+            readAhead: SavedStateReadAhead.Settings(), progress: progress)
+    }
+
+    /// As the public function; `readAhead` says how the lookups in `state` are read ahead
+    /// (``SavedStateReadAhead``), or `nil` for not at all (for tests).
+    static func verify(
+        directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState?, saveState: String?,
+        ruleState: RuleStateStorage, readAhead: SavedStateReadAhead.Settings?, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
+    ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let result = try verify(
             directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: true,
-            progress: progress)
+            readAhead: readAhead, progress: progress)
         guard result.report.findings.contains(where: { $0.code == .badSignature }) else { return result }
         return try verify(
             directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: false,
-            progress: progress)
+            readAhead: readAhead, progress: progress)
     }
 
     private static func verify(
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state saved: SavedState?, saveState: String?,
-        ruleState: RuleStateStorage, parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
+        ruleState: RuleStateStorage, parallel: Bool, readAhead settings: SavedStateReadAhead.Settings?, progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let trusted: VerifiedCheckpoint
         do throws(NoteError) {
@@ -216,8 +227,16 @@ public enum Verifier {
             }
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
         }
-        let readAhead = saved.map { SavedStateReadAhead(saved: $0, log: checker.log, from: startOffset, end: checker.size) }
-        defer { readAhead?.stop() }
+        var readAhead: SavedStateReadAhead?
+        if let saved, let settings {
+            readAhead = SavedStateReadAhead(saved: saved, log: checker.log, from: startOffset, end: checker.size, settings: settings)
+        }
+        defer {
+            if let readAhead {
+                settings?.finished?(readAhead)
+                readAhead.stop()
+            }
+        }
         try checker.run(fullChecksFrom: trusted.size, fromOffset: startOffset, progress: progress) { (checker) throws(LedgerError) in
             readAhead?.passed(checker.position)
             if checker.position == newest.size {

@@ -483,12 +483,18 @@ struct RuleStateStorageTests {
         #expect(throws: LedgerError(.io, "")) { try storage.moveOutIfDue(&state) }
     }
 
-    @Test("verify --since with a saved state cut short after it was opened fails, whether or not its table was merged")
-    func savedStateCutShort() throws {
-        let f = try Self.ledger(seed: 41, count: 120, breakRules: false)
+    /// A valid random ledger (``ledger(seed:count:breakRules:)``), the rule state saved by its full
+    /// verification at its checkpoint, and that checkpoint's text.
+    static func ledgerWithSavedState(seed: UInt64, count: Int) throws -> (fixture: Fixture, state: String, trusted: [UInt8]) {
+        let f = try Self.ledger(seed: seed, count: count, breakRules: false)
         let path = f.root.appendingPathComponent("saved.state").path
         _ = try Verifier.verify(directory: f.directory, saveState: path)
-        let trusted = try Array(CheckpointStore(ledgerDirectory: f.directory).newest()!.text)
+        return (f, path, try Array(CheckpointStore(ledgerDirectory: f.directory).newest()!.text))
+    }
+
+    @Test("verify --since with a saved state cut short after it was opened fails, whether or not its table was merged")
+    func savedStateCutShort() throws {
+        let (f, path, trusted) = try Self.ledgerWithSavedState(seed: 41, count: 120)
         var statements = Statements(seed: 42, breakRules: false)
         for _ in 0..<30 {
             let (event, author) = statements.next(entries: [])

@@ -1,7 +1,9 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerMerkle
 @testable import LedgerStore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -54,51 +56,115 @@ struct SavedStateReadAheadTests {
     @Test("it looks up before the verification nearly every id the verification looks up in the state, no further ahead than its window")
     func looksAhead() throws {
         // Random statements, a quarter of them breaking a rule, many naming what the state holds.
-        let f = try RuleStateStorageTests.ledger(seed: 31, count: 700, breakRules: true)
+        let f = try RuleStateStorageTests.ledger(seed: 31, count: 3000, breakRules: true)
         let lines = try f.logLines()
-        let kept = 400
+        let kept = 2500
         var state = LedgerState()
         try Self.check(lines[..<kept], into: &state, first: 0)
         let path = f.root.appendingPathComponent("ahead.state").path
         try SavedState.write(state, root: .zero, lastEntryID: Record.entryID(of: lines[kept - 1]), to: path)
         let saved = try SavedState(path: path)
+        let blocksAtOpen = saved.blocksRead
 
         let spy = Spy(saved)
         var checking = LedgerState(continuing: spy)
         try Self.check(lines[kept...], into: &checking, first: kept)
         let needed = Set(spy.lookups)
-        #expect(needed.count > 300)
+        let neededBlocks = saved.blocksRead - blocksAtOpen
+        #expect(needed.count > 1000)
         #expect(saved.readFailure == nil)
 
         let log = try FileDescriptor(path: f.directory + "/log", flags: O_RDONLY)
         let offset = UInt64(lines[..<kept].reduce(0) { $0 + $1.count + 1 })
         let end = try log.size
-        let ahead = SavedStateReadAhead(saved: saved, log: log, from: offset, end: end, window: 1 << 20, readers: 2, keepsHistory: true)
+        func readAhead(_ settings: SavedStateReadAhead.Settings) -> SavedStateReadAhead {
+            SavedStateReadAhead(saved: saved, log: log, from: offset, end: end, settings: settings, keepsHistory: true)
+        }
+        let ahead = readAhead(.init(window: 1 << 20, readers: 1))
         #expect(ahead.settle())
         let planned = Set(ahead.history ?? [])
         // It answers "not found" where the state holds an id: lookups that follow only from a
         // found one are left to the verification.
         let covered = needed.intersection(planned).count
         #expect(Double(covered) >= 0.9 * Double(needed.count), "\(covered) of \(needed.count)")
-        // (In this ledger 666 of 683; 15 of the 681 it plans are lookups the verification does
-        // not make.)
-        #expect(ahead.noted == ahead.history?.count && ahead.made == ahead.noted, "every lookup handed over was made")
+        #expect(ahead.plannedTo == UInt64(lines.count))
+        #expect(ahead.noted == ahead.history?.count && ahead.made == ahead.noted && ahead.dropped == 0, "every lookup handed over was made")
+        // Its reader read nearly every block the verification reads (each once: it keeps them).
+        #expect(ahead.blocksRead * 10 >= neededBlocks * 9, "\(ahead.blocksRead) of \(neededBlocks) blocks")
         ahead.stop()
 
         // Within a window of 10 records it plans fewer, and the rest once told the verification
-        // has passed them.
-        let short = SavedStateReadAhead(saved: saved, log: log, from: offset, end: end, window: 10, readers: 1, keepsHistory: true)
+        // has passed them; lookups of records the verification has passed are dropped.
+        let short = readAhead(.init(window: 10, readers: 1))
         #expect(short.settle())
         #expect(short.noted > 0 && short.noted < ahead.noted)
+        #expect(short.plannedTo == UInt64(kept + 10))
         #expect(Set(short.history ?? []).isSubset(of: planned))
+        short.passed(UInt64(lines.count - 5))
+        #expect(short.settle())
         short.passed(UInt64(lines.count))
         #expect(short.settle())
         let same = short.history == ahead.history
         #expect(same, "\(short.noted) lookups planned, \(ahead.noted) without a window")
+        #expect(short.made + short.dropped == short.noted && short.dropped > 0)
         short.stop()
 
-        // Stopped while it waits for the verification, it returns.
-        let stopped = SavedStateReadAhead(saved: saved, log: log, from: offset, end: end, window: 1, readers: 3)
-        stopped.stop()
+        // Forgetting what it learnt every 50 records, it still plans nearly every lookup needed,
+        // and more: ids it admitted, looked up in the file once forgotten.
+        let forgetful = readAhead(.init(window: 1 << 20, readers: 1, forgetAfter: 50))
+        #expect(forgetful.settle())
+        let alsoCovered = needed.intersection(Set(forgetful.history ?? [])).count
+        #expect(Double(alsoCovered) >= 0.9 * Double(needed.count), "\(alsoCovered) of \(needed.count)")
+        #expect(forgetful.noted > ahead.noted)
+        forgetful.stop()
+
+        // Stopped while the planner waits for the verification and the readers wait for work, it
+        // returns.
+        let waiting = readAhead(.init(window: 3, readers: 3))
+        #expect(waiting.settle())
+        waiting.stop()
+    }
+
+    @Test("verify --since reading ahead of a window finds exactly what it finds without reading ahead")
+    func verifierReadsAhead() throws {
+        let (f, path, trusted) = try RuleStateStorageTests.ledgerWithSavedState(seed: 43, count: 150)
+        // New records, a quarter of them breaking a rule (written as a dishonest operator could),
+        // naming ids and entries before the saved state and after it.
+        var statements = RuleStateStorageTests.Statements(seed: 44, breakRules: true)
+        var lines = try f.logLines()
+        var entries = lines.map { Record.entryID(of: $0) }
+        for _ in 0..<250 {
+            let (event, author) = statements.next(entries: entries)
+            let sequence = UInt64(lines.count)
+            let record = Record(sequence: sequence, previous: entries.last!, acceptedAt: f.time(), batchEnd: sequence, envelope: try f.sign(event, as: author))
+            lines.append(record.encoded())
+            entries.append(Record.entryID(of: lines.last!))
+        }
+        try f.writeLines(lines)
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        try RuleStateStorageTests.signCheckpoint(f)
+        let verifier = try CheckpointVerifier(
+            origin: "test.example/ledger", log: NoteVerifier(name: "test.example/ledger", publicKey: RuleStateStorageTests.logKey.publicKey))
+
+        let without = try Verifier.verify(
+            directory: f.directory, since: trusted, verifier: verifier, state: SavedState(path: path), saveState: nil, ruleState: RuleStateStorage(),
+            readAhead: nil)
+        #expect(without.report.checked == 250 && without.report.findings.count > 20, "\(without.report.findings.count) findings")
+        let seen = Mutex<[(noted: Int, made: Int, plannedTo: UInt64)]>([])
+        let settings = SavedStateReadAhead.Settings(window: 16, readers: 2) { ahead in
+            // Told that the verification has passed every record, it plans to the end.
+            let settled = ahead.settle()
+            seen.withLock { $0.append((settled ? ahead.noted : -1, ahead.made, ahead.plannedTo)) }
+        }
+        let with = try Verifier.verify(
+            directory: f.directory, since: trusted, verifier: verifier, state: SavedState(path: path), saveState: nil, ruleState: RuleStateStorage(),
+            readAhead: settings)
+        #expect(with.report.findings == without.report.findings)
+        #expect(with.report.checked == without.report.checked && with.report.records == without.report.records)
+        #expect(with.report.root == without.report.root && with.report.lastEntryID == without.report.lastEntryID)
+        // It went on past its window as the verification passed records, to the end of the log.
+        let runs = seen.withLock { $0 }
+        #expect(runs.count == 1)
+        #expect(runs.first.map { $0.noted > 200 && $0.plannedTo == with.report.records } == true, "\(runs)")
     }
 }
