@@ -87,8 +87,14 @@ final class StoredTables {
     private(set) var blocksRead = 0
     /// Whether blocks are checked against their hashes as they are read: always, but for a
     /// reader that only brings blocks into the page cache (``SavedStateReadAhead``), whose
-    /// answers no one uses. It still reads the hashes, for the reader that checks them.
-    var checksBlocks = true
+    /// answers no one uses. It still reads the hashes, for the reader that checks them, and keeps
+    /// few blocks in memory (the page cache holds them): a reader of its own on each of several
+    /// threads would otherwise hold megabytes each.
+    var checksBlocks = true {
+        didSet { cacheLimits = checksBlocks ? Self.cacheLimits : (fences: 256, rows: 16, hashPages: 64) }
+    }
+    private static let cacheLimits = (fences: cachedFenceBlocks, rows: cachedRowBlocks, hashPages: cachedHashPages)
+    private var cacheLimits = StoredTables.cacheLimits
 
     /// The sizes of the fence levels of `rows` rows, level 1 first (none for no rows).
     static func levelCounts(rows: Int) -> [Int] {
@@ -175,9 +181,9 @@ final class StoredTables {
         }
         blocksRead += 1
         if isFence {
-            Self.keep(bytes, number, in: &fenceBlocks, limit: Self.cachedFenceBlocks)
+            Self.keep(bytes, number, in: &fenceBlocks, limit: cacheLimits.fences)
         } else {
-            Self.keep(bytes, number, in: &rowBlocks, limit: Self.cachedRowBlocks)
+            Self.keep(bytes, number, in: &rowBlocks, limit: cacheLimits.rows)
         }
         return bytes
     }
@@ -193,7 +199,7 @@ final class StoredTables {
             let count = min(Self.blockBytes, layout.hashBytes - page * Self.blockBytes)
             hashes = try file.read(at: UInt64(start + layout.covered + page * Self.blockBytes), count: count)
             guard hashes.count == count else { throw cut(number) }
-            Self.keep(hashes, page, in: &hashPages, limit: Self.cachedHashPages)
+            Self.keep(hashes, page, in: &hashPages, limit: cacheLimits.hashPages)
         }
         return hashes.withUnsafeBytes { Digest(loadingFrom: $0, at: (number - page * perPage) * 32) }
     }
