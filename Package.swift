@@ -38,8 +38,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCrypto"], swiftSettings: settings),
-        .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
-        .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing"], swiftSettings: settings),
+        .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerStore"], swiftSettings: settings),
+        .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing", "LedgerStore"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerBench",
             dependencies: [

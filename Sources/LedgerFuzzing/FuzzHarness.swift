@@ -2,7 +2,8 @@ import LedgerCore
 import LedgerCrypto
 
 /// Feeds arbitrary bytes through every decoder of untrusted input and through the append
-/// checks, asserting the round-trip invariants that keep one input from being read two ways.
+/// checks, asserting the round-trip invariants that keep one input from being read two ways; an
+/// input that starts as a saved state does goes to ``SavedStateFuzzing`` instead.
 ///
 /// Used by the libFuzzer target in `Tools/fuzz` and by a regression test that replays the
 /// committed corpus, so every input that ever crashed stays a test.
@@ -32,6 +33,10 @@ public final class FuzzHarness: Sendable {
     /// Runs one input through the decoders and the append checks.
     public func run(_ input: UnsafeRawBufferPointer) {
         let bytes = Array(input)
+        if bytes.starts(with: Array("ELSTATE2".utf8)) {
+            SavedStateFuzzing.run(bytes)
+            return
+        }
         // The strict base64 decoder must accept exactly the texts that `encode` writes.
         let canonical = Base64.decodeCanonical(utf8: bytes)
         let reencoded = Base64.decode(utf8: bytes).flatMap { Array(Base64.encode($0).utf8) == bytes ? $0 : nil }
@@ -88,6 +93,7 @@ public final class FuzzHarness: Sendable {
         if let first = Self.history(keys: keys).first {
             out.append(Record(sequence: 0, previous: .zero, acceptedAt: Self.acceptedAt, batchEnd: 0, envelope: first).encoded())
         }
+        if let state = SavedStateFuzzing.seed(state, sign: { Self.sign($0, as: $1, keys: keys) }) { out.append(state) }
         return out
     }
 

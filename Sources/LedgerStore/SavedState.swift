@@ -116,7 +116,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// A reader of the same file for bringing the blocks of lookups into the page cache from
     /// another thread: it does not check them, so its answers are never to be used (see
     /// ``RuleTable/cacheWarmer()``). `nil` if the file cannot be read again.
-    func cacheWarmer() -> SavedState? {
+    package func cacheWarmer() -> SavedState? {
         table.cacheWarmer().map { SavedState(self, table: $0) }
     }
 
@@ -183,6 +183,38 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             try file.write(head, at: 0)
             try table.store(in: file, at: UInt64(head.count))
         }
+    }
+
+    /// Reads and checks every block of its tables, as `--save-state` does before merging them.
+    package func checkWhole() throws(LedgerError) {
+        try table.checkWhole()
+    }
+
+    /// `bytes` of a saved state with its checksums made to match what else they hold, and its
+    /// tables cut or padded to the size its header's counts give (when the header reads, and gives
+    /// a small size): so that a fuzzer's changes reach the parsing behind the checksums. Never used
+    /// on a reviewer's state: a state is only as good as the verification that saved it.
+    package static func withChecksumsMatching(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= 16, bytes.starts(with: magic) else { return bytes }
+        var out = bytes
+        let headerLength = Int(clamping: out[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        guard headerLength <= out.count - 16 else { return bytes }
+        let headerEnd = 16 + headerLength
+        let tables = (headerEnd + 32 + 7) / 8 * 8
+        if out.count < tables { out += [UInt8](repeating: 0, count: tables - out.count) }
+        out.replaceSubrange(headerEnd..<(headerEnd + 32), with: SHA256.hash(out[..<headerEnd]).rawRepresentation)
+        guard let header = try? Header(json: Array(out[16..<headerEnd])),
+            [header.idRows, header.claimRows, header.filterBlocks.ids, header.filterBlocks.claims].allSatisfy({ (0...1024).contains($0) }),
+            (0...(1 << 16)).contains(header.stringBytes)
+        else { return out }
+        let layout = StoredTables.Layout(
+            idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes, idFilterBlocks: header.filterBlocks.ids,
+            claimFilterBlocks: header.filterBlocks.claims)
+        var region = Array(out[tables...].prefix(layout.covered))
+        region += [UInt8](repeating: 0, count: layout.covered - region.count)
+        var hashes = StoredTables.BlockHasher(salt: header.tablesDigest)
+        region.withUnsafeBytes { hashes.add($0) }
+        return Array(out[..<tables]) + region + hashes.finish()
     }
 
     /// The JSON header.

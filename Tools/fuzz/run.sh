@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the envelope, event and record decoders and the append checks with libFuzzer.
+# Fuzzes the envelope, event and record decoders, the append checks and the reading of saved rule
+# states (inputs that start with ELSTATE2) with libFuzzer.
 #   Tools/fuzz/run.sh [SECONDS]   (default 300)
 # New interesting inputs go to Tools/fuzz/corpus-new/ (not committed); a crashing input is written
 # to Tools/fuzz/artifacts/. Copy a crasher into Tools/fuzz/corpus/ once fixed: the test suite
@@ -11,4 +12,4 @@ swift build -c release --scratch-path ../../.build-fuzz \
     -Xswiftc -sanitize=fuzzer,address --product LedgerFuzz
 mkdir -p corpus-new artifacts
 exec ../../.build-fuzz/release/LedgerFuzz corpus-new corpus \
-    -max_total_time="$seconds" -max_len=8192 -artifact_prefix=artifacts/ -print_final_stats=1
+    -max_total_time="$seconds" -max_len=32768 -artifact_prefix=artifacts/ -print_final_stats=1
