@@ -55,8 +55,8 @@ final class SavedStateReadAhead: @unchecked Sendable {
     private var passed: UInt64
     /// The position the planner waits for the verification to pass, if it waits.
     private var plannerWaitsFor: UInt64?
-    /// The records the planner has applied.
-    private(set) var plannedTo: UInt64
+    /// The records the planner has handed the lookups of over.
+    private var plannedTo: UInt64
     private var plannerDone = false
     /// How many readers are making a lookup.
     private var busy = 0
@@ -64,13 +64,28 @@ final class SavedStateReadAhead: @unchecked Sendable {
     /// Whether ``settle()`` waits.
     private var settling = false
     /// How many lookups were handed over; made; dropped because the verification had passed their
-    /// record; and how many blocks the readers read. Every lookup handed over, when kept (for
-    /// tests).
-    private(set) var noted = 0
-    private(set) var made = 0
-    private(set) var dropped = 0
-    private(set) var blocksRead = 0
-    private(set) var history: [Lookup]?
+    /// record; and how many blocks the readers read. Every lookup handed over, when kept.
+    private var noted = 0
+    private var made = 0
+    private var dropped = 0
+    private var blocksRead = 0
+    private var history: [Lookup]?
+
+    /// What it has done so far (for tests).
+    struct Counts: Sendable {
+        var noted: Int
+        var made: Int
+        var dropped: Int
+        var blocksRead: Int
+        var plannedTo: UInt64
+        var history: [Lookup]?
+    }
+
+    var counts: Counts {
+        condition.lock()
+        defer { condition.unlock() }
+        return Counts(noted: noted, made: made, dropped: dropped, blocksRead: blocksRead, plannedTo: plannedTo, history: history)
+    }
 
     /// Lookups the planner noted for the record it applies and has not handed over yet (the
     /// planner's own): handed over a few records' worth at a time, since waking a reader for each
@@ -158,7 +173,7 @@ final class SavedStateReadAhead: @unchecked Sendable {
         }
         while let line = try? cursor.next(), line.complete {
             condition.lock()
-            if planning >= passed + window {
+            if planning >= passed, planning - passed >= window {
                 handOver()
                 // Woken once the verification has passed a quarter of the window more.
                 let resume = planning + max(window / 4, 1) - window
@@ -215,8 +230,13 @@ final class SavedStateReadAhead: @unchecked Sendable {
             }
             let (position, lookup) = lookups[taken]
             taken += 1
+            // Those taken go once they are half the queue: readers behind a planner a window
+            // ahead never see it empty.
             if taken == lookups.count {
                 lookups.removeAll(keepingCapacity: true)
+                taken = 0
+            } else if taken >= 1024, 2 * taken >= lookups.count {
+                lookups.removeFirst(taken)
                 taken = 0
             }
             if position < passed {
