@@ -5,10 +5,11 @@ import LedgerStore
 
 /// A reviewer's saved state as the fuzzer sees it: an input that starts as a saved state does
 /// (`ELSTATE2`) has its checksums made to match (``SavedState/withChecksumsMatching(_:)``), so
-/// that changes to its header, rows, fence levels and filters reach the code that reads them, and
-/// is opened from a file. Every lookup must answer the same through the reader that checks each
-/// block and through one that does not (the read-ahead's), and neither may crash; a lookup or the
-/// whole check may only refuse the file.
+/// that changes to its header, rows, top fence levels and filters reach the code that reads them,
+/// and is opened from a file. Nothing may crash, and every lookup must answer the same through the
+/// reader that checks each block and through one that does not (the read-ahead's); a lookup or
+/// the whole check may only refuse the file. (Inputs of 32 KiB hold one fence level a table, read
+/// when the file is opened; the lower levels are forged in a test of their own.)
 enum SavedStateFuzzing {
     /// A new file holding `bytes`, removed once `body` has opened it (callers may run at once).
     static func withFile<R>(holding bytes: [UInt8], _ body: (String) -> R) -> R? {
@@ -26,18 +27,21 @@ enum SavedStateFuzzing {
 
     static func run(_ bytes: [UInt8]) {
         let fixed = SavedState.withChecksumsMatching(bytes)
-        guard let opened = withFile(holding: fixed, { try? SavedState(path: $0) }), let state = opened, let unchecked = state.cacheWarmer() else { return }
+        guard let opened = withFile(holding: fixed.bytes, { try? SavedState(path: $0) }), let state = opened, let unchecked = state.cacheWarmer() else { return }
+        // Blocks whose checksums were not remade (a file too large to remake that opens) are
+        // refused by the checking reader alone: the answers may differ then, and only must not crash.
+        let compare = fixed.complete
         for (kind, id) in lookups {
             if let kind {
-                precondition(state.sequence(of: kind, id) == unchecked.sequence(of: kind, id), "saved state: the readers disagree on \(kind) \(id)")
+                precondition(state.sequence(of: kind, id) == unchecked.sequence(of: kind, id) || !compare, "saved state: the readers disagree on \(kind) \(id)")
             } else {
-                precondition(state.claim(id) == unchecked.claim(id), "saved state: the readers disagree on claim \(id)")
+                precondition(state.claim(id) == unchecked.claim(id) || !compare, "saved state: the readers disagree on claim \(id)")
             }
         }
         for entry in entries {
-            precondition(state.sequence(ofEntry: entry) == unchecked.sequence(ofEntry: entry), "saved state: the readers disagree on an entry")
+            precondition(state.sequence(ofEntry: entry) == unchecked.sequence(ofEntry: entry) || !compare, "saved state: the readers disagree on an entry")
         }
-        precondition((state.readFailure == nil) == (unchecked.readFailure == nil), "saved state: one reader failed, the other did not")
+        precondition((state.readFailure == nil) == (unchecked.readFailure == nil) || !compare, "saved state: one reader failed, the other did not")
         _ = try? state.checkWhole()
     }
 

@@ -191,14 +191,15 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     }
 
     /// `bytes` of a saved state with its checksums made to match what else they hold, and its
-    /// tables cut or padded to the size its header's counts give (when the header reads, and gives
-    /// a small size): so that a fuzzer's changes reach the parsing behind the checksums. Never used
-    /// on a reviewer's state: a state is only as good as the verification that saved it.
-    package static func withChecksumsMatching(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.count >= 16, bytes.starts(with: magic) else { return bytes }
+    /// tables cut or padded to the size its header's counts give: so that a fuzzer's changes reach
+    /// the parsing behind the checksums. `complete` is false when only the header's checksum could
+    /// be remade (the header does not read, or gives a size too large to remake). Never used on a
+    /// reviewer's state: a state is only as good as the verification that saved it.
+    package static func withChecksumsMatching(_ bytes: [UInt8]) -> (bytes: [UInt8], complete: Bool) {
+        guard bytes.count >= 16, bytes.starts(with: magic) else { return (bytes, false) }
         var out = bytes
         let headerLength = Int(clamping: out[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-        guard headerLength <= out.count - 16 else { return bytes }
+        guard headerLength <= out.count - 16 else { return (bytes, false) }
         let headerEnd = 16 + headerLength
         let tables = (headerEnd + 32 + 7) / 8 * 8
         if out.count < tables { out += [UInt8](repeating: 0, count: tables - out.count) }
@@ -206,7 +207,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         guard let header = try? Header(json: Array(out[16..<headerEnd])),
             [header.idRows, header.claimRows, header.filterBlocks.ids, header.filterBlocks.claims].allSatisfy({ (0...1024).contains($0) }),
             (0...(1 << 16)).contains(header.stringBytes)
-        else { return out }
+        else { return (out, false) }
         let layout = StoredTables.Layout(
             idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes, idFilterBlocks: header.filterBlocks.ids,
             claimFilterBlocks: header.filterBlocks.claims)
@@ -214,7 +215,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         region += [UInt8](repeating: 0, count: layout.covered - region.count)
         var hashes = StoredTables.BlockHasher(salt: header.tablesDigest)
         region.withUnsafeBytes { hashes.add($0) }
-        return Array(out[..<tables]) + region + hashes.finish()
+        return (Array(out[..<tables]) + region + hashes.finish(), true)
     }
 
     /// The JSON header.

@@ -38,18 +38,26 @@ struct FuzzCorpusTests {
     func savedStateSeed() throws {
         let seed = try #require(FuzzHarness.shared.seeds().last)
         #expect(seed.starts(with: Array("ELSTATE2".utf8)) && seed.count <= 32768, "\(seed.count) bytes")
-        #expect(SavedState.withChecksumsMatching(seed) == seed)
+        #expect(SavedState.withChecksumsMatching(seed) == (seed, true))
         let state = try #require(SavedStateFuzzing.withFile(holding: seed) { try? SavedState(path: $0) } ?? nil)
         #expect(state.sequence(of: .fact, "f0") != nil && state.sequence(of: .fact, "f58") != nil && state.sequence(of: .fact, "f1") != nil)
         #expect(state.sequence(of: .fact, "f3") == nil && state.sequence(of: .evidence, "e1") == nil)
         #expect(state.claim("c0") != nil && state.claim("c1") == nil)
         #expect(state.sequence(of: .attestation, "a1") != nil && state.sequence(ofEntry: SavedStateFuzzing.entries[0]) != nil)
         try state.checkWhole()
-        // A changed byte of its tables, checksums remade, opens and reads the same through both readers
-        // (the harness checks); with the old checksums, it is refused.
+        // A changed byte of a row (the first id row's sequence number), checksums remade, opens,
+        // passes the whole check and answers differently; with the seed's checksums it is refused.
+        let headerLength = Int(seed[8]) | Int(seed[9]) << 8
+        let firstRow = (16 + headerLength + 32 + 7) / 8 * 8
         var changed = seed
-        changed[changed.count - 40] ^= 0x10
+        changed[firstRow + 32] ^= 0x01
+        let remade = SavedState.withChecksumsMatching(changed)
+        #expect(remade.complete && remade.bytes != seed && remade.bytes.count == seed.count)
         FuzzHarness.shared.run(changed)
+        let forged = try #require(SavedStateFuzzing.withFile(holding: remade.bytes) { try? SavedState(path: $0) } ?? nil)
+        try forged.checkWhole()
+        func answers(_ state: SavedState) -> [UInt64?] { SavedStateFuzzing.lookups.compactMap { kind, id in kind.map { state.sequence(of: $0, id) } } }
+        #expect(answers(forged) != answers(state))
         let damaged = try #require(SavedStateFuzzing.withFile(holding: changed) { try? SavedState(path: $0) } ?? nil)
         #expect(throws: LedgerError.self) { try damaged.checkWhole() }
     }
