@@ -1,5 +1,6 @@
 import LedgerCore
 import LedgerCrypto
+import LedgerStore
 
 /// Feeds arbitrary bytes through every decoder of untrusted input and through the append
 /// checks, asserting the round-trip invariants that keep one input from being read two ways; an
@@ -33,7 +34,7 @@ public final class FuzzHarness: Sendable {
     /// Runs one input through the decoders and the append checks.
     public func run(_ input: UnsafeRawBufferPointer) {
         let bytes = Array(input)
-        if bytes.starts(with: Array("ELSTATE2".utf8)) {
+        if bytes.starts(with: SavedState.magic) {
             SavedStateFuzzing.run(bytes)
             return
         }

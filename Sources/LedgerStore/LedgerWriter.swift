@@ -58,8 +58,10 @@ public final class LedgerWriter {
     /// merged whole), and an open replays at most this many more.
     public static let defaultRulesStateRefresh: UInt64 = 20_000
 
-    /// What to do about a kept rule state found damaged while in use.
-    static let rulesStateRemedy = "It is the writer's cache of the rule state: remove it (or run `ledger repair DIR --rebuild-derived`), and the next write rebuilds it from the log."
+    /// What to do about the kept rule state of the ledger in `directory` found damaged while in use.
+    static func rulesStateRemedy(_ directory: String) -> String {
+        "It is the writer's cache of the rule state: remove it (or run `ledger repair \(directory) --rebuild-derived`), and the next write rebuilds it from the log."
+    }
 
     /// How long a writer waits for another by default, in seconds.
     public static let defaultLockTimeout = 10.0
@@ -262,7 +264,7 @@ public final class LedgerWriter {
         // A regular file only: nothing in a ledger directory is read through a link, and a FIFO
         // would block the open.
         guard FileSystem.isRegularFile(layout.rulesState),
-            let kept = try? SavedState(path: layout.rulesState, remedy: Self.rulesStateRemedy, followLinks: false), kept.count > 0,
+            let kept = try? SavedState(path: layout.rulesState, remedy: Self.rulesStateRemedy(ledger.directory), followLinks: false), kept.count > 0,
             kept.count <= ledger.count,
             (try? ledger.entryID(at: kept.count - 1)) == kept.lastEntryID,
             let tree = StoredTreeReader(directory: ledger.treeDirectory), tree.size >= kept.count,

@@ -67,33 +67,27 @@ final class RuleTable: @unchecked Sendable {
         self.index = index
     }
 
-    /// Opens the tables of a saved state, which lie in `file` from `start` followed by their
-    /// fence levels and block hashes (``StoredTables``), sizes checked by the caller. Reads only
-    /// the top fence levels; `digest` is what the file's header states.
+    /// Opens the tables of a saved state, which lie in `file` from `start` as `layout` says,
+    /// sizes checked by the caller. Reads only the top fence levels; `digest` is what the file's
+    /// header states. Without `checksBlocks`, only to bring blocks into the page cache from
+    /// another thread ahead of a checking table's lookups (see ``StoredTables/checksBlocks``):
+    /// never for answers.
     static func open(
-        file: FileDescriptor, name: String, remedy: String, start: Int, idRows: Int, claimRows: Int, stringBytes: Int, filterBlocks: (ids: Int, claims: Int),
-        digest: Digest
+        file: FileDescriptor, name: String, remedy: String, start: Int, layout: StoredTables.Layout, digest: Digest, checksBlocks: Bool = true
     ) throws(LedgerError) -> RuleTable {
-        let layout = StoredTables.Layout(
-            idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, idFilterBlocks: filterBlocks.ids, claimFilterBlocks: filterBlocks.claims)
-        let stored = try StoredTables(file: file, name: name, remedy: remedy, start: start, layout: layout, salt: digest)
+        let stored = try StoredTables(file: file, name: name, remedy: remedy, start: start, layout: layout, salt: digest, checksBlocks: checksBlocks)
         return RuleTable(
-            file: file, name: name, start: start, idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, digest: digest, index: .stored(stored))
+            file: file, name: name, start: start, idRows: layout.idRows, claimRows: layout.claimRows, stringBytes: layout.stringBytes, digest: digest,
+            index: .stored(stored))
     }
 
-    /// A reader of a saved state's tables that reads blocks (and their hashes) as a lookup does,
-    /// but without checking them, with caches of its own: for bringing them into the page cache
-    /// from another thread ahead of this table's lookups (which are meant for one thread at a
-    /// time), never for answers. `nil` for a table written here, or if the top fence levels
-    /// cannot be read again.
+    /// A reader of a saved state's tables that reads blocks as a lookup does but does not check
+    /// them, with caches of its own (``open(file:name:remedy:start:layout:digest:checksBlocks:)``
+    /// without `checksBlocks`). `nil` for a table written here, or if the top fence levels cannot
+    /// be read again.
     func cacheWarmer() -> RuleTable? {
-        guard case let .stored(stored) = index,
-            let copy = try? StoredTables(file: file, name: name, remedy: stored.remedy, start: stored.start, layout: stored.layout, salt: stored.salt)
-        else { return nil }
-        copy.checksBlocks = false
-        return RuleTable(
-            file: file, name: name, start: ids.offset, idRows: ids.rows, claimRows: claims.rows, stringBytes: strings.count, digest: digest,
-            index: .stored(copy))
+        guard case let .stored(stored) = index else { return nil }
+        return try? Self.open(file: file, name: name, remedy: stored.remedy, start: stored.start, layout: stored.layout, digest: digest, checksBlocks: false)
     }
 
     /// Where the parts of this table lie in a saved state: as stored, or as it would be stored.
@@ -108,7 +102,7 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// Writes the table to `file` at `offset` as a saved state holds it (read back with
-    /// ``open(file:name:remedy:start:idRows:claimRows:stringBytes:filterBlocks:digest:)``): its rows
+    /// ``open(file:name:remedy:start:layout:digest:checksBlocks:)``): its rows
     /// and strings, then its fence levels, its Bloom filters and its blocks' hashes (laid out as
     /// ``StoredTables/Layout`` says). Only for a table written here.
     func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {

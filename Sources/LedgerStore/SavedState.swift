@@ -23,7 +23,8 @@ public import LedgerCrypto
 /// 8, then the tables of a ``RuleTable`` (rows and strings), their fence levels, Bloom filters and
 /// blocks' hashes (``StoredTables``).
 public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
-    static let magic = Array("ELSTATE2".utf8)
+    /// How a saved state's file begins.
+    package static let magic = Array("ELSTATE2".utf8)
 
     public let origin: String?
     public let count: UInt64
@@ -64,7 +65,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         guard start.count == 16, start.starts(with: Self.magic) else {
             throw bad(start.starts(with: Array("ELSTATE1".utf8)) ? "it was saved by an earlier version of ledger, in a format this one no longer reads" : "it does not start with ELSTATE2")
         }
-        let headerLength = Int(clamping: start[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        let headerLength = Self.headerLength(start)
         guard headerLength <= size - 48 else { throw bad("its header is longer than the file") }
         let headerEnd = 16 + headerLength
         let head = try file.read(at: 0, count: headerEnd + 32)
@@ -81,7 +82,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             throw bad("it was saved under other append rules (\(header.rules ?? "unnamed")) than this version of ledger applies (\(LedgerState.rules))")
         }
         // Every count is checked against the room left before it is multiplied or added.
-        let tables = (headerEnd + 32 + 7) / 8 * 8
+        let tables = Self.tablesStart(headerEnd: headerEnd)
         guard tables <= size, (0...((size - tables) / RuleTable.idRow)).contains(header.idRows),
             (0...((size - tables - header.idRows * RuleTable.idRow) / RuleTable.claimRow)).contains(header.claimRows)
         else { throw bad("its tables do not fill the file as its header says") }
@@ -90,13 +91,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         guard (0...rest).contains(header.stringBytes), blocks.contains(header.filterBlocks.ids), blocks.contains(header.filterBlocks.claims) else {
             throw bad("its tables do not fill the file as its header says")
         }
-        let layout = StoredTables.Layout(
-            idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes, idFilterBlocks: header.filterBlocks.ids,
-            claimFilterBlocks: header.filterBlocks.claims)
+        let layout = header.layout
         guard size - tables == layout.covered + layout.hashBytes else { throw bad("its tables do not fill the file as its header says") }
-        table = try RuleTable.open(
-            file: file, name: "the saved state \(path)", remedy: remedy, start: tables, idRows: header.idRows, claimRows: header.claimRows,
-            stringBytes: header.stringBytes, filterBlocks: header.filterBlocks, digest: header.tablesDigest)
+        table = try RuleTable.open(file: file, name: "the saved state \(path)", remedy: remedy, start: tables, layout: layout, digest: header.tablesDigest)
         origin = header.origin
         count = header.count
         parties = header.parties
@@ -198,25 +195,32 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     package static func withChecksumsMatching(_ bytes: [UInt8]) -> (bytes: [UInt8], complete: Bool) {
         guard bytes.count >= 16, bytes.starts(with: magic) else { return (bytes, false) }
         var out = bytes
-        let headerLength = Int(clamping: out[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        let headerLength = Self.headerLength(out[..<16])
         guard headerLength <= out.count - 16 else { return (bytes, false) }
         let headerEnd = 16 + headerLength
-        let tables = (headerEnd + 32 + 7) / 8 * 8
+        let tables = Self.tablesStart(headerEnd: headerEnd)
         if out.count < tables { out += [UInt8](repeating: 0, count: tables - out.count) }
         out.replaceSubrange(headerEnd..<(headerEnd + 32), with: SHA256.hash(out[..<headerEnd]).rawRepresentation)
         guard let header = try? Header(json: Array(out[16..<headerEnd])),
             [header.idRows, header.claimRows, header.filterBlocks.ids, header.filterBlocks.claims].allSatisfy({ (0...1024).contains($0) }),
             (0...(1 << 16)).contains(header.stringBytes)
         else { return (out, false) }
-        let layout = StoredTables.Layout(
-            idRows: header.idRows, claimRows: header.claimRows, stringBytes: header.stringBytes, idFilterBlocks: header.filterBlocks.ids,
-            claimFilterBlocks: header.filterBlocks.claims)
+        let layout = header.layout
         var region = Array(out[tables...].prefix(layout.covered))
         region += [UInt8](repeating: 0, count: layout.covered - region.count)
         var hashes = StoredTables.BlockHasher(salt: header.tablesDigest)
         region.withUnsafeBytes { hashes.add($0) }
         return (Array(out[..<tables]) + region + hashes.finish(), true)
     }
+
+    /// The header's length, from the 8 bytes after the magic that `start` begins with.
+    private static func headerLength(_ start: some Collection<UInt8>) -> Int {
+        Int(clamping: start.dropFirst(8).prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
+    /// Where the tables begin after a header ending at `headerEnd`: after its SHA-256, at a
+    /// multiple of 8.
+    private static func tablesStart(headerEnd: Int) -> Int { (headerEnd + 32 + 7) / 8 * 8 }
 
     /// The JSON header.
     private struct Header {
@@ -234,6 +238,12 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         var rules: String?
         /// How many blocks each of its tables' Bloom filters has.
         var filterBlocks: (ids: Int, claims: Int)
+
+        /// Where the tables' parts lie, once their sizes are checked (they are multiplied).
+        var layout: StoredTables.Layout {
+            StoredTables.Layout(
+                idRows: idRows, claimRows: claimRows, stringBytes: stringBytes, idFilterBlocks: filterBlocks.ids, claimFilterBlocks: filterBlocks.claims)
+        }
 
         init(json bytes: [UInt8]) throws(LedgerError) {
             func bad(_ what: String) -> LedgerError { LedgerError(.usage, "its header \(what)") }

@@ -116,7 +116,7 @@ final class SavedStateReadAhead: @unchecked Sendable {
             plannerDone = true
             return
         }
-        let scratch = LedgerState(continuing: Recorder(saved, self))
+        let scratch = LedgerState(continuing: Recorder(LedgerState(continuing: saved), self))
         startThread(in: threads) { [self] in plan(scratch, from: offset, end: end) }
         for reader in readers {
             startThread(in: threads) { [self] in look(in: reader) }
@@ -270,12 +270,6 @@ private final class Recorder: LedgerStateBase, @unchecked Sendable {
     let parties: [String: LedgerState.Party]
     let keys: [Digest: LedgerState.Key]
     unowned let readAhead: SavedStateReadAhead
-
-    /// `base`'s size, parties and keys.
-    init(_ base: some LedgerStateBase, _ readAhead: SavedStateReadAhead) {
-        (origin, count, parties, keys) = (base.origin, base.count, base.parties, base.keys)
-        self.readAhead = readAhead
-    }
 
     /// `state`'s size, parties and keys, its ids forgotten.
     init(_ state: LedgerState, _ readAhead: SavedStateReadAhead) {

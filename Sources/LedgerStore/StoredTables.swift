@@ -37,6 +37,10 @@ final class StoredTables {
     /// Where each part lies, from the start of the tables: all of it follows from the tables'
     /// sizes and their filters' (the header's).
     struct Layout {
+        /// The tables' sizes, as the header states them.
+        let idRows: Int
+        let claimRows: Int
+        let stringBytes: Int
         /// Where the fence levels begin, after the rows and strings.
         let fencesStart: Int
         let idLevels: [Level]
@@ -51,6 +55,7 @@ final class StoredTables {
         var hashBytes: Int { (covered + blockBytes - 1) / blockBytes * 32 }
 
         init(idRows: Int, claimRows: Int, stringBytes: Int, idFilterBlocks: Int, claimFilterBlocks: Int) {
+            (self.idRows, self.claimRows, self.stringBytes) = (idRows, claimRows, stringBytes)
             var at = idRows * RuleTable.idRow + claimRows * RuleTable.claimRow + stringBytes
             fencesStart = at
             func levels(_ rows: Int) -> [Level] {
@@ -90,11 +95,8 @@ final class StoredTables {
     /// answers no one uses. It still reads the hashes, for the reader that checks them, and keeps
     /// few blocks in memory (the page cache holds them): a reader of its own on each of several
     /// threads would otherwise hold megabytes each.
-    var checksBlocks = true {
-        didSet { cacheLimits = checksBlocks ? Self.cacheLimits : (fences: 256, rows: 16, hashPages: 64) }
-    }
-    private static let cacheLimits = (fences: cachedFenceBlocks, rows: cachedRowBlocks, hashPages: cachedHashPages)
-    private var cacheLimits = StoredTables.cacheLimits
+    let checksBlocks: Bool
+    private let cacheLimits: (fences: Int, rows: Int, hashPages: Int)
 
     /// The sizes of the fence levels of `rows` rows, level 1 first (none for no rows).
     static func levelCounts(rows: Int) -> [Int] {
@@ -108,14 +110,16 @@ final class StoredTables {
     }
 
     /// The tables at `start` in `file`, whose sizes the caller has checked against the file's.
-    /// Reads (and checks) the top fence levels.
-    init(file: FileDescriptor, name: String, remedy: String, start: Int, layout: Layout, salt: Digest) throws(LedgerError) {
+    /// Reads (and checks, if `checksBlocks`) the top fence levels.
+    init(file: FileDescriptor, name: String, remedy: String, start: Int, layout: Layout, salt: Digest, checksBlocks: Bool) throws(LedgerError) {
         self.file = file
         self.name = name
         self.remedy = remedy
         self.start = start
         self.layout = layout
         self.salt = salt
+        self.checksBlocks = checksBlocks
+        cacheLimits = checksBlocks ? (Self.cachedFenceBlocks, Self.cachedRowBlocks, Self.cachedHashPages) : (256, 16, 64)
         idTop = try keys(of: layout.idLevels.last, in: 0..<(layout.idLevels.last?.count ?? 0))
         claimTop = try keys(of: layout.claimLevels.last, in: 0..<(layout.claimLevels.last?.count ?? 0))
     }
@@ -175,10 +179,9 @@ final class StoredTables {
         let length = min(Self.blockBytes, layout.covered - number * Self.blockBytes)
         let bytes = try file.read(at: UInt64(start + number * Self.blockBytes), count: length)
         guard bytes.count == length else { throw cut(number) }
+        // Without checks the hash is still read: its page is what the checking reader reads next.
         let stored = try storedHash(number)
-        guard !checksBlocks || stored == bytes.withUnsafeBytes({ Self.hash(salt, number, $0) }) else {
-            throw damaged("block \(number) of its tables (bytes \(start + number * Self.blockBytes)–\(start + number * Self.blockBytes + length - 1)) does not match its checksum")
-        }
+        guard !checksBlocks || stored == bytes.withUnsafeBytes({ Self.hash(salt, number, $0) }) else { throw mismatch(number, bytes.count) }
         blocksRead += 1
         if isFence {
             Self.keep(bytes, number, in: &fenceBlocks, limit: cacheLimits.fences)
@@ -222,12 +225,16 @@ final class StoredTables {
         try file.forEachChunk(from: start, count: layout.covered, chunk: 256 * Self.blockBytes) { (chunk) throws(LedgerError) in
             for at in stride(from: 0, to: chunk.count, by: Self.blockBytes) {
                 let block = UnsafeRawBufferPointer(rebasing: chunk[at..<min(at + Self.blockBytes, chunk.count)])
-                guard try storedHash(number) == Self.hash(salt, number, block) else {
-                    throw damaged("block \(number) of its tables (bytes \(start + number * Self.blockBytes)–\(start + number * Self.blockBytes + block.count - 1)) does not match its checksum")
-                }
+                guard try storedHash(number) == Self.hash(salt, number, block) else { throw mismatch(number, block.count) }
                 number += 1
             }
         }
+    }
+
+    /// Block `number`, of `count` bytes, does not match its hash.
+    private func mismatch(_ number: Int, _ count: Int) -> LedgerError {
+        let first = start + number * Self.blockBytes
+        return damaged("block \(number) of its tables (bytes \(first)–\(first + count - 1)) does not match its checksum")
     }
 
     private func damaged(_ what: String) -> LedgerError {

@@ -37,7 +37,7 @@ struct FuzzCorpusTests {
     @Test("the saved-state seed opens, finds the ids it holds and no others, and fits the fuzzer's inputs; its checksums are remade, not trusted")
     func savedStateSeed() throws {
         let seed = try #require(FuzzHarness.shared.seeds().last)
-        #expect(seed.starts(with: Array("ELSTATE2".utf8)) && seed.count <= 32768, "\(seed.count) bytes")
+        #expect(seed.starts(with: SavedState.magic) && seed.count <= 32768, "\(seed.count) bytes")
         #expect(SavedState.withChecksumsMatching(seed) == (seed, true))
         let state = try #require(SavedStateFuzzing.withFile(holding: seed) { try? SavedState(path: $0) } ?? nil)
         #expect(state.sequence(of: .fact, "f0") != nil && state.sequence(of: .fact, "f58") != nil && state.sequence(of: .fact, "f1") != nil)

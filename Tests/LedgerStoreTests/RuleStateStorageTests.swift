@@ -298,10 +298,7 @@ struct RuleStateStorageTests {
             try file.write([byte[0] ^ 0x10], at: UInt64(8 + damage))
         }
         return (file, {
-            let layout = table.storedLayout
-            return try RuleTable.open(
-                file: file, name: "the test table", remedy: "", start: 8, idRows: table.ids.rows, claimRows: table.claims.rows,
-                stringBytes: table.strings.count, filterBlocks: (layout.idFilter.blocks, layout.claimFilter.blocks), digest: table.digest)
+            try RuleTable.open(file: file, name: "the test table", remedy: "", start: 8, layout: table.storedLayout, digest: table.digest)
         })
     }
 

@@ -283,8 +283,6 @@ struct Figure: ParsableCommand {
         return Measurement(figure: "inclusion proof (generate + verify)", size: size, value: inclusion, unit: "µs", limit: 20, limitUnit: "µs (target)", detail: String(format: "consistency %.1f µs", consistency))
     }
 
-    /// A fresh ledger, the parties registered, then `size` statements appended 1,000 per group
-    /// commit; only the appends are timed (signing happens before).
     /// The ledger the append figures append to, open for writing, and the workload that continues
     /// its statements: a copy of the benchmark ledger of `size` entries (`source`) in `directory`,
     /// made unless an earlier figure left one there, so that appends are timed on a ledger of that

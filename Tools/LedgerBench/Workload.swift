@@ -160,8 +160,6 @@ struct Workload {
     /// The log key that signs the benchmark ledgers' checkpoints.
     static let logKey = (try? SigningKey(seed: [UInt8](repeating: 0xEE, count: 32)))!
 
-    /// Writes a ledger of `entries` records into `directory`, in group commits of 1,000, with
-    /// a signed checkpoint 1,000 entries before the end and one at the end.
     /// The workload as it stands after writing a ledger of `entries` entries (``generate``, and
     /// any statements appended after it by this workload): its next statements continue it.
     static func continuing(entries: Int) -> Workload {
@@ -173,6 +171,8 @@ struct Workload {
     /// When statements appended to a generated ledger are signed and accepted: after all of its own.
     static let appendTime = Timestamp(seconds: start.seconds + 86_400)
 
+    /// Writes a ledger of `entries` records into `directory`, in group commits of 1,000, with
+    /// a signed checkpoint 1,000 entries before the end and one at the end.
     static func generate(entries: Int, directory: String, progress: (Int) -> Void = { _ in }) throws -> Workload {
         var workload = Workload()
         var time = start
