@@ -224,13 +224,28 @@ final class RuleTable: @unchecked Sendable {
                 return nil
             }
         }
-        guard let rows, let block = read(rows.count * rowSize, at: region.offset + rows.lowerBound * rowSize) else { return nil }
-        return block.withUnsafeBytes { raw -> [UInt8]? in
-            for row in 0..<rows.count where Digest(loadingFrom: raw, at: row * rowSize) == key {
-                return Array(raw[(row * rowSize)..<((row + 1) * rowSize)])
+        guard let rows else { return nil }
+        // The rows are read a 4 KiB block at a time, only as far as the key can lie: they are
+        // sorted, so a lookup stops at the first row past its key. A run of 64 rows straddles two
+        // blocks more often than not, and each block read is checked whole.
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let offset = region.offset + row * rowSize
+            let inBlock = (StoredTables.blockBytes - (offset - ids.offset) % StoredTables.blockBytes) / rowSize
+            let count = min(max(inBlock, 1), rows.upperBound - row)
+            guard let chunk = read(count * rowSize, at: offset) else { return nil }
+            let found = chunk.withUnsafeBytes { raw -> (row: [UInt8]?, past: Bool) in
+                for i in 0..<count {
+                    let rowKey = Digest(loadingFrom: raw, at: i * rowSize)
+                    if rowKey == key { return (Array(raw[(i * rowSize)..<((i + 1) * rowSize)]), true) }
+                    if key < rowKey { return (nil, true) }
+                }
+                return (nil, false)
             }
-            return nil
+            if found.past { return found.row }
+            row += count
         }
+        return nil
     }
 }
 

@@ -348,6 +348,28 @@ struct RuleStateStorageTests {
         }
     }
 
+    @Test("a lookup reads a run of rows only as far as its key can lie: the first row of a run costs one block of rows, its last the blocks the run spans")
+    func rowsReadAsFarAsTheKey() throws {
+        // 4,096 id rows: the fence level is the top, read when the table is opened, so a lookup
+        // of a present key reads one block of the Bloom filter and then rows.
+        let (table, ids, _) = try Self.randomTable(ids: 4096, claims: 0, seed: 11)
+        let (_, open) = try Self.stored(table)
+        func blocks(_ from: Int, _ to: Int) -> Int { (to - 1) / StoredTables.blockBytes - from / StoredTables.blockBytes + 1 }
+        var spanning = 0
+        for run in stride(from: 0, to: ids.count, by: RowIndex.blockRows) {
+            let start = run * RuleTable.idRow, end = (run + RowIndex.blockRows) * RuleTable.idRow
+            for (row, rowBlocks) in [(run, blocks(start, start + RuleTable.idRow)), (run + RowIndex.blockRows - 1, blocks(start, end))] {
+                let fresh = try open()
+                let before = fresh.blocksRead!
+                #expect(fresh.sequence(ids[row].key) == ids[row].sequence)
+                #expect(fresh.blocksRead! - before == 1 + rowBlocks, "row \(row)")
+            }
+            if blocks(start, end) > 1 { spanning += 1 }
+        }
+        // Half the runs of 40-byte rows span two blocks: there, reading whole runs read both.
+        #expect(spanning * 2 >= ids.count / RowIndex.blockRows)
+    }
+
     @Test("fence levels below the top forged with their checksums remade: every lookup ends, never answers another key's row, and the read-ahead's unchecking reader answers the same")
     func forgedFenceLevels() throws {
         // Two levels: 79 keys at level 1, read by lookups; the fuzzer's inputs are too small to hold one.
