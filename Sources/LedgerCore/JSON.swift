@@ -333,17 +333,14 @@ public struct JSONParser: ~Copyable {
         // every byte is ASCII, as ids, keys and times are).
         var high: UInt8 = 0
         // Eight bytes at a time while none is a quote, a backslash or a control character.
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
+        let highs = JSONWriter.highBits
         while position + 8 <= bytes.count {
             let w = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let quote = w ^ (ones &* 0x22)
-            let backslash = w ^ (ones &* 0x5c)
-            let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)
-            if special & highs != 0 {
+            let special = JSONWriter.special(w)
+            if special != 0 {
                 // The lowest flagged byte is the first special one (a flag borrows only upward,
                 // from a byte that matched): step to it, taking the bytes before it into account.
-                let regular = (special & highs).trailingZeroBitCount / 8
+                let regular = special.trailingZeroBitCount / 8
                 if w & highs & ((1 << UInt64(8 * regular)) &- 1) != 0 { high = 0x80 }
                 position += regular
                 break
@@ -584,11 +581,22 @@ public struct JSONWriter: Sendable {
         bytes.append(0x22)
         var text = text
         text.withUTF8 { utf8 in
-            // Copy runs that need no escaping in one go; escape the rest byte by byte.
+            // Copy runs that need no escaping in one go, passing over eight bytes at a time while
+            // none needs it; escape the rest byte by byte.
             var start = 0
-            for i in 0..<utf8.count {
+            var i = 0
+            while i < utf8.count {
+                if i + 8 <= utf8.count,
+                    Self.special(UInt64(littleEndian: UnsafeRawBufferPointer(utf8).loadUnaligned(fromByteOffset: i, as: UInt64.self))) == 0
+                {
+                    i += 8
+                    continue
+                }
                 let byte = utf8[i]
-                guard byte < 0x20 || byte == 0x22 || byte == 0x5c else { continue }
+                guard byte < 0x20 || byte == 0x22 || byte == 0x5c else {
+                    i += 1
+                    continue
+                }
                 bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i]))
                 switch byte {
                 case 0x22: bytes.append(contentsOf: [0x5c, 0x22])
@@ -600,11 +608,25 @@ public struct JSONWriter: Sendable {
                     let hex = Array("0123456789abcdef".utf8)
                     bytes.append(contentsOf: [0x5c, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
                 }
-                start = i + 1
+                i += 1
+                start = i
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<utf8.count]))
         }
         bytes.append(0x22)
+    }
+
+    static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Of eight bytes read little-endian, the high bit of each that is a quote, a backslash or a
+    /// control character (the bytes a JSON string must escape), and possibly of bytes above one
+    /// that is: zero if and only if there is none. A flag borrows only upward, from a byte that
+    /// matched, so the lowest one flagged is the first to escape.
+    @inline(__always) static func special(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5c)
+        return (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)) & highBits
     }
 
     /// Writes an integer value.

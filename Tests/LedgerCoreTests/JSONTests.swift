@@ -135,6 +135,25 @@ struct JSONTests {
         #expect(try JSONParser.parse(Array(#""aaaaaaaaaaa\nbbbbbbbbbbbbbb""#.utf8)) == .string("aaaaaaaaaaa\nbbbbbbbbbbbbbb"))
     }
 
+    @Test("strings are written the same whether a byte to escape falls in the eight-byte fast scan or after it")
+    func stringWritePositions() throws {
+        let escapes: [(byte: UInt8, escaped: String)] = [(0x22, #"\""#), (0x5c, #"\\"#), (0x0a, #"\n"#), (0x01, #"\u0001"#), (0x1f, #"\u001f"#)]
+        for (byte, escaped) in escapes {
+            for before in 0..<20 {
+                let a = String(repeating: "a", count: before), b = String(repeating: "é", count: (19 - before) / 2)
+                var writer = JSONWriter()
+                writer.string(a + String(decoding: [byte], as: UTF8.self) + b)
+                #expect(String(decoding: writer.bytes, as: UTF8.self) == "\"" + a + escaped + b + "\"", "\(byte) after \(before) bytes")
+                #expect(try JSONParser.parse(writer.bytes) == .string(a + String(decoding: [byte], as: UTF8.self) + b))
+            }
+        }
+        // Bytes that only look special to a word-wide test (0xa2, 0xdc: a quote and a backslash
+        // with the high bit set; 0x7f) are copied as they are.
+        var writer = JSONWriter()
+        writer.string("¢ܢ\u{7f}abcdefgh")
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == "\"¢ܢ\u{7f}abcdefgh\"")
+    }
+
     @Test("refuses nesting deeper than the limit, accepts it at the limit")
     func depth() throws {
         let limit = JSONParser.maximumDepth
