@@ -16,7 +16,7 @@ import LedgerCrypto
 /// - the string area.
 ///
 /// A table written here keeps small things in memory: the key of every 64th row (a lookup reads
-/// one block of at most 64 rows) and a Bloom filter (10 bits a row: nearly every id a statement
+/// at most the 64 rows from there) and a Bloom filter (10 bits a row: nearly every id a statement
 /// introduces is new, and is answered without a read). A saved state's table keeps them in its
 /// file instead, with a checksum of every block (``StoredTables``), so that opening one reads
 /// none of its rows. Lookups are meant for one thread at a time.
@@ -226,8 +226,8 @@ final class RuleTable: @unchecked Sendable {
         }
         guard let rows else { return nil }
         // The rows are read a 4 KiB block at a time, only as far as the key can lie: they are
-        // sorted, so a lookup stops at the first row past its key. A run of 64 rows straddles two
-        // blocks more often than not, and each block read is checked whole.
+        // sorted, so a lookup stops at the first row past its key. A run of 64 rows spans two blocks
+        // half the time (id rows) or more (claim rows), and each block read is checked whole.
         var row = rows.lowerBound
         while row < rows.upperBound {
             let offset = region.offset + row * rowSize

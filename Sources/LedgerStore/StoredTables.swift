@@ -9,7 +9,7 @@ import LedgerCrypto
 /// - fence levels, id rows' then claim rows': level 1 holds the key of every 64th row, each
 ///   level above the key of every 64th of the level below, up to the first level of at most 64
 ///   keys (the top, read when the file is opened). A lookup reads one run of 64 keys of each
-///   level below the top, then one run of 64 rows.
+///   level below the top, then the run of 64 rows they lead to, as far as its key can lie.
 /// - zeros up to the next 4 KiB, then the table's ``BloomFilter``s, of the id rows' keys and of
 ///   the claim rows', as the table built them: a key's bits lie in one 4 KiB block. Nearly every
 ///   id a statement introduces is new, and a lookup of one reads one block of a filter (soon read
