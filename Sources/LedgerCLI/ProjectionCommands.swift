@@ -104,40 +104,6 @@ struct Style {
     }
 }
 
-/// A plain table: columns padded to their widest cell; colours applied after padding.
-struct Table {
-    var header: [String]
-    var rows: [[String]] = []
-    /// Per column: how to colour a padded cell.
-    var paint: [Int: (String) -> String] = [:]
-
-    /// Prints the table a line at a time: a table of many rows is never held as one text.
-    func print(style: Style) {
-        var widths = header.map(\.count)
-        for row in rows {
-            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
-        }
-        func line(_ cells: [String], header: Bool) -> String {
-            var out: [String] = []
-            for (i, cell) in cells.enumerated() {
-                let last = i == cells.count - 1
-                let padded = last ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
-                if header {
-                    out.append(style.bold(padded))
-                } else if let paint = paint[i], !cell.isEmpty {
-                    // Colour the text only, not the padding.
-                    out.append(paint(cell) + String(repeating: " ", count: padded.count - cell.count))
-                } else {
-                    out.append(padded)
-                }
-            }
-            return out.joined(separator: "  ")
-        }
-        Swift.print(line(header, header: true))
-        for row in rows { Swift.print(line(row, header: false)) }
-    }
-}
-
 func shorten(_ text: String, _ limit: Int) -> String {
     let flat = text.replacingNewlines()
     return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
@@ -239,28 +205,26 @@ struct FactsCommand: ParsableCommand {
         }
         let style = Style.stdout
         // Rows only: each fact's view is dropped once its row is made.
-        var rows: [[String]] = []
+        var table = Table(header: ["FACT", "DISPUTE", "CLAIMS", "ACCEPTED", "REJECTED", "UNDECIDED", "FINDING", "INTEGRITY", "PROPOSITION"])
+        table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
+        table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
         var total = 0
-        try projection.forEachFact(in: result.state, context: context) { fact in
+        try projection.forEachFact(in: result.state, context: context) { (fact) throws(LedgerError) in
             total += 1
             guard wanted(fact) else { return }
             let counts = fact.statusCounts
             let integrity = fact.integrity.isEmpty ? "ok" : fact.integrity.count == 1 ? fact.integrity[0] : "\(fact.integrity.count) issues"
-            rows.append([
+            try table.append([
                 fact.fact.fact, fact.disputeStatus.rawValue, String(fact.claims.count), String(counts.accepted), String(counts.rejected),
                 String(counts.undecided), fact.latestFinding?.outcome ?? "-", integrity,
                 style.enabled ? shorten(fact.fact.proposition, 70) : fact.fact.proposition.replacingNewlines(),
             ])
         }
         let filter = status.map { ", \($0.rawValue) only" } ?? ""
-        print("\(directory): \(rows.count) of \(total) facts\(filter), \(describe(result.info.position))")
-        guard !rows.isEmpty else { return }
+        print("\(directory): \(table.count) of \(total) facts\(filter), \(describe(result.info.position))")
+        guard table.count > 0 else { return }
         print("")
-        var table = Table(header: ["FACT", "DISPUTE", "CLAIMS", "ACCEPTED", "REJECTED", "UNDECIDED", "FINDING", "INTEGRITY", "PROPOSITION"])
-        table.paint[1] = { text in DisputeStatus(rawValue: text).map(style.status) ?? text }
-        table.paint[7] = { text in text == "ok" ? text : style.paint(text, "31") }
-        table.rows = rows
-        table.print(style: style)
+        try table.print(style: style)
     }
 }
 
@@ -316,10 +280,10 @@ struct FactCommand: ParsableCommand {
             print(out.pretty())
             return
         }
-        printFact(fact, timeline: timeline, position: result.info.position, style: Style.stdout)
+        try printFact(fact, timeline: timeline, position: result.info.position, style: Style.stdout)
     }
 
-    func printFact(_ fact: FactView, timeline: [TimelineProjection.Entry], position: ReplayPosition, style: Style) {
+    func printFact(_ fact: FactView, timeline: [TimelineProjection.Entry], position: ReplayPosition, style: Style) throws(LedgerError) {
         let f = fact.fact
         print(style.bold("Fact \(f.fact)") + ", \(describe(position))")
         print("Proposition:    \(f.proposition)")
@@ -372,12 +336,12 @@ struct FactCommand: ParsableCommand {
         print(style.bold("Timeline (\(timeline.count) events)"))
         var table = Table(header: ["SEQ", "ACCEPTED_AT", "SIGNED_AT", "PUBLISHED_AT", "AUTHOR", "EVENT"])
         for event in timeline {
-            table.rows.append([
+            try table.append([
                 String(event.sequence), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
                 event.author, event.summary.replacingNewlines(),
             ])
         }
-        table.print(style: style)
+        try table.print(style: style)
     }
 
     func printClaim(_ view: FactView.ClaimView, style: Style) {
@@ -451,13 +415,13 @@ struct PartiesCommand: ParsableCommand {
         for party in parties {
             for (i, key) in party.keys.enumerated() {
                 let until = key.revokedAt.map { "revoked at \($0)" + (key.revokedReason.map { " (\($0))" } ?? "") } ?? "current"
-                table.rows.append([
+                try table.append([
                     i == 0 ? party.party : "", i == 0 ? party.role : "", i == 0 ? party.name : "", String(key.keyID.prefix(16)),
                     String(key.validFrom), until,
                 ])
             }
         }
-        table.print(style: style)
+        try table.print(style: style)
     }
 }
 

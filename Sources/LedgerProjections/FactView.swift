@@ -104,15 +104,16 @@ extension DisputedFactsProjection {
     /// Calls `body` with each fact in `state`, in the order opened: what a large ledger's report
     /// uses, so that it never holds every fact's texts at once. Facts are built a few dozen at a
     /// time on every core, each core reading the same open log through a reader of its own.
-    /// - Throws: ``LedgerError`` if a record cannot be read back.
-    public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) -> Void) throws(LedgerError) {
+    /// - Throws: ``LedgerError`` if a record cannot be read back, and what `body` throws (the
+    ///   facts after it are not built).
+    public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) throws(LedgerError) -> Void) throws(LedgerError) {
         try forEachFact(in: state, context: context, { $0 }, body)
     }
 
     /// As ``forEachFact(in:context:_:)``, with `transform` applied to each fact on the core
     /// that built it (rendering it for output, say) and `body` called with the results in order.
     public func forEachFact<T: Sendable>(
-        in state: State, context: ReportContext, _ transform: @Sendable (FactView) -> T, _ body: (T) -> Void
+        in state: State, context: ReportContext, _ transform: @Sendable (FactView) -> T, _ body: (T) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         let state = finished(state)
         try forEachNode(state.factOrder.elements, in: state, context: context, { node, context, blobs throws(LedgerError) in
@@ -124,7 +125,7 @@ extension DisputedFactsProjection {
     /// log on that core, and a blob cache of its own), and `body` with the results in order.
     func forEachNode<T: Sendable>(
         _ nodes: [Int32], in state: State, context: ReportContext, _ build: @Sendable (Int32, ReportContext, BlobCache) throws(LedgerError) -> T,
-        _ body: (T) -> Void
+        _ body: (T) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, nodes.count / Self.factsPerTask))
         var own = [context]
@@ -146,7 +147,7 @@ extension DisputedFactsProjection {
                     Result { () throws(LedgerError) in try build(slice[i], contexts[w], caches[w]) }
                 }
             }
-            for i in slice.indices { body(try built[i % contexts.count][i / contexts.count].get()) }
+            for i in slice.indices { try body(try built[i % contexts.count][i / contexts.count].get()) }
         }
     }
 
