@@ -6,13 +6,13 @@ import LedgerStore
 /// The widths are known only once every row is in, so the rows are kept until the table is
 /// printed: in memory up to ``keptInMemory`` bytes of cells, and past that in an unnamed
 /// temporary file (in `TMPDIR`), so that a table of every fact of a large ledger is not held in
-/// memory whole.
+/// memory whole. Rows are added through one variable: copies of a table share its file.
 struct Table {
-    var header: [String]
+    let header: [String]
     /// Per column: how to colour a padded cell.
     var paint: [Int: (String) -> String] = [:]
-    /// How many bytes of cells are kept in memory before the rows go to a temporary file, and
-    /// where that file is made.
+    /// How many bytes of rows are kept in memory (their cells' text, and about 32 bytes a cell
+    /// besides) before they go to a temporary file, and where that file is made.
     var keptInMemory = 4 << 20
     var temporaryDirectory = RuleStateStorage.temporaryDirectory
     private var rows: [[String]] = []
@@ -37,7 +37,7 @@ struct Table {
             return
         }
         rows.append(row)
-        bytesInMemory += row.reduce(0) { $0 + $1.utf8.count }
+        bytesInMemory += row.reduce(0) { $0 + $1.utf8.count + 32 }
         guard bytesInMemory > keptInMemory else { return }
         let spool = try Spool(in: temporaryDirectory)
         for row in rows { try spool.add(row) }
@@ -52,8 +52,8 @@ struct Table {
         func line(_ cells: [String], header: Bool) -> String {
             var out: [String] = []
             for (i, cell) in cells.enumerated() {
-                let last = i == cells.count - 1
-                let padded = last ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+                // The last cell, and any beyond the header's, are not padded.
+                let padded = i == cells.count - 1 || i >= widths.count ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
                 if header {
                     out.append(style.bold(padded))
                 } else if let paint = paint[i], !cell.isEmpty {
@@ -82,14 +82,21 @@ private final class Spool {
     private var pending: [UInt8] = []
     private var end: UInt64 = 0
 
+    private let directory: String
+
     init(in directory: String) throws(LedgerError) {
+        self.directory = directory
         do throws(LedgerError) {
             file = try FileDescriptor.anonymous(in: directory, prefix: "ledger-table")
         } catch {
-            throw LedgerError(
-                .io, "A table this long is kept in a temporary file until it is printed, and none can be made in \(directory) (\(error.message)). Set TMPDIR to a writable directory with room, or use --json, which is printed as it is made.",
-                cause: error)
+            throw Self.failed("none can be made in \(directory)", error)
         }
+    }
+
+    private static func failed(_ what: String, _ error: LedgerError) -> LedgerError {
+        LedgerError(
+            .io, "A table this long is kept in a temporary file until it is printed, and \(what) (\(error.message)). Set TMPDIR to a writable directory with room, or use --json, which is printed as it is made.",
+            cause: error)
     }
 
     func add(_ row: [String]) throws(LedgerError) {
@@ -109,7 +116,11 @@ private final class Spool {
     }
 
     private func flush() throws(LedgerError) {
-        try file.write(pending, at: end)
+        do throws(LedgerError) {
+            try file.write(pending, at: end)
+        } catch {
+            throw Self.failed("the one in \(directory) cannot be written", error)
+        }
         end += UInt64(pending.count)
         pending.removeAll(keepingCapacity: true)
     }

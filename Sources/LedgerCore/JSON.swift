@@ -586,11 +586,14 @@ public struct JSONWriter: Sendable {
             var start = 0
             var i = 0
             while i < utf8.count {
-                if i + 8 <= utf8.count,
-                    Self.special(UInt64(littleEndian: UnsafeRawBufferPointer(utf8).loadUnaligned(fromByteOffset: i, as: UInt64.self))) == 0
-                {
-                    i += 8
-                    continue
+                if i + 8 <= utf8.count {
+                    let special = Self.special(UInt64(littleEndian: UnsafeRawBufferPointer(utf8).loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                    guard special != 0 else {
+                        i += 8
+                        continue
+                    }
+                    // To the first byte to escape: those before it need nothing.
+                    i += special.trailingZeroBitCount / 8
                 }
                 let byte = utf8[i]
                 guard byte < 0x20 || byte == 0x22 || byte == 0x5c else {
