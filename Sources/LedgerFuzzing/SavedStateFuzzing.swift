@@ -30,18 +30,19 @@ enum SavedStateFuzzing {
         guard let opened = withFile(holding: fixed.bytes, { try? SavedState(path: $0) }), let state = opened, let unchecked = state.cacheWarmer() else { return }
         // Blocks whose checksums were not remade (a file too large to remake that opens) are
         // refused by the checking reader alone: the answers may differ then, and only must not crash.
-        let compare = fixed.complete
+        func agree<T: Equatable>(_ lookup: (SavedState) -> T, _ what: @autoclosure () -> String) {
+            let (checked, notChecked) = (lookup(state), lookup(unchecked))
+            precondition(!fixed.complete || checked == notChecked, "saved state: the readers disagree on \(what())")
+        }
         for (kind, id) in lookups {
             if let kind {
-                precondition(state.sequence(of: kind, id) == unchecked.sequence(of: kind, id) || !compare, "saved state: the readers disagree on \(kind) \(id)")
+                agree({ $0.sequence(of: kind, id) }, "\(kind) \(id)")
             } else {
-                precondition(state.claim(id) == unchecked.claim(id) || !compare, "saved state: the readers disagree on claim \(id)")
+                agree({ $0.claim(id) }, "claim \(id)")
             }
         }
-        for entry in entries {
-            precondition(state.sequence(ofEntry: entry) == unchecked.sequence(ofEntry: entry) || !compare, "saved state: the readers disagree on an entry")
-        }
-        precondition((state.readFailure == nil) == (unchecked.readFailure == nil) || !compare, "saved state: one reader failed, the other did not")
+        for entry in entries { agree({ $0.sequence(ofEntry: entry) }, "entry \(entry.shortHex())") }
+        agree({ $0.readFailure == nil }, "whether a read failed")
         _ = try? state.checkWhole()
     }
 

@@ -104,8 +104,8 @@ extension DisputedFactsProjection {
     /// Calls `body` with each fact in `state`, in the order opened: what a large ledger's report
     /// uses, so that it never holds every fact's texts at once. Facts are built a few dozen at a
     /// time on every core, each core reading the same open log through a reader of its own.
-    /// - Throws: ``LedgerError`` if a record cannot be read back, and what `body` throws (the
-    ///   facts after it are not built).
+    /// - Throws: ``LedgerError`` if a record cannot be read back, and what `body` throws (no
+    ///   later fact is then handed to it).
     public func forEachFact(in state: State, context: ReportContext, _ body: (FactView) throws(LedgerError) -> Void) throws(LedgerError) {
         try forEachFact(in: state, context: context, { $0 }, body)
     }

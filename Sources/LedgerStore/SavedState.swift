@@ -213,14 +213,15 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         return (Array(out[..<tables]) + region + hashes.finish(), true)
     }
 
-    /// The header's length, from the 8 bytes after the magic that `start` begins with.
-    private static func headerLength(_ start: some Collection<UInt8>) -> Int {
+    /// The header's length, from the 8 bytes after the magic that `start` begins with (clamped:
+    /// checked against the file's size before use).
+    package static func headerLength(_ start: some Collection<UInt8>) -> Int {
         Int(clamping: start.dropFirst(8).prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
     }
 
     /// Where the tables begin after a header ending at `headerEnd`: after its SHA-256, at a
     /// multiple of 8.
-    private static func tablesStart(headerEnd: Int) -> Int { (headerEnd + 32 + 7) / 8 * 8 }
+    package static func tablesStart(headerEnd: Int) -> Int { (headerEnd + 32 + 7) / 8 * 8 }
 
     /// The JSON header.
     private struct Header {

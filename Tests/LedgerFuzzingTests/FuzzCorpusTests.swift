@@ -47,8 +47,7 @@ struct FuzzCorpusTests {
         try state.checkWhole()
         // A changed byte of a row (the first id row's sequence number), checksums remade, opens,
         // passes the whole check and answers differently; with the seed's checksums it is refused.
-        let headerLength = Int(seed[8]) | Int(seed[9]) << 8
-        let firstRow = (16 + headerLength + 32 + 7) / 8 * 8
+        let firstRow = SavedState.tablesStart(headerEnd: 16 + SavedState.headerLength(seed))
         var changed = seed
         changed[firstRow + 32] ^= 0x01
         let remade = SavedState.withChecksumsMatching(changed)

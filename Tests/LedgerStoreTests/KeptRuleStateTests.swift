@@ -29,7 +29,7 @@ struct KeptRuleStateTests {
     }
 
     /// Where a saved state's tables begin in `bytes`, after its header and the header's checksum.
-    static func tablesStart(_ bytes: Data) -> Int { (16 + Int(bytes[8]) + Int(bytes[9]) << 8 + 32 + 7) / 8 * 8 }
+    static func tablesStart(_ bytes: Data) -> Int { SavedState.tablesStart(headerEnd: 16 + SavedState.headerLength(bytes)) }
 
     @Test("a writer opened from its kept rule state replays only the records after it, and accepts and refuses exactly what one replaying the whole log does")
     func sameAnswersFromKeptState() throws {
@@ -215,7 +215,7 @@ struct KeptRuleStateTests {
         let path = Ledger.Layout(directory: f.directory).rulesState
         _ = try LedgerWriter(directory: f.directory, rulesStateRefresh: 10)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let headerEnd = 16 + bytes[8..<16].reversed().reduce(0) { $0 << 8 | Int($1) }
+        let headerEnd = 16 + SavedState.headerLength(bytes)
         let header = String(decoding: bytes[16..<headerEnd], as: UTF8.self)
         #expect(header.contains(LedgerState.rules))
         // The same rules but for their revision, with the header's checksum made again.
