@@ -38,7 +38,7 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCrypto"], swiftSettings: settings),
-        .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerStore"], swiftSettings: settings),
+        .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerStore", "LedgerProjections"], swiftSettings: settings),
         .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing", "LedgerStore"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerBench",

@@ -1,10 +1,12 @@
 import LedgerCore
 import LedgerCrypto
+import LedgerProjections
 import LedgerStore
 
 /// Feeds arbitrary bytes through every decoder of untrusted input and through the append
 /// checks, asserting the round-trip invariants that keep one input from being read two ways; an
-/// input that starts as a saved state does goes to ``SavedStateFuzzing`` instead.
+/// input that starts as a saved state does goes to ``SavedStateFuzzing`` instead, and one that
+/// starts as a projection snapshot does to ``SnapshotFuzzing``.
 ///
 /// Used by the libFuzzer target in `Tools/fuzz` and by a regression test that replays the
 /// committed corpus, so every input that ever crashed stays a test.
@@ -13,18 +15,20 @@ public final class FuzzHarness: Sendable {
     public static let shared = FuzzHarness()
 
     private let state: LedgerState
-    private let keys: [String: SigningKey]
     private static let acceptedAt = Timestamp(seconds: 1_600_675_200)
 
-    private init() {
+    /// The parties' keys. Fixed seeds: the committed corpus carries signatures by these keys.
+    static let keys: [String: SigningKey] = {
         var keys: [String: SigningKey] = [:]
         for (n, party) in ["admin", "inv", "rev", "sub"].enumerated() {
-            // Fixed seeds: the committed corpus carries signatures by these keys.
             keys[party] = try? SigningKey(seed: [UInt8](repeating: UInt8(n + 1), count: 32))
         }
-        self.keys = keys
+        return keys
+    }()
+
+    private init() {
         var state = LedgerState()
-        for (sequence, envelope) in Self.history(keys: keys).enumerated() {
+        for (sequence, envelope) in Self.history(keys: Self.keys).enumerated() {
             guard let event = try? Event(payload: envelope.payload) else { continue }
             _ = try? state.admit(envelope, event: event, entryID: SHA256.hash(envelope.payload), sequence: UInt64(sequence), acceptedAt: Self.acceptedAt)
         }
@@ -36,6 +40,10 @@ public final class FuzzHarness: Sendable {
         let bytes = Array(input)
         if bytes.starts(with: SavedState.magic) {
             SavedStateFuzzing.run(bytes)
+            return
+        }
+        if bytes.starts(with: SnapshotBinary.magic) {
+            SnapshotFuzzing.run(bytes)
             return
         }
         // The strict base64 decoder must accept exactly the texts that `encode` writes.
@@ -76,6 +84,7 @@ public final class FuzzHarness: Sendable {
     /// Valid inputs to start fuzzing from: an envelope of every event type, signed by the
     /// harness's keys, and a record wrapping one.
     public func seeds() -> [[UInt8]] {
+        let keys = Self.keys
         var out = Self.history(keys: keys).map(\.jsonBytes)
         let extra: [(String, [String: JSONValue])] = [
             ("sub", ["type": "claim.asserted", "id": "c1", "claim": "c1", "fact": "f1", "stance": "denies", "statement": "Never."]),
@@ -98,7 +107,7 @@ public final class FuzzHarness: Sendable {
         return out
     }
 
-    private static func sign(_ fields: [String: JSONValue], as party: String, keys: [String: SigningKey]) -> Envelope? {
+    static func sign(_ fields: [String: JSONValue], as party: String, keys: [String: SigningKey]) -> Envelope? {
         var members = fields
         members["v"] = .integer(1)
         members["author"] = .string(party)
@@ -111,7 +120,7 @@ public final class FuzzHarness: Sendable {
     }
 
     /// Genesis, the parties, and a fact: the state every input is checked against.
-    private static func history(keys: [String: SigningKey]) -> [Envelope] {
+    static func history(keys: [String: SigningKey]) -> [Envelope] {
         func raw(_ party: String) -> JSONValue { .string(Base64.encode(keys[party]?.publicKey.rawRepresentation ?? [])) }
         let steps: [(String, [String: JSONValue])] = [
             ("admin", ["type": "ledger.genesis", "id": "genesis", "origin": "fuzz.test/ledger", "party": "admin", "name": "Admin", "keys": .array([raw("admin")])]),

@@ -28,8 +28,8 @@ import LedgerStore
 ///
 /// Coding paths are not extended member by member: building one array per value cost more than
 /// the decoding itself, and a snapshot that does not decode is rebuilt, not diagnosed.
-enum SnapshotBinary {
-    static let magic = Array("ELSNAP2\n".utf8)
+package enum SnapshotBinary {
+    package static let magic = Array("ELSNAP2\n".utf8)
     static let nilLength = UInt32.max
     /// The magic and the tree's length.
     static let headerBytes = magic.count + 8
@@ -92,6 +92,19 @@ enum SnapshotBinary {
         guard bytes.count == headerBytes + tree + 32 else { throw corrupted("it ends inside its tree") }
         let source = SnapshotSource(file: file)
         return (try decode(type, tree: bytes, source: source), source)
+    }
+
+    /// `bytes` with the checksum after its tree remade to match, where its header states a tree
+    /// that fits: for the fuzzer, so that changed bytes of the tree reach the decoder instead of
+    /// stopping at the checksum. The columns' block hashes are left as they are.
+    package static func withTreeChecksumMatching(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= headerBytes + 32, bytes.starts(with: magic) else { return bytes }
+        let tree = bytes[magic.count..<headerBytes].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard tree <= UInt64(bytes.count - headerBytes - 32) else { return bytes }
+        let end = headerBytes + Int(tree)
+        var out = bytes
+        out.replaceSubrange(end..<(end + 32), with: SHA256.hash(out[..<end]).rawRepresentation)
+        return out
     }
 
     private static func corrupted(_ what: String) -> DecodingError {

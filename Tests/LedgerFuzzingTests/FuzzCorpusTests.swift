@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 @testable import LedgerFuzzing
+import LedgerProjections
 import LedgerStore
 import Testing
 
@@ -31,6 +32,46 @@ struct FuzzCorpusTests {
         for (n, seed) in seeds.enumerated() {
             let stored = try? Data(contentsOf: Self.corpus.appendingPathComponent(String(format: "seed-%02d", n)))
             #expect(stored.map { [UInt8]($0) } == seed, "seed-\(n) is stale: regenerate with LEDGER_FUZZ_WRITE_SEEDS=Tools/fuzz/corpus")
+        }
+    }
+
+    @Test("the snapshot seed is resumed from and answers as the log; a changed byte of its tree is decoded, of its columns refused, and neither crashes")
+    func snapshotSeed() throws {
+        let fixture = SnapshotFuzzing.fixture
+        #expect(fixture.seed.starts(with: SnapshotBinary.magic) && fixture.seed.count <= 32768, "\(fixture.seed.count) bytes")
+        #expect(SnapshotBinary.withTreeChecksumMatching(fixture.seed) == fixture.seed)
+        #expect(SnapshotFuzzing.run(fixture.seed) == .answered)
+        // The committed seed was written by another process, with another key for its tables.
+        let path = Self.corpus.appendingPathComponent("snapshot-seed")
+        if let target = ProcessInfo.processInfo.environment["LEDGER_FUZZ_WRITE_SEEDS"] {
+            try Data(fixture.seed).write(to: URL(fileURLWithPath: target).appendingPathComponent("snapshot-seed"))
+        }
+        let committed = [UInt8](try Data(contentsOf: path))
+        #expect(SnapshotFuzzing.run(committed) == .answered, "snapshot-seed is stale: regenerate with LEDGER_FUZZ_WRITE_SEEDS=Tools/fuzz/corpus")
+        // A snapshot that is not this log's (its entry id changed) is set aside.
+        let entryID = try #require(fixture.seed.firstRange(of: Array("entry_id".utf8)))
+        var otherLog = fixture.seed
+        otherLog[entryID.upperBound + 4] ^= 0x01
+        #expect(SnapshotFuzzing.run(otherLog) == .notUsed)
+        // Every eleventh byte of the tree changed, its checksum remade: each run ends; some are
+        // set aside, some still resumed from (those that mislead change the keys' table: a forgery,
+        // which only the checksum stands against).
+        let treeEnd = 16 + Int(fixture.seed[8]) + Int(fixture.seed[9]) << 8
+        var outcomes: [SnapshotFuzzing.Outcome: Int] = [:]
+        for at in stride(from: 16, to: treeEnd, by: 11) {
+            var changed = fixture.seed
+            changed[at] ^= 0x5A
+            outcomes[SnapshotFuzzing.run(changed), default: 0] += 1
+        }
+        print("snapshot seed, tree bytes changed: \(outcomes)")
+        #expect(outcomes[.notUsed, default: 0] > 0 && outcomes[.answered, default: 0] + outcomes[.misled, default: 0] > 0, "\(outcomes)")
+        // A changed byte of the columns' data is refused by its block's hash, or set aside by
+        // the replay, which then answers as the log.
+        for at in stride(from: treeEnd + 32, to: fixture.seed.count, by: 97) {
+            var changed = fixture.seed
+            changed[at] ^= 0x01
+            let outcome = SnapshotFuzzing.run(changed)
+            #expect(outcome == .refused || outcome == .notUsed, "a changed data byte at \(at): \(outcome)")
         }
     }
 
