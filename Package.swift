@@ -39,7 +39,7 @@ let package = Package(
         ),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCrypto"], swiftSettings: settings),
         .target(name: "LedgerFuzzing", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerStore", "LedgerProjections"], swiftSettings: settings),
-        .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing", "LedgerStore"], swiftSettings: settings),
+        .testTarget(name: "LedgerFuzzingTests", dependencies: ["LedgerFuzzing", "LedgerStore", "LedgerProjections"], swiftSettings: settings),
         .executableTarget(
             name: "LedgerBench",
             dependencies: [

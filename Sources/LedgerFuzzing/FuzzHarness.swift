@@ -4,9 +4,9 @@ import LedgerProjections
 import LedgerStore
 
 /// Feeds arbitrary bytes through every decoder of untrusted input and through the append
-/// checks, asserting the round-trip invariants that keep one input from being read two ways; an
-/// input that starts as a saved state does goes to ``SavedStateFuzzing`` instead, and one that
-/// starts as a projection snapshot does to ``SnapshotFuzzing``.
+/// checks, asserting the round-trip invariants that keep one input from being read two ways. An
+/// input that starts like a saved state goes to ``SavedStateFuzzing`` instead, and one that starts
+/// like a projection snapshot goes to ``SnapshotFuzzing``.
 ///
 /// Used by the libFuzzer target in `Tools/fuzz` and by a regression test that replays the
 /// committed corpus, so every input that ever crashed stays a test.

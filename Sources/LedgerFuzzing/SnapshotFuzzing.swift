@@ -12,8 +12,8 @@ import LedgerStore
 /// the state. Snapshots are caches that anyone who can write the ledger's directory can replace,
 /// so the replay and every query must end without a crash:
 ///
-/// - a snapshot the replay does not resume from (unreadable, or not this log's) changes nothing:
-///   the reports are the log's;
+/// - a snapshot the replay does not resume from (unreadable, or not this log's), or sets aside
+///   for damage met while replaying, changes nothing: the reports are the log's;
 /// - one it resumes from may mislead (it is trusted to be this log's index, as documented), or a
 ///   query refuses it as damaged; then the refused file is gone, and the next replay answers as
 ///   the log does.
@@ -47,7 +47,7 @@ enum SnapshotFuzzing {
         ]
     }
 
-    /// Where the fixture lies; removed when the process exits.
+    /// Where the fixture lies; removed when the process exits normally (a crash leaves it).
     static let directory = NSTemporaryDirectory() + "/ledger-fuzz-snapshots-\(getpid())-\(UUID().uuidString)"
 
     static let fixture: Fixture = {
@@ -122,7 +122,8 @@ enum SnapshotFuzzing {
 
     /// What one replay from the snapshot `bytes` came to.
     enum Outcome: Equatable {
-        /// The snapshot was not resumed from; the reports are the log's.
+        /// The snapshot was not resumed from, or was set aside for damage the replay met; the
+        /// reports are the log's.
         case notUsed
         /// Resumed from, and the reports are the log's.
         case answered
@@ -132,19 +133,24 @@ enum SnapshotFuzzing {
         case refused
     }
 
+    /// Runs one input, replayed as queries run (read only) or as commands do (a new snapshot
+    /// written where they stop), by the parity of its length.
+    static func run(_ bytes: [UInt8]) {
+        run(bytes, policy: bytes.count % 2 == 0 ? .read : .refresh(atLeast: 1))
+    }
+
+    /// Runs one input with `policy`; also answers the replay's notes.
     @discardableResult
-    static func run(_ bytes: [UInt8]) -> Outcome {
+    static func run(_ bytes: [UInt8], policy: SnapshotPolicy) -> (outcome: Outcome, notes: [String]) {
         let fixture = fixture
         let snapshots = directory + "/run-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: snapshots) }
         let input = SnapshotBinary.withTreeChecksumMatching(bytes)
         guard (try? FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: false)) != nil,
-            FileManager.default.createFile(atPath: snapshots + "/" + fixture.snapshotName, contents: Data(input)),
-            let ledger = try? Ledger(directory: fixture.ledger)
-        else { preconditionFailure("the snapshot fuzzer cannot write its files in \(directory)") }
+            FileManager.default.createFile(atPath: snapshots + "/" + fixture.snapshotName, contents: Data(input))
+        else { preconditionFailure("the snapshot fuzzer cannot write its snapshot in \(snapshots)") }
+        guard let ledger = try? Ledger(directory: fixture.ledger) else { preconditionFailure("the snapshot fuzzer cannot open its ledger \(fixture.ledger)") }
         let engine = ReplayEngine(ledger: ledger, snapshotDirectory: snapshots)
-        // As queries run (read only) and as commands do (a new snapshot written where they stop).
-        let policy: SnapshotPolicy = input.count % 2 == 0 ? .read : .refresh(atLeast: 1)
         let replay: Replay<DisputedFactsProjection.State>
         do {
             replay = try engine.replay(projection, snapshots: policy)
@@ -156,19 +162,19 @@ enum SnapshotFuzzing {
             answer = try reports(replay.state, ledger: ledger, position: replay.info.position)
         } catch {
             precondition(replay.info.resumedFrom != nil, "snapshot: a replay from genesis failed a query: \(error.message)")
-            precondition(error.code == .io && error.message.contains("is damaged"), "snapshot: a query failed with something else than damage: \(error.message)")
+            precondition(error.code == .io && replay.snapshotDamage != nil, "snapshot: a query failed with something else than the snapshot's damage: \(error.message)")
             // The refused snapshot, and any written from it, are gone: the next replay answers
             // as the log does.
             let again = try? engine.replay(projection, snapshots: .read)
             precondition(again?.info.resumedFrom == nil, "snapshot: a refused snapshot was resumed from again")
             let answerAgain = again.flatMap { try? reports($0.state, ledger: ledger, position: $0.info.position) }
             precondition(answerAgain == fixture.expected, "snapshot: the replay after a refusal does not answer as the log")
-            return .refused
+            return (.refused, replay.info.notes)
         }
         guard replay.info.resumedFrom != nil else {
             precondition(answer == fixture.expected, "snapshot: a replay that set the snapshot aside does not answer as the log")
-            return .notUsed
+            return (.notUsed, replay.info.notes)
         }
-        return answer == fixture.expected ? .answered : .misled
+        return (answer == fixture.expected ? .answered : .misled, replay.info.notes)
     }
 }

@@ -151,7 +151,8 @@ extension DisputedFactsProjection {
         }
     }
 
-    /// How many facts one core builds before the batch is handed over in order. A batch is held
+    /// How many facts (or, for the timeline and evidence-index reports, which build theirs the
+    /// same way, nodes) one core builds before the batch is handed over in order. A batch is held
     /// whole until its last fact is built, and the largest facts take megabytes each: at a million
     /// entries, 16 a core took `ledger facts` to 137–141 MiB and 4 to 93–95 MiB, in the same time
     /// within the machine's noise (17.5–24 s either way).

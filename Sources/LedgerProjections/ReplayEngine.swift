@@ -87,6 +87,10 @@ public struct Replay<State: Sendable>: Sendable {
     /// The snapshot the state was resumed from, whose parts it reads when used.
     var resumedFrom: ResumedSnapshot?
 
+    /// The damage met so far in the parts of the snapshot the state was resumed from (by the
+    /// replay or by queries since), if any: a query that throws then refuses the snapshot.
+    package var snapshotDamage: String? { resumedFrom?.source.damage }
+
     init(state: State, info: ReplayInfo, resumedFrom: ResumedSnapshot? = nil) {
         self.state = state
         self.info = info

@@ -98,13 +98,17 @@ package enum SnapshotBinary {
     /// that fits: for the fuzzer, so that changed bytes of the tree reach the decoder instead of
     /// stopping at the checksum. The columns' block hashes are left as they are.
     package static func withTreeChecksumMatching(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.count >= headerBytes + 32, bytes.starts(with: magic) else { return bytes }
-        let tree = bytes[magic.count..<headerBytes].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard tree <= UInt64(bytes.count - headerBytes - 32) else { return bytes }
-        let end = headerBytes + Int(tree)
+        guard let end = treeEnd(bytes) else { return bytes }
         var out = bytes
         out.replaceSubrange(end..<(end + 32), with: SHA256.hash(out[..<end]).rawRepresentation)
         return out
+    }
+
+    /// Where the tree of the snapshot `bytes` ends (and its checksum begins), if its header is a
+    /// snapshot's and states a tree that fits.
+    package static func treeEnd(_ bytes: [UInt8]) -> Int? {
+        let tree = bytes.withUnsafeBytes { try? treeLength(UnsafeRawBufferPointer(rebasing: $0.prefix(headerBytes)), fileSize: UInt64(bytes.count)) }
+        return tree.map { headerBytes + $0 }
     }
 
     private static func corrupted(_ what: String) -> DecodingError {

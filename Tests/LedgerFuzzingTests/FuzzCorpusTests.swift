@@ -35,42 +35,44 @@ struct FuzzCorpusTests {
         }
     }
 
-    @Test("the snapshot seed is resumed from and answers as the log; a changed byte of its tree is decoded, of its columns refused, and neither crashes")
+    @Test("the snapshot seed is resumed from and answers as the log, read only and refreshed; a changed byte of its tree is decoded, of its columns refused or set aside, and neither crashes")
     func snapshotSeed() throws {
         let fixture = SnapshotFuzzing.fixture
-        #expect(fixture.seed.starts(with: SnapshotBinary.magic) && fixture.seed.count <= 32768, "\(fixture.seed.count) bytes")
+        let policies: [SnapshotPolicy] = [.read, .refresh(atLeast: 1)]
+        try #require(fixture.seed.starts(with: SnapshotBinary.magic) && fixture.seed.count <= 32768, "\(fixture.seed.count) bytes")
         #expect(SnapshotBinary.withTreeChecksumMatching(fixture.seed) == fixture.seed)
-        #expect(SnapshotFuzzing.run(fixture.seed) == .answered)
+        for policy in policies { #expect(SnapshotFuzzing.run(fixture.seed, policy: policy).outcome == .answered) }
         // The committed seed was written by another process, with another key for its tables.
         let path = Self.corpus.appendingPathComponent("snapshot-seed")
         if let target = ProcessInfo.processInfo.environment["LEDGER_FUZZ_WRITE_SEEDS"] {
             try Data(fixture.seed).write(to: URL(fileURLWithPath: target).appendingPathComponent("snapshot-seed"))
         }
         let committed = [UInt8](try Data(contentsOf: path))
-        #expect(SnapshotFuzzing.run(committed) == .answered, "snapshot-seed is stale: regenerate with LEDGER_FUZZ_WRITE_SEEDS=Tools/fuzz/corpus")
-        // A snapshot that is not this log's (its entry id changed) is set aside.
+        #expect(SnapshotFuzzing.run(committed, policy: .read).outcome == .answered, "snapshot-seed is stale: regenerate with LEDGER_FUZZ_WRITE_SEEDS=Tools/fuzz/corpus")
+        // A snapshot that is not this log's (its entry id changed) is set aside, and says why.
         let entryID = try #require(fixture.seed.firstRange(of: Array("entry_id".utf8)))
         var otherLog = fixture.seed
         otherLog[entryID.upperBound + 4] ^= 0x01
-        #expect(SnapshotFuzzing.run(otherLog) == .notUsed)
-        // Every eleventh byte of the tree changed, its checksum remade: each run ends; some are
-        // set aside, some still resumed from (those that mislead change the keys' table: a forgery,
-        // which only the checksum stands against).
-        let treeEnd = 16 + Int(fixture.seed[8]) + Int(fixture.seed[9]) << 8
+        let setAside = SnapshotFuzzing.run(otherLog, policy: .read)
+        #expect(setAside.outcome == .notUsed && setAside.notes.contains { $0.contains("is not the one it was taken at") }, "\(setAside)")
+        // Every eleventh byte of the tree changed, its checksum remade, replayed each way in turn:
+        // each run ends; some are set aside, some still resumed from (those that mislead change
+        // the keys' table: a forgery, which only the checksum stands against).
+        let treeEnd = try #require(SnapshotBinary.treeEnd(fixture.seed))
         var outcomes: [SnapshotFuzzing.Outcome: Int] = [:]
-        for at in stride(from: 16, to: treeEnd, by: 11) {
+        for (n, at) in stride(from: SnapshotBinary.magic.count + 8, to: treeEnd, by: 11).enumerated() {
             var changed = fixture.seed
             changed[at] ^= 0x5A
-            outcomes[SnapshotFuzzing.run(changed), default: 0] += 1
+            outcomes[SnapshotFuzzing.run(changed, policy: policies[n % 2]).outcome, default: 0] += 1
         }
         print("snapshot seed, tree bytes changed: \(outcomes)")
         #expect(outcomes[.notUsed, default: 0] > 0 && outcomes[.answered, default: 0] + outcomes[.misled, default: 0] > 0, "\(outcomes)")
-        // A changed byte of the columns' data is refused by its block's hash, or set aside by
-        // the replay, which then answers as the log.
-        for at in stride(from: treeEnd + 32, to: fixture.seed.count, by: 97) {
+        // A changed byte of the columns' data is refused by its block's hash when a query reads
+        // it, or set aside when the replay does; either way no answer comes from it.
+        for (n, at) in stride(from: treeEnd + 32, to: fixture.seed.count, by: 97).enumerated() {
             var changed = fixture.seed
             changed[at] ^= 0x01
-            let outcome = SnapshotFuzzing.run(changed)
+            let outcome = SnapshotFuzzing.run(changed, policy: policies[n % 2]).outcome
             #expect(outcome == .refused || outcome == .notUsed, "a changed data byte at \(at): \(outcome)")
         }
     }
