@@ -63,6 +63,33 @@ struct ForgedSnapshotTests {
         }
     }
 
+    @Test("a snapshot whose key table lists a key under another id than the hash of its bytes, checksums valid, is not resumed from: the replay answers as the log")
+    func keyListedElsewhere() throws {
+        let random = try RandomCase(seed: PropertyTests.seeds[0], statements: 60)
+        let ledger = try random.ledger.open()
+        let projection = DisputedFactsProjection()
+        let fresh = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: fresh.info.position)
+        let expected = try projection.facts(in: fresh.state, context: context).map { canonical($0.json) }
+        let directory = TestLedger.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = ReplayEngine(ledger: ledger, snapshotDirectory: directory)
+        let base = try engine.replay(projection, to: .sequence(ledger.count / 2), snapshots: .none)
+        // As written, the snapshot is resumed from.
+        try engine.writeSnapshot(projection, of: base)
+        #expect(try engine.replay(projection, snapshots: .read).info.resumedFrom != nil)
+        for (id, key) in base.state.keys.keys {
+            try? FileManager.default.removeItem(atPath: directory)
+            var state = base.state
+            state.keys.keys[id] = nil
+            state.keys.keys[String(id.dropLast()) + (id.last == "0" ? "1" : "0")] = key
+            try engine.writeSnapshot(projection, of: Replay(state: state, info: base.info))
+            let replay = try engine.replay(projection, snapshots: .read)
+            #expect(replay.info.resumedFrom == nil && replay.info.notes.contains { $0.contains("cannot be read or decoded") }, "key \(id): \(replay.info.notes)")
+            #expect(try projection.facts(in: replay.state, context: context).map { canonical($0.json) } == expected, "key \(id)")
+        }
+    }
+
     @Test("a snapshot with numbers forged into its index and valid checksums ends every replay and query, answering as the log does or refusing", arguments: PropertyTests.seeds)
     func randomForgeries(seed: UInt64) throws {
         let random = try RandomCase(seed: seed, statements: 60)
