@@ -292,11 +292,15 @@ struct Figure: ParsableCommand {
 
     /// The ledger the append figures append to, open for writing, and the workload that continues
     /// its statements: a copy of the benchmark ledger of `size` entries (`source`) in `directory`,
-    /// made unless an earlier figure left one there, so that appends are timed on a ledger of that
-    /// size, not on an empty one. Copying and opening (from the writer's kept rule state, as
-    /// usual) are not timed.
+    /// made unless an earlier figure left a copy of that same ledger there, so that appends are
+    /// timed on a ledger of that size, not on an empty one or another. Copying and opening (from
+    /// the writer's kept rule state, as usual) are not timed.
     func appendTarget() throws -> (writer: LedgerWriter, workload: Workload) {
         guard let source else { throw ValidationError("the append figures need --source, the benchmark ledger to append to") }
+        if FileManager.default.fileExists(atPath: directory + "/FORMAT"), !(try Self.continues(directory, source)) {
+            FileHandle.standardError.write(Data("\(directory) does not continue \(source): copying it again\n".utf8))
+            try FileManager.default.removeItem(atPath: directory)
+        }
         if !FileManager.default.fileExists(atPath: directory + "/FORMAT") {
             try? FileManager.default.removeItem(atPath: directory)
             try FileManager.default.copyItem(atPath: source, toPath: directory)
@@ -310,6 +314,14 @@ struct Figure: ParsableCommand {
         }
         let writer = try LedgerWriter(directory: directory)
         return (writer, Workload.continuing(entries: Int(writer.ledger.count)))
+    }
+
+    /// Whether the ledger in `copy` holds the ledger in `source` (the same last entry id at its
+    /// end), and so may have been made from it by an earlier append figure.
+    static func continues(_ copy: String, _ source: String) throws -> Bool {
+        let original = try Ledger(directory: source)
+        guard original.count > 0, let made = try? Ledger(directory: copy), made.count >= original.count else { return false }
+        return try made.entryID(at: original.count - 1) == original.entryID(at: original.count - 1)
     }
 
     /// Statements appended 1,000 a group commit onto the `size`-entry ledger, `min(size, 20,000)`
