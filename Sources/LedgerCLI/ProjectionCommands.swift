@@ -501,12 +501,15 @@ struct SnapshotCommand: ParsableCommand {
         commandName: "snapshot",
         abstract: "Write a snapshot of every projection (or one) at the last entry, now.",
         discussion: """
-            Snapshots live in DIR/snapshots as <projection>-v<version>-<sequence>.json: the \
-            projection's state at that entry and the entry id there. They are caches: a snapshot \
-            whose entry id no longer matches the log, or whose projection version changed, is \
-            ignored and rebuilt, and deleting them never changes an answer. Each is written to a \
-            temporary file, synced and renamed into place. Older snapshots beyond the newest \
-            eight of a projection are removed. Exit 3 if a snapshot cannot be written.
+            Snapshots live in DIR/snapshots as <state>-v<version>-<sequence>.snapshot: the \
+            projection's state at that entry and the entry id there. The timeline and \
+            evidence-index projections share the snapshots of the disputed-facts index replayed \
+            without signature checks (disputed-facts+unverified-signatures), since their state is \
+            that index. They are caches: a snapshot whose entry id no longer matches the log, or \
+            whose state's version changed, is ignored and rebuilt, and deleting them never \
+            changes an answer. Each is written to a temporary file, synced and renamed into \
+            place. Older snapshots beyond the newest eight of a state are removed. Exit 3 if a \
+            snapshot cannot be written.
             """
     )
 

@@ -32,6 +32,12 @@ public struct EvidenceIndexProjection: Projection {
     /// The index the state is, the same whether signatures are verified or not.
     private var index: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: false) }
 
+    /// The index's own snapshots: the state is the same, whichever of them replayed it. (They
+    /// were once filed under this projection's name: those copies are removed.)
+    public var snapshotName: String { index.snapshotName }
+    public var snapshotVersion: Int { index.version }
+    public var retiredSnapshotNames: [String] { [name] }
+
     /// The rules an item's records are read back with, verifying their signatures if asked.
     private var rules: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: verifiesSignatures) }
 

@@ -53,8 +53,17 @@ public protocol Projection: Sendable {
     func forEachReportElement(_ state: State, context: ReportContext, _ body: (JSONValue) -> Void) throws(LedgerError)
 
     /// The name its snapshots are filed under: ``name``, unless a variant of the projection
-    /// computes a different state (then its snapshots must never be mixed with the others).
+    /// computes a different state (then its snapshots must never be mixed with the others), or
+    /// it computes the very state of another projection (then it shares that one's snapshots).
     var snapshotName: String { get }
+
+    /// The version of the state its snapshots hold: ``version``, unless it shares another
+    /// projection's snapshots (then that one's). A snapshot of another version is never read.
+    var snapshotVersion: Int { get }
+
+    /// Names its snapshots were filed under before (none by default): never read again, and
+    /// removed when it writes one.
+    var retiredSnapshotNames: [String] { get }
 }
 
 extension Projection {
@@ -63,6 +72,10 @@ extension Projection {
     public func finish(_ state: inout State) {}
 
     public var snapshotName: String { name }
+
+    public var snapshotVersion: Int { version }
+
+    public var retiredSnapshotNames: [String] { [] }
 
     public var reportKey: String { "state" }
 

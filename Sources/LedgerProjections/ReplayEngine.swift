@@ -301,10 +301,10 @@ public struct ReplayEngine: Sendable {
             throw LedgerError(.io, "There is nothing to snapshot: the replay included no record.")
         }
         let snapshot = Snapshot(
-            projection: projection.snapshotName, version: projection.version, sequence: sequence, entryID: entryID,
+            projection: projection.snapshotName, version: projection.snapshotVersion, sequence: sequence, entryID: entryID,
             acceptedAt: info.position.acceptedAt, skipped: info.skipped, skippedCount: info.skippedCount, state: state)
         let files = SnapshotFiles(directory: snapshotDirectory)
-        let name = SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.version, sequence: sequence)
+        let name = SnapshotFiles.fileName(projection: projection.snapshotName, version: projection.snapshotVersion, sequence: sequence)
         let path = try files.writeAtomically(as: name) { (file) throws(LedgerError) in
             do {
                 try SnapshotBinary.encode(snapshot, to: file)
@@ -316,10 +316,12 @@ public struct ReplayEngine: Sendable {
             }
         }
         source?.derive(path)
-        // Prune: other versions are never used again; of this version keep the newest few.
+        // Prune: other versions and retired names are never used again; of this version keep
+        // the newest few.
+        for file in projection.retiredSnapshotNames.flatMap(files.files(of:)) { files.remove(file.path) }
         let existing = files.files(of: projection.snapshotName)
-        for file in existing where file.version != projection.version { files.remove(file.path) }
-        let current = existing.filter { $0.version == projection.version }
+        for file in existing where file.version != projection.snapshotVersion { files.remove(file.path) }
+        let current = existing.filter { $0.version == projection.snapshotVersion }
         for file in current.dropLast(max(retainedSnapshots, 1)) { files.remove(file.path) }
         return path
     }
@@ -331,13 +333,13 @@ public struct ReplayEngine: Sendable {
         guard let snapshotDirectory else { return nil }
         let files = SnapshotFiles(directory: snapshotDirectory)
         let candidates = files.files(of: projection.snapshotName)
-            .filter { $0.version == projection.version && $0.sequence <= last && !excluded.contains($0.path) }
+            .filter { $0.version == projection.snapshotVersion && $0.sequence <= last && !excluded.contains($0.path) }
         for file in candidates.reversed() {
             guard let (snapshot, source) = try? SnapshotBinary.decode(Snapshot<P.State>.self, fromFile: file.path) else {
                 notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
                 continue
             }
-            guard snapshot.projection == projection.snapshotName, snapshot.version == projection.version, snapshot.sequence == file.sequence else {
+            guard snapshot.projection == projection.snapshotName, snapshot.version == projection.snapshotVersion, snapshot.sequence == file.sequence else {
                 notes.append("snapshot \(file.name) ignored: its contents do not match its name")
                 continue
             }

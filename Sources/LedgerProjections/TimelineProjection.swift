@@ -29,6 +29,12 @@ public struct TimelineProjection: Projection {
     /// The index the state is; a timeline shows no signature checks.
     private var index: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: false) }
 
+    /// The index's own snapshots: the state is the same, whichever of them replayed it. (They
+    /// were once filed under this projection's name: those copies are removed.)
+    public var snapshotName: String { index.snapshotName }
+    public var snapshotVersion: Int { index.version }
+    public var retiredSnapshotNames: [String] { [name] }
+
     public var initialState: State { index.initialState }
 
     /// One event on a fact's timeline.

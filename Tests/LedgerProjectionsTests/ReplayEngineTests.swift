@@ -117,6 +117,46 @@ struct ReplayEngineTests {
         #expect(try replay.state.factIDs().contains("G") && !replay.state.factIDs().contains("F"))
     }
 
+    @Test("the timeline and evidence-index projections share the unverified disputed-facts index's snapshots, and answer from them as from genesis; the verified index's are its own")
+    func sharedIndexSnapshots() throws {
+        let t = try sample()
+        try t.assert("C-3", fact: "F", by: "idemia", "denies")
+        let ledger = try t.open()
+        let engine = ReplayEngine(ledger: ledger)
+        let index = DisputedFactsProjection(verifiesSignatures: false)
+        let timeline = TimelineProjection()
+        let evidence = EvidenceIndexProjection()
+        #expect(timeline.snapshotName == index.snapshotName && evidence.snapshotName == index.snapshotName)
+        #expect(timeline.snapshotVersion == index.version && evidence.snapshotVersion == index.version)
+        #expect(DisputedFactsProjection().snapshotName != index.snapshotName)
+        func report<P: Projection>(_ projection: P, _ replay: Replay<P.State>) throws -> String {
+            canonical(try projection.wholeReport(replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)))
+        }
+        let timelineFromGenesis = try report(timeline, try engine.replay(timeline, snapshots: .none))
+        let evidenceFromGenesis = try report(evidence, try engine.replay(evidence, snapshots: .none))
+        // A snapshot the index wrote halfway is the one the other two resume from.
+        let half = try engine.replay(index, to: .sequence(ledger.count / 2), snapshots: .none)
+        let written = try engine.writeSnapshot(index, of: half)
+        #expect(written.hasSuffix("/disputed-facts+unverified-signatures-v\(index.version)-\(String(format: "%020d", ledger.count / 2)).snapshot"))
+        let fromTimeline = try engine.replay(timeline, snapshots: .read)
+        let fromEvidence = try engine.replay(evidence, snapshots: .read)
+        #expect(fromTimeline.info.resumedFrom == ledger.count / 2 && fromEvidence.info.resumedFrom == ledger.count / 2)
+        #expect(try report(timeline, fromTimeline) == timelineFromGenesis)
+        #expect(try report(evidence, fromEvidence) == evidenceFromGenesis)
+        // The verified index does not resume from it: its state also holds signature failures.
+        #expect(try engine.replay(DisputedFactsProjection(), snapshots: .read).info.resumedFrom == nil)
+        // One written by the timeline is the index's too, and the directory then holds no other:
+        // snapshots the timeline and evidence index filed under their own names are removed.
+        for retired in ["timeline-v3", "evidence-index-v2"] {
+            #expect(FileManager.default.createFile(atPath: t.directory + "/snapshots/\(retired)-00000000000000000004.snapshot", contents: Data("x".utf8)))
+        }
+        _ = try timeline.writeSnapshot(using: engine)
+        _ = try evidence.writeSnapshot(using: engine)
+        #expect(try engine.replay(index, snapshots: .read).info.resumedFrom == ledger.count - 1)
+        let names = try FileManager.default.contentsOfDirectory(atPath: t.directory + "/snapshots")
+        #expect(names.allSatisfy { $0.hasPrefix(index.snapshotName + "-v") }, "\(names)")
+    }
+
     @Test("a signature that does not verify is reported unless the registry is built to trust signatures")
     func forgedSignatureAndTrust() throws {
         let t = try sample()
