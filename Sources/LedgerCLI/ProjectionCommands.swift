@@ -532,12 +532,21 @@ struct SnapshotCommand: ParsableCommand {
         }
         let ledger = try openLedger(directory)
         let engine = ReplayEngine(ledger: ledger)
+        // Projections that share a state's snapshots (the timeline and evidence index share the
+        // unverified index's) need it written once.
+        var written: [String: String] = [:]
         for p in chosen {
+            let state = "\(p.snapshotName) v\(p.snapshotVersion)"
+            if let path = written[state] {
+                print("\(p.name) v\(p.version): shares the snapshot of \(state), written to \(path)")
+                continue
+            }
             guard let path = try p.writeSnapshot(using: engine) else {
                 print("\(p.name) v\(p.version): the ledger is empty; nothing to snapshot")
                 continue
             }
-            print("\(p.name) v\(p.version): snapshot at entry \(ledger.count - 1) written to \(path)")
+            written[state] = path
+            print("\(p.name) v\(p.version): snapshot of \(state) at entry \(ledger.count - 1) written to \(path)")
         }
     }
 }

@@ -33,7 +33,7 @@ public struct EvidenceIndexProjection: Projection {
     private var index: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: false) }
 
     /// The index's own snapshots: the state is the same, whichever of them replayed it. (They
-    /// were once filed under this projection's name: those copies are removed.)
+    /// were once filed under this projection's name: those copies are removed when it replays.)
     public var snapshotName: String { index.snapshotName }
     public var snapshotVersion: Int { index.version }
     public var retiredSnapshotNames: [String] { [name] }

@@ -14,7 +14,9 @@ public import LedgerStore
 /// the log the records a state only points to.
 ///
 /// The ``version`` names the meaning of ``State``: change it whenever `apply` or `State`
-/// changes, and old snapshots are ignored and rebuilt, never migrated.
+/// changes, and old snapshots are ignored and rebuilt, never migrated. A projection that shares
+/// another's snapshots (``snapshotName``, ``snapshotVersion``) must stop sharing them if its
+/// state ever stops being that one's.
 ///
 /// Register a projection in a ``ProjectionRegistry`` to make it available to the replay
 /// engine's callers and to `ledger replay`; the engine itself needs no change.
@@ -62,7 +64,7 @@ public protocol Projection: Sendable {
     var snapshotVersion: Int { get }
 
     /// Names its snapshots were filed under before (none by default): never read again, and
-    /// removed when it writes one.
+    /// removed when a replay of it looks for snapshots.
     var retiredSnapshotNames: [String] { get }
 }
 

@@ -108,7 +108,7 @@ typealias ResumedSnapshot = (file: SnapshotFiles.File, source: SnapshotSource)
 /// stretches of consecutive records, each read and decoded on one core while other cores take
 /// others, and dropped once applied.
 ///
-/// A snapshot is trusted only if its projection name and version match and the entry id it
+/// A snapshot is trusted only if the name and version of its state match and the entry id it
 /// recorded equals the log's entry id at its sequence number; otherwise it is ignored (noted)
 /// and the state is rebuilt from an older snapshot or from genesis. A state reads parts of its
 /// snapshot only as it uses them (see ``DisputedFactsProjection``); if the replay meets damage
@@ -119,8 +119,8 @@ public struct ReplayEngine: Sendable {
     public let ledger: Ledger
     /// Where snapshots are read and written, or `nil` for none.
     public let snapshotDirectory: String?
-    /// How many snapshot files of one projection version to keep; older ones are deleted when
-    /// a new one is written, and so are snapshots of other versions.
+    /// How many snapshot files of one state's version to keep; older ones are deleted when a new
+    /// one is written, and so are snapshots of other versions.
     public var retainedSnapshots = 8
     /// Records in a stretch of the log decoded on one core: enough that handing it over costs
     /// little, few enough that a few stretches in flight stay small. (Any size gives the same
@@ -316,9 +316,7 @@ public struct ReplayEngine: Sendable {
             }
         }
         source?.derive(path)
-        // Prune: other versions and retired names are never used again; of this version keep
-        // the newest few.
-        for file in projection.retiredSnapshotNames.flatMap(files.files(of:)) { files.remove(file.path) }
+        // Prune: other versions are never used again; of this version keep the newest few.
         let existing = files.files(of: projection.snapshotName)
         for file in existing where file.version != projection.snapshotVersion { files.remove(file.path) }
         let current = existing.filter { $0.version == projection.snapshotVersion }
@@ -332,6 +330,8 @@ public struct ReplayEngine: Sendable {
     ) -> (snapshot: Snapshot<P.State>, resumed: ResumedSnapshot)? {
         guard let snapshotDirectory else { return nil }
         let files = SnapshotFiles(directory: snapshotDirectory)
+        // Files under names it no longer uses are never read again (a read-only directory keeps them).
+        for file in projection.retiredSnapshotNames.flatMap(files.files(of:)) { files.remove(file.path) }
         let candidates = files.files(of: projection.snapshotName)
             .filter { $0.version == projection.snapshotVersion && $0.sequence <= last && !excluded.contains($0.path) }
         for file in candidates.reversed() {

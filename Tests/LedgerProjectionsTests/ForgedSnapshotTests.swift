@@ -78,12 +78,21 @@ struct ForgedSnapshotTests {
         // As written, the snapshot is resumed from.
         try engine.writeSnapshot(projection, of: base)
         #expect(try engine.replay(projection, snapshots: .read).info.resumedFrom != nil)
+        #expect(base.state.keys.keys.count >= 4)
         for (id, key) in base.state.keys.keys {
             try? FileManager.default.removeItem(atPath: directory)
             var state = base.state
             state.keys.keys[id] = nil
             state.keys.keys[String(id.dropLast()) + (id.last == "0" ? "1" : "0")] = key
-            try engine.writeSnapshot(projection, of: Replay(state: state, info: base.info))
+            let path = try engine.writeSnapshot(projection, of: Replay(state: state, info: base.info))
+            #expect(throws: (any Error).self, "key \(id)") {
+                do {
+                    _ = try SnapshotBinary.decode(Snapshot<DisputedFactsProjection.State>.self, fromFile: path)
+                } catch {
+                    #expect(String(describing: error).contains("is not listed under the hash of its public key"), "\(error)")
+                    throw error
+                }
+            }
             let replay = try engine.replay(projection, snapshots: .read)
             #expect(replay.info.resumedFrom == nil && replay.info.notes.contains { $0.contains("cannot be read or decoded") }, "key \(id): \(replay.info.notes)")
             #expect(try projection.facts(in: replay.state, context: context).map { canonical($0.json) } == expected, "key \(id)")

@@ -132,12 +132,17 @@ struct ReplayEngineTests {
         func report<P: Projection>(_ projection: P, _ replay: Replay<P.State>) throws -> String {
             canonical(try projection.wholeReport(replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)))
         }
-        let timelineFromGenesis = try report(timeline, try engine.replay(timeline, snapshots: .none))
-        let evidenceFromGenesis = try report(evidence, try engine.replay(evidence, snapshots: .none))
+        // Each replays the very state the index does.
+        let indexFromGenesis = try engine.replay(index, snapshots: .none)
+        let timelineReplay = try engine.replay(timeline, snapshots: .none)
+        let evidenceReplay = try engine.replay(evidence, snapshots: .none)
+        #expect(timelineReplay.state == indexFromGenesis.state && evidenceReplay.state == indexFromGenesis.state)
+        let timelineFromGenesis = try report(timeline, timelineReplay)
+        let evidenceFromGenesis = try report(evidence, evidenceReplay)
         // A snapshot the index wrote halfway is the one the other two resume from.
-        let half = try engine.replay(index, to: .sequence(ledger.count / 2), snapshots: .none)
-        let written = try engine.writeSnapshot(index, of: half)
-        #expect(written.hasSuffix("/disputed-facts+unverified-signatures-v\(index.version)-\(String(format: "%020d", ledger.count / 2)).snapshot"))
+        let written = try engine.writeSnapshot(index, of: try engine.replay(index, to: .sequence(ledger.count / 2), snapshots: .none))
+        let half = String(ledger.count / 2)
+        #expect(written.hasSuffix("/disputed-facts+unverified-signatures-v\(index.version)-" + String(repeating: "0", count: 20 - half.count) + half + ".snapshot"))
         let fromTimeline = try engine.replay(timeline, snapshots: .read)
         let fromEvidence = try engine.replay(evidence, snapshots: .read)
         #expect(fromTimeline.info.resumedFrom == ledger.count / 2 && fromEvidence.info.resumedFrom == ledger.count / 2)
@@ -145,13 +150,15 @@ struct ReplayEngineTests {
         #expect(try report(evidence, fromEvidence) == evidenceFromGenesis)
         // The verified index does not resume from it: its state also holds signature failures.
         #expect(try engine.replay(DisputedFactsProjection(), snapshots: .read).info.resumedFrom == nil)
-        // One written by the timeline is the index's too, and the directory then holds no other:
-        // snapshots the timeline and evidence index filed under their own names are removed.
+        // Snapshots the timeline and evidence index filed under their own names are removed when
+        // they replay, even read only; one the timeline writes is the index's too.
         for retired in ["timeline-v3", "evidence-index-v2"] {
             #expect(FileManager.default.createFile(atPath: t.directory + "/snapshots/\(retired)-00000000000000000004.snapshot", contents: Data("x".utf8)))
         }
+        _ = try engine.replay(timeline, snapshots: .read)
+        _ = try engine.replay(evidence, snapshots: .read)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.directory + "/snapshots").count == 1)
         _ = try timeline.writeSnapshot(using: engine)
-        _ = try evidence.writeSnapshot(using: engine)
         #expect(try engine.replay(index, snapshots: .read).info.resumedFrom == ledger.count - 1)
         let names = try FileManager.default.contentsOfDirectory(atPath: t.directory + "/snapshots")
         #expect(names.allSatisfy { $0.hasPrefix(index.snapshotName + "-v") }, "\(names)")
