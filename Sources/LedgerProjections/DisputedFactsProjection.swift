@@ -615,13 +615,6 @@ extension DisputedFactsProjection.State: Codable {
         self.entries = entries
         waiting = try c.decode([String: [Int32]].self, forKey: .waiting)
         keys = try c.decode(KeyTable.self, forKey: .keys)
-        // A key is listed under the hash of its raw bytes; a table that lists one elsewhere would
-        // turn its signatures into unknown keys.
-        for (id, key) in keys.keys {
-            guard let raw = Base64.decodeCanonical(key.publicKey), raw.count == 32, SHA256.hash(raw).hexString == id else {
-                throw corrupted("key \(id) is not listed under the hash of its public key")
-            }
-        }
         signatureFailures = try table(column(.failedSequences, as: UInt64.self).elements, column(.failedMasks, as: UInt64.self).elements)
         source = (decoder as? SlotDecoder)?.reader.source
         let nodes = Int32(parent.count)

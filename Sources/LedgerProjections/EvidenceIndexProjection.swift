@@ -35,7 +35,7 @@ public struct EvidenceIndexProjection: Projection {
     /// The index's own snapshots: the state is the same, whichever of them replayed it. (They
     /// were once filed under this projection's name: those copies are removed when it replays.)
     public var snapshotName: String { index.snapshotName }
-    public var snapshotVersion: Int { index.version }
+    public var snapshotVersion: Int { index.snapshotVersion }
     public var retiredSnapshotNames: [String] { [name] }
 
     /// The rules an item's records are read back with, verifying their signatures if asked.

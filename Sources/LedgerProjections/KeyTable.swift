@@ -25,6 +25,22 @@ public struct KeyTable: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case keys
+    }
+
+    /// Reads a table, as a snapshot holds it, refusing one that lists a key under another id than
+    /// the hash of its bytes: that key's signatures would read as by an unknown key.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        keys = try c.decode([String: Key].self, forKey: .keys)
+        for (id, key) in keys {
+            guard let raw = Base64.decodeCanonical(key.publicKey), raw.count == 32, SHA256.hash(raw).hexString == id else {
+                throw DecodingError.dataCorruptedError(forKey: .keys, in: c, debugDescription: "key \(id) is not listed under the hash of its public key")
+            }
+        }
+    }
+
     /// Records the keys that `event` registers or revokes; other events change nothing.
     public mutating func apply(_ event: Event, at sequence: UInt64) {
         switch event.body {

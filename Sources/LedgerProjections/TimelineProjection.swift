@@ -32,7 +32,7 @@ public struct TimelineProjection: Projection {
     /// The index's own snapshots: the state is the same, whichever of them replayed it. (They
     /// were once filed under this projection's name: those copies are removed when it replays.)
     public var snapshotName: String { index.snapshotName }
-    public var snapshotVersion: Int { index.version }
+    public var snapshotVersion: Int { index.snapshotVersion }
     public var retiredSnapshotNames: [String] { [name] }
 
     public var initialState: State { index.initialState }

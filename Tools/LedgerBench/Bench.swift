@@ -363,8 +363,7 @@ struct Figure: ParsableCommand {
             try writer.append([envelope], acceptedAt: time)
             latencies.append(now() - start)
         }
-        latencies.sort()
-        let p50 = latencies[latencies.count / 2] * 1e3, p99 = latencies[latencies.count * 99 / 100] * 1e3
+        let (p50, p99) = Limits.percentiles(latencies)
         return Measurement(figure: "single append p99", size: size, value: p99, unit: "ms", limit: 2, limitUnit: "ms (target)", detail: String(format: "p50 %.3f ms; 2000 onto the %d-entry ledger", p50, size))
     }
 }
@@ -399,6 +398,12 @@ enum Limits {
         return rates.max() ?? 0
     }
 
+    /// The median and 99th percentile of `latencies` (seconds), in milliseconds.
+    static func percentiles(_ latencies: [Double]) -> (p50: Double, p99: Double) {
+        let sorted = latencies.sorted()
+        return (sorted[sorted.count / 2] * 1e3, sorted[sorted.count * 99 / 100] * 1e3)
+    }
+
     /// This disk's own latency for what makes a single append durable: a record's worth of bytes
     /// (1,300, the benchmark ledgers' mean record) written at the end of a file in `directory`,
     /// then `fdatasync`, 1,000 times. An append waits for the same, so these percentiles show
@@ -421,8 +426,7 @@ enum Limits {
             }
             latencies.append(now() - start)
         }
-        latencies.sort()
-        let p50 = latencies[latencies.count / 2] * 1e3, p99 = latencies[latencies.count * 99 / 100] * 1e3
+        let (p50, p99) = percentiles(latencies)
         return Measurement(
             figure: "disk write + fdatasync p99", size: 0, value: p99, unit: "ms",
             detail: String(format: "p50 %.3f ms; 1,000 writes of 1,300 bytes at the end of a file", p50))
