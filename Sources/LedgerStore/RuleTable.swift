@@ -306,19 +306,35 @@ extension RuleTable {
             for (id, sequence) in table { ids.append((key(kind.rawValue, id), sequence)) }
         }
         for (entry, sequence) in state.entries { ids.append((key(entry: entry), sequence)) }
-        let claims = state.claims.map { id, claim in
-            (key: key(claimKind, id), retracted: claim.retractedAt ?? .max, fact: Array(claim.fact.utf8), author: Array(claim.author.utf8))
+        // Sorted where they are, and each claim's strings made bytes only as it is written: this
+        // runs while the state's own tables are still held, so what it holds besides them is the
+        // peak memory of a verification.
+        ids.sort { $0.key < $1.key }
+        var claims = state.claims.map { id, claim in (key: key(claimKind, id), claim: claim) }
+        claims.sort { $0.key < $1.key }
+        return try write(ids: ids, claimCount: claims.count, in: directory) { out throws(LedgerError) in
+            for row in claims {
+                try out.claim(row.key, row.claim.retractedAt ?? .max, fact: Array(row.claim.fact.utf8), author: Array(row.claim.author.utf8))
+            }
         }
-        return try write(ids: ids.sorted { $0.key < $1.key }, claims: claims.sorted { $0.key < $1.key }, in: directory)
     }
 
     /// Writes rows sorted by key, each key once, as a new table in an unnamed file in `directory`.
     static func write(
         ids: [(key: Digest, sequence: UInt64)], claims: [(key: Digest, retracted: UInt64, fact: [UInt8], author: [UInt8])], in directory: String
     ) throws(LedgerError) -> RuleTable {
-        let out = try TableWriter(in: directory, idRows: ids.count, claimRows: claims.count)
+        try write(ids: ids, claimCount: claims.count, in: directory) { out throws(LedgerError) in
+            for row in claims { try out.claim(row.key, row.retracted, fact: row.fact, author: row.author) }
+        }
+    }
+
+    /// Writes `ids`, then the claim rows `claimRows` writes (`claimCount` of them), all sorted by key.
+    private static func write(
+        ids: [(key: Digest, sequence: UInt64)], claimCount: Int, in directory: String, claimRows: (TableWriter) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> RuleTable {
+        let out = try TableWriter(in: directory, idRows: ids.count, claimRows: claimCount)
         for row in ids { try out.id(row.key, row.sequence) }
-        for row in claims { try out.claim(row.key, row.retracted, fact: row.fact, author: row.author) }
+        try claimRows(out)
         return try out.finish()
     }
 
