@@ -298,7 +298,7 @@ extension RuleTable {
     /// `directory`.
     static func write(_ state: LedgerState, in directory: String) throws(LedgerError) -> RuleTable {
         var ids: [(key: Digest, sequence: UInt64)] = []
-        ids.reserveCapacity(state.eventIDs.count + state.entries.count + state.facts.count + state.evidence.count)
+        ids.reserveCapacity(state.eventIDs.count + state.entries.count + state.facts.count + state.evidence.count + state.attestations.count + state.findings.count)
         for (kind, table) in [
             (IDKind.event, state.eventIDs), (.fact, state.facts), (.evidence, state.evidence), (.attestation, state.attestations),
             (.finding, state.findings),
