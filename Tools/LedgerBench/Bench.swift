@@ -478,10 +478,6 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Where to build the benchmark ledgers (reused when already there).")
     var workdir: String = "/tmp/ledger-bench"
 
-    /// The share of its cores (all-cores verify rate ÷ one core's × cores) below which the
-    /// machine is taken to be starved around a signature-bound figure.
-    static let coresGivenAtLeast = 0.9
-
     func run() throws {
         let sizes = sizes.split(separator: ",").compactMap { Int($0) }
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
@@ -511,13 +507,18 @@ struct Run: ParsableCommand {
             var after: Limits.Rates
             /// The shares of its cores the machine gave before and after.
             var shares: (before: Double, after: Double)
-            var given: Double { min(shares.before, shares.after) }
+            /// How far the further share lies from 1: above 1, one core's rate was measured while
+            /// the machine withheld part of it, so the limit itself is low.
+            var disturbance: Double { max(abs(shares.before - 1), abs(shares.after - 1)) }
+            var steady: Bool { disturbance <= Self.steadyWithin }
+            static let steadyWithin = 0.1
             var sharesText: String { String(format: "%.2f and %.2f", shares.before, shares.after) }
         }
         /// Runs a figure bound by signature checks between two measurements of the limits, again
-        /// (at most twice more, each after `prepare`) while the machine withheld a tenth of its
-        /// cores before or after it. The attempt reported is the first that was not starved, or
-        /// else the one given most; the row lists the others' values and shares.
+        /// (at most twice more, each after `prepare`) while either measurement found the cores
+        /// together more than a tenth off one core's rate times their number. The attempt
+        /// reported is the first found steady, or else the least disturbed; the row lists the
+        /// others' values and shares.
         func signatureBound(_ arguments: [String], prepare: () -> Void = {}) throws -> Measurement {
             var attempts: [Attempt] = []
             repeat {
@@ -526,11 +527,11 @@ struct Run: ParsableCommand {
                 let figure = try child(arguments)
                 let after = try rates()
                 attempts.append(Attempt(figure: figure, before: before, after: after, shares: (coresGiven(before), coresGiven(after))))
-                if let last = attempts.last, last.given < Self.coresGivenAtLeast, attempts.count < 3 {
+                if let last = attempts.last, !last.steady, attempts.count < 3 {
                     FileHandle.standardError.write(Data("\(arguments[0]): the machine gave \(last.sharesText) of its cores before and after; measuring again\n".utf8))
                 }
-            } while attempts.last!.given < Self.coresGivenAtLeast && attempts.count < 3
-            let chosen = attempts.indices.max { attempts[$0].given < attempts[$1].given }!
+            } while !attempts.last!.steady && attempts.count < 3
+            let chosen = attempts.indices.min { attempts[$0].disturbance < attempts[$1].disturbance }!
             let (before, after) = (attempts[chosen].before, attempts[chosen].after)
             var m = attempts[chosen].figure
             func mean(_ rate: KeyPath<Limits.Rates, Double>) -> Double { (before[keyPath: rate] + after[keyPath: rate]) / 2 }
@@ -540,7 +541,7 @@ struct Run: ParsableCommand {
             m.limit = mean(\.verifiesPerCore) * Double(cores)
             m.limitUnit = String(format: "verifies/s × cores (%.0f before, %.0f after)", before.verifiesPerCore * Double(cores), after.verifiesPerCore * Double(cores))
             var note = "the machine gave \(attempts[chosen].sharesText) of its cores before and after"
-            if attempts[chosen].given < Self.coresGivenAtLeast { note += ", under \(Self.coresGivenAtLeast) in every attempt" }
+            if !attempts[chosen].steady { note += ", more than \(Attempt.steadyWithin) off 1 in every attempt" }
             let others = attempts.indices.filter { $0 != chosen }.map { i in
                 String(format: "attempt %d: %.0f %@ with %@", i + 1, attempts[i].figure.value, attempts[i].figure.unit, attempts[i].sharesText)
             }
