@@ -35,7 +35,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         keys = try c.decode([String: Key].self, forKey: .keys)
         for (id, key) in keys {
-            guard let raw = Base64.decodeCanonical(key.publicKey), raw.count == 32, SHA256.hash(raw).hexString == id else {
+            guard let raw = Base64.decodeCanonical(key.publicKey), raw.count == 32, Self.id(of: raw) == id else {
                 throw DecodingError.dataCorruptedError(forKey: .keys, in: c, debugDescription: "key \(id) is not listed under the hash of its public key")
             }
         }
@@ -49,15 +49,18 @@ public struct KeyTable: Codable, Sendable, Equatable {
         case let .keyAdded(party, raw, _):
             register(raw, party: party, at: sequence)
         case let .keyRevoked(_, raw, _):
-            let id = SHA256.hash(raw).hexString
+            let id = Self.id(of: raw)
             if keys[id]?.revokedAt == nil { keys[id]?.revokedAt = sequence }
         default:
             break
         }
     }
 
+    /// The id a key is listed under: the lowercase hex SHA-256 of its raw bytes.
+    static func id(of raw: [UInt8]) -> String { SHA256.hash(raw).hexString }
+
     private mutating func register(_ raw: [UInt8], party: String, at sequence: UInt64) {
-        let id = SHA256.hash(raw).hexString
+        let id = Self.id(of: raw)
         if keys[id] == nil { keys[id] = Key(party: party, publicKey: Base64.encode(raw), validFrom: sequence) }
     }
 

@@ -306,15 +306,15 @@ extension RuleTable {
             for (id, sequence) in table { ids.append((key(kind.rawValue, id), sequence)) }
         }
         for (entry, sequence) in state.entries { ids.append((key(entry: entry), sequence)) }
-        // Sorted where they are, and each claim's strings made bytes only as it is written: this
-        // runs while the state's own tables are still held, so what it holds besides them is the
-        // peak memory of a verification.
+        // Sorted where they are, and each claim's strings written from the strings themselves:
+        // this runs while the state's own tables are still held, so what it holds besides them is
+        // the peak memory of a verification.
         ids.sort { $0.key < $1.key }
         var claims = state.claims.map { id, claim in (key: key(claimKind, id), claim: claim) }
         claims.sort { $0.key < $1.key }
         return try write(ids: ids, claimCount: claims.count, in: directory) { out throws(LedgerError) in
             for row in claims {
-                try out.claim(row.key, row.claim.retractedAt ?? .max, fact: Array(row.claim.fact.utf8), author: Array(row.claim.author.utf8))
+                try out.claim(row.key, row.claim.retractedAt ?? .max, fact: row.claim.fact.utf8, author: row.claim.author.utf8)
             }
         }
     }
@@ -375,7 +375,7 @@ extension RuleTable {
                     let text = try texts[newest].withBytes(at: table.strings.offset + fields.offset, count: fields.factLength + fields.authorLength) {
                         Array($0)
                     }
-                    try out.claim(key, fields.retracted, fact: Array(text[..<fields.factLength]), author: Array(text[fields.factLength...]))
+                    try out.claim(key, fields.retracted, fact: text[..<fields.factLength], author: text[fields.factLength...])
                 }
                 for i in tables.indices where heads[i] == key {
                     next[i] += 1
@@ -459,7 +459,7 @@ private final class TableWriter {
         if out.buffer.count >= 1 << 20 { try flush(&out, file) }
     }
 
-    func claim(_ key: Digest, _ retracted: UInt64, fact: [UInt8], author: [UInt8]) throws(LedgerError) {
+    func claim(_ key: Digest, _ retracted: UInt64, fact: some Collection<UInt8>, author: some Collection<UInt8>) throws(LedgerError) {
         guard fact.count <= Int(UInt16.max), author.count <= Int(UInt16.max), textOut.count + fact.count + author.count <= Int(UInt32.max) else {
             throw LedgerError(.tooLarge, "The rule state cannot be written to its tables: a claim's fact id or author is over 64 KiB, or the claims' strings pass 4 GiB (tens of millions of claims), the limits of its format. A ledger this large needs a version of `ledger` with a wider format.")
         }

@@ -54,6 +54,11 @@ struct Measurement: Codable {
     var peakRSSMiB: Double?
     /// The machine's rates: those the limits figure measured, or those a figure was compared with.
     var rates: Limits.Rates?
+
+    /// Adds `note` after the detail there is, if any.
+    mutating func addDetail(_ note: String) {
+        detail = detail.map { "\($0); \(note)" } ?? note
+    }
 }
 
 struct Figure: ParsableCommand {
@@ -381,6 +386,11 @@ enum Limits {
         /// The same verify loop on every core at once: what the cores give together, which on a
         /// shared machine is less than one core's rate times their number.
         var verifiesAllCores: Double
+
+        /// How much of its cores the machine gave the loop on all of them at once: 0.97–1.00 when
+        /// it is quiet. Another tenant can take most of a core for minutes, and a figure measured
+        /// then says more of the tenant than of the code.
+        var coresGiven: Double { verifiesAllCores / (verifiesPerCore * Double(cores)) }
     }
 
     /// The best rate of `windows` runs of `body` (which does `batch` operations) for `seconds` each.
@@ -494,25 +504,18 @@ struct Run: ParsableCommand {
             }
             return rates
         }
-        // How much of its cores the machine gave to the limits' loop on all of them at once: on
-        // this shared machine another tenant can take most of a core for minutes, and a figure
-        // measured then says more of the tenant than of the code.
-        func coresGiven(_ rates: Limits.Rates) -> Double {
-            rates.verifiesAllCores / (rates.verifiesPerCore * Double(cores))
-        }
-        /// One attempt at a signature-bound figure, with the limits measured around it.
+        /// One attempt at a figure, with the limits measured around it.
         struct Attempt {
             var figure: Measurement
             var before: Limits.Rates
             var after: Limits.Rates
-            /// The shares of its cores the machine gave before and after.
-            var shares: (before: Double, after: Double)
-            /// How far the further share lies from 1: above 1, one core's rate was measured while
-            /// the machine withheld part of it, so the limit itself is low.
-            var disturbance: Double { max(abs(shares.before - 1), abs(shares.after - 1)) }
+            /// How far the further share of its cores the machine gave lies from 1: above 1, one
+            /// core's rate was measured while the machine withheld part of it, so the limit itself
+            /// is low.
+            var disturbance: Double { max(abs(before.coresGiven - 1), abs(after.coresGiven - 1)) }
             var steady: Bool { disturbance <= Self.steadyWithin }
             static let steadyWithin = 0.1
-            var sharesText: String { String(format: "%.2f and %.2f", shares.before, shares.after) }
+            var sharesText: String { String(format: "%.2f and %.2f", before.coresGiven, after.coresGiven) }
         }
         /// Runs a figure that keeps every core busy between two measurements of the limits, again
         /// (at most twice more, each after `prepare`) while either measurement found the cores
@@ -526,8 +529,7 @@ struct Run: ParsableCommand {
                 prepare()
                 let before = try rates()
                 let figure = try child(arguments)
-                let after = try rates()
-                attempts.append(Attempt(figure: figure, before: before, after: after, shares: (coresGiven(before), coresGiven(after))))
+                attempts.append(Attempt(figure: figure, before: before, after: try rates()))
                 if let last = attempts.last, !last.steady, attempts.count < 3 {
                     FileHandle.standardError.write(Data("\(arguments[0]): the machine gave \(last.sharesText) of its cores before and after; measuring again\n".utf8))
                 }
@@ -549,7 +551,7 @@ struct Run: ParsableCommand {
                 String(format: "attempt %d: %.0f %@ with %@", i + 1, attempts[i].figure.value, attempts[i].figure.unit, attempts[i].sharesText)
             }
             if !others.isEmpty { note += " (attempt \(chosen + 1) of \(attempts.count); " + others.joined(separator: "; ") + ")" }
-            m.detail = m.detail.map { "\($0); \(note)" } ?? note
+            m.addDetail(note)
             return m
         }
         var rows: [Measurement] = []
@@ -576,12 +578,17 @@ struct Run: ParsableCommand {
                 try onSteadyCores(["append-batch", "--directory", scratch, "--source", ledger, "--size", String(size)]) {
                     try? FileManager.default.removeItem(atPath: scratch)
                 })
-            // A single append waits for one fdatasync: what the disk alone took just before.
-            let disk = try? child(["disk-sync", "--directory", workdir, "--size", "0"])
+            // A single append waits for one fdatasync: what the disk alone took just before. (The
+            // row stands without it if it fails.)
+            var disk: Measurement?
+            do {
+                disk = try child(["disk-sync", "--directory", workdir, "--size", "0"])
+            } catch {
+                FileHandle.standardError.write(Data("the disk's own write + fdatasync latency is left out of the single-append row: \(error)\n".utf8))
+            }
             var single = try child(["append-single", "--directory", scratch, "--source", ledger, "--size", String(size)])
             if let disk {
-                let alone = String(format: "this disk's write + fdatasync just before: p99 %.3f ms, %@", disk.value, disk.detail ?? "")
-                single.detail = single.detail.map { "\($0); \(alone)" } ?? alone
+                single.addDetail(String(format: "this disk's write + fdatasync just before: p99 %.3f ms, %@", disk.value, disk.detail ?? ""))
             }
             rows.append(single)
             try? FileManager.default.removeItem(atPath: scratch)
@@ -593,7 +600,7 @@ struct Run: ParsableCommand {
             // Signature-bound figures also against what the cores verify together.
             if let together = m.rates?.verifiesAllCores, together > 0 {
                 let share = String(format: "%.2f of %.0f verifies/s on all cores at once", m.value / together, together)
-                m.detail = m.detail.map { "\($0); \(share)" } ?? share
+                m.addDetail(share)
             }
             let lowerIsBetter = ["ms", "s", "µs"].contains(m.unit)
             let ratio = m.limit.map { $0 > 0 ? String(format: "%.2f", lowerIsBetter ? $0 / m.value : m.value / $0) : "" } ?? ""
