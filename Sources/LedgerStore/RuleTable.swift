@@ -345,12 +345,13 @@ extension RuleTable {
         let out = try TableWriter(in: directory, idRows: tables.reduce(0) { $0 + $1.ids.rows }, claimRows: tables.reduce(0) { $0 + $1.claims.rows })
         var rows = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset) }
         var texts = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset + $0.strings.count) }
-        for (region, rowSize) in [(\RuleTable.ids, idRow), (\RuleTable.claims, claimRow)] {
+        // Each table's region taken once a pass, not through a key path at every row (a sixth of a
+        // merge's time).
+        for (regions, rowSize) in [(tables.map(\.ids), idRow), (tables.map(\.claims), claimRow)] {
             var next = [Int](repeating: 0, count: tables.count)
             func head(_ i: Int) throws(LedgerError) -> Digest? {
-                let table = tables[i][keyPath: region]
-                guard next[i] < table.rows else { return nil }
-                return try rows[i].withBytes(at: table.offset + next[i] * rowSize, count: 32) { Digest(loadingFrom: $0) }
+                guard next[i] < regions[i].rows else { return nil }
+                return try rows[i].withBytes(at: regions[i].offset + next[i] * rowSize, count: 32) { Digest(loadingFrom: $0) }
             }
             var heads: [Digest?] = []
             for i in tables.indices { heads.append(try head(i)) }
@@ -362,7 +363,7 @@ extension RuleTable {
                     newest = i
                 }
                 guard let newest, let key = heads[newest] else { break }
-                let at = tables[newest][keyPath: region].offset + next[newest] * rowSize
+                let at = regions[newest].offset + next[newest] * rowSize
                 if rowSize == idRow {
                     let sequence = try rows[newest].withBytes(at: at + 32, count: 8) { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
                     try out.id(key, sequence)
