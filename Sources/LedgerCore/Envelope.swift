@@ -46,10 +46,17 @@ public struct Envelope: Sendable, Hashable {
     /// DSSE's pre-authentication encoding: `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`,
     /// lengths as ASCII decimal counts of bytes.
     public static func pae(payloadType: String, payload: [UInt8]) -> [UInt8] {
-        let type = Array(payloadType.utf8)
-        var out = Array("DSSEv1 \(type.count) ".utf8)
+        let type = payloadType.utf8
+        // Built in one buffer of its final size: every signature check builds one.
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + type.count + payload.count)
+        out += "DSSEv1 ".utf8
+        out += String(type.count).utf8
+        out.append(0x20)
         out += type
-        out += Array(" \(payload.count) ".utf8)
+        out.append(0x20)
+        out += String(payload.count).utf8
+        out.append(0x20)
         out += payload
         return out
     }
