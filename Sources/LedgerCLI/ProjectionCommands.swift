@@ -45,6 +45,15 @@ struct ReplayOptions: ParsableArguments {
     func engine(for ledger: Ledger) -> ReplayEngine {
         noSnapshots ? ReplayEngine(withoutSnapshots: ledger) : ReplayEngine(ledger: ledger)
     }
+
+    /// Replays `projection` to this command's target, with its snapshot policy, readied for the
+    /// queries that follow (``Projection/prepareForQueries(_:)``): a command only queries what it
+    /// replays.
+    func replayForQueries<P: Projection>(_ projection: P, in ledger: Ledger) throws(LedgerError) -> Replay<P.State> {
+        var result = try engine(for: ledger).replay(projection, to: target(), snapshots: policy)
+        projection.prepareForQueries(&result.state)
+        return result
+    }
 }
 
 /// Opens a ledger for reading, passing on what opening found.
@@ -189,7 +198,7 @@ struct FactsCommand: ParsableCommand {
     func run() throws {
         let ledger = try openLedger(directory)
         let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
-        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
+        let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
         let wanted: @Sendable (FactView) -> Bool = { [status] fact in status == nil || fact.disputeStatus.rawValue == status?.rawValue }
@@ -265,7 +274,7 @@ struct FactCommand: ParsableCommand {
     func run() throws {
         let ledger = try openLedger(directory)
         let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
-        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
+        let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
         guard let (fact, timeline) = try projection.factAndTimeline(factID, in: result.state, context: context) else {
@@ -396,7 +405,7 @@ struct PartiesCommand: ParsableCommand {
     func run() throws {
         let ledger = try openLedger(directory)
         let projection = PartiesProjection()
-        let result = try replay.engine(for: ledger).replay(projection, to: replay.target(), snapshots: replay.policy)
+        let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let parties = projection.parties(in: result.state)
         if json {

@@ -100,6 +100,9 @@ public struct DisputedFactsProjection: Projection {
         /// The snapshot this state was read from, if any: where its columns are read from, and
         /// where damage met in them is kept.
         var source: SnapshotSource?
+        /// Whether the entry table was freed (``DisputedFactsProjection/prepareForQueries(_:)``):
+        /// the state then answers queries, but is never replayed onto nor snapshotted.
+        private(set) var queriesOnly = false
 
         public init() {
             self.init(hasher: .random())
@@ -226,6 +229,15 @@ public struct DisputedFactsProjection: Projection {
                 && a.linkValue == b.linkValue && a.linkNext == b.linkNext && a.linkOwner == b.linkOwner
                 && a.entries.count == b.entries.count && pairs(a.entries) == pairs(b.entries) && a.entries.collided == b.entries.collided
                 && a.waiting == b.waiting && a.keys == b.keys && a.signatureFailures == b.signatureFailures && a.pending == b.pending
+                && a.queriesOnly == b.queriesOnly
+        }
+
+        /// Frees the entry table, which only replay uses (to list an attestation of an entry under
+        /// that entry's node): a quarter of a million-entry index, held for nothing while its
+        /// facts are built.
+        mutating func releaseEntryTable() {
+            entries = EntryTable(hasher: hasher)
+            queriesOnly = true
         }
 
         mutating func link(_ node: Int32, _ link: Link) {
@@ -366,6 +378,7 @@ public struct DisputedFactsProjection: Projection {
 
     /// Records the fact, claim or evidence item `record` is about; see ``State``.
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
+        precondition(!state.queriesOnly, "a state readied for queries was replayed onto")
         index(record, event, &state)
         // Queued after the record's own key event is applied, so that a batch is verified with
         // every key registered at the positions of its records.
@@ -517,6 +530,10 @@ public struct DisputedFactsProjection: Projection {
     public func finish(_ state: inout State) {
         verifyPending(&state)
     }
+
+    public func prepareForQueries(_ state: inout State) {
+        state.releaseEntryTable()
+    }
 }
 
 /// Snapshots write the index as columns, its tables slot by slot with their hash key, read as
@@ -536,6 +553,9 @@ extension DisputedFactsProjection.State: Codable {
     public func encode(to encoder: any Encoder) throws {
         guard pending.records.isEmpty else {
             throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "signatures still waiting to be verified"))
+        }
+        guard !queriesOnly else {
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "its entry table was freed for queries"))
         }
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(Column([hasher.k0, hasher.k1]), forKey: .hashKey)

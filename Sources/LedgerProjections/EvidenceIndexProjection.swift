@@ -72,6 +72,10 @@ public struct EvidenceIndexProjection: Projection {
         index.apply(record: record, event: event, to: &state)
     }
 
+    public func prepareForQueries(_ state: inout State) {
+        index.prepareForQueries(&state)
+    }
+
     /// Every evidence item in the order attached, with blob states checked now, read back on
     /// every core and each handed to `body` as soon as it is built.
     /// - Throws: ``LedgerError`` if a record cannot be read back (as ``DisputedFactsProjection/fact(_:in:context:)``).

@@ -43,6 +43,11 @@ public protocol Projection: Sendable {
     /// its last record, before the state is answered or snapshotted. The default does nothing.
     func finish(_ state: inout State)
 
+    /// Readies a replayed state that will from now on only be queried (``ProjectionAnswer``,
+    /// `ledger facts`): it may free what only `apply` uses. Such a state is never replayed onto
+    /// nor snapshotted. The default does nothing.
+    func prepareForQueries(_ state: inout State)
+
     /// The member of the report that lists its elements: `facts`, say. The default is `state`.
     var reportKey: String { get }
 
@@ -72,6 +77,8 @@ extension Projection {
     public var summary: String { "" }
 
     public func finish(_ state: inout State) {}
+
+    public func prepareForQueries(_ state: inout State) {}
 
     public var snapshotName: String { name }
 
@@ -222,7 +229,8 @@ extension Projection {
     public func answer(
         using engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .read, blobs: BlobStore?
     ) throws(LedgerError) -> ProjectionAnswer {
-        let replay = try engine.replay(self, to: target, snapshots: snapshots)
+        var replay = try engine.replay(self, to: target, snapshots: snapshots)
+        prepareForQueries(&replay.state)
         return ProjectionAnswer(self, replay: replay, context: ReportContext(ledger: engine.ledger, blobs: blobs, position: replay.info.position))
     }
 

@@ -184,6 +184,10 @@ public struct TimelineProjection: Projection {
         index.apply(record: record, event: event, to: &state)
     }
 
+    public func prepareForQueries(_ state: inout State) {
+        index.prepareForQueries(&state)
+    }
+
     /// The events on `fact`'s timeline, in log order; `nil` if no such fact is open in `state`
     /// (a disputed-facts state will do: it is the same index).
     /// - Throws: ``LedgerError`` if a record cannot be read back, or the snapshot the state was

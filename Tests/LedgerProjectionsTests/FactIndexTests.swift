@@ -27,11 +27,18 @@ struct FactIndexTests {
         return detail.factOrder.map { canonical(DisputedFactsProjection().view(of: detail.facts[$0]!, in: detail, blobs: blobs).json) }
     }
 
+    /// `projection` replayed to `last`, readied for queries as the commands ready it.
+    func replayForQueries<P: Projection>(_ projection: P, _ ledger: Ledger, through last: UInt64) throws -> Replay<P.State> {
+        var replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        projection.prepareForQueries(&replay.state)
+        return replay
+    }
+
     /// Every fact's JSON at `last`, through the index; each fact read with its timeline
     /// (`ledger fact`) must give the same view, and the same timeline as read alone.
     func indexed(_ ledger: Ledger, through last: UInt64) throws -> [String] {
         let projection = DisputedFactsProjection()
-        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        let replay = try replayForQueries(projection, ledger, through: last)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         let views = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
         for (id, view) in zip(try replay.state.factIDs(), views) {
@@ -58,7 +65,7 @@ struct FactIndexTests {
     /// Every evidence item's report element at `last`, read back through the index.
     func indexedEvidence(_ ledger: Ledger, through last: UInt64) throws -> [String] {
         let projection = EvidenceIndexProjection()
-        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        let replay = try replayForQueries(projection, ledger, through: last)
         var out: [String] = []
         try projection.forEachReportElement(replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { out.append(canonical($0)) }
         return out
@@ -78,7 +85,7 @@ struct FactIndexTests {
     /// the projection's report, which must agree).
     func indexedTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
         let projection = TimelineProjection()
-        let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
+        let replay = try replayForQueries(projection, ledger, through: last)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         var out: [String: [TimelineProjection.Entry]] = [:]
         for fact in try replay.state.factIDs() { out[fact] = try projection.timeline(of: fact, in: replay.state, context: context) }
@@ -109,6 +116,30 @@ struct FactIndexTests {
         #expect(facts > 100 && events > 500 && items > 100, "seed \(String(seed, radix: 16))")
         let types = Set(try referenceTimelines(ledger, through: ledger.count - 1).values.joined().map(\.type))
         #expect(types.isSuperset(of: ["fact.opened", "claim.asserted", "evidence.attached", "custody.recorded", "attestation.made", "finding.recorded"]), "\(types)")
+    }
+
+    @Test("a state readied for queries frees its entry table, answers as before, and is never snapshotted")
+    func readiedForQueries() throws {
+        let random = try RandomCase(seed: 0x51ed, statements: 90)
+        let ledger = try random.ledger.open()
+        let projection = DisputedFactsProjection()
+        let engine = ReplayEngine(ledger: ledger, snapshotDirectory: random.ledger.directory + "/snapshots")
+        let replay = try engine.replay(projection, snapshots: .none)
+        var readied = replay
+        projection.prepareForQueries(&readied.state)
+        #expect(replay.state.entries.count > 50)
+        #expect(readied.state.entries.count == 0 && readied.state.entries.collided.isEmpty)
+        #expect(readied.state != replay.state)
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        let before = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
+        #expect(!before.isEmpty)
+        #expect(try projection.facts(in: readied.state, context: context).map { canonical($0.json) } == before)
+        // A snapshot of it would resume replays that list no attestation of an earlier entry.
+        #expect(throws: LedgerError.self) { try engine.writeSnapshot(projection, of: readied) }
+        #expect(SnapshotFiles(directory: random.ledger.directory + "/snapshots").files(of: projection.snapshotName).isEmpty)
+        // The same state, not readied, is.
+        _ = try engine.writeSnapshot(projection, of: replay)
+        #expect(SnapshotFiles(directory: random.ledger.directory + "/snapshots").files(of: projection.snapshotName).count == 1)
     }
 
     @Test("an attestation of an attestation, and of an id both a claim and an evidence item have, touch the facts the timeline projection says")
