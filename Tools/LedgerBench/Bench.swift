@@ -86,6 +86,7 @@ struct Figure: ParsableCommand {
         case "write-snapshot": m = try writeSnapshot()
         case "replay-snapshot": m = try measureReplay(fromSnapshot: true)
         case "fact-views": m = try measureFactViews()
+        case "all-facts": m = try measureAllFacts()
         case "proofs": m = try measureProofs()
         default: throw ValidationError("unknown figure \(name)")
         }
@@ -228,6 +229,32 @@ struct Figure: ParsableCommand {
             return Double(result.info.recordsRead) / (now() - start)
         }
         return Measurement(figure: "replay disputed-facts from genesis", size: size, value: rate, unit: "entries/s", limit: 300_000, limitUnit: "entries/s (target)", detail: runs)
+    }
+
+    /// What `ledger facts --json --no-snapshots --trust-signatures` does, printing aside: the
+    /// index replayed from genesis, readied for queries, then every fact's view built on every
+    /// core and rendered as JSON. Its peak memory is the replay's and the facts' in flight.
+    func measureAllFacts() throws -> Measurement {
+        let start = now()
+        let ledger = try Ledger(directory: directory)
+        let projection = DisputedFactsProjection(verifiesSignatures: false)
+        var replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+        projection.prepareForQueries(&replay.state)
+        let replayed = now() - start
+        let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+        var facts = 0
+        var bytes = 0
+        try projection.forEachFact(in: replay.state, context: context, { fact in
+            var writer = JSONWriter()
+            writer.value(fact.json)
+            return writer.bytes.count
+        }) { count in
+            facts += 1
+            bytes += count
+        }
+        return Measurement(
+            figure: "every fact's view from genesis (ledger facts)", size: size, value: now() - start, unit: "s",
+            detail: String(format: "%d facts, %.1f MB of JSON; the replay %.2f s of it", facts, Double(bytes) / 1e6, replayed))
     }
 
     /// The query-time cost of the disputed-facts index: one fact's view (its records read back
@@ -585,6 +612,7 @@ struct Run: ParsableCommand {
             _ = try child(["write-snapshot", "--directory", ledger, "--size", String(size)])
             rows.append(try child(["replay-snapshot", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["fact-views", "--directory", ledger, "--size", String(size)]))
+            rows.append(try child(["all-facts", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["proofs", "--directory", ledger, "--size", String(size)]))
             rows.append(try child(["merkle-append", "--directory", "\(workdir)/tree-\(size)", "--size", String(size), "--limit", String(machine.sha256Per65Bytes)]))
             // Both append figures append to one copy of the benchmark ledger, made by the first.
