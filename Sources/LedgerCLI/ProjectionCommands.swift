@@ -47,12 +47,9 @@ struct ReplayOptions: ParsableArguments {
     }
 
     /// Replays `projection` to this command's target, with its snapshot policy, readied for the
-    /// queries that follow (``Projection/prepareForQueries(_:)``): a command only queries what it
-    /// replays.
+    /// queries that follow: a command only queries what it replays.
     func replayForQueries<P: Projection>(_ projection: P, in ledger: Ledger) throws(LedgerError) -> Replay<P.State> {
-        var result = try engine(for: ledger).replay(projection, to: target(), snapshots: policy)
-        projection.prepareForQueries(&result.state)
-        return result
+        try engine(for: ledger).replayForQueries(projection, to: target(), snapshots: policy)
     }
 }
 

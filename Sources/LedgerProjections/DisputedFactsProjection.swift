@@ -555,7 +555,7 @@ extension DisputedFactsProjection.State: Codable {
             throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "signatures still waiting to be verified"))
         }
         guard !queriesOnly else {
-            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "its entry table was freed for queries"))
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "it was readied for queries, its entry table freed: snapshot the state a replay returns, before ReplayEngine.replayForQueries or Projection.prepareForQueries"))
         }
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(Column([hasher.k0, hasher.k1]), forKey: .hashKey)

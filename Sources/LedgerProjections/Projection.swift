@@ -229,8 +229,7 @@ extension Projection {
     public func answer(
         using engine: ReplayEngine, to target: ReplayTarget = .end, snapshots: SnapshotPolicy = .read, blobs: BlobStore?
     ) throws(LedgerError) -> ProjectionAnswer {
-        var replay = try engine.replay(self, to: target, snapshots: snapshots)
-        prepareForQueries(&replay.state)
+        let replay = try engine.replayForQueries(self, to: target, snapshots: snapshots)
         return ProjectionAnswer(self, replay: replay, context: ReportContext(ledger: engine.ledger, blobs: blobs, position: replay.info.position))
     }
 

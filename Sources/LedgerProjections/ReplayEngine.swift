@@ -167,6 +167,18 @@ public struct ReplayEngine: Sendable {
         }
     }
 
+    /// Replays `projection` up to `target`, as ``replay(_:to:snapshots:)`` does, and readies the
+    /// state for the queries that follow (``Projection/prepareForQueries(_:)``): for a caller that
+    /// only queries what it replays, never resumes or snapshots it.
+    /// - Throws: as ``replay(_:to:snapshots:)``.
+    public func replayForQueries<P: Projection>(
+        _ projection: P, to target: ReplayTarget = .end, snapshots policy: SnapshotPolicy = .read
+    ) throws(LedgerError) -> Replay<P.State> {
+        var replay = try replay(projection, to: target, snapshots: policy)
+        projection.prepareForQueries(&replay.state)
+        return replay
+    }
+
     /// Replays `projection` up to `target`.
     /// - Throws: ``LedgerError`` for a log that cannot be read. Records that cannot be decoded
     ///   or name an unknown event type are skipped and reported in ``ReplayInfo/skipped``, never

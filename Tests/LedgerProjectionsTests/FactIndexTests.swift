@@ -27,18 +27,12 @@ struct FactIndexTests {
         return detail.factOrder.map { canonical(DisputedFactsProjection().view(of: detail.facts[$0]!, in: detail, blobs: blobs).json) }
     }
 
-    /// `projection` replayed to `last`, readied for queries as the commands ready it.
-    func replayForQueries<P: Projection>(_ projection: P, _ ledger: Ledger, through last: UInt64) throws -> Replay<P.State> {
-        var replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: .sequence(last), snapshots: .none)
-        projection.prepareForQueries(&replay.state)
-        return replay
-    }
-
-    /// Every fact's JSON at `last`, through the index; each fact read with its timeline
+    /// Every fact's JSON at `last`, through the index, readied for queries as the commands ready
+    /// it (as are the timelines' and evidence items' below); each fact read with its timeline
     /// (`ledger fact`) must give the same view, and the same timeline as read alone.
     func indexed(_ ledger: Ledger, through last: UInt64) throws -> [String] {
         let projection = DisputedFactsProjection()
-        let replay = try replayForQueries(projection, ledger, through: last)
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replayForQueries(projection, to: .sequence(last), snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         let views = try projection.facts(in: replay.state, context: context).map { canonical($0.json) }
         for (id, view) in zip(try replay.state.factIDs(), views) {
@@ -65,7 +59,7 @@ struct FactIndexTests {
     /// Every evidence item's report element at `last`, read back through the index.
     func indexedEvidence(_ ledger: Ledger, through last: UInt64) throws -> [String] {
         let projection = EvidenceIndexProjection()
-        let replay = try replayForQueries(projection, ledger, through: last)
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replayForQueries(projection, to: .sequence(last), snapshots: .none)
         var out: [String] = []
         try projection.forEachReportElement(replay.state, context: ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)) { out.append(canonical($0)) }
         return out
@@ -85,7 +79,7 @@ struct FactIndexTests {
     /// the projection's report, which must agree).
     func indexedTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
         let projection = TimelineProjection()
-        let replay = try replayForQueries(projection, ledger, through: last)
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replayForQueries(projection, to: .sequence(last), snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         var out: [String: [TimelineProjection.Entry]] = [:]
         for fact in try replay.state.factIDs() { out[fact] = try projection.timeline(of: fact, in: replay.state, context: context) }
@@ -125,8 +119,7 @@ struct FactIndexTests {
         let projection = DisputedFactsProjection()
         let engine = ReplayEngine(ledger: ledger, snapshotDirectory: random.ledger.directory + "/snapshots")
         let replay = try engine.replay(projection, snapshots: .none)
-        var readied = replay
-        projection.prepareForQueries(&readied.state)
+        let readied = try engine.replayForQueries(projection, snapshots: .none)
         #expect(replay.state.entries.count > 50)
         #expect(readied.state.entries.count == 0 && readied.state.entries.collided.isEmpty)
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)

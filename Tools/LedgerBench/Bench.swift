@@ -238,8 +238,7 @@ struct Figure: ParsableCommand {
         let start = now()
         let ledger = try Ledger(directory: directory)
         let projection = DisputedFactsProjection(verifiesSignatures: false)
-        var replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
-        projection.prepareForQueries(&replay.state)
+        let replay = try ReplayEngine(withoutSnapshots: ledger).replayForQueries(projection, snapshots: .none)
         let replayed = now() - start
         let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
         var facts = 0
