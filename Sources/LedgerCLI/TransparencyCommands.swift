@@ -240,17 +240,35 @@ struct ProveCommand: ParsableCommand {
     }
 }
 
-/// A consistency proof between two tree sizes, read from `file` or produced from the ledger
-/// directory `ledger`; `nil` when neither is given.
-func consistencyProof(from old: UInt64, to new: UInt64, file: String?, ledger: String?) throws(LedgerError) -> ConsistencyProof? {
+/// A consistency proof from `old` entries to checkpoint `new`: read from `file`, or made from the
+/// ledger directory `ledger`, which must hold the log `new` was signed over; `nil` when neither is
+/// given. A directory that holds another log, or too few entries, is a usage mistake, never
+/// evidence against the log.
+func consistencyProof(from old: UInt64, to new: VerifiedCheckpoint, file: String?, ledger directory: String?) throws(LedgerError) -> ConsistencyProof? {
     if let file { return try parseConsistencyProof(file) }
-    guard let ledger else { return nil }
-    let tree = try Ledger(directory: ledger).merkleTree()
-    do throws(MerkleTreeError) {
-        return try tree.consistencyProof(from: old, to: new)
-    } catch {
-        throw LedgerError(error, in: ledger)
+    guard let directory else { return nil }
+    let ledger = try Ledger(directory: directory)
+    guard ledger.count >= new.size else {
+        throw LedgerError(.usage, "\(directory) holds \(ledger.count) entries, fewer than the \(new.size) of the checkpoint: it cannot show what the log held then. Give a copy of the log with at least \(new.size) entries, or a consistency proof with --proof.")
     }
+    var tree = try ledger.merkleTree()
+    func proof() throws(LedgerError) -> ConsistencyProof {
+        do throws(MerkleTreeError) {
+            return try tree.consistencyProof(from: old, to: new.size)
+        } catch {
+            throw LedgerError(error, in: directory)
+        }
+    }
+    var made = try proof()
+    if made.newRoot != new.root {
+        // The stored tree is a cache: ask the log itself before concluding anything.
+        tree = try ledger.merkleTree(fromLog: true)
+        made = try proof()
+    }
+    guard made.newRoot == new.root else {
+        throw LedgerError(.usage, "The first \(new.size) entries of \(directory) hash to root \(made.newRoot.shortHex()), not the checkpoint's \(new.root.shortHex()): it is not the log the checkpoint was signed over, or it was changed since (`ledger verify \(directory)` tells). Give that log, or a consistency proof with --proof.")
+    }
+    return made
 }
 
 /// The newest checkpoint's size, or the whole log when there is none.
@@ -368,8 +386,11 @@ struct CheckCommand: ParsableCommand {
                 Same size and different roots, or a larger tree that does not extend the smaller, \
                 means the log showed two different histories (a split view). Then a self-contained \
                 proof of misbehaviour is printed as JSON: both signed checkpoints, the verifier key, \
-                and the consistency proof that fails. For different sizes, give the consistency proof \
-                (--proof) or a ledger directory to produce it (--ledger). Exit 0 consistent, 1 not.
+                and a consistency proof that leads to the larger checkpoint's root from another root \
+                than the smaller's. For different sizes, give the consistency proof (--proof) or the \
+                log's ledger directory to produce it (--ledger). Exit 0 consistent, 1 not (or, with \
+                error code invalid-proof, a proof that does not lead to the larger checkpoint's root \
+                and so shows nothing), 2 when the directory holds another log or too few entries.
                 """
         )
 
@@ -411,25 +432,17 @@ struct CheckCommand: ParsableCommand {
                 print("CONSISTENT: both checkpoints are of size \(small.size) with root \(small.root.hexString).")
                 return
             }
-            let consistency: ConsistencyProof
-            if let proof {
-                consistency = try parseConsistencyProof(proof)
-            } else if let ledger {
-                let tree = try Ledger(directory: ledger).merkleTree()
-                // Only the tree's failure to produce the proof counts against the log; a file or
-                // directory that cannot be read is an ordinary error.
-                let made = Result { () throws(MerkleTreeError) in try tree.consistencyProof(from: small.size, to: large.size) }
-                if case let .failure(error) = made {
-                    try misbehaviour("the ledger cannot produce a consistency proof from \(small.size) to \(large.size): \(error)", proof: nil)
-                }
-                consistency = try made.get()
-            } else {
+            guard let consistency = try consistencyProof(from: small.size, to: large, file: proof, ledger: ledger) else {
                 throw ValidationError("The checkpoints have different sizes: give --proof or --ledger to check that the larger extends the smaller.")
             }
+            let extends: Bool
             do {
-                try consistency.verify(from: small, to: large)
+                extends = try consistency.shows(extending: small, to: large)
             } catch {
-                try misbehaviour("the tree of size \(large.size) does not extend the tree of size \(small.size): \(error)", proof: consistency)
+                throw LedgerError(.invalidProof, "INVALID: the consistency proof \(proof ?? "made from \(ledger ?? "")") does not lead to the root of the checkpoint of size \(large.size): \(error). It shows nothing about the log; give a proof made from the log the checkpoints were signed over.")
+            }
+            guard extends else {
+                try misbehaviour("the tree of size \(large.size) had root \(consistency.oldRoot.hexString) at size \(small.size), not \(small.root.hexString): it does not extend the tree of size \(small.size)", proof: consistency)
             }
             print("CONSISTENT: the tree of size \(large.size) extends the tree of size \(small.size).")
         }
@@ -496,13 +509,17 @@ struct CosignCheckpointCommand: ParsableCommand {
                 throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size but root \(checkpoint.root.shortHex()). The log showed two histories.")
             }
             if checkpoint.size > last.size {
-                guard let consistency = try consistencyProof(from: last.size, to: checkpoint.size, file: proof, ledger: ledger) else {
+                guard let consistency = try consistencyProof(from: last.size, to: checkpoint, file: proof, ledger: ledger) else {
                     throw ValidationError("This witness last cosigned \(origin) at size \(last.size): give --ledger or --proof to show the new checkpoint extends it.")
                 }
+                let extends: Bool
                 do {
-                    try consistency.verify(from: last, to: checkpoint)
+                    extends = try consistency.shows(extending: last, to: checkpoint)
                 } catch {
-                    throw LedgerError(.equivocation, "Refused: the checkpoint of size \(checkpoint.size) does not extend the one this witness cosigned at size \(last.size): \(error).")
+                    throw LedgerError(.invalidProof, "Refused: the consistency proof \(proof ?? "made from \(ledger ?? "")") does not lead to the root of the checkpoint of size \(checkpoint.size): \(error). Give a proof made from the log the checkpoint was signed over.")
+                }
+                guard extends else {
+                    throw LedgerError(.equivocation, "Refused: the checkpoint of size \(checkpoint.size) does not extend the one this witness cosigned at size \(last.size): its tree had root \(consistency.oldRoot.shortHex()) at that size, not \(last.root.shortHex()). The log showed two histories.")
                 }
             }
         }

@@ -122,7 +122,70 @@ struct TransparencyTests {
         let fortyFive = longer + "/checkpoints/00000000000000000045-48380a48.note"
         let inconsistent = try CLI.run(["check", "equivocation", Self.new, fortyFive, "--vkey", Self.vkey, "--ledger", longer])
         #expect(inconsistent.status == 1, "\(inconsistent.stderr)")
+        #expect(inconsistent.stderr.contains("[equivocation]"))
         #expect(try CLI.run(["check", "equivocation", Self.old, fortyFive, "--vkey", Self.vkey, "--ledger", longer]).status == 0, "the fork still extends the checkpoint at 21")
+        // The evidence stands on its own: its proof leads to the larger checkpoint's root from
+        // another root at 40 than the sample's checkpoint there.
+        let misbehaviour = try #require(JSONParser.parse(Array(inconsistent.stdout.utf8.dropLast())).objectValue)
+        let proof = try #require(misbehaviour["consistency_proof"])
+        var writer = JSONWriter()
+        writer.value(proof)
+        try work.write("evidence.json", String(decoding: writer.bytes, as: UTF8.self))
+        let checked = try CLI.run(["check", "consistency", work.path("evidence.json"), "--checkpoint", fortyFive, "--vkey", Self.vkey])
+        #expect(checked.status == 0, "\(checked.stderr)")
+        let refuted = try CLI.run(["check", "consistency", work.path("evidence.json"), "--checkpoint", fortyFive, "--old-checkpoint", Self.new, "--vkey", Self.vkey])
+        #expect(refuted.status == 1 && refuted.stderr.contains("[invalid-proof]"), "\(refuted.stderr)")
+    }
+
+    @Test("a ledger directory of another log, or too short, and a proof that leads elsewhere accuse nobody")
+    func equivocationWithoutEvidence() throws {
+        let work = try WorkDirectory()
+        // The fork shares the sample's first 30 entries, so it holds 45 entries but not the log of
+        // the sample's checkpoint at 40: the proof it makes leads to its own root at 40.
+        let longer = try fork(work, keep: 30, add: 15)
+        let fortyFive = longer + "/checkpoints/00000000000000000045-48380a48.note"
+        let other = try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--ledger", longer])
+        #expect(other.status == 2, "\(other.stderr)")
+        #expect(other.stderr.contains("[usage]") && other.stderr.contains("not the log the checkpoint was signed over"), "\(other.stderr)")
+        #expect(!other.stdout.contains("misbehaviour"))
+        // A copy of the log cut at 30 entries cannot speak for the checkpoint of 45.
+        let short = work.path("short")
+        try FileManager.default.copyItem(atPath: longer, toPath: short)
+        var lines = try String(contentsOfFile: short + "/log", encoding: .utf8).split(separator: "\n").map(String.init)
+        lines.removeLast(15)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: short + "/log", atomically: true, encoding: .utf8)
+        // Its own checkpoint of 45 would make the cut log damaged rather than short.
+        for name in try FileManager.default.contentsOfDirectory(atPath: short + "/checkpoints") where name.hasSuffix(".note") {
+            try FileManager.default.removeItem(atPath: short + "/checkpoints/" + name)
+        }
+        #expect(try CLI.run(["repair", short, "--rebuild-derived"]).status == 0)
+        let cut = try CLI.run(["check", "equivocation", Self.old, fortyFive, "--vkey", Self.vkey, "--ledger", short])
+        #expect(cut.status == 2 && cut.stderr.contains("holds 30 entries"), "\(cut.stderr)")
+        #expect(!cut.stdout.contains("misbehaviour"))
+        // A proof made from another log, or with a hash changed, leads to another root: invalid,
+        // not evidence. Both the checker and a witness say so.
+        let foreign = try CLI.run(["prove", "consistency", longer, "--from", "21", "--to", "45", "--json"]).stdout
+        try work.write("foreign.json", foreign)
+        let wrongLog = try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--proof", work.path("foreign.json")])
+        #expect(wrongLog.status == 1 && wrongLog.stderr.contains("[invalid-proof]"), "\(wrongLog.stderr)")
+        #expect(!wrongLog.stdout.contains("misbehaviour"))
+        let own = try CLI.run(["prove", "consistency", Self.sample, "--from", "21", "--to", "40", "--json"]).stdout
+        let object = try #require(JSONParser.parse(Array(own.utf8.dropLast())).objectValue)
+        let hash = try #require(object["proof"]?.arrayValue?.first?.stringValue)
+        var bytes = try #require(Base64.decode(hash))
+        bytes[0] ^= 0x01
+        try work.write("flipped.json", own.replacingOccurrences(of: hash, with: Base64.encode(bytes)))
+        let flipped = try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--proof", work.path("flipped.json")])
+        #expect(flipped.status == 1 && flipped.stderr.contains("[invalid-proof]"), "\(flipped.stderr)")
+        #expect(!flipped.stdout.contains("misbehaviour"))
+        try CLI.run(["key", "generate", "--out", work.path("w.pem")])
+        let cosign = ["--key", work.path("w.pem"), "--name", "witness.example/w", "--vkey", Self.vkey, "--time", "1600800000"]
+        #expect(try CLI.run(["cosign-checkpoint", Self.old] + cosign).status == 0)
+        let refused = try CLI.run(["cosign-checkpoint", Self.new, "--proof", work.path("flipped.json")] + cosign)
+        #expect(refused.status == 1 && refused.stderr.contains("[invalid-proof]"), "\(refused.stderr)")
+        let wrongLedger = try CLI.run(["cosign-checkpoint", Self.new, "--ledger", longer] + cosign)
+        #expect(wrongLedger.status == 2 && wrongLedger.stderr.contains("not the log the checkpoint was signed over"), "\(wrongLedger.stderr)")
+        #expect(try CLI.run(["cosign-checkpoint", Self.new, "--ledger", Self.sample] + cosign).status == 0)
     }
 
     @Test("witness cosignatures: k of n required, rollback and a conflicting history refused")
