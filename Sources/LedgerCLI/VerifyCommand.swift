@@ -78,7 +78,8 @@ struct VerifyCommand: ParsableCommand {
             if !result.newest.witnesses.isEmpty { summary += ", cosigned by \(result.newest.witnesses.map(\.name).joined(separator: ", "))" }
         } else {
             guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
-            let key = try keys.vkey.map { (text) throws -> NoteVerifier in try parseVerifierKey(text) }
+            // Checked as --since checks it: a witness's key, say, is a usage mistake, not damage.
+            let key = try keys.vkey.map { _ in try keys.verifier(origin: Ledger(directory: directory).origin()).log }
             report = try Verifier.verify(directory: directory, logKey: key, saveState: saveState, progress: progress)
             summary = "\(report.records) entries, \(report.signatures) signatures verified, \(report.checkpoints) checkpoint(s) verified"
         }

@@ -17,6 +17,15 @@ struct TransparencyTests {
         #expect(printed.stdout == (try String(contentsOfFile: Self.vkey, encoding: .utf8)))
         let verified = try CLI.run(["verify", Self.sample])
         #expect(verified.stdout.contains("2 checkpoint(s) verified"))
+        // A witness's key given as the log's is a usage mistake, not damage to the ledger.
+        let work = try WorkDirectory()
+        try CLI.run(["key", "generate", "--out", work.path("w.pem")])
+        try work.write("w.vkey", try CLI.run(["verifier-key", work.path("w.pem"), "--name", "witness.example/w", "--witness"]).stdout)
+        for arguments in [[Self.sample], [Self.sample, "--since", Self.old]] {
+            let witnessKey = try CLI.run(["verify"] + arguments + ["--vkey", work.path("w.vkey")])
+            #expect(witnessKey.status == 2 && witnessKey.stderr.contains("must be an Ed25519 note key"), "\(arguments): \(witnessKey.stdout) \(witnessKey.stderr)")
+            #expect(!witnessKey.stdout.contains("DAMAGED"))
+        }
     }
 
     @Test("every entry's inclusion proof checks against both checkpoints; a flipped bit, another size or another key does not")
