@@ -1,6 +1,7 @@
 import ArgumentParser
 #if canImport(Glibc)
-import Glibc
+// For `stdout`, a C global: only its error flag is read, on the main thread, at the end.
+@preconcurrency import Glibc
 #endif
 import LedgerCore
 
@@ -40,13 +41,24 @@ struct LedgerTool: ParsableCommand {
         // A file-size limit (ulimit -f) must give a clear error and a rolled-back append, not
         // kill the process half-way through a write.
         signal(SIGXFSZ, SIG_IGN)
+        let verbose = arguments.contains("--verbose")
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
+            try Terminal.flushOutput()
         } catch let error as LedgerError {
-            Terminal.fail(error, verbose: arguments.contains("--verbose"))
+            Terminal.fail(error, verbose: verbose)
         } catch let error as ExitCode {
+            do throws(LedgerError) {
+                try Terminal.flushOutput()
+            } catch {
+                Terminal.fail(error, verbose: verbose)
+            }
             Glibc.exit(error.rawValue)
+        } catch let error as ValidationError {
+            // A command's own check of its options, made once they are parsed: reported as every
+            // other error is, with its code.
+            Terminal.fail(LedgerError(.usage, error.message), verbose: verbose)
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
@@ -75,14 +87,27 @@ enum Terminal {
     }
 
     /// Writes bytes to standard output, after anything `print` buffered.
-    static func writeOut(_ bytes: [UInt8]) {
-        fflush(nil)
+    /// - Throws: ``LedgerError/Code/io`` if they cannot all be written.
+    static func writeOut(_ bytes: [UInt8]) throws(LedgerError) {
+        try flushOutput()
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress.map { $0 + done }, $0.count - done) }
-            guard n > 0 else { return }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw outputFailed() }
             done += n
         }
+    }
+
+    /// Writes out what `print` buffered. Output that could not all be written (a full disk, say)
+    /// is an I/O error: a command never ends as if it had printed everything when it had not.
+    /// - Throws: ``LedgerError/Code/io``.
+    static func flushOutput() throws(LedgerError) {
+        guard fflush(stdout) == 0, ferror(stdout) == 0 else { throw outputFailed() }
+    }
+
+    private static func outputFailed() -> LedgerError {
+        LedgerError(.io, "Cannot write to standard output (\(String(cString: strerror(errno)))): what it received is incomplete. Free space or write elsewhere, then run the command again.")
     }
 
     /// Writes to standard error unbuffered, in one call.

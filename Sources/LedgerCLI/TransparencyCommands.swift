@@ -576,12 +576,12 @@ struct ExportCommand: ParsableCommand {
                 out += Array(Base64.encode(stored.bytes).utf8)
                 out.append(0x0a)
                 if out.count > 1 << 20 {
-                    Terminal.writeOut(out)
+                    try Terminal.writeOut(out)
                     out.removeAll(keepingCapacity: true)
                 }
                 return true
             }
-            Terminal.writeOut(out)
+            try Terminal.writeOut(out)
         }
     }
 }

@@ -20,13 +20,16 @@ struct CLI {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @discardableResult
-    static func run(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
+    /// Runs `ledger` with `arguments`; its standard output goes to `output` if given (and then
+    /// the result's `stdout` is empty), else it is captured.
+    static func run(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil, output: FileHandle? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
+        process.standardOutput = output ?? out
+        if output != nil { try out.fileHandleForWriting.close() }
         process.standardError = err
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         try process.run()

@@ -54,6 +54,18 @@ struct FaultTests {
         #expect(try CLI.run(["append", work.path("led"), envelope]).status == 0)
     }
 
+    @Test("output that cannot be written (to /dev/full) is an I/O error, never a silent success")
+    func outputToFullDevice() throws {
+        let sample = SampleCaseTests.sample
+        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        defer { try? full.close() }
+        for arguments in [["log", sample], ["export", "leaves", sample], ["facts", sample, "--json", "--no-snapshots"], ["prove", "inclusion", sample, "3", "--json"], ["verify", sample]] {
+            let result = try CLI.run(arguments, output: full)
+            #expect(result.status == 3, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("error [io]: Cannot write to standard output"), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test("a full disk (a 64 KiB tmpfs) fails with an I/O error and leaves the ledger as it was", .enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
     func diskFull() throws {
         let work = try WorkDirectory()
