@@ -18,7 +18,8 @@ struct LedgerTool: ParsableCommand {
             stands, as of any moment (`ledger facts`, `ledger fact`).
 
             EXIT STATUS (the same for every command):
-              0  success; the ledger is intact
+              0  success: for verify, the ledger is intact; for a command that \
+            reads the ledger, every record it read links to the one before
               1  verification failed: damage found, a signature or proof is invalid, or a \
             statement was rejected (nothing was appended)
               2  usage mistake: a wrong option, argument or input file name, or a \

@@ -180,7 +180,9 @@ public struct ReplayEngine: Sendable {
     }
 
     /// Replays `projection` up to `target`.
-    /// - Throws: ``LedgerError`` for a log that cannot be read. Records that cannot be decoded
+    /// - Throws: ``LedgerError`` for a log that cannot be read, and
+    ///   ``LedgerError/Code/damagedLog`` for a record whose link does not name the record before
+    ///   it (one of them was changed after it was written). Records that cannot be decoded
     ///   or name an unknown event type are skipped and reported in ``ReplayInfo/skipped``, never
     ///   thrown.
     public func replay<P: Projection>(
@@ -226,6 +228,10 @@ public struct ReplayEngine: Sendable {
         // needs no state, so stretches of the log are read and decoded on every core, this
         // thread included, while this thread applies them in order.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
+        // Each record's link must name the record before it, as every reader of the log checks:
+        // an answer never rests on a record changed after the next one was written. (A full check
+        // of everything is `ledger verify`'s.)
+        var previous = start == 0 ? Digest.zero : try ledger.entryID(at: start - 1)
         let stretches = try ledger.stretches(from: start, to: last + 1, records: stretchRecords)
         let readers = PerWorker { StretchReader(ledger: ledger) }
         // Once the state has met damage in its snapshot, the rest is not applied: it would not
@@ -239,7 +245,7 @@ public struct ReplayEngine: Sendable {
                     abandoned = true
                     throw LedgerError(.io, "The snapshot's state is damaged.")
                 }
-                stretch.records.withUnsafeMutableBufferPointer { records in
+                try stretch.records.withUnsafeMutableBufferPointer { (records) throws(LedgerError) in
                     for at in records.indices {
                         // Moved out, matched as an owned value and moved back: matching it in
                         // place (or borrowed) copied the whole record, retaining and releasing
@@ -247,6 +253,11 @@ public struct ReplayEngine: Sendable {
                         // is freed by the helper that decoded it.
                         let decoded = (records.baseAddress! + at).move()
                         let (sequence, entryID, acceptedAt) = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
+                        if let link = decoded.previous, link != previous {
+                            (records.baseAddress! + at).initialize(to: decoded)
+                            throw brokenLink(at: sequence, link: link, previous: previous)
+                        }
+                        previous = entryID
                         lastRead = (sequence, entryID, acceptedAt)
                         info.recordsRead += 1
                         let outcome = (consume decoded).outcome
@@ -262,7 +273,7 @@ public struct ReplayEngine: Sendable {
                             }
                             back = .skip(type: type, reason: reason)
                         }
-                        (records.baseAddress! + at).initialize(to: DecodedStretch.Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, outcome: back))
+                        (records.baseAddress! + at).initialize(to: DecodedStretch.Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, previous: nil, outcome: back))
                     }
                 }
                 // A stretch the log did not hold as the index said fails the replay where it is met.
@@ -292,6 +303,12 @@ public struct ReplayEngine: Sendable {
             }
         }
         return Replay(state: state, info: info, resumedFrom: resumedFrom)
+    }
+
+    /// Record `sequence` links to `link`, but the record before it has entry id `previous`.
+    private func brokenLink(at sequence: UInt64, link: Digest, previous: Digest) -> LedgerError {
+        let before = sequence == 0 ? "the first entry links to none (zeros)" : "entry \(sequence - 1) has id \(previous.shortHex())"
+        return LedgerError(.damagedLog, "The log is damaged at entry \(sequence): its link names entry id \(link.shortHex()), but \(before); a record was changed after it was written. No answer is given from it. Run `ledger verify \(ledger.directory)` for the findings, then restore the log from a trusted copy.")
     }
 
     /// Writes a snapshot of `replay`'s state at its position, atomically, and prunes old ones.
@@ -390,6 +407,8 @@ private struct DecodedStretch: Sendable {
         var sequence: UInt64
         var entryID: Digest
         var acceptedAt: Timestamp?
+        /// Its link, the entry id of the record before (`nil` if it does not decode).
+        var previous: Digest?
         var outcome: ReplayDecoding.Outcome
     }
 
@@ -403,8 +422,8 @@ private struct DecodedStretch: Sendable {
             try reader.with(worker) { (reader) throws(LedgerError) in
                 try reader.forEachRecord(in: stretch) { sequence, bytes in
                     let entryID = LedgerCore.Record.entryID(of: bytes)
-                    let (acceptedAt, outcome) = ReplayDecoding.decodeWithTime(sequence: sequence, bytes: bytes, entryID: entryID)
-                    records.append(Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, outcome: outcome))
+                    let (acceptedAt, previous, outcome) = ReplayDecoding.decodeWithTime(sequence: sequence, bytes: bytes, entryID: entryID)
+                    records.append(Record(sequence: sequence, entryID: entryID, acceptedAt: acceptedAt, previous: previous, outcome: outcome))
                 }
             }
         } catch {
@@ -425,24 +444,24 @@ enum ReplayDecoding {
         stored.bytes.withUnsafeBytes { decodeWithTime(sequence: stored.sequence, bytes: $0, entryID: stored.entryID).outcome }
     }
 
-    /// The outcome, and the record's acceptance time if the record decodes, from the record's
-    /// stored bytes read in place.
-    static func decodeWithTime(sequence: UInt64, bytes: UnsafeRawBufferPointer, entryID: Digest) -> (acceptedAt: Timestamp?, outcome: Outcome) {
+    /// The outcome, and the record's acceptance time and link if the record decodes, from the
+    /// record's stored bytes read in place.
+    static func decodeWithTime(sequence: UInt64, bytes: UnsafeRawBufferPointer, entryID: Digest) -> (acceptedAt: Timestamp?, previous: Digest?, outcome: Outcome) {
         let record: Record
         do throws(LedgerError) {
             record = try StoredRecord.decode(sequence: sequence, bytes: bytes)
         } catch {
-            return (nil, .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`."))
+            return (nil, nil, .skip(type: nil, reason: "the record does not decode (\(error.code.name)): \(error.message) Run `ledger verify`."))
         }
         do throws(LedgerError) {
             let event = try Event(payload: record.envelope.payload, allowUnknownType: true)
             guard event.isKnownType else {
-                return (record.acceptedAt, .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped"))
+                return (record.acceptedAt, record.previous, .skip(type: event.type, reason: "event type \"\(event.type)\" is not known to this version; skipped"))
             }
             let replayed = ReplayRecord(sequence: sequence, entryID: entryID, acceptedAt: record.acceptedAt, envelope: record.envelope)
-            return (record.acceptedAt, .apply(replayed, event))
+            return (record.acceptedAt, record.previous, .apply(replayed, event))
         } catch {
-            return (record.acceptedAt, .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)"))
+            return (record.acceptedAt, record.previous, .skip(type: nil, reason: "the event does not decode (\(error.code.name)): \(error.message)"))
         }
     }
 }

@@ -127,4 +127,26 @@ struct SampleCaseTests {
             #expect(value.objectValue?["fact"] == .object(fact), "\(id)")
         }
     }
+
+    @Test("a record changed in place (its acceptance time, which no signature covers) stops every reading command: no answer from it")
+    func changedRecordStopsReaders() throws {
+        let work = try WorkDirectory()
+        let copy = work.path("copy")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        var lines = try String(contentsOfFile: copy + "/log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let changed = lines[12].replacingOccurrences(of: #"accepted_at":"2020"#, with: #"accepted_at":"2019"#)
+        #expect(changed != lines[12])
+        lines[12] = changed
+        try lines.joined(separator: "\n").write(toFile: copy + "/log", atomically: true, encoding: .utf8)
+        let commands: [[String]] = [
+            ["facts", copy], ["fact", copy, "idemia-system-deployed"], ["parties", copy],
+            ["replay", copy, "--projection", "parties-and-keys"], ["replay", copy, "--projection", "evidence-index"],
+            ["replay", copy, "--projection", "timeline"],
+        ]
+        for command in commands {
+            let result = try CLI.run(command + ["--no-snapshots"])
+            #expect(result.status == 1, "\(command): \(result.stdout)")
+            #expect(result.stderr.contains("[damaged-log]") && result.stderr.contains(" 13"), "\(command): \(result.stderr)")
+        }
+    }
 }
