@@ -29,6 +29,10 @@ public struct BlobStore: Sendable {
     /// Copies the file at `source` into the store, hashing it on the way.
     /// - Returns: its SHA-256, its size, and whether an identical blob was already stored.
     public func add(file source: String) throws(LedgerError) -> (digest: Digest, size: UInt64, existed: Bool) {
+        // A file name that names nothing is the caller's mistake, as for every other input file.
+        guard access(source, F_OK) == 0 || errno != ENOENT else {
+            throw LedgerError(.notFound, "There is no file \(source) to store. Check the path of the evidence file.")
+        }
         let input = try FileDescriptor(path: source, flags: O_RDONLY, followLinks: true)
         var info = stat()
         guard fstat(input.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {

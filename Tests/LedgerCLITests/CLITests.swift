@@ -203,6 +203,9 @@ struct CLITests {
         let added = try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt")])
         let digest = SHA256.hash(Array("evidence".utf8)).hexString
         #expect(added.stdout == "\(digest) 8\n")
+        // A file that is not there is a usage mistake (2), as for every other input file.
+        let missing = try CLI.run(["blob", "add", work.path("led"), work.path("nothing.txt")])
+        #expect(missing.status == 2 && missing.stderr.contains("[not-found]"), "\(missing.stderr)")
         for (id, hash) in [("e1", digest), ("e2", SHA256.hash(Array("absent".utf8)).hexString)] {
             let r = try signAndAppend(work, "amnesty", #"{"type":"evidence.attached","id":"\#(id)","evidence":"\#(id)","sha256":"\#(hash)","size":8,"media_type":"text/plain","title":"T"}"#)
             #expect(r.status == 0, "\(r.stderr)")
