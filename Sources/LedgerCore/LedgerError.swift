@@ -74,7 +74,7 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Creates an error; the throw site is recorded automatically.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
-        self.message = message
+        self.message = message.singleFullStops
         self.cause = cause.map { String(describing: $0) }
         self.site = "\(file):\(line)"
     }
@@ -83,4 +83,23 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static func == (a: LedgerError, b: LedgerError) -> Bool { a.code == b.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
+
+extension String {
+    /// The text with a doubled full stop after a word made single: messages end a sentence after
+    /// an interpolated error whose own text may already end one. A ".." that stands alone (a path)
+    /// or three dots are left as they are.
+    package var singleFullStops: String {
+        guard contains("..") else { return self }
+        var out: [Character] = []
+        var characters = self[...]
+        while let c = characters.popFirst() {
+            out.append(c)
+            guard c == ".", let before = out.dropLast().last, before.isLetter || before.isNumber || ")\"'".contains(before),
+                characters.first == ".", characters.dropFirst().first.map({ $0 == " " || $0 == "\n" }) ?? true
+            else { continue }
+            characters.removeFirst()
+        }
+        return String(out)
+    }
 }

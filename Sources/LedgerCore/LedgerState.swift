@@ -247,7 +247,8 @@ public struct LedgerState: Sendable {
                 throw LedgerError(.unknownKey, "Statement \"\(id)\": signature \(i) is by key \(signature.keyID.shortHex()), which is not registered in this ledger. Register it first (party.registered or key.added), or sign with a registered key.")
             }
             guard key.party == event.author else {
-                throw LedgerError(.keyOfAnotherParty, "Statement \"\(id)\" is authored by \"\(event.author)\" but signature \(i) is by key \(signature.keyID.shortHex()), registered to \"\(key.party)\". Each signature must be by a key of the author.")
+                let unregistered = parties[event.author] == nil ? ", which is not a registered party," : ""
+                throw LedgerError(.keyOfAnotherParty, "Statement \"\(id)\" is authored by \"\(event.author)\"\(unregistered) but signature \(i) is by key \(signature.keyID.shortHex()), registered to \"\(key.party)\". Each signature must be by a key of the author: sign it again with the author's key, or as \"\(key.party)\" (--author) if that party made the statement.")
             }
             if let revoked = key.revokedAt {
                 throw LedgerError(.revokedKey, "Statement \"\(id)\": signature \(i) is by key \(signature.keyID.shortHex()) of \"\(key.party)\", revoked at entry \(revoked). Sign with a current key of the party.")
@@ -259,7 +260,7 @@ public struct LedgerState: Sendable {
 
     private func role(of party: String) throws(LedgerError) -> Event.Role {
         guard let p = parties[party] else {
-            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger.")
+            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger. Check the name, or have an admin register it first (party.registered).")
         }
         return p.role
     }
@@ -268,7 +269,7 @@ public struct LedgerState: Sendable {
         let role = try role(of: event.author)
         guard roles.contains(role) else {
             let allowed = roles.map(\.rawValue).sorted().joined(separator: " or ")
-            throw LedgerError(.roleNotAllowed, "\"\(event.author)\" is registered as \(role.rawValue); only \(allowed) parties may record \(event.type) (statement \"\(event.id)\").")
+            throw LedgerError(.roleNotAllowed, "\"\(event.author)\" is registered as \(role.rawValue); only \(allowed) parties may record \(event.type) (statement \"\(event.id)\"). Have a party of that role make the statement.")
         }
     }
 
@@ -280,13 +281,13 @@ public struct LedgerState: Sendable {
 
     private func requireExisting(_ id: String, _ kind: IDKind, by event: Event) throws(LedgerError) {
         guard sequence(of: kind, id) != nil else {
-            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to \(kind.name) \"\(id)\", which is not in this ledger.")
+            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to \(kind.name) \"\(id)\", which is not in this ledger. Check the id, or append the statement that introduces it first.")
         }
     }
 
     private func existingClaim(_ id: String, by event: Event) throws(LedgerError) -> Claim {
         guard let claim = claim(id) else {
-            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to claim \"\(id)\", which is not in this ledger.")
+            throw LedgerError(.unknownReference, "Statement \"\(event.id)\" refers to claim \"\(id)\", which is not in this ledger. Check the id, or append the claim first.")
         }
         return claim
     }
@@ -388,11 +389,11 @@ public struct LedgerState: Sendable {
 
     private func requireSelfOrAdmin(_ event: Event, party: String) throws(LedgerError) {
         guard parties[party] != nil else {
-            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger.")
+            throw LedgerError(.unknownReference, "Party \"\(party)\" is not registered in this ledger. Check the name, or register the party (party.registered) instead of changing its keys.")
         }
         let authorRole = try role(of: event.author)
         guard event.author == party || authorRole == .admin else {
-            throw LedgerError(.roleNotAllowed, "Only \"\(party)\" itself or an admin may change its keys, not \"\(event.author)\".")
+            throw LedgerError(.roleNotAllowed, "Only \"\(party)\" itself or an admin may change its keys, not \"\(event.author)\". Have one of them sign the statement.")
         }
     }
 

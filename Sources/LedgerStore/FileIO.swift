@@ -266,7 +266,10 @@ package enum FileSystem {
             try syncDirectory(directory)
         } catch {
             remove(temporary)
-            throw error
+            // Named by the file asked for, not by the temporary one a user never named.
+            var named = LedgerError(error.code, "Cannot write \(path): \(error.message)")
+            (named.cause, named.site) = (error.cause, error.site)
+            throw named
         }
     }
 

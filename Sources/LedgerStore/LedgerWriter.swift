@@ -287,7 +287,7 @@ public final class LedgerWriter {
         let time: Timestamp
         if let acceptedAt {
             if let last = ledger.lastAcceptedAt, acceptedAt < last {
-                throw LedgerError(.timeWentBackwards, "The acceptance time \(acceptedAt) is before the last entry's (\(last)); acceptance times never go backwards.")
+                throw LedgerError(.timeWentBackwards, "The acceptance time \(acceptedAt) is before the last entry's (\(last)); acceptance times never go backwards. Give a time at or after \(last), or none to take the clock's.")
             }
             time = acceptedAt
         } else {

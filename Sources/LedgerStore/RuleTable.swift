@@ -447,7 +447,7 @@ private final class TableWriter {
         do throws(LedgerError) {
             return try FileDescriptor.anonymous(in: directory, prefix: "ledger-rule-state")
         } catch {
-            throw LedgerError(.io, "The rule state is kept in temporary files as it grows, and none can be created: \(error.message) Set TMPDIR to a writable directory with room for about 150 bytes an entry.")
+            throw LedgerError(.io, "The rule state is kept in temporary files as it grows, and none can be created: \(error.message) Set TMPDIR to a writable directory with room for about 120 bytes an entry, up to three times that while its tables merge.")
         }
     }
 
@@ -494,7 +494,7 @@ private final class TableWriter {
         do throws(LedgerError) {
             try file.write(output.buffer, at: UInt64(output.written))
         } catch {
-            throw LedgerError(.io, "\(error.message) (The rule state is kept in temporary files in \(directory) as it grows; set TMPDIR to a directory with room for about 150 bytes an entry.)")
+            throw LedgerError(.io, "\(error.message) (The rule state is kept in temporary files in \(directory) as it grows; set TMPDIR to a directory with room for about 120 bytes an entry, up to three times that while its tables merge.)")
         }
         output.written += output.buffer.count
         output.buffer.removeAll(keepingCapacity: true)

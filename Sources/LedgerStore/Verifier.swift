@@ -21,6 +21,13 @@ public struct VerificationReport: Sendable {
         public var location: String { aboutCheckpoint ? "checkpoint of \(sequence) entries" : "entry \(sequence)" }
 
         public var description: String { "\(location): [\(code.name)] \(message)" }
+
+        public init(sequence: UInt64, code: LedgerError.Code, aboutCheckpoint: Bool = false, message: String) {
+            self.sequence = sequence
+            self.code = code
+            self.aboutCheckpoint = aboutCheckpoint
+            self.message = message.singleFullStops
+        }
     }
 
     /// Records read.
