@@ -12,19 +12,45 @@ struct TamperTests {
         return report.findings
     }
 
-    @Test("a flipped byte in the payload of a middle record is a bad signature at that record")
-    func flipPayloadByte() throws {
+    /// Record `sequence` of `lines` with one letter of its statement changed, so that it is still
+    /// a valid event of the same length whose signature no longer verifies.
+    func changingOneLetter(of lines: [[UInt8]], at sequence: Int) throws -> [UInt8] {
+        let record = try Record(stored: lines[sequence])
+        var envelope = record.envelope
+        let at = try #require(envelope.payload.firstRange(of: Array("\"statement\":\"It".utf8))).upperBound - 2
+        envelope.payload[at] = UInt8(ascii: "A")
+        _ = try Event(payload: envelope.payload)
+        return Record(sequence: record.sequence, previous: record.previous, acceptedAt: record.acceptedAt, batchEnd: record.batchEnd, envelope: envelope).encoded()
+    }
+
+    @Test("a changed letter in the statement of a middle record is a bad signature at that record")
+    func changedPayload() throws {
         let f = try Fixture()
         try f.populate()
         var lines = try f.logLines()
-        let record = try Record(stored: lines[6])
-        var envelope = record.envelope
-        envelope.payload[envelope.payload.count / 2] ^= 0x01
-        lines[6] = Record(sequence: 6, previous: record.previous, acceptedAt: record.acceptedAt, batchEnd: 6, envelope: envelope).encoded()
+        lines[6] = try changingOneLetter(of: lines, at: 6)
         try f.writeLines(lines)
         let found = try findings(f)
         #expect(found.first?.sequence == 6)
+        #expect(found.contains { $0.sequence == 6 && $0.code == .badSignature }, "\(found)")
         #expect(found.contains { $0.sequence == 7 && $0.message.contains("Expected previous entry id") })
+    }
+
+    /// The index and the tree rebuilt from the forged log agree with it, and so does every link:
+    /// only the signature check can tell.
+    @Test("a changed statement in the last record, its derived files rebuilt, is found by its signature alone")
+    func changedPayloadDerivedFilesRebuilt() throws {
+        let f = try Fixture()
+        try f.populate()
+        try f.append(["type": "claim.asserted", "id": "c3", "claim": "c3", "fact": "f1", "stance": "qualifies", "statement": "It was deployed once."], as: "sub")
+        var lines = try f.logLines()
+        let last = lines.count - 1
+        lines[last] = try changingOneLetter(of: lines, at: last)
+        try f.writeLines(lines)
+        _ = try Repair.rebuildDerived(directory: f.directory)
+        let found = try findings(f)
+        #expect(found.map(\.code) == [.badSignature], "\(found)")
+        #expect(found.first?.sequence == UInt64(last))
     }
 
     @Test("a flipped byte anywhere in a middle record's bytes is reported at that record or the next link")
@@ -38,7 +64,7 @@ struct TamperTests {
             if lines[6][position] == 0x0a { continue }
             try f.writeLines(lines)
             let found = try findings(f)
-            #expect(found.first?.sequence == 6 || found.first?.sequence == 7, "byte \(position)")
+            #expect(found.first?.sequence == 6, "byte \(position): \(found)")
             #expect(found.contains { $0.sequence == 7 }, "byte \(position): the next record's link must break")
         }
     }
