@@ -13,7 +13,8 @@ struct VerifyCommand: ParsableCommand {
             checks every append rule at each entry's position (keys registered to the author and \
             not revoked, roles, references, unique ids), every stored evidence blob, and the \
             signature and root of every stored checkpoint. Reports every finding with its sequence \
-            number, what was expected and what was found.
+            number, what was expected and what was found (the first 200 printed, then how many \
+            more).
 
             With --since, verification is incremental: the trusted checkpoint and the ledger's \
             newest checkpoint must verify with --vkey, the log's first entries must still have the \
