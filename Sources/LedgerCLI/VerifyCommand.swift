@@ -75,7 +75,8 @@ struct VerifyCommand: ParsableCommand {
                 directory: directory, since: Files.read(since, limit: 1 << 20), verifier: keys.verifier(origin: origin), state: saved,
                 saveState: saveState, progress: progress)
             report = result.report
-            summary = "\(report.checked) new entries (\(result.trusted.size)…\(report.records - 1)) checked in full, \(report.signatures) signatures verified; consistent from the trusted checkpoint (\(result.trusted.size) entries) to the newest (\(result.newest.size) entries, root \(result.newest.root.shortHex()))"
+            let checked = report.checked == 0 ? "0 new entries" : "\(report.checked) new entries (\(result.trusted.size)…\(report.records - 1)) checked in full, \(report.signatures) signatures verified"
+            summary = "\(checked); consistent from the trusted checkpoint (\(result.trusted.size) entries) to the newest (\(result.newest.size) entries, root \(result.newest.root.shortHex()))"
             if !result.newest.witnesses.isEmpty { summary += ", cosigned by \(result.newest.witnesses.map(\.name).joined(separator: ", "))" }
         } else {
             guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
