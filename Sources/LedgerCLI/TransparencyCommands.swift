@@ -260,8 +260,11 @@ func consistencyProof(from old: UInt64, to new: VerifiedCheckpoint, file: String
         }
     }
     var made = try proof()
-    if made.newRoot != new.root {
-        // The stored tree is a cache: ask the log itself before concluding anything.
+    let holds = made.newRoot == new.root
+        && (try? made.verify(oldSize: made.oldSize, oldRoot: made.oldRoot, newSize: made.newSize, newRoot: made.newRoot)) != nil
+    if !holds {
+        // The stored tree is a cache, and a damaged node on the proof's path can leave its root
+        // right: ask the log itself before concluding anything.
         tree = try ledger.merkleTree(fromLog: true)
         made = try proof()
     }
@@ -269,6 +272,21 @@ func consistencyProof(from old: UInt64, to new: VerifiedCheckpoint, file: String
         throw LedgerError(.usage, "The first \(new.size) entries of \(directory) hash to root \(made.newRoot.shortHex()), not the checkpoint's \(new.root.shortHex()): it is not the log the checkpoint was signed over, or it was changed since (`ledger verify \(directory)` tells). Give that log, or a consistency proof with --proof.")
     }
     return made
+}
+
+/// Whether `proof` (from `source`, for messages) shows the tree of checkpoint `new` extending that
+/// of `old` (`true`) or another tree at `old`'s size (`false`: the log signed two histories).
+/// - Throws: ``LedgerError/Code/invalidProof`` for a proof of other sizes, or whose path does not
+///   lead to `new`'s root: it shows nothing about the log either way.
+func extends(_ proof: ConsistencyProof, from source: String, old: VerifiedCheckpoint, new: VerifiedCheckpoint) throws(LedgerError) -> Bool {
+    guard proof.oldSize == old.size, proof.newSize == new.size else {
+        throw LedgerError(.invalidProof, "INVALID: the consistency proof \(source) is from size \(proof.oldSize) to \(proof.newSize); the checkpoints are of sizes \(old.size) and \(new.size). Give a proof between those sizes.")
+    }
+    do throws(ProofError) {
+        return try proof.shows(extending: old, to: new)
+    } catch {
+        throw LedgerError(.invalidProof, "INVALID: the consistency proof \(source) does not lead from its old root to the root of the checkpoint of size \(new.size), so it shows nothing about the log. Give a proof made from the log the checkpoints were signed over.")
+    }
 }
 
 /// The newest checkpoint's size, or the whole log when there is none.
@@ -435,13 +453,7 @@ struct CheckCommand: ParsableCommand {
             guard let consistency = try consistencyProof(from: small.size, to: large, file: proof, ledger: ledger) else {
                 throw ValidationError("The checkpoints have different sizes: give --proof or --ledger to check that the larger extends the smaller.")
             }
-            let extends: Bool
-            do {
-                extends = try consistency.shows(extending: small, to: large)
-            } catch {
-                throw LedgerError(.invalidProof, "INVALID: the consistency proof \(proof ?? "made from \(ledger ?? "")") does not lead to the root of the checkpoint of size \(large.size): \(error). It shows nothing about the log; give a proof made from the log the checkpoints were signed over.")
-            }
-            guard extends else {
+            guard try extends(consistency, from: proof ?? "made from \(ledger ?? "")", old: small, new: large) else {
                 try misbehaviour("the tree of size \(large.size) had root \(consistency.oldRoot.hexString) at size \(small.size), not \(small.root.hexString): it does not extend the tree of size \(small.size)", proof: consistency)
             }
             print("CONSISTENT: the tree of size \(large.size) extends the tree of size \(small.size).")
@@ -512,13 +524,7 @@ struct CosignCheckpointCommand: ParsableCommand {
                 guard let consistency = try consistencyProof(from: last.size, to: checkpoint, file: proof, ledger: ledger) else {
                     throw ValidationError("This witness last cosigned \(origin) at size \(last.size): give --ledger or --proof to show the new checkpoint extends it.")
                 }
-                let extends: Bool
-                do {
-                    extends = try consistency.shows(extending: last, to: checkpoint)
-                } catch {
-                    throw LedgerError(.invalidProof, "Refused: the consistency proof \(proof ?? "made from \(ledger ?? "")") does not lead to the root of the checkpoint of size \(checkpoint.size): \(error). Give a proof made from the log the checkpoint was signed over.")
-                }
-                guard extends else {
+                guard try extends(consistency, from: proof ?? "made from \(ledger ?? "")", old: last, new: checkpoint) else {
                     throw LedgerError(.equivocation, "Refused: the checkpoint of size \(checkpoint.size) does not extend the one this witness cosigned at size \(last.size): its tree had root \(consistency.oldRoot.shortHex()) at that size, not \(last.root.shortHex()). The log showed two histories.")
                 }
             }

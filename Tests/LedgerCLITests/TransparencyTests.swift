@@ -146,6 +146,25 @@ struct TransparencyTests {
         #expect(refuted.status == 1 && refuted.stderr.contains("[invalid-proof]"), "\(refuted.stderr)")
     }
 
+    @Test("a damaged node of the stored tree (a cache) on a proof's path neither accuses the log nor refuses its proof")
+    func damagedTreeCache() throws {
+        let work = try WorkDirectory()
+        let copy = work.path("copy")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        // Node 4 of level 2 lies on the path from 21 to 40 entries; the root at 40 does not use it.
+        let level = copy + "/tree/level-02"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: level))
+        bytes[4 * 32] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: level))
+        let checked = try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--ledger", copy])
+        #expect(checked.status == 0 && checked.stdout.hasPrefix("CONSISTENT"), "\(checked.stdout) \(checked.stderr)")
+        try CLI.run(["key", "generate", "--out", work.path("w.pem")])
+        let cosign = ["--key", work.path("w.pem"), "--name", "witness.example/w", "--vkey", Self.vkey, "--time", "1600800000"]
+        #expect(try CLI.run(["cosign-checkpoint", Self.old] + cosign).status == 0)
+        let cosigned = try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy] + cosign)
+        #expect(cosigned.status == 0, "\(cosigned.stderr)")
+    }
+
     @Test("a ledger directory of another log, or too short, and a proof that leads elsewhere accuse nobody")
     func equivocationWithoutEvidence() throws {
         let work = try WorkDirectory()
