@@ -81,7 +81,7 @@ struct VerifyCommand: ParsableCommand {
         } else {
             guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
             // Checked as --since checks it: a witness's key, say, is a usage mistake, not damage.
-            let key = try keys.vkey.map { _ in try keys.verifier(origin: Ledger(directory: directory).origin()).log }
+            let key = try keys.vkey.map { _ in try keys.verifier().log }
             report = try Verifier.verify(directory: directory, logKey: key, saveState: saveState, progress: progress)
             summary = "\(report.records) entries, \(report.signatures) signatures verified, \(report.checkpoints) checkpoint(s) verified"
         }
