@@ -19,7 +19,7 @@ struct LedgerTool: ParsableCommand {
 
             EXIT STATUS (the same for every command):
               0  success: for verify, the ledger is intact; for a command that \
-            reads the ledger, every record it read links to the one before
+            replays it (facts, fact, parties, replay), every record replayed links to the one before
               1  verification failed: damage found, a signature or proof is invalid, or a \
             statement was rejected (nothing was appended)
               2  usage mistake: a wrong option, argument or input file name, or a \
@@ -50,10 +50,11 @@ struct LedgerTool: ParsableCommand {
         } catch let error as LedgerError {
             Terminal.fail(error, verbose: verbose)
         } catch let error as ExitCode {
-            do throws(LedgerError) {
-                try Terminal.flushOutput()
-            } catch {
-                Terminal.fail(error, verbose: verbose)
+            // A verdict (verify's 1) stands when its report could not be written, said on standard
+            // error; a success needs its output delivered.
+            if let lost = Terminal.unwrittenOutput() {
+                Terminal.error("error [\(lost.code.name)]: \(lost.message)")
+                Glibc.exit(error.rawValue == 0 ? 3 : error.rawValue)
             }
             Glibc.exit(error.rawValue)
         } catch let error as ValidationError {
@@ -104,7 +105,15 @@ enum Terminal {
     /// is an I/O error: a command never ends as if it had printed everything when it had not.
     /// - Throws: ``LedgerError/Code/io``.
     static func flushOutput() throws(LedgerError) {
-        guard fflush(stdout) == 0, ferror(stdout) == 0 else { throw outputFailed() }
+        if let error = unwrittenOutput() { throw error }
+    }
+
+    /// What ``flushOutput()`` throws, returned; then forgotten, so that it is said once.
+    static func unwrittenOutput() -> LedgerError? {
+        guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return nil }
+        let error = outputFailed()
+        clearerr(stdout)
+        return error
     }
 
     private static func outputFailed() -> LedgerError {
@@ -121,12 +130,16 @@ enum Terminal {
         write(text + "\n")
     }
 
+    /// Says `error` and ends with its status. Output the command printed before it and that could
+    /// not be written (the evidence of a split view, say) is said too; the status stays the error's.
     static func fail(_ error: LedgerError, verbose: Bool) -> Never {
+        let lost = unwrittenOutput()
         self.error("error [\(error.code.name)]: \(error.message)")
         if verbose {
             if let cause = error.cause { self.error("  cause: \(cause)") }
             self.error("  raised at: \(error.site)")
         }
+        if let lost { self.error("error [\(lost.code.name)]: \(lost.message)") }
         switch error.code.category {
         case .rejected: Glibc.exit(1)
         case .usage: Glibc.exit(2)

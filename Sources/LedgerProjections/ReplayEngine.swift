@@ -228,9 +228,9 @@ public struct ReplayEngine: Sendable {
         // needs no state, so stretches of the log are read and decoded on every core, this
         // thread included, while this thread applies them in order.
         var lastRead: (sequence: UInt64, entryID: Digest, acceptedAt: Timestamp?)?
-        // Each record's link must name the record before it, as every reader of the log checks:
-        // an answer never rests on a record changed after the next one was written. (A full check
-        // of everything is `ledger verify`'s.)
+        // Each record's link must name the record before it, as verification and the writer's
+        // checks do: an answer never rests on a record changed after the next one was written. (A
+        // full check of everything is `ledger verify`'s.)
         var previous = start == 0 ? Digest.zero : try ledger.entryID(at: start - 1)
         let stretches = try ledger.stretches(from: start, to: last + 1, records: stretchRecords)
         let readers = PerWorker { StretchReader(ledger: ledger) }
@@ -307,7 +307,7 @@ public struct ReplayEngine: Sendable {
 
     /// Record `sequence` links to `link`, but the record before it has entry id `previous`.
     private func brokenLink(at sequence: UInt64, link: Digest, previous: Digest) -> LedgerError {
-        let before = sequence == 0 ? "the first entry links to none (zeros)" : "entry \(sequence - 1) has id \(previous.shortHex())"
+        let before = sequence == 0 ? "the first entry must link to none (zeros)" : "entry \(sequence - 1) has id \(previous.shortHex())"
         return LedgerError(.damagedLog, "The log is damaged at entry \(sequence): its link names entry id \(link.shortHex()), but \(before); a record was changed after it was written. No answer is given from it. Run `ledger verify \(ledger.directory)` for the findings, then restore the log from a trusted copy.")
     }
 

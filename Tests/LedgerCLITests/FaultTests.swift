@@ -64,6 +64,16 @@ struct FaultTests {
             #expect(result.status == 3, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains("error [io]: Cannot write to standard output"), "\(arguments): \(result.stderr)")
         }
+        // A verdict stands when its report is lost: a damaged ledger is still status 1, and the
+        // lost output is said beside it.
+        let work = try WorkDirectory()
+        let copy = work.path("copy")
+        try FileManager.default.copyItem(atPath: sample, toPath: copy)
+        var lines = try String(contentsOfFile: copy + "/log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[12] = lines[12].replacingOccurrences(of: #"accepted_at":"2020"#, with: #"accepted_at":"2019"#)
+        try lines.joined(separator: "\n").write(toFile: copy + "/log", atomically: true, encoding: .utf8)
+        let damaged = try CLI.run(["verify", copy], output: full)
+        #expect(damaged.status == 1 && damaged.stderr.contains("error [io]: Cannot write to standard output"), "\(damaged.stderr)")
     }
 
     @Test("a full disk (a 64 KiB tmpfs) fails with an I/O error and leaves the ledger as it was", .enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
