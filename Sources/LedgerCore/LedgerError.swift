@@ -86,9 +86,10 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension String {
-    /// The text with a doubled full stop after a word made single: messages end a sentence after
-    /// an interpolated error whose own text may already end one. A ".." that stands alone (a path)
-    /// or three dots are left as they are.
+    /// The text with a full stop doubled after a word made single, where a sentence ends: messages
+    /// end one after an interpolated error whose own text may already end it. Only before the end
+    /// of the text or before a new sentence (a space and a capital), so that a ".." in a path
+    /// ("../x", "dir/..", "notes.. to store") and three dots stay as they are.
     package var singleFullStops: String {
         guard contains("..") else { return self }
         var out: [Character] = []
@@ -96,9 +97,11 @@ extension String {
         while let c = characters.popFirst() {
             out.append(c)
             guard c == ".", let before = out.dropLast().last, before.isLetter || before.isNumber || ")\"'".contains(before),
-                characters.first == ".", characters.dropFirst().first.map({ $0 == " " || $0 == "\n" }) ?? true
+                characters.first == "."
             else { continue }
-            characters.removeFirst()
+            let after = characters.dropFirst()
+            let endsSentence = after.first.map { $0 == "\n" || ($0 == " " && after.dropFirst().first?.isUppercase == true) } ?? true
+            if endsSentence { characters.removeFirst() }
         }
         return String(out)
     }

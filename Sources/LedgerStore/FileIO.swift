@@ -267,7 +267,7 @@ package enum FileSystem {
         } catch {
             remove(temporary)
             // Named by the file asked for, not by the temporary one a user never named.
-            var named = LedgerError(error.code, "Cannot write \(path): \(error.message)")
+            var named = LedgerError(error.code, error.message.replacing(temporary, with: path))
             (named.cause, named.site) = (error.cause, error.site)
             throw named
         }

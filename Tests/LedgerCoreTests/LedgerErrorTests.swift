@@ -13,6 +13,7 @@ struct LedgerErrorTests {
             ("ledger verify .. found nothing", "ledger verify .. found nothing"),
             ("wait... then go", "wait... then go"),
             ("one.two..three", "one.two..three"),
+            ("There is no file /tmp/notes.. to store.", "There is no file /tmp/notes.. to store."),
             ("no dots here", "no dots here"),
         ]
         for (text, expected) in cases {
