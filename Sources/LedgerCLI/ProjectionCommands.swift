@@ -49,7 +49,11 @@ struct ReplayOptions: ParsableArguments {
     /// Replays `projection` to this command's target, with its snapshot policy, readied for the
     /// queries that follow: a command only queries what it replays.
     func replayForQueries<P: Projection>(_ projection: P, in ledger: Ledger) throws(LedgerError) -> Replay<P.State> {
-        try engine(for: ledger).replayForQueries(projection, to: target(), snapshots: policy)
+        let target = try target()
+        if case let .sequence(n) = target, n >= ledger.count {
+            Terminal.note("note: --as-of \(n) is past the ledger's last entry (\(Int64(ledger.count) - 1)): the answer is as of the last.")
+        }
+        return try engine(for: ledger).replayForQueries(projection, to: target, snapshots: policy)
     }
 }
 

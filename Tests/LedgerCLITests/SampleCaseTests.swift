@@ -68,6 +68,10 @@ struct SampleCaseTests {
         }
         let after = try facts(["--as-of", "20"])
         #expect(after["idemia-system-deployed"]?["dispute_status"]?.stringValue == "disputed")
+        // Past the end is the whole ledger, and says so.
+        let past = try CLI.run(["facts", Self.sample, "--no-snapshots", "--as-of", "999"])
+        #expect(past.status == 0 && past.stdout.contains("as of entry 39"), "\(past.stdout)")
+        #expect(past.stderr.contains("--as-of 999 is past the ledger's last entry (39)"), "\(past.stderr)")
     }
 
     @Test("the readable table lists every fact; one fact shows its reasons and timeline")
