@@ -579,7 +579,7 @@ struct ExportCommand: ParsableCommand {
             let ledger = try Ledger(directory: directory)
             var out: [UInt8] = []
             try ledger.forEachRecord(to: to) { (stored) throws(LedgerError) -> Bool in
-                out += Array(Base64.encode(stored.bytes).utf8)
+                stored.bytes.withUnsafeBufferPointer { Base64.encode($0, appendingTo: &out) }
                 out.append(0x0a)
                 if out.count > 1 << 20 {
                     try Terminal.writeOut(out)

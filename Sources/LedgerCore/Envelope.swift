@@ -123,23 +123,31 @@ public struct Envelope: Sendable, Hashable {
 
     /// The canonical JSON form: members in DSSE order, standard padded base64, no spaces.
     public var jsonBytes: [UInt8] {
-        var json = JSONWriter()
+        var json = JSONWriter(reservingCapacity: encodedSizeEstimate)
+        write(to: &json)
+        return json.bytes
+    }
+
+    /// About how many bytes ``jsonBytes`` takes (a little more), for a writer to reserve.
+    var encodedSizeEstimate: Int { payloadType.utf8.count + (payload.count + 2) / 3 * 4 + signatures.count * 200 + 64 }
+
+    /// Writes ``jsonBytes`` into `json`, as one value.
+    public func write(to json: inout JSONWriter) {
         json.object { o in
             o.string("payloadType", payloadType)
-            o.string("payload", Base64.encode(payload))
-            var list = JSONWriter()
-            list.raw([UInt8(ascii: "[")])
-            for (i, s) in signatures.enumerated() {
-                if i > 0 { list.raw([UInt8(ascii: ",")]) }
-                list.object { e in
-                    e.string("keyid", s.keyID.hexString)
-                    e.string("sig", Base64.encode(s.signature))
+            o.base64("payload", payload)
+            o.member("signatures") { list in
+                list.raw([UInt8(ascii: "[")])
+                for (i, s) in signatures.enumerated() {
+                    if i > 0 { list.raw([UInt8(ascii: ",")]) }
+                    list.object { e in
+                        e.string("keyid", s.keyID.hexString)
+                        e.base64("sig", s.signature)
+                    }
                 }
+                list.raw([UInt8(ascii: "]")])
             }
-            list.raw([UInt8(ascii: "]")])
-            o.raw("signatures", list.bytes)
         }
-        return json.bytes
     }
 
     /// Adds a signature by `key` over this envelope's PAE.

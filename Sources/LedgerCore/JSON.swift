@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LedgerCrypto
 
 /// A JSON value as read by ``JSONParser``: the strict subset a signed payload may use.
 ///
@@ -576,6 +577,11 @@ public struct JSONWriter: Sendable {
 
     public init() {}
 
+    /// A writer with room for `capacity` bytes before it grows.
+    public init(reservingCapacity capacity: Int) {
+        bytes.reserveCapacity(capacity)
+    }
+
     /// Writes a string value.
     public mutating func string(_ text: String) {
         bytes.append(0x22)
@@ -642,6 +648,14 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: json)
     }
 
+    /// Writes a string value holding the standard padded base64 of `data`: the bytes of
+    /// `string(Base64.encode(data))`, written straight in (base64 needs no escaping).
+    public mutating func base64String(_ data: [UInt8]) {
+        bytes.append(0x22)
+        data.withUnsafeBufferPointer { Base64.encode($0, appendingTo: &bytes) }
+        bytes.append(0x22)
+    }
+
     /// Writes any ``JSONValue``, with object members sorted by their UTF-8 bytes.
     public mutating func value(_ value: JSONValue) {
         switch value {
@@ -701,6 +715,12 @@ public struct JSONWriter: Sendable {
             json.string(value)
         }
 
+        /// Adds a string member holding the base64 of `data` (see ``JSONWriter/base64String(_:)``).
+        public mutating func base64(_ name: String, _ data: [UInt8]) {
+            key(name)
+            json.base64String(data)
+        }
+
         /// Adds an integer member.
         public mutating func integer(_ name: String, _ value: Int64) {
             key(name)
@@ -711,6 +731,12 @@ public struct JSONWriter: Sendable {
         public mutating func raw(_ name: String, _ value: [UInt8]) {
             key(name)
             json.raw(value)
+        }
+
+        /// Adds a member whose value `write` writes in place (one value).
+        public mutating func member(_ name: String, _ write: (inout JSONWriter) -> Void) {
+            key(name)
+            write(&json)
         }
 
         /// Adds a member holding any ``JSONValue``.

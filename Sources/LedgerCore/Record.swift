@@ -45,13 +45,14 @@ public struct Record: Sendable, Hashable {
 
     /// The canonical stored bytes (no trailing newline).
     public func encoded() -> [UInt8] {
-        var json = JSONWriter()
+        // Room for it all at once: grown as it went, the buffer was copied several times a record.
+        var json = JSONWriter(reservingCapacity: envelope.encodedSizeEstimate + 200)
         json.object { o in
             o.integer("seq", Int64(sequence))
             o.string("prev", previous.hexString)
             o.string("accepted_at", acceptedAt.rfc3339)
             o.integer("batch_end", Int64(batchEnd))
-            o.raw("envelope", envelope.jsonBytes)
+            o.member("envelope") { envelope.write(to: &$0) }
         }
         return json.bytes
     }

@@ -50,31 +50,42 @@ public enum Base64 {
         return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
     }
 
+    /// Appends the standard padded base64 of `bytes` to `out`, as ASCII: what ``encode(_:)``
+    /// returns, without making a `String` (whose UTF-8 is checked again when it is made).
+    public static func encode(_ bytes: UnsafeBufferPointer<UInt8>, appendingTo out: inout [UInt8]) {
+        let count = (bytes.count + 2) / 3 * 4
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        out.withUnsafeMutableBufferPointer { encode(buffer: bytes, into: UnsafeMutableBufferPointer(rebasing: $0[start...])) }
+    }
+
     private static func encode(buffer input: UnsafeBufferPointer<UInt8>) -> String {
-        let count = (input.count + 2) / 3 * 4
-        return standard.withUnsafeBufferPointer { alphabet in
-            String(unsafeUninitializedCapacity: count) { out in
-                var i = 0, o = 0
-                while i + 3 <= input.count {
-                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                    out[o] = alphabet[Int(n >> 18 & 63)]
-                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
-                    out[o + 2] = alphabet[Int(n >> 6 & 63)]
-                    out[o + 3] = alphabet[Int(n & 63)]
-                    i += 3
-                    o += 4
-                }
-                if i < input.count {
-                    let b1 = i + 1 < input.count ? UInt32(input[i + 1]) : 0
-                    let n = UInt32(input[i]) << 16 | b1 << 8
-                    out[o] = alphabet[Int(n >> 18 & 63)]
-                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
-                    out[o + 2] = i + 1 < input.count ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "=")
-                    out[o + 3] = UInt8(ascii: "=")
-                    o += 4
-                }
-                return o
+        String(unsafeUninitializedCapacity: (input.count + 2) / 3 * 4) { encode(buffer: input, into: $0) }
+    }
+
+    /// Writes the base64 of `input` into `out`, which has room for exactly it; returns its length.
+    private static func encode(buffer input: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        standard.withUnsafeBufferPointer { alphabet in
+            var i = 0, o = 0
+            while i + 3 <= input.count {
+                let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                out[o] = alphabet[Int(n >> 18 & 63)]
+                out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                out[o + 2] = alphabet[Int(n >> 6 & 63)]
+                out[o + 3] = alphabet[Int(n & 63)]
+                i += 3
+                o += 4
             }
+            if i < input.count {
+                let b1 = i + 1 < input.count ? UInt32(input[i + 1]) : 0
+                let n = UInt32(input[i]) << 16 | b1 << 8
+                out[o] = alphabet[Int(n >> 18 & 63)]
+                out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                out[o + 2] = i + 1 < input.count ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                out[o + 3] = UInt8(ascii: "=")
+                o += 4
+            }
+            return o
         }
     }
 

@@ -179,6 +179,13 @@ struct Base64Tests {
         // RFC 4648 §10.
         for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
             #expect(Base64.encode(Array(plain.utf8)) == encoded)
+            // Appended in place, after what is there, as a record's envelope is written.
+            var appended = Array("x".utf8)
+            Array(plain.utf8).withUnsafeBufferPointer { Base64.encode($0, appendingTo: &appended) }
+            #expect(appended == Array(("x" + encoded).utf8), "appended \(encoded)")
+            var json = JSONWriter()
+            json.base64String(Array(plain.utf8))
+            #expect(json.bytes == Array("\"\(encoded)\"".utf8))
             #expect(Base64.decode(encoded) == Array(plain.utf8))
             #expect(Base64.decode(encoded.replacingOccurrences(of: "=", with: "")) == Array(plain.utf8), "unpadded \(encoded)")
         }
