@@ -171,18 +171,7 @@ struct ProveCommand: ParsableCommand {
             guard stored.sequence < treeSize, treeSize <= ledger.count else {
                 throw LedgerError(.usage, "Entry \(stored.sequence) is not in a tree of size \(treeSize) (the ledger has \(ledger.count) entries).")
             }
-            let proof: InclusionProof
-            do {
-                let expected = ledger.checkpointRoot(size: treeSize)
-                var made = try ledger.merkleTree().inclusionProof(index: stored.sequence, size: treeSize)
-                if let expected, made.root != expected {
-                    // The stored tree (a cache) disagrees with the log's own checkpoint: answer from the log.
-                    made = try ledger.merkleTree(fromLog: true).inclusionProof(index: stored.sequence, size: treeSize)
-                }
-                proof = made
-            } catch let error as MerkleTreeError {
-                throw LedgerError(error, in: directory)
-            }
+            let proof = try ledger.inclusionProof(index: stored.sequence, leafHash: stored.entryID, size: treeSize)
             if json {
                 print(proof.jsonText)
                 return
@@ -218,18 +207,7 @@ struct ProveCommand: ParsableCommand {
             guard from <= newSize, newSize <= ledger.count else {
                 throw LedgerError(.usage, "No consistency proof from \(from) to \(newSize): sizes must satisfy from ≤ to ≤ \(ledger.count).")
             }
-            let proof: ConsistencyProof
-            do {
-                let expected = (ledger.checkpointRoot(size: from), ledger.checkpointRoot(size: newSize))
-                var made = try ledger.merkleTree().consistencyProof(from: from, to: newSize)
-                if (expected.0.map { $0 != made.oldRoot } ?? false) || (expected.1.map { $0 != made.newRoot } ?? false) {
-                    // The stored tree (a cache) disagrees with the log's own checkpoints: answer from the log.
-                    made = try ledger.merkleTree(fromLog: true).consistencyProof(from: from, to: newSize)
-                }
-                proof = made
-            } catch let error as MerkleTreeError {
-                throw LedgerError(error, in: directory)
-            }
+            let proof = try ledger.consistencyProof(from: from, to: newSize)
             if json {
                 print(proof.jsonText)
                 return
@@ -251,23 +229,7 @@ func consistencyProof(from old: UInt64, to new: VerifiedCheckpoint, file: String
     guard ledger.count >= new.size else {
         throw LedgerError(.usage, "\(directory) holds \(ledger.count) entries, fewer than the \(new.size) of the checkpoint: it cannot show what the log held then. Give a copy of the log with at least \(new.size) entries, or a consistency proof with --proof.")
     }
-    var tree = try ledger.merkleTree()
-    func proof() throws(LedgerError) -> ConsistencyProof {
-        do throws(MerkleTreeError) {
-            return try tree.consistencyProof(from: old, to: new.size)
-        } catch {
-            throw LedgerError(error, in: directory)
-        }
-    }
-    var made = try proof()
-    let holds = made.newRoot == new.root
-        && (try? made.verify(oldSize: made.oldSize, oldRoot: made.oldRoot, newSize: made.newSize, newRoot: made.newRoot)) != nil
-    if !holds {
-        // The stored tree is a cache, and a damaged node on the proof's path can leave its root
-        // right: ask the log itself before concluding anything.
-        tree = try ledger.merkleTree(fromLog: true)
-        made = try proof()
-    }
+    let made = try ledger.consistencyProof(from: old, to: new.size, newRoot: new.root)
     guard made.newRoot == new.root else {
         throw LedgerError(.usage, "The first \(new.size) entries of \(directory) hash to root \(made.newRoot.shortHex()), not the checkpoint's \(new.root.shortHex()): it is not the log the checkpoint was signed over, or it was changed since (`ledger verify \(directory)` tells). Give that log, or a consistency proof with --proof.")
     }

@@ -136,6 +136,56 @@ extension Ledger {
         return tree
     }
 
+    /// An inclusion proof of entry `index` (whose entry id is `leafHash`) in the tree of `size`
+    /// entries, by ``answer(from:_:holds:)``: it must lead from that leaf to the root of the log's
+    /// own stored checkpoint of that size, if there is one, else to its own root.
+    public func inclusionProof(index: UInt64, leafHash: Digest, size: UInt64) throws(LedgerError) -> InclusionProof {
+        let expected = checkpointRoot(size: size)
+        return try answer(from: merkleTree(), { (tree) throws(MerkleTreeError) in try tree.inclusionProof(index: index, size: size) }) { proof in
+            (try? proof.verify(leafHash: leafHash, treeSize: size, root: expected ?? proof.root)) != nil
+        }
+    }
+
+    /// A consistency proof from `old` to `new` entries made from `tree` (by default
+    /// ``merkleTree(fromLog:)``), by ``answer(from:_:holds:)``: its path must lead from its old
+    /// root to its new root, and those must be the roots known to be right, `newRoot` if given
+    /// and the log's own stored checkpoints of those sizes.
+    public func consistencyProof(
+        from old: UInt64, to new: UInt64, newRoot: Digest? = nil, in tree: (any MerkleNodeReader)? = nil
+    ) throws(LedgerError) -> ConsistencyProof {
+        let expected = (checkpointRoot(size: old), newRoot ?? checkpointRoot(size: new))
+        let source: any MerkleNodeReader = if let tree { tree } else { try merkleTree() }
+        return try answer(from: source, { (tree) throws(MerkleTreeError) in try tree.consistencyProof(from: old, to: new) }) { proof in
+            (try? proof.verify(oldSize: old, oldRoot: expected.0 ?? proof.oldRoot, newSize: new, newRoot: expected.1 ?? proof.newRoot)) != nil
+        }
+    }
+
+    /// The compact range of the first `size` leaves of `tree`, by ``answer(from:_:holds:)``, whose
+    /// root should be `root`. If the log's own leaves do not fold to `root` either, the range
+    /// returned is the log's, and the caller decides what that means (the log was rewritten, or it
+    /// is another log).
+    public func compactRange(size: UInt64, root: Digest, in tree: any MerkleNodeReader) throws(LedgerError) -> CompactRange {
+        try answer(from: tree, { (tree) throws(MerkleTreeError) in try CompactRange(tree, size: size) }) { $0.root == root }
+    }
+
+    /// What `make` answers from `tree`; if `tree` is the stored one and the answer does not hold,
+    /// what it answers from the tree rebuilt from the log. The stored tree is a cache, and a
+    /// damaged node can leave some of its roots right: only the log may count against the log.
+    private func answer<T>(
+        from tree: any MerkleNodeReader, _ make: (any MerkleNodeReader) throws(MerkleTreeError) -> T, holds: (T) -> Bool
+    ) throws(LedgerError) -> T {
+        func made(_ tree: any MerkleNodeReader) throws(LedgerError) -> T {
+            do throws(MerkleTreeError) {
+                return try make(tree)
+            } catch {
+                throw LedgerError(error, in: directory)
+            }
+        }
+        let answer = try made(tree)
+        guard tree is StoredTreeReader, !holds(answer) else { return answer }
+        return try made(merkleTree(fromLog: true))
+    }
+
     /// The root the log's own stored checkpoint of `size` entries commits to, if there is one whose
     /// signature verifies with the recorded log key: a check on answers served from the stored
     /// tree, whose interior nodes are a cache.

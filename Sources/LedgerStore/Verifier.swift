@@ -196,23 +196,20 @@ public enum Verifier {
         }
         // 1. The stored tree's first `trusted.size` leaves must still fold to the trusted root,
         //    and a consistency proof must lead from it to the newest checkpoint.
+        //    Both are made from the log instead where the stored tree (a cache) disagrees.
         let tree = try ledger.merkleTree()
         var trustedRange: CompactRange?
-        do throws(MerkleTreeError) {
-            let range = try CompactRange(tree, size: trusted.size)
-            if range.root != trusted.root {
-                checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
-            } else {
-                trustedRange = range
-            }
-            let proof = try tree.consistencyProof(from: trusted.size, to: newest.size)
-            do throws(ProofError) {
-                try proof.verify(from: trusted, to: newest)
-            } catch {
-                checker.report.findings.append(.init(sequence: newest.size, code: .invalidProof, message: "No valid consistency proof from the trusted checkpoint (\(trusted.size)) to the newest (\(newest.size)): \(error)."))
-            }
+        let range = try ledger.compactRange(size: trusted.size, root: trusted.root, in: tree)
+        if range.root != trusted.root {
+            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
+        } else {
+            trustedRange = range
+        }
+        let proof = try ledger.consistencyProof(from: trusted.size, to: newest.size, newRoot: newest.root, in: tree)
+        do throws(ProofError) {
+            try proof.verify(from: trusted, to: newest)
         } catch {
-            throw LedgerError(error, in: directory)
+            checker.report.findings.append(.init(sequence: newest.size, code: .invalidProof, message: "No valid consistency proof from the trusted checkpoint (\(trusted.size)) to the newest (\(newest.size)): \(error)."))
         }
         // 2. With a saved state, reading starts at the trusted size, from the tree's range there
         //    (which folds to the trusted root) and the saved last entry id; without one, entries
