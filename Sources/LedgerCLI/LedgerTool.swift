@@ -53,7 +53,7 @@ struct LedgerTool: ParsableCommand {
             // A verdict (verify's 1) stands when its report could not be written, said on standard
             // error; a success needs its output delivered.
             if let lost = Terminal.unwrittenOutput() {
-                Terminal.error("error [\(lost.code.name)]: \(lost.message)")
+                Terminal.say(lost)
                 Glibc.exit(error.rawValue == 0 ? 3 : error.rawValue)
             }
             Glibc.exit(error.rawValue)
@@ -130,16 +130,21 @@ enum Terminal {
         write(text + "\n")
     }
 
+    /// Prints `error` on standard error as every error is printed: `error [code]: message`.
+    static func say(_ error: LedgerError) {
+        self.error("error [\(error.code.name)]: \(error.message)")
+    }
+
     /// Says `error` and ends with its status. Output the command printed before it and that could
     /// not be written (the evidence of a split view, say) is said too; the status stays the error's.
     static func fail(_ error: LedgerError, verbose: Bool) -> Never {
         let lost = unwrittenOutput()
-        self.error("error [\(error.code.name)]: \(error.message)")
+        say(error)
         if verbose {
             if let cause = error.cause { self.error("  cause: \(cause)") }
             self.error("  raised at: \(error.site)")
         }
-        if let lost { self.error("error [\(lost.code.name)]: \(lost.message)") }
+        if let lost { say(lost) }
         switch error.code.category {
         case .rejected: Glibc.exit(1)
         case .usage: Glibc.exit(2)
