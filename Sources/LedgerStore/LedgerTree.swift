@@ -148,12 +148,12 @@ extension Ledger {
 
     /// A consistency proof from `old` to `new` entries made from `tree` (by default
     /// ``merkleTree(fromLog:)``), by ``answer(from:_:holds:)``: its path must lead from its old
-    /// root to its new root, and those must be the roots known to be right, `newRoot` if given
-    /// and the log's own stored checkpoints of those sizes.
+    /// root to its new root, and those must be the roots known to be right: `oldRoot` and
+    /// `newRoot` where given, else the log's own stored checkpoints of those sizes.
     public func consistencyProof(
-        from old: UInt64, to new: UInt64, newRoot: Digest? = nil, in tree: (any MerkleNodeReader)? = nil
+        from old: UInt64, to new: UInt64, oldRoot: Digest? = nil, newRoot: Digest? = nil, in tree: (any MerkleNodeReader)? = nil
     ) throws(LedgerError) -> ConsistencyProof {
-        let expected = (checkpointRoot(size: old), newRoot ?? checkpointRoot(size: new))
+        let expected = (oldRoot ?? checkpointRoot(size: old), newRoot ?? checkpointRoot(size: new))
         let source: any MerkleNodeReader = if let tree { tree } else { try merkleTree() }
         return try answer(from: source, { (tree) throws(MerkleTreeError) in try tree.consistencyProof(from: old, to: new) }) { proof in
             (try? proof.verify(oldSize: old, oldRoot: expected.0 ?? proof.oldRoot, newSize: new, newRoot: expected.1 ?? proof.newRoot)) != nil

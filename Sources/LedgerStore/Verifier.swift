@@ -205,7 +205,7 @@ public enum Verifier {
         } else {
             trustedRange = range
         }
-        let proof = try ledger.consistencyProof(from: trusted.size, to: newest.size, newRoot: newest.root, in: tree)
+        let proof = try ledger.consistencyProof(from: trusted.size, to: newest.size, oldRoot: trusted.root, newRoot: newest.root, in: tree)
         do throws(ProofError) {
             try proof.verify(from: trusted, to: newest)
         } catch {
