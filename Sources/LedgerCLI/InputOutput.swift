@@ -83,8 +83,15 @@ enum Files {
 
     static func publicKey(_ path: String) throws(LedgerError) -> PublicKey {
         let text = try readText(path)
-        if let key = try? PublicKey(pemRepresentation: text) { return key }
+        do {
+            return try PublicKey(pemRepresentation: text)
+        } catch where text.contains("-----BEGIN PUBLIC KEY-----") {
+            throw LedgerError(.usage, "\(path) does not hold a usable Ed25519 public key: \(error).")
+        } catch {}
         if let key = try? SigningKey(pemRepresentation: text) { return key.publicKey }
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            throw LedgerError(.usage, "\(path) holds an encrypted private key; ledger reads keys only unencrypted. Give its public half instead: `openssl pkey -in \(path) -pubout -out public.pem`.")
+        }
         throw LedgerError(.usage, "\(path) holds neither an Ed25519 public key (SPKI PEM) nor a private key (PKCS#8 PEM).")
     }
 }

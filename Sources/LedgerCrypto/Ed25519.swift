@@ -25,8 +25,13 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// Reads an SPKI public key in PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey -pubout` writes.
     /// - Throws: ``CryptoError/invalidPEM(_:)`` or ``CryptoError/notEd25519(_:)``.
+    /// - Throws: ``CryptoError/invalidPEM(_:)`` or ``CryptoError/notEd25519(_:)``; also when the
+    ///   block is not the key's one DER encoding (bytes after it, or unused bits in its bit
+    ///   string, which OpenSSL reads without a word, the latter as another key).
     public init(pemRepresentation text: String) throws(CryptoError) {
-        let parsed = try withMemoryBIO(text) { PEM_read_bio_PUBKEY($0, nil, nil, nil) }
+        // A passphrase callback that always fails: OpenSSL would otherwise prompt on the terminal
+        // when the text holds an encrypted private key.
+        let parsed = try withMemoryBIO(text) { PEM_read_bio_PUBKEY($0, nil, { _, _, _, _ in -1 }, nil) }
         guard let parsed else {
             throw .invalidPEM("no PUBLIC KEY block (\(drainOpenSSLErrors()))")
         }
@@ -34,6 +39,16 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
         self.keyID = SHA256.hash(rawRepresentation)
         self.box = box
+        guard Self.pemBody(pemRepresentation) == Self.pemBody(text) else {
+            throw .invalidPEM("the PUBLIC KEY block is not an Ed25519 key's one DER encoding (extra bytes, or unused bits in its bit string)")
+        }
+    }
+
+    /// The base64 of the first PUBLIC KEY block of `text`, without its line breaks.
+    private static func pemBody(_ text: String) -> Substring? {
+        guard let begin = text.firstRange(of: "-----BEGIN PUBLIC KEY-----"), let end = text[begin.upperBound...].firstRange(of: "-----END PUBLIC KEY-----")
+        else { return nil }
+        return Substring(text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace })
     }
 
     init(box: PKeyBox) throws(CryptoError) {

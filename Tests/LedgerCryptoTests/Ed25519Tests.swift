@@ -116,6 +116,32 @@ struct Ed25519Tests {
         #expect(!key.description.contains(pem))
     }
 
+    /// OpenSSL's reader takes bytes after the key's DER, and unused bits in its bit string (which
+    /// make it read another key), without a word.
+    @Test("a PUBLIC KEY block that is not the key's one DER encoding is refused")
+    func publicKeyDERExact() throws {
+        let key = try SigningKey(seed: [UInt8](repeating: 7, count: 32)).publicKey
+        let der = Base64.decode(key.pemRepresentation.split(separator: "\n").dropFirst().dropLast().joined())!
+        func pem(_ der: [UInt8]) -> String { "-----BEGIN PUBLIC KEY-----\n\(Base64.encode(der))\n-----END PUBLIC KEY-----\n" }
+        #expect(try PublicKey(pemRepresentation: pem(der)) == key)
+        var unusedBits = der
+        unusedBits[11] = 4  // the bit string's unused-bits byte
+        for (name, bad) in [("trailing bytes", der + [0, 0]), ("unused bits", unusedBits)] {
+            #expect(throws: CryptoError.self, "\(name)") { try PublicKey(pemRepresentation: pem(bad)) }
+        }
+    }
+
+    @Test("an encrypted private key is refused without asking for a pass phrase")
+    func encryptedKey() throws {
+        let dir = try TemporaryDirectory()
+        let plain = dir.path("plain.pem"), encrypted = dir.path("encrypted.pem")
+        try OpenSSLTool.run(["genpkey", "-algorithm", "ed25519", "-out", plain])
+        try OpenSSLTool.run(["pkey", "-in", plain, "-aes256", "-passout", "pass:x", "-out", encrypted])
+        let text = try String(contentsOfFile: encrypted, encoding: .utf8)
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: text) }
+        #expect(throws: CryptoError.self) { try PublicKey(pemRepresentation: text) }
+    }
+
     @Test("keys of other algorithms are refused")
     func otherAlgorithm() throws {
         let dir = try TemporaryDirectory()
