@@ -247,7 +247,7 @@ struct RepairCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair",
         abstract: "Rebuild a ledger's derived files (index, Merkle tree files, snapshots, the writer's rule state) from its log.",
-        discussion: "Rewrites the index and the Merkle tree's level files from the log and removes projection snapshots (the next replay writes them again) and the writer's kept rule state, rules.state (the next write replays the log and keeps it again). Never changes the log: damage to the log is reported by `ledger verify` and must be fixed by restoring it from a trusted copy. Exit 1 if the log is damaged before its end, so nothing can be rebuilt past the damage."
+        discussion: "Rewrites the index and the Merkle tree's level files from the log and removes projection snapshots (the next replay writes them again) and the writer's kept rule state, rules.state (the next write replays the log and keeps it again). Never changes the log: damage to the log is reported by `ledger verify` and must be fixed by restoring it from a trusted copy. Exit 1, changing nothing, if the log is damaged before its end (nothing can be rebuilt past the damage), or if the index or tree files record entries the log no longer holds as they were: they are the record of what was acknowledged, and are rebuilt only once an operator has restored the log or moved them aside."
     )
 
     @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))

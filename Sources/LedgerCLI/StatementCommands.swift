@@ -144,13 +144,18 @@ struct AppendCommand: ParsableCommand {
         let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
         let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
         for message in writer.ledger.report.messages { Terminal.note(message) }
+        if let logKey { try writer.checkCheckpointKey(logKey) }
         for (entry, envelope) in zip(try writer.append(parsed, acceptedAt: time), parsed) {
             let id = (try? Event(payload: envelope.payload).id) ?? "-"
             print("\(entry.sequence) \(entry.entryID.hexString) \(id)")
         }
         if let logKey {
-            let signed = try writer.signCheckpoint(with: logKey)
-            Terminal.note("checkpoint of \(writer.ledger.count) entries stored in \(signed.path)")
+            do throws(LedgerError) {
+                let signed = try writer.signCheckpoint(with: logKey)
+                Terminal.note("checkpoint of \(writer.ledger.count) entries stored in \(signed.path)")
+            } catch {
+                throw LedgerError(error.code, "The statements above were appended; only the checkpoint failed: \(error.message) Sign one with `ledger checkpoint \(directory) --key KEY`.")
+            }
         }
     }
 }

@@ -203,6 +203,16 @@ public struct LedgerState: Sendable {
         signaturesChecked: Bool = false
     ) throws(LedgerError) -> [Undo] {
         precondition(sequence == count, "records must be admitted in sequence order")
+        try authenticate(envelope, event: event, acceptedAt: acceptedAt, signaturesChecked: signaturesChecked)
+        try checkRules(event, sequence: sequence)
+        return apply(event, entryID: entryID, sequence: sequence)
+    }
+
+    /// The checks of ``admit(_:event:entryID:sequence:acceptedAt:signaturesChecked:)`` that do not
+    /// depend on what the event says, and so hold for an event of a type this version does not
+    /// know too: the signing time against `acceptedAt`, each signature's key (the author's, valid
+    /// at the next position) and, unless `signaturesChecked`, the signatures themselves.
+    public func authenticate(_ envelope: Envelope, event: Event, acceptedAt: Timestamp?, signaturesChecked: Bool) throws(LedgerError) {
         if let acceptedAt, event.signedAt.seconds > acceptedAt.seconds + Self.allowedClockSkew {
             throw LedgerError(.invalidEvent, "Statement \"\(event.id)\" says it was signed at \(event.signedAt), after the ledger accepted it (\(acceptedAt)); a signature cannot come from the future. Check the signer's clock and sign again.")
         }
@@ -213,8 +223,6 @@ public struct LedgerState: Sendable {
                 throw LedgerError(.badSignature, "Signature \(i) (key \(key.keyID.shortHex())) does not verify over the statement \"\(event.id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
             }
         }
-        try checkRules(event, sequence: sequence)
-        return apply(event, entryID: entryID, sequence: sequence)
     }
 
     /// Resolves the key of each signature of `envelope`, in order, checking that it belongs to

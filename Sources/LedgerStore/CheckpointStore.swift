@@ -54,6 +54,20 @@ public struct CheckpointStore: Sendable {
         return digits && hex
     }
 
+    /// The size of the largest stored checkpoint that the log's recorded verifier key signed, for
+    /// the size its name gives; 0 if none (or no key is recorded). A file merely named like a
+    /// checkpoint is no evidence of what the log held.
+    func largestSignedSize() -> UInt64 {
+        guard let key = try? verifierKey(), let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return 0 }
+        for path in files().reversed() {
+            guard let size = Self.size(ofFile: path), let text = try? Self.read(path), let checkpoint = try? verifier.verify(text),
+                checkpoint.size == size
+            else { continue }
+            return size
+        }
+        return 0
+    }
+
     /// The text of the newest stored checkpoint (largest size), if any.
     public func newest() throws(LedgerError) -> (path: String, text: [UInt8])? {
         guard let path = files().last else { return nil }
@@ -66,13 +80,20 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Stores a signed checkpoint, atomically; its name sorts by tree size.
+    /// Throws unless `signer` is the key this ledger's checkpoints are signed by; returns whether
+    /// one is recorded (none is before the first checkpoint).
+    @discardableResult
+    func requireSigner(_ signer: NoteVerifier) throws(LedgerError) -> Bool {
+        guard let recorded = try verifierKey() else { return false }
+        guard recorded == signer else {
+            throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(verifierKeyPath)); the key given is \(signer.verifierKey). Sign with the ledger's log key.")
+        }
+        return true
+    }
+
     func save(_ note: SignedNote, size: UInt64, signer: NoteVerifier) throws(LedgerError) -> String {
         try FileSystem.makeDirectory(directory)
-        if let recorded = try verifierKey() {
-            guard recorded == signer else {
-                throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(verifierKeyPath)); the key given is \(signer.verifierKey). Sign with the ledger's log key.")
-            }
-        } else {
+        if try !requireSigner(signer) {
             try FileSystem.writeAtomically(Array((signer.verifierKey + "\n").utf8), to: verifierKeyPath, directory: directory)
         }
         let digits = String(size)
@@ -94,6 +115,22 @@ public struct CheckpointStore: Sendable {
 }
 
 extension LedgerWriter {
+    /// Throws unless `key` is the key this ledger's checkpoints are signed by (any key, before the
+    /// first): checked before an append that is to be followed by a checkpoint, so that a wrong key
+    /// refuses the append instead of failing after it.
+    public func checkCheckpointKey(_ key: SigningKey) throws(LedgerError) {
+        try CheckpointStore(ledgerDirectory: ledger.directory).requireSigner(try checkpointSigner(key).verifier)
+    }
+
+    private func checkpointSigner(_ key: SigningKey) throws(LedgerError) -> NoteSigner {
+        guard let origin = state.origin else { throw LedgerError(.notALedger, "The ledger has no genesis record.") }
+        do throws(NoteError) {
+            return try NoteSigner(name: origin, key: key)
+        } catch {
+            throw LedgerError(.invalidCheckpoint, "Could not sign a checkpoint: \(error).")
+        }
+    }
+
     /// Signs a checkpoint (C2SP tlog-checkpoint as a signed note) of the whole log with the log key,
     /// stores it beside the others, and returns it. The note key name is the ledger's origin.
     public func signCheckpoint(with key: SigningKey) throws(LedgerError) -> (path: String, note: SignedNote) {
@@ -102,10 +139,9 @@ extension LedgerWriter {
         // The root of the log as replayed and appended, not of the tree files (a cache).
         precondition(range.size == size, "the compact range follows every record")
         let root = range.root
-        let signer: NoteSigner
+        let signer = try checkpointSigner(key)
         let note: SignedNote
         do throws(NoteError) {
-            signer = try NoteSigner(name: origin, key: key)
             note = try Checkpoint(origin: origin, size: size, root: root).signed(by: signer)
         } catch {
             throw LedgerError(.invalidCheckpoint, "Could not sign a checkpoint: \(error).")

@@ -53,9 +53,10 @@ public struct OpenReport: Sendable {
     /// The bytes past the last whole group commit belong to an append another process is still
     /// writing (it holds the writer lock), not to an interrupted one.
     public var appendInProgress = false
-    /// The index's last entry points at a whole record of the right sequence number whose entry
-    /// id differs from the one it recorded: evidence that the record changed after it was written.
-    public var indexContradictsLog = false
+    /// The index's last entry, if it points at a whole record of the right sequence number whose
+    /// entry id differs from the one it recorded: evidence that the record changed after it was
+    /// written.
+    public var indexContradictsLogAt: UInt64?
 
     /// Lines for the user, empty when nothing happened.
     public var messages: [String] {
@@ -68,8 +69,8 @@ public struct OpenReport: Sendable {
                 ? "Recovered from an interrupted write: cut \(what) at sequence \(tornAt); every acknowledged entry is intact."
                 : "The log ends with an interrupted write: \(what) at sequence \(tornAt). The next write command cuts it; acknowledged entries are not affected.")
         }
-        if indexContradictsLog {
-            out.append("The index recorded another entry id for the last entry than its record now hashes to: the record may have been changed after it was written. Run `ledger verify`.")
+        if let sequence = indexContradictsLogAt {
+            out.append("The index recorded another entry id for entry \(sequence) than its record now hashes to: the record may have been changed after it was written. Run `ledger verify`.")
         } else if indexRebuilt {
             out.append("The index did not match the log and was rebuilt from it.")
         }
@@ -226,10 +227,9 @@ public final class Ledger: @unchecked Sendable {
         Self.acknowledgedCount(layout)
     }
 
-    /// The largest stored checkpoint's size (by file name).
+    /// The largest size a stored checkpoint signed by the log key commits to.
     static func checkpointedCount(_ layout: Layout) -> (count: UInt64, source: String) {
-        let size = CheckpointStore(ledgerDirectory: layout.directory).files().compactMap(CheckpointStore.size(ofFile:)).max() ?? 0
-        return (size, "a stored checkpoint")
+        (CheckpointStore(ledgerDirectory: layout.directory).largestSignedSize(), "a stored checkpoint")
     }
 
     /// As ``acknowledgedCount()``, for the ledger at `layout`.
@@ -244,9 +244,8 @@ public final class Ledger: @unchecked Sendable {
         }
         var info = stat()
         if lstat(directory + "/tree/level-00", &info) == 0 { consider(UInt64(info.st_size) / 32, "the Merkle tree files") }
-        if let size = CheckpointStore(ledgerDirectory: directory).files().compactMap(CheckpointStore.size(ofFile:)).max() {
-            consider(size, "a stored checkpoint")
-        }
+        let checkpointed = checkpointedCount(layout)
+        consider(checkpointed.count, checkpointed.source)
         return best
     }
 
@@ -280,7 +279,7 @@ public final class Ledger: @unchecked Sendable {
                     } else {
                         // The index found the record where it wrote it, but with another entry id:
                         // the record was changed after it was committed (or the index rotted).
-                        report.indexContradictsLog = true
+                        report.indexContradictsLogAt = entries - 1
                     }
                 }
             }

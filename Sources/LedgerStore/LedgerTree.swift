@@ -213,7 +213,7 @@ extension Ledger {
 }
 
 extension LedgerError {
-    /// A tree error as a ledger error, naming `directory`.
+    /// A tree error as a ledger error; `directory` is the ledger's, which its remedy names.
     package init(_ error: MerkleTreeError, in directory: String) {
         switch error {
         case .io, .inconsistentLevelFile:
@@ -233,7 +233,7 @@ extension LedgerWriter {
         let directory = ledger.treeDirectory
         try FileSystem.makeDirectory(directory)
         func cache(_ body: () throws(MerkleTreeError) -> MerkleTreeFiles) throws(LedgerError) -> MerkleTreeFiles {
-            do throws(MerkleTreeError) { return try body() } catch { throw LedgerError(error, in: directory) }
+            do throws(MerkleTreeError) { return try body() } catch { throw LedgerError(error, in: ledger.directory) }
         }
         var tree = try cache { () throws(MerkleTreeError) in
             do throws(MerkleTreeError) { return try MerkleTreeFiles(directory: directory) } catch { return try rebuilt(directory) }
@@ -242,7 +242,7 @@ extension LedgerWriter {
             stored != actual
         {
             guard stored == .zero else {
-                throw LedgerError(.damagedLog, "The Merkle tree of \(ledger.directory) recorded another entry id for entry \(tree.size - 1) than its record in the log now has: the record was changed after it was written, or the tree file is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(ledger.directory)`; if the log is intact and only the tree is wrong, run `ledger repair \(ledger.directory) --rebuild-derived`.")
+                throw LedgerError(.damagedLog, "The Merkle tree of \(ledger.directory) recorded another entry id for entry \(tree.size - 1) than its record in the log now has: the record was changed after it was written, or the tree file is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(ledger.directory)`. \(Repair.evidenceRemedy(ledger.directory, "tree"))")
             }
             // An unwritten (zero) block left by a power loss: a cache to rebuild.
             tree = try cache { () throws(MerkleTreeError) in try rebuilt(directory) }

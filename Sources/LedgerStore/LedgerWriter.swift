@@ -82,8 +82,8 @@ public final class LedgerWriter {
         lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         ledger = try Ledger(directory: directory, writable: true)
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
-        if ledger.report.indexContradictsLog {
-            throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(ledger.count) with another entry id than its record in the log now has: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`; if the log is intact and only the index is wrong, run `ledger repair \(directory) --rebuild-derived`.")
+        if let sequence = ledger.report.indexContradictsLogAt {
+            throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) with another entry id than its record in the log now has: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
         try recover()
         try replay()

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 public import LedgerCore
+import LedgerCrypto
 import LedgerMerkle
 
 /// Rebuilds a ledger's derived files (index, Merkle tree files, projection snapshots, the
@@ -28,6 +29,7 @@ public enum Repair {
         let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
         let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true, holdingLock: true)
+        try refuseToOverwriteEvidence(ledger)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
         for entry in ledger.pending { bytes += entry.bytes }
@@ -46,6 +48,59 @@ public enum Repair {
         // The report already says that the next write cuts a torn tail; repair leaves it.
         let messages = ledger.report.messages.filter { !$0.contains("index") }
         return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)
+    }
+
+    /// What to do about a derived file that records entries the log no longer holds as they were.
+    /// - Parameter file: `index` or `tree`, in the ledger `directory`.
+    static func evidenceRemedy(_ directory: String, _ file: String) -> String {
+        "If the log is wrong, restore it from a trusted copy. If you have established that the log is right and \(file == "index" ? "the index is" : "the tree files are") what is damaged, move \(directory)/\(file) out of the ledger directory (keep it: it records what was acknowledged) and run `ledger repair \(directory) --rebuild-derived`."
+    }
+
+    /// Throws if the index or the tree files record entries the log does not hold: more of them,
+    /// or another entry id for a record (the index: one found where it was written; the tree: a
+    /// leaf that is not an unwritten, zero block). They are written only after the log is synced,
+    /// so what they record was acknowledged; only an operator can tell whether the log or they are
+    /// wrong, and rebuilding them from the log would destroy the evidence. Signed checkpoints are
+    /// never rewritten, so they need no check here.
+    private static func refuseToOverwriteEvidence(_ ledger: Ledger) throws(LedgerError) {
+        let directory = ledger.directory
+        func refuse(_ what: String, _ file: String) -> LedgerError {
+            LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
+        }
+        func gone(_ recorded: UInt64, _ source: String) -> String {
+            "\(source) \(recorded) entries, but the log holds only \(ledger.count) whole ones: entries \(ledger.count)…\(recorded - 1) were acknowledged and are gone."
+        }
+        if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
+            let size = Ledger.IndexEntry.size
+            let entries = try index.size / UInt64(size)
+            if entries > ledger.count { throw refuse(gone(entries, "The index records"), "index") }
+            var sequence = 0
+            try index.forEachChunk(from: 0, count: Int(entries) * size) { (chunk) throws(LedgerError) in
+                for at in stride(from: 0, to: chunk.count, by: size) {
+                    let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
+                    let actual = ledger.pending[sequence]
+                    if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
+                        throw refuse("The index recorded entry id \(String(stored.idPrefix, radix: 16))… for entry \(sequence) when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
+                    }
+                    sequence += 1
+                }
+            }
+        }
+        guard let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY) else { return }
+        let recorded = try leaves.size / 32
+        if recorded > ledger.count { throw refuse(gone(recorded, "The Merkle tree files record"), "tree") }
+        // The leaves are read as the records are, a chunk at a time: neither is held whole.
+        var chunk: [UInt8] = []
+        let perChunk: UInt64 = 1 << 15
+        try ledger.forEachRecord(to: recorded) { (stored) throws(LedgerError) -> Bool in
+            let at = stored.sequence % perChunk
+            if at == 0 { chunk = try leaves.read(at: stored.sequence * 32, count: Int(min(perChunk, recorded - stored.sequence)) * 32) }
+            let leaf = chunk.withUnsafeBytes { Digest(loadingFrom: $0, at: Int(at) * 32) }
+            if leaf != stored.entryID, leaf != .zero {
+                throw refuse("The Merkle tree recorded entry id \(leaf.hexString) for entry \(stored.sequence) when it was written; its record now hashes to \(stored.entryID.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
+            }
+            return true
+        }
     }
 
     private static func rebuildTree(_ ledger: Ledger) throws(LedgerError) {

@@ -38,8 +38,6 @@ public struct VerificationReport: Sendable {
     public var signatures: Int = 0
     /// Stored checkpoints whose signature and root were verified.
     public var checkpoints: Int = 0
-    /// Records of event types this version does not know (skipped by the rule checks).
-    public var unknownTypes: [UInt64: String] = [:]
     /// Damage and broken rules, in log order.
     public var findings: [Finding] = []
     /// Problems in derived files (caches), which the next write rebuilds; not damage.
@@ -117,6 +115,20 @@ public enum Verifier {
             }
         }
         for (path, size) in pending[next...] {
+            // Only a checkpoint the log key signed is evidence that entries are gone.
+            if let key, let origin = checker.state.origin {
+                let problem: String?
+                do throws(NoteError) {
+                    let checkpoint = try CheckpointVerifier(origin: origin, log: key).verify((try? CheckpointStore.read(path)) ?? [])
+                    problem = checkpoint.size == size ? nil : "it says \(checkpoint.size) entries"
+                } catch {
+                    problem = "\(error)"
+                }
+                if let problem {
+                    checker.report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path), named for \(size) entries (more than the log's \(checker.report.records)), is not one the log key signed: \(problem). Remove it if it is not the log's own."))
+                    continue
+                }
+            }
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
@@ -459,17 +471,20 @@ struct RecordChecker {
             finding(error.code, error.message)
             return open
         }
-        guard event.isKnownType else {
-            report.unknownTypes[position] = event.type
-            return open
-        }
         do throws(LedgerError) {
             if full && parallel {
                 signatures.add(record.envelope, keys: try state.signingKeys(for: record.envelope, event: event), position: position)
             }
-            try state.admit(
-                record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt,
-                signaturesChecked: !full || parallel)
+            if event.isKnownType {
+                try state.admit(
+                    record.envelope, event: event, entryID: entryID, sequence: position, acceptedAt: record.acceptedAt,
+                    signaturesChecked: !full || parallel)
+            } else {
+                // Who signed it is checked as for any statement; what it does cannot be, nor the
+                // rules of later entries that may depend on it: the ledger is not called intact.
+                finding(.unknownEventType, "Its event type \"\(event.type)\" is not known to this version of ledger: its signatures are checked, but not the rules for it or for the entries after it that may depend on it. Verify with a version that knows the type.")
+                try state.authenticate(record.envelope, event: event, acceptedAt: record.acceptedAt, signaturesChecked: !full || parallel)
+            }
         } catch {
             finding(error.code, error.message)
         }

@@ -11,6 +11,34 @@ struct TransparencyTests {
     static let new = sample + "/checkpoints/00000000000000000040-48380a48.note"
     static let logKey = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys/DEMO-ONLY-log.pem").path
 
+    @Test("append --checkpoint with a key that is not the log's appends nothing")
+    func appendCheckpointWrongKey() throws {
+        let work = try WorkDirectory()
+        let dir = work.path("led")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: dir)
+        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+        try work.write("f.json", #"{"type":"fact.opened","id":"f-new","fact":"f-new","proposition":"Something new"}"#)
+        let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+        let log = try Data(contentsOf: URL(fileURLWithPath: dir + "/log"))
+        let refused = try CLI.run(["append", dir, "--checkpoint", keys + "/DEMO-ONLY-amnesty.pem"], stdin: envelope)
+        #expect(refused.status == 2 && refused.stdout.isEmpty && refused.stderr.contains("checkpoints are signed by"), "\(refused)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/log")) == log)
+        let appended = try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: envelope)
+        #expect(appended.status == 0 && appended.stderr.contains("checkpoint of 41 entries"), "\(appended)")
+    }
+
+    @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
+    func unsignedCheckpointFile() throws {
+        let work = try WorkDirectory()
+        let dir = work.path("led")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: dir)
+        try "junk\n".write(toFile: dir + "/checkpoints/00000000000000000099-48380a48.note", atomically: true, encoding: .utf8)
+        let verified = try CLI.run(["verify", dir])
+        #expect(verified.status == 1 && verified.stdout.contains("[invalid-checkpoint]") && !verified.stdout.contains("[damaged-log]"), "\(verified)")
+        #expect(try CLI.run(["facts", dir]).status == 0)
+        #expect(try CLI.run(["repair", dir, "--rebuild-derived"]).status == 0)
+    }
+
     @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
     func verifierKey() throws {
         let printed = try CLI.run(["verifier-key", Self.logKey, "--name", "evidence-ledger.example/amnesty-2020"])
@@ -195,10 +223,11 @@ struct TransparencyTests {
         var lines = try String(contentsOfFile: short + "/log", encoding: .utf8).split(separator: "\n").map(String.init)
         lines.removeLast(15)
         try (lines.joined(separator: "\n") + "\n").write(toFile: short + "/log", atomically: true, encoding: .utf8)
-        // Its own checkpoint of 45 would make the cut log damaged rather than short.
+        // Its own checkpoint of 45, index and tree would make the cut log damaged rather than short.
         for name in try FileManager.default.contentsOfDirectory(atPath: short + "/checkpoints") where name.hasSuffix(".note") {
             try FileManager.default.removeItem(atPath: short + "/checkpoints/" + name)
         }
+        for derived in ["index", "tree"] { try FileManager.default.removeItem(atPath: short + "/" + derived) }
         #expect(try CLI.run(["repair", short, "--rebuild-derived"]).status == 0)
         let cut = try CLI.run(["check", "equivocation", Self.old, fortyFive, "--vkey", Self.vkey, "--ledger", short])
         #expect(cut.status == 2 && cut.stderr.contains("holds 30 entries"), "\(cut.stderr)")

@@ -93,6 +93,14 @@ final class Fixture {
         try? FileManager.default.removeItem(atPath: directory + "/tree")
     }
 
+    /// What a forger who rewrote the log does next: removes the derived files that record what
+    /// was acknowledged (repair refuses to rebuild over them) and rebuilds them from the log.
+    static func rebuildDerivedOverForgery(_ directory: String) throws {
+        try? FileManager.default.removeItem(atPath: directory + "/index")
+        try? FileManager.default.removeItem(atPath: directory + "/tree")
+        _ = try Repair.rebuildDerived(directory: directory)
+    }
+
     func logBytes() throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: logPath))) }
 
     func writeLog(_ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: logPath)) }

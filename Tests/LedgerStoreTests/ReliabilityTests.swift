@@ -188,7 +188,7 @@ struct RecoveryEdgeCaseTests {
         #expect(try f.logBytes() == committed)
     }
 
-    @Test("an index or tree file longer than the log stops writers, and repair --rebuild-derived mends it")
+    @Test("an index or tree file longer than the log stops writers and repair, which rebuilds it only once an operator moves it aside")
     func derivedLongerThanLog() throws {
         let f = try Fixture()
         try f.populate()
@@ -196,13 +196,49 @@ struct RecoveryEdgeCaseTests {
         for file in ["index", "tree/level-00"] {
             let url = URL(fileURLWithPath: f.directory + "/" + file)
             let good = try Data(contentsOf: url)
-            try (good + Data(repeating: 0, count: file == "index" ? 16 : 32)).write(to: url)
+            let longer = good + Data(repeating: 0, count: file == "index" ? 16 : 32)
+            try longer.write(to: url)
             #expect(throws: LedgerError(.damagedLog, ""), "\(file)") { try f.writer() }
+            // It records an eleventh entry acknowledged: only an operator can say the log is right.
+            let refusal = #expect(throws: LedgerError.self, "\(file)") { try Repair.rebuildDerived(directory: f.directory) }
+            #expect(refusal?.code == .damagedLog && refusal?.message.contains("11 entries, but the log holds only 10 whole ones") == true, "\(String(describing: refusal))")
+            #expect(try Data(contentsOf: url) == longer, "\(file)")
+            try FileManager.default.removeItem(at: url)
             let report = try Repair.rebuildDerived(directory: f.directory)
             #expect(report.records == 10, "\(file)")
             #expect(try Data(contentsOf: url) == good, "\(file)")
             _ = try f.writer()
             #expect(try f.logBytes() == log)
+        }
+    }
+
+    /// The reviewed case: an acknowledged last entry cut from the log, or changed in place. The
+    /// index and tree are then the only record of it; repair must not rebuild them from the log
+    /// (the next append would take the lost entry's sequence number and everything would verify).
+    @Test("repair refuses, changing nothing, where the index and tree record an entry the log lost or changed")
+    func repairKeepsEvidence() throws {
+        for change in ["cut", "changed"] {
+            let f = try Fixture()
+            try f.populate()
+            var lines = try f.logLines()
+            if change == "cut" {
+                lines.removeLast()
+            } else {
+                var record = try Record(stored: lines[9])
+                record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+                lines[9] = record.encoded()
+            }
+            try f.writeLines(lines)
+            let files = ["index", "tree/level-00"].map { URL(fileURLWithPath: f.directory + "/" + $0) }
+            let before = try files.map { try Data(contentsOf: $0) }
+            let refusal = #expect(throws: LedgerError.self, "\(change)") { try Repair.rebuildDerived(directory: f.directory) }
+            let expected = change == "cut" ? "entries 9…9 were acknowledged and are gone" : "for entry 9 when it was written"
+            #expect(refusal?.code == .damagedLog && refusal?.message.contains(expected) == true, "\(String(describing: refusal))")
+            #expect(try files.map { try Data(contentsOf: $0) } == before, "\(change)")
+            #expect(throws: LedgerError(.damagedLog, ""), "\(change)") { try f.writer() }
+            // With the index moved aside, the tree still records the entry as it was.
+            try FileManager.default.moveItem(atPath: f.directory + "/index", toPath: f.root.appendingPathComponent("index.kept").path)
+            #expect(throws: LedgerError(.damagedLog, ""), "\(change)") { try Repair.rebuildDerived(directory: f.directory) }
         }
     }
 }

@@ -95,7 +95,7 @@ struct SavedStateTests {
         for file in try FileManager.default.contentsOfDirectory(atPath: copy + "/checkpoints") where !file.hasPrefix(String(format: "%020d", size)) && file.hasSuffix(".note") {
             try FileManager.default.removeItem(atPath: copy + "/checkpoints/" + file)
         }
-        _ = try Repair.rebuildDerived(directory: copy)
+        try Fixture.rebuildDerivedOverForgery(copy)
         let report = try Verifier.verify(directory: copy, saveState: path)
         #expect(report.isIntact, "\(report.findings)")
         #expect(report.savedStateSize == UInt64(size))
@@ -206,7 +206,7 @@ struct SavedStateTests {
         }
         try f.writeLines(lines)
         for rebuild in [false, true] {
-            if rebuild { _ = try Repair.rebuildDerived(directory: f.directory) }
+            if rebuild { try Fixture.rebuildDerivedOverForgery(f.directory) }
             let result = try Verifier.verify(directory: f.directory, since: trusted, verifier: Self.verifier(), state: SavedState(path: path))
             #expect(result.report.findings.first?.code == .equivocation, "rebuilt \(rebuild): \(result.report.findings)")
         }

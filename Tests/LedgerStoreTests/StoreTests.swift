@@ -75,11 +75,17 @@ struct AppendTests {
         _ = try f.writer()
         #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
         // A different entry id for a record found where it was written: evidence, not a cache
-        // fault. Writers refuse until an operator decides; repair rebuilds the index.
+        // fault. Writers refuse, and repair will not rebuild over it, until an operator decides
+        // the index is what is wrong and moves it aside.
         damaged = original
         damaged[damaged.count - 1] ^= 0xff
         try damaged.write(to: URL(fileURLWithPath: index))
-        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        let writerRefusal = #expect(throws: LedgerError.self) { try f.writer() }
+        #expect(writerRefusal?.code == .damagedLog && writerRefusal?.message.contains("recorded entry 9 with another entry id") == true, "\(String(describing: writerRefusal))")
+        let refusal = #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
+        #expect(refusal?.code == .damagedLog && refusal?.message.contains("for entry 9 when it was written") == true, "\(String(describing: refusal))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == damaged)
+        try FileManager.default.moveItem(atPath: index, toPath: f.root.appendingPathComponent("index.kept").path)
         _ = try Repair.rebuildDerived(directory: f.directory)
         #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == original)
     }

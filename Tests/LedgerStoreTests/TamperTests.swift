@@ -36,6 +36,29 @@ struct TamperTests {
         #expect(found.contains { $0.sequence == 7 && $0.message.contains("Expected previous entry id") })
     }
 
+    /// A record of an event type this version does not know: its rules cannot be checked, so the
+    /// ledger is never intact; its signature can, so a forged one is found as for any statement.
+    @Test("a record of an unknown event type is a finding, and its signature is checked all the same")
+    func unknownEventType() throws {
+        for forged in [false, true] {
+            let f = try Fixture()
+            try f.populate()
+            var lines = try f.logLines()
+            var envelope = try f.sign(["type": "claim.withdrawn", "id": "x1", "claim": "c1", "statement": "Withdrawn."], as: "inv")
+            if forged { envelope.signatures[0].signature = [UInt8](repeating: 0, count: 64) }
+            let previous = try Record(stored: lines[lines.count - 1])
+            let sequence = previous.sequence + 1
+            lines.append(
+                Record(sequence: sequence, previous: Record.entryID(of: lines[lines.count - 1]), acceptedAt: previous.acceptedAt, batchEnd: sequence, envelope: envelope)
+                    .encoded())
+            try f.writeLines(lines)
+            try Fixture.rebuildDerivedOverForgery(f.directory)
+            let found = try findings(f)
+            #expect(found.map(\.code) == (forged ? [.unknownEventType, .badSignature] : [.unknownEventType]), "forged \(forged): \(found)")
+            #expect(found.allSatisfy { $0.sequence == sequence })
+        }
+    }
+
     /// The index and the tree rebuilt from the forged log agree with it, and so does every link:
     /// only the signature check can tell.
     @Test("a changed statement in the last record, its derived files rebuilt, is found by its signature alone")
@@ -47,7 +70,7 @@ struct TamperTests {
         let last = lines.count - 1
         lines[last] = try changingOneLetter(of: lines, at: last)
         try f.writeLines(lines)
-        _ = try Repair.rebuildDerived(directory: f.directory)
+        try Fixture.rebuildDerivedOverForgery(f.directory)
         let found = try findings(f)
         #expect(found.map(\.code) == [.badSignature], "\(found)")
         #expect(found.first?.sequence == UInt64(last))
