@@ -67,6 +67,14 @@ public struct CheckpointVerifier: Sendable {
         for witness in witnesses {
             distinct.insert(witness)
         }
+        // A cosignature does not commit to its cosigner's name, so one key listed under two names
+        // (or twice under one) would count one cosigner's line twice (C2SP tlog-cosignature).
+        var keys: [[UInt8]: String] = [:]
+        for witness in distinct {
+            if let other = keys.updateValue(witness.name, forKey: witness.publicKey.rawRepresentation) {
+                throw .invalidConfiguration("the witness keys \(other) and \(witness.name) are one public key; a key may stand for one witness only")
+            }
+        }
         guard (0...distinct.count).contains(requiredWitnesses) else {
             throw .invalidConfiguration("\(requiredWitnesses) witnesses required, but \(distinct.count) are known")
         }

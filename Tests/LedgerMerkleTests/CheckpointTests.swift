@@ -191,6 +191,12 @@ struct CheckpointTests {
         #expect(refusal { try CheckpointVerifier(origin: Self.origin, log: keys.witnesses[0].verifier) }?.contains("must be an Ed25519 note key") == true)
         #expect(refusal { try CheckpointVerifier(origin: Self.origin, log: keys.log.verifier, witnesses: [keys.stranger.verifier]) }?.contains("must be a cosignature/v1 key") == true)
         #expect(refusal { try CheckpointVerifier(origin: Self.origin, log: keys.log.verifier, witnesses: [], requiredWitnesses: 1) }?.contains("1 witnesses required, but 0 are known") == true)
+        // One key under two witness names would count one cosignature line twice.
+        let renamed = try WitnessSigner(name: "witness.example/renamed", key: SigningKey(seed: [UInt8](repeating: 10, count: 32)))
+        #expect(
+            refusal {
+                try CheckpointVerifier(origin: Self.origin, log: keys.log.verifier, witnesses: [keys.witnesses[0].verifier, renamed.verifier], requiredWitnesses: 2)
+            }?.contains("are one public key") == true)
         // The same key listed twice is harmless (a different key with the same name and key hash
         // would be refused, but cannot be built without a SHA-256 prefix collision).
         #expect(try SignedNote(parsing: note.encoded).verify(with: [keys.log.verifier, keys.log.verifier]).verified.count == 1)
