@@ -264,7 +264,10 @@ struct CheckpointTests {
             accepted += 1
             #expect(strangerRange.contains(bit / 8), "flip of bit \(bit) outside the unknown line was accepted")
             #expect(result.checkpoint == original.checkpoint)
-            #expect(result.unknownSignatures != original.unknownSignatures, "flip of bit \(bit) went unreported")
+            // Its last base64 character before "=" also carries two unused bits, which are ignored
+            // in a line of an unknown key (as Go's note.Open ignores them).
+            let lastCharacter = strangerRange.upperBound - 3
+            #expect(result.unknownSignatures != original.unknownSignatures || bit / 8 == lastCharacter, "flip of bit \(bit) went unreported")
         }
         // Flips in the stranger's key hash and signature bytes decode to other bytes, still unknown.
         #expect(accepted > 0)

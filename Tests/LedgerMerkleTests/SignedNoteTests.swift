@@ -84,6 +84,30 @@ struct SignedNoteTests {
         #expect(twice.verified.count == 2)
     }
 
+    /// C2SP: verifiers must ignore signatures from unknown keys. A known key's line must still be
+    /// the canonical spelling.
+    @Test("a line of an unknown key in non-canonical base64 is ignored; a known key's is refused")
+    func nonCanonicalBase64() throws {
+        let text = GoNoteVectors.text
+        let line = GoNoteVectors.peterSignature.dropLast()  // without its newline
+        // Non-zero padding bits: the last character before "=" with its lowest bit set.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var characters = Array(line)
+        let last = try #require(characters.lastIndex { $0 != "=" })
+        let value = try #require(alphabet.firstIndex(of: characters[last]))
+        #expect(value & 1 == 0, "the vector's padding bits are zero")
+        characters[last] = alphabet[value | 1]
+        let nonCanonical = String(characters)
+        let peter = try NoteVerifier(verifierKey: GoNoteVectors.peterVerifierKey)
+        let foreign = nonCanonical.replacingOccurrences(of: "PeterNeumann", with: "other.example")
+        let withForeign = try SignedNote(parsing: text + "\n" + line + "\n" + foreign + "\n")
+        let result = try withForeign.verify(with: [peter])
+        #expect(result.verified.count == 1 && result.unknown.map(\.name) == ["other.example"])
+        #expect(throws: NoteError.malformedNote("signature line 1, of PeterNeumann, is not canonical base64")) {
+            try SignedNote(parsing: text + "\n" + nonCanonical + "\n").verify(with: [peter])
+        }
+    }
+
     @Test("malformed notes are rejected (TestOpen's list and more)")
     func malformed() throws {
         let text = GoNoteVectors.text

@@ -51,6 +51,9 @@ public struct SignedNote: Hashable, Sendable {
     public let text: String
     /// The signature lines, in order.
     public let signatures: [NoteSignature]
+    /// The positions in ``signatures`` of lines parsed from base64 that is not the canonical
+    /// spelling: refused for a known key, ignored with the line for an unknown one.
+    private var nonCanonical: Set<Int> = []
 
     /// A note of `text` with the given signatures.
     /// - Throws: ``NoteError/malformedNote(_:)`` unless `text` ends in a newline and has no ASCII control
@@ -73,7 +76,8 @@ public struct SignedNote: Hashable, Sendable {
     /// The note must be valid UTF-8 without ASCII control characters other than newline; the text is
     /// everything up to and including the newline before the last blank line; after it come 1 to
     /// ``maximumSignatures`` lines `— <name> <base64>`, each ending in a newline, with a valid key name
-    /// and canonical padded base64 of at least 5 bytes.
+    /// and base64 of at least 5 bytes (canonical, padded base64 for a line that ``verify(with:)``
+    /// finds of a known key).
     /// - Throws: ``NoteError/malformedNote(_:)`` naming the first problem.
     public init(parsing note: some Collection<UInt8>) throws(NoteError) {
         let bytes = Array(note)
@@ -96,7 +100,9 @@ public struct SignedNote: Hashable, Sendable {
         }
         var signatures: [NoteSignature] = []
         for (number, line) in lines.enumerated() {
-            signatures.append(try Self.parseSignatureLine(Array(line), number: number + 1))
+            let (signature, canonical) = try Self.parseSignatureLine(Array(line), number: number + 1)
+            if !canonical { nonCanonical.insert(signatures.count) }
+            signatures.append(signature)
         }
         self.text = String(decoding: bytes[...split], as: UTF8.self)
         self.signatures = signatures
@@ -141,10 +147,13 @@ public struct SignedNote: Hashable, Sendable {
         let message = Array(text.utf8)
         var verified: [NoteSignature] = []
         var unknown: [NoteSignature] = []
-        for signature in signatures {
+        for (position, signature) in signatures.enumerated() {
             guard let verifier = known[NoteKeyID(name: signature.name, keyHash: signature.keyHash)] else {
                 unknown.append(signature)
                 continue
+            }
+            guard !nonCanonical.contains(position) else {
+                throw .malformedNote("signature line \(position + 1), of \(signature.name), is not canonical base64")
             }
             guard verifier.isValidSignature(signature.signature, forText: message) else {
                 throw .invalidSignature(name: signature.name, keyHash: signature.keyHash)
@@ -156,7 +165,23 @@ public struct SignedNote: Hashable, Sendable {
 
     private static let linePrefix: [UInt8] = Array("\u{2014} ".utf8)
 
-    private static func parseSignatureLine(_ line: [UInt8], number: Int) throws(NoteError) -> NoteSignature {
+    /// Padded standard base64 with the unused bits of its last character cleared, as Go's
+    /// decoder ignores them (RFC 4648 §3.5 lets a decoder refuse them instead).
+    private static func clearingPaddingBits(_ encoded: ArraySlice<UInt8>) -> [UInt8] {
+        var text = Array(encoded)
+        let padding = text.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+        guard padding == 1 || padding == 2, text.count > padding else { return text }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        let last = text.count - padding - 1
+        guard let value = alphabet.firstIndex(of: text[last]) else { return text }
+        text[last] = alphabet[value & ~(padding == 1 ? 0b11 : 0b1111)]
+        return text
+    }
+
+    /// A signature line's parts, and whether its base64 is the canonical spelling. Other spellings
+    /// are read so that a line of an unknown key can be ignored, as C2SP requires, rather than
+    /// refuse the note (Go's `note.Open` likewise takes non-zero padding bits).
+    private static func parseSignatureLine(_ line: [UInt8], number: Int) throws(NoteError) -> (NoteSignature, canonical: Bool) {
         guard line.starts(with: linePrefix) else {
             throw .malformedNote("signature line \(number) does not start with an em dash and a space")
         }
@@ -166,11 +191,12 @@ public struct SignedNote: Hashable, Sendable {
         }
         let name = String(decoding: rest[..<space], as: UTF8.self)
         guard isValidKeyName(name) else { throw .malformedNote("signature line \(number) has an invalid key name") }
-        guard let payload = Base64.decodeCanonical(utf8: rest[(space + 1)...]), payload.count >= 5 else {
-            throw .malformedNote("signature line \(number) is not canonical base64 of a key hash and a signature")
+        let encoded = rest[(space + 1)...]
+        guard let payload = Base64.decode(utf8: Self.clearingPaddingBits(encoded)), payload.count >= 5 else {
+            throw .malformedNote("signature line \(number) is not base64 of a key hash and a signature")
         }
         let keyHash = payload.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return try NoteSignature(name: name, keyHash: keyHash, signature: Array(payload.dropFirst(4)))
+        return (try NoteSignature(name: name, keyHash: keyHash, signature: Array(payload.dropFirst(4))), Base64.decodeCanonical(utf8: encoded) != nil)
     }
 }
 
