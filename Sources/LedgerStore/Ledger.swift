@@ -289,7 +289,7 @@ public final class Ledger: @unchecked Sendable {
         }
         try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
         if count < acknowledged.count {
-            throw LedgerError(.damagedLog, "\(directory): \(acknowledged.source) records \(acknowledged.count) entries, but the log holds only \(count) whole ones\(report.tornBytes > 0 ? " (then \(report.tornBytes) bytes that are not a whole record)" : ""). Acknowledged entries were cut or damaged; a crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
+            throw LedgerError(.damagedLog, "\(directory): \(acknowledged.source) records \(acknowledged.count) entries, but the log holds only \(count) entries in complete group commits\(report.tornBytes > 0 ? " (then \(report.tornBytes) bytes that are not a whole record)" : ""). Acknowledged entries were cut or damaged; a crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
         }
     }
 

@@ -68,7 +68,7 @@ public enum Repair {
             LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
         }
         func gone(_ recorded: UInt64, _ source: String) -> String {
-            "\(source) \(recorded) entries, but the log holds only \(ledger.count) whole ones: entries \(ledger.count)…\(recorded - 1) were acknowledged and are gone."
+            "\(source) \(recorded) entries, but the log holds only \(ledger.count) entries in complete group commits: entries \(ledger.count)…\(recorded - 1) were acknowledged and are gone."
         }
         if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
             let size = Ledger.IndexEntry.size

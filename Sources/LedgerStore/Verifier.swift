@@ -203,7 +203,7 @@ public enum Verifier {
         var checker = try RecordChecker(directory: directory, ruleState: ruleState)
         checker.parallel = parallel
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
-            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
+            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
             return (checker.report, trusted, newest)
         }
         // 1. The stored tree's first `trusted.size` leaves must still fold to the trusted root,
@@ -213,7 +213,7 @@ public enum Verifier {
         var trustedRange: CompactRange?
         let range = try ledger.compactRange(size: trusted.size, root: trusted.root, in: tree)
         if range.root != trusted.root {
-            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
+            checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
         } else {
             trustedRange = range
         }
@@ -221,7 +221,7 @@ public enum Verifier {
         do throws(ProofError) {
             try proof.verify(from: trusted, to: newest)
         } catch {
-            checker.report.findings.append(.init(sequence: newest.size, code: .invalidProof, message: "No valid consistency proof from the trusted checkpoint (\(trusted.size)) to the newest (\(newest.size)): \(error)."))
+            checker.report.findings.append(.init(sequence: newest.size, code: .invalidProof, aboutCheckpoint: true, message: "No valid consistency proof from the trusted checkpoint (\(trusted.size)) to the newest (\(newest.size)): \(error)."))
         }
         // 2. With a saved state, reading starts at the trusted size, from the tree's range there
         //    (which folds to the trusted root) and the saved last entry id; without one, entries
@@ -257,7 +257,7 @@ public enum Verifier {
             readAhead?.passed(checker.position)
             if checker.position == newest.size {
                 if checker.range.root != newest.root {
-                    checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
+                    checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
                 } else if saveState != nil {
                     checker.captureState()
                 }
@@ -352,7 +352,9 @@ struct RecordChecker {
                 if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                     report.notes.append("An append was in progress while verifying; its records were not checked.")
                 } else {
-                    finding(.damagedLog, "The log ends with \(line.length) bytes of an incomplete record: a write was interrupted. The next write command cuts it; no acknowledged entry is affected.")
+                    // Unless the derived files show acknowledged entries gone (a finding of its own).
+                    let unaffected = acknowledged.count <= position ? "; no acknowledged entry is affected" : ""
+                    finding(.damagedLog, "The log ends with \(line.length) bytes of an incomplete record: a write was interrupted. The next write command cuts it\(unaffected).")
                 }
                 openBatchEnd = nil
                 break
@@ -510,7 +512,8 @@ struct RecordChecker {
     /// entry that found the record where it is but recorded another entry id is evidence that
     /// the record changed after it was written: a finding. Anything else is a damaged cache.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
-        guard indexMismatch == nil, let index else { return }
+        // Past its end the index is only behind, which checkIndexAndTree notes as such.
+        guard indexMismatch == nil, let index, position < index.entries else { return }
         let size = Ledger.IndexEntry.size
         guard
             let stored = indexAhead.item(

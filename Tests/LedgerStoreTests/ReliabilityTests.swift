@@ -201,7 +201,7 @@ struct RecoveryEdgeCaseTests {
             #expect(throws: LedgerError(.damagedLog, ""), "\(file)") { try f.writer() }
             // It records an eleventh entry acknowledged: only an operator can say the log is right.
             let refusal = #expect(throws: LedgerError.self, "\(file)") { try Repair.rebuildDerived(directory: f.directory) }
-            #expect(refusal?.code == .damagedLog && refusal?.message.contains("11 entries, but the log holds only 10 whole ones") == true, "\(String(describing: refusal))")
+            #expect(refusal?.code == .damagedLog && refusal?.message.contains("11 entries, but the log holds only 10 entries in complete group commits") == true, "\(String(describing: refusal))")
             #expect(try Data(contentsOf: url) == longer, "\(file)")
             try FileManager.default.removeItem(at: url)
             let report = try Repair.rebuildDerived(directory: f.directory)
@@ -210,6 +210,25 @@ struct RecoveryEdgeCaseTests {
             _ = try f.writer()
             #expect(try f.logBytes() == log)
         }
+    }
+
+    @Test("verify says an index behind the log is behind, and never calls a cut of acknowledged entries harmless")
+    func messagesAboutCutsAndLag() throws {
+        let f = try Fixture()
+        try f.populate()
+        let index = URL(fileURLWithPath: f.directory + "/index")
+        let full = try Data(contentsOf: index)
+        try full.prefix(full.count - 16).write(to: index)
+        let behind = try Verifier.verify(directory: f.directory)
+        #expect(behind.isIntact && behind.notes.contains { $0.contains("The index lists 9 records; the log has 10") }, "\(behind.notes)")
+        #expect(!behind.notes.contains { $0.contains("disagrees") }, "\(behind.notes)")
+        try full.write(to: index)
+        // Cut inside the acknowledged last record: the index still records it.
+        let log = try f.logBytes()
+        try f.writeLog(Array(log.dropLast(20)))
+        let cut = try Verifier.verify(directory: f.directory)
+        #expect(cut.findings.contains { $0.message.contains("were acknowledged and are gone") }, "\(cut.findings)")
+        #expect(!cut.findings.contains { $0.message.contains("no acknowledged entry is affected") }, "\(cut.findings)")
     }
 
     /// The reviewed case: an acknowledged last entry cut from the log, or changed in place. The
