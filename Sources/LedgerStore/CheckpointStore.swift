@@ -58,14 +58,23 @@ public struct CheckpointStore: Sendable {
     /// the size its name gives; 0 if none (or no key is recorded). A file merely named like a
     /// checkpoint is no evidence of what the log held.
     func largestSignedSize() -> UInt64 {
-        guard let key = try? verifierKey(), let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return 0 }
+        signed(newestOnly: true).first?.size ?? 0
+    }
+
+    /// The stored checkpoints that the log's recorded verifier key signed, for the sizes their
+    /// names give, newest first (only the newest of them if `newestOnly`); none if no key is
+    /// recorded.
+    func signed(newestOnly: Bool = false) -> [Checkpoint] {
+        guard let key = try? verifierKey(), let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
+        var out: [Checkpoint] = []
         for path in files().reversed() {
-            guard let size = Self.size(ofFile: path), let text = try? Self.read(path), let checkpoint = try? verifier.verify(text),
-                checkpoint.size == size
+            guard let size = Self.size(ofFile: path), let text = try? Self.read(path), let verified = try? verifier.verify(text),
+                verified.checkpoint.size == size
             else { continue }
-            return size
+            out.append(verified.checkpoint)
+            if newestOnly { break }
         }
-        return 0
+        return out
     }
 
     /// The text of the newest stored checkpoint (largest size), if any.

@@ -220,33 +220,61 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    /// How many entries the derived files say were committed: the index, the tree and the
-    /// checkpoints are written only after the log is synced, so none of them can cover an entry
-    /// the log lost in a crash. More than the log holds means acknowledged entries are gone.
-    func acknowledgedCount() -> (count: UInt64, source: String) {
-        Self.acknowledgedCount(layout)
+    /// What the derived files record as acknowledged, read before the log's size: the index, the
+    /// tree and the checkpoints are written only after the log is synced, so none of them can
+    /// cover an entry the log lost in a crash.
+    struct Acknowledged {
+        let layout: Layout
+        /// The index's entries and the tree's leaves, as their sizes give them.
+        let indexEntries: UInt64
+        let treeLeaves: UInt64
+        /// The largest size a stored checkpoint signed by the log key commits to.
+        let checkpointed: UInt64
+
+        /// Which of them shows acknowledged entries past the log's `count` committed ones (ending
+        /// at byte `committedEnd`), and how many it records; `nil` if none does. Only what a writer
+        /// could have left counts: a checkpoint the log key signed, an index entry that begins
+        /// where the log's committed records end, a tree leaf that is not zero (an unwritten
+        /// block). Anything else past the log's end is a damaged cache, not a lost entry.
+        func beyond(_ count: UInt64, committedEnd: UInt64) -> (count: UInt64, source: String)? {
+            var best: (count: UInt64, source: String)?
+            func consider(_ recorded: UInt64, _ source: String) {
+                if recorded > best?.count ?? count { best = (recorded, source) }
+            }
+            if checkpointed > count { consider(checkpointed, "a stored checkpoint") }
+            if indexEntries > count, let index = try? FileDescriptor(path: layout.index, flags: O_RDONLY),
+                let raw = try? index.read(at: count * UInt64(IndexEntry.size), count: IndexEntry.size), raw.count == IndexEntry.size,
+                raw.withUnsafeBytes({ IndexEntry($0) }).offset == committedEnd
+            {
+                consider(indexEntries, "the index")
+            }
+            if treeLeaves > count, let leaves = try? FileDescriptor(path: layout.directory + "/tree/level-00", flags: O_RDONLY) {
+                var written = false
+                try? leaves.forEachChunk(from: Int(count) * 32, count: Int(treeLeaves - count) * 32) { chunk in
+                    if !written { written = chunk.contains { $0 != 0 } }
+                }
+                if written { consider(treeLeaves, "the Merkle tree files") }
+            }
+            return best
+        }
     }
 
     /// The largest size a stored checkpoint signed by the log key commits to.
-    static func checkpointedCount(_ layout: Layout) -> (count: UInt64, source: String) {
-        (CheckpointStore(ledgerDirectory: layout.directory).largestSignedSize(), "a stored checkpoint")
+    static func checkpointedCount(_ layout: Layout) -> UInt64 {
+        CheckpointStore(ledgerDirectory: layout.directory).largestSignedSize()
     }
 
-    /// As ``acknowledgedCount()``, for the ledger at `layout`.
-    static func acknowledgedCount(_ layout: Layout) -> (count: UInt64, source: String) {
-        let directory = layout.directory
-        var best: (count: UInt64, source: String) = (0, "")
-        func consider(_ count: UInt64, _ source: String) {
-            if count > best.count { best = (count, source) }
-        }
-        if let size = try? FileDescriptor(path: layout.index, flags: O_RDONLY).size {
-            consider(size / UInt64(IndexEntry.size), "the index")
-        }
+    /// What the derived files of the ledger at `layout` record, read now.
+    static func acknowledged(_ layout: Layout) -> Acknowledged {
         var info = stat()
-        if lstat(directory + "/tree/level-00", &info) == 0 { consider(UInt64(info.st_size) / 32, "the Merkle tree files") }
-        let checkpointed = checkpointedCount(layout)
-        consider(checkpointed.count, checkpointed.source)
-        return best
+        let treeLeaves = lstat(layout.directory + "/tree/level-00", &info) == 0 ? UInt64(info.st_size) / 32 : 0
+        let indexEntries = (try? FileDescriptor(path: layout.index, flags: O_RDONLY).size).map { $0 / UInt64(IndexEntry.size) } ?? 0
+        return Acknowledged(layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointedCount(layout))
+    }
+
+    /// The message for entries that `source` records acknowledged beyond the log's `count`.
+    static func goneMessage(_ lost: (count: UInt64, source: String), count: UInt64) -> String {
+        "\(lost.source) records \(lost.count) entries, but the log holds only \(count) entries in complete group commits: entries \(count)…\(lost.count - 1) were acknowledged and are gone."
     }
 
     /// Reads the index and scans the log past it.
@@ -254,7 +282,10 @@ public final class Ledger: @unchecked Sendable {
     ///   (not the index or tree files being replaced) bound what the log must hold.
     func load(ignoringIndex: Bool = false) throws(LedgerError) {
         // Derived files first, then the log's size: whatever they record is already in the log.
-        let acknowledged = ignoringIndex ? Self.checkpointedCount(layout) : acknowledgedCount()
+        var acknowledged = Self.acknowledged(layout)
+        // A rebuild of the index (a repair) takes only what signed checkpoints record; the repair
+        // itself checks what the files being replaced record.
+        if ignoringIndex { acknowledged = Acknowledged(layout: layout, indexEntries: 0, treeLeaves: 0, checkpointed: acknowledged.checkpointed) }
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
@@ -288,8 +319,8 @@ public final class Ledger: @unchecked Sendable {
             report.indexRebuilt = true
         }
         try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
-        if count < acknowledged.count {
-            throw LedgerError(.damagedLog, "\(directory): \(acknowledged.source) records \(acknowledged.count) entries, but the log holds only \(count) entries in complete group commits\(report.tornBytes > 0 ? " (then \(report.tornBytes) bytes that are not a whole record)" : ""). Acknowledged entries were cut or damaged; a crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
+        if let lost = acknowledged.beyond(count, committedEnd: committedEnd) {
+            throw LedgerError(.damagedLog, "\(directory): \(Self.goneMessage(lost, count: count))\(report.tornBytes > 0 ? " (The log then holds \(report.tornBytes) bytes that are not a whole group commit.)" : "") A crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
         }
     }
 

@@ -56,50 +56,69 @@ public enum Repair {
         "If the log is wrong, restore it from a trusted copy. If you have established that the log is right and \(file == "index" ? "the index is" : "the tree files are") what is damaged, move \(directory)/\(file) out of the ledger directory (keep it: it records what was acknowledged) and run `ledger repair \(directory) --rebuild-derived`."
     }
 
-    /// Throws if the index or the tree files record entries the log does not hold: more of them,
-    /// or another entry id for a record (the index: one found where it was written; the tree: a
-    /// leaf that is not an unwritten, zero block). They are written only after the log is synced,
-    /// so what they record was acknowledged; only an operator can tell whether the log or they are
-    /// wrong, and rebuilding them from the log would destroy the evidence. Signed checkpoints are
-    /// never rewritten, so they need no check here.
+    /// Throws if the index or the tree files record entries the log does not hold: more of them
+    /// (as ``Ledger/Acknowledged/beyond(_:committedEnd:)`` counts them), or another entry id for
+    /// a record (the index: one found where it was written; the tree: a leaf that is not an
+    /// unwritten, zero block) that no checkpoint signed by the log key proves. They are written
+    /// only after the log is synced, so what they record was acknowledged; only an operator can
+    /// tell whether the log or they are wrong, and rebuilding them from the log would destroy the
+    /// evidence. Signed checkpoints are never rewritten, so they need no check here.
     private static func refuseToOverwriteEvidence(_ ledger: Ledger) throws(LedgerError) {
         let directory = ledger.directory
+        let file: (String) -> String = { $0 == "the index" ? "index" : "tree" }
         func refuse(_ what: String, _ file: String) -> LedgerError {
             LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
         }
-        func gone(_ recorded: UInt64, _ source: String) -> String {
-            "\(source) \(recorded) entries, but the log holds only \(ledger.count) entries in complete group commits: entries \(ledger.count)…\(recorded - 1) were acknowledged and are gone."
+        let acknowledged = Ledger.acknowledged(Ledger.Layout(directory: directory))
+        if let lost = acknowledged.beyond(ledger.count, committedEnd: ledger.committedEnd) {
+            throw refuse(Ledger.goneMessage(lost, count: ledger.count), file(lost.source))
         }
+        // The first index entry that finds its record where it was written, with another id.
+        var indexEvidence: (sequence: Int, stored: UInt32, actual: UInt32)?
         if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
             let size = Ledger.IndexEntry.size
-            let entries = try index.size / UInt64(size)
-            if entries > ledger.count { throw refuse(gone(entries, "The index records"), "index") }
+            let entries = min(try index.size / UInt64(size), ledger.count)
             var sequence = 0
             try index.forEachChunk(from: 0, count: Int(entries) * size) { (chunk) throws(LedgerError) in
-                for at in stride(from: 0, to: chunk.count, by: size) {
+                for at in stride(from: 0, to: chunk.count, by: size) where indexEvidence == nil {
                     let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
                     let actual = ledger.pending[sequence]
                     if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
-                        throw refuse("The index recorded entry id \(String(stored.idPrefix, radix: 16))… for entry \(sequence) when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
+                        indexEvidence = (sequence, stored.idPrefix, actual.idPrefix)
                     }
                     sequence += 1
                 }
             }
         }
-        guard let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY) else { return }
-        let recorded = try leaves.size / 32
-        if recorded > ledger.count { throw refuse(gone(recorded, "The Merkle tree files record"), "tree") }
-        // The leaves are read as the records are, a chunk at a time: neither is held whole.
+        // One pass over the log: the tree's leaves compared as the records are read (a chunk at a
+        // time: neither is held whole), and the roots of the signed checkpoints checked.
+        let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY)
+        let recorded = min(acknowledged.treeLeaves, ledger.count)
+        var treeEvidence: (sequence: UInt64, stored: Digest, actual: Digest)?
+        let signed = Dictionary(CheckpointStore(ledgerDirectory: directory).signed().map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        var proven: UInt64 = 0
+        var range = CompactRange()
         var chunk: [UInt8] = []
         let perChunk: UInt64 = 1 << 15
-        try ledger.forEachRecord(to: recorded) { (stored) throws(LedgerError) -> Bool in
-            let at = stored.sequence % perChunk
-            if at == 0 { chunk = try leaves.read(at: stored.sequence * 32, count: Int(min(perChunk, recorded - stored.sequence)) * 32) }
-            let leaf = chunk.withUnsafeBytes { Digest(loadingFrom: $0, at: Int(at) * 32) }
-            if leaf != stored.entryID, leaf != .zero {
-                throw refuse("The Merkle tree recorded entry id \(leaf.hexString) for entry \(stored.sequence) when it was written; its record now hashes to \(stored.entryID.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
+        try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+            if let leaves, treeEvidence == nil, stored.sequence < recorded {
+                let at = stored.sequence % perChunk
+                if at == 0 { chunk = try leaves.read(at: stored.sequence * 32, count: Int(min(perChunk, recorded - stored.sequence)) * 32) }
+                if chunk.count >= Int(at + 1) * 32 {
+                    let leaf = chunk.withUnsafeBytes { Digest(loadingFrom: $0, at: Int(at) * 32) }
+                    if leaf != stored.entryID, leaf != .zero { treeEvidence = (stored.sequence, leaf, stored.entryID) }
+                }
             }
+            range.append(stored.entryID)
+            if signed[range.size] == range.root { proven = range.size }
             return true
+        }
+        // Where a checkpoint the log key signed proves the log, the cache is what is damaged.
+        if let evidence = indexEvidence, UInt64(evidence.sequence) >= proven {
+            throw refuse("The index recorded entry id \(String(evidence.stored, radix: 16))… for entry \(evidence.sequence) when it was written; its record now hashes to \(String(evidence.actual, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
+        }
+        if let evidence = treeEvidence, evidence.sequence >= proven {
+            throw refuse("The Merkle tree recorded entry id \(evidence.stored.hexString) for entry \(evidence.sequence) when it was written; its record now hashes to \(evidence.actual.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
         }
     }
 

@@ -309,7 +309,15 @@ struct RecordChecker {
     private var storedTree: SequentialTreeReader?
     /// What the derived files recorded before the log's size was read (they are written after
     /// the log is synced, so an append running meanwhile cannot make them exceed it).
-    private let acknowledged: (count: UInt64, source: String)
+    private let acknowledged: Ledger.Acknowledged
+    /// Where the last whole record read ends: where the next acknowledged one would begin.
+    private var wholeEnd: UInt64 = 0
+    /// Evidence from the index and tree files that a record changed, kept until the stored
+    /// checkpoints are checked: where one signed by the log key proves the log, the cache is what
+    /// is damaged (see ``checkIndexAndTree()``).
+    private var cacheEvidence: [VerificationReport.Finding] = []
+    /// The largest stored checkpoint verified against the log: the log key signed its first entries.
+    private var provenSize: UInt64 = 0
     private var treeMismatch: (level: Int, index: UInt64)?
     /// Evidence blobs found missing; the first few are named in notes, the rest counted (a ledger
     /// kept without its blobs would otherwise hold a note per evidence item in memory).
@@ -321,7 +329,7 @@ struct RecordChecker {
         self.ruleState = ruleState
         layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
-        acknowledged = Ledger.acknowledgedCount(layout)
+        acknowledged = Ledger.acknowledged(layout)
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
@@ -342,6 +350,7 @@ struct RecordChecker {
         afterRecord: (inout RecordChecker) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         var cursor = LogCursor(file: log, from: offset, end: size)
+        wholeEnd = offset
         var openBatchEnd: UInt64?
         // Stopped early by an error, the checks still waiting are dropped.
         defer { signatures.cancel() }
@@ -353,7 +362,7 @@ struct RecordChecker {
                     report.notes.append("An append was in progress while verifying; its records were not checked.")
                 } else {
                     // Unless the derived files show acknowledged entries gone (a finding of its own).
-                    let unaffected = acknowledged.count <= position ? "; no acknowledged entry is affected" : ""
+                    let unaffected = acknowledged.beyond(position, committedEnd: wholeEnd) == nil ? "; no acknowledged entry is affected" : ""
                     finding(.damagedLog, "The log ends with \(line.length) bytes of an incomplete record: a write was interrupted. The next write command cuts it\(unaffected).")
                 }
                 openBatchEnd = nil
@@ -364,6 +373,7 @@ struct RecordChecker {
             }
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
             position += 1
+            wholeEnd = line.offset + UInt64(line.bytes.count) + 1
             try ruleState.moveOutIfDue(&state)
             try afterRecord(&self)
         }
@@ -384,8 +394,8 @@ struct RecordChecker {
         // A lookup that could not read the tables on disk answered "not found": nothing here holds.
         if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
-        if acknowledged.count > report.records {
-            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(acknowledged.source) records \(acknowledged.count) entries, but the log holds \(report.records): entries \(report.records)…\(acknowledged.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
+        if let lost = acknowledged.beyond(report.records, committedEnd: wholeEnd) {
+            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.source) records \(lost.count) entries, but the log holds \(report.records): entries \(report.records)…\(lost.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
         }
     }
 
@@ -440,7 +450,7 @@ struct RecordChecker {
                     // A stored leaf is the entry id as it was when written: another, non-zero id
                     // there is evidence that the record changed.
                     if level == 0, stored != .zero {
-                        report.findings.append(.init(sequence: index, code: .damagedLog, message: "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged)."))
+                        cacheEvidence.append(.init(sequence: index, code: .damagedLog, message: "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged)."))
                     }
                 }
             }
@@ -524,7 +534,7 @@ struct RecordChecker {
         }
         guard stored != actual else { return }
         if stored.offset == actual.offset, stored.length == actual.length {
-            finding(.damagedLog, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")
+            cacheEvidence.append(.init(sequence: position, code: .damagedLog, message: "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged)."))
         }
         indexMismatch = position
     }
@@ -550,18 +560,32 @@ struct RecordChecker {
                 return
             }
             report.checkpoints += 1
+            provenSize = max(provenSize, size)
         } catch {
             report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) does not verify with the log key \(key.verifierKey): \(error)."))
         }
     }
 
-    /// Notes (not findings: both are caches) where the index or the tree files disagree with the log.
+    /// Notes (not findings: both are caches) where the index or the tree files disagree with the log;
+    /// findings where they record another entry id for a record than it has, unless a checkpoint
+    /// the log key signed proves the log there.
     mutating func checkIndexAndTree() {
+        for evidence in cacheEvidence {
+            guard evidence.sequence < provenSize else {
+                report.findings.append(evidence)
+                continue
+            }
+            report.notes.append("Entry \(evidence.sequence): \(evidence.message) The checkpoint of \(provenSize) entries, signed by the log key, proves the log there: the cache is what is damaged (`ledger repair \(directory) --rebuild-derived` rewrites it).")
+        }
+        // Kept in log order (stably: findings at one entry stay in the order found).
+        report.findings = report.findings.enumerated().sorted { ($0.element.sequence, $0.offset) < ($1.element.sequence, $1.offset) }.map(\.element)
         if let index {
             if let at = indexMismatch {
                 report.notes.append("The index disagrees with the log from entry \(at) on (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
             } else if index.entries < report.records {
                 report.notes.append("The index lists \(index.entries) records; the log has \(report.records). The next write brings it up to date.")
+            } else if index.entries > report.records, acknowledged.beyond(report.records, committedEnd: wholeEnd) == nil {
+                report.notes.append("The index lists \(index.entries) records, more than the log's \(report.records), but the ones past the log are not where its next records would be: a damaged cache (`ledger repair \(directory) --rebuild-derived` rewrites it).")
             }
         } else if report.records > 0 {
             report.notes.append("The index is missing; the next write rebuilds it from the log.")
@@ -571,6 +595,8 @@ struct RecordChecker {
                 report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
             } else if tree.size < report.records {
                 report.notes.append("The stored Merkle tree covers \(tree.size) entries; the log has \(report.records) (a cache; the next write brings it level).")
+            } else if tree.size > report.records {
+                report.notes.append("The stored Merkle tree has \(tree.size) leaves, more than the log's \(report.records) entries, those past the log never written (zero): a damaged cache (`ledger repair \(directory) --rebuild-derived` rewrites it).")
             }
         } else if report.records > 0 {
             report.notes.append("The stored Merkle tree is missing or inconsistent (a cache; the next write rebuilds it).")
