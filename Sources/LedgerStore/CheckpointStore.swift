@@ -54,18 +54,19 @@ public struct CheckpointStore: Sendable {
         return digits && hex
     }
 
-    /// The size of the largest stored checkpoint that the log's recorded verifier key signed, for
-    /// the size its name gives; 0 if none (or no key is recorded). A file merely named like a
-    /// checkpoint is no evidence of what the log held.
-    func largestSignedSize() -> UInt64 {
-        signed(newestOnly: true).first?.size ?? 0
+    /// How many entries the stored checkpoints show acknowledged: the largest size that one signed
+    /// by `key` (by default the recorded verifier key) commits to, for the size its name gives. A
+    /// file merely named like a checkpoint is no evidence of what the log held; but with no key to
+    /// check them by, every file counts by its name.
+    func acknowledgedSize(key: NoteVerifier? = nil) -> UInt64 {
+        guard let key = key ?? (try? verifierKey()) else { return files().compactMap(Self.size(ofFile:)).max() ?? 0 }
+        return signed(by: key, newestOnly: true).first?.size ?? 0
     }
 
-    /// The stored checkpoints that the log's recorded verifier key signed, for the sizes their
-    /// names give, newest first (only the newest of them if `newestOnly`); none if no key is
-    /// recorded.
-    func signed(newestOnly: Bool = false) -> [Checkpoint] {
-        guard let key = try? verifierKey(), let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
+    /// The stored checkpoints that `key` signed, for the sizes their names give, newest first
+    /// (only the newest of them if `newestOnly`).
+    func signed(by key: NoteVerifier, newestOnly: Bool = false) -> [Checkpoint] {
+        guard let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
         var out: [Checkpoint] = []
         for path in files().reversed() {
             guard let size = Self.size(ofFile: path), let text = try? Self.read(path), let verified = try? verifier.verify(text),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import LedgerCore
 public import LedgerCrypto
+import LedgerMerkle
 
 /// A record as stored: its exact bytes (the Merkle leaf) and its entry id.
 public struct StoredRecord: Sendable {
@@ -228,7 +229,8 @@ public final class Ledger: @unchecked Sendable {
         /// The index's entries and the tree's leaves, as their sizes give them.
         let indexEntries: UInt64
         let treeLeaves: UInt64
-        /// The largest size a stored checkpoint signed by the log key commits to.
+        /// The largest size a stored checkpoint signed by the log key commits to
+        /// (``CheckpointStore/acknowledgedSize(key:)``).
         let checkpointed: UInt64
 
         /// Which of them shows acknowledged entries past the log's `count` committed ones (ending
@@ -248,28 +250,50 @@ public final class Ledger: @unchecked Sendable {
             {
                 consider(indexEntries, "the index")
             }
-            if treeLeaves > count, let leaves = try? FileDescriptor(path: layout.directory + "/tree/level-00", flags: O_RDONLY) {
-                var written = false
-                try? leaves.forEachChunk(from: Int(count) * 32, count: Int(treeLeaves - count) * 32) { chunk in
-                    if !written { written = chunk.contains { $0 != 0 } }
-                }
-                if written { consider(treeLeaves, "the Merkle tree files") }
+            // Leaves past the log are written ones from its first: a megabyte of zeros there is
+            // no cut of the log but a file extended and never written (read no further).
+            if treeLeaves > count, let leaves = try? FileDescriptor(path: layout.directory + "/tree/level-00", flags: O_RDONLY),
+                let past = try? leaves.read(at: count * 32, count: Int(min(treeLeaves - count, 1 << 15)) * 32), past.contains(where: { $0 != 0 })
+            {
+                consider(treeLeaves, "the Merkle tree's leaf file")
             }
             return best
         }
     }
 
-    /// The largest size a stored checkpoint signed by the log key commits to.
-    static func checkpointedCount(_ layout: Layout) -> UInt64 {
-        CheckpointStore(ledgerDirectory: layout.directory).largestSignedSize()
-    }
-
-    /// What the derived files of the ledger at `layout` record, read now.
-    static func acknowledged(_ layout: Layout) -> Acknowledged {
+    /// What the derived files of the ledger at `layout` record, read now; checkpoints are checked
+    /// with `logKey` (by default the one recorded in the directory).
+    static func acknowledged(_ layout: Layout, logKey: NoteVerifier? = nil) -> Acknowledged {
         var info = stat()
         let treeLeaves = lstat(layout.directory + "/tree/level-00", &info) == 0 ? UInt64(info.st_size) / 32 : 0
         let indexEntries = (try? FileDescriptor(path: layout.index, flags: O_RDONLY).size).map { $0 / UInt64(IndexEntry.size) } ?? 0
-        return Acknowledged(layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointedCount(layout))
+        let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
+        return Acknowledged(layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed)
+    }
+
+    /// Evidence from the index or tree files that a record changed, the first found after each
+    /// stored checkpoint's size: enough to tell, once it is known up to which checkpoint the log is
+    /// proven, the first evidence that no checkpoint covers, in memory bounded by the number of
+    /// checkpoints, however many records disagree.
+    struct CacheEvidence<Detail> {
+        private let bounds: [UInt64]
+        private var first: [Int: (sequence: UInt64, detail: Detail)] = [:]
+
+        init(checkpointSizes: [UInt64]) {
+            bounds = checkpointSizes.sorted()
+        }
+
+        mutating func add(_ sequence: UInt64, _ detail: Detail) {
+            let stretch = bounds.firstIndex { $0 > sequence } ?? bounds.count
+            if first[stretch] == nil { first[stretch] = (sequence, detail) }
+        }
+
+        /// The first evidence before `proven` (covered by a checkpoint that proves the log) and
+        /// the first at or after it, if any.
+        func split(at proven: UInt64) -> (covered: (sequence: UInt64, detail: Detail)?, uncovered: (sequence: UInt64, detail: Detail)?) {
+            let all = first.values.sorted { $0.sequence < $1.sequence }
+            return (all.first { $0.sequence < proven }, all.first { $0.sequence >= proven })
+        }
     }
 
     /// The message for entries that `source` records acknowledged beyond the log's `count`.

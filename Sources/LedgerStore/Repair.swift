@@ -71,20 +71,25 @@ public enum Repair {
         }
         let acknowledged = Ledger.acknowledged(Ledger.Layout(directory: directory))
         if let lost = acknowledged.beyond(ledger.count, committedEnd: ledger.committedEnd) {
-            throw refuse(Ledger.goneMessage(lost, count: ledger.count), file(lost.source))
+            let message = Ledger.goneMessage(lost, count: ledger.count)
+            throw refuse(message.prefix(1).uppercased() + message.dropFirst(), file(lost.source))
         }
-        // The first index entry that finds its record where it was written, with another id.
-        var indexEvidence: (sequence: Int, stored: UInt32, actual: UInt32)?
+        // The checkpoints the log key signed, to tell which evidence the log's own roots answer.
+        let store = CheckpointStore(ledgerDirectory: directory)
+        let signed = (try? store.verifierKey()).flatMap { $0 }.map { store.signed(by: $0) } ?? []
+        let roots = Dictionary(signed.map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        // Index entries that find their record where it was written, with another id.
+        var indexEvidence = Ledger.CacheEvidence<(stored: UInt32, actual: UInt32)>(checkpointSizes: Array(roots.keys))
         if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
             let size = Ledger.IndexEntry.size
             let entries = min(try index.size / UInt64(size), ledger.count)
             var sequence = 0
             try index.forEachChunk(from: 0, count: Int(entries) * size) { (chunk) throws(LedgerError) in
-                for at in stride(from: 0, to: chunk.count, by: size) where indexEvidence == nil {
+                for at in stride(from: 0, to: chunk.count, by: size) {
                     let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
                     let actual = ledger.pending[sequence]
                     if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
-                        indexEvidence = (sequence, stored.idPrefix, actual.idPrefix)
+                        indexEvidence.add(UInt64(sequence), (stored.idPrefix, actual.idPrefix))
                     }
                     sequence += 1
                 }
@@ -94,31 +99,30 @@ public enum Repair {
         // time: neither is held whole), and the roots of the signed checkpoints checked.
         let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY)
         let recorded = min(acknowledged.treeLeaves, ledger.count)
-        var treeEvidence: (sequence: UInt64, stored: Digest, actual: Digest)?
-        let signed = Dictionary(CheckpointStore(ledgerDirectory: directory).signed().map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        var treeEvidence = Ledger.CacheEvidence<(stored: Digest, actual: Digest)>(checkpointSizes: Array(roots.keys))
         var proven: UInt64 = 0
         var range = CompactRange()
         var chunk: [UInt8] = []
         let perChunk: UInt64 = 1 << 15
         try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
-            if let leaves, treeEvidence == nil, stored.sequence < recorded {
+            if let leaves, stored.sequence < recorded {
                 let at = stored.sequence % perChunk
                 if at == 0 { chunk = try leaves.read(at: stored.sequence * 32, count: Int(min(perChunk, recorded - stored.sequence)) * 32) }
                 if chunk.count >= Int(at + 1) * 32 {
                     let leaf = chunk.withUnsafeBytes { Digest(loadingFrom: $0, at: Int(at) * 32) }
-                    if leaf != stored.entryID, leaf != .zero { treeEvidence = (stored.sequence, leaf, stored.entryID) }
+                    if leaf != stored.entryID, leaf != .zero { treeEvidence.add(stored.sequence, (leaf, stored.entryID)) }
                 }
             }
             range.append(stored.entryID)
-            if signed[range.size] == range.root { proven = range.size }
+            if roots[range.size] == range.root { proven = range.size }
             return true
         }
         // Where a checkpoint the log key signed proves the log, the cache is what is damaged.
-        if let evidence = indexEvidence, UInt64(evidence.sequence) >= proven {
-            throw refuse("The index recorded entry id \(String(evidence.stored, radix: 16))… for entry \(evidence.sequence) when it was written; its record now hashes to \(String(evidence.actual, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
+        if let evidence = indexEvidence.split(at: proven).uncovered {
+            throw refuse("The index recorded entry id \(String(evidence.detail.stored, radix: 16))… for entry \(evidence.sequence) when it was written; its record now hashes to \(String(evidence.detail.actual, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
         }
-        if let evidence = treeEvidence, evidence.sequence >= proven {
-            throw refuse("The Merkle tree recorded entry id \(evidence.stored.hexString) for entry \(evidence.sequence) when it was written; its record now hashes to \(evidence.actual.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
+        if let evidence = treeEvidence.split(at: proven).uncovered {
+            throw refuse("The Merkle tree recorded entry id \(evidence.detail.stored.hexString) for entry \(evidence.sequence) when it was written; its record now hashes to \(evidence.detail.actual.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
         }
     }
 

@@ -86,11 +86,11 @@ public enum Verifier {
         directory: String, logKey: NoteVerifier?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage, parallel: Bool,
         progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> VerificationReport {
-        var checker = try RecordChecker(directory: directory, ruleState: ruleState)
-        checker.parallel = parallel
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
         if key == nil { key = try stored.verifierKey() }
+        var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: key)
+        checker.parallel = parallel
         // Each stored checkpoint with its size, worked out once rather than after every record.
         var pending = stored.files().compactMap { path in CheckpointStore.size(ofFile: path).map { (path: path, size: $0) } }
         for stray in stored.strayFiles() {
@@ -100,6 +100,7 @@ public enum Verifier {
             checker.report.notes.append("The checkpoints are not checked: there is no log key (checkpoints/log.vkey is missing); pass --vkey.")
             pending = []
         }
+        checker.keepEvidence(between: pending.map(\.size))
         // The state is saved at the newest checkpoint, the size a reviewer will hold a checkpoint of.
         let saveAt = saveState == nil ? nil : saveAt ?? pending.last?.size
         var next = 0
@@ -200,8 +201,9 @@ public enum Verifier {
         } catch {
             throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) does not verify with the key given: \(error).")
         }
-        var checker = try RecordChecker(directory: directory, ruleState: ruleState)
+        var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: verifier.log)
         checker.parallel = parallel
+        checker.keepEvidence(between: [trusted.size, newest.size])
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
             return (checker.report, trusted, newest)
@@ -216,6 +218,7 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
         } else {
             trustedRange = range
+            checker.provenSize = trusted.size
         }
         let proof = try ledger.consistencyProof(from: trusted.size, to: newest.size, oldRoot: trusted.root, newRoot: newest.root, in: tree)
         do throws(ProofError) {
@@ -258,11 +261,13 @@ public enum Verifier {
             if checker.position == newest.size {
                 if checker.range.root != newest.root {
                     checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
-                } else if saveState != nil {
-                    checker.captureState()
+                } else {
+                    checker.provenSize = max(checker.provenSize, newest.size)
+                    if saveState != nil { checker.captureState() }
                 }
             }
         }
+        checker.resolveCacheEvidence()
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return (checker.report, trusted, newest)
     }
@@ -312,24 +317,29 @@ struct RecordChecker {
     private let acknowledged: Ledger.Acknowledged
     /// Where the last whole record read ends: where the next acknowledged one would begin.
     private var wholeEnd: UInt64 = 0
-    /// Evidence from the index and tree files that a record changed, kept until the stored
-    /// checkpoints are checked: where one signed by the log key proves the log, the cache is what
-    /// is damaged (see ``checkIndexAndTree()``).
-    private var cacheEvidence: [VerificationReport.Finding] = []
-    /// The largest stored checkpoint verified against the log: the log key signed its first entries.
-    private var provenSize: UInt64 = 0
+    /// Evidence from the index and tree files that a record changed, kept until the checkpoints
+    /// are checked: where one signed by the log key proves the log, the cache is what is damaged
+    /// (see ``resolveCacheEvidence()``). Each holds the first after each checkpoint's size.
+    private var indexEvidence = Ledger.CacheEvidence<String>(checkpointSizes: [])
+    private var treeEvidence = Ledger.CacheEvidence<String>(checkpointSizes: [])
+    /// The largest checkpoint verified against the log: the log key signed its first entries.
+    var provenSize: UInt64 = 0
+    /// Entries the derived files show acknowledged past the log's end, once it is read.
+    private var lostEntries: (count: UInt64, source: String)?
     private var treeMismatch: (level: Int, index: UInt64)?
     /// Evidence blobs found missing; the first few are named in notes, the rest counted (a ledger
     /// kept without its blobs would otherwise hold a note per evidence item in memory).
     private var missingBlobs = 0
     private static let missingBlobsNamed = 10
 
-    init(directory: String, ruleState: RuleStateStorage) throws(LedgerError) {
+    /// - Parameter logKey: the key stored checkpoints are checked by; by default the one recorded
+    ///   in the directory.
+    init(directory: String, ruleState: RuleStateStorage, logKey: NoteVerifier? = nil) throws(LedgerError) {
         self.directory = directory
         self.ruleState = ruleState
         layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
-        acknowledged = Ledger.acknowledged(layout)
+        acknowledged = Ledger.acknowledged(layout, logKey: logKey)
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
@@ -394,8 +404,9 @@ struct RecordChecker {
         // A lookup that could not read the tables on disk answered "not found": nothing here holds.
         if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
-        if let lost = acknowledged.beyond(report.records, committedEnd: wholeEnd) {
-            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.source) records \(lost.count) entries, but the log holds \(report.records): entries \(report.records)…\(lost.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
+        lostEntries = acknowledged.beyond(report.records, committedEnd: wholeEnd)
+        if let lost = lostEntries {
+            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.source.prefix(1).uppercased() + lost.source.dropFirst()) records \(lost.count) entries, but the log holds \(report.records): entries \(report.records)…\(lost.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
         }
     }
 
@@ -442,16 +453,15 @@ struct RecordChecker {
             swap(&growing, &range)
             defer { swap(&growing, &range) }
             growing.append(entryID) { level, index, hash in
-                // Every node of the stored tree (a cache) is compared as the range completes it.
-                if treeMismatch == nil, let size = storedTree?.size, index < size >> UInt64(level),
+                // Every node of the stored tree (a cache) is compared as the range completes it,
+                // interior ones up to the first that differs. Every leaf is: it is the entry id as
+                // written, and another, non-zero one is evidence that the record changed.
+                guard level == 0 || treeMismatch == nil, let size = storedTree?.size, index < size >> UInt64(level),
                     let stored = storedTree?.hash(level: level, index: index), stored != hash
-                {
-                    treeMismatch = (level, index)
-                    // A stored leaf is the entry id as it was when written: another, non-zero id
-                    // there is evidence that the record changed.
-                    if level == 0, stored != .zero {
-                        cacheEvidence.append(.init(sequence: index, code: .damagedLog, message: "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged)."))
-                    }
+                else { return }
+                if treeMismatch == nil { treeMismatch = (level, index) }
+                if level == 0, stored != .zero {
+                    treeEvidence.add(index, "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged).")
                 }
             }
             report.records += 1
@@ -520,7 +530,8 @@ struct RecordChecker {
 
     /// Compares the index (a cache) with where the record really is, one entry at a time. An
     /// entry that found the record where it is but recorded another entry id is evidence that
-    /// the record changed after it was written: a finding. Anything else is a damaged cache.
+    /// the record changed after it was written (and the entries after it are compared still).
+    /// Anything else is a damaged cache, compared no further.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
         // Past its end the index is only behind, which checkIndexAndTree notes as such.
         guard indexMismatch == nil, let index, position < index.entries else { return }
@@ -533,10 +544,11 @@ struct RecordChecker {
             return
         }
         guard stored != actual else { return }
-        if stored.offset == actual.offset, stored.length == actual.length {
-            cacheEvidence.append(.init(sequence: position, code: .damagedLog, message: "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged)."))
+        guard stored.offset == actual.offset, stored.length == actual.length else {
+            indexMismatch = position
+            return
         }
-        indexMismatch = position
+        indexEvidence.add(position, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")
     }
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
@@ -566,25 +578,40 @@ struct RecordChecker {
         }
     }
 
+    /// The checkpoints whose sizes bound the stretches evidence is kept for: those that may prove
+    /// the log (before reading).
+    mutating func keepEvidence(between checkpointSizes: [UInt64]) {
+        indexEvidence = Ledger.CacheEvidence(checkpointSizes: checkpointSizes)
+        treeEvidence = Ledger.CacheEvidence(checkpointSizes: checkpointSizes)
+    }
+
+    /// Reports the first evidence from each of the index and the tree that no checkpoint proving
+    /// the log covers as a finding, and the first that one covers as a note; then puts the
+    /// findings in log order (stably: findings at one entry stay in the order found).
+    mutating func resolveCacheEvidence() {
+        for (evidence, file) in [(indexEvidence, "the index is"), (treeEvidence, "the tree files are")] {
+            let (covered, uncovered) = evidence.split(at: provenSize)
+            if let covered {
+                report.notes.append("Entry \(covered.sequence): \(covered.detail) The checkpoint of \(provenSize) entries, signed by the log key, proves the log there: \(file) damaged, not the log.")
+            }
+            if let uncovered {
+                report.findings.append(.init(sequence: uncovered.sequence, code: .damagedLog, message: uncovered.detail))
+            }
+        }
+        report.findings = report.findings.enumerated().sorted { ($0.element.sequence, $0.offset) < ($1.element.sequence, $1.offset) }.map(\.element)
+    }
+
     /// Notes (not findings: both are caches) where the index or the tree files disagree with the log;
     /// findings where they record another entry id for a record than it has, unless a checkpoint
     /// the log key signed proves the log there.
     mutating func checkIndexAndTree() {
-        for evidence in cacheEvidence {
-            guard evidence.sequence < provenSize else {
-                report.findings.append(evidence)
-                continue
-            }
-            report.notes.append("Entry \(evidence.sequence): \(evidence.message) The checkpoint of \(provenSize) entries, signed by the log key, proves the log there: the cache is what is damaged (`ledger repair \(directory) --rebuild-derived` rewrites it).")
-        }
-        // Kept in log order (stably: findings at one entry stay in the order found).
-        report.findings = report.findings.enumerated().sorted { ($0.element.sequence, $0.offset) < ($1.element.sequence, $1.offset) }.map(\.element)
+        resolveCacheEvidence()
         if let index {
             if let at = indexMismatch {
                 report.notes.append("The index disagrees with the log from entry \(at) on (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
             } else if index.entries < report.records {
                 report.notes.append("The index lists \(index.entries) records; the log has \(report.records). The next write brings it up to date.")
-            } else if index.entries > report.records, acknowledged.beyond(report.records, committedEnd: wholeEnd) == nil {
+            } else if index.entries > report.records, lostEntries == nil {
                 report.notes.append("The index lists \(index.entries) records, more than the log's \(report.records), but the ones past the log are not where its next records would be: a damaged cache (`ledger repair \(directory) --rebuild-derived` rewrites it).")
             }
         } else if report.records > 0 {
@@ -595,7 +622,7 @@ struct RecordChecker {
                 report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
             } else if tree.size < report.records {
                 report.notes.append("The stored Merkle tree covers \(tree.size) entries; the log has \(report.records) (a cache; the next write brings it level).")
-            } else if tree.size > report.records {
+            } else if tree.size > report.records, lostEntries == nil {
                 report.notes.append("The stored Merkle tree has \(tree.size) leaves, more than the log's \(report.records) entries, those past the log never written (zero): a damaged cache (`ledger repair \(directory) --rebuild-derived` rewrites it).")
             }
         } else if report.records > 0 {

@@ -39,6 +39,41 @@ struct TransparencyTests {
         #expect(try CLI.run(["repair", dir, "--rebuild-derived"]).status == 0)
     }
 
+    @Test("checkpoints count as acknowledged by the key verify is given, and by name where there is none")
+    func acknowledgedByWhichKey() throws {
+        let work = try WorkDirectory()
+        // A checkpoint of 43 entries signed by a planted key, with that key as log.vkey: with the
+        // log's own key given, it is an invalid checkpoint, not a sign of entries gone.
+        let planted = work.path("planted")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: planted)
+        let evil = work.path("evil.pem")
+        #expect(try CLI.run(["key", "generate", "--out", evil]).status == 0)
+        let other = work.path("other")
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        for file in ["FORMAT", "log"] { try FileManager.default.copyItem(atPath: Self.sample + "/" + file, toPath: other + "/" + file) }
+        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+        for n in 0..<3 {
+            try work.write("f.json", #"{"type":"fact.opened","id":"other-\#(n)","fact":"other-\#(n)","proposition":"More"}"#)
+            let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+            #expect(try CLI.run(["append", other, "--accepted-at", "2020-09-30T00:00:00Z"], stdin: envelope).status == 0)
+        }
+        #expect(try CLI.run(["checkpoint", other, "--key", evil]).status == 0)
+        let note = try #require(FileManager.default.contentsOfDirectory(atPath: other + "/checkpoints").first { $0.hasPrefix("00000000000000000043") })
+        try FileManager.default.removeItem(atPath: planted + "/checkpoints/log.vkey")
+        for file in [note, "log.vkey"] { try FileManager.default.copyItem(atPath: other + "/checkpoints/" + file, toPath: planted + "/checkpoints/" + file) }
+        let given = try CLI.run(["verify", planted, "--vkey", Self.vkey])
+        #expect(given.status == 1 && given.stdout.contains("[invalid-checkpoint]") && !given.stdout.contains("acknowledged and are gone"), "\(given.stdout)")
+        // With no log.vkey at all, a checkpoint file still counts by its name: a cut log is not intact.
+        let cut = work.path("cut")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: cut)
+        var lines = try String(contentsOfFile: cut + "/log", encoding: .utf8).split(separator: "\n").map(String.init)
+        lines.removeLast(10)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: cut + "/log", atomically: true, encoding: .utf8)
+        for derived in ["index", "tree", "checkpoints/log.vkey"] { try FileManager.default.removeItem(atPath: cut + "/" + derived) }
+        let verified = try CLI.run(["verify", cut])
+        #expect(verified.status == 1 && verified.stdout.contains("acknowledged and are gone"), "\(verified.stdout)")
+    }
+
     @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
     func verifierKey() throws {
         let printed = try CLI.run(["verifier-key", Self.logKey, "--name", "evidence-ledger.example/amnesty-2020"])

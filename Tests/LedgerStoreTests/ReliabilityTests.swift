@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerMerkle
 import LedgerStore
 import Testing
 
@@ -264,6 +265,34 @@ struct RecoveryEdgeCaseTests {
         let cut = try Verifier.verify(directory: f.directory)
         #expect(cut.findings.contains { $0.message.contains("were acknowledged and are gone") }, "\(cut.findings)")
         #expect(!cut.findings.contains { $0.message.contains("no acknowledged entry is affected") }, "\(cut.findings)")
+    }
+
+    /// Evidence at an entry a checkpoint covers is cache damage; it must not hide evidence past the
+    /// checkpoint, in verify (full or since the checkpoint) or in repair.
+    @Test("cache damage a checkpoint covers hides no later evidence of a changed record, in verify, verify --since and repair")
+    func coveredDamageHidesNothing() throws {
+        let f = try Fixture()
+        try f.populate()
+        let trusted = try f.writer().signCheckpoint(with: SavedStateTests.logKey).note.encoded
+        for n in 0..<3 { try f.append(["type": "claim.asserted", "id": "late-\(n)", "claim": "late-\(n)", "fact": "f1", "stance": "affirms", "statement": "Late."], as: "inv") }
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[12])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[12] = record.encoded()
+        try f.writeLines(lines)
+        for (file, at) in [("index", 5 * 16 + 15), ("tree/level-00", 5 * 32 + 31)] {
+            let url = URL(fileURLWithPath: f.directory + "/" + file)
+            var bytes = try Data(contentsOf: url)
+            bytes[at] ^= 1
+            try bytes.write(to: url)
+        }
+        let full = try Verifier.verify(directory: f.directory, logKey: SavedStateTests.verifier().log)
+        #expect(full.findings.map(\.sequence) == [12, 12] && full.findings.allSatisfy { $0.code == .damagedLog }, "\(full.findings)")
+        #expect(full.notes.filter { $0.hasPrefix("Entry 5: ") && $0.contains("proves the log there") }.count == 2, "\(full.notes)")
+        let since = try Verifier.verify(directory: f.directory, since: Array(trusted.utf8), verifier: SavedStateTests.verifier())
+        #expect(since.report.findings.map(\.sequence) == [12, 12], "\(since.report.findings)")
+        let refusal = #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
+        #expect(refusal?.code == .damagedLog && refusal?.message.contains("for entry 12 when it was written") == true, "\(String(describing: refusal))")
     }
 
     /// The reviewed case: an acknowledged last entry cut from the log, or changed in place. The
