@@ -21,10 +21,21 @@ enum Files {
         let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            if code == ENOENT, missingIsNil { return nil }
+            // Absent only if nothing is there: a link whose target is missing (a volume not
+            // mounted, say) is a file that cannot be read, not one never written.
+            var info = stat()
+            let present = lstat(path, &info) == 0
+            if code == ENOENT, missingIsNil, !present { return nil }
+            if code == ENOENT, present {
+                throw LedgerError(.io, "Cannot read \(path): it is a symbolic link to a file that is missing. Mount or restore what it points to, or give the file itself.")
+            }
             throw LedgerError(code == ENOENT ? .usage : .io, "Cannot read \(path): \(String(cString: strerror(code))).")
         }
         defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            throw LedgerError(.usage, "Cannot read \(path): it is a directory; give a file.")
+        }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -61,15 +72,30 @@ enum Files {
             throw LedgerError(.io, "Cannot create \(path): \(String(cString: strerror(code))).")
         }
         defer { close(fd) }
+        // A file that could not be written whole is removed: a partial key must not stay behind
+        // (nor stop the next attempt as "already exists").
+        func failed(_ what: String, _ code: Int32) -> LedgerError {
+            unlink(path)
+            let room = code == ENOSPC ? " Free some space, or choose another disk, and try again." : ""
+            return LedgerError(.io, "Cannot \(what) \(path): \(String(cString: strerror(code))). Nothing was left there.\(room)")
+        }
         // The mode given to open() is reduced by the umask; a private key must be 0600 whatever it is.
         fchmod(fd, mode)
         var written = 0
         while written < contents.count {
             let n = contents.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.map { $0 + written }, $0.count - written) }
-            guard n > 0 else { throw LedgerError(.io, "Cannot write \(path): \(String(cString: strerror(errno))).") }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw failed("write", n == 0 ? ENOSPC : errno) }
             written += n
         }
-        guard fsync(fd) == 0 else { throw LedgerError(.io, "Cannot sync \(path): \(String(cString: strerror(errno))).") }
+        guard fsync(fd) == 0 else { throw failed("sync", errno) }
+        // The new name is durable only once its directory is.
+        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let directory = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            defer { close(directory) }
+            guard fsync(directory) == 0 else { throw failed("sync the directory of", errno) }
+        }
     }
 
     static func signingKey(_ path: String) throws(LedgerError) -> SigningKey {

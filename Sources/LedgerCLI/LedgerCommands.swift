@@ -190,6 +190,9 @@ struct BlobCommand: ParsableCommand {
         func run() throws {
             _ = try Ledger(directory: directory)
             let stored = try BlobStore(ledgerDirectory: directory).add(file: file)
+            if let aside = stored.keptAside {
+                Terminal.note("note: the file stored under this hash had been changed (it hashes to \(aside.actual.hexString), \(aside.size) bytes); it was kept as \(aside.path), as evidence, and this file, which matches, stored in its place.")
+            }
             print("\(stored.digest.hexString) \(stored.size)\(stored.existed ? " (already stored)" : "")")
         }
     }

@@ -19,8 +19,11 @@ struct SnapshotFiles {
         return "\(projection)-v\(version)-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".snapshot"
     }
 
-    /// The snapshot files of `projection` (every version), sorted by version, then sequence.
+    /// The snapshot files of `projection` (every version), sorted by version, then sequence; none
+    /// in a directory that is a symbolic link, where nothing is read (or, so, removed): it could
+    /// lead anywhere outside the ledger.
     func files(of projection: String) -> [File] {
+        guard !FileSystem.isSymbolicLink(directory) else { return [] }
         let prefix = projection + "-v"
         var out: [File] = []
         for entry in FileSystem.contents(of: directory) where entry.hasPrefix(prefix) && entry.hasSuffix(".snapshot") {

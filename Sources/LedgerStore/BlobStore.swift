@@ -27,8 +27,13 @@ public struct BlobStore: Sendable {
     public func path(for digest: Digest) -> String { directory + "/" + digest.hexString }
 
     /// Copies the file at `source` into the store, hashing it on the way.
-    /// - Returns: its SHA-256, its size, and whether an identical blob was already stored.
-    public func add(file source: String) throws(LedgerError) -> (digest: Digest, size: UInt64, existed: Bool) {
+    /// - Returns: its SHA-256, its size, whether an identical blob was already stored, and, if a
+    ///   file stored under that hash had been changed (it no longer matches its name), where it was
+    ///   kept, with its hash and size: it is evidence of that change, so it is set aside, never
+    ///   overwritten.
+    public func add(file source: String) throws(LedgerError) -> (
+        digest: Digest, size: UInt64, existed: Bool, keptAside: (path: String, actual: Digest, size: UInt64)?
+    ) {
         // A file name that names nothing is the caller's mistake, as for every other input file.
         guard access(source, F_OK) == 0 || errno != ENOENT else {
             throw LedgerError(.notFound, "There is no file \(source) to store. Check the path of the evidence file.")
@@ -66,13 +71,26 @@ public struct BlobStore: Sendable {
         }
         let digest = hasher.finalize()
         let target = path(for: digest)
-        if status(of: digest, size: size) == .present {
+        var keptAside: (path: String, actual: Digest, size: UInt64)?
+        do throws(LedgerError) {
+            switch status(of: digest, size: size) {
+            case .present:
+                FileSystem.remove(temporary)
+                return (digest, size, true, nil)
+            case let .mismatched(actual, actualSize):
+                let aside = target + ".mismatched-" + actual.hexString.prefix(16)
+                try FileSystem.rename(target, aside)
+                keptAside = (aside, actual, actualSize)
+            case .missing:
+                break
+            }
+            try FileSystem.rename(temporary, target)
+        } catch {
             FileSystem.remove(temporary)
-            return (digest, size, true)
+            throw error
         }
-        try FileSystem.rename(temporary, target)
         try FileSystem.syncDirectory(directory)
-        return (digest, size, false)
+        return (digest, size, false, keptAside)
     }
 
     /// Checks the stored blob for `digest` against the digest and the recorded `size`.

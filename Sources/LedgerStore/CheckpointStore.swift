@@ -58,9 +58,10 @@ public struct CheckpointStore: Sendable {
     /// by `key` (by default the recorded verifier key) commits to, for the size its name gives. A
     /// file merely named like a checkpoint is no evidence of what the log held; but with no key to
     /// check them by, every file counts by its name.
-    func acknowledgedSize(key: NoteVerifier? = nil) -> UInt64 {
-        guard let key = key ?? (try? verifierKey()) else { return files().compactMap(Self.size(ofFile:)).max() ?? 0 }
-        return signed(by: key, newestOnly: true).first?.size ?? 0
+    /// - Returns: the size, and whether it was taken from a name because there was no key.
+    func acknowledgedSize(key: NoteVerifier? = nil) -> (size: UInt64, byName: Bool) {
+        guard let key = key ?? (try? verifierKey()) else { return (files().compactMap(Self.size(ofFile:)).max() ?? 0, true) }
+        return (signed(by: key, newestOnly: true).first?.size ?? 0, false)
     }
 
     /// The stored checkpoints that `key` signed, for the sizes their names give, newest first
@@ -94,7 +95,14 @@ public struct CheckpointStore: Sendable {
     /// one is recorded (none is before the first checkpoint).
     @discardableResult
     func requireSigner(_ signer: NoteVerifier) throws(LedgerError) -> Bool {
-        guard let recorded = try verifierKey() else { return false }
+        guard let recorded = try verifierKey() else {
+            // Checkpoints without the key that signed them: any key would be taken as the log's.
+            let stored = files()
+            guard stored.isEmpty else {
+                throw LedgerError(.invalidCheckpoint, "\(verifierKeyPath) is missing, but \(stored.count) checkpoint(s) are stored here: which key signed them cannot be checked, so no other is taken as the log key. Put the log's verifier key back (`ledger verifier-key LOG-KEY.pem --name \(signer.name) > \(verifierKeyPath)`), then sign again.")
+            }
+            return false
+        }
         guard recorded == signer else {
             throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(verifierKeyPath)); the key given is \(signer.verifierKey). Sign with the ledger's log key.")
         }

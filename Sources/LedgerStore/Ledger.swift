@@ -232,6 +232,8 @@ public final class Ledger: @unchecked Sendable {
         /// The largest size a stored checkpoint signed by the log key commits to
         /// (``CheckpointStore/acknowledgedSize(key:)``).
         let checkpointed: UInt64
+        /// Whether that size is a file name's, there being no log key to check signatures by.
+        var checkpointedByName = false
 
         /// Which of them shows acknowledged entries past the log's `count` committed ones (ending
         /// at byte `committedEnd`), and how many it records; `nil` if none does. Only what a writer
@@ -243,7 +245,9 @@ public final class Ledger: @unchecked Sendable {
             func consider(_ recorded: UInt64, _ source: String) {
                 if recorded > best?.count ?? count { best = (recorded, source) }
             }
-            if checkpointed > count { consider(checkpointed, "a stored checkpoint") }
+            if checkpointed > count {
+                consider(checkpointed, checkpointedByName ? "a stored checkpoint's file name (its signature cannot be checked: checkpoints/log.vkey is missing or unreadable)" : "a stored checkpoint")
+            }
             if indexEntries > count, let index = try? FileDescriptor(path: layout.index, flags: O_RDONLY),
                 let raw = try? index.read(at: count * UInt64(IndexEntry.size), count: IndexEntry.size), raw.count == IndexEntry.size,
                 raw.withUnsafeBytes({ IndexEntry($0) }).offset == committedEnd
@@ -268,7 +272,8 @@ public final class Ledger: @unchecked Sendable {
         let treeLeaves = lstat(layout.directory + "/tree/level-00", &info) == 0 ? UInt64(info.st_size) / 32 : 0
         let indexEntries = (try? FileDescriptor(path: layout.index, flags: O_RDONLY).size).map { $0 / UInt64(IndexEntry.size) } ?? 0
         let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
-        return Acknowledged(layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed)
+        return Acknowledged(
+            layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed.size, checkpointedByName: checkpointed.byName)
     }
 
     /// Evidence from the index or tree files that a record changed, the first found after each
@@ -309,7 +314,10 @@ public final class Ledger: @unchecked Sendable {
         var acknowledged = Self.acknowledged(layout)
         // A rebuild of the index (a repair) takes only what signed checkpoints record; the repair
         // itself checks what the files being replaced record.
-        if ignoringIndex { acknowledged = Acknowledged(layout: layout, indexEntries: 0, treeLeaves: 0, checkpointed: acknowledged.checkpointed) }
+        if ignoringIndex {
+            acknowledged = Acknowledged(
+                layout: layout, indexEntries: 0, treeLeaves: 0, checkpointed: acknowledged.checkpointed, checkpointedByName: acknowledged.checkpointedByName)
+        }
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0

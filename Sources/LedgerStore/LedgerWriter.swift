@@ -107,6 +107,12 @@ public final class LedgerWriter {
         guard Event.isValidID(adminParty) else {
             throw LedgerError(.usage, "The admin party id \"\(adminParty)\" is not a valid id (1–128 characters from A–Z a–z 0–9 . _ : -).")
         }
+        // `dir/` (as shells complete it) names the same place; the ledger is built beside it.
+        var directory = directory
+        while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
+        if FileSystem.isSymbolicLink(directory) {
+            throw LedgerError(.usage, "\(directory) is a symbolic link; a ledger's files are never reached through links. Give the directory itself.")
+        }
         let existsEmpty = FileSystem.exists(directory)
         if existsEmpty {
             guard FileSystem.isDirectory(directory), FileSystem.contents(of: directory).isEmpty else {
@@ -143,8 +149,11 @@ public final class LedgerWriter {
             FileSystem.removeTree(building)
             throw error
         }
-        let writer = try LedgerWriter(directory: directory)
-        return writer
+        do throws(LedgerError) {
+            return try LedgerWriter(directory: directory)
+        } catch {
+            throw LedgerError(error.code, "The ledger \(directory) was created (its genesis entry is written and synced), but opening it again failed: \(error.message)")
+        }
     }
 
     /// Cuts a torn tail and brings the index up to date with the committed log.
@@ -158,7 +167,9 @@ public final class LedgerWriter {
             try indexFile.truncate(to: 0)
             ledger.indexCount = 0
         }
-        try flushPendingIndex()
+        // The index is a cache: one that cannot be written now (a full disk) is written by a
+        // later append or writer, and readers find the records past it meanwhile.
+        try? flushPendingIndex()
         ledger.indexFile = indexFile
     }
 
@@ -283,6 +294,20 @@ public final class LedgerWriter {
     /// - Throws: the first refusal, naming the statement's position in the batch and its id.
     @discardableResult
     public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil) throws(LedgerError) -> [AppendedEntry] {
+        do throws(LedgerError) {
+            return try appendChecked(envelopes, acceptedAt: acceptedAt)
+        } catch where state.base?.readFailure != nil {
+            // The rule state on disk (the kept one, or the runs it grew into: caches) could not be
+            // read where a rule looked, so nothing was appended. As an open does when it meets
+            // damage there, the kept state is dropped and the state rebuilt from the log; then the
+            // batch is checked again, once.
+            FileSystem.remove(ledger.layout.rulesState)
+            try rebuild(from: nil)
+            return try appendChecked(envelopes, acceptedAt: acceptedAt)
+        }
+    }
+
+    private func appendChecked(_ envelopes: [Envelope], acceptedAt: Timestamp?) throws(LedgerError) -> [AppendedEntry] {
         guard !envelopes.isEmpty else { return [] }
         let time: Timestamp
         if let acceptedAt {

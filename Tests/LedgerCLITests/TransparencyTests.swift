@@ -74,6 +74,55 @@ struct TransparencyTests {
         #expect(verified.status == 1 && verified.stdout.contains("acknowledged and are gone"), "\(verified.stdout)")
     }
 
+    @Test("files around the log: a dangling witness state, a missing log.vkey, a changed blob, a linked snapshots directory, init DIR/, a directory as a key")
+    func filesAroundTheLog() throws {
+        let work = try WorkDirectory()
+        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+        // A witness whose state is a link to a missing file must not cosign as if it had none.
+        let state = work.path("real.state")
+        let cosign = { (checkpoint: String, state: String) in
+            try CLI.run(["cosign-checkpoint", checkpoint, "--key", keys + "/DEMO-ONLY-newsroom.pem", "--name", "witness.example", "--vkey", Self.vkey, "--state", state])
+        }
+        #expect(try cosign(Self.new, state).status == 0)
+        try FileManager.default.moveItem(atPath: state, toPath: work.path("moved.state"))
+        try FileManager.default.createSymbolicLink(atPath: work.path("link.state"), withDestinationPath: state)
+        let dangling = try cosign(Self.old, work.path("link.state"))
+        #expect(dangling.status == 3 && dangling.stderr.contains("symbolic link to a file that is missing"), "\(dangling)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: work.path("link.state")) == state)
+        // Checkpoints stored without log.vkey: no key is taken for the log's.
+        let led = work.path("led")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: led)
+        try FileManager.default.removeItem(atPath: led + "/checkpoints/log.vkey")
+        let wrongKey = try CLI.run(["checkpoint", led, "--key", keys + "/DEMO-ONLY-amnesty.pem"])
+        #expect(wrongKey.status == 1 && wrongKey.stderr.contains("log.vkey is missing"), "\(wrongKey)")
+        #expect(!FileManager.default.fileExists(atPath: led + "/checkpoints/log.vkey"))
+        // A stored blob that was changed is kept aside, as evidence, when the original is added.
+        let hash = "254ca23ec5342e179ef675e50fc2e6df2dd6d272f41b96a36ec247d3d663b405"
+        let blob = led + "/blobs/sha256/" + hash
+        try FileManager.default.copyItem(atPath: blob, toPath: work.path("original"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: blob)
+        try "tampered".write(toFile: blob, atomically: false, encoding: .utf8)
+        let added = try CLI.run(["blob", "add", led, work.path("original")])
+        #expect(added.status == 0 && added.stderr.contains("had been changed"), "\(added)")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: led + "/blobs/sha256").filter { $0.hasPrefix(hash + ".mismatched-") }
+        #expect(aside.count == 1)
+        #expect(try String(contentsOfFile: led + "/blobs/sha256/" + aside[0], encoding: .utf8) == "tampered")
+        // Nothing is removed through a snapshots directory that is a link.
+        let outside = work.path("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "notes".write(toFile: outside + "/timeline-v1-00000000000000000001.snapshot", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: led + "/snapshots")
+        try FileManager.default.createSymbolicLink(atPath: led + "/snapshots", withDestinationPath: outside)
+        #expect(try CLI.run(["replay", led, "--projection", "timeline", "--json"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: outside + "/timeline-v1-00000000000000000001.snapshot"))
+        // `init DIR/` creates DIR; a directory given as a key file is a usage mistake.
+        try FileManager.default.createDirectory(atPath: work.path("new"), withIntermediateDirectories: true)
+        let created = try CLI.run(["init", work.path("new") + "/", "--origin", "example.org/x", "--admin-key", keys + "/DEMO-ONLY-ledger-admin.pem"])
+        #expect(created.status == 0, "\(created)")
+        #expect(try CLI.run(["verify", work.path("new")]).status == 0)
+        #expect(try CLI.run(["key", "public", work.path("new")]).status == 2)
+    }
+
     @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
     func verifierKey() throws {
         let printed = try CLI.run(["verifier-key", Self.logKey, "--name", "evidence-ledger.example/amnesty-2020"])
@@ -326,10 +375,11 @@ struct TransparencyTests {
         let conflicting = try cosign(fork + "/checkpoints/00000000000000000040-48380a48.note", "w1")
         #expect(conflicting.status == 1)
         #expect(conflicting.stderr.contains("two histories"))
-        // A witness state that is there but cannot be read is an error, never taken for no state.
+        // A witness state that is there but cannot be read is an error, never taken for no state
+        // (a directory where the file should be is a wrong name: usage).
         try FileManager.default.createDirectory(atPath: work.path("unreadable.state"), withIntermediateDirectories: false)
         let unreadable = try cosign(Self.old, "w2", ["--state", work.path("unreadable.state")])
-        #expect(unreadable.status == 3, "\(unreadable.stderr)")
+        #expect(unreadable.status == 2, "\(unreadable.stderr)")
         #expect(unreadable.stderr.contains("Cannot read \(work.path("unreadable.state"))"), "\(unreadable.stderr)")
     }
 

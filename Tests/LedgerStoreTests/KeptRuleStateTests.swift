@@ -151,6 +151,29 @@ struct KeptRuleStateTests {
         try Self.expectFellBack(f, copy, keptPath, ruleState: RuleStateStorage(), refresh: .max, seed: 61)
     }
 
+    /// The open reads only the kept state's header and top fence levels; an append's rules read
+    /// the rest. Damage met there was an error (usage) on every append until the file was removed.
+    @Test("a kept rule state damaged where an append's rules look ids up is dropped: the batch is checked again against the log, and answered as from genesis")
+    func damagedUnderAnAppend() throws {
+        let (f, copy, keptPath) = try Self.keptThenMore(seed: 36, count: 150) { _, _, _ in }
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: keptPath))
+        let table = try SavedState(path: keptPath).tables[0]
+        let tables = Self.tablesStart(bytes)
+        let blockBytes = StoredTables.blockBytes
+        let layout = table.storedLayout
+        for offset in Array(stride(from: 100, to: table.byteCount / blockBytes * blockBytes, by: blockBytes))
+            + Array(stride(from: layout.idFilter.offset + 100, to: layout.covered, by: blockBytes))
+        {
+            bytes[tables + offset] ^= 0x20
+        }
+        try bytes.write(to: URL(fileURLWithPath: keptPath))
+        let writer = try LedgerWriter(directory: f.directory, rulesStateRefresh: .max)
+        #expect(writer.replayedFrom > 0, "opened from the kept state, whose damage the open does not read")
+        let refused = try RuleStateStorageTests.sameAnswers(f, writer, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: 62, rounds: 30)
+        #expect(refused < 30)
+        #expect(!FileManager.default.fileExists(atPath: keptPath))
+    }
+
     /// Opens `f`'s writer, whose kept state at `keptPath` is damaged, and expects it to have been
     /// dropped and the log replayed from genesis (and kept again if `refresh` says so): the writer
     /// answers as the copy's does.
