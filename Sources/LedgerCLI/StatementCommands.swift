@@ -121,6 +121,12 @@ struct AppendCommand: ParsableCommand {
 
     @OptionGroup var common: VerboseOption
 
+    func validate() throws {
+        guard lockTimeout.isFinite, lockTimeout >= 0 else {
+            throw ValidationError("A lock timeout of \(lockTimeout) s cannot be waited for: give a number of seconds, 0 or more.")
+        }
+    }
+
     func run() throws {
         var inputs: [(name: String, bytes: [UInt8])] = []
         if envelopes.isEmpty {

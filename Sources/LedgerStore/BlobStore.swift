@@ -45,11 +45,13 @@ public struct BlobStore: Sendable {
         }
         try FileSystem.makeDirectory(String(directory.dropLast("/sha256".count)))
         try FileSystem.makeDirectory(directory)
-        let temporary = directory + "/.incoming-\(getpid())"
+        // A name no other add uses, even one with the same process id (in another container
+        // sharing the volume), created only if it is new.
+        let temporary = directory + "/.incoming-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var hasher = SHA256.Hasher()
         var size: UInt64 = 0
         do throws(LedgerError) {
-            let output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o444)
+            let output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let got = try buffer.withUnsafeMutableBytes { raw in

@@ -296,12 +296,15 @@ final class WriterLock {
     /// Takes the lock, waiting up to `timeout` seconds for another writer to finish.
     /// - Throws: ``LedgerError/Code/lockTimeout`` when the wait runs out.
     init(path: String, timeout: Double) throws(LedgerError) {
+        guard timeout.isFinite, timeout >= 0 else {
+            throw LedgerError(.usage, "A lock timeout of \(timeout) s cannot be waited for: give a number of seconds, 0 or more.")
+        }
         file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
         var waited = 0.0
         while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
             guard waited < timeout else {
-                throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(Int(timeout)) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`.")
+                throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(timeout.formatted) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`.")
             }
             usleep(10_000)
             waited += 0.01
@@ -309,6 +312,11 @@ final class WriterLock {
     }
 
     deinit { flock(file.fd, LOCK_UN) }
+}
+
+extension Double {
+    /// Seconds as a person would write them: `10`, `0.3`.
+    fileprivate var formatted: String { self == rounded() && abs(self) < 1e15 ? String(Int64(self)) : String(self) }
 }
 
 /// The current time from the system clock.

@@ -89,10 +89,11 @@ public enum Verifier {
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
         if key == nil { key = try stored.verifierKey() }
+        // Each stored checkpoint with its size, worked out once rather than after every record, and
+        // listed before the log's size is read: one signed meanwhile is of records past that size.
+        var pending = stored.files().compactMap { path in CheckpointStore.size(ofFile: path).map { (path: path, size: $0) } }
         var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: key)
         checker.parallel = parallel
-        // Each stored checkpoint with its size, worked out once rather than after every record.
-        var pending = stored.files().compactMap { path in CheckpointStore.size(ofFile: path).map { (path: path, size: $0) } }
         for stray in stored.strayFiles() {
             checker.report.notes.append("\(stray) is not a checkpoint file name (<20-digit size>-<8 hex>.note); it was not checked.")
         }
@@ -191,10 +192,12 @@ public enum Verifier {
         if let saved, saved.count != trusted.size || saved.root != trusted.root {
             throw LedgerError(.usage, "The saved state \(saved.path) is for \(saved.count) entries with root \(saved.root.shortHex()); the trusted checkpoint is for \(trusted.size) entries with root \(trusted.root.shortHex()). Use the state saved with that checkpoint, or verify without --state.")
         }
-        let ledger = try Ledger(directory: directory)
+        // The newest checkpoint first, then the log: one signed meanwhile would be of records the
+        // log, opened before it, does not show, and look like a rollback.
         guard let newestFile = try CheckpointStore(ledgerDirectory: directory).newest() else {
             throw LedgerError(.invalidCheckpoint, "\(directory) has no stored checkpoint to verify against. Ask the operator to run `ledger checkpoint`.")
         }
+        let ledger = try Ledger(directory: directory)
         let newest: VerifiedCheckpoint
         do throws(NoteError) {
             newest = try verifier.verify(newestFile.text)

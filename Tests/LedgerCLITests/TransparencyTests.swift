@@ -121,6 +121,11 @@ struct TransparencyTests {
         #expect(created.status == 0, "\(created)")
         #expect(try CLI.run(["verify", work.path("new")]).status == 0)
         #expect(try CLI.run(["key", "public", work.path("new")]).status == 2)
+        // A lock timeout that cannot be waited for is a usage mistake, not a crash.
+        for timeout in ["nan", "-5", "inf"] {
+            let refused = try CLI.run(["append", work.path("new"), "--lock-timeout=\(timeout)", work.path("original")])
+            #expect(refused.status == 2 && refused.stderr.contains("cannot be waited for"), "\(timeout): \(refused)")
+        }
     }
 
     @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
