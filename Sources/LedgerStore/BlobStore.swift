@@ -38,7 +38,9 @@ public struct BlobStore: Sendable {
         guard access(source, F_OK) == 0 || errno != ENOENT else {
             throw LedgerError(.notFound, "There is no file \(source) to store. Check the path of the evidence file.")
         }
-        let input = try FileDescriptor(path: source, flags: O_RDONLY, followLinks: true)
+        // Without blocking: opening a FIFO for reading would wait for a writer before the check
+        // below could refuse it (on a regular file the flag changes nothing).
+        let input = try FileDescriptor(path: source, flags: O_RDONLY | O_NONBLOCK, followLinks: true)
         var info = stat()
         guard fstat(input.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw LedgerError(.usage, "\(source) is not a regular file.")

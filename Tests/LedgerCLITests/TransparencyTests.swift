@@ -107,6 +107,10 @@ struct TransparencyTests {
         let aside = try FileManager.default.contentsOfDirectory(atPath: led + "/blobs/sha256").filter { $0.hasPrefix(hash + ".mismatched-") }
         #expect(aside.count == 1)
         #expect(try String(contentsOfFile: led + "/blobs/sha256/" + aside[0], encoding: .utf8) == "tampered")
+        // A FIFO is refused as evidence at once, not waited on.
+        #expect(mkfifo(work.path("fifo"), 0o600) == 0)
+        let fifo = try CLI.run(["blob", "add", led, work.path("fifo")])
+        #expect(fifo.status == 2 && fifo.stderr.contains("is not a regular file"), "\(fifo)")
         // Nothing is removed through a snapshots directory that is a link.
         let outside = work.path("outside")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
