@@ -3,6 +3,7 @@ import Glibc
 #endif
 import LedgerCore
 import LedgerCrypto
+import LedgerStore
 
 /// Reading and writing the user's files, with errors that name them.
 enum Files {
@@ -90,11 +91,11 @@ enum Files {
         }
         guard fsync(fd) == 0 else { throw failed("sync", errno) }
         // The new name is durable only once its directory is.
-        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let directory = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            defer { close(directory) }
-            guard fsync(directory) == 0 else { throw failed("sync the directory of", errno) }
+        do throws(LedgerError) {
+            try FileSystem.syncDirectory(FileSystem.parent(of: path))
+        } catch {
+            unlink(path)
+            throw error
         }
     }
 

@@ -107,19 +107,37 @@ public enum Base64 {
 
     /// As ``decodeCanonical(_:)``, for text given as UTF-8 bytes.
     public static func decodeCanonical(utf8 text: some Collection<UInt8>) -> [UInt8]? {
-        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0, canonical: true) }) { return bytes }
-        return Array(text).withUnsafeBufferPointer { decode(buffer: $0, canonical: true) }
+        decode(text, canonical: true)?.bytes
     }
 
     /// As ``decode(_:)``, for text given as UTF-8 bytes.
     public static func decode(utf8 text: some Collection<UInt8>) -> [UInt8]? {
-        if let bytes = text.withContiguousStorageIfAvailable({ decode(buffer: $0, canonical: false) }) { return bytes }
-        return Array(text).withUnsafeBufferPointer { decode(buffer: $0, canonical: false) }
+        decode(text, canonical: false)?.bytes
+    }
+
+    /// Decodes the standard alphabet, padded, as Go's `base64.StdEncoding` does: unused bits that
+    /// are not zero are ignored. Says too whether they were zero, that is whether the text is the
+    /// canonical spelling. For where a reader must take what Go takes, from others (a signed
+    /// note's lines of keys it does not know).
+    public static func decodeIgnoringUnusedBits(utf8 text: some Collection<UInt8>) -> (bytes: [UInt8], canonical: Bool)? {
+        decode(text, canonical: true, allowingUnusedBits: true).map { ($0.bytes, $0.unusedBitsZero) }
+    }
+
+    private static func decode(
+        _ text: some Collection<UInt8>, canonical: Bool, allowingUnusedBits: Bool = false
+    ) -> (bytes: [UInt8], unusedBitsZero: Bool)? {
+        if let result = text.withContiguousStorageIfAvailable({ decode(buffer: $0, canonical: canonical, allowingUnusedBits: allowingUnusedBits) }) {
+            return result
+        }
+        return Array(text).withUnsafeBufferPointer { decode(buffer: $0, canonical: canonical, allowingUnusedBits: allowingUnusedBits) }
     }
 
     /// Decodes any of the four accepted spellings, or with `canonical` only the standard alphabet
-    /// fully padded: with unused bits required to be zero, that is the one text `encode` writes.
-    private static func decode(buffer input: UnsafeBufferPointer<UInt8>, canonical: Bool) -> [UInt8]? {
+    /// fully padded: with unused bits required to be zero (unless `allowingUnusedBits`), that is
+    /// the one text `encode` writes.
+    private static func decode(
+        buffer input: UnsafeBufferPointer<UInt8>, canonical: Bool, allowingUnusedBits: Bool
+    ) -> (bytes: [UInt8], unusedBitsZero: Bool)? {
         var length = input.count
         var padding = 0
         while length > 0, input[length - 1] == UInt8(ascii: "=") {
@@ -196,10 +214,10 @@ public enum Base64 {
         }
         // Bit 31 marks a byte of neither alphabet. Leftover bits must be zero, or two texts would
         // decode to the same bytes.
-        let valid = outside & 0x8000_0000 == 0 && leftover == 0
+        let valid = outside & 0x8000_0000 == 0 && (leftover == 0 || allowingUnusedBits)
         // The two alphabets may not be mixed in one text.
         guard valid, alphabets != 3 else { return nil }
-        return out
+        return (out, leftover == 0)
     }
 }
 

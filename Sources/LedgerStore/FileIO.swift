@@ -206,7 +206,7 @@ package enum FileSystem {
     }
 
     /// Makes a rename or file creation in `directory` durable.
-    static func syncDirectory(_ directory: String) throws(LedgerError) {
+    package static func syncDirectory(_ directory: String) throws(LedgerError) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw ioError("open directory", directory) }
         defer { close(fd) }

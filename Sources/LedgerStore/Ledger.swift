@@ -227,39 +227,71 @@ public final class Ledger: @unchecked Sendable {
     struct Acknowledged {
         let layout: Layout
         /// The index's entries and the tree's leaves, as their sizes give them.
-        let indexEntries: UInt64
-        let treeLeaves: UInt64
+        var indexEntries: UInt64
+        var treeLeaves: UInt64
         /// The largest size a stored checkpoint signed by the log key commits to
         /// (``CheckpointStore/acknowledgedSize(key:)``).
         let checkpointed: UInt64
         /// Whether that size is a file name's, there being no log key to check signatures by.
-        var checkpointedByName = false
+        let checkpointedByName: Bool
+
+        /// Which derived file shows entries past the log's end.
+        enum Source {
+            case checkpoint(byName: Bool), index, tree
+
+            /// The file to move aside once an operator has established that the log is right.
+            var file: String {
+                switch self {
+                case .index: "index"
+                case .tree: "tree"
+                case .checkpoint: "checkpoints"
+                }
+            }
+
+            var description: String {
+                switch self {
+                case .checkpoint(byName: false): "A stored checkpoint"
+                case .checkpoint(byName: true): "A stored checkpoint's file name (its signature cannot be checked: checkpoints/log.vkey is missing or unreadable)"
+                case .index: "The index"
+                case .tree: "The Merkle tree's leaf file"
+                }
+            }
+        }
+
+        /// Entries a derived file shows acknowledged past the log's end.
+        struct Lost {
+            let count: UInt64
+            let source: Source
+
+            /// What it says about a log of `count` entries.
+            func message(_ count: UInt64) -> String {
+                "\(source.description) records \(self.count) entries, but the log holds only \(count) of them: entries \(count)…\(self.count - 1) were acknowledged and are gone."
+            }
+        }
 
         /// Which of them shows acknowledged entries past the log's `count` committed ones (ending
         /// at byte `committedEnd`), and how many it records; `nil` if none does. Only what a writer
         /// could have left counts: a checkpoint the log key signed, an index entry that begins
         /// where the log's committed records end, a tree leaf that is not zero (an unwritten
         /// block). Anything else past the log's end is a damaged cache, not a lost entry.
-        func beyond(_ count: UInt64, committedEnd: UInt64) -> (count: UInt64, source: String)? {
-            var best: (count: UInt64, source: String)?
-            func consider(_ recorded: UInt64, _ source: String) {
-                if recorded > best?.count ?? count { best = (recorded, source) }
+        func beyond(_ count: UInt64, committedEnd: UInt64) -> Lost? {
+            var best: Lost?
+            func consider(_ recorded: UInt64, _ source: Source) {
+                if recorded > best?.count ?? count { best = Lost(count: recorded, source: source) }
             }
-            if checkpointed > count {
-                consider(checkpointed, checkpointedByName ? "a stored checkpoint's file name (its signature cannot be checked: checkpoints/log.vkey is missing or unreadable)" : "a stored checkpoint")
-            }
+            if checkpointed > count { consider(checkpointed, .checkpoint(byName: checkpointedByName)) }
             if indexEntries > count, let index = try? FileDescriptor(path: layout.index, flags: O_RDONLY),
                 let raw = try? index.read(at: count * UInt64(IndexEntry.size), count: IndexEntry.size), raw.count == IndexEntry.size,
                 raw.withUnsafeBytes({ IndexEntry($0) }).offset == committedEnd
             {
-                consider(indexEntries, "the index")
+                consider(indexEntries, .index)
             }
             // Leaves past the log are written ones from its first: a megabyte of zeros there is
             // no cut of the log but a file extended and never written (read no further).
             if treeLeaves > count, let leaves = try? FileDescriptor(path: layout.directory + "/tree/level-00", flags: O_RDONLY),
                 let past = try? leaves.read(at: count * 32, count: Int(min(treeLeaves - count, 1 << 15)) * 32), past.contains(where: { $0 != 0 })
             {
-                consider(treeLeaves, "the Merkle tree's leaf file")
+                consider(treeLeaves, .tree)
             }
             return best
         }
@@ -301,11 +333,6 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    /// The message for entries that `source` records acknowledged beyond the log's `count`.
-    static func goneMessage(_ lost: (count: UInt64, source: String), count: UInt64) -> String {
-        "\(lost.source) records \(lost.count) entries, but the log holds only \(count) entries in complete group commits: entries \(count)…\(lost.count - 1) were acknowledged and are gone."
-    }
-
     /// Reads the index and scans the log past it.
     /// - Parameter ignoringIndex: rebuild the index from the log; then only signed checkpoints
     ///   (not the index or tree files being replaced) bound what the log must hold.
@@ -314,10 +341,7 @@ public final class Ledger: @unchecked Sendable {
         var acknowledged = Self.acknowledged(layout)
         // A rebuild of the index (a repair) takes only what signed checkpoints record; the repair
         // itself checks what the files being replaced record.
-        if ignoringIndex {
-            acknowledged = Acknowledged(
-                layout: layout, indexEntries: 0, treeLeaves: 0, checkpointed: acknowledged.checkpointed, checkpointedByName: acknowledged.checkpointedByName)
-        }
+        if ignoringIndex { (acknowledged.indexEntries, acknowledged.treeLeaves) = (0, 0) }
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
@@ -352,7 +376,7 @@ public final class Ledger: @unchecked Sendable {
         }
         try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
         if let lost = acknowledged.beyond(count, committedEnd: committedEnd) {
-            throw LedgerError(.damagedLog, "\(directory): \(Self.goneMessage(lost, count: count))\(report.tornBytes > 0 ? " (The log then holds \(report.tornBytes) bytes that are not a whole group commit.)" : "") A crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
+            throw LedgerError(.damagedLog, "\(directory): \(lost.message(count))\(report.tornBytes > 0 ? " (The log then holds \(report.tornBytes) bytes that are not a whole group commit.)" : "") A crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
         }
     }
 

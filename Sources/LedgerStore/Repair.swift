@@ -29,15 +29,26 @@ public enum Repair {
         let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
         let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true, holdingLock: true)
-        try refuseToOverwriteEvidence(ledger)
+        // The new tree is built beside the old one, in the pass over the log that compares the old
+        // files with it, and takes its place only if they hold no evidence.
+        let building = ledger.treeDirectory + ".rebuilding-\(getpid())"
+        FileSystem.removeTree(building)
+        defer { FileSystem.removeTree(building) }
+        let indexChanged = try compareAndBuildTree(ledger, in: building)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
         for entry in ledger.pending { bytes += entry.bytes }
-        let old = (try? FileDescriptor(path: layout.index, flags: O_RDONLY)).flatMap { file in
-            (try? file.size).flatMap { try? file.read(at: 0, count: Int($0)) }
-        }
         try FileSystem.writeAtomically(bytes, to: layout.index, directory: directory)
-        try rebuildTree(ledger)
+        do throws(MerkleTreeError) {
+            try MerkleTreeFiles.removeLevelFiles(in: ledger.treeDirectory)
+        } catch {
+            throw LedgerError(error, in: directory)
+        }
+        try FileSystem.makeDirectory(ledger.treeDirectory)
+        for name in FileSystem.contents(of: building) {
+            try FileSystem.rename(building + "/" + name, ledger.treeDirectory + "/" + name)
+        }
+        try FileSystem.syncDirectory(ledger.treeDirectory)
         // Projection snapshots are caches too, whatever their format: every file goes, and the
         // next replay writes them again.
         for name in FileSystem.contents(of: directory + "/snapshots") {
@@ -47,7 +58,7 @@ public enum Repair {
         FileSystem.remove(layout.rulesState)
         // The report already says that the next write cuts a torn tail; repair leaves it.
         let messages = ledger.report.messages.filter { !$0.contains("index") }
-        return Report(records: ledger.count, indexChanged: old != bytes, messages: messages)
+        return Report(records: ledger.count, indexChanged: indexChanged, messages: messages)
     }
 
     /// What to do about a derived file that records entries the log no longer holds as they were.
@@ -56,6 +67,9 @@ public enum Repair {
         "If the log is wrong, restore it from a trusted copy. If you have established that the log is right and \(file == "index" ? "the index is" : "the tree files are") what is damaged, move \(directory)/\(file) out of the ledger directory (keep it: it records what was acknowledged) and run `ledger repair \(directory) --rebuild-derived`."
     }
 
+    /// Builds the log's Merkle tree in `building` and compares the old index and tree files with
+    /// the log, in one pass over it; returns whether the index differs from the one the log gives.
+    ///
     /// Throws if the index or the tree files record entries the log does not hold: more of them
     /// (as ``Ledger/Acknowledged/beyond(_:committedEnd:)`` counts them), or another entry id for
     /// a record (the index: one found where it was written; the tree: a leaf that is not an
@@ -63,16 +77,15 @@ public enum Repair {
     /// only after the log is synced, so what they record was acknowledged; only an operator can
     /// tell whether the log or they are wrong, and rebuilding them from the log would destroy the
     /// evidence. Signed checkpoints are never rewritten, so they need no check here.
-    private static func refuseToOverwriteEvidence(_ ledger: Ledger) throws(LedgerError) {
+    private static func compareAndBuildTree(_ ledger: Ledger, in building: String) throws(LedgerError) -> Bool {
         let directory = ledger.directory
-        let file: (String) -> String = { $0 == "the index" ? "index" : "tree" }
         func refuse(_ what: String, _ file: String) -> LedgerError {
             LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
         }
         let acknowledged = Ledger.acknowledged(Ledger.Layout(directory: directory))
+        // (Signed checkpoints past the log stopped the open already.)
         if let lost = acknowledged.beyond(ledger.count, committedEnd: ledger.committedEnd) {
-            let message = Ledger.goneMessage(lost, count: ledger.count)
-            throw refuse(message.prefix(1).uppercased() + message.dropFirst(), file(lost.source))
+            throw refuse(lost.message(ledger.count), lost.source.file)
         }
         // The checkpoints the log key signed, to tell which evidence the log's own roots answer.
         let store = CheckpointStore(ledgerDirectory: directory)
@@ -80,14 +93,17 @@ public enum Repair {
         let roots = Dictionary(signed.map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
         // Index entries that find their record where it was written, with another id.
         var indexEvidence = Ledger.CacheEvidence<(stored: UInt32, actual: UInt32)>(checkpointSizes: Array(roots.keys))
+        let size = Ledger.IndexEntry.size
+        var indexChanged = true
         if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
-            let size = Ledger.IndexEntry.size
-            let entries = min(try index.size / UInt64(size), ledger.count)
+            let bytes = try index.size
+            indexChanged = bytes != ledger.count * UInt64(size)
             var sequence = 0
-            try index.forEachChunk(from: 0, count: Int(entries) * size) { (chunk) throws(LedgerError) in
+            try index.forEachChunk(from: 0, count: Int(min(bytes / UInt64(size), ledger.count)) * size) { (chunk) throws(LedgerError) in
                 for at in stride(from: 0, to: chunk.count, by: size) {
                     let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
                     let actual = ledger.pending[sequence]
+                    if stored != actual { indexChanged = true }
                     if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
                         indexEvidence.add(UInt64(sequence), (stored.idPrefix, actual.idPrefix))
                     }
@@ -95,8 +111,15 @@ public enum Repair {
                 }
             }
         }
-        // One pass over the log: the tree's leaves compared as the records are read (a chunk at a
-        // time: neither is held whole), and the roots of the signed checkpoints checked.
+        // One pass over the log: the new tree built, the old tree's leaves compared as the records
+        // are read (a chunk at a time: neither is held whole), and the signed checkpoints' roots
+        // checked.
+        let tree: MerkleTreeFiles
+        do throws(MerkleTreeError) {
+            tree = try MerkleTreeFiles(directory: building)
+        } catch {
+            throw LedgerError(error, in: directory)
+        }
         let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY)
         let recorded = min(acknowledged.treeLeaves, ledger.count)
         var treeEvidence = Ledger.CacheEvidence<(stored: Digest, actual: Digest)>(checkpointSizes: Array(roots.keys))
@@ -115,7 +138,17 @@ public enum Repair {
             }
             range.append(stored.entryID)
             if roots[range.size] == range.root { proven = range.size }
+            do throws(MerkleTreeError) {
+                try tree.append(leafHash: stored.entryID)
+            } catch {
+                throw LedgerError(error, in: directory)
+            }
             return true
+        }
+        do throws(MerkleTreeError) {
+            try tree.sync()
+        } catch {
+            throw LedgerError(error, in: directory)
         }
         // Where a checkpoint the log key signed proves the log, the cache is what is damaged.
         if let evidence = indexEvidence.split(at: proven).uncovered {
@@ -124,31 +157,6 @@ public enum Repair {
         if let evidence = treeEvidence.split(at: proven).uncovered {
             throw refuse("The Merkle tree recorded entry id \(evidence.detail.stored.hexString) for entry \(evidence.sequence) when it was written; its record now hashes to \(evidence.detail.actual.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
         }
-    }
-
-    private static func rebuildTree(_ ledger: Ledger) throws(LedgerError) {
-        let directory = ledger.treeDirectory
-        let tree: MerkleTreeFiles
-        do throws(MerkleTreeError) {
-            try MerkleTreeFiles.removeLevelFiles(in: directory)
-            tree = try MerkleTreeFiles(directory: directory)
-        } catch {
-            throw LedgerError(error, in: ledger.directory)
-        }
-        var failure: MerkleTreeError?
-        try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
-            do throws(MerkleTreeError) {
-                try tree.append(leafHash: stored.entryID)
-            } catch {
-                failure = error
-            }
-            return failure == nil
-        }
-        do throws(MerkleTreeError) {
-            if let failure { throw failure }
-            try tree.sync()
-        } catch {
-            throw LedgerError(error, in: ledger.directory)
-        }
+        return indexChanged
     }
 }

@@ -328,7 +328,7 @@ struct RecordChecker {
     /// The largest checkpoint verified against the log: the log key signed its first entries.
     var provenSize: UInt64 = 0
     /// Entries the derived files show acknowledged past the log's end, once it is read.
-    private var lostEntries: (count: UInt64, source: String)?
+    private var lostEntries: Ledger.Acknowledged.Lost?
     private var treeMismatch: (level: Int, index: UInt64)?
     /// Evidence blobs found missing; the first few are named in notes, the rest counted (a ledger
     /// kept without its blobs would otherwise hold a note per evidence item in memory).
@@ -365,6 +365,7 @@ struct RecordChecker {
         var cursor = LogCursor(file: log, from: offset, end: size)
         wholeEnd = offset
         var openBatchEnd: UInt64?
+        var tornBytes: UInt64?
         // Stopped early by an error, the checks still waiting are dropped.
         defer { signatures.cancel() }
         try afterRecord(&self)
@@ -374,9 +375,7 @@ struct RecordChecker {
                 if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                     report.notes.append("An append was in progress while verifying; its records were not checked.")
                 } else {
-                    // Unless the derived files show acknowledged entries gone (a finding of its own).
-                    let unaffected = acknowledged.beyond(position, committedEnd: wholeEnd) == nil ? "; no acknowledged entry is affected" : ""
-                    finding(.damagedLog, "The log ends with \(line.length) bytes of an incomplete record: a write was interrupted. The next write command cuts it\(unaffected).")
+                    tornBytes = line.length
                 }
                 openBatchEnd = nil
                 break
@@ -408,8 +407,13 @@ struct RecordChecker {
         if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
         lostEntries = acknowledged.beyond(report.records, committedEnd: wholeEnd)
+        if let tornBytes {
+            // Harmless unless the derived files show acknowledged entries gone (a finding of its own).
+            let unaffected = lostEntries == nil ? "; no acknowledged entry is affected" : ""
+            finding(.damagedLog, "The log ends with \(tornBytes) bytes of an incomplete record: a write was interrupted. The next write command cuts it\(unaffected).")
+        }
         if let lost = lostEntries {
-            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.source.prefix(1).uppercased() + lost.source.dropFirst()) records \(lost.count) entries, but the log holds \(report.records): entries \(report.records)…\(lost.count - 1) were acknowledged and are gone. A crash cannot do that; restore the log from a trusted copy."))
+            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.message(report.records)) A crash cannot do that; restore the log from a trusted copy."))
         }
     }
 

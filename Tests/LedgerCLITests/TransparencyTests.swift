@@ -9,18 +9,29 @@ struct TransparencyTests {
     static let vkey = sample + "/checkpoints/log.vkey"
     static let old = sample + "/checkpoints/00000000000000000021-48380a48.note"
     static let new = sample + "/checkpoints/00000000000000000040-48380a48.note"
-    static let logKey = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys/DEMO-ONLY-log.pem").path
+    static let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+    static let logKey = keys + "/DEMO-ONLY-log.pem"
+
+    /// A copy of the sample ledger in `work`, named `name`.
+    func copyOfSample(_ work: WorkDirectory, _ name: String) throws -> String {
+        let dir = work.path(name)
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: dir)
+        return dir
+    }
+
+    /// An envelope of `fact.opened` for `id`, signed by Amnesty.
+    func openingFact(_ work: WorkDirectory, _ id: String, proposition: String) throws -> String {
+        try work.write("f.json", #"{"type":"fact.opened","id":"\#(id)","fact":"\#(id)","proposition":"\#(proposition)"}"#)
+        return try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+    }
 
     @Test("append --checkpoint with a key that is not the log's appends nothing")
     func appendCheckpointWrongKey() throws {
         let work = try WorkDirectory()
-        let dir = work.path("led")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: dir)
-        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
-        try work.write("f.json", #"{"type":"fact.opened","id":"f-new","fact":"f-new","proposition":"Something new"}"#)
-        let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+        let dir = try copyOfSample(work, "led")
+        let envelope = try openingFact(work, "f-new", proposition: "Something new")
         let log = try Data(contentsOf: URL(fileURLWithPath: dir + "/log"))
-        let refused = try CLI.run(["append", dir, "--checkpoint", keys + "/DEMO-ONLY-amnesty.pem"], stdin: envelope)
+        let refused = try CLI.run(["append", dir, "--checkpoint", Self.keys + "/DEMO-ONLY-amnesty.pem"], stdin: envelope)
         #expect(refused.status == 2 && refused.stdout.isEmpty && refused.stderr.contains("checkpoints are signed by"), "\(refused)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/log")) == log)
         let appended = try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: envelope)
@@ -30,8 +41,7 @@ struct TransparencyTests {
     @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
     func unsignedCheckpointFile() throws {
         let work = try WorkDirectory()
-        let dir = work.path("led")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: dir)
+        let dir = try copyOfSample(work, "led")
         try "junk\n".write(toFile: dir + "/checkpoints/00000000000000000099-48380a48.note", atomically: true, encoding: .utf8)
         let verified = try CLI.run(["verify", dir])
         #expect(verified.status == 1 && verified.stdout.contains("[invalid-checkpoint]") && !verified.stdout.contains("[damaged-log]"), "\(verified)")
@@ -44,28 +54,17 @@ struct TransparencyTests {
         let work = try WorkDirectory()
         // A checkpoint of 43 entries signed by a planted key, with that key as log.vkey: with the
         // log's own key given, it is an invalid checkpoint, not a sign of entries gone.
-        let planted = work.path("planted")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: planted)
+        let planted = try copyOfSample(work, "planted")
         let evil = work.path("evil.pem")
         #expect(try CLI.run(["key", "generate", "--out", evil]).status == 0)
-        let other = work.path("other")
-        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
-        for file in ["FORMAT", "log"] { try FileManager.default.copyItem(atPath: Self.sample + "/" + file, toPath: other + "/" + file) }
-        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
-        for n in 0..<3 {
-            try work.write("f.json", #"{"type":"fact.opened","id":"other-\#(n)","fact":"other-\#(n)","proposition":"More"}"#)
-            let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
-            #expect(try CLI.run(["append", other, "--accepted-at", "2020-09-30T00:00:00Z"], stdin: envelope).status == 0)
-        }
-        #expect(try CLI.run(["checkpoint", other, "--key", evil]).status == 0)
+        let other = try fork(work, keep: 40, add: 3, checkpointKey: evil)
         let note = try #require(FileManager.default.contentsOfDirectory(atPath: other + "/checkpoints").first { $0.hasPrefix("00000000000000000043") })
         try FileManager.default.removeItem(atPath: planted + "/checkpoints/log.vkey")
         for file in [note, "log.vkey"] { try FileManager.default.copyItem(atPath: other + "/checkpoints/" + file, toPath: planted + "/checkpoints/" + file) }
         let given = try CLI.run(["verify", planted, "--vkey", Self.vkey])
         #expect(given.status == 1 && given.stdout.contains("[invalid-checkpoint]") && !given.stdout.contains("acknowledged and are gone"), "\(given.stdout)")
         // With no log.vkey at all, a checkpoint file still counts by its name: a cut log is not intact.
-        let cut = work.path("cut")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: cut)
+        let cut = try copyOfSample(work, "cut")
         var lines = try String(contentsOfFile: cut + "/log", encoding: .utf8).split(separator: "\n").map(String.init)
         lines.removeLast(10)
         try (lines.joined(separator: "\n") + "\n").write(toFile: cut + "/log", atomically: true, encoding: .utf8)
@@ -77,7 +76,7 @@ struct TransparencyTests {
     @Test("files around the log: a dangling witness state, a missing log.vkey, a changed blob, a linked snapshots directory, init DIR/, a directory as a key")
     func filesAroundTheLog() throws {
         let work = try WorkDirectory()
-        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
+        let keys = Self.keys
         // A witness whose state is a link to a missing file must not cosign as if it had none.
         let state = work.path("real.state")
         let cosign = { (checkpoint: String, state: String) in
@@ -90,8 +89,7 @@ struct TransparencyTests {
         #expect(dangling.status == 3 && dangling.stderr.contains("symbolic link to a file that is missing"), "\(dangling)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: work.path("link.state")) == state)
         // Checkpoints stored without log.vkey: no key is taken for the log's.
-        let led = work.path("led")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: led)
+        let led = try copyOfSample(work, "led")
         try FileManager.default.removeItem(atPath: led + "/checkpoints/log.vkey")
         let wrongKey = try CLI.run(["checkpoint", led, "--key", keys + "/DEMO-ONLY-amnesty.pem"])
         #expect(wrongKey.status == 1 && wrongKey.stderr.contains("log.vkey is missing"), "\(wrongKey)")
@@ -212,19 +210,17 @@ struct TransparencyTests {
 
     /// A copy of the sample ledger cut back to its first `keep` entries, then grown with other
     /// statements and checkpointed with the same log key: a second history.
-    func fork(_ work: WorkDirectory, keep: Int, add: Int) throws -> String {
+    func fork(_ work: WorkDirectory, keep: Int, add: Int, checkpointKey: String = Self.logKey) throws -> String {
         let dir = work.path("fork")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for file in ["FORMAT", "log"] { try FileManager.default.copyItem(atPath: Self.sample + "/" + file, toPath: dir + "/" + file) }
         let lines = try String(contentsOfFile: dir + "/log", encoding: .utf8).split(separator: "\n").prefix(keep)
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/log", atomically: true, encoding: .utf8)
-        let keys = CLI.repositoryRoot.appendingPathComponent("Tools/sample/keys").path
         for n in 0..<add {
-            try work.write("f.json", #"{"type":"fact.opened","id":"fork-\#(n)","fact":"fork-\#(n)","proposition":"Another history"}"#)
-            let envelope = try CLI.run(["sign", "--key", keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-30T00:00:00Z", work.path("f.json")]).stdout
+            let envelope = try openingFact(work, "fork-\(n)", proposition: "Another history")
             #expect(try CLI.run(["append", dir, "--accepted-at", "2020-09-30T00:00:00Z"], stdin: envelope).status == 0)
         }
-        #expect(try CLI.run(["checkpoint", dir, "--key", Self.logKey]).status == 0)
+        #expect(try CLI.run(["checkpoint", dir, "--key", checkpointKey]).status == 0)
         return dir
     }
 
@@ -270,8 +266,7 @@ struct TransparencyTests {
     @Test("a damaged node of the stored tree (a cache) on a proof's path neither accuses the log nor makes an invalid proof")
     func damagedTreeCache() throws {
         let work = try WorkDirectory()
-        let copy = work.path("copy")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        let copy = try copyOfSample(work, "copy")
         // Node 4 of level 2 lies on the path from 21 to 40 entries; the root at 40 does not use it.
         let level = copy + "/tree/level-02"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: level))
@@ -421,8 +416,7 @@ struct TransparencyTests {
         #expect(ok.status == 0, "\(ok.stdout)")
         #expect(ok.stdout.contains("19 new entries (21…39) checked in full"))
         let work = try WorkDirectory()
-        let copy = work.path("copy")
-        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        let copy = try copyOfSample(work, "copy")
         // Rewrite entry 5 (before the trusted checkpoint): the first 21 entries no longer have the
         // trusted root, and the stored checkpoints no longer match.
         var lines = try String(contentsOfFile: copy + "/log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -97,6 +97,23 @@ struct ProofJSONTests {
                 }
                 characters[position] = original
             }
+            // Read as Go's StdEncoding reads: every setting of the unused bits gives the same
+            // bytes, and only zero bits are the canonical spelling.
+            let padding = characters.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+            guard padding > 0 else {
+                #expect(Base64.decodeIgnoringUnusedBits(utf8: characters).map { [$0.bytes == input, $0.canonical] } == [true, true])
+                continue
+            }
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+            let last = characters.count - padding - 1
+            let value = try #require(alphabet.firstIndex(of: characters[last]))
+            for bits in 0..<(padding == 1 ? 4 : 16) {
+                var variant = characters
+                variant[last] = alphabet[value | bits]
+                let read = Base64.decodeIgnoringUnusedBits(utf8: variant)
+                #expect(read?.bytes == input && read?.canonical == (bits == 0), "\(encoded) with unused bits \(bits)")
+                #expect((Base64.decodeCanonical(utf8: variant) != nil) == (bits == 0))
+            }
         }
     }
 }

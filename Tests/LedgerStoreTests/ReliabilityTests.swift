@@ -221,7 +221,7 @@ struct RecoveryEdgeCaseTests {
         #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
         #expect(try Verifier.verify(directory: f.directory).findings.contains { $0.message.contains("were acknowledged and are gone") })
         let refusal = #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
-        #expect(refusal?.code == .damagedLog && refusal?.message.contains("records 11 entries, but the log holds only 10 entries in complete group commits") == true, "\(String(describing: refusal))")
+        #expect(refusal?.code == .damagedLog && refusal?.message.contains("records 11 entries, but the log holds only 10 of them") == true, "\(String(describing: refusal))")
         #expect(try Data(contentsOf: url) == longer)
         try FileManager.default.removeItem(at: url)
         #expect(try Repair.rebuildDerived(directory: f.directory).records == 10)

@@ -165,19 +165,6 @@ public struct SignedNote: Hashable, Sendable {
 
     private static let linePrefix: [UInt8] = Array("\u{2014} ".utf8)
 
-    /// Padded standard base64 with the unused bits of its last character cleared, as Go's
-    /// decoder ignores them (RFC 4648 §3.5 lets a decoder refuse them instead).
-    private static func clearingPaddingBits(_ encoded: ArraySlice<UInt8>) -> [UInt8] {
-        var text = Array(encoded)
-        let padding = text.reversed().prefix { $0 == UInt8(ascii: "=") }.count
-        guard padding == 1 || padding == 2, text.count > padding else { return text }
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        let last = text.count - padding - 1
-        guard let value = alphabet.firstIndex(of: text[last]) else { return text }
-        text[last] = alphabet[value & ~(padding == 1 ? 0b11 : 0b1111)]
-        return text
-    }
-
     /// A signature line's parts, and whether its base64 is the canonical spelling. Other spellings
     /// are read so that a line of an unknown key can be ignored, as C2SP requires, rather than
     /// refuse the note (Go's `note.Open` likewise takes non-zero padding bits).
@@ -191,12 +178,11 @@ public struct SignedNote: Hashable, Sendable {
         }
         let name = String(decoding: rest[..<space], as: UTF8.self)
         guard isValidKeyName(name) else { throw .malformedNote("signature line \(number) has an invalid key name") }
-        let encoded = rest[(space + 1)...]
-        guard let payload = Base64.decode(utf8: Self.clearingPaddingBits(encoded)), payload.count >= 5 else {
+        guard let (payload, canonical) = Base64.decodeIgnoringUnusedBits(utf8: rest[(space + 1)...]), payload.count >= 5 else {
             throw .malformedNote("signature line \(number) is not base64 of a key hash and a signature")
         }
         let keyHash = payload.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return (try NoteSignature(name: name, keyHash: keyHash, signature: Array(payload.dropFirst(4))), Base64.decodeCanonical(utf8: encoded) != nil)
+        return (try NoteSignature(name: name, keyHash: keyHash, signature: Array(payload.dropFirst(4))), canonical)
     }
 }
 
