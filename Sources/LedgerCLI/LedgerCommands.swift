@@ -199,8 +199,8 @@ struct BlobCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the blob of every evidence.attached: present and matching, missing, or mismatched.",
-            discussion: "Exit 1 if any stored blob does not match its recorded hash and size; a missing blob is reported but is not damage (it may arrive later)."
+            abstract: "Check the blob of every evidence.attached: present and matching, missing, mismatched, or unreadable.",
+            discussion: "Exit 1 if any stored blob does not match its recorded hash and size; a missing blob is reported but is not damage (it may arrive later). Exit 3 if none is mismatched but one cannot be read (a directory or a link in its place, no permission, a read error)."
         )
 
         @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))
@@ -211,7 +211,7 @@ struct BlobCommand: ParsableCommand {
         func run() throws {
             let ledger = try Ledger(directory: directory)
             let blobs = BlobStore(ledgerDirectory: directory)
-            var counts = (present: 0, missing: 0, mismatched: 0)
+            var counts = (present: 0, missing: 0, mismatched: 0, unreadable: 0)
             try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
                 let record = try stored.decoded()
                 guard let event = try? Event(payload: record.envelope.payload), case let .evidenceAttached(e) = event.body else { return true }
@@ -222,6 +222,9 @@ struct BlobCommand: ParsableCommand {
                 case .missing:
                     counts.missing += 1
                     print("missing     \(e.evidence) (entry \(stored.sequence)) sha256 \(e.sha256.hexString): add it with `ledger blob add`")
+                case let .unreadable(what):
+                    counts.unreadable += 1
+                    print("UNREADABLE  \(e.evidence) (entry \(stored.sequence)) sha256 \(e.sha256.hexString): \(what); make it the readable file `ledger blob add` stores")
                 case let .mismatched(actual, size) where actual == e.sha256:
                     counts.mismatched += 1
                     print("MISMATCHED  \(e.evidence) (entry \(stored.sequence)) the stored blob matches sha256 \(e.sha256.hexString) but has \(size) bytes; the event records \(e.size): the event's size is wrong")
@@ -231,8 +234,9 @@ struct BlobCommand: ParsableCommand {
                 }
                 return true
             }
-            print("\(counts.present) present, \(counts.missing) missing, \(counts.mismatched) mismatched")
+            print("\(counts.present) present, \(counts.missing) missing, \(counts.mismatched) mismatched" + (counts.unreadable > 0 ? ", \(counts.unreadable) unreadable" : ""))
             if counts.mismatched > 0 { throw ExitCode(1) }
+            if counts.unreadable > 0 { throw ExitCode(3) }
         }
     }
 }

@@ -149,7 +149,7 @@ struct FactsCommand: ParsableCommand {
             attacks each claim it contradicts; two evidence items attack each other when one \
             supports a claim the other contradicts; evidence whose blob mismatches or whose \
             signature or key is bad is excluded. Integrity codes: blob-missing:E, \
-            blob-mismatch:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
+            blob-mismatch:E, blob-unreadable:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
             key-revoked-later:ID.
 
             JSON (--json), stable; members may be added, never renamed or removed:
@@ -171,7 +171,7 @@ struct FactsCommand: ParsableCommand {
               "reason", "retracted_at": seq|null, "retraction_reason"}
             EVIDENCE = {"evidence", "title", "author", "media_type", "sha256",
               "size", "captured_at", "source", "supports", "contradicts",
-              "attached_at", "blob": "present"|"missing"|"mismatched"|"unchecked",
+              "attached_at", "blob": "present"|"missing"|"mismatched"|"unreadable"|"unchecked",
               "integrity", "status": "accepted"|"rejected"|"undecided"|
               "excluded"|"inactive", "reason", "custody_steps", "custody_gaps",
               "attestations"}

@@ -142,6 +142,9 @@ public enum BlobState: String, Sendable, Hashable, Codable {
     case missing
     /// Stored, but its hash or size differs from the record: integrity fails.
     case mismatched
+    /// Something is stored under its name that cannot be read as a file: reported, like a missing
+    /// blob, since it could not be checked.
+    case unreadable
     /// Not checked (no blob store given).
     case unchecked
 
@@ -159,6 +162,7 @@ public enum BlobState: String, Sendable, Hashable, Codable {
         case .present: self = .present
         case .missing: self = .missing
         case .mismatched: self = .mismatched
+        case .unreadable: self = .unreadable
         }
     }
 
@@ -168,6 +172,7 @@ public enum BlobState: String, Sendable, Hashable, Codable {
         case .present, .unchecked: nil
         case .missing: "blob-missing:\(evidence)"
         case .mismatched: "blob-mismatch:\(evidence)"
+        case .unreadable: "blob-unreadable:\(evidence)"
         }
     }
 }

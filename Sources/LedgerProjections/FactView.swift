@@ -44,13 +44,14 @@ public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
 /// Evidence whose integrity fails (blob present but mismatched, or a bad signature or key on
 /// `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing. A missing blob does
 /// not exclude evidence (a blob may arrive later; the recorded hash still commits to it) but
-/// shows as `blob-missing:E`. Statuses are Dung's grounded labelling of this graph.
+/// shows as `blob-missing:E` (`blob-unreadable:E` when something unreadable is stored in its
+/// place). Statuses are Dung's grounded labelling of this graph.
 public struct FactView: Sendable {
     /// The fact as recorded.
     public var fact: DisputedFactsProjection.Fact
     public var disputeStatus: DisputeStatus
     /// Precise integrity codes, sorted; empty when nothing was found. Codes:
-    /// `blob-missing:E`, `blob-mismatch:E`, `custody-gap:E`, `bad-signature:ID`,
+    /// `blob-missing:E`, `blob-mismatch:E`, `blob-unreadable:E`, `custody-gap:E`, `bad-signature:ID`,
     /// `key-invalid:ID` (not the author's key, or revoked before that position),
     /// `key-revoked-later:ID` (a signing key was revoked after that statement), where ID is the
     /// event id of the statement concerned.

@@ -15,6 +15,9 @@ public struct BlobStore: Sendable {
         case missing
         /// The stored file does not hash to the recorded digest, or has another size.
         case mismatched(actual: Digest, size: UInt64)
+        /// Something is stored under the digest's name but cannot be read as a file (a directory,
+        /// a link, no permission, a read error): what and why, with the path.
+        case unreadable(String)
     }
 
     public let directory: String
@@ -87,6 +90,8 @@ public struct BlobStore: Sendable {
                 keptAside = (aside, actual, actualSize)
             case .missing:
                 break
+            case let .unreadable(what):
+                throw LedgerError(.io, "The blob cannot be stored: \(what). Move that aside or make it a readable file, then add the evidence again; nothing was stored.")
             }
             try FileSystem.rename(temporary, target)
         } catch {
@@ -100,14 +105,36 @@ public struct BlobStore: Sendable {
     /// Checks the stored blob for `digest` against the digest and the recorded `size`.
     public func status(of digest: Digest, size: UInt64) -> Status {
         let file = path(for: digest)
-        guard FileSystem.isRegularFile(file), let input = try? FileDescriptor(path: file, flags: O_RDONLY) else { return .missing }
+        var info = stat()
+        guard lstat(file, &info) == 0 else {
+            return errno == ENOENT ? .missing : .unreadable("\(file) cannot be examined (\(String(cString: strerror(errno))))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFDIR: "a directory"
+            case S_IFLNK: "a symbolic link"
+            default: "not a regular file"
+            }
+            return .unreadable("\(file) is \(kind), where only the blob's own file belongs")
+        }
+        let input: FileDescriptor
+        do throws(LedgerError) {
+            input = try FileDescriptor(path: file, flags: O_RDONLY)
+        } catch {
+            return .unreadable(error.message)
+        }
         var hasher = SHA256.Hasher()
         var offset: UInt64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            guard let got = try? buffer.withUnsafeMutableBytes({ raw in
-                Result { () throws(LedgerError) in try input.read(into: raw, at: offset) }
-            }).get() else { return .missing }
+            let got: Int
+            do throws(LedgerError) {
+                got = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(LedgerError) in try input.read(into: raw, at: offset) }
+                }.get()
+            } catch {
+                return .unreadable(error.message)
+            }
             if got == 0 { break }
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
             offset += UInt64(got)

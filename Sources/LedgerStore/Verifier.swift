@@ -528,6 +528,8 @@ struct RecordChecker {
                 if missingBlobs <= Self.missingBlobsNamed {
                     report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) is not stored; add it with `ledger blob add`.")
                 }
+            case let .unreadable(what):
+                report.notes.append("Entry \(position): the blob of evidence \"\(e.evidence)\" (sha256 \(e.sha256.hexString)) could not be checked: \(what). Make it the readable file `ledger blob add` stores, then verify again.")
             case let .mismatched(actual, size):
                 finding(.blobMismatch, "The stored blob of evidence \"\(e.evidence)\" (\(blobs.path(for: e.sha256))) hashes to \(actual.hexString) with \(size) bytes; the entry records \(e.sha256.hexString) with \(e.size) bytes. The file was changed after it was stored: restore it from the original.")
             }

@@ -195,7 +195,7 @@ struct CLITests {
         #expect(try CLI.run(["verify", work.path("led")]).status == 0)
     }
 
-    @Test("blob add stores by SHA-256; blob check reports present, missing and mismatched")
+    @Test("blob add stores by SHA-256; blob check reports present, missing, mismatched and unreadable")
     func blobs() throws {
         let work = try WorkDirectory()
         try makeLedger(work)
@@ -219,6 +219,25 @@ struct CLITests {
         check = try CLI.run(["blob", "check", work.path("led")])
         #expect(check.status == 1)
         #expect(check.stdout.contains("MISMATCHED  e1"))
+        // A directory in a blob's place is reported as what it is, not as a blob to add, and
+        // adding the blob then changes nothing.
+        let absent = SHA256.hash(Array("absent".utf8)).hexString
+        try FileManager.default.createDirectory(atPath: work.path("led/blobs/sha256/\(absent)"), withIntermediateDirectories: false)
+        try work.write("absent.txt", "absent")
+        let before = try FileManager.default.contentsOfDirectory(atPath: work.path("led/blobs/sha256")).sorted()
+        let add = try CLI.run(["blob", "add", work.path("led"), work.path("absent.txt")])
+        #expect(add.status == 3 && add.stderr.contains("is a directory") && add.stderr.contains("nothing was stored"), "\(add)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work.path("led/blobs/sha256")).sorted() == before)
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: blob)
+        try "evidence".write(toFile: blob + ".tmp", atomically: false, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: blob)
+        try FileManager.default.moveItem(atPath: blob + ".tmp", toPath: blob)
+        check = try CLI.run(["blob", "check", work.path("led")])
+        #expect(check.status == 3 && check.stdout.contains("UNREADABLE  e2") && check.stdout.contains("1 present, 0 missing, 0 mismatched, 1 unreadable"), "\(check)")
+        let verify = try CLI.run(["verify", work.path("led")])
+        #expect(verify.status == 0 && verify.stderr.contains("\"e2\" (sha256 \(absent)) could not be checked") && !verify.stderr.contains("e2\" (sha256 \(absent)) is not stored"), "\(verify)")
+        let evidence = try CLI.run(["replay", work.path("led"), "--projection", "evidence-index", "--json"])
+        #expect(evidence.status == 0 && evidence.stdout.contains("\"blob\": \"unreadable\"") && evidence.stdout.contains("\"blob-unreadable:e2\""), "\(evidence)")
     }
 }
 
