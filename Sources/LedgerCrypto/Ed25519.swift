@@ -39,17 +39,11 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
         self.keyID = SHA256.hash(rawRepresentation)
         self.box = box
-        guard Self.pemBody(pemRepresentation) == Self.pemBody(text) else {
+        guard pemBody(pemRepresentation, label: "PUBLIC KEY") == pemBody(text, label: "PUBLIC KEY") else {
             throw .invalidPEM("the PUBLIC KEY block is not an Ed25519 key's one DER encoding (extra bytes, or unused bits in its bit string)")
         }
     }
 
-    /// The base64 of the first PUBLIC KEY block of `text`, without its line breaks.
-    private static func pemBody(_ text: String) -> Substring? {
-        guard let begin = text.firstRange(of: "-----BEGIN PUBLIC KEY-----"), let end = text[begin.upperBound...].firstRange(of: "-----END PUBLIC KEY-----")
-        else { return nil }
-        return Substring(text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace })
-    }
 
     init(box: PKeyBox) throws(CryptoError) {
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
@@ -131,6 +125,10 @@ public struct SigningKey: Sendable, CustomStringConvertible {
             throw .invalidPEM("no unencrypted PRIVATE KEY block (\(drainOpenSSLErrors()))")
         }
         try self.init(box: PKeyBox(takingOwnershipOf: parsed))
+        // OpenSSL reads the key and ignores bytes after it; Go's PKCS#8 parser refuses them.
+        guard let body = pemBody(text, label: "PRIVATE KEY").flatMap(Base64.decode), isOneDERElement(body) else {
+            throw .invalidPEM("the PRIVATE KEY block is not one DER encoding (bytes after the key)")
+        }
     }
 
     private init(box: PKeyBox) throws(CryptoError) {
@@ -169,4 +167,26 @@ public struct SigningKey: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "Ed25519 signing key for \(publicKey.keyID.shortHex(16))" }
+}
+
+/// The base64 of the first `label` block of `text` (`-----BEGIN label-----`), without its line
+/// breaks.
+private func pemBody(_ text: String, label: String) -> Substring? {
+    guard let begin = text.firstRange(of: "-----BEGIN \(label)-----"), let end = text[begin.upperBound...].firstRange(of: "-----END \(label)-----")
+    else { return nil }
+    return Substring(text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace })
+}
+
+/// Whether `der` is exactly one DER SEQUENCE: its header's length covers every byte after it.
+private func isOneDERElement(_ der: [UInt8]) -> Bool {
+    guard der.count >= 2, der[0] == 0x30 else { return false }
+    var length = Int(der[1])
+    var header = 2
+    if length >= 0x80 {
+        let octets = length & 0x7F
+        guard (1...3).contains(octets), der.count >= 2 + octets else { return false }
+        length = der[2..<(2 + octets)].reduce(0) { $0 << 8 | Int($1) }
+        header += octets
+    }
+    return header + length == der.count
 }

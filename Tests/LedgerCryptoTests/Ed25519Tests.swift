@@ -131,6 +131,17 @@ struct Ed25519Tests {
         }
     }
 
+    /// OpenSSL's reader takes bytes after a PKCS#8 key's DER without a word; Go's parser refuses them.
+    @Test("a PRIVATE KEY block with bytes after the key's DER is refused")
+    func privateKeyDERExact() throws {
+        let key = try SigningKey(seed: [UInt8](repeating: 7, count: 32))
+        let der = Base64.decode(try key.pemRepresentation().split(separator: "\n").dropFirst().dropLast().joined())!
+        func pem(_ der: [UInt8]) -> String { "-----BEGIN PRIVATE KEY-----\n\(Base64.encode(der))\n-----END PRIVATE KEY-----\n" }
+        #expect(try SigningKey(pemRepresentation: pem(der)).publicKey == key.publicKey)
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0, 0])) }
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0x30, 0])) }
+    }
+
     @Test("an encrypted private key is refused without asking for a pass phrase")
     func encryptedKey() throws {
         let dir = try TemporaryDirectory()
