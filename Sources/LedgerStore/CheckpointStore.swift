@@ -11,7 +11,7 @@ public struct CheckpointStore: Sendable {
     public let directory: String
 
     public init(ledgerDirectory: String) {
-        directory = ledgerDirectory + "/checkpoints"
+        directory = Ledger.Layout(directory: ledgerDirectory).checkpoints
     }
 
     /// The file holding the log's note verifier key.

@@ -149,6 +149,10 @@ public final class Ledger: @unchecked Sendable {
         public var blobs: String { directory + "/blobs" }
         /// The writer's rule state, kept between opens (a cache: see ``LedgerWriter``).
         public var rulesState: String { directory + "/rules.state" }
+        /// The stored Merkle tree's level files.
+        public var tree: String { directory + "/tree" }
+        /// Signed checkpoints and the log's verifier key.
+        public var checkpoints: String { directory + "/checkpoints" }
 
         public init(directory: String) {
             self.directory = directory

@@ -114,7 +114,7 @@ struct SequentialTreeReader {
 
 extension Ledger {
     /// The directory of the stored Merkle tree's level files.
-    public var treeDirectory: String { directory + "/tree" }
+    public var treeDirectory: String { layout.tree }
 
     /// The RFC 6962 tree over the committed records' entry ids.
     ///

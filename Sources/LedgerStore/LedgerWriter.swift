@@ -80,6 +80,7 @@ public final class LedgerWriter {
         let layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
         lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
+        layout.removeWriterLeftovers()
         ledger = try Ledger(directory: directory, writable: true)
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
         if let sequence = ledger.report.indexContradictsLogAt {
@@ -191,10 +192,6 @@ public final class LedgerWriter {
     /// rule state if there is a usable one, else from genesis.
     private func replay() throws(LedgerError) {
         let layout = ledger.layout
-        // Left by a writer stopped while it wrote the kept state (this one holds the lock).
-        for name in FileSystem.contents(of: layout.directory) where (layout.directory + "/" + name).hasPrefix(layout.rulesState + ".tmp-") {
-            FileSystem.remove(layout.directory + "/" + name)
-        }
         if let kept = keptRuleState() {
             do throws(LedgerError) {
                 return try rebuild(from: kept)
@@ -435,5 +432,27 @@ public final class LedgerWriter {
             return LedgerError(.duplicateStatement, "This exact statement (\"\(event.id)\") appears twice in the batch.")
         }
         return nil
+    }
+}
+
+extension Ledger.Layout {
+    /// Removes what writers stopped mid-write (killed, or the machine stopped) left: the index or
+    /// kept rule state being replaced, a tree being rebuilt by repair, a checkpoint or the log's
+    /// verifier key being stored. Each can be as large as the ledger's index or tree, and nothing
+    /// else would ever remove it. Only under the writer lock, so none is in use. Nothing is
+    /// removed through a `checkpoints` that is a link.
+    func removeWriterLeftovers() {
+        for name in FileSystem.contents(of: directory) {
+            let path = directory + "/" + name
+            if path.hasPrefix(index + ".tmp-") || path.hasPrefix(rulesState + ".tmp-") {
+                FileSystem.remove(path)
+            } else if path.hasPrefix(tree + ".rebuilding-") {
+                if FileSystem.isSymbolicLink(path) { FileSystem.remove(path) } else { FileSystem.removeTree(path) }
+            }
+        }
+        guard !FileSystem.isSymbolicLink(checkpoints) else { return }
+        for name in FileSystem.contents(of: checkpoints) where name.contains(".tmp-") {
+            FileSystem.remove(checkpoints + "/" + name)
+        }
     }
 }

@@ -28,6 +28,7 @@ public enum Repair {
         try Ledger.checkFormat(layout)
         let lock = try WriterLock(path: layout.lock, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
+        layout.removeWriterLeftovers()
         let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true, holdingLock: true)
         // The new tree is built beside the old one, in the pass over the log that compares the old
         // files with it, and takes its place only if they hold no evidence.

@@ -346,7 +346,7 @@ struct RecordChecker {
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
-        storedTree = StoredTreeReader(directory: directory + "/tree").map(SequentialTreeReader.init)
+        storedTree = StoredTreeReader(directory: Ledger.Layout(directory: directory).tree).map(SequentialTreeReader.init)
         if let file = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let bytes = try? file.size {
             index = (file, bytes / UInt64(Ledger.IndexEntry.size))
         }

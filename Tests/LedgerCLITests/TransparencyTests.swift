@@ -130,6 +130,26 @@ struct TransparencyTests {
         }
     }
 
+    @Test("what writers killed mid-write left is removed by the next writer or repair, and nothing else")
+    func writerLeftovers() throws {
+        let work = try WorkDirectory()
+        let fm = FileManager.default
+        for command in [["repair", "--rebuild-derived"], ["checkpoint", "--key", Self.keys + "/DEMO-ONLY-log.pem"]] {
+            let led = try copyOfSample(work, "led-\(command[0])")
+            let leftovers = ["index.tmp-4242", "rules.state.tmp-17", "tree.rebuilding-99/level-00", "checkpoints/00000000000000000099-48380a48.note.tmp-5", "checkpoints/log.vkey.tmp-6"]
+            try fm.createDirectory(atPath: led + "/tree.rebuilding-99", withIntermediateDirectories: false)
+            for name in leftovers { try "partial".write(toFile: led + "/" + name, atomically: false, encoding: .utf8) }
+            let kept = ["index.tmp", "notes-of-the-operator.txt", "tree.rebuilding", "checkpoints/README"]
+            for name in kept { try "mine".write(toFile: led + "/" + name, atomically: false, encoding: .utf8) }
+            let r = try CLI.run(command.prefix(1) + [led] + command.dropFirst())
+            #expect(r.status == 0, "\(command): \(r)")
+            for name in leftovers { #expect(!fm.fileExists(atPath: led + "/" + name), "\(command): \(name)") }
+            #expect(!fm.fileExists(atPath: led + "/tree.rebuilding-99"), "\(command)")
+            for name in kept { #expect(fm.fileExists(atPath: led + "/" + name), "\(command): \(name)") }
+            #expect(try CLI.run(["verify", led]).status == 0, "\(command)")
+        }
+    }
+
     @Test("the verifier key printed for the log key is the one recorded with the checkpoints")
     func verifierKey() throws {
         let printed = try CLI.run(["verifier-key", Self.logKey, "--name", "evidence-ledger.example/amnesty-2020"])
