@@ -27,6 +27,10 @@ struct VerifyCommand: ParsableCommand {
             fold to the trusted root and the entry just before the new ones must be the one you \
             saved; an old entry changed behind an unchanged tree is found by a full verification.
 
+            With --witness and --witnesses-required k, the newest checkpoint the log key signed \
+            must also be cosigned by k of those witnesses; with --origin, the log must be of that \
+            origin (its genesis record and its checkpoints). Both apply with and without --since.
+
             --save-state FILE saves the rule state at the newest checkpoint that verified (with \
             --since: the ledger's newest checkpoint), only if the ledger is intact. Keep it with \
             that checkpoint file: together they are what --since and --state take next time. The \
@@ -82,8 +86,11 @@ struct VerifyCommand: ParsableCommand {
             guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
             // Checked as --since checks it: a witness's key, say, is a usage mistake, not damage.
             let key = try keys.vkey.map { _ in try keys.verifier().log }
-            report = try Verifier.verify(directory: directory, logKey: key, saveState: saveState, progress: progress)
+            // What a reviewer requires of the checkpoints beyond the log key's signature.
+            let policy = keys.witness.isEmpty && keys.origin == nil ? nil : try keys.verifier(origin: Ledger(directory: directory).origin())
+            report = try Verifier.verify(directory: directory, logKey: key, policy: policy, saveState: saveState, progress: progress)
             summary = "\(report.records) entries, \(report.signatures) signatures verified, \(report.checkpoints) checkpoint(s) verified"
+            if let policy, policy.requiredWitnesses > 0 { summary += "; the newest cosigned by \(policy.requiredWitnesses) or more of the \(policy.witnesses.count) witness(es) given" }
         }
         for note in report.notes { Terminal.note("note: \(note)") }
         if report.isIntact {

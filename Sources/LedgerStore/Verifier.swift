@@ -69,22 +69,28 @@ public enum Verifier {
     ///     verifications (see ``SavedState``); saved only if the ledger is intact.
     ///   - saveAt: the size of the stored checkpoint to save the state at; by default the newest.
     ///   - ruleState: where the rule state goes as it grows.
+    ///   - policy: what a reviewer requires of the newest checkpoint the log key signed besides
+    ///     its signature and root: its witnesses' cosignatures, and the log's origin (which the
+    ///     genesis record must name too). Its log key is the one checkpoints are checked by.
     public static func verify(
-        directory: String, logKey: NoteVerifier? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
+        directory: String, logKey: NoteVerifier? = nil, policy: CheckpointVerifier? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
         ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
+        let logKey = policy?.log ?? logKey
         var report = try verify(
-            directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: true, progress: progress)
+            directory: directory, logKey: logKey, policy: policy, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: true,
+            progress: progress)
         if report.findings.contains(where: { $0.code == .badSignature }) {
             report = try verify(
-                directory: directory, logKey: logKey, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: false, progress: progress)
+                directory: directory, logKey: logKey, policy: policy, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: false,
+                progress: progress)
         }
         return report
     }
 
     private static func verify(
-        directory: String, logKey: NoteVerifier?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage, parallel: Bool,
-        progress: ((UInt64, UInt64, UInt64) -> Void)?
+        directory: String, logKey: NoteVerifier?, policy: CheckpointVerifier?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage,
+        parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> VerificationReport {
         let stored = CheckpointStore(ledgerDirectory: directory)
         var key = logKey
@@ -134,6 +140,7 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
+        if let policy { checker.apply(policy, to: pending.prefix(next).map(\.path)) }
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return checker.report
     }
@@ -436,6 +443,30 @@ struct RecordChecker {
     /// Saves the captured state to `path` if nothing was found; ``VerificationReport/savedStateSize``
     /// stays `nil` otherwise (with a note when findings prevented it; without a verified
     /// checkpoint there is nothing to save it at, which the caller tells from that `nil`).
+    /// Checks the newest of `checkpoints` (stored, within the log) that the log key signed against
+    /// `policy`: the witnesses it requires and the origin it expects, which the genesis record must
+    /// name too.
+    mutating func apply(_ policy: CheckpointVerifier, to checkpoints: [String]) {
+        let origin = state.origin ?? ""
+        guard origin == policy.origin else {
+            report.findings.append(.init(sequence: 0, code: .invalidCheckpoint, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(policy.origin)\" as --origin expects: it is not the log you meant to check."))
+            return
+        }
+        let signed = checkpoints.reversed().lazy.compactMap { path -> (path: String, text: [UInt8], size: UInt64)? in
+            guard let text = try? CheckpointStore.read(path), let size = try? CheckpointVerifier(origin: origin, log: policy.log).verify(text).size else { return nil }
+            return (path, text, size)
+        }.first
+        guard let signed else {
+            report.findings.append(.init(sequence: report.records, code: .invalidCheckpoint, message: "No checkpoint the log key signed is stored, so none is cosigned by the witnesses required. Ask the operator to run `ledger checkpoint` and to have it cosigned."))
+            return
+        }
+        do throws(NoteError) {
+            _ = try policy.verify(signed.text)
+        } catch {
+            report.findings.append(.init(sequence: signed.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(signed.path)) does not meet what was required of it: \(error). Ask the operator to have it cosigned, or check the --witness keys given."))
+        }
+    }
+
     mutating func saveCapturedState(to path: String) throws(LedgerError) {
         guard report.isIntact else {
             report.notes.append("The rule state was not saved: the ledger is not intact.")

@@ -392,6 +392,21 @@ struct TransparencyTests {
         #expect(try check(work.path("new-w1.note"), required: 2) == 1)
         #expect(try check(work.path("new-w1.note"), required: 1) == 0)
         #expect(try check(Self.new, required: 1) == 1)
+        // A full verification applies the same requirement to the newest stored checkpoint, and
+        // saves no rule state when it is not met.
+        let led = try copyOfSample(work, "led")
+        func verify(required: Int, _ extra: [String] = []) throws -> CLI.Result {
+            try CLI.run(["verify", led, "--vkey", Self.vkey] + witnessArgs + ["--witnesses-required", String(required)] + extra)
+        }
+        let uncosigned = try verify(required: 1, ["--save-state", work.path("s.state")])
+        #expect(uncosigned.status == 1 && uncosigned.stdout.contains("checkpoint of 40 entries: [invalid-checkpoint]"), "\(uncosigned)")
+        #expect(!FileManager.default.fileExists(atPath: work.path("s.state")))
+        try FileManager.default.removeItem(atPath: led + "/checkpoints/00000000000000000040-48380a48.note")
+        try FileManager.default.copyItem(atPath: work.path("new-w1.note"), toPath: led + "/checkpoints/00000000000000000040-48380a48.note")
+        #expect(try verify(required: 1).status == 0)
+        #expect(try verify(required: 2).status == 1)
+        let otherOrigin = try CLI.run(["verify", led, "--vkey", Self.vkey, "--origin", "another.example/log"])
+        #expect(otherOrigin.status == 1 && otherOrigin.stdout.contains("not the log you meant"), "\(otherOrigin)")
         // Rollback: w1 has cosigned 40 and refuses 21.
         #expect(try cosign(Self.old, "w1").status == 1)
         // A conflicting checkpoint of the same size is refused.
