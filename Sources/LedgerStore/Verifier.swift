@@ -373,16 +373,22 @@ struct RecordChecker {
         wholeEnd = offset
         var openBatchEnd: UInt64?
         var tornBytes: UInt64?
+        // Where the group commit of the record being read began; and, if the log ends inside one
+        // that no append is finishing, where that one began: the next write cuts from there.
+        var batchStart = (sequence: position, offset: offset)
+        var unfinished: (sequence: UInt64, offset: UInt64)?
         // Stopped early by an error, the checks still waiting are dropped.
         defer { signatures.cancel() }
         try afterRecord(&self)
         while let line = try cursor.next() {
             if position % 65_536 == 0 { progress?(position, line.offset, size) }
+            if openBatchEnd == nil { batchStart = (position, line.offset) }
             guard line.complete else {
                 if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                     report.notes.append("An append was in progress while verifying; its records were not checked.")
                 } else {
                     tornBytes = line.length
+                    unfinished = batchStart
                 }
                 openBatchEnd = nil
                 break
@@ -399,11 +405,13 @@ struct RecordChecker {
         for position in signatures.finish() {
             report.findings.append(.init(sequence: position, code: .badSignature, message: "A signature does not verify over the statement at this entry: it was changed after signing."))
         }
+        var unfinishedEnd: UInt64?
         if let openBatchEnd {
             if Verifier.appendInProgress(log: log, sizeAtStart: size, layout: layout) {
                 report.notes.append("An append was in progress while verifying (group commit ending at sequence \(openBatchEnd)); it was checked as far as it was written.")
             } else {
-                finding(.damagedLog, "The last group commit (ending at sequence \(openBatchEnd)) is incomplete: it was never acknowledged, and the next write command cuts it.")
+                unfinished = batchStart
+                unfinishedEnd = openBatchEnd
             }
         }
         progress?(position, size, size)
@@ -413,14 +421,26 @@ struct RecordChecker {
         // A lookup that could not read the tables on disk answered "not found": nothing here holds.
         if let failure = state.base?.readFailure { throw failure }
         report.root = range.root
-        lostEntries = acknowledged.beyond(report.records, committedEnd: wholeEnd)
+        // What the next write keeps: the log up to the group commit it would cut, as an open counts.
+        let kept = unfinished?.sequence ?? report.records
+        lostEntries = acknowledged.beyond(kept, committedEnd: unfinished?.offset ?? wholeEnd)
+        // Harmless unless the derived files show acknowledged entries gone (a finding of its own).
+        let consequence: String
+        if lostEntries != nil {
+            consequence = "The next write command would cut it, but entries it would cut were acknowledged, so the writer refuses"
+        } else if let unfinished, unfinished.sequence < position {
+            consequence = "The next write command cuts it, with the unfinished group commit from sequence \(unfinished.sequence); no acknowledged entry is affected"
+        } else {
+            consequence = "The next write command cuts it; no acknowledged entry is affected"
+        }
         if let tornBytes {
-            // Harmless unless the derived files show acknowledged entries gone (a finding of its own).
-            let unaffected = lostEntries == nil ? "; no acknowledged entry is affected" : ""
-            finding(.damagedLog, "The log ends with \(tornBytes) bytes of an incomplete record: a write was interrupted. The next write command cuts it\(unaffected).")
+            finding(.damagedLog, "The log ends with \(tornBytes) bytes of an incomplete record: a write was interrupted. \(consequence).")
+        } else if let unfinishedEnd {
+            finding(.damagedLog, "The last group commit (ending at sequence \(unfinishedEnd)) is incomplete: a write was interrupted. \(consequence).")
         }
         if let lost = lostEntries {
-            report.findings.append(.init(sequence: report.records, code: .damagedLog, message: "\(lost.message(report.records)) A crash cannot do that; restore the log from a trusted copy."))
+            let unfinishedNote = kept < report.records ? " (Entries \(kept)…\(report.records - 1) are in the log, but their group commit is not whole.)" : ""
+            report.findings.append(.init(sequence: kept, code: .damagedLog, message: "\(lost.message(kept))\(unfinishedNote) A crash cannot do that; restore the log from a trusted copy."))
         }
     }
 

@@ -130,6 +130,22 @@ struct TransparencyTests {
         }
     }
 
+    @Test("a torn last record inside an acknowledged group commit: verify and the writer name the same lost entries")
+    func tornAcknowledged() throws {
+        let work = try WorkDirectory()
+        let led = try copyOfSample(work, "led")
+        var log = try Data(contentsOf: URL(fileURLWithPath: led + "/log"))
+        log[log.count - 1] = UInt8(ascii: "B")
+        try log.write(to: URL(fileURLWithPath: led + "/log"))
+        let verify = try CLI.run(["verify", led])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("entry 35: [damaged-log] A stored checkpoint records 40 entries, but the log holds only 35 of them: entries 35…39"), "\(verify.stdout)")
+        #expect(verify.stdout.contains("so the writer refuses") && !verify.stdout.contains("no acknowledged entry is affected"), "\(verify.stdout)")
+        try work.write("f.env", try openingFact(work, "another-fact", proposition: "P"))
+        let append = try CLI.run(["append", led, work.path("f.env")])
+        #expect(append.status == 1 && append.stderr.contains("the log holds only 35 of them: entries 35…39"), "\(append)")
+    }
+
     @Test("what writers killed mid-write left is removed by the next writer or repair, and nothing else")
     func writerLeftovers() throws {
         let work = try WorkDirectory()
