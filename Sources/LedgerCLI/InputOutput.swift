@@ -166,7 +166,27 @@ extension JSONValue {
         default:
             var writer = JSONWriter()
             writer.value(self)
-            out.append(contentsOf: writer.bytes)
+            Self.appendEscapingInvisible(writer.bytes, to: &out)
+        }
+    }
+
+    /// Appends JSON, with DEL and the C1 controls (U+0080–U+009F), which JSON may leave raw but a
+    /// terminal may obey (U+009B starts an escape sequence), as `\u` escapes: the same JSON.
+    /// They can only be in strings, where the escapes mean the same characters.
+    fileprivate static func appendEscapingInvisible(_ bytes: [UInt8], to out: inout [UInt8]) {
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            let hex = Array("0123456789abcdef".utf8)
+            if byte == 0x7F {
+                out.append(contentsOf: Array("\\u007f".utf8))
+            } else if byte == 0xC2, i + 1 < bytes.count, (0x80...0x9F).contains(bytes[i + 1]) {
+                out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(bytes[i + 1] >> 4)], hex[Int(bytes[i + 1] & 0xF)]])
+                i += 1
+            } else {
+                out.append(byte)
+            }
+            i += 1
         }
     }
 

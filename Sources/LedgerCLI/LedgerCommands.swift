@@ -142,7 +142,7 @@ struct ShowCommand: ParsableCommand {
         print("accepted at: \(record.acceptedAt.rfc3339)  (the ledger's time)")
         if let decoded = try? Event(payload: record.envelope.payload, allowUnknownType: true) {
             print("signed at:   \(decoded.signedAt.rfc3339)  (the author's time)")
-            print("type:        \(decoded.type)\(decoded.isKnownType ? "" : " (not known to this version)")")
+            print("type:        \(decoded.type.printable)\(decoded.isKnownType ? "" : " (not known to this version)")")
             print("statement:   \(decoded.id) by \(decoded.author)")
         }
         for signature in record.envelope.signatures { print("signed by key \(signature.keyID.hexString)") }

@@ -115,12 +115,29 @@ struct Style {
 }
 
 func shorten(_ text: String, _ limit: Int) -> String {
-    let flat = text.replacingNewlines()
+    let flat = text.printable
     return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
 }
 
 extension String {
-    func replacingNewlines() -> String { String(map { $0.isNewline ? " " : $0 }) }
+    /// The text as one line that a terminal shows as written: line breaks become spaces, and
+    /// other control characters become `\u001b`-style escapes. A ledger's texts are anyone's
+    /// who can sign: an escape sequence in a statement could erase lines on a reader's terminal,
+    /// or paint a false status.
+    var printable: String {
+        var out = ""
+        out.unicodeScalars.reserveCapacity(unicodeScalars.count)
+        for scalar in unicodeScalars {
+            if scalar == "\n" || scalar == "\r" || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}" {
+                out.unicodeScalars.append(" ")
+            } else if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }
 
 // MARK: - ledger facts
@@ -227,7 +244,7 @@ struct FactsCommand: ParsableCommand {
             try table.append([
                 fact.fact.fact, fact.disputeStatus.rawValue, String(fact.claims.count), String(counts.accepted), String(counts.rejected),
                 String(counts.undecided), fact.latestFinding?.outcome ?? "-", integrity,
-                style.enabled ? shorten(fact.fact.proposition, 70) : fact.fact.proposition.replacingNewlines(),
+                style.enabled ? shorten(fact.fact.proposition, 70) : fact.fact.proposition.printable,
             ])
         }
         let filter = status.map { ", \($0.rawValue) only" } ?? ""
@@ -296,15 +313,15 @@ struct FactCommand: ParsableCommand {
     func printFact(_ fact: FactView, timeline: [TimelineProjection.Entry], position: ReplayPosition, style: Style) throws(LedgerError) {
         let f = fact.fact
         print(style.bold("Fact \(f.fact)") + ", \(describe(position))")
-        print("Proposition:    \(f.proposition)")
+        print("Proposition:    \(f.proposition.printable)")
         var opened = "Opened:         entry \(f.openedAt) by \(f.openedBy)"
-        if !f.subjects.isEmpty { opened += "; subjects: " + f.subjects.joined(separator: ", ") }
-        if !f.tags.isEmpty { opened += "; tags: " + f.tags.joined(separator: ", ") }
+        if !f.subjects.isEmpty { opened += "; subjects: " + f.subjects.joined(separator: ", ").printable }
+        if !f.tags.isEmpty { opened += "; tags: " + f.tags.joined(separator: ", ").printable }
         print(opened)
         print("Dispute status: \(style.status(fact.disputeStatus))")
         print("Integrity:      " + (fact.integrity.isEmpty ? "no problems found" : style.paint(fact.integrity.joined(separator: ", "), "31")))
         if let finding = fact.latestFinding {
-            print("Finding:        \(finding.outcome) (\(finding.finding) by \(finding.author), entry \(finding.sequence)): \(finding.rationale.replacingNewlines())")
+            print("Finding:        \(finding.outcome.printable) (\(finding.finding) by \(finding.author), entry \(finding.sequence)): \(finding.rationale.printable)")
             if !finding.reliesOn.isEmpty { print("                relies on " + finding.reliesOn.joined(separator: ", ")) }
             if fact.fact.findings.count > 1 { print("                (\(fact.fact.findings.count - 1) earlier finding(s); see --json)") }
         } else {
@@ -320,14 +337,14 @@ struct FactCommand: ParsableCommand {
             print("")
             print(style.bold("Retracted claims (\(fact.retractedClaims.count))"))
             for claim in fact.retractedClaims {
-                print("  \(claim.claim.claim) by \(claim.claim.author), \(claim.claim.stance): \(claim.reason)")
+                print("  \(claim.claim.claim) by \(claim.claim.author), \(claim.claim.stance): \(claim.reason.printable)")
             }
         }
         print("")
         print(style.bold("Evidence (\(fact.evidence.count))"))
         for e in fact.evidence {
             let item = e.item
-            print("  \(item.evidence) [\(style.label(e.status.rawValue))] \"\(item.title)\" by \(item.author), entry \(item.attachedAt); blob \(e.blob.rawValue)")
+            print("  \(item.evidence) [\(style.label(e.status.rawValue))] \"\(item.title.printable)\" by \(item.author), entry \(item.attachedAt); blob \(e.blob.rawValue)")
             var relations: [String] = []
             if !item.supports.isEmpty { relations.append("supports " + item.supports.joined(separator: ", ")) }
             if !item.contradicts.isEmpty { relations.append("contradicts " + item.contradicts.joined(separator: ", ")) }
@@ -335,12 +352,12 @@ struct FactCommand: ParsableCommand {
             relations.append("custody: \(item.custody.count) step(s)" + (gaps > 0 ? ", \(gaps) gap(s)" : ""))
             print("    " + relations.joined(separator: "; "))
             print("    \(e.reason)")
-            for a in item.attestations { print("    attested: \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+            for a in item.attestations { print("    attested: \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
         }
         if !fact.fact.attestations.isEmpty {
             print("")
             print(style.bold("Attestations on the fact's entries"))
-            for a in fact.fact.attestations { print("  \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence)) on \(a.target)") }
+            for a in fact.fact.attestations { print("  \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence)) on \(a.target)") }
         }
         print("")
         print(style.bold("Timeline (\(timeline.count) events)"))
@@ -348,7 +365,7 @@ struct FactCommand: ParsableCommand {
         for event in timeline {
             try table.append([
                 String(event.sequence), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
-                event.author, event.summary.replacingNewlines(),
+                event.author, event.summary.printable,
             ])
         }
         try table.print(style: style)
@@ -360,17 +377,17 @@ struct FactCommand: ParsableCommand {
         if c.lastChange != c.assertedAt { head += ", last change \(c.lastChange) (\(c.amendments) amendment(s))" }
         if let counters = c.counters { head += "; counters \(counters)" }
         print(head)
-        print("    \"\(c.statement.replacingNewlines())\"")
+        print("    \"\(c.statement.printable)\"")
         if let source = c.source {
             let parts = [source.uri, source.publishedAt.map { "published \($0)" }].compactMap { $0 }
-            if !parts.isEmpty { print("    source: " + parts.joined(separator: ", ")) }
+            if !parts.isEmpty { print("    source: " + parts.joined(separator: ", ").printable) }
         }
         var links: [String] = []
         links.append("evidence for: " + (c.evidenceFor.isEmpty ? "none" : c.evidenceFor.joined(separator: ", ")))
         links.append("against: " + (c.evidenceAgainst.isEmpty ? "none" : c.evidenceAgainst.joined(separator: ", ")))
         if !c.counteredBy.isEmpty { links.append("countered by: " + c.counteredBy.joined(separator: ", ")) }
         print("    " + links.joined(separator: "; "))
-        for a in c.attestations { print("    attested: \(a.kind) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+        for a in c.attestations { print("    attested: \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
         print("    \(view.reason)")
     }
 }

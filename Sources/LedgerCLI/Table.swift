@@ -30,6 +30,8 @@ struct Table {
     /// - Throws: ``LedgerError/Code/io`` if the rows go to a temporary file and it cannot be
     ///   written.
     mutating func append(_ row: [String]) throws(LedgerError) {
+        // Cells hold a ledger's texts, shown on one line as written (see `printable`).
+        let row = row.map(\.printable)
         for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
         count += 1
         if let spool {

@@ -146,6 +146,21 @@ struct TransparencyTests {
         #expect(append.status == 1 && append.stderr.contains("the log holds only 35 of them: entries 35…39"), "\(append)")
     }
 
+    @Test("control characters in a ledger's texts reach no terminal: escapes in plain output and JSON")
+    func controlCharacters() throws {
+        let work = try WorkDirectory()
+        let led = try copyOfSample(work, "led")
+        try work.write("f.env", try openingFact(work, "forged-look", proposition: #"Real\r\u001b[2KFORGED \u009b32maccepted\u007f"#))
+        #expect(try CLI.run(["append", led, work.path("f.env")]).status == 0)
+        let raw: [Character] = ["\u{1B}", "\u{9B}", "\u{7F}", "\r"]
+        for command in [["fact", led, "forged-look"], ["facts", led], ["fact", led, "forged-look", "--json"], ["facts", led, "--json"]] {
+            let r = try CLI.run(command)
+            #expect(r.status == 0, "\(command): \(r.stderr)")
+            #expect(!r.stdout.contains { raw.contains($0) }, "\(command)")
+            #expect(r.stdout.contains(#"\u001b[2KFORGED \u009b32maccepted\u007f"#), "\(command): \(r.stdout.prefix(3000))")
+        }
+    }
+
     @Test("what writers killed mid-write left is removed by the next writer or repair, and nothing else")
     func writerLeftovers() throws {
         let work = try WorkDirectory()
