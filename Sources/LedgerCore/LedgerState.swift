@@ -7,7 +7,7 @@ public struct LedgerState: Sendable {
     /// Names the append rules: the vocabulary's version and types, and a revision raised whenever
     /// a rule changes. A rule state saved under other rules is not used (it may hold what these
     /// rules would have refused, or miss what they would have kept).
-    public static let rules = "revision 1; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
+    public static let rules = "revision 2; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
 
     /// A registered party.
     public struct Party: Sendable, Hashable {
@@ -335,10 +335,10 @@ public struct LedgerState: Sendable {
                 throw LedgerError(.unknownReference, "Fact \"\(fact)\" names subject \"\(subject)\", which is not a registered party. Register the party first.")
             }
         case let .claimAsserted(claim, fact, _, _, _):
-            guard self.claim(claim) == nil else { throw duplicateClaim(claim) }
+            try requireNewClaim(claim)
             try requireExisting(fact, .fact, by: event)
         case let .claimCountered(claim, counters, fact, _, _, _):
-            guard self.claim(claim) == nil else { throw duplicateClaim(claim) }
+            try requireNewClaim(claim)
             try requireExisting(fact, .fact, by: event)
             let target = try existingClaim(counters, by: event)
             guard target.fact == fact else {
@@ -358,6 +358,9 @@ public struct LedgerState: Sendable {
         case let .evidenceAttached(e):
             try require(event, roles: [.investigator, .reviewer])
             try requireNew(e.evidence, .evidence)
+            if self.claim(e.evidence) != nil {
+                throw LedgerError(.duplicateID, "The evidence id \"\(e.evidence)\" is already a claim's id: an attestation naming it could not tell them apart. Choose another id.")
+            }
             for claim in e.supports + e.contradicts {
                 if let at = try existingClaim(claim, by: event).retractedAt {
                     throw LedgerError(.invalidEvent, "Evidence \"\(e.evidence)\" refers to claim \"\(claim)\", retracted at entry \(at); evidence can only support or contradict active claims.")
@@ -391,8 +394,14 @@ public struct LedgerState: Sendable {
         }
     }
 
-    private func duplicateClaim(_ claim: String) -> LedgerError {
-        LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
+    /// Claim and evidence ids share one space: an attestation targets either by its id alone.
+    private func requireNewClaim(_ claim: String) throws(LedgerError) {
+        guard self.claim(claim) == nil else {
+            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
+        }
+        if let at = sequence(of: .evidence, claim) {
+            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already the id of evidence attached at entry \(at): an attestation naming it could not tell them apart. Choose another id.")
+        }
     }
 
     private func requireSelfOrAdmin(_ event: Event, party: String) throws(LedgerError) {

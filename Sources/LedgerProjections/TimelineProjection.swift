@@ -82,8 +82,8 @@ public struct TimelineProjection: Projection {
     /// Ids are read as the disputed-facts index reads them, so that the rules applied to the
     /// records the index lists for a fact give what they give over the whole log: the first
     /// claim or evidence item of an id is the one it names (a claim about a fact not yet opened
-    /// is none), and an attestation of an id that names both a claim and an evidence item is the
-    /// claim's.
+    /// is none), and an attestation of an id that names both a claim and an evidence item (only in
+    /// a log that broke the append rules, which refuse such an id) is the claim's.
     struct Rules {
         /// Each fact's events, in log order.
         var facts: [String: [Entry]] = [:]

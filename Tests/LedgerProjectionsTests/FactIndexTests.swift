@@ -149,20 +149,20 @@ struct FactIndexTests {
         }
     }
 
-    @Test("an attestation of an attestation, and of an id both a claim and an evidence item have, touch the facts the timeline projection says")
+    @Test("an attestation of an attestation, of a claim's id and of an evidence item's entry touch the facts the timeline projection says")
     func timelineAttestations() throws {
         let t = try TestLedger()
         try t.openFact("F1")
         try t.openFact("F2")
         try t.assert("C1", fact: "F1", by: "amnesty", "affirms")
         try t.assert("C2", fact: "F2", by: "idemia", "denies")
-        // Evidence named like the claim of F1, bearing on F2's claim.
-        let shared = try t.attach("C1", supports: ["C2"])
+        // Evidence bearing on F2's claim.
+        let shared = try t.attach("E1", supports: ["C2"])
         let first = try t.attest("A1", target: "C2")
         let second = try t.attest("A2", target: first.entryID.hexString)
         let third = try t.attest("A3", target: second.entryID.hexString)
         let ambiguous = try t.attest("A4", target: "C1")
-        try t.custody("C1", "copied")
+        try t.custody("E1", "copied")
         let onShared = try t.attest("A5", target: shared.entryID.hexString)
         let ledger = try t.open()
         let timelines = try indexedTimelines(ledger, through: ledger.count - 1)

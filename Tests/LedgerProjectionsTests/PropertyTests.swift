@@ -74,10 +74,7 @@ struct RandomCase {
             try ledger.retract(target.id, by: target.author)
             if let i = claims.firstIndex(where: { $0.id == target.id }) { claims[i].active = false }
         case 57..<72 where !active.isEmpty:
-            // Sometimes the id of a claim: the two kinds have ids of their own, and an
-            // attestation of such an id is the claim's.
-            let reused = Int.random(in: 0..<100, using: &random) < 15 ? pick(claims.map(\.id).filter { !evidence.contains($0) }) : nil
-            let item = reused ?? id("E")
+            let item = id("E")
             // Evidence may only support or contradict active claims.
             let ids = active.map(\.id)
             let entry = try ledger.attach(item, by: pick(Self.writers) ?? "amnesty", supports: subset(ids, chance: 25), contradicts: subset(ids, chance: 25), custodian: Bool.random(using: &random) ? "lab" : nil)

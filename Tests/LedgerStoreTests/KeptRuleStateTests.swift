@@ -242,7 +242,8 @@ struct KeptRuleStateTests {
         let header = String(decoding: bytes[16..<headerEnd], as: UTF8.self)
         #expect(header.contains(LedgerState.rules))
         // The same rules but for their revision, with the header's checksum made again.
-        let other = Array(header.replacingOccurrences(of: "revision 1;", with: "revision 0;").utf8)
+        let revision = String(LedgerState.rules.prefix { $0 != ";" })
+        let other = Array(header.replacingOccurrences(of: revision + ";", with: revision.dropLast() + (revision.last == "0" ? "9" : "0") + ";").utf8)
         #expect(other.count == headerEnd - 16 && other != Array(header.utf8))
         bytes.replaceSubrange(16..<headerEnd, with: other)
         bytes.replaceSubrange(headerEnd..<(headerEnd + 32), with: SHA256.hash(bytes[..<headerEnd]).rawRepresentation)

@@ -227,13 +227,17 @@ struct RejectionTests {
         try expectRejected(f, [f.sign(["type": "attestation.made", "id": "a9", "attestation": "a9", "target": Digest.zero.hexString, "kind": "reviewed"], as: "rev")], .unknownReference)
     }
 
-    @Test("duplicate ids: statement id, fact id, claim id")
+    @Test("duplicate ids: statement id, fact id, claim id, a claim id that is an evidence id and the reverse")
     func duplicateIDs() throws {
         let f = try Fixture()
         try f.populate()
         try expectRejected(f, [f.sign(["type": "fact.opened", "id": "open-f1", "fact": "f-new", "proposition": "P"], as: "rev")], .duplicateID)
         try expectRejected(f, [f.sign(["type": "fact.opened", "id": "new", "fact": "f1", "proposition": "P"], as: "rev")], .duplicateID)
         try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "c1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID)
+        // Claim and evidence ids share one space: an attestation names either by its id alone.
+        try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "e1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID)
+        try expectRejected(f, [f.sign(["type": "claim.countered", "id": "new", "claim": "e1", "counters": "c1", "fact": "f1", "stance": "denies", "statement": "s"], as: "rev")], .duplicateID)
+        try expectRejected(f, [f.sign(["type": "evidence.attached", "id": "new", "evidence": "c1", "sha256": SHA256.hash(Array("x".utf8)).hexString, "size": 1, "media_type": "text/plain", "title": "T"], as: "inv")], .duplicateID)
     }
 
     @Test("the same envelope twice, also re-encoded: other whitespace, member order, URL-safe unpadded base64")
