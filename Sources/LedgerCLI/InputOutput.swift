@@ -48,7 +48,8 @@ enum Files {
             if n == 0 { break }
             out += buffer[..<n]
             guard out.count <= limit else {
-                throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes, the most this command reads from it. Check that it is the file you meant.")
+                // A wrong file named, not a statement refused: a usage mistake.
+                throw LedgerError(.usage, "\(path) is larger than \(limit) bytes, the most this command reads from it. Check that it is the file you meant.")
             }
         }
         return out
@@ -104,7 +105,16 @@ enum Files {
         do {
             return try SigningKey(pemRepresentation: text)
         } catch {
-            throw LedgerError(.usage, "\(path) does not hold an unencrypted Ed25519 private key in PEM (PKCS#8): \(error). Make one with `ledger key generate --out FILE`.")
+            let found = if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+                "it holds an encrypted private key, and ledger reads keys only unencrypted (`openssl pkey -in \(path) -out PLAIN.pem` decrypts it)"
+            } else if text.contains("-----BEGIN PUBLIC KEY-----") && !text.contains("-----BEGIN PRIVATE KEY-----") {
+                "it holds a public key; signing needs the private key"
+            } else if !text.contains("-----BEGIN PRIVATE KEY-----") {
+                "it holds no PRIVATE KEY block"
+            } else {
+                "\(error)"
+            }
+            throw LedgerError(.usage, "\(path) does not hold an unencrypted Ed25519 private key in PEM (PKCS#8): \(found). Make one with `ledger key generate --out FILE`.")
         }
     }
 

@@ -29,6 +29,7 @@ struct KeyCommand: ParsableCommand {
                 throw LedgerError(.crypto, "Could not encode the new key: \(error).")
             }
             try Files.create(out, contents: Array(pem.utf8), mode: 0o600)
+            Terminal.done = "the key was written to \(out) (its key id: `ledger key public \(out)`)"
             print("wrote \(out) (keyid \(key.publicKey.keyID.hexString))")
         }
     }

@@ -41,6 +41,7 @@ struct InitCommand: ParsableCommand {
         let writer = try LedgerWriter.create(
             directory: directory, origin: origin, adminKey: key, adminParty: adminParty, adminName: adminName,
             signedAt: parseTime(signedAt, option: "--signed-at"), acceptedAt: parseTime(acceptedAt, option: "--accepted-at"))
+        Terminal.done = "the ledger \(directory) was created"
         print("created \(directory): origin \(origin), genesis entry \(try writer.ledger.entryID(at: 0).hexString)")
     }
 }
@@ -153,7 +154,8 @@ struct ShowCommand: ParsableCommand {
 
 /// Finds an entry by sequence number or entry id.
 func findEntry(_ text: String, in ledger: Ledger) throws(LedgerError) -> StoredRecord {
-    if let sequence = UInt64(text) { return try ledger.record(at: sequence) }
+    // 64 hex digits are an entry id even when every one is a digit.
+    if text.count != 64, let sequence = UInt64(text) { return try ledger.record(at: sequence) }
     guard let id = Digest(hexString: text) else {
         throw LedgerError(.usage, "\"\(text)\" is neither a sequence number nor an entry id (64 hex digits).")
     }
@@ -190,6 +192,7 @@ struct BlobCommand: ParsableCommand {
         func run() throws {
             _ = try Ledger(directory: directory)
             let stored = try BlobStore(ledgerDirectory: directory).add(file: file)
+            Terminal.done = "the blob was stored as \(stored.digest.hexString)"
             if let aside = stored.keptAside {
                 Terminal.note("note: the file stored under this hash had been changed (it hashes to \(aside.actual.hexString), \(aside.size) bytes); it was kept as \(aside.path), as evidence, and this file, which matches, stored in its place.")
             }

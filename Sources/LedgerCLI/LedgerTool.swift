@@ -39,6 +39,12 @@ struct LedgerTool: ParsableCommand {
     /// Parses and runs a command, mapping every error onto the documented exit statuses.
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // CommandLine.arguments repairs bytes that are not UTF-8, so a file name holding them
+        // would name another file (or none): refused, with the argument as given.
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
+            Terminal.fail(LedgerError(.usage, "Argument \(i) (\(CommandLine.arguments[i])) is not UTF-8 text; ledger takes file names and values in UTF-8. Rename the file or give the value in UTF-8."), verbose: false)
+        }
         // A file-size limit (ulimit -f) must give a clear error and a rolled-back append, not
         // kill the process half-way through a write.
         signal(SIGXFSZ, SIG_IGN)
@@ -116,8 +122,16 @@ enum Terminal {
         return error
     }
 
+    /// What a command that writes has done, said once it is done: if its report cannot then be
+    /// printed, running it again is not the remedy.
+    nonisolated(unsafe) static var done: String?
+
     private static func outputFailed() -> LedgerError {
-        LedgerError(.io, "Cannot write to standard output (\(String(cString: strerror(errno)))): what it received is incomplete. Free space or write elsewhere, then run the command again.")
+        let reason = String(cString: strerror(errno))
+        if let done {
+            return LedgerError(.io, "Cannot write to standard output (\(reason)), so what it received is incomplete; but \(done), and running the command again would not redo that. Only its report is lost.")
+        }
+        return LedgerError(.io, "Cannot write to standard output (\(reason)): what it received is incomplete. Free space or write elsewhere, then run the command again.")
     }
 
     /// Writes to standard error unbuffered, in one call.

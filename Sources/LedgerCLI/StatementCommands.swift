@@ -151,7 +151,11 @@ struct AppendCommand: ParsableCommand {
         let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
         for message in writer.ledger.report.messages { Terminal.note(message) }
         if let logKey { try writer.checkCheckpointKey(logKey) }
-        for (entry, envelope) in zip(try writer.append(parsed, acceptedAt: time), parsed) {
+        let appended = try writer.append(parsed, acceptedAt: time)
+        if let first = appended.first, let last = appended.last {
+            Terminal.done = "the statements were appended as entries \(first.sequence)…\(last.sequence) (see `ledger log \(directory) --from \(first.sequence)`)"
+        }
+        for (entry, envelope) in zip(appended, parsed) {
             let id = (try? Event(payload: envelope.payload).id) ?? "-"
             print("\(entry.sequence) \(entry.entryID.hexString) \(id)")
         }

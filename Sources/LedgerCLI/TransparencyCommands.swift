@@ -94,8 +94,12 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         switch (key, show) {
         case let (key?, false):
+            // The key is read first: a wrong path opens nothing (an open may write the lock file
+            // and the kept rule state).
+            let signingKey = try Files.signingKey(key)
             let writer = try LedgerWriter(directory: directory)
-            let signed = try writer.signCheckpoint(with: Files.signingKey(key))
+            let signed = try writer.signCheckpoint(with: signingKey)
+            Terminal.done = "the checkpoint was stored in \(signed.path)"
             print(signed.note.encoded, terminator: "")
             Terminal.note("stored \(signed.path)")
         case (nil, true):

@@ -51,6 +51,8 @@ public struct OpenReport: Sendable {
     public var indexRebuilt = false
     /// Whether the torn tail was cut (writers only).
     public var cut = false
+    /// Whether the index was written again from the log (writers only; readers read past it).
+    public var indexWritten = false
     /// The bytes past the last whole group commit belong to an append another process is still
     /// writing (it holds the writer lock), not to an interrupted one.
     public var appendInProgress = false
@@ -73,7 +75,9 @@ public struct OpenReport: Sendable {
         if let sequence = indexContradictsLogAt {
             out.append("The index recorded another entry id for entry \(sequence) than its record now hashes to: the record may have been changed after it was written. Run `ledger verify`.")
         } else if indexRebuilt {
-            out.append("The index did not match the log and was rebuilt from it.")
+            out.append(indexWritten
+                ? "The index did not match the log and was rebuilt from it."
+                : "The index (a cache) does not match the log, so the log was read instead; the next write command rebuilds the index.")
         }
         return out
     }

@@ -105,6 +105,9 @@ public final class LedgerWriter {
         guard !origin.isEmpty, origin.utf8.count <= 256, !origin.contains(where: { $0.isNewline || $0 == "+" || $0.isWhitespace }) else {
             throw LedgerError(.usage, "The origin \"\(origin)\" is not usable: it must be 1–256 characters with no spaces, newlines or '+' (it becomes the checkpoint's first line and the note key name), e.g. example.org/ledger/case-1.")
         }
+        guard !adminName.isEmpty, adminName.utf8.count <= Event.maximumTextLength else {
+            throw LedgerError(.usage, "The admin name must be 1–\(Event.maximumTextLength) bytes; give it with --admin-name.")
+        }
         guard Event.isValidID(adminParty) else {
             throw LedgerError(.usage, "The admin party id \"\(adminParty)\" is not a valid id (1–128 characters from A–Z a–z 0–9 . _ : -).")
         }
@@ -167,6 +170,7 @@ public final class LedgerWriter {
         if ledger.report.indexRebuilt {
             try indexFile.truncate(to: 0)
             ledger.indexCount = 0
+            ledger.report.indexWritten = true
         }
         // The index is a cache: one that cannot be written now (a full disk) is written by a
         // later append or writer, and readers find the records past it meanwhile.

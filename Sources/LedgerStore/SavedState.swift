@@ -57,6 +57,10 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         func bad(_ what: String) -> LedgerError {
             LedgerError(.usage, "\(path) is not a usable saved state: \(what). \(remedy)")
         }
+        // A state file that is not there is a wrong name given, as for every other input file.
+        guard access(path, F_OK) == 0 || errno != ENOENT else {
+            throw LedgerError(.notFound, "There is no saved state \(path). Check the path: it is the file --save-state wrote.")
+        }
         let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: followLinks)
         self.path = path
         let size = Int(try file.size)

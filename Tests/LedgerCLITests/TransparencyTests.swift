@@ -161,6 +161,52 @@ struct TransparencyTests {
         }
     }
 
+    @Test("mistakes in what is given are usage mistakes that change nothing, and messages say what happened")
+    func givenMistakes() throws {
+        let work = try WorkDirectory()
+        let led = try copyOfSample(work, "led")
+        // A key file that is not there opens no writer: no lock file, no kept rule state.
+        let noKey = try CLI.run(["checkpoint", led, "--key", work.path("nonexistent.pem")])
+        #expect(noKey.status == 2 && !FileManager.default.fileExists(atPath: led + "/lock"), "\(noKey)")
+        // A file larger than a command reads, and a saved state that is not there: status 2.
+        try Data(repeating: 0x41, count: 2 << 20).write(to: URL(fileURLWithPath: work.path("big")))
+        #expect(try CLI.run(["verify", led, "--vkey", work.path("big")]).status == 2)
+        try work.write("since.note", try String(contentsOfFile: led + "/checkpoints/00000000000000000040-48380a48.note", encoding: .utf8))
+        let noState = try CLI.run(["verify", led, "--since", work.path("since.note"), "--vkey", Self.vkey, "--state", work.path("none.state")])
+        #expect(noState.status == 2 && noState.stderr.contains("There is no saved state"), "\(noState)")
+        // An empty admin name is an option given wrong.
+        let noName = try CLI.run(["init", work.path("n"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--admin-name", ""])
+        #expect(noName.status == 2 && noName.stderr.contains("--admin-name"), "\(noName)")
+        // A public or encrypted key given to sign: said plainly, without OpenSSL's error queue.
+        try work.write("c.json", #"{"type":"fact.opened","id":"f","fact":"f","proposition":"P"}"#)
+        let notAKey = try CLI.run(["sign", "--key", Self.keys + "/README.md", "--author", "amnesty", work.path("c.json")])
+        #expect(notAKey.status == 2 && notAKey.stderr.contains("no PRIVATE KEY block") && !notAKey.stderr.contains("error:0"), "\(notAKey)")
+        try work.write("pub.pem", try CLI.run(["key", "public", Self.keys + "/DEMO-ONLY-amnesty.pem"]).stdout)
+        let signWithPublic = try CLI.run(["sign", "--key", work.path("pub.pem"), "--author", "amnesty", work.path("c.json")])
+        #expect(signWithPublic.status == 2 && signWithPublic.stderr.contains("holds a public key") && !signWithPublic.stderr.contains("error:0"), "\(signWithPublic)")
+        // Sixty-four digits are an entry id, not a sequence number.
+        let zeros = try CLI.run(["show", led, String(repeating: "0", count: 64)])
+        #expect(zeros.status == 2 && zeros.stderr.contains("No entry has id"), "\(zeros)")
+        // A file name that is not UTF-8 is refused as given, not read as another name.
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\"$0\" log \"$(printf 'bad\\377dir')\" 2>&1; exit $?", CLI.binary]
+        let pipe = Pipe()
+        shell.standardOutput = pipe
+        try shell.run()
+        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 2 && said.contains("is not UTF-8 text"), "\(said)")
+        // A reader does not claim to have rebuilt the index it read past.
+        try FileManager.default.removeItem(atPath: led + "/index")
+        let log = try CLI.run(["log", led, "--limit", "1"])
+        #expect(log.status == 0 && log.stderr.contains("the log was read instead") && !FileManager.default.fileExists(atPath: led + "/index"), "\(log)")
+        // Output lost after the work was done says so, and not "run the command again".
+        let full = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
+        let generated = try CLI.run(["key", "generate", "--out", work.path("k.pem")], output: full)
+        #expect(generated.status == 3 && generated.stderr.contains("the key was written to") && FileManager.default.fileExists(atPath: work.path("k.pem")), "\(generated)")
+    }
+
     @Test("what writers killed mid-write left is removed by the next writer or repair, and nothing else")
     func writerLeftovers() throws {
         let work = try WorkDirectory()
