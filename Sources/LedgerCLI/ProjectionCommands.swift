@@ -22,11 +22,15 @@ struct ReplayOptions: ParsableArguments {
     @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers.")
     var trustSignatures = false
 
-    /// The replay target `--as-of` names.
-    func target() throws(LedgerError) -> ReplayTarget {
+    /// The replay target `--as-of` names in `ledger`.
+    /// - Throws: ``LedgerError/Code/usage`` for a sequence number past its last entry: an answer
+    ///   "as of" it would be today's, and `20200922` is a date written without its dashes.
+    func target(in ledger: Ledger) throws(LedgerError) -> ReplayTarget {
         guard let asOf else { return .end }
         if !asOf.isEmpty, asOf.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            guard let n = UInt64(asOf) else { throw LedgerError(.usage, "--as-of \(asOf) is too large a sequence number.") }
+            guard let n = UInt64(asOf), n < ledger.count else {
+                throw LedgerError(.usage, "--as-of \(asOf) is past the ledger's last entry (\(Int64(ledger.count) - 1)). Give a sequence number up to that, or a date as YYYY-MM-DD.")
+            }
             return .sequence(n)
         }
         if asOf.utf8.count == 10, let day = Timestamp(rfc3339: asOf + "T23:59:59.999999999Z") {
@@ -49,11 +53,7 @@ struct ReplayOptions: ParsableArguments {
     /// Replays `projection` to this command's target, with its snapshot policy, readied for the
     /// queries that follow: a command only queries what it replays.
     func replayForQueries<P: Projection>(_ projection: P, in ledger: Ledger) throws(LedgerError) -> Replay<P.State> {
-        let target = try target()
-        if case let .sequence(n) = target, n >= ledger.count {
-            Terminal.note("note: --as-of \(n) is past the ledger's last entry (\(Int64(ledger.count) - 1)): the answer is as of the last.")
-        }
-        return try engine(for: ledger).replayForQueries(projection, to: target, snapshots: policy)
+        try engine(for: ledger).replayForQueries(projection, to: target(in: ledger), snapshots: policy)
     }
 }
 
@@ -499,7 +499,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let ledger = try openLedger(directory)
         let answer = try chosen.answer(
-            using: replay.engine(for: ledger), to: replay.target(), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
+            using: replay.engine(for: ledger), to: replay.target(in: ledger), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
         reportReplay(answer.info, name: answer.name, verbose: common.verbose)
         // The report is printed an element at a time: built whole, a million entries' report
         // took gigabytes.

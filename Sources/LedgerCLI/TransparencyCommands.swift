@@ -55,11 +55,21 @@ func parseVerifierKey(_ text: String) throws(LedgerError) -> NoteVerifier {
 /// Reads and verifies a signed checkpoint file.
 func verifiedCheckpoint(_ path: String, _ verifier: CheckpointVerifier) throws(LedgerError) -> VerifiedCheckpoint {
     let text = try Files.read(path, limit: 1 << 20)
+    let verified: VerifiedCheckpoint
     do {
-        return try verifier.verify(text)
+        verified = try verifier.verify(text)
     } catch {
         throw LedgerError(.invalidCheckpoint, "\(path) does not verify: \(sentence(error))")
     }
+    // Ignored, as C2SP says, but said: a reader may hold the key of one of them.
+    if !verified.unknownSignatures.isEmpty {
+        let names = verified.unknownSignatures.map { signature in
+            let hash = String(signature.keyHash, radix: 16)
+            return "\(signature.name.printable) (key hash \(String(repeating: "0", count: 8 - hash.count) + hash))"
+        }
+        Terminal.note("note: \(path) also carries \(names.count) signature(s) of keys not given, not checked: \(names.joined(separator: ", ")).")
+    }
+    return verified
 }
 
 /// An error's description as a sentence ending in one full stop.
@@ -103,8 +113,21 @@ struct CheckpointCommand: ParsableCommand {
             print(signed.note.encoded, terminator: "")
             Terminal.note("stored \(signed.path)")
         case (nil, true):
-            guard let newest = try CheckpointStore(ledgerDirectory: directory).newest() else {
+            let store = CheckpointStore(ledgerDirectory: directory)
+            guard let newest = try store.newest() else {
                 throw LedgerError(.notFound, "\(directory) has no checkpoint yet. Sign one with `ledger checkpoint \(directory) --key LOG-KEY.pem`.")
+            }
+            // Shown only if the log key signed it: a file named like one is not a checkpoint.
+            if let key = try store.verifierKey() {
+                do {
+                    _ = try CheckpointVerifier(origin: Ledger(directory: directory).origin(), log: key).verify(newest.text)
+                } catch let error as LedgerError {
+                    throw error
+                } catch {
+                    throw LedgerError(.invalidCheckpoint, "The newest stored checkpoint, \(newest.path), is not one the log key signed: \(sentence(error)) Run `ledger verify \(directory)`.")
+                }
+            } else {
+                Terminal.note("note: \(newest.path) is not checked: the log's verifier key (checkpoints/log.vkey) is missing.")
             }
             print(String(decoding: newest.text, as: UTF8.self), terminator: "")
         default:
@@ -543,6 +566,10 @@ struct ExportCommand: ParsableCommand {
 
         func run() throws {
             let ledger = try Ledger(directory: directory)
+            // Fewer leaves than asked for would give another tree's root, silently.
+            if let to, to > ledger.count {
+                throw LedgerError(.usage, "--to \(to) asks for more leaves than the ledger's \(ledger.count) entries.")
+            }
             var out: [UInt8] = []
             try ledger.forEachRecord(to: to) { (stored) throws(LedgerError) -> Bool in
                 stored.bytes.withUnsafeBufferPointer { Base64.encode($0, appendingTo: &out) }

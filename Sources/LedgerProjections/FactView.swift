@@ -296,7 +296,7 @@ extension DisputedFactsProjection {
             if excluded.contains(id) {
                 status = .excluded
                 reason = blobStates[id] == .mismatched
-                    ? "excluded: its stored blob does not match the recorded hash and size"
+                    ? "excluded: its stored blob does not match the SHA-256 and size the statement records (a changed file, or a wrong size in the statement: `ledger blob check` says which)"
                     : "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
             } else if framework.arguments.contains(argument) {
                 status = EvidenceStatus(rawValue: labelling.label(of: argument).rawValue) ?? .undecided

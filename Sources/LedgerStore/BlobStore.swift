@@ -74,7 +74,10 @@ public struct BlobStore: Sendable {
             guard fsync(output.fd) == 0 else { throw ioError("fsync", temporary) }
         } catch {
             FileSystem.remove(temporary)
-            throw error
+            // Named by the store's directory, not by the temporary file a user never named.
+            var named = LedgerError(error.code, error.message.replacing(temporary, with: directory) + " Nothing was stored.")
+            (named.cause, named.site) = (error.cause, error.site)
+            throw named
         }
         let digest = hasher.finalize()
         let target = path(for: digest)

@@ -169,12 +169,13 @@ struct ReadAhead {
 /// An I/O error naming the operation, the path and `errno`'s meaning.
 func ioError(_ operation: String, _ path: String, code: Int32 = errno) -> LedgerError {
     let reason = String(cString: strerror(code))
-    var advice = "Check that the path exists and is readable and writable by you."
+    let directory = FileSystem.parent(of: path)
+    var advice = "Check that \(directory) exists and that you may read and write there."
     if code == ENOSPC || code == EDQUOT || code == EFBIG {
-        advice = "The disk is full or a file-size limit was reached: free space and retry; the ledger was left as it was."
+        advice = "The disk is full or a file-size limit was reached: free space and retry; what was there was left as it was."
     }
     if code == ELOOP { advice = "It is a symbolic link; the ledger never follows links inside its directory." }
-    if code == EACCES || code == EPERM { advice = "Permission denied: check the ownership and mode of the ledger directory." }
+    if code == EACCES || code == EPERM { advice = "Check the ownership and mode of \(path) and of \(directory)." }
     return LedgerError(.io, "Could not \(operation) \(path): \(reason). \(advice)")
 }
 

@@ -151,7 +151,10 @@ public final class LedgerWriter {
             try FileSystem.syncDirectory(FileSystem.parent(of: directory))
         } catch {
             FileSystem.removeTree(building)
-            throw error
+            // Named by the directory asked for, not by the temporary one a user never named.
+            var named = LedgerError(error.code, error.message.replacing(building, with: directory) + " Nothing was created.")
+            (named.cause, named.site) = (error.cause, error.site)
+            throw named
         }
         do throws(LedgerError) {
             return try LedgerWriter(directory: directory)

@@ -184,6 +184,13 @@ struct TransparencyTests {
         try work.write("pub.pem", try CLI.run(["key", "public", Self.keys + "/DEMO-ONLY-amnesty.pem"]).stdout)
         let signWithPublic = try CLI.run(["sign", "--key", work.path("pub.pem"), "--author", "amnesty", work.path("c.json")])
         #expect(signWithPublic.status == 2 && signWithPublic.stderr.contains("holds a public key") && !signWithPublic.stderr.contains("error:0"), "\(signWithPublic)")
+        // Leaves past the log are not exported as if there were no more.
+        #expect(try CLI.run(["export", "leaves", led, "--to", "41"]).status == 2)
+        // A file named like the newest checkpoint is not shown as one.
+        let showCopy = try copyOfSample(work, "show")
+        try "garbage\n".write(toFile: showCopy + "/checkpoints/00000000000000000040-48380a48.note", atomically: true, encoding: .utf8)
+        let shown = try CLI.run(["checkpoint", showCopy, "--show"])
+        #expect(shown.status == 1 && shown.stdout.isEmpty && shown.stderr.contains("not one the log key signed"), "\(shown)")
         // Sixty-four digits are an entry id, not a sequence number.
         let zeros = try CLI.run(["show", led, String(repeating: "0", count: 64)])
         #expect(zeros.status == 2 && zeros.stderr.contains("No entry has id"), "\(zeros)")
@@ -469,6 +476,9 @@ struct TransparencyTests {
         #expect(try check(work.path("new-w1.note"), required: 2) == 1)
         #expect(try check(work.path("new-w1.note"), required: 1) == 0)
         #expect(try check(Self.new, required: 1) == 1)
+        // Cosignatures of keys not given are ignored, and said.
+        let unknown = try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", work.path("new-w1w2.note"), "--vkey", Self.vkey])
+        #expect(unknown.status == 0 && unknown.stderr.contains("also carries 2 signature(s) of keys not given") && unknown.stderr.contains("witness.example/w1"), "\(unknown)")
         // A full verification applies the same requirement to the newest stored checkpoint, and
         // saves no rule state when it is not met.
         let led = try copyOfSample(work, "led")
