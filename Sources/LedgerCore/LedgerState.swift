@@ -98,13 +98,15 @@ public struct LedgerState: Sendable {
     public mutating func rebase(onto base: any LedgerStateBase) {
         precondition(base.count == count, "a new base must hold the state at its own size")
         self.base = base
-        claims = [:]
-        facts = [:]
-        evidence = [:]
-        attestations = [:]
-        findings = [:]
-        eventIDs = [:]
-        entries = [:]
+        // Emptied but kept as large: they fill to the same size again before the next move
+        // (their memory is held anyway until then), and growing them again rehashed every id.
+        claims.removeAll(keepingCapacity: true)
+        facts.removeAll(keepingCapacity: true)
+        evidence.removeAll(keepingCapacity: true)
+        attestations.removeAll(keepingCapacity: true)
+        findings.removeAll(keepingCapacity: true)
+        eventIDs.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
     }
 
     /// The sequence number of the record that introduced `id` as a `kind`, if any.
