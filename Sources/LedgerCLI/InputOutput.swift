@@ -9,16 +9,22 @@ import LedgerStore
 enum Files {
     /// Reads a whole file (or standard input for `-`), up to `limit` bytes.
     static func read(_ path: String, limit: Int = 64 << 20) throws(LedgerError) -> [UInt8] {
-        try read(path, limit: limit, missingIsNil: false)!
+        try read(path, limit: limit, missingIsNil: false, statement: false)!
+    }
+
+    /// Reads a file of statements (events or envelopes): one larger than `limit` is a statement
+    /// refused as too large, as it is when it comes on standard input, not a wrong file named.
+    static func readStatements(_ path: String, limit: Int) throws(LedgerError) -> [UInt8] {
+        try read(path, limit: limit, missingIsNil: false, statement: true)!
     }
 
     /// As ``read(_:limit:)``, but `nil` when no file `path` exists: one open, so that a file
     /// there and unreadable is an error, never taken for no file.
     static func readIfPresent(_ path: String, limit: Int = 64 << 20) throws(LedgerError) -> [UInt8]? {
-        try read(path, limit: limit, missingIsNil: true)
+        try read(path, limit: limit, missingIsNil: true, statement: false)
     }
 
-    private static func read(_ path: String, limit: Int, missingIsNil: Bool) throws(LedgerError) -> [UInt8]? {
+    private static func read(_ path: String, limit: Int, missingIsNil: Bool, statement: Bool) throws(LedgerError) -> [UInt8]? {
         let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -48,6 +54,9 @@ enum Files {
             if n == 0 { break }
             out += buffer[..<n]
             guard out.count <= limit else {
+                if statement {
+                    throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes, more than a statement may be. Attach large documents as blobs by hash.")
+                }
                 // A wrong file named, not a statement refused: a usage mistake.
                 throw LedgerError(.usage, "\(path) is larger than \(limit) bytes, the most this command reads from it. Check that it is the file you meant.")
             }
@@ -125,7 +134,13 @@ enum Files {
         } catch where text.contains("-----BEGIN PUBLIC KEY-----") {
             throw LedgerError(.usage, "\(path) does not hold a usable Ed25519 public key: \(error).")
         } catch {}
-        if let key = try? SigningKey(pemRepresentation: text) { return key.publicKey }
+        if text.contains("-----BEGIN PRIVATE KEY-----") {
+            do {
+                return try SigningKey(pemRepresentation: text).publicKey
+            } catch {
+                throw LedgerError(.usage, "\(path) does not hold a usable Ed25519 private key: \(error).")
+            }
+        }
         if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             throw LedgerError(.usage, "\(path) holds an encrypted private key; ledger reads keys only unencrypted. Give its public half instead: `openssl pkey -in \(path) -pubout -out public.pem`.")
         }
@@ -176,14 +191,17 @@ extension JSONValue {
         default:
             var writer = JSONWriter()
             writer.value(self)
-            Self.appendEscapingInvisible(writer.bytes, to: &out)
+            out += Self.escapingInvisible(writer.bytes)
         }
     }
 
-    /// Appends JSON, with DEL and the C1 controls (U+0080–U+009F), which JSON may leave raw but a
+    /// JSON text with DEL and the C1 controls (U+0080–U+009F), which JSON may leave raw but a
     /// terminal may obey (U+009B starts an escape sequence), as `\u` escapes: the same JSON.
     /// They can only be in strings, where the escapes mean the same characters.
-    fileprivate static func appendEscapingInvisible(_ bytes: [UInt8], to out: inout [UInt8]) {
+    static func escapingInvisible(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(where: { $0 == 0x7F || $0 == 0xC2 }) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
         var i = 0
         while i < bytes.count {
             let byte = bytes[i]
@@ -198,6 +216,7 @@ extension JSONValue {
             }
             i += 1
         }
+        return out
     }
 
     /// A newline and the indentation of `depth`.
@@ -210,7 +229,7 @@ extension JSONValue {
     fileprivate static func appendName(_ name: String, to out: inout [UInt8]) {
         var writer = JSONWriter()
         writer.string(name)
-        out.append(contentsOf: writer.bytes)
+        out += escapingInvisible(writer.bytes)
         out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
     }
 

@@ -91,7 +91,7 @@ struct LogCommand: ParsableCommand {
                 print(String(decoding: line.bytes, as: UTF8.self))
             } else {
                 let type = event.map { $0.isKnownType ? $0.type : "\($0.type) (unknown type)" } ?? "(unreadable)"
-                print("\(stored.sequence)\t\(stored.entryID.hexString)\t\(record.acceptedAt.rfc3339)\t\(type)\t\(event?.id ?? "-")\t\(event?.author ?? "-")")
+                print("\(stored.sequence)\t\(stored.entryID.hexString)\t\(record.acceptedAt.rfc3339)\t\(type.printable)\t\(event?.id ?? "-")\t\(event?.author ?? "-")")
             }
             return true
         }
@@ -134,7 +134,7 @@ struct ShowCommand: ParsableCommand {
                 }))
                 o.value("event", event)
             }
-            print(String(decoding: out.bytes, as: UTF8.self))
+            print(String(decoding: JSONValue.escapingInvisible(out.bytes), as: UTF8.self))
             return
         }
         print("entry \(record.sequence)")

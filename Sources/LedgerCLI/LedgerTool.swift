@@ -43,7 +43,12 @@ struct LedgerTool: ParsableCommand {
         // would name another file (or none): refused, with the argument as given.
         for i in 1..<Int(CommandLine.argc) {
             guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
-            Terminal.fail(LedgerError(.usage, "Argument \(i) (\(CommandLine.arguments[i])) is not UTF-8 text; ledger takes file names and values in UTF-8. Rename the file or give the value in UTF-8."), verbose: false)
+            // Shown as given: bytes outside printable ASCII as \xNN.
+            let given = UnsafeBufferPointer(start: raw, count: strlen(raw)).map { byte in
+                let b = UInt8(bitPattern: byte)
+                return (0x20..<0x7F).contains(b) ? String(UnicodeScalar(b)) : "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
+            }.joined()
+            Terminal.fail(LedgerError(.usage, "Argument \(i) (\(given)) is not UTF-8 text; ledger takes file names and values in UTF-8. Rename the file or give the value in UTF-8."), verbose: false)
         }
         // A file-size limit (ulimit -f) must give a clear error and a rolled-back append, not
         // kill the process half-way through a write.
@@ -140,13 +145,15 @@ enum Terminal {
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
+    /// Notes and errors may quote a ledger's texts (an event type unknown to this version, say):
+    /// control characters in them are shown as escapes (see `printable`).
     static func note(_ text: String) {
-        write(text + "\n")
+        write(text.printableLines + "\n")
     }
 
     /// Prints `error` on standard error as every error is printed: `error [code]: message`.
     static func say(_ error: LedgerError) {
-        self.error("error [\(error.code.name)]: \(error.message)")
+        self.error("error [\(error.code.name)]: \(error.message.printableLines)")
     }
 
     /// Says `error` and ends with its status. Output the command printed before it and that could

@@ -124,11 +124,18 @@ extension String {
     /// other control characters become `\u001b`-style escapes. A ledger's texts are anyone's
     /// who can sign: an escape sequence in a statement could erase lines on a reader's terminal,
     /// or paint a false status.
-    var printable: String {
+    var printable: String { escapingControls(keepingLineFeeds: false) }
+
+    /// As ``printable``, but line feeds are kept: for messages of several lines.
+    var printableLines: String { escapingControls(keepingLineFeeds: true) }
+
+    private func escapingControls(keepingLineFeeds: Bool) -> String {
         var out = ""
         out.unicodeScalars.reserveCapacity(unicodeScalars.count)
         for scalar in unicodeScalars {
-            if scalar == "\n" || scalar == "\r" || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}" {
+            if keepingLineFeeds && scalar == "\n" {
+                out.unicodeScalars.append(scalar)
+            } else if !keepingLineFeeds && (scalar == "\n" || scalar == "\r" || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}") {
                 out.unicodeScalars.append(" ")
             } else if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
                 out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)

@@ -31,7 +31,7 @@ struct SignCommand: ParsableCommand {
 
     func run() throws {
         let signingKey = try Files.signingKey(key)
-        let text = try Files.read(event, limit: Envelope.maximumPayloadSize)
+        let text = try Files.readStatements(event, limit: Envelope.maximumPayloadSize)
         guard case var .object(members) = try parseJSON(text, what: event) else {
             throw LedgerError(.malformedEvent, "\(event) must hold one JSON object (an event).")
         }
@@ -81,7 +81,7 @@ struct CosignCommand: ParsableCommand {
 
     func run() throws {
         let signingKey = try Files.signingKey(key)
-        var signed = try Envelope(jsonText: Files.read(envelope, limit: 2 * Envelope.maximumPayloadSize))
+        var signed = try Envelope(jsonText: Files.readStatements(envelope, limit: 2 * Envelope.maximumPayloadSize))
         do throws(LedgerError) {
             _ = try Event(payload: signed.payload)
         } catch {
@@ -130,12 +130,12 @@ struct AppendCommand: ParsableCommand {
     func run() throws {
         var inputs: [(name: String, bytes: [UInt8])] = []
         if envelopes.isEmpty {
-            let all = try Files.read("-", limit: 1 << 30)
+            let all = try Files.readStatements("-", limit: 1 << 30)
             for (n, line) in all.split(separator: 0x0a, omittingEmptySubsequences: false).enumerated() where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0d }) {
                 inputs.append(("standard input line \(n + 1)", Array(line)))
             }
         } else {
-            for file in envelopes { inputs.append((file, try Files.read(file, limit: 2 * Envelope.maximumPayloadSize))) }
+            for file in envelopes { inputs.append((file, try Files.readStatements(file, limit: 2 * Envelope.maximumPayloadSize))) }
         }
         guard !inputs.isEmpty else { throw LedgerError(.usage, "No envelopes given: name files, or pipe envelopes on standard input, one per line.") }
         var parsed: [Envelope] = []

@@ -21,6 +21,12 @@ struct CheckpointKeyOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The origin line expected in checkpoints (default: the log key's name).", valueName: "origin"))
     var origin: String?
 
+    func validate() throws {
+        guard witnessesRequired >= 0, witnessesRequired <= witness.count else {
+            throw ValidationError("--witnesses-required \(witnessesRequired) is not between 0 and the \(witness.count) --witness key(s) given.")
+        }
+    }
+
     /// The verifier for checkpoints of the log `origin` (or --origin, or the key's name).
     func verifier(origin ledgerOrigin: String? = nil) throws -> CheckpointVerifier {
         guard let vkey else { throw ValidationError("Give --vkey: the log's note verifier key (see `ledger verifier-key`).") }
@@ -61,15 +67,19 @@ func verifiedCheckpoint(_ path: String, _ verifier: CheckpointVerifier) throws(L
     } catch {
         throw LedgerError(.invalidCheckpoint, "\(path) does not verify: \(sentence(error))")
     }
-    // Ignored, as C2SP says, but said: a reader may hold the key of one of them.
-    if !verified.unknownSignatures.isEmpty {
-        let names = verified.unknownSignatures.map { signature in
-            let hash = String(signature.keyHash, radix: 16)
-            return "\(signature.name.printable) (key hash \(String(repeating: "0", count: 8 - hash.count) + hash))"
-        }
-        Terminal.note("note: \(path) also carries \(names.count) signature(s) of keys not given, not checked: \(names.joined(separator: ", ")).")
-    }
+    noteUnknownSignatures(of: verified, in: path)
     return verified
+}
+
+/// Says which signature lines of `checkpoint` (from `path`) were of keys not given: ignored, as
+/// C2SP says, but said, since a reader may hold the key of one of them.
+func noteUnknownSignatures(of checkpoint: VerifiedCheckpoint, in path: String) {
+    guard !checkpoint.unknownSignatures.isEmpty else { return }
+    let names = checkpoint.unknownSignatures.map { signature in
+        let hash = String(signature.keyHash, radix: 16)
+        return "\(signature.name) (key hash \(String(repeating: "0", count: 8 - hash.count) + hash))"
+    }
+    Terminal.note("note: \(path) also carries \(names.count) signature(s) of keys not given, not checked: \(names.joined(separator: ", ")).")
 }
 
 /// An error's description as a sentence ending in one full stop.
@@ -117,12 +127,13 @@ struct CheckpointCommand: ParsableCommand {
             guard let newest = try store.newest() else {
                 throw LedgerError(.notFound, "\(directory) has no checkpoint yet. Sign one with `ledger checkpoint \(directory) --key LOG-KEY.pem`.")
             }
-            // Shown only if the log key signed it: a file named like one is not a checkpoint.
+            // Shown only if the log key signed it: a file named like one is not a checkpoint. Its
+            // own origin line is taken, not the log's: a damaged log's acknowledged checkpoint is
+            // evidence to show.
             if let key = try store.verifierKey() {
                 do {
-                    _ = try CheckpointVerifier(origin: Ledger(directory: directory).origin(), log: key).verify(newest.text)
-                } catch let error as LedgerError {
-                    throw error
+                    let origin = String(decoding: newest.text.prefix { $0 != 0x0a }, as: UTF8.self)
+                    _ = try CheckpointVerifier(origin: origin, log: key).verify(newest.text)
                 } catch {
                     throw LedgerError(.invalidCheckpoint, "The newest stored checkpoint, \(newest.path), is not one the log key signed: \(sentence(error)) Run `ledger verify \(directory)`.")
                 }

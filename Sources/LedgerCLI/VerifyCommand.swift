@@ -82,15 +82,25 @@ struct VerifyCommand: ParsableCommand {
             let checked = report.checked == 0 ? "0 new entries" : "\(report.checked) new entries (\(result.trusted.size)…\(report.records - 1)) checked in full, \(report.signatures) signatures verified"
             summary = "\(checked); consistent from the trusted checkpoint (\(result.trusted.size) entries) to the newest (\(result.newest.size) entries, root \(result.newest.root.shortHex()))"
             if !result.newest.witnesses.isEmpty { summary += ", cosigned by \(result.newest.witnesses.map(\.name).joined(separator: ", "))" }
+            noteUnknownSignatures(of: result.newest, in: "The ledger's newest checkpoint")
         } else {
             guard state == nil else { throw ValidationError("--state goes with --since: it is the rule state at that checkpoint.") }
             // Checked as --since checks it: a witness's key, say, is a usage mistake, not damage.
-            let key = try keys.vkey.map { _ in try keys.verifier().log }
-            // What a reviewer requires of the checkpoints beyond the log key's signature.
-            let policy = keys.witness.isEmpty && keys.origin == nil ? nil : try keys.verifier(origin: Ledger(directory: directory).origin())
-            report = try Verifier.verify(directory: directory, logKey: key, policy: policy, saveState: saveState, progress: progress)
+            let configured = keys.vkey == nil && keys.witness.isEmpty ? nil : try keys.verifier()
+            let requirements = Verifier.Requirements(
+                origin: keys.origin, witnesses: configured?.witnesses ?? [], requiredWitnesses: configured?.requiredWitnesses ?? 0)
+            report = try Verifier.verify(directory: directory, logKey: configured?.log, requirements: requirements, saveState: saveState, progress: progress)
             summary = "\(report.records) entries, \(report.signatures) signatures verified, \(report.checkpoints) checkpoint(s) verified"
-            if let policy, policy.requiredWitnesses > 0 { summary += "; the newest cosigned by \(policy.requiredWitnesses) or more of the \(policy.witnesses.count) witness(es) given" }
+            if requirements.requiredWitnesses > 0 {
+                summary += "; the newest cosigned by \(requirements.requiredWitnesses) or more of the \(requirements.witnesses.count) witness(es) given"
+            }
+            // Cosignatures the newest checkpoint carries are checked only against --witness keys.
+            let store = CheckpointStore(ledgerDirectory: directory)
+            if let key = try configured?.log ?? store.verifierKey(), let newest = try? store.newest() {
+                let origin = String(decoding: newest.text.prefix { $0 != 0x0a }, as: UTF8.self)
+                let witnesses = try? CheckpointVerifier(origin: origin, log: key, witnesses: requirements.witnesses)
+                if let checked = try? witnesses?.verify(newest.text) { noteUnknownSignatures(of: checked, in: newest.path) }
+            }
         }
         for note in report.notes { Terminal.note("note: \(note)") }
         if report.isIntact {
@@ -103,10 +113,14 @@ struct VerifyCommand: ParsableCommand {
             return
         }
         let shown = report.findings.prefix(200)
-        for finding in shown { print(finding.description) }
+        for finding in shown { print(finding.description.printable) }
         if report.findings.count > shown.count { print("… and \(report.findings.count - shown.count) more findings.") }
-        // Event types this version does not know are not damage, but nothing vouches for them.
-        let verdict = report.findings.allSatisfy { $0.code == .unknownEventType } ? "NOT VERIFIED (event types unknown to this version)" : "DAMAGED"
+        // Event types this version does not know, and requirements not met, are not damage; but
+        // nothing vouches for the one, and the log is not as asked for in the other.
+        let reasons = [(LedgerError.Code.unknownEventType, "event types unknown to this version"), (.requirementNotMet, "requirements given not met")]
+            .filter { reason in report.findings.contains { $0.code == reason.0 } }.map(\.1)
+        let notDamage = report.findings.allSatisfy { $0.code == .unknownEventType || $0.code == .requirementNotMet }
+        let verdict = notDamage ? "NOT VERIFIED (\(reasons.joined(separator: "; ")))" : "DAMAGED"
         print("\(directory): \(verdict). \(report.findings.count) finding(s) in \(report.records) entries; the first at \(report.findings.min { $0.sequence < $1.sequence }?.location ?? "").")
         throw ExitCode(1)
     }

@@ -51,6 +51,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidCheckpoint = Code("invalid-checkpoint", .rejected)
         public static let invalidProof = Code("invalid-proof", .rejected)
         public static let equivocation = Code("equivocation", .rejected)
+        /// A reviewer's requirement of a log that is not met (its origin, its witnesses): not
+        /// damage, but the log is not the one asked for, or not as attested as asked.
+        public static let requirementNotMet = Code("requirement-not-met", .rejected)
         // Usage (exit 2).
         public static let usage = Code("usage", .usage)
         public static let notFound = Code("not-found", .usage)

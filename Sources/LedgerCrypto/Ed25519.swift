@@ -125,9 +125,10 @@ public struct SigningKey: Sendable, CustomStringConvertible {
             throw .invalidPEM("no unencrypted PRIVATE KEY block (\(drainOpenSSLErrors()))")
         }
         try self.init(box: PKeyBox(takingOwnershipOf: parsed))
-        // OpenSSL reads the key and ignores bytes after it; Go's PKCS#8 parser refuses them.
+        // OpenSSL (and Go) read the key and ignore bytes after it: one key, one spelling, as for
+        // public keys.
         guard let body = pemBody(text, label: "PRIVATE KEY").flatMap(Base64.decode), isOneDERElement(body) else {
-            throw .invalidPEM("the PRIVATE KEY block is not one DER encoding (bytes after the key)")
+            throw .invalidPEM("the PRIVATE KEY block is not one DER encoding (bytes after the key, or a length not in its shortest form)")
         }
     }
 
@@ -177,15 +178,17 @@ private func pemBody(_ text: String, label: String) -> Substring? {
     return Substring(text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace })
 }
 
-/// Whether `der` is exactly one DER SEQUENCE: its header's length covers every byte after it.
+/// Whether `der` is exactly one DER SEQUENCE: its header's length, in its shortest form, covers
+/// every byte after it.
 private func isOneDERElement(_ der: [UInt8]) -> Bool {
     guard der.count >= 2, der[0] == 0x30 else { return false }
     var length = Int(der[1])
     var header = 2
     if length >= 0x80 {
         let octets = length & 0x7F
-        guard (1...3).contains(octets), der.count >= 2 + octets else { return false }
+        guard (1...3).contains(octets), der.count >= 2 + octets, der[2] != 0 else { return false }
         length = der[2..<(2 + octets)].reduce(0) { $0 << 8 | Int($1) }
+        guard length >= 0x80 else { return false }
         header += octets
     }
     return header + length == der.count

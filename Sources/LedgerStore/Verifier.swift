@@ -69,27 +69,41 @@ public enum Verifier {
     ///     verifications (see ``SavedState``); saved only if the ledger is intact.
     ///   - saveAt: the size of the stored checkpoint to save the state at; by default the newest.
     ///   - ruleState: where the rule state goes as it grows.
-    ///   - policy: what a reviewer requires of the newest checkpoint the log key signed besides
-    ///     its signature and root: its witnesses' cosignatures, and the log's origin (which the
-    ///     genesis record must name too). Its log key is the one checkpoints are checked by.
+    ///   - requirements: what a reviewer requires of the log besides its integrity.
     public static func verify(
-        directory: String, logKey: NoteVerifier? = nil, policy: CheckpointVerifier? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
+        directory: String, logKey: NoteVerifier? = nil, requirements: Requirements? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
         ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
-        let logKey = policy?.log ?? logKey
         var report = try verify(
-            directory: directory, logKey: logKey, policy: policy, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: true,
-            progress: progress)
+            directory: directory, logKey: logKey, requirements: requirements, saveState: saveState, saveAt: saveAt, ruleState: ruleState,
+            parallel: true, progress: progress)
         if report.findings.contains(where: { $0.code == .badSignature }) {
             report = try verify(
-                directory: directory, logKey: logKey, policy: policy, saveState: saveState, saveAt: saveAt, ruleState: ruleState, parallel: false,
-                progress: progress)
+                directory: directory, logKey: logKey, requirements: requirements, saveState: saveState, saveAt: saveAt, ruleState: ruleState,
+                parallel: false, progress: progress)
         }
         return report
     }
 
+    /// What a reviewer may require of a log besides its integrity; an unmet one is a
+    /// ``LedgerError/Code/requirementNotMet`` finding.
+    public struct Requirements: Sendable {
+        /// The origin the log must be of (its genesis record names it).
+        public var origin: String?
+        /// Witnesses, `requiredWitnesses` of which must have cosigned the newest checkpoint the
+        /// log key signed.
+        public var witnesses: [NoteVerifier]
+        public var requiredWitnesses: Int
+
+        public init(origin: String? = nil, witnesses: [NoteVerifier] = [], requiredWitnesses: Int = 0) {
+            self.origin = origin
+            self.witnesses = witnesses
+            self.requiredWitnesses = requiredWitnesses
+        }
+    }
+
     private static func verify(
-        directory: String, logKey: NoteVerifier?, policy: CheckpointVerifier?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage,
+        directory: String, logKey: NoteVerifier?, requirements: Requirements?, saveState: String?, saveAt: UInt64?, ruleState: RuleStateStorage,
         parallel: Bool, progress: ((UInt64, UInt64, UInt64) -> Void)?
     ) throws(LedgerError) -> VerificationReport {
         let stored = CheckpointStore(ledgerDirectory: directory)
@@ -140,7 +154,7 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
-        if let policy { checker.apply(policy, to: pending.prefix(next).map(\.path)) }
+        if let requirements { try checker.apply(requirements, logKey: key, to: pending.prefix(next).map(\.path)) }
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return checker.report
     }
@@ -463,27 +477,35 @@ struct RecordChecker {
     /// Saves the captured state to `path` if nothing was found; ``VerificationReport/savedStateSize``
     /// stays `nil` otherwise (with a note when findings prevented it; without a verified
     /// checkpoint there is nothing to save it at, which the caller tells from that `nil`).
-    /// Checks the newest of `checkpoints` (stored, within the log) that the log key signed against
-    /// `policy`: the witnesses it requires and the origin it expects, which the genesis record must
-    /// name too.
-    mutating func apply(_ policy: CheckpointVerifier, to checkpoints: [String]) {
+    /// Checks `requirements`: the log's origin, and the witnesses that must have cosigned the
+    /// newest of `checkpoints` (stored, within the log) that `logKey` signed.
+    mutating func apply(_ requirements: Verifier.Requirements, logKey: NoteVerifier?, to checkpoints: [String]) throws(LedgerError) {
         let origin = state.origin ?? ""
-        guard origin == policy.origin else {
-            report.findings.append(.init(sequence: 0, code: .invalidCheckpoint, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(policy.origin)\" as --origin expects: it is not the log you meant to check."))
-            return
+        if let expected = requirements.origin, expected != origin {
+            report.findings.append(.init(sequence: 0, code: .requirementNotMet, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(expected)\" as --origin expects: it is not the log you meant to check."))
+        }
+        guard requirements.requiredWitnesses > 0 else { return }
+        guard let logKey else {
+            throw LedgerError(.usage, "Witnesses are required, but there is no log key to tell the log's checkpoints by: give --vkey.")
+        }
+        let policy: CheckpointVerifier
+        do throws(NoteError) {
+            policy = try CheckpointVerifier(origin: origin, log: logKey, witnesses: requirements.witnesses, requiredWitnesses: requirements.requiredWitnesses)
+        } catch {
+            throw LedgerError(.usage, "The checkpoint keys cannot be used together: \(error).")
         }
         let signed = checkpoints.reversed().lazy.compactMap { path -> (path: String, text: [UInt8], size: UInt64)? in
-            guard let text = try? CheckpointStore.read(path), let size = try? CheckpointVerifier(origin: origin, log: policy.log).verify(text).size else { return nil }
+            guard let text = try? CheckpointStore.read(path), let size = try? CheckpointVerifier(origin: origin, log: logKey).verify(text).size else { return nil }
             return (path, text, size)
         }.first
         guard let signed else {
-            report.findings.append(.init(sequence: report.records, code: .invalidCheckpoint, message: "No checkpoint the log key signed is stored, so none is cosigned by the witnesses required. Ask the operator to run `ledger checkpoint` and to have it cosigned."))
+            report.findings.append(.init(sequence: report.records, code: .requirementNotMet, message: "No checkpoint the log key signed is stored, so none is cosigned by the \(requirements.requiredWitnesses) witness(es) required. Ask the operator to run `ledger checkpoint` and to have it cosigned."))
             return
         }
         do throws(NoteError) {
             _ = try policy.verify(signed.text)
         } catch {
-            report.findings.append(.init(sequence: signed.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(signed.path)) does not meet what was required of it: \(error). Ask the operator to have it cosigned, or check the --witness keys given."))
+            report.findings.append(.init(sequence: signed.size, code: .requirementNotMet, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(signed.path)) is not cosigned as required: \(error). Ask the operator to have it cosigned, or check the --witness keys given."))
         }
     }
 

@@ -131,8 +131,9 @@ struct Ed25519Tests {
         }
     }
 
-    /// OpenSSL's reader takes bytes after a PKCS#8 key's DER without a word; Go's parser refuses them.
-    @Test("a PRIVATE KEY block with bytes after the key's DER is refused")
+    /// OpenSSL's reader (and Go's) takes bytes after a PKCS#8 key's DER, and a length in a longer
+    /// form than DER's, without a word.
+    @Test("a PRIVATE KEY block that is not the key's one DER encoding is refused")
     func privateKeyDERExact() throws {
         let key = try SigningKey(seed: [UInt8](repeating: 7, count: 32))
         let der = Base64.decode(try key.pemRepresentation().split(separator: "\n").dropFirst().dropLast().joined())!
@@ -140,6 +141,8 @@ struct Ed25519Tests {
         #expect(try SigningKey(pemRepresentation: pem(der)).publicKey == key.publicKey)
         #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0, 0])) }
         #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0x30, 0])) }
+        // The same key with its length in a longer form than the shortest.
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem([0x30, 0x81] + der.dropFirst())) }
     }
 
     @Test("an encrypted private key is refused without asking for a pass phrase")
