@@ -80,7 +80,9 @@ enum Files {
             if code == EEXIST {
                 throw LedgerError(.alreadyExists, "\(path) already exists; it was left untouched. Choose another path, or move the old file away first.")
             }
-            throw LedgerError(.io, "Cannot create \(path): \(String(cString: strerror(code))).")
+            // A directory that is not there, or no name at all, is a wrong path given.
+            let given = code == ENOENT || code == ENOTDIR || path.isEmpty
+            throw LedgerError(given ? .usage : .io, "Cannot create \(path.isEmpty ? "a file with no name" : path): \(String(cString: strerror(code))). " + (given ? "Check the path: its directory must exist." : "Check that you may write in \(FileSystem.parent(of: path))."))
         }
         defer { close(fd) }
         // A file that could not be written whole is removed: a partial key must not stay behind

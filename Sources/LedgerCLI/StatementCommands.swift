@@ -81,8 +81,10 @@ struct CosignCommand: ParsableCommand {
 
     func run() throws {
         let signingKey = try Files.signingKey(key)
-        var signed = try Envelope(jsonText: Files.readStatements(envelope, limit: 2 * Envelope.maximumPayloadSize))
+        let bytes = try Files.readStatements(envelope, limit: 2 * Envelope.maximumPayloadSize)
+        var signed: Envelope
         do throws(LedgerError) {
+            signed = try Envelope(jsonText: bytes)
             _ = try Event(payload: signed.payload)
         } catch {
             throw LedgerError(error.code, "\(envelope): \(error.message) Nothing was signed.")

@@ -181,6 +181,11 @@ struct TransparencyTests {
         try Data(repeating: 0x20, count: 200_000).write(to: URL(fileURLWithPath: work.path("big.env")))
         let bigFile = try CLI.run(["append", led, work.path("big.env")])
         #expect(bigFile.status == 1 && bigFile.stderr.contains("[too-large]"), "\(bigFile)")
+        // A key file in a directory that is not there, or with no name, is a wrong path given.
+        for out in [work.path("no-such-dir/k.pem"), ""] {
+            let r = try CLI.run(["key", "generate", "--out", out])
+            #expect(r.status == 2 && r.stderr.contains("Check the path"), "\(out): \(r)")
+        }
         // An empty admin name is an option given wrong.
         let noName = try CLI.run(["init", work.path("n"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--admin-name", ""])
         #expect(noName.status == 2 && noName.stderr.contains("--admin-name"), "\(noName)")
