@@ -30,6 +30,9 @@ struct SignCommand: ParsableCommand {
     @OptionGroup var common: VerboseOption
 
     func run() throws {
+        guard Event.isValidID(author) else {
+            throw LedgerError(.usage, "--author \"\(author)\" is not a party id (1–128 characters from A–Z a–z 0–9 . _ : -, starting with a letter or digit).")
+        }
         let signingKey = try Files.signingKey(key)
         let text = try Files.readStatements(event, limit: Envelope.maximumPayloadSize)
         guard case var .object(members) = try parseJSON(text, what: event) else {

@@ -186,6 +186,12 @@ struct TransparencyTests {
             let r = try CLI.run(["key", "generate", "--out", out])
             #expect(r.status == 2 && r.stderr.contains("Check the path"), "\(out): \(r)")
         }
+        // An author that is not a party id, and a genesis signed after it is accepted, are options
+        // given wrong.
+        try work.write("e.json", #"{"type":"fact.opened","id":"f","fact":"f","proposition":"P"}"#)
+        #expect(try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-amnesty.pem", "--author", "bad author!", work.path("e.json")]).status == 2)
+        let backwards = try CLI.run(["init", work.path("n2"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--signed-at", "2021-01-01T00:00:00Z", "--accepted-at", "2020-01-01T00:00:00Z"])
+        #expect(backwards.status == 2 && !FileManager.default.fileExists(atPath: work.path("n2")), "\(backwards)")
         // An empty admin name is an option given wrong.
         let noName = try CLI.run(["init", work.path("n"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--admin-name", ""])
         #expect(noName.status == 2 && noName.stderr.contains("--admin-name"), "\(noName)")
