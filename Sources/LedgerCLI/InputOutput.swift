@@ -54,6 +54,9 @@ enum Files {
             if n == 0 { break }
             out += buffer[..<n]
             guard out.count <= limit else {
+                if statement && path == "-" {
+                    throw LedgerError(.tooLarge, "Standard input holds more than \(limit) bytes of statements, more than one append takes. Split the batch.")
+                }
                 if statement {
                     throw LedgerError(.tooLarge, "\(path) is larger than \(limit) bytes, more than a statement may be. Attach large documents as blobs by hash.")
                 }
@@ -80,9 +83,11 @@ enum Files {
             if code == EEXIST {
                 throw LedgerError(.alreadyExists, "\(path) already exists; it was left untouched. Choose another path, or move the old file away first.")
             }
-            // A directory that is not there, or no name at all, is a wrong path given.
-            let given = code == ENOENT || code == ENOTDIR || path.isEmpty
-            throw LedgerError(given ? .usage : .io, "Cannot create \(path.isEmpty ? "a file with no name" : path): \(String(cString: strerror(code))). " + (given ? "Check the path: its directory must exist." : "Check that you may write in \(FileSystem.parent(of: path))."))
+            // No name at all is an option given wrong; a file that cannot be created is one that
+            // cannot be written (3), as for every output file.
+            if path.isEmpty { throw LedgerError(.usage, "No file name was given to write to.") }
+            let advice = code == ENOENT || code == ENOTDIR ? "Check the path: its directory must exist." : "Check that you may write in \(FileSystem.parent(of: path))."
+            throw LedgerError(.io, "Cannot create \(path): \(String(cString: strerror(code))). \(advice)")
         }
         defer { close(fd) }
         // A file that could not be written whole is removed: a partial key must not stay behind

@@ -88,7 +88,7 @@ struct LogCommand: ParsableCommand {
                     o.string("author", event?.author ?? "")
                     o.string("signed_at", event?.signedAt.rfc3339 ?? "")
                 }
-                print(String(decoding: line.bytes, as: UTF8.self))
+                print(String(decoding: JSONValue.escapingInvisible(line.bytes), as: UTF8.self))
             } else {
                 let type = event.map { $0.isKnownType ? $0.type : "\($0.type) (unknown type)" } ?? "(unreadable)"
                 print("\(stored.sequence)\t\(stored.entryID.hexString)\t\(record.acceptedAt.rfc3339)\t\(type.printable)\t\(event?.id ?? "-")\t\(event?.author ?? "-")")

@@ -46,6 +46,7 @@ struct LedgerTool: ParsableCommand {
             // Shown as given: bytes outside printable ASCII as \xNN.
             let given = UnsafeBufferPointer(start: raw, count: strlen(raw)).map { byte in
                 let b = UInt8(bitPattern: byte)
+                if b == 0x5C { return "\\\\" }
                 return (0x20..<0x7F).contains(b) ? String(UnicodeScalar(b)) : "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
             }.joined()
             Terminal.fail(LedgerError(.usage, "Argument \(i) (\(given)) is not UTF-8 text; ledger takes file names and values in UTF-8. Rename the file or give the value in UTF-8."), verbose: false)

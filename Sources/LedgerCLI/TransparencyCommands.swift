@@ -21,7 +21,9 @@ struct CheckpointKeyOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The origin line expected in checkpoints (default: the log key's name).", valueName: "origin"))
     var origin: String?
 
-    func validate() throws {
+    /// Refuses a number of required witnesses the --witness keys cannot meet (said as every
+    /// usage error is, not as the argument parser's).
+    func checkWitnessCount() throws {
         guard witnessesRequired >= 0, witnessesRequired <= witness.count else {
             throw ValidationError("--witnesses-required \(witnessesRequired) is not between 0 and the \(witness.count) --witness key(s) given.")
         }
@@ -29,6 +31,7 @@ struct CheckpointKeyOptions: ParsableArguments {
 
     /// The verifier for checkpoints of the log `origin` (or --origin, or the key's name).
     func verifier(origin ledgerOrigin: String? = nil) throws -> CheckpointVerifier {
+        try checkWitnessCount()
         guard let vkey else { throw ValidationError("Give --vkey: the log's note verifier key (see `ledger verifier-key`).") }
         let log = try parseVerifierKey(vkey)
         let witnesses = try witness.map { try parseVerifierKey($0) }
@@ -111,6 +114,16 @@ struct CheckpointCommand: ParsableCommand {
 
     @OptionGroup var common: VerboseOption
 
+    /// The origin a stored checkpoint must carry: the log's, or, of a damaged log (which does
+    /// not open), the checkpoint's own first line.
+    private func expectedOrigin(of checkpoint: [UInt8]) throws(LedgerError) -> String {
+        do throws(LedgerError) {
+            return try Ledger(directory: directory).origin()
+        } catch where error.code == .damagedLog || error.code == .malformedRecord {
+            return String(decoding: checkpoint.prefix { $0 != 0x0a }, as: UTF8.self)
+        }
+    }
+
     func run() throws {
         switch (key, show) {
         case let (key?, false):
@@ -127,12 +140,12 @@ struct CheckpointCommand: ParsableCommand {
             guard let newest = try store.newest() else {
                 throw LedgerError(.notFound, "\(directory) has no checkpoint yet. Sign one with `ledger checkpoint \(directory) --key LOG-KEY.pem`.")
             }
-            // Shown only if the log key signed it: a file named like one is not a checkpoint. Its
-            // own origin line is taken, not the log's: a damaged log's acknowledged checkpoint is
-            // evidence to show.
+            // Shown only if the log key signed it for this log: a file named like one is not a
+            // checkpoint. Of a damaged log (which does not open), its own origin line is taken: its
+            // acknowledged checkpoint is the evidence to show.
             if let key = try store.verifierKey() {
+                let origin = try expectedOrigin(of: newest.text)
                 do {
-                    let origin = String(decoding: newest.text.prefix { $0 != 0x0a }, as: UTF8.self)
                     _ = try CheckpointVerifier(origin: origin, log: key).verify(newest.text)
                 } catch {
                     throw LedgerError(.invalidCheckpoint, "The newest stored checkpoint, \(newest.path), is not one the log key signed: \(sentence(error)) Run `ledger verify \(directory)`.")
@@ -140,7 +153,10 @@ struct CheckpointCommand: ParsableCommand {
             } else {
                 Terminal.note("note: \(newest.path) is not checked: the log's verifier key (checkpoints/log.vkey) is missing.")
             }
-            print(String(decoding: newest.text, as: UTF8.self), terminator: "")
+            // Byte for byte when written to a file (it is a signed note); on a terminal, the controls
+            // a note should not hold are shown as escapes.
+            let text = String(decoding: newest.text, as: UTF8.self)
+            print(Terminal.stdoutIsTerminal ? text.printableLines : text, terminator: "")
         default:
             throw ValidationError("Give either --key (sign a new checkpoint) or --show (print the newest).")
         }

@@ -58,6 +58,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var common: VerboseOption
 
     func run() throws {
+        try keys.checkWitnessCount()
         var lastShown = 0.0
         let progress: (UInt64, UInt64, UInt64) -> Void = { records, read, total in
             // A progress line for long logs only; rewritten in place on a terminal.

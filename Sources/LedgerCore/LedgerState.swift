@@ -361,7 +361,7 @@ public struct LedgerState: Sendable {
             try require(event, roles: [.investigator, .reviewer])
             try requireNew(e.evidence, .evidence)
             if self.claim(e.evidence) != nil {
-                throw LedgerError(.duplicateID, "The evidence id \"\(e.evidence)\" is already a claim's id: an attestation naming it could not tell them apart. Choose another id. (Versions of ledger before append rules revision 2 accepted such an id.)")
+                throw LedgerError(.duplicateID, "The evidence id \"\(e.evidence)\" is already a claim's id, so an attestation naming it could not tell them apart: a statement giving it is refused (choose another id). Versions of ledger before append rules revision 2 accepted such an id.")
             }
             for claim in e.supports + e.contradicts {
                 if let at = try existingClaim(claim, by: event).retractedAt {
@@ -402,7 +402,7 @@ public struct LedgerState: Sendable {
             throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
         }
         if let at = sequence(of: .evidence, claim) {
-            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already the id of evidence attached at entry \(at): an attestation naming it could not tell them apart. Choose another id. (Versions of ledger before append rules revision 2 accepted such an id.)")
+            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already the id of evidence attached at entry \(at): an attestation naming it could not tell them apart: a statement giving it is refused (choose another id). Versions of ledger before append rules revision 2 accepted such an id.")
         }
     }
 

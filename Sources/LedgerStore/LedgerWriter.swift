@@ -105,8 +105,11 @@ public final class LedgerWriter {
         guard !origin.isEmpty, origin.utf8.count <= 256, !origin.contains(where: { $0.isNewline || $0 == "+" || $0.isWhitespace }) else {
             throw LedgerError(.usage, "The origin \"\(origin)\" is not usable: it must be 1–256 characters with no spaces, newlines or '+' (it becomes the checkpoint's first line and the note key name), e.g. example.org/ledger/case-1.")
         }
-        if let signedAt, let acceptedAt, signedAt.seconds > acceptedAt.seconds + LedgerState.allowedClockSkew {
-            throw LedgerError(.usage, "--signed-at \(signedAt.rfc3339) is after --accepted-at \(acceptedAt.rfc3339): the genesis cannot be signed after the ledger accepts it. Give times in that order.")
+        // A ledger made with a fixed acceptance time is signed at that time unless told otherwise.
+        let signedAt = signedAt ?? acceptedAt
+        if let signedAt, signedAt.seconds > (acceptedAt ?? currentTime()).seconds + LedgerState.allowedClockSkew {
+            let accepted = acceptedAt.map { "--accepted-at \($0.rfc3339)" } ?? "now"
+            throw LedgerError(.usage, "--signed-at \(signedAt.rfc3339) is after \(accepted): the genesis cannot be signed after the ledger accepts it. Give times in that order.")
         }
         guard !adminName.isEmpty, adminName.utf8.count <= Event.maximumTextLength else {
             throw LedgerError(.usage, "The admin name must be 1–\(Event.maximumTextLength) bytes; give it with --admin-name.")

@@ -480,7 +480,10 @@ struct RecordChecker {
     /// Checks `requirements`: the log's origin, and the witnesses that must have cosigned the
     /// newest of `checkpoints` (stored, within the log) that `logKey` signed.
     mutating func apply(_ requirements: Verifier.Requirements, logKey: NoteVerifier?, to checkpoints: [String]) throws(LedgerError) {
-        let origin = state.origin ?? ""
+        guard let origin = state.origin else {
+            report.notes.append("The requirements given (--origin, --witness) were not checked: the log's genesis record, which names its origin, could not be read.")
+            return
+        }
         if let expected = requirements.origin, expected != origin {
             report.findings.append(.init(sequence: 0, code: .requirementNotMet, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(expected)\" as --origin expects: it is not the log you meant to check."))
         }
@@ -511,7 +514,8 @@ struct RecordChecker {
 
     mutating func saveCapturedState(to path: String) throws(LedgerError) {
         guard report.isIntact else {
-            report.notes.append("The rule state was not saved: the ledger is not intact.")
+            let damaged = report.findings.contains { $0.code != .requirementNotMet && $0.code != .unknownEventType }
+            report.notes.append("The rule state was not saved: the ledger is \(damaged ? "not intact" : "not verified (see the verdict)").")
             return
         }
         guard let captured else { return }

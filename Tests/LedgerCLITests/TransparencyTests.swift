@@ -181,17 +181,25 @@ struct TransparencyTests {
         try Data(repeating: 0x20, count: 200_000).write(to: URL(fileURLWithPath: work.path("big.env")))
         let bigFile = try CLI.run(["append", led, work.path("big.env")])
         #expect(bigFile.status == 1 && bigFile.stderr.contains("[too-large]"), "\(bigFile)")
-        // A key file in a directory that is not there, or with no name, is a wrong path given.
-        for out in [work.path("no-such-dir/k.pem"), ""] {
-            let r = try CLI.run(["key", "generate", "--out", out])
-            #expect(r.status == 2 && r.stderr.contains("Check the path"), "\(out): \(r)")
-        }
+        // A key file in a directory that is not there cannot be written (3, as for every output
+        // file), and says where to look; one with no name is an option given wrong (2).
+        let noDirectory = try CLI.run(["key", "generate", "--out", work.path("no-such-dir/k.pem")])
+        #expect(noDirectory.status == 3 && noDirectory.stderr.contains("Check the path: its directory must exist"), "\(noDirectory)")
+        let noFileName = try CLI.run(["key", "generate", "--out", ""])
+        #expect(noFileName.status == 2 && noFileName.stderr.contains("No file name"), "\(noFileName)")
         // An author that is not a party id, and a genesis signed after it is accepted, are options
         // given wrong.
         try work.write("e.json", #"{"type":"fact.opened","id":"f","fact":"f","proposition":"P"}"#)
         #expect(try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-amnesty.pem", "--author", "bad author!", work.path("e.json")]).status == 2)
         let backwards = try CLI.run(["init", work.path("n2"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--signed-at", "2021-01-01T00:00:00Z", "--accepted-at", "2020-01-01T00:00:00Z"])
         #expect(backwards.status == 2 && !FileManager.default.fileExists(atPath: work.path("n2")), "\(backwards)")
+        // A fixed acceptance time alone signs the genesis at that time.
+        let fixed = try CLI.run(["init", work.path("n3"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--accepted-at", "2020-01-01T00:00:00Z"])
+        #expect(fixed.status == 0, "\(fixed)")
+        // A directory with checkpoints that is not a ledger shows none.
+        try FileManager.default.createDirectory(atPath: work.path("not-a-ledger"), withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: led + "/checkpoints", toPath: work.path("not-a-ledger/checkpoints"))
+        #expect(try CLI.run(["checkpoint", work.path("not-a-ledger"), "--show"]).status == 2)
         // An empty admin name is an option given wrong.
         let noName = try CLI.run(["init", work.path("n"), "--origin", "x.example/l", "--admin-key", Self.keys + "/DEMO-ONLY-ledger-admin.pem", "--admin-name", ""])
         #expect(noName.status == 2 && noName.stderr.contains("--admin-name"), "\(noName)")
@@ -527,8 +535,12 @@ struct TransparencyTests {
         var log = try Data(contentsOf: URL(fileURLWithPath: led + "/log"))
         log[400] ^= 1
         try log.write(to: URL(fileURLWithPath: led + "/log"))
-        let damaged = try verify(required: 1)
+        let damaged = try verify(required: 1, ["--origin", "evidence-ledger.example/amnesty-2020"])
         #expect(damaged.status == 1 && damaged.stdout.contains("DAMAGED") && damaged.stdout.contains("entry 0:"), "\(damaged)")
+        // With the genesis unreadable, the requirements cannot be checked: said, not found unmet.
+        #expect(!damaged.stdout.contains("requirement-not-met") && damaged.stderr.contains("were not checked"), "\(damaged)")
+        let tooMany = try CLI.run(["verify", led, "--since", Self.new, "--vkey", Self.vkey, "--witness", work.path("w1.vkey"), "--witnesses-required", "2"])
+        #expect(tooMany.status == 2 && tooMany.stderr.hasPrefix("error [usage]: --witnesses-required 2"), "\(tooMany)")
         // Rollback: w1 has cosigned 40 and refuses 21.
         #expect(try cosign(Self.old, "w1").status == 1)
         // A conflicting checkpoint of the same size is refused.
