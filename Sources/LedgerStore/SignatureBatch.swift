@@ -24,9 +24,14 @@ final class SignatureBatch: @unchecked Sendable {
         }
     }
 
-    /// Checks every signature, on this thread.
+    /// Checks every signature, on this thread, with one OpenSSL context for each key.
     func verify() {
-        valid = items.map { $0.key.isValidSignature($0.signature, for: $0.message) }
+        var verifiers: [Digest: SignatureVerifier] = [:]
+        valid = items.map { item in
+            let verifier = verifiers[item.key.keyID] ?? SignatureVerifier(item.key)
+            verifiers[item.key.keyID] = verifier
+            return verifier.isValidSignature(item.signature, for: item.message)
+        }
     }
 
     /// The positions whose signatures did not verify, in order (after ``verify()``).

@@ -73,6 +73,31 @@ struct Ed25519Tests {
         #expect(!other.publicKey.isValidSignature(signature, for: message))
     }
 
+    @Test("a verifier that keeps its context gives the answers a fresh context gives, in any order, also after a failure")
+    func reusedContext() throws {
+        let key = try SigningKey(seed: bytes(hex: Self.vectors[1].seed))
+        let verifier = SignatureVerifier(key.publicKey)
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let message = (0..<Int.random(in: 0..<900, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var signature = try key.signature(for: message)
+            var tampered = message
+            switch round % 4 {
+            case 1: signature[Int.random(in: 0..<64, using: &random)] ^= 1 << UInt8.random(in: 0..<8, using: &random)
+            case 2 where !tampered.isEmpty: tampered[Int.random(in: 0..<tampered.count, using: &random)] ^= 1
+            case 3: signature = try SigningKey.generate().signature(for: message)
+            default: break
+            }
+            #expect(verifier.isValidSignature(signature, for: tampered) == key.publicKey.isValidSignature(signature, for: tampered), "round \(round)")
+            #expect(verifier.isValidSignature(signature, for: tampered) == (round % 4 == 0 || (round % 4 == 2 && message.isEmpty)), "round \(round)")
+        }
+        for vector in Self.vectors {
+            let publicKey = try PublicKey(rawRepresentation: bytes(hex: vector.publicKey))
+            #expect(SignatureVerifier(publicKey).isValidSignature(bytes(hex: vector.signature), for: bytes(hex: vector.message)), "\(vector.name)")
+        }
+        #expect(!verifier.isValidSignature([UInt8](repeating: 0, count: 63), for: [1]))
+    }
+
     @Test("a signature with S increased by the group order L is rejected (non-canonical S)")
     func nonCanonicalS() throws {
         let key = try SigningKey(seed: bytes(hex: Self.vectors[0].seed))
@@ -89,6 +114,9 @@ struct Ed25519Tests {
         // S + L still fits in 32 bytes whenever S < 2^256 - L, which holds for every canonical S.
         #expect(carry == 0)
         #expect(!key.publicKey.isValidSignature(signature, for: message))
+        let verifier = SignatureVerifier(key.publicKey)
+        #expect(!verifier.isValidSignature(signature, for: message))
+        #expect(verifier.isValidSignature(try key.signature(for: message), for: message))
     }
 
     @Test("wrong lengths are rejected with their counts")
@@ -131,8 +159,8 @@ struct Ed25519Tests {
         }
     }
 
-    /// OpenSSL's reader (and Go's) takes bytes after a PKCS#8 key's DER, and a length in a longer
-    /// form than DER's, without a word.
+    /// OpenSSL's reader takes bytes after a PKCS#8 key's DER, and lengths in longer forms than
+    /// DER's, without a word.
     @Test("a PRIVATE KEY block that is not the key's one DER encoding is refused")
     func privateKeyDERExact() throws {
         let key = try SigningKey(seed: [UInt8](repeating: 7, count: 32))
@@ -141,8 +169,13 @@ struct Ed25519Tests {
         #expect(try SigningKey(pemRepresentation: pem(der)).publicKey == key.publicKey)
         #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0, 0])) }
         #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(der + [0x30, 0])) }
-        // The same key with its length in a longer form than the shortest.
+        // The same key with a length in a longer form than the shortest, outside and inside.
         #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem([0x30, 0x81] + der.dropFirst())) }
+        let octets = try #require(der.firstRange(of: [0x04, 0x22, 0x04, 0x20]))
+        var inner = der
+        inner.replaceSubrange(octets.lowerBound..<(octets.lowerBound + 2), with: [0x04, 0x81, 0x22])
+        inner[1] += 1
+        #expect(throws: CryptoError.self) { try SigningKey(pemRepresentation: pem(inner)) }
     }
 
     @Test("an encrypted private key is refused without asking for a pass phrase")
