@@ -473,7 +473,9 @@ struct ReplayCommand: ParsableCommand {
             disputed-facts {"facts": [FACT...]} (see `ledger facts --help`); parties-and-keys \
             {"parties": [...]} (see `ledger parties --help`); evidence-index {"evidence": [{"evidence", \
             "title", "author", "media_type", "sha256", "size", "captured_at", "custodian", "source", \
-            "supports", "contradicts", "facts", "attached_at", "blob", "integrity", "holder", \
+            "supports", "contradicts", "facts" (those of the claims it supports or contradicts; \
+            a fact whose finding relies on it lists it among its own evidence), "attached_at", \
+            "blob", "integrity", "holder", \
             "custody": [{"sequence", "entry_id", "action", "from", "to", "at", "note", "author", \
             "signed_at", "gap": reason|null}], "custody_gaps", "attestations"}]}; timeline \
             {"facts": [{"fact", "events": [EVENT...]}]} (see `ledger fact --help`). A custody \
