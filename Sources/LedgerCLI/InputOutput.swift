@@ -207,12 +207,12 @@ extension JSONValue {
     /// They can only be in strings, where the escapes mean the same characters.
     static func escapingInvisible(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.contains(where: { $0 == 0x7F || $0 == 0xC2 }) else { return bytes }
+        let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = 0
         while i < bytes.count {
             let byte = bytes[i]
-            let hex = Array("0123456789abcdef".utf8)
             if byte == 0x7F {
                 out.append(contentsOf: Array("\\u007f".utf8))
             } else if byte == 0xC2, i + 1 < bytes.count, (0x80...0x9F).contains(bytes[i + 1]) {

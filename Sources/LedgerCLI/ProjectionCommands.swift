@@ -138,7 +138,8 @@ extension String {
             } else if !keepingLineFeeds && (scalar == "\n" || scalar == "\r" || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}") {
                 out.unicodeScalars.append(" ")
             } else if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             } else {
                 out.unicodeScalars.append(scalar)
             }

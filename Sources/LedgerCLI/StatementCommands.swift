@@ -126,13 +126,8 @@ struct AppendCommand: ParsableCommand {
 
     @OptionGroup var common: VerboseOption
 
-    func validate() throws {
-        guard lockTimeout.isFinite, lockTimeout >= 0 else {
-            throw ValidationError("A lock timeout of \(lockTimeout) s cannot be waited for: give a number of seconds, 0 or more.")
-        }
-    }
-
     func run() throws {
+        try LedgerWriter.check(lockTimeout: lockTimeout)
         var inputs: [(name: String, bytes: [UInt8])] = []
         if envelopes.isEmpty {
             let all = try Files.readStatements("-", limit: 1 << 30)

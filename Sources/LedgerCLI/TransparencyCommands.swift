@@ -35,9 +35,6 @@ struct CheckpointKeyOptions: ParsableArguments {
         guard let vkey else { throw ValidationError("Give --vkey: the log's note verifier key (see `ledger verifier-key`).") }
         let log = try parseVerifierKey(vkey)
         let witnesses = try witness.map { try parseVerifierKey($0) }
-        guard witnessesRequired <= witnesses.count else {
-            throw ValidationError("--witnesses-required \(witnessesRequired) is more than the \(witnesses.count) --witness key(s) given.")
-        }
         do {
             return try CheckpointVerifier(origin: origin ?? ledgerOrigin ?? log.name, log: log, witnesses: witnesses, requiredWitnesses: witnessesRequired)
         } catch {
@@ -78,10 +75,7 @@ func verifiedCheckpoint(_ path: String, _ verifier: CheckpointVerifier) throws(L
 /// C2SP says, but said, since a reader may hold the key of one of them.
 func noteUnknownSignatures(of checkpoint: VerifiedCheckpoint, in path: String) {
     guard !checkpoint.unknownSignatures.isEmpty else { return }
-    let names = checkpoint.unknownSignatures.map { signature in
-        let hash = String(signature.keyHash, radix: 16)
-        return "\(signature.name) (key hash \(String(repeating: "0", count: 8 - hash.count) + hash))"
-    }
+    let names = checkpoint.unknownSignatures.map(\.keyName)
     Terminal.note("note: \(path) also carries \(names.count) signature(s) of keys not given, not checked: \(names.joined(separator: ", ")).")
 }
 

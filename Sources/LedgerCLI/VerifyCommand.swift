@@ -95,13 +95,8 @@ struct VerifyCommand: ParsableCommand {
             if requirements.requiredWitnesses > 0 {
                 summary += "; the newest cosigned by \(requirements.requiredWitnesses) or more of the \(requirements.witnesses.count) witness(es) given"
             }
-            // Cosignatures the newest checkpoint carries are checked only against --witness keys.
-            let store = CheckpointStore(ledgerDirectory: directory)
-            if let key = try configured?.log ?? store.verifierKey(), let newest = try? store.newest() {
-                let origin = String(decoding: newest.text.prefix { $0 != 0x0a }, as: UTF8.self)
-                let witnesses = try? CheckpointVerifier(origin: origin, log: key, witnesses: requirements.witnesses)
-                if let checked = try? witnesses?.verify(newest.text) { noteUnknownSignatures(of: checked, in: newest.path) }
-            }
+            // Cosignatures are checked only against --witness keys; the others are said.
+            if let newest = report.newestCheckpoint { noteUnknownSignatures(of: newest.checkpoint, in: newest.path) }
         }
         for note in report.notes { Terminal.note("note: \(note)") }
         if report.isIntact {
@@ -120,8 +115,7 @@ struct VerifyCommand: ParsableCommand {
         // nothing vouches for the one, and the log is not as asked for in the other.
         let reasons = [(LedgerError.Code.unknownEventType, "event types unknown to this version"), (.requirementNotMet, "requirements given not met")]
             .filter { reason in report.findings.contains { $0.code == reason.0 } }.map(\.1)
-        let notDamage = report.findings.allSatisfy { $0.code == .unknownEventType || $0.code == .requirementNotMet }
-        let verdict = notDamage ? "NOT VERIFIED (\(reasons.joined(separator: "; ")))" : "DAMAGED"
+        let verdict = report.foundDamage ? "DAMAGED" : "NOT VERIFIED (\(reasons.joined(separator: "; ")))"
         print("\(directory): \(verdict). \(report.findings.count) finding(s) in \(report.records) entries; the first at \(report.findings.min { $0.sequence < $1.sequence }?.location ?? "").")
         throw ExitCode(1)
     }

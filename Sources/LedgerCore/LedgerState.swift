@@ -360,9 +360,7 @@ public struct LedgerState: Sendable {
         case let .evidenceAttached(e):
             try require(event, roles: [.investigator, .reviewer])
             try requireNew(e.evidence, .evidence)
-            if self.claim(e.evidence) != nil {
-                throw LedgerError(.duplicateID, "The evidence id \"\(e.evidence)\" is already a claim's id, so an attestation naming it could not tell them apart: a statement giving it is refused (choose another id). Versions of ledger before append rules revision 2 accepted such an id.")
-            }
+            if self.claim(e.evidence) != nil { throw Self.sharedID("The evidence id \"\(e.evidence)\" is already a claim's id") }
             for claim in e.supports + e.contradicts {
                 if let at = try existingClaim(claim, by: event).retractedAt {
                     throw LedgerError(.invalidEvent, "Evidence \"\(e.evidence)\" refers to claim \"\(claim)\", retracted at entry \(at); evidence can only support or contradict active claims.")
@@ -402,8 +400,13 @@ public struct LedgerState: Sendable {
             throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
         }
         if let at = sequence(of: .evidence, claim) {
-            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already the id of evidence attached at entry \(at): an attestation naming it could not tell them apart: a statement giving it is refused (choose another id). Versions of ledger before append rules revision 2 accepted such an id.")
+            throw Self.sharedID("The claim id \"\(claim)\" is already the id of evidence attached at entry \(at)")
         }
+    }
+
+    /// A claim and an evidence item given one id: `what` is which and where.
+    private static func sharedID(_ what: String) -> LedgerError {
+        LedgerError(.duplicateID, "\(what), so an attestation naming it could not tell them apart; a statement giving it is refused (choose another id). Versions of ledger before append rules revision 2 accepted such an id.")
     }
 
     private func requireSelfOrAdmin(_ event: Event, party: String) throws(LedgerError) {

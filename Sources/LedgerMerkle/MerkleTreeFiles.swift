@@ -263,7 +263,8 @@ public final class MerkleTreeFiles: MerkleNodeStore {
 
     // MARK: - Internals
 
-    private static func path(directory: String, level: Int) -> String {
+    /// The file of `level` in a tree directory (`level-00` holds the leaves).
+    public static func path(directory: String, level: Int) -> String {
         directory + (level < 10 ? "/level-0" : "/level-") + String(level)
     }
 

@@ -297,9 +297,7 @@ final class WriterLock {
     /// Takes the lock, waiting up to `timeout` seconds for another writer to finish.
     /// - Throws: ``LedgerError/Code/lockTimeout`` when the wait runs out.
     init(path: String, timeout: Double) throws(LedgerError) {
-        guard timeout.isFinite, timeout >= 0 else {
-            throw LedgerError(.usage, "A lock timeout of \(timeout) s cannot be waited for: give a number of seconds, 0 or more.")
-        }
+        try Self.check(timeout: timeout)
         file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
         var waited = 0.0
         while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
@@ -313,6 +311,13 @@ final class WriterLock {
     }
 
     deinit { flock(file.fd, LOCK_UN) }
+
+    /// Refuses a timeout that cannot be waited for (not a number, or negative): a usage mistake.
+    static func check(timeout: Double) throws(LedgerError) {
+        guard timeout.isFinite, timeout >= 0 else {
+            throw LedgerError(.usage, "A lock timeout of \(timeout) s cannot be waited for: give a number of seconds, 0 or more.")
+        }
+    }
 }
 
 extension Double {

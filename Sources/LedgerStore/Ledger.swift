@@ -244,7 +244,7 @@ public final class Ledger: @unchecked Sendable {
         let checkpointedByName: Bool
 
         /// Which derived file shows entries past the log's end.
-        enum Source {
+        enum Source: Equatable {
             case checkpoint(byName: Bool), index, tree
 
             /// The file to move aside once an operator has established that the log is right.
@@ -296,7 +296,7 @@ public final class Ledger: @unchecked Sendable {
             }
             // Leaves past the log are written ones from its first: a megabyte of zeros there is
             // no cut of the log but a file extended and never written (read no further).
-            if treeLeaves > count, let leaves = try? FileDescriptor(path: layout.directory + "/tree/level-00", flags: O_RDONLY),
+            if treeLeaves > count, let leaves = try? FileDescriptor(path: MerkleTreeFiles.path(directory: layout.tree, level: 0), flags: O_RDONLY),
                 let past = try? leaves.read(at: count * 32, count: Int(min(treeLeaves - count, 1 << 15)) * 32), past.contains(where: { $0 != 0 })
             {
                 consider(treeLeaves, .tree)
@@ -309,33 +309,45 @@ public final class Ledger: @unchecked Sendable {
     /// with `logKey` (by default the one recorded in the directory).
     static func acknowledged(_ layout: Layout, logKey: NoteVerifier? = nil) -> Acknowledged {
         var info = stat()
-        let treeLeaves = lstat(layout.directory + "/tree/level-00", &info) == 0 ? UInt64(info.st_size) / 32 : 0
+        let treeLeaves = lstat(MerkleTreeFiles.path(directory: layout.tree, level: 0), &info) == 0 ? UInt64(info.st_size) / 32 : 0
         let indexEntries = (try? FileDescriptor(path: layout.index, flags: O_RDONLY).size).map { $0 / UInt64(IndexEntry.size) } ?? 0
         let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
         return Acknowledged(
             layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed.size, checkpointedByName: checkpointed.byName)
     }
 
-    /// Evidence from the index or tree files that a record changed, the first found after each
-    /// stored checkpoint's size: enough to tell, once it is known up to which checkpoint the log is
-    /// proven, the first evidence that no checkpoint covers, in memory bounded by the number of
-    /// checkpoints, however many records disagree.
-    struct CacheEvidence<Detail> {
+    /// Evidence from the index or the tree files that a record changed (they recorded another
+    /// entry id for it when it was written), the first found after each stored checkpoint's
+    /// size: enough to tell, once it is known up to which checkpoint the log is proven, the first
+    /// evidence that no checkpoint covers, in memory bounded by the number of checkpoints, however
+    /// many records disagree.
+    struct CacheEvidence {
+        /// The file the evidence is from: ``Acknowledged/Source/index`` or ``Acknowledged/Source/tree``.
+        let source: Acknowledged.Source
         private let bounds: [UInt64]
-        private var first: [Int: (sequence: UInt64, detail: Detail)] = [:]
+        private var first: [Int: (sequence: UInt64, message: String)] = [:]
 
-        init(checkpointSizes: [UInt64]) {
+        init(from source: Acknowledged.Source, checkpointSizes: [UInt64]) {
+            self.source = source
             bounds = checkpointSizes.sorted()
         }
 
-        mutating func add(_ sequence: UInt64, _ detail: Detail) {
+        /// What the file's damage is said as: "the index is", "the tree files are".
+        var damaged: String { source == .index ? "the index is" : "the tree files are" }
+
+        /// Keeps that the file recorded entry id `recorded` for the record at `sequence`, which
+        /// now hashes to `now` (both as written for people), if it is the first after its
+        /// checkpoint; the texts are made only then.
+        mutating func add(_ sequence: UInt64, recorded: @autoclosure () -> String, now: @autoclosure () -> String) {
             let stretch = bounds.firstIndex { $0 > sequence } ?? bounds.count
-            if first[stretch] == nil { first[stretch] = (sequence, detail) }
+            guard first[stretch] == nil else { return }
+            let name = source == .index ? "The index" : "The Merkle tree"
+            first[stretch] = (sequence, "\(name) recorded entry id \(recorded()) for entry \(sequence) when it was written; its record now hashes to \(now()): the record was changed after it was written, or \(damaged) damaged.")
         }
 
         /// The first evidence before `proven` (covered by a checkpoint that proves the log) and
         /// the first at or after it, if any.
-        func split(at proven: UInt64) -> (covered: (sequence: UInt64, detail: Detail)?, uncovered: (sequence: UInt64, detail: Detail)?) {
+        func split(at proven: UInt64) -> (covered: (sequence: UInt64, message: String)?, uncovered: (sequence: UInt64, message: String)?) {
             let all = first.values.sorted { $0.sequence < $1.sequence }
             return (all.first { $0.sequence < proven }, all.first { $0.sequence >= proven })
         }

@@ -66,6 +66,12 @@ public final class LedgerWriter {
     /// How long a writer waits for another by default, in seconds.
     public static let defaultLockTimeout = 10.0
 
+    /// Refuses a lock timeout that cannot be waited for, before anything else is read or opened.
+    /// - Throws: ``LedgerError/Code/usage``.
+    public static func check(lockTimeout: Double) throws(LedgerError) {
+        try WriterLock.check(timeout: lockTimeout)
+    }
+
     /// Opens the ledger in `directory` for writing.
     /// - Throws: ``LedgerError/Code/lockTimeout``, ``LedgerError/Code/damagedLog``,
     ///   ``LedgerError/Code/notALedger`` or ``LedgerError/Code/io``.

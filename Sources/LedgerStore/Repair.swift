@@ -93,10 +93,10 @@ public enum Repair {
         let signed = (try? store.verifierKey()).flatMap { $0 }.map { store.signed(by: $0) } ?? []
         let roots = Dictionary(signed.map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
         // Index entries that find their record where it was written, with another id.
-        var indexEvidence = Ledger.CacheEvidence<(stored: UInt32, actual: UInt32)>(checkpointSizes: Array(roots.keys))
+        var indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: Array(roots.keys))
         let size = Ledger.IndexEntry.size
         var indexChanged = true
-        if let index = try? FileDescriptor(path: directory + "/index", flags: O_RDONLY) {
+        if let index = try? FileDescriptor(path: ledger.layout.index, flags: O_RDONLY) {
             let bytes = try index.size
             indexChanged = bytes != ledger.count * UInt64(size)
             var sequence = 0
@@ -106,7 +106,7 @@ public enum Repair {
                     let actual = ledger.pending[sequence]
                     if stored != actual { indexChanged = true }
                     if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
-                        indexEvidence.add(UInt64(sequence), (stored.idPrefix, actual.idPrefix))
+                        indexEvidence.add(UInt64(sequence), recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
                     }
                     sequence += 1
                 }
@@ -121,9 +121,9 @@ public enum Repair {
         } catch {
             throw LedgerError(error, in: directory)
         }
-        let leaves = try? FileDescriptor(path: ledger.treeDirectory + "/level-00", flags: O_RDONLY)
+        let leaves = try? FileDescriptor(path: MerkleTreeFiles.path(directory: ledger.treeDirectory, level: 0), flags: O_RDONLY)
         let recorded = min(acknowledged.treeLeaves, ledger.count)
-        var treeEvidence = Ledger.CacheEvidence<(stored: Digest, actual: Digest)>(checkpointSizes: Array(roots.keys))
+        var treeEvidence = Ledger.CacheEvidence(from: .tree, checkpointSizes: Array(roots.keys))
         var proven: UInt64 = 0
         var range = CompactRange()
         var chunk: [UInt8] = []
@@ -134,7 +134,7 @@ public enum Repair {
                 if at == 0 { chunk = try leaves.read(at: stored.sequence * 32, count: Int(min(perChunk, recorded - stored.sequence)) * 32) }
                 if chunk.count >= Int(at + 1) * 32 {
                     let leaf = chunk.withUnsafeBytes { Digest(loadingFrom: $0, at: Int(at) * 32) }
-                    if leaf != stored.entryID, leaf != .zero { treeEvidence.add(stored.sequence, (leaf, stored.entryID)) }
+                    if leaf != stored.entryID, leaf != .zero { treeEvidence.add(stored.sequence, recorded: leaf.hexString, now: stored.entryID.hexString) }
                 }
             }
             range.append(stored.entryID)
@@ -152,11 +152,8 @@ public enum Repair {
             throw LedgerError(error, in: directory)
         }
         // Where a checkpoint the log key signed proves the log, the cache is what is damaged.
-        if let evidence = indexEvidence.split(at: proven).uncovered {
-            throw refuse("The index recorded entry id \(String(evidence.detail.stored, radix: 16))… for entry \(evidence.sequence) when it was written; its record now hashes to \(String(evidence.detail.actual, radix: 16))…: the record was changed after it was written, or the index is damaged.", "index")
-        }
-        if let evidence = treeEvidence.split(at: proven).uncovered {
-            throw refuse("The Merkle tree recorded entry id \(evidence.detail.stored.hexString) for entry \(evidence.sequence) when it was written; its record now hashes to \(evidence.detail.actual.hexString): the record was changed after it was written, or the tree file is damaged.", "tree")
+        for evidence in [indexEvidence, treeEvidence] {
+            if let uncovered = evidence.split(at: proven).uncovered { throw refuse(uncovered.message, evidence.source.file) }
         }
         return indexChanged
     }

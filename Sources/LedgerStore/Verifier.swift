@@ -48,9 +48,17 @@ public struct VerificationReport: Sendable {
     public var root = RFC6962.emptyRoot
     /// The size at which the rule state was saved (`saveState`), if it was.
     public var savedStateSize: UInt64?
+    /// The newest stored checkpoint verified against the log (its signature and root), with the
+    /// file it is in; cosignatures of the witnesses required of it are checked, others are left
+    /// as unknown signatures.
+    public var newestCheckpoint: (path: String, checkpoint: VerifiedCheckpoint)?
 
     /// Whether the log is intact: no findings.
     public var isIntact: Bool { findings.isEmpty }
+
+    /// Whether a finding is of damage: not only of event types this version does not know (their
+    /// rules cannot be checked) or of requirements not met (the log is not as asked for).
+    public var foundDamage: Bool { findings.contains { $0.code != .unknownEventType && $0.code != .requirementNotMet } }
 }
 
 /// Verification of a ledger directory, trusting nothing stored but the bytes of the log and the
@@ -122,6 +130,15 @@ public enum Verifier {
             pending = []
         }
         checker.keepEvidence(between: pending.map(\.size))
+        if let requirements, !requirements.witnesses.isEmpty {
+            guard let key else { throw LedgerError(.usage, "Witnesses are given, but there is no log key to tell the log's checkpoints by: give --vkey.") }
+            do throws(NoteError) {
+                _ = try CheckpointVerifier(origin: key.name, log: key, witnesses: requirements.witnesses, requiredWitnesses: requirements.requiredWitnesses)
+            } catch {
+                throw LedgerError(.usage, "The checkpoint keys cannot be used together: \(error).")
+            }
+            checker.witnesses = requirements.witnesses
+        }
         // The state is saved at the newest checkpoint, the size a reviewer will hold a checkpoint of.
         let saveAt = saveState == nil ? nil : saveAt ?? pending.last?.size
         var next = 0
@@ -154,7 +171,7 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: size, code: .damagedLog, aboutCheckpoint: true, message: "The stored checkpoint \(path) commits to \(size) entries, but the log has only \(checker.report.records): entries it covered are gone."))
         }
         checker.checkIndexAndTree()
-        if let requirements { try checker.apply(requirements, logKey: key, to: pending.prefix(next).map(\.path)) }
+        if let requirements { checker.apply(requirements) }
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return checker.report
     }
@@ -344,10 +361,12 @@ struct RecordChecker {
     /// Evidence from the index and tree files that a record changed, kept until the checkpoints
     /// are checked: where one signed by the log key proves the log, the cache is what is damaged
     /// (see ``resolveCacheEvidence()``). Each holds the first after each checkpoint's size.
-    private var indexEvidence = Ledger.CacheEvidence<String>(checkpointSizes: [])
-    private var treeEvidence = Ledger.CacheEvidence<String>(checkpointSizes: [])
+    private var indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: [])
+    private var treeEvidence = Ledger.CacheEvidence(from: .tree, checkpointSizes: [])
     /// The largest checkpoint verified against the log: the log key signed its first entries.
     var provenSize: UInt64 = 0
+    /// Witnesses whose cosignatures on stored checkpoints are checked (those a reviewer gave).
+    var witnesses: [NoteVerifier] = []
     /// Entries the derived files show acknowledged past the log's end, once it is read.
     private var lostEntries: Ledger.Acknowledged.Lost?
     private var treeMismatch: (level: Int, index: UInt64)?
@@ -474,12 +493,9 @@ struct RecordChecker {
         captured = (state, range.root, previous)
     }
 
-    /// Saves the captured state to `path` if nothing was found; ``VerificationReport/savedStateSize``
-    /// stays `nil` otherwise (with a note when findings prevented it; without a verified
-    /// checkpoint there is nothing to save it at, which the caller tells from that `nil`).
     /// Checks `requirements`: the log's origin, and the witnesses that must have cosigned the
-    /// newest of `checkpoints` (stored, within the log) that `logKey` signed.
-    mutating func apply(_ requirements: Verifier.Requirements, logKey: NoteVerifier?, to checkpoints: [String]) throws(LedgerError) {
+    /// newest stored checkpoint verified against the log.
+    mutating func apply(_ requirements: Verifier.Requirements) {
         guard let origin = state.origin else {
             report.notes.append("The requirements given (--origin, --witness) were not checked: the log's genesis record, which names its origin, could not be read.")
             return
@@ -487,35 +503,26 @@ struct RecordChecker {
         if let expected = requirements.origin, expected != origin {
             report.findings.append(.init(sequence: 0, code: .requirementNotMet, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(expected)\" as --origin expects: it is not the log you meant to check."))
         }
-        guard requirements.requiredWitnesses > 0 else { return }
-        guard let logKey else {
-            throw LedgerError(.usage, "Witnesses are required, but there is no log key to tell the log's checkpoints by: give --vkey.")
-        }
-        let policy: CheckpointVerifier
-        do throws(NoteError) {
-            policy = try CheckpointVerifier(origin: origin, log: logKey, witnesses: requirements.witnesses, requiredWitnesses: requirements.requiredWitnesses)
-        } catch {
-            throw LedgerError(.usage, "The checkpoint keys cannot be used together: \(error).")
-        }
-        let signed = checkpoints.reversed().lazy.compactMap { path -> (path: String, text: [UInt8], size: UInt64)? in
-            guard let text = try? CheckpointStore.read(path), let size = try? CheckpointVerifier(origin: origin, log: logKey).verify(text).size else { return nil }
-            return (path, text, size)
-        }.first
-        guard let signed else {
-            report.findings.append(.init(sequence: report.records, code: .requirementNotMet, message: "No checkpoint the log key signed is stored, so none is cosigned by the \(requirements.requiredWitnesses) witness(es) required. Ask the operator to run `ledger checkpoint` and to have it cosigned."))
+        let required = requirements.requiredWitnesses
+        guard required > 0 else { return }
+        guard let newest = report.newestCheckpoint else {
+            report.findings.append(.init(sequence: report.records, code: .requirementNotMet, message: "No checkpoint the log key signed is stored, so none is cosigned by the \(required) witness(es) required. Ask the operator to run `ledger checkpoint` and to have it cosigned."))
             return
         }
-        do throws(NoteError) {
-            _ = try policy.verify(signed.text)
-        } catch {
-            report.findings.append(.init(sequence: signed.size, code: .requirementNotMet, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(signed.path)) is not cosigned as required: \(error). Ask the operator to have it cosigned, or check the --witness keys given."))
+        let cosigners = newest.checkpoint.witnesses.map(\.name)
+        guard cosigners.count >= required else {
+            let by = cosigners.isEmpty ? "none of them" : "only " + cosigners.joined(separator: ", ")
+            report.findings.append(.init(sequence: newest.checkpoint.size, code: .requirementNotMet, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(newest.path)) is cosigned by \(by), where \(required) of the witnesses given are required. Ask the operator to have it cosigned, or check the --witness keys given."))
+            return
         }
     }
 
+    /// Saves the captured state to `path` if nothing was found; ``VerificationReport/savedStateSize``
+    /// stays `nil` otherwise (with a note when findings prevented it; without a verified
+    /// checkpoint there is nothing to save it at, which the caller tells from that `nil`).
     mutating func saveCapturedState(to path: String) throws(LedgerError) {
         guard report.isIntact else {
-            let damaged = report.findings.contains { $0.code != .requirementNotMet && $0.code != .unknownEventType }
-            report.notes.append("The rule state was not saved: the ledger is \(damaged ? "not intact" : "not verified (see the verdict)").")
+            report.notes.append("The rule state was not saved: the ledger is \(report.foundDamage ? "not intact" : "not verified (see the verdict)").")
             return
         }
         guard let captured else { return }
@@ -545,7 +552,7 @@ struct RecordChecker {
                 else { return }
                 if treeMismatch == nil { treeMismatch = (level, index) }
                 if level == 0, stored != .zero {
-                    treeEvidence.add(index, "The Merkle tree recorded entry id \(stored.hexString) for this entry when it was written; its record now hashes to \(hash.hexString): the record was changed after it was written (or the tree file is damaged).")
+                    treeEvidence.add(index, recorded: stored.hexString, now: hash.hexString)
                 }
             }
             report.records += 1
@@ -634,7 +641,7 @@ struct RecordChecker {
             indexMismatch = position
             return
         }
-        indexEvidence.add(position, "The index recorded entry id \(String(stored.idPrefix, radix: 16))… for this entry when it was written; its record now hashes to \(String(actual.idPrefix, radix: 16))…: the record was changed after it was written (or the index is damaged).")
+        indexEvidence.add(position, recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
     }
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
@@ -648,7 +655,7 @@ struct RecordChecker {
             return
         }
         do throws(NoteError) {
-            let checkpoint = try CheckpointVerifier(origin: origin, log: key).verify(text)
+            let checkpoint = try CheckpointVerifier(origin: origin, log: key, witnesses: witnesses).verify(text)
             guard checkpoint.size == size else {
                 report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) is named for size \(size) but says \(checkpoint.size)."))
                 return
@@ -659,29 +666,31 @@ struct RecordChecker {
             }
             report.checkpoints += 1
             provenSize = max(provenSize, size)
+            // Checked in order of size: the last is the newest.
+            report.newestCheckpoint = (path, checkpoint)
         } catch {
-            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) does not verify with the log key \(key.verifierKey): \(error)."))
+            report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) does not verify (log key \(key.verifierKey)): \(error)."))
         }
     }
 
     /// The checkpoints whose sizes bound the stretches evidence is kept for: those that may prove
     /// the log (before reading).
     mutating func keepEvidence(between checkpointSizes: [UInt64]) {
-        indexEvidence = Ledger.CacheEvidence(checkpointSizes: checkpointSizes)
-        treeEvidence = Ledger.CacheEvidence(checkpointSizes: checkpointSizes)
+        indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: checkpointSizes)
+        treeEvidence = Ledger.CacheEvidence(from: .tree, checkpointSizes: checkpointSizes)
     }
 
     /// Reports the first evidence from each of the index and the tree that no checkpoint proving
     /// the log covers as a finding, and the first that one covers as a note; then puts the
     /// findings in log order (stably: findings at one entry stay in the order found).
     mutating func resolveCacheEvidence() {
-        for (evidence, file) in [(indexEvidence, "the index is"), (treeEvidence, "the tree files are")] {
+        for evidence in [indexEvidence, treeEvidence] {
             let (covered, uncovered) = evidence.split(at: provenSize)
             if let covered {
-                report.notes.append("Entry \(covered.sequence): \(covered.detail) The checkpoint of \(provenSize) entries, signed by the log key, proves the log there: \(file) damaged, not the log.")
+                report.notes.append("Entry \(covered.sequence): \(covered.message) The checkpoint of \(provenSize) entries, signed by the log key, proves the log there: \(evidence.damaged) damaged, not the log.")
             }
             if let uncovered {
-                report.findings.append(.init(sequence: uncovered.sequence, code: .damagedLog, message: uncovered.detail))
+                report.findings.append(.init(sequence: uncovered.sequence, code: .damagedLog, message: uncovered.message))
             }
         }
         report.findings = report.findings.enumerated().sorted { ($0.element.sequence, $0.offset) < ($1.element.sequence, $1.offset) }.map(\.element)

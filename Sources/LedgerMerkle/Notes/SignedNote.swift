@@ -19,6 +19,9 @@ public struct NoteSignature: Hashable, Sendable, CustomStringConvertible {
         self.signature = signature
     }
 
+    /// The key as verifier keys name it: `<name>+<8 hex digits of the key hash>`.
+    public var keyName: String { "\(name)+\(hex8(keyHash))" }
+
     /// The line without its newline: U+2014 em dash, space, name, space, base64(key hash ‖ signature).
     public var line: String {
         let hashBytes: [UInt8] = [UInt8(keyHash >> 24), UInt8(keyHash >> 16 & 0xFF), UInt8(keyHash >> 8 & 0xFF),
