@@ -15,8 +15,8 @@ import LedgerCrypto
 ///   area; sorted by the hash;
 /// - the string area.
 ///
-/// A table written here keeps small things in memory: the key of every 64th row (a lookup reads
-/// at most the 64 rows from there) and a Bloom filter (10 bits a row: nearly every id a statement
+/// A table written here keeps small things in memory: the key of every 16th row (a lookup reads
+/// at most the 16 rows from there) and a Bloom filter (10 bits a row: nearly every id a statement
 /// introduces is new, and is answered without a read). A saved state's table keeps them in its
 /// file instead, with a checksum of every block (``StoredTables``), so that opening one reads
 /// none of its rows. Lookups are meant for one thread at a time.
@@ -108,7 +108,7 @@ final class RuleTable: @unchecked Sendable {
     func store(in file: FileDescriptor, at offset: UInt64) throws(LedgerError) {
         guard case let .memory(ids, claims) = index else { preconditionFailure("only a table written here is stored") }
         let layout = storedLayout
-        var appendix = StoredTables.fenceLevels(ids.fences) + StoredTables.fenceLevels(claims.fences)
+        var appendix = StoredTables.fenceLevels(ids.storedFences) + StoredTables.fenceLevels(claims.storedFences)
         appendix += [UInt8](repeating: 0, count: layout.idFilter.offset - layout.fencesStart - appendix.count)
         appendix += ids.filter.bytes + claims.filter.bytes
         var at = offset
@@ -207,55 +207,76 @@ final class RuleTable: @unchecked Sendable {
         }
     }
 
-    /// The row with `key`: asked of the Bloom filter if there is one, then looked for in the one
-    /// block that could hold it.
+    /// The row with `key`: asked of the Bloom filter, then looked for in the one run of rows that
+    /// could hold it.
     private func find(_ key: Digest, claims: Bool) -> [UInt8]? {
         let (region, rowSize) = claims ? (self.claims, Self.claimRow) : (ids, Self.idRow)
-        let rows: Range<Int>?
         switch index {
         case let .memory(ids, claimIndex):
+            // This process's own file: the run's rows (at most 16) are read in one `pread`, a
+            // lookup's only one. Half the lookups of a verification find their id, and each read
+            // and copy costs about as much as the search.
             let index = claims ? claimIndex : ids
-            rows = index.mayContain(key) ? index.block(of: key) : nil
+            guard index.mayContain(key), let rows = index.block(of: key) else { return nil }
+            let count = rows.count * rowSize
+            return withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { buffer -> [UInt8]? in
+                do throws(LedgerError) {
+                    guard try file.read(into: buffer, at: UInt64(region.offset + rows.lowerBound * rowSize)) == count else { throw damaged("it ended early") }
+                } catch {
+                    if readFailure == nil { readFailure = error }
+                    return nil
+                }
+                return Self.scan(for: key, in: UnsafeRawBufferPointer(buffer), rowSize: rowSize).row
+            }
         case let .stored(stored):
+            let rows: Range<Int>?
             do throws(LedgerError) {
                 rows = try stored.mayContain(key, claims: claims) ? try stored.rows(holding: key, claims: claims, rows: region.rows) : nil
             } catch {
                 if readFailure == nil { readFailure = error }
                 return nil
             }
-        }
-        guard let rows else { return nil }
-        // The rows are read a 4 KiB block at a time, only as far as the key can lie: they are
-        // sorted, so a lookup stops at the first row past its key. A run of 64 rows spans two blocks
-        // half the time (id rows) or more (claim rows), and each block read is checked whole.
-        var row = rows.lowerBound
-        while row < rows.upperBound {
-            let offset = region.offset + row * rowSize
-            let inBlock = (StoredTables.blockBytes - (offset - ids.offset) % StoredTables.blockBytes) / rowSize
-            let count = min(max(inBlock, 1), rows.upperBound - row)
-            guard let chunk = read(count * rowSize, at: offset) else { return nil }
-            let found = chunk.withUnsafeBytes { raw -> (row: [UInt8]?, past: Bool) in
-                for i in 0..<count {
-                    let rowKey = Digest(loadingFrom: raw, at: i * rowSize)
-                    if rowKey == key { return (Array(raw[(i * rowSize)..<((i + 1) * rowSize)]), true) }
-                    if key < rowKey { return (nil, true) }
-                }
-                return (nil, false)
+            guard let rows else { return nil }
+            // Read a 4 KiB block at a time, each block checked whole, only as far as the key can
+            // lie: the rows are sorted, so a lookup stops at the first row past its key. A run of 64
+            // rows spans two blocks half the time (id rows) or more (claim rows).
+            var row = rows.lowerBound
+            while row < rows.upperBound {
+                let offset = region.offset + row * rowSize
+                let inBlock = (StoredTables.blockBytes - (offset - self.ids.offset) % StoredTables.blockBytes) / rowSize
+                let count = min(max(inBlock, 1), rows.upperBound - row)
+                guard let chunk = read(count * rowSize, at: offset) else { return nil }
+                let found = chunk.withUnsafeBytes { Self.scan(for: key, in: $0, rowSize: rowSize) }
+                if found.past { return found.row }
+                row += count
             }
-            if found.past { return found.row }
-            row += count
+            return nil
         }
-        return nil
+    }
+
+    /// The row with `key` among the sorted rows in `raw`, if there; `past` if a row after `key`
+    /// was reached (so no later row holds it either).
+    private static func scan(for key: Digest, in raw: UnsafeRawBufferPointer, rowSize: Int) -> (row: [UInt8]?, past: Bool) {
+        for at in stride(from: 0, to: raw.count - rowSize + 1, by: rowSize) {
+            let rowKey = Digest(loadingFrom: raw, at: at)
+            if rowKey == key { return (Array(raw[at..<(at + rowSize)]), true) }
+            if key < rowKey { return (nil, true) }
+        }
+        return (nil, false)
     }
 }
 
-/// What a table written here keeps in memory to answer lookups: the key of every 64th row and a
+/// What a table written here keeps in memory to answer lookups: the key of every 16th row and a
 /// ``BloomFilter`` of its keys (about 1% of absent keys need a read).
 struct RowIndex {
-    static let blockRows = 64
+    /// Rows per key kept in memory: a lookup reads at most 16 rows (640 or 768 bytes).
+    static let fenceRows = 16
+    /// Rows per key of a stored table's first fence level (``StoredTables``), whose lookups read
+    /// checked 4 KiB blocks: every fourth key kept here.
+    static let storedFenceRows = 64
     /// Its keys' filter, as a saved state stores it.
     private(set) var filter: BloomFilter
-    /// The key of every 64th row.
+    /// The key of every 16th row.
     private(set) var fences: [Digest] = []
     private(set) var rows = 0
 
@@ -264,9 +285,14 @@ struct RowIndex {
         filter = BloomFilter(keys: filterCapacity)
     }
 
+    /// The first fence level as a saved state stores it: the key of every 64th row.
+    var storedFences: [Digest] {
+        stride(from: 0, to: fences.count, by: Self.storedFenceRows / Self.fenceRows).map { fences[$0] }
+    }
+
     /// Adds the key of the next row; rows come in sorted order.
     mutating func add(_ key: Digest) {
-        if rows % Self.blockRows == 0 { fences.append(key) }
+        if rows % Self.fenceRows == 0 { fences.append(key) }
         rows += 1
         filter.insert(key)
     }
@@ -277,8 +303,8 @@ struct RowIndex {
     /// not greater.
     func block(of key: Digest) -> Range<Int>? {
         guard let block = Self.lastNotAfter(key, in: fences) else { return nil }
-        let first = block * Self.blockRows
-        return first..<min(first + Self.blockRows, rows)
+        let first = block * Self.fenceRows
+        return first..<min(first + Self.fenceRows, rows)
     }
 
     /// The index of the last of `keys` (sorted) not after `key`.

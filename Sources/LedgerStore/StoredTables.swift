@@ -20,7 +20,7 @@ import LedgerCrypto
 ///   ``checkWhole()`` reads them all.
 final class StoredTables {
     static let blockBytes = 4096
-    static let fanOut = RowIndex.blockRows
+    static let fanOut = RowIndex.storedFenceRows
     /// How many checked blocks of fence levels and filters stay in memory (16 MiB; 1,070 blocks
     /// hold all of a million-entry state's), of rows and strings (16 MiB: appends onto a
     /// million-entry ledger read some again, and each read saves a `pread` and a 4 KiB SHA-256;
@@ -316,7 +316,10 @@ struct BloomFilter {
 
     mutating func insert(_ key: Digest) {
         let base = Self.block(of: key, among: blocks) * StoredTables.blockBytes
-        Self.forEachBit(of: key) { bytes[base + $0 >> 3] |= 1 << ($0 & 7) }
+        for i in 0..<7 {
+            let bit = Self.bit(i, of: key)
+            bytes[base + bit >> 3] |= 1 << (bit & 7)
+        }
     }
 
     func mayContain(_ key: Digest) -> Bool {
@@ -327,16 +330,18 @@ struct BloomFilter {
     /// Which of `blocks` blocks holds `key`'s bits.
     static func block(of key: Digest, among blocks: Int) -> Int { Int(key.leadingWord.multipliedFullWidth(by: UInt64(blocks)).high) }
 
-    /// Whether `block`, the block of `key`, has all of `key`'s bits.
+    /// Whether `block`, the block of `key`, has all of `key`'s bits: the first one missing
+    /// answers, as it does for nearly every absent key.
     static func mayContain(_ key: Digest, inBlock block: UnsafeRawBufferPointer) -> Bool {
-        var all = true
-        forEachBit(of: key) { all = all && block[$0 >> 3] & (1 << ($0 & 7)) != 0 }
-        return all
+        for i in 0..<7 {
+            let bit = bit(i, of: key)
+            if block[bit >> 3] & (1 << (bit & 7)) == 0 { return false }
+        }
+        return true
     }
 
-    /// Calls `body` with each of `key`'s 7 bit numbers in its block.
-    private static func forEachBit(of key: Digest, _ body: (Int) -> Void) {
-        let step = key.thirdWord | 1
-        for i in 0..<7 { body(Int((key.secondWord &+ UInt64(i) &* step) >> 49)) }
+    /// The `i`th of `key`'s 7 bit numbers in its block.
+    private static func bit(_ i: Int, of key: Digest) -> Int {
+        Int((key.secondWord &+ UInt64(i) &* (key.thirdWord | 1)) >> 49)
     }
 }

@@ -249,11 +249,11 @@ struct RuleStateStorageTests {
         #expect(reopened.state.count == count)
     }
 
-    @Test("a table finds every key it holds and no other, at every size around its 64-row blocks")
+    @Test("a table finds every key it holds and no other, at every size around its runs of 16 rows in memory and 64 stored")
     func tableLookups() throws {
         var random = SplitMix64(seed: 5)
         func key() -> Digest { try! Digest(rawRepresentation: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }) }
-        for size in [0, 1, 2, 63, 64, 65, 127, 128, 129, 1000] {
+        for size in [0, 1, 2, 15, 16, 17, 33, 63, 64, 65, 127, 128, 129, 1000] {
             let (table, ids, claims) = try Self.randomTable(ids: size, claims: size, seed: UInt64(size))
             for row in ids { #expect(table.sequence(row.key) == row.sequence, "size \(size)") }
             for row in claims {
@@ -356,9 +356,9 @@ struct RuleStateStorageTests {
         let (_, open) = try Self.stored(table)
         func blocks(_ from: Int, _ to: Int) -> Int { (to - 1) / StoredTables.blockBytes - from / StoredTables.blockBytes + 1 }
         var spanning = 0
-        for run in stride(from: 0, to: ids.count, by: RowIndex.blockRows) {
-            let start = run * RuleTable.idRow, end = (run + RowIndex.blockRows) * RuleTable.idRow
-            for (row, rowBlocks) in [(run, blocks(start, start + RuleTable.idRow)), (run + RowIndex.blockRows - 1, blocks(start, end))] {
+        for run in stride(from: 0, to: ids.count, by: RowIndex.storedFenceRows) {
+            let start = run * RuleTable.idRow, end = (run + RowIndex.storedFenceRows) * RuleTable.idRow
+            for (row, rowBlocks) in [(run, blocks(start, start + RuleTable.idRow)), (run + RowIndex.storedFenceRows - 1, blocks(start, end))] {
                 let fresh = try open()
                 let before = fresh.blocksRead!
                 #expect(fresh.sequence(ids[row].key) == ids[row].sequence)
@@ -367,7 +367,7 @@ struct RuleStateStorageTests {
             if blocks(start, end) > 1 { spanning += 1 }
         }
         // Half the runs of 40-byte rows span two blocks: there, reading whole runs read both.
-        #expect(spanning * 2 >= ids.count / RowIndex.blockRows)
+        #expect(spanning * 2 >= ids.count / RowIndex.storedFenceRows)
     }
 
     @Test("fence levels below the top forged with their checksums remade: every lookup ends, never answers another key's row, and the read-ahead's unchecking reader answers the same")
