@@ -149,7 +149,10 @@ struct AppendCommand: ParsableCommand {
         let time = try parseTime(acceptedAt, option: "--accepted-at")
         let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
         let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
-        for message in writer.ledger.report.messages { Terminal.note(message) }
+        let opened = writer.ledger.report.messages
+        for message in opened { Terminal.note(message) }
+        // What the writer found while appending (a kept rule state it had to drop), refused or not.
+        defer { for message in writer.ledger.report.messages where !opened.contains(message) { Terminal.note(message) } }
         if let logKey { try writer.checkCheckpointKey(logKey) }
         let appended = try writer.append(parsed, acceptedAt: time)
         if let first = appended.first, let last = appended.last {

@@ -197,13 +197,30 @@ package enum FileSystem {
     }
 
     /// Creates a directory inside a ledger, or accepts an existing one; a symbolic link in its
-    /// place is refused, so nothing is ever written outside the ledger directory.
+    /// place is refused, so nothing is ever written outside the ledger directory. A new directory
+    /// is made durable in its parent, as a new file is: the files synced into it would otherwise
+    /// go with it after a power loss.
     package static func makeDirectory(_ path: String) throws(LedgerError) {
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw ioError("create directory", path) }
+        let made = mkdir(path, 0o755) == 0
+        guard made || errno == EEXIST else { throw ioError("create directory", path) }
+        try requireDirectory(path)
+        if made { try syncDirectory(parent(of: path)) }
+    }
+
+    /// Refuses a symbolic link or a file where a ledger keeps a directory, before anything is
+    /// written or removed there; nothing there (or nothing at all) passes.
+    package static func requireDirectory(_ path: String) throws(LedgerError) {
         var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw LedgerError(.io, "\(path) exists and is not a directory (a symbolic link or a file). The ledger never writes through links; move it away.")
+        guard lstat(path, &info) != 0 || (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw LedgerError(.io, "\(path) exists and is not a directory (a symbolic link or a file). The ledger never writes or removes anything through links; move it away.")
         }
+    }
+
+    /// The absolute path of `path` with every link resolved, if it exists.
+    static func resolved(_ path: String) -> String? {
+        guard let real = realpath(path, nil) else { return nil }
+        defer { free(real) }
+        return String(cString: real)
     }
 
     /// Makes a rename or file creation in `directory` durable.

@@ -60,6 +60,9 @@ public struct OpenReport: Sendable {
     /// entry id differs from the one it recorded: evidence that the record changed after it was
     /// written.
     public var indexContradictsLogAt: UInt64?
+    /// Why the writer's kept rule state could not be read, if it could not: the writer removed
+    /// it and rebuilt the state from the log (writers only).
+    public var droppedRuleState: String?
 
     /// Lines for the user, empty when nothing happened.
     public var messages: [String] {
@@ -78,6 +81,9 @@ public struct OpenReport: Sendable {
             out.append(indexWritten
                 ? "The index did not match the log and was rebuilt from it."
                 : "The index (a cache) does not match the log, so the log was read instead; the next write command rebuilds the index.")
+        }
+        if let droppedRuleState {
+            out.append("The writer's kept rule state could not be read, so it was removed and the rule state rebuilt from the log, which is not affected: \(droppedRuleState) Damage to a file the ledger wrote can mean a failing disk.")
         }
         return out
     }
@@ -353,6 +359,19 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// The log's line (without its newline) that begins at `offset`, if a whole one does: read as
+    /// `length` bytes, the index's record of it, and only if it is not that long, to its end.
+    private func line(at offset: UInt64, length: UInt32, logSize: UInt64) throws(LedgerError) -> [UInt8]? {
+        guard offset < logSize else { return nil }
+        if length <= Record.maximumSize, UInt64(length) < logSize - offset {
+            let bytes = try logFile.read(at: offset, count: Int(length) + 1)
+            if bytes.last == 0x0a, !bytes.dropLast().contains(0x0a) { return Array(bytes.dropLast()) }
+        }
+        if offset > 0 { guard try logFile.read(at: offset - 1, count: 1) == [0x0a] else { return nil } }
+        let bytes = try logFile.read(at: offset, count: Int(min(UInt64(Record.maximumSize) + 1, logSize - offset)))
+        return bytes.firstIndex(of: 0x0a).map { Array(bytes[..<$0]) }
+    }
+
     /// Reads the index and scans the log past it.
     /// - Parameter ignoringIndex: rebuild the index from the log; then only signed checkpoints
     ///   (not the index or tree files being replaced) bound what the log must hold.
@@ -370,22 +389,19 @@ public final class Ledger: @unchecked Sendable {
         if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
             let entries = try index.size / UInt64(IndexEntry.size)
-            if entries > 0, let last = try? readIndexEntry(entries - 1, from: index),
-                case let (end, overflow) = last.offset.addingReportingOverflow(UInt64(last.length)), !overflow, end < logSize,
-                last.length <= Record.maximumSize
-            {
-                let bytes = try logFile.read(at: last.offset, count: Int(last.length) + 1)
-                if bytes.last == 0x0a, let record = try? Record(stored: Array(bytes.dropLast())),
+            if entries > 0, let last = try? readIndexEntry(entries - 1, from: index), last.offset < logSize {
+                if let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
                     record.sequence == entries - 1
                 {
-                    let entryID = Record.entryID(of: Array(bytes.dropLast()))
-                    if IndexEntry(offset: last.offset, length: last.length, entryID: entryID) == last {
+                    let entryID = Record.entryID(of: line)
+                    if IndexEntry(offset: last.offset, length: UInt32(line.count), entryID: entryID) == last {
                         indexCount = entries
-                        start = (last.offset + UInt64(last.length) + 1, entries, entryID)
+                        start = (last.offset + UInt64(line.count) + 1, entries, entryID)
                         lastAcceptedAt = record.acceptedAt
                     } else {
-                        // The index found the record where it wrote it, but with another entry id:
-                        // the record was changed after it was committed (or the index rotted).
+                        // The index found a record of its sequence number where it wrote it, but
+                        // another one (another length or entry id): the record was changed after
+                        // it was committed, or the index rotted.
                         report.indexContradictsLogAt = entries - 1
                     }
                 }

@@ -92,9 +92,12 @@ public final class LedgerWriter {
         if let sequence = ledger.report.indexContradictsLogAt {
             throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) with another entry id than its record in the log now has: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
-        try recover()
+        // Every check that can refuse the open (the chain, the tree's record of the last entry)
+        // comes before the torn tail is cut and the index rewritten: a refused open changes
+        // neither, and the index may be the evidence an operator needs.
         try replay()
         tree = try Self.openTree(for: ledger, range: range)
+        try recover()
     }
 
     /// Creates a new ledger directory holding only its genesis record, signed by `adminKey`.
@@ -217,10 +220,17 @@ public final class LedgerWriter {
             } catch where state.base?.readFailure != nil {
                 // Damaged where the replay, or the merge that keeps it again, read it: a cache,
                 // rebuilt from the log.
-                FileSystem.remove(layout.rulesState)
+                dropKeptRuleState()
             }
         }
         try rebuild(from: nil)
+    }
+
+    /// Removes the kept rule state, which could not be read where a rule looked (its failure
+    /// said in the open report: damage to a file the ledger wrote can mean a failing disk).
+    private func dropKeptRuleState() {
+        if let failure = state.base?.readFailure { ledger.report.droppedRuleState = failure.message }
+        FileSystem.remove(ledger.layout.rulesState)
     }
 
     /// Replays the records after `kept` (all of them without it), and keeps the rule state again
@@ -317,7 +327,7 @@ public final class LedgerWriter {
             // read where a rule looked, so nothing was appended. As an open does when it meets
             // damage there, the kept state is dropped and the state rebuilt from the log; then the
             // batch is checked again, once.
-            FileSystem.remove(ledger.layout.rulesState)
+            dropKeptRuleState()
             try rebuild(from: nil)
             return try appendChecked(envelopes, acceptedAt: acceptedAt)
         }

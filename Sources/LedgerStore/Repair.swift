@@ -30,6 +30,8 @@ public enum Repair {
         defer { withExtendedLifetime(lock) {} }
         layout.removeWriterLeftovers()
         let ledger = try Ledger(directory: directory, writable: false, ignoringIndex: true, holdingLock: true)
+        // Their files are removed below: a link in place of either would empty another directory.
+        for derived in [ledger.treeDirectory, directory + "/snapshots"] { try FileSystem.requireDirectory(derived) }
         // The new tree is built beside the old one, in the pass over the log that compares the old
         // files with it, and takes its place only if they hold no evidence.
         let building = ledger.treeDirectory + ".rebuilding-\(getpid())"
@@ -72,9 +74,9 @@ public enum Repair {
     /// the log, in one pass over it; returns whether the index differs from the one the log gives.
     ///
     /// Throws if the index or the tree files record entries the log does not hold: more of them
-    /// (as ``Ledger/Acknowledged/beyond(_:committedEnd:)`` counts them), or another entry id for
-    /// a record (the index: one found where it was written; the tree: a leaf that is not an
-    /// unwritten, zero block) that no checkpoint signed by the log key proves. They are written
+    /// (as ``Ledger/Acknowledged/beyond(_:committedEnd:)`` counts them), or another record (the
+    /// index: another length or entry id for one found where it was written; the tree: another
+    /// entry id in a leaf that is not an unwritten, zero block) that no checkpoint signed by the log key proves. They are written
     /// only after the log is synced, so what they record was acknowledged; only an operator can
     /// tell whether the log or they are wrong, and rebuilding them from the log would destroy the
     /// evidence. Signed checkpoints are never rewritten, so they need no check here.
@@ -105,7 +107,8 @@ public enum Repair {
                     let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
                     let actual = ledger.pending[sequence]
                     if stored != actual { indexChanged = true }
-                    if stored.offset == actual.offset, stored.length == actual.length, stored.idPrefix != actual.idPrefix {
+                    // Where the index found its record, another one now (another length or id).
+                    if stored.offset == actual.offset, stored.length > 0, stored != actual {
                         indexEvidence.add(UInt64(sequence), recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
                     }
                     sequence += 1

@@ -186,6 +186,24 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         }
     }
 
+    /// Refuses a path `--save-state` must not write: one in the ledger directory `ledger` (the
+    /// ledger's own files are there, and a verification never writes to the ledger), or an
+    /// existing file that is not a saved state, which saving would replace. Called before any
+    /// work, so that a mistaken path changes nothing.
+    /// - Throws: ``LedgerError/Code/usage``.
+    package static func checkTarget(_ path: String, ledger directory: String) throws(LedgerError) {
+        if let parent = FileSystem.resolved(FileSystem.parent(of: path)), let ledger = FileSystem.resolved(directory),
+            parent == ledger || parent.hasPrefix(ledger.hasSuffix("/") ? ledger : ledger + "/")
+        {
+            throw LedgerError(.usage, "--save-state \(path) lies in the ledger directory \(directory), whose files are the ledger's own: a verification writes nothing there. Save the state outside it, beside the checkpoint you trust.")
+        }
+        guard FileSystem.exists(path) else { return }
+        let head = FileSystem.isRegularFile(path) ? (try? FileDescriptor(path: path, flags: O_RDONLY).read(at: 0, count: 7)) : nil
+        guard head == Array("ELSTATE".utf8) else {
+            throw LedgerError(.usage, "--save-state \(path) names an existing file that is not a saved state (one begins with ELSTATE), and saving would replace it. Give a new path, or move that file away first.")
+        }
+    }
+
     /// Reads and checks every block of its tables, as `--save-state` does before merging them.
     package func checkWhole() throws(LedgerError) {
         try table.checkWhole()

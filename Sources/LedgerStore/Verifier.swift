@@ -74,7 +74,9 @@ public enum Verifier {
     ///   - progress: called now and then with (records read, bytes read, total bytes).
     /// - Throws: only when the directory cannot be read at all; damage is reported, not thrown.
     ///   - saveState: where to save the rule state at a stored checkpoint, for later incremental
-    ///     verifications (see ``SavedState``); saved only if the ledger is intact.
+    ///     verifications (see ``SavedState``); saved only if the ledger is intact. Refused before
+    ///     any work if it lies in the ledger directory or names a file that is not a saved state
+    ///     (``SavedState/checkTarget(_:ledger:)``).
     ///   - saveAt: the size of the stored checkpoint to save the state at; by default the newest.
     ///   - ruleState: where the rule state goes as it grows.
     ///   - requirements: what a reviewer requires of the log besides its integrity.
@@ -82,6 +84,7 @@ public enum Verifier {
         directory: String, logKey: NoteVerifier? = nil, requirements: Requirements? = nil, saveState: String? = nil, saveAt: UInt64? = nil,
         ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> VerificationReport {
+        if let saveState { try SavedState.checkTarget(saveState, ledger: directory) }
         var report = try verify(
             directory: directory, logKey: logKey, requirements: requirements, saveState: saveState, saveAt: saveAt, ruleState: ruleState,
             parallel: true, progress: progress)
@@ -208,6 +211,7 @@ public enum Verifier {
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState?, saveState: String?,
         ruleState: RuleStateStorage, readAhead: SavedStateReadAhead.Settings?, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
+        if let saveState { try SavedState.checkTarget(saveState, ledger: directory) }
         let result = try verify(
             directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: true,
             readAhead: readAhead, progress: progress)

@@ -172,6 +172,7 @@ struct KeptRuleStateTests {
         let refused = try RuleStateStorageTests.sameAnswers(f, writer, try LedgerWriter(directory: copy, rulesStateRefresh: .max), seed: 62, rounds: 30)
         #expect(refused < 30)
         #expect(!FileManager.default.fileExists(atPath: keptPath))
+        #expect(writer.ledger.report.messages.contains { $0.contains("kept rule state could not be read") && $0.contains("checksum") })
     }
 
     /// Opens `f`'s writer, whose kept state at `keptPath` is damaged, and expects it to have been
@@ -180,6 +181,8 @@ struct KeptRuleStateTests {
     static func expectFellBack(_ f: Fixture, _ copy: String, _ keptPath: String, ruleState: RuleStateStorage, refresh: UInt64, seed: UInt64) throws {
         let fromKept = try LedgerWriter(directory: f.directory, ruleState: ruleState, rulesStateRefresh: refresh)
         #expect(fromKept.replayedFrom == 0)
+        // Said, not silent: damage to a file the ledger wrote can mean a failing disk.
+        #expect(fromKept.ledger.report.droppedRuleState != nil)
         if refresh == .max {
             #expect(!FileManager.default.fileExists(atPath: keptPath))
         } else {

@@ -344,3 +344,99 @@ struct ReaderBesideWriterTests {
         try f.writeLog(committed)
     }
 }
+
+@Suite("What a refused or mistaken command leaves on disk")
+struct NothingChangedTests {
+    /// The bytes of the files a refusal must leave as they were.
+    static func contents(_ f: Fixture, _ names: [String] = ["log", "index", "tree/level-00"]) throws -> [Data] {
+        try names.map { try Data(contentsOf: URL(fileURLWithPath: f.directory + "/" + $0)) }
+    }
+
+    @Test("a writer's open refused for a broken chain cuts no torn tail and rewrites no index")
+    func refusedOpenChangesNothing() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[5])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[5] = record.encoded()
+        try f.writeLines(lines)
+        try f.writeLog(try f.logBytes() + Array("{\"seq\":10,\"prev\":\"c5".utf8))
+        let before = try Self.contents(f)
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(refusal?.message.contains("Entry 6") == true, "\(String(describing: refusal))")
+        #expect(try Self.contents(f) == before)
+    }
+
+    @Test("a last record changed to another length is what the index contradicts: readers say so, the writer and repair refuse and change nothing")
+    func lastRecordChangedLength() throws {
+        let f = try Fixture()
+        try f.populate()
+        var lines = try f.logLines()
+        let last = lines.count - 1
+        var record = try Record(stored: lines[last])
+        // Half a second later: the time gains a fraction, and the record bytes.
+        record.acceptedAt = try #require(Timestamp(rfc3339: "2020-09-21T09:30:00.5Z"))
+        let changed = record.encoded()
+        #expect(changed.count != lines[last].count)
+        lines[last] = changed
+        try f.writeLines(lines)
+        let reader = try Ledger(directory: f.directory)
+        #expect(reader.report.indexContradictsLogAt == UInt64(last))
+        #expect(reader.report.messages.contains { $0.contains("may have been changed") })
+        let before = try Self.contents(f)
+        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        // With the tree moved aside, the index alone is evidence enough for repair.
+        try FileManager.default.moveItem(atPath: f.directory + "/tree", toPath: f.root.appendingPathComponent("tree.kept").path)
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try Repair.rebuildDerived(directory: f.directory) }
+        #expect(refusal?.message.contains("entry \(last)") == true, "\(String(describing: refusal))")
+        #expect(try Self.contents(f, ["log", "index"]) == Array(before.prefix(2)))
+    }
+
+    @Test("verify --save-state refuses, before any work, a path in the ledger directory and an existing file that is not a saved state")
+    func saveStateTarget() throws {
+        let f = try Fixture()
+        try f.populate()
+        let before = try Self.contents(f)
+        for path in [f.directory + "/log", f.directory + "/index", f.directory + "/../ledger/new.state", f.directory + "/tree/new.state"] {
+            let refusal = #expect(throws: LedgerError(.usage, ""), "\(path)") { try Verifier.verify(directory: f.directory, saveState: path) }
+            #expect(refusal?.message.contains("ledger directory") == true, "\(String(describing: refusal))")
+        }
+        #expect(!FileManager.default.fileExists(atPath: f.directory + "/new.state"))
+        let notes = f.root.appendingPathComponent("notes.txt")
+        try Data("my notes".utf8).write(to: notes)
+        let refusal = #expect(throws: LedgerError(.usage, "")) { try Verifier.verify(directory: f.directory, saveState: notes.path) }
+        #expect(refusal?.message.contains("not a saved state") == true)
+        #expect(try Data(contentsOf: notes) == Data("my notes".utf8))
+        #expect(try Self.contents(f) == before)
+        // A new file, or a saved state from before, is no mistake: (without a checkpoint to save
+        // at) the verification runs.
+        #expect(try Verifier.verify(directory: f.directory, saveState: f.root.appendingPathComponent("new.state").path).isIntact)
+        try Data("ELSTATE2 an older one".utf8).write(to: notes)
+        #expect(try Verifier.verify(directory: f.directory, saveState: notes.path).isIntact)
+    }
+
+    @Test("repair refuses a link in place of the snapshots or tree directory before removing or rewriting anything")
+    func repairThroughLinks() throws {
+        for name in ["snapshots", "tree"] {
+            let f = try Fixture()
+            try f.populate()
+            let outside = f.root.appendingPathComponent("outside")
+            try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+            try Data("keep".utf8).write(to: outside.appendingPathComponent("thesis.docx"))
+            if name == "tree" {
+                for file in try FileManager.default.contentsOfDirectory(atPath: f.directory + "/tree") {
+                    try FileManager.default.moveItem(atPath: f.directory + "/tree/" + file, toPath: outside.path + "/" + file)
+                }
+                try FileManager.default.removeItem(atPath: f.directory + "/tree")
+            }
+            try FileManager.default.createSymbolicLink(atPath: f.directory + "/" + name, withDestinationPath: outside.path)
+            let files = try FileManager.default.contentsOfDirectory(atPath: outside.path).sorted()
+            let before = try Self.contents(f, ["log", "index"])
+            let refusal = #expect(throws: LedgerError(.io, ""), "\(name)") { try Repair.rebuildDerived(directory: f.directory) }
+            #expect(refusal?.message.contains("through links") == true, "\(String(describing: refusal))")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).sorted() == files, "\(name)")
+            #expect(try Self.contents(f, ["log", "index"]) == before, "\(name)")
+        }
+    }
+}
