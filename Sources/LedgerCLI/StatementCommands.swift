@@ -148,9 +148,8 @@ struct AppendCommand: ParsableCommand {
         }
         let time = try parseTime(acceptedAt, option: "--accepted-at")
         let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
-        let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
+        let writer = try openWriter(directory, lockTimeout: lockTimeout)
         let opened = writer.ledger.report.messages
-        for message in opened { Terminal.note(message) }
         // What the writer found while appending (a kept rule state it had to drop), refused or not.
         defer { for message in writer.ledger.report.messages where !opened.contains(message) { Terminal.note(message) } }
         if let logKey { try writer.checkCheckpointKey(logKey) }
@@ -171,6 +170,14 @@ struct AppendCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// Opens the ledger in `directory` for writing and says what the open found and did (a torn
+/// tail cut, the index rewritten, a kept rule state dropped): no command repairs silently.
+func openWriter(_ directory: String, lockTimeout: Double = LedgerWriter.defaultLockTimeout) throws(LedgerError) -> LedgerWriter {
+    let writer = try LedgerWriter(directory: directory, lockTimeout: lockTimeout)
+    for message in writer.ledger.report.messages { Terminal.note(message) }
+    return writer
 }
 
 func parseJSON(_ bytes: [UInt8], what: String) throws(LedgerError) -> JSONValue {

@@ -124,7 +124,7 @@ struct CheckpointCommand: ParsableCommand {
             // The key is read first: a wrong path opens nothing (an open may write the lock file
             // and the kept rule state).
             let signingKey = try Files.signingKey(key)
-            let writer = try LedgerWriter(directory: directory)
+            let writer = try openWriter(directory)
             let signed = try writer.signCheckpoint(with: signingKey)
             Terminal.done = "the checkpoint was stored in \(signed.path)"
             print(signed.note.encoded, terminator: "")

@@ -76,7 +76,7 @@ public struct OpenReport: Sendable {
                 : "The log ends with an interrupted write: \(what) at sequence \(tornAt). The next write command cuts it; acknowledged entries are not affected.")
         }
         if let sequence = indexContradictsLogAt {
-            out.append("The index recorded another entry id for entry \(sequence) than its record now hashes to: the record may have been changed after it was written. Run `ledger verify`.")
+            out.append("The index recorded entry \(sequence) as another record (another length or entry id) than the log now holds where it was written: the record may have been changed after it was written. Run `ledger verify`.")
         } else if indexRebuilt {
             out.append(indexWritten
                 ? "The index did not match the log and was rebuilt from it."
@@ -138,6 +138,10 @@ public final class Ledger: @unchecked Sendable {
             idPrefix = UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         }
 
+        /// An entry never written: zeros, as an unsynced block of the index reads after a power
+        /// loss. A cache to rebuild, never evidence.
+        var isUnwritten: Bool { length == 0 }
+
         var bytes: [UInt8] {
             var out = [UInt8](repeating: 0, count: 16)
             out.withUnsafeMutableBytes {
@@ -146,6 +150,23 @@ public final class Ledger: @unchecked Sendable {
                 $0.storeBytes(of: idPrefix.bigEndian, toByteOffset: 12, as: UInt32.self)
             }
             return out
+        }
+    }
+
+    /// Compares an index's entries, in order, with where the log's records really are. An entry
+    /// that finds a record where it says, but another one (another length or entry id), is
+    /// evidence that the record changed after it was written; the entries after one of another
+    /// length are looked for that much further on, so that each changed record is found.
+    /// Anything else (an unwritten entry, one pointing elsewhere) is a damaged cache.
+    struct IndexComparison {
+        enum Outcome { case same, changed, elsewhere }
+        private var shift: Int64 = 0
+
+        mutating func compare(_ stored: IndexEntry, with actual: IndexEntry) -> Outcome {
+            guard !stored.isUnwritten, stored.offset < UInt64(Int64.max), stored.offset &+ UInt64(bitPattern: shift) == actual.offset else { return .elsewhere }
+            guard stored.length != actual.length || stored.idPrefix != actual.idPrefix else { return .same }
+            shift += Int64(actual.length) - Int64(stored.length)
+            return .changed
         }
     }
 
@@ -390,7 +411,7 @@ public final class Ledger: @unchecked Sendable {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
             let entries = try index.size / UInt64(IndexEntry.size)
             if entries > 0, let last = try? readIndexEntry(entries - 1, from: index), last.offset < logSize {
-                if let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
+                if !last.isUnwritten, let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
                     record.sequence == entries - 1
                 {
                     let entryID = Record.entryID(of: line)

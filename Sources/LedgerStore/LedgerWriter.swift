@@ -90,7 +90,7 @@ public final class LedgerWriter {
         ledger = try Ledger(directory: directory, writable: true)
         indexFile = try FileDescriptor(path: layout.index, flags: O_RDWR | O_CREAT)
         if let sequence = ledger.report.indexContradictsLogAt {
-            throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) with another entry id than its record in the log now has: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
+            throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) as another record (another length or entry id) than the log now holds where it was written: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
         // Every check that can refuse the open (the chain, the tree's record of the last entry)
         // comes before the torn tail is cut and the index rewritten: a refused open changes
@@ -226,10 +226,15 @@ public final class LedgerWriter {
         try rebuild(from: nil)
     }
 
-    /// Removes the kept rule state, which could not be read where a rule looked (its failure
-    /// said in the open report: damage to a file the ledger wrote can mean a failing disk).
+    /// Removes the kept rule state if it is what could not be read where a rule looked, saying
+    /// so in the open report (damage to a file the ledger wrote can mean a failing disk). A
+    /// failure of this process's own temporary tables says nothing about it: it stays.
     private func dropKeptRuleState() {
-        if let failure = state.base?.readFailure { ledger.report.droppedRuleState = failure.message }
+        // The kept state's table is the one read from a saved state, block by block.
+        let tables = (state.base as? any RuleTableBacked)?.tables ?? []
+        guard let failure = tables.first(where: { $0.blocksRead != nil && $0.readFailure != nil })?.readFailure else { return }
+        // Without its remedy, which says to remove it: done.
+        ledger.report.droppedRuleState = failure.message.replacing(" " + Self.rulesStateRemedy(ledger.directory), with: "")
         FileSystem.remove(ledger.layout.rulesState)
     }
 

@@ -102,13 +102,13 @@ public enum Repair {
             let bytes = try index.size
             indexChanged = bytes != ledger.count * UInt64(size)
             var sequence = 0
+            var comparison = Ledger.IndexComparison()
             try index.forEachChunk(from: 0, count: Int(min(bytes / UInt64(size), ledger.count)) * size) { (chunk) throws(LedgerError) in
                 for at in stride(from: 0, to: chunk.count, by: size) {
                     let stored = Ledger.IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + size)]))
                     let actual = ledger.pending[sequence]
                     if stored != actual { indexChanged = true }
-                    // Where the index found its record, another one now (another length or id).
-                    if stored.offset == actual.offset, stored.length > 0, stored != actual {
+                    if comparison.compare(stored, with: actual) == .changed {
                         indexEvidence.add(UInt64(sequence), recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
                     }
                     sequence += 1

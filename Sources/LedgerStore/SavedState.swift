@@ -190,7 +190,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// ledger's own files are there, and a verification never writes to the ledger), or an
     /// existing file that is not a saved state, which saving would replace. Called before any
     /// work, so that a mistaken path changes nothing.
-    /// - Throws: ``LedgerError/Code/usage``.
+    /// - Throws: ``LedgerError/Code/usage``, or ``LedgerError/Code/io`` if an existing file cannot
+    ///   be read.
     package static func checkTarget(_ path: String, ledger directory: String) throws(LedgerError) {
         if let parent = FileSystem.resolved(FileSystem.parent(of: path)), let ledger = FileSystem.resolved(directory),
             parent == ledger || parent.hasPrefix(ledger.hasSuffix("/") ? ledger : ledger + "/")
@@ -198,7 +199,17 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             throw LedgerError(.usage, "--save-state \(path) lies in the ledger directory \(directory), whose files are the ledger's own: a verification writes nothing there. Save the state outside it, beside the checkpoint you trust.")
         }
         guard FileSystem.exists(path) else { return }
-        let head = FileSystem.isRegularFile(path) ? (try? FileDescriptor(path: path, flags: O_RDONLY).read(at: 0, count: 7)) : nil
+        if FileSystem.isSymbolicLink(path) {
+            throw LedgerError(.usage, "--save-state \(path) is a symbolic link, and saving would replace the link, not what it points to. Give the saved state's own path, or a new one.")
+        }
+        var head: [UInt8] = []
+        if FileSystem.isRegularFile(path) {
+            do throws(LedgerError) {
+                head = try FileDescriptor(path: path, flags: O_RDONLY).read(at: 0, count: 7)
+            } catch {
+                throw LedgerError(.io, "--save-state \(path) exists and cannot be read, so whether it is a saved state (which saving may replace) cannot be told: \(error.message)")
+            }
+        }
         guard head == Array("ELSTATE".utf8) else {
             throw LedgerError(.usage, "--save-state \(path) names an existing file that is not a saved state (one begins with ELSTATE), and saving would replace it. Give a new path, or move that file away first.")
         }

@@ -354,6 +354,7 @@ struct RecordChecker {
     private let signatures = SignatureChecks(batchSize: 256, queued: 16)
     private var index: (file: FileDescriptor, entries: UInt64)?
     private var indexMismatch: UInt64?
+    private var indexComparison = Ledger.IndexComparison()
     /// Index entries read ahead, many at a time, not one read per record.
     private var indexAhead = ReadAhead(itemSize: Ledger.IndexEntry.size)
     private var storedTree: SequentialTreeReader?
@@ -625,10 +626,10 @@ struct RecordChecker {
         return open
     }
 
-    /// Compares the index (a cache) with where the record really is, one entry at a time. An
-    /// entry that found the record where it is but recorded another entry id is evidence that
-    /// the record changed after it was written (and the entries after it are compared still).
-    /// Anything else is a damaged cache, compared no further.
+    /// Compares the index (a cache) with where the record really is, one entry at a time
+    /// (``Ledger/IndexComparison``). An entry that found a record where it is but recorded
+    /// another one is evidence that the record changed after it was written (and the entries
+    /// after it are compared still). Anything else is a damaged cache, compared no further.
     private mutating func compareWithIndex(_ actual: Ledger.IndexEntry) {
         // Past its end the index is only behind, which checkIndexAndTree notes as such.
         guard indexMismatch == nil, let index, position < index.entries else { return }
@@ -640,10 +641,12 @@ struct RecordChecker {
             indexMismatch = position
             return
         }
-        guard stored != actual else { return }
-        guard stored.offset == actual.offset, stored.length == actual.length else {
+        switch indexComparison.compare(stored, with: actual) {
+        case .same: return
+        case .elsewhere:
             indexMismatch = position
             return
+        case .changed: break
         }
         indexEvidence.add(position, recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
     }

@@ -38,6 +38,18 @@ struct TransparencyTests {
         #expect(appended.status == 0 && appended.stderr.contains("checkpoint of 41 entries"), "\(appended)")
     }
 
+    @Test("checkpoint says what its writer's open did, as append does: a torn tail cut is never silent")
+    func checkpointSaysTheOpen() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/log"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"seq":40,"prev":"ab"#.utf8))
+        try handle.close()
+        let signed = try CLI.run(["checkpoint", dir, "--key", Self.logKey])
+        #expect(signed.status == 0 && signed.stderr.contains("Recovered from an interrupted write: cut 20 bytes"), "\(signed)")
+    }
+
     @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
     func unsignedCheckpointFile() throws {
         let work = try WorkDirectory()

@@ -414,6 +414,49 @@ struct NothingChangedTests {
         #expect(try Verifier.verify(directory: f.directory, saveState: f.root.appendingPathComponent("new.state").path).isIntact)
         try Data("ELSTATE2 an older one".utf8).write(to: notes)
         #expect(try Verifier.verify(directory: f.directory, saveState: notes.path).isIntact)
+        // A link, even to a saved state: saving would replace the link.
+        let link = f.root.appendingPathComponent("link.state").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: notes.path)
+        let linked = #expect(throws: LedgerError(.usage, "")) { try Verifier.verify(directory: f.directory, saveState: link) }
+        #expect(linked?.message.contains("symbolic link") == true)
+    }
+
+    @Test("an index entry never written (zeros, as after a power loss) is a cache to rebuild, not evidence, for readers, the writer, verify and repair")
+    func unwrittenIndexEntry() throws {
+        for parties in [false, true] {
+            let f = try Fixture(parties: parties)
+            if parties { try f.populate() }
+            let url = URL(fileURLWithPath: f.directory + "/index")
+            var index = try Data(contentsOf: url)
+            index.replaceSubrange((index.count - 16)..<index.count, with: Data(count: 16))
+            try index.write(to: url)
+            let reader = try Ledger(directory: f.directory)
+            #expect(reader.report.indexContradictsLogAt == nil && reader.report.indexRebuilt, "\(reader.report.messages)")
+            #expect(try Verifier.verify(directory: f.directory).isIntact)
+            _ = try f.writer()
+            #expect(try Ledger(directory: f.directory).report.messages.isEmpty)
+            index.replaceSubrange((index.count - 16)..<index.count, with: Data(count: 16))
+            try index.write(to: url)
+            #expect(try Repair.rebuildDerived(directory: f.directory).records == (parties ? 10 : 1))
+        }
+    }
+
+    @Test("verify finds a record changed to another length from the index alone, as the writer and repair do, and compares the entries after it where they moved")
+    func indexEvidenceOfAnotherLength() throws {
+        for at in [5, 9] {
+            let f = try Fixture()
+            try f.populate()
+            var lines = try f.logLines()
+            var record = try Record(stored: lines[at])
+            record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds, nanoseconds: 500_000_000)
+            lines[at] = record.encoded()
+            try f.writeLines(lines)
+            try FileManager.default.removeItem(atPath: f.directory + "/tree")
+            let report = try Verifier.verify(directory: f.directory)
+            #expect(report.findings.first.map { $0.sequence == UInt64(at) && $0.code == .damagedLog && $0.message.contains("index") } == true, "\(at): \(report.findings)")
+            #expect(!report.notes.contains { $0.contains("The index disagrees") }, "\(at): \(report.notes)")
+            #expect(throws: LedgerError(.damagedLog, ""), "\(at)") { try Repair.rebuildDerived(directory: f.directory) }
+        }
     }
 
     @Test("repair refuses a link in place of the snapshots or tree directory before removing or rewriting anything")
