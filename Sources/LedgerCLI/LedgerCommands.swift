@@ -274,6 +274,9 @@ struct RepairCommand: ParsableCommand {
         }
         let report = try Repair.rebuildDerived(directory: directory)
         for message in report.messages { Terminal.note(message) }
+        if let last = report.unrecorded.last {
+            Terminal.note("Entries \(report.unrecorded.lowerBound)…\(last) of the log are in no index, tree file or checkpoint: no writer acknowledged them, so they were not indexed. The next write command checks them as an append checks a statement, signatures included, before taking them; `ledger verify \(directory)` checks them now.")
+        }
         print("rebuilt the index and the Merkle tree of \(directory) from \(report.records) entries\(report.indexChanged ? "" : " (the index was already correct)"); removed projection snapshots and the writer's kept rule state")
     }
 }

@@ -19,8 +19,18 @@ struct ReplayOptions: ParsableArguments {
     @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
     var noSnapshots = false
 
-    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers.")
+    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers. Not taken while the log holds entries past its index, which no writer has indexed.")
     var trustSignatures = false
+
+    /// Whether the replay verifies signatures: unless --trust-signatures, and even then while
+    /// the log holds entries past its index. The index records only what a writer checked; an
+    /// entry past it may have been added by other means (said in a note).
+    func verifiesSignatures(in ledger: Ledger) -> Bool {
+        guard trustSignatures else { return true }
+        guard ledger.indexedCount < ledger.count else { return false }
+        Terminal.note("Entries \(ledger.indexedCount)…\(ledger.count - 1) are past the index: no writer has indexed them yet, so their signatures were not necessarily verified at append. Signatures are verified in this replay despite --trust-signatures.")
+        return true
+    }
 
     /// The replay target `--as-of` names in `ledger`.
     /// - Throws: ``LedgerError/Code/usage`` for a sequence number past its last entry: an answer
@@ -223,7 +233,7 @@ struct FactsCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
+        let projection = DisputedFactsProjection(verifiesSignatures: replay.verifiesSignatures(in: ledger))
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -299,7 +309,7 @@ struct FactCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let projection = DisputedFactsProjection(verifiesSignatures: !replay.trustSignatures)
+        let projection = DisputedFactsProjection(verifiesSignatures: replay.verifiesSignatures(in: ledger))
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -503,11 +513,12 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var common: VerboseOption
 
     func run() throws {
-        let registry = ProjectionRegistry.builtIn(verifiesSignatures: !replay.trustSignatures)
-        guard let chosen = registry.projection(named: projection) else {
-            throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(registry.names.joined(separator: ", ")).")
+        guard ProjectionRegistry.builtIn.projection(named: projection) != nil else {
+            throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(ProjectionRegistry.builtIn.names.joined(separator: ", ")).")
         }
         let ledger = try openLedger(directory)
+        let registry = ProjectionRegistry.builtIn(verifiesSignatures: replay.verifiesSignatures(in: ledger))
+        guard let chosen = registry.projection(named: projection) else { preconditionFailure("the same projections") }
         let answer = try chosen.answer(
             using: replay.engine(for: ledger), to: replay.target(in: ledger), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
         reportReplay(answer.info, name: answer.name, verbose: common.verbose)

@@ -63,6 +63,10 @@ public struct OpenReport: Sendable {
     /// Why the writer's kept rule state could not be read, if it could not: the writer removed
     /// it and rebuilt the state from the log (writers only).
     public var droppedRuleState: String?
+    /// Entries in the log that no index, tree file or checkpoint recorded, which the writer
+    /// checked as an append checks a statement, signatures included, before taking them
+    /// (writers only).
+    public var unrecordedChecked: ClosedRange<UInt64>?
 
     /// Lines for the user, empty when nothing happened.
     public var messages: [String] {
@@ -81,6 +85,10 @@ public struct OpenReport: Sendable {
             out.append(indexWritten
                 ? "The index did not match the log and was rebuilt from it."
                 : "The index (a cache) does not match the log, so the log was read instead; the next write command rebuilds the index.")
+        }
+        if let range = unrecordedChecked {
+            let entries = range.count == 1 ? "Entry \(range.lowerBound) was" : "Entries \(range.lowerBound)…\(range.upperBound) were"
+            out.append("\(entries) in the log but in no index, tree file or checkpoint (an append interrupted after the log was synced, or records added by other means): checked as an append checks a statement, signatures included, before this writer took them.")
         }
         if let droppedRuleState {
             out.append("The writer's kept rule state could not be read, so it was removed and the rule state rebuilt from the log, which is not affected: \(droppedRuleState) Damage to a file the ledger wrote can mean a failing disk.")
@@ -112,6 +120,9 @@ public final class Ledger: @unchecked Sendable {
     /// Opened by a reader that holds the writer lock (a repair).
     let holdingLock: Bool
     var indexCount: UInt64 = 0
+    /// How many entries the index records (found consistent with the log when it was opened):
+    /// those a writer checked and acknowledged. Entries past it are read from the log.
+    public var indexedCount: UInt64 { indexCount }
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.
     var committedEnd: UInt64 = 0

@@ -45,6 +45,10 @@ public final class LedgerWriter {
     public let rulesStateRefresh: UInt64
     /// Where this open began replaying the log: the kept rule state's size, or 0.
     private(set) var replayedFrom: UInt64 = 0
+    /// How many records the index, the tree files or a stored checkpoint recorded when this
+    /// writer opened: those a writer admitted. A record past them was never acknowledged, so its
+    /// signatures are verified as an append verifies them before this writer takes it.
+    private var recordedAtOpen: UInt64 = 0
     /// The size from which moving the rule state to disk is tried again after it failed.
     private var retryMoveOutAt: UInt64 = 0
     private let lock: WriterLock
@@ -92,6 +96,8 @@ public final class LedgerWriter {
         if let sequence = ledger.report.indexContradictsLogAt {
             throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) as another record (another length or entry id) than the log now holds where it was written: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
+        let recorded = Ledger.acknowledged(layout)
+        recordedAtOpen = max(recorded.indexEntries, recorded.treeLeaves, recorded.checkpointed)
         // Every check that can refuse the open (the chain, the tree's record of the last entry)
         // comes before the torn tail is cut and the index rewritten: a refused open changes
         // neither, and the index may be the evidence an operator needs.
@@ -258,6 +264,9 @@ public final class LedgerWriter {
     private func replayRecords(from start: UInt64, previous: Digest) throws(LedgerError) {
         var previous = previous
         let directory = ledger.directory
+        let signatures = SignatureChecks(batchSize: 16, queued: 64)
+        defer { signatures.cancel() }
+        var unrecorded: ClosedRange<UInt64>?
         try ledger.forEachRecord(from: start) { (stored) throws(LedgerError) -> Bool in
             func damaged(_ what: String) -> LedgerError {
                 LedgerError(.damagedLog, "Entry \(stored.sequence) of \(directory) \(what). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
@@ -282,7 +291,12 @@ public final class LedgerWriter {
                 throw LedgerError(.unknownEventType, "Entry \(stored.sequence) has event type \"\(event.type)\", which this version does not know; appending could break rules it cannot check. Use a newer version of `ledger` to write to this ledger.")
             }
             do throws(LedgerError) {
-                // Signatures were verified when each record was appended; `ledger verify` rechecks them.
+                // Signatures were verified when each record was appended (`ledger verify` rechecks
+                // them), but for records nothing recorded: they are verified now.
+                if stored.sequence >= recordedAtOpen {
+                    signatures.add(record.envelope, keys: try state.signingKeys(for: record.envelope, event: event), position: stored.sequence)
+                    unrecorded = (unrecorded?.lowerBound ?? stored.sequence)...stored.sequence
+                }
                 try state.admit(
                     record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, acceptedAt: record.acceptedAt,
                     signaturesChecked: true)
@@ -296,6 +310,11 @@ public final class LedgerWriter {
             try ruleState.moveOutIfDue(&state)
             return true
         }
+        guard let unrecorded else { return }
+        if let bad = signatures.finish().first {
+            throw LedgerError(.damagedLog, "Entry \(bad) of \(directory) has a signature that does not verify, and no index, tree file or checkpoint records it: no writer acknowledged it, so it was added to the log by other means than `ledger append`. The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
+        }
+        ledger.report.unrecordedChecked = unrecorded
     }
 
     /// The kept rule state and the tree's compact range at its size, if it opens and belongs to

@@ -11,8 +11,12 @@ import LedgerMerkle
 public enum Repair {
     /// What a rebuild did.
     public struct Report: Sendable {
-        /// Records indexed.
+        /// Records indexed: the log's, up to those the old index, tree files or a stored
+        /// checkpoint recorded (``unrecorded`` are left to the next writer, which checks them).
         public var records: UInt64
+        /// The log's entries that nothing recorded, left out of the rebuilt files: no writer
+        /// acknowledged them, and the next writer checks them as an append does before taking them.
+        public var unrecorded: Range<UInt64>
         /// Whether the rebuilt index differs from the one it replaced.
         public var indexChanged: Bool
         /// What opening the log found (for example a torn tail, which the next write cuts).
@@ -37,10 +41,15 @@ public enum Repair {
         let building = ledger.treeDirectory + ".rebuilding-\(getpid())"
         FileSystem.removeTree(building)
         defer { FileSystem.removeTree(building) }
-        let indexChanged = try compareAndBuildTree(ledger, in: building)
+        // Only what a writer acknowledged (and checked) is indexed: a record past everything that
+        // recorded one was added by other means, and indexing it would have the next writer take
+        // it unchecked.
+        let acknowledged = Ledger.acknowledged(layout)
+        let indexed = min(ledger.count, max(acknowledged.indexEntries, acknowledged.treeLeaves, acknowledged.checkpointed))
+        let indexChanged = try compareAndBuildTree(ledger, upTo: indexed, in: building)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(ledger.pending.count * Ledger.IndexEntry.size)
-        for entry in ledger.pending { bytes += entry.bytes }
+        bytes.reserveCapacity(Int(indexed) * Ledger.IndexEntry.size)
+        for entry in ledger.pending.prefix(Int(indexed)) { bytes += entry.bytes }
         try FileSystem.writeAtomically(bytes, to: layout.index, directory: directory)
         do throws(MerkleTreeError) {
             try MerkleTreeFiles.removeLevelFiles(in: ledger.treeDirectory)
@@ -61,7 +70,7 @@ public enum Repair {
         FileSystem.remove(layout.rulesState)
         // The report already says that the next write cuts a torn tail; repair leaves it.
         let messages = ledger.report.messages.filter { !$0.contains("index") }
-        return Report(records: ledger.count, indexChanged: indexChanged, messages: messages)
+        return Report(records: indexed, unrecorded: indexed..<ledger.count, indexChanged: indexChanged, messages: messages)
     }
 
     /// What to do about a derived file that records entries the log no longer holds as they were.
@@ -80,7 +89,7 @@ public enum Repair {
     /// only after the log is synced, so what they record was acknowledged; only an operator can
     /// tell whether the log or they are wrong, and rebuilding them from the log would destroy the
     /// evidence. Signed checkpoints are never rewritten, so they need no check here.
-    private static func compareAndBuildTree(_ ledger: Ledger, in building: String) throws(LedgerError) -> Bool {
+    private static func compareAndBuildTree(_ ledger: Ledger, upTo indexed: UInt64, in building: String) throws(LedgerError) -> Bool {
         let directory = ledger.directory
         func refuse(_ what: String, _ file: String) -> LedgerError {
             LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
@@ -100,7 +109,7 @@ public enum Repair {
         var indexChanged = true
         if let index = try? FileDescriptor(path: ledger.layout.index, flags: O_RDONLY) {
             let bytes = try index.size
-            indexChanged = bytes != ledger.count * UInt64(size)
+            indexChanged = bytes != indexed * UInt64(size)
             var sequence = 0
             var comparison = Ledger.IndexComparison()
             try index.forEachChunk(from: 0, count: Int(min(bytes / UInt64(size), ledger.count)) * size) { (chunk) throws(LedgerError) in
@@ -142,6 +151,7 @@ public enum Repair {
             }
             range.append(stored.entryID)
             if roots[range.size] == range.root { proven = range.size }
+            guard stored.sequence < indexed else { return true }
             do throws(MerkleTreeError) {
                 try tree.append(leafHash: stored.entryID)
             } catch {

@@ -50,6 +50,32 @@ struct TransparencyTests {
         #expect(signed.status == 0 && signed.stderr.contains("Recovered from an interrupted write: cut 20 bytes"), "\(signed)")
     }
 
+    @Test("a record past the index, which no writer checked, is verified by readers despite --trust-signatures, and refused by the next writer")
+    func unindexedRecordNotTrusted() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        // A claim by Amnesty with its signature spoiled, linked to the last entry and added to the
+        // log alone, as anyone who can write the directory can.
+        try work.write("c.json", #"{"type":"claim.asserted","id":"c-forged","claim":"c-forged","fact":"idemia-system-deployed","stance":"affirms","statement":"Forged."}"#)
+        let signed = try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-24T09:00:00Z", work.path("c.json")])
+        var envelope = try Envelope(jsonText: Array(signed.stdout.utf8))
+        envelope.signatures[0].signature[3] ^= 1
+        let log = URL(fileURLWithPath: dir + "/log")
+        let lines = try Data(contentsOf: log).split(separator: 0x0a)
+        let last = try Record(stored: Array(lines.last!))
+        let record = Record(
+            sequence: last.sequence + 1, previous: Record.entryID(of: Array(lines.last!)), acceptedAt: Timestamp(seconds: last.acceptedAt.seconds + 60),
+            batchEnd: last.sequence + 1, envelope: envelope)
+        let handle = try FileHandle(forWritingTo: log)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(record.encoded() + [0x0a]))
+        try handle.close()
+        let facts = try CLI.run(["facts", dir, "--trust-signatures", "--no-snapshots"])
+        #expect(facts.status == 0 && facts.stderr.contains("Entries 40…40 are past the index") && facts.stdout.contains("bad-signature:c-forged"), "\(facts)")
+        let appended = try CLI.run(["checkpoint", dir, "--key", Self.logKey])
+        #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
+    }
+
     @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
     func unsignedCheckpointFile() throws {
         let work = try WorkDirectory()

@@ -483,3 +483,54 @@ struct NothingChangedTests {
         }
     }
 }
+
+@Suite("Records no writer acknowledged")
+struct UnrecordedRecordTests {
+    /// Adds to `f`'s log, and to nothing else, a record of a new claim linked to its last entry,
+    /// as a crash after the log was synced leaves one, or as anyone who can write the directory
+    /// can; its signature spoiled if `spoiled`.
+    static func addUnrecorded(_ f: Fixture, spoiled: Bool) throws -> UInt64 {
+        let ledger = try Ledger(directory: f.directory)
+        var envelope = try f.sign(["type": "claim.asserted", "id": "c-late", "claim": "c-late", "fact": "f1", "stance": "affirms", "statement": "Added."], as: "inv")
+        if spoiled { envelope.signatures[0].signature[5] ^= 1 }
+        let record = Record(sequence: ledger.count, previous: ledger.lastEntryID, acceptedAt: f.time(), batchEnd: ledger.count, envelope: envelope)
+        try f.writeLog(try f.logBytes() + record.encoded() + [0x0a])
+        return ledger.count
+    }
+
+    @Test("a writer verifies the signatures of records that no index, tree file or checkpoint records before it takes them, and says it did")
+    func writerChecksUnrecorded() throws {
+        for spoiled in [true, false] {
+            let f = try Fixture()
+            try f.populate()
+            let at = try Self.addUnrecorded(f, spoiled: spoiled)
+            let before = try NothingChangedTests.contents(f)
+            if spoiled {
+                let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+                #expect(refusal?.message.contains("Entry \(at) of") == true && refusal?.message.contains("does not verify") == true, "\(String(describing: refusal))")
+                #expect(try NothingChangedTests.contents(f) == before)
+            } else {
+                let writer = try f.writer()
+                #expect(writer.ledger.report.unrecordedChecked == at...at)
+                #expect(writer.ledger.report.messages.contains { $0.contains("Entry \(at) was in the log but in no index") })
+            }
+        }
+    }
+
+    @Test("repair indexes only what a writer acknowledged: a record nothing recorded is left to the next writer, which checks it")
+    func repairLeavesUnrecorded() throws {
+        for spoiled in [true, false] {
+            let f = try Fixture()
+            try f.populate()
+            let at = try Self.addUnrecorded(f, spoiled: spoiled)
+            let report = try Repair.rebuildDerived(directory: f.directory)
+            #expect(report.records == at && report.unrecorded == at..<(at + 1), "\(report)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index")).count == Int(at) * 16)
+            if spoiled {
+                #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+            } else {
+                #expect(try f.writer().ledger.report.unrecordedChecked == at...at)
+            }
+        }
+    }
+}

@@ -81,7 +81,7 @@ struct AppendTests {
         damaged[damaged.count - 1] ^= 0xff
         try damaged.write(to: URL(fileURLWithPath: index))
         let writerRefusal = #expect(throws: LedgerError.self) { try f.writer() }
-        #expect(writerRefusal?.code == .damagedLog && writerRefusal?.message.contains("recorded entry 9 with another entry id") == true, "\(String(describing: writerRefusal))")
+        #expect(writerRefusal?.code == .damagedLog && writerRefusal?.message.contains("recorded entry 9 as another record") == true, "\(String(describing: writerRefusal))")
         let refusal = #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
         #expect(refusal?.code == .damagedLog && refusal?.message.contains("for entry 9 when it was written") == true, "\(String(describing: refusal))")
         #expect(try Data(contentsOf: URL(fileURLWithPath: index)) == damaged)
