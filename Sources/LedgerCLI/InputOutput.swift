@@ -202,28 +202,19 @@ extension JSONValue {
         }
     }
 
-    /// JSON text with DEL and the C1 controls (U+0080–U+009F), which JSON may leave raw but a
-    /// terminal may obey (U+009B starts an escape sequence), as `\u` escapes: the same JSON.
-    /// They can only be in strings, where the escapes mean the same characters.
+    /// JSON text with the characters JSON may leave raw but a terminal obeys or hides, as `\u`
+    /// escapes (``Unicode/Scalar/isHiddenFromReaders``: DEL, the C1 controls, line separators and
+    /// the bidirectional formatting characters): the same JSON. They can only be in strings,
+    /// where the escapes mean the same characters.
     static func escapingInvisible(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.contains(where: { $0 == 0x7F || $0 == 0xC2 }) else { return bytes }
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            let byte = bytes[i]
-            if byte == 0x7F {
-                out.append(contentsOf: Array("\\u007f".utf8))
-            } else if byte == 0xC2, i + 1 < bytes.count, (0x80...0x9F).contains(bytes[i + 1]) {
-                out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(bytes[i + 1] >> 4)], hex[Int(bytes[i + 1] & 0xF)]])
-                i += 1
-            } else {
-                out.append(byte)
-            }
-            i += 1
+        // Their UTF-8 begins with one of these bytes; most text has none.
+        guard bytes.contains(where: { $0 == 0x7F || $0 == 0xC2 || $0 == 0xD8 || $0 == 0xE2 }) else { return bytes }
+        var out = ""
+        out.unicodeScalars.reserveCapacity(bytes.count)
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            if scalar.isHiddenFromReaders { out += scalar.jsonEscape } else { out.unicodeScalars.append(scalar) }
         }
-        return out
+        return Array(out.utf8)
     }
 
     /// A newline and the indentation of `depth`.

@@ -20,8 +20,9 @@ struct LedgerTool: ParsableCommand {
             EXIT STATUS (the same for every command):
               0  success: for verify, the ledger is intact; for a command that \
             replays it (facts, fact, parties, replay), every record replayed links to the one before
-              1  verification failed: damage found, a signature or proof is invalid, or a \
-            statement was rejected (nothing was appended)
+              1  verification failed: damage found, a signature or proof is invalid, the log \
+            holds event types this version does not know, a requirement given to verify is not met \
+            (--origin, --witnesses-required), or a statement was rejected (nothing was appended)
               2  usage mistake: a wrong option, argument or input file name, or a \
             directory that is not a ledger
               3  I/O or environment problem: a file cannot be read or written, the disk is \

@@ -129,9 +129,29 @@ func shorten(_ text: String, _ limit: Int) -> String {
     return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
 }
 
+extension Unicode.Scalar {
+    /// Whether a terminal obeys or hides it rather than showing it: DEL and the C1 controls
+    /// (U+009B starts an escape sequence), the line and paragraph separators, and the
+    /// bidirectional formatting characters, which reorder the text shown around them (a
+    /// statement could make "exe.gnp" read as "png.exe"). ASCII controls are the caller's.
+    var isHiddenFromReaders: Bool {
+        switch value {
+        case 0x7F...0x9F, 0x61C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// `\u` and four lowercase hex digits: how JSON, and these escapes, write it.
+    var jsonEscape: String {
+        let hex = String(value, radix: 16)
+        return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+}
+
 extension String {
     /// The text as one line that a terminal shows as written: line breaks become spaces, and
-    /// other control characters become `\u001b`-style escapes. A ledger's texts are anyone's
+    /// other control characters and those ``Unicode/Scalar/isHiddenFromReaders`` become
+    /// `\u001b`-style escapes. A ledger's texts are anyone's
     /// who can sign: an escape sequence in a statement could erase lines on a reader's terminal,
     /// or paint a false status.
     var printable: String { escapingControls(keepingLineFeeds: false) }
@@ -147,9 +167,8 @@ extension String {
                 out.unicodeScalars.append(scalar)
             } else if !keepingLineFeeds && (scalar == "\n" || scalar == "\r" || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}") {
                 out.unicodeScalars.append(" ")
-            } else if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else if scalar.value < 0x20 || scalar.isHiddenFromReaders {
+                out += scalar.jsonEscape
             } else {
                 out.unicodeScalars.append(scalar)
             }

@@ -121,7 +121,7 @@ struct AppendCommand: ParsableCommand {
     @Option(name: .customLong("lock-timeout"), help: ArgumentHelp("Seconds to wait for another writer.", valueName: "seconds"))
     var lockTimeout: Double = LedgerWriter.defaultLockTimeout
 
-    @Option(name: .long, help: ArgumentHelp("The log's private key: sign a checkpoint after the batch (printed on standard error).", valueName: "log-key.pem"))
+    @Option(name: .long, help: ArgumentHelp("The log's private key: sign a checkpoint after the batch (stored in the ledger's checkpoints; its path is said on standard error).", valueName: "log-key.pem"))
     var checkpoint: String?
 
     @OptionGroup var common: VerboseOption

@@ -106,7 +106,9 @@ struct VerifyCommand: ParsableCommand {
             guard let size = report.savedStateSize else {
                 throw LedgerError(.usage, "The rule state was not saved to \(saveState): it is saved at a stored checkpoint, and none was verified. Either none is stored (ask the operator to run `ledger checkpoint`) or the log's verifier key was not at hand (give it with --vkey); then verify again.")
             }
-            print("Saved the rule state at the checkpoint of \(size) entries to \(saveState); next time: --since <that checkpoint> --state \(saveState).")
+            // Named, for it is what --since takes with this state: keep a copy of it with the state.
+            let checkpoint = report.newestCheckpoint.flatMap { $0.checkpoint.size == size ? $0.path : nil } ?? "<the checkpoint of \(size) entries>"
+            print("Saved the rule state at the checkpoint of \(size) entries to \(saveState); keep a copy of \(checkpoint) with it. Next time: --since \(checkpoint) --state \(saveState).")
             return
         }
         let shown = report.findings.prefix(200)

@@ -116,6 +116,10 @@ public struct Envelope: Sendable, Hashable {
                 throw fail("signature \(i) sig is missing or not " + Self.base64Accepted)
             }
             guard sig.count == 64 else { throw fail("signature \(i) has \(sig.count) bytes; Ed25519 signatures have 64") }
+            // A key signs once: twice would read as two signers where there is one.
+            if let first = signatures.firstIndex(where: { $0.keyID == keyID }) {
+                throw fail("signatures \(first) and \(i) are by the same key \(keyid.prefix(16))…; a key signs a statement once")
+            }
             signatures.append(Signature(keyID: keyID, signature: sig))
         }
         self.init(payloadType: type, payload: payload, signatures: signatures)

@@ -216,13 +216,13 @@ public struct LedgerState: Sendable {
     /// at the next position) and, unless `signaturesChecked`, the signatures themselves.
     public func authenticate(_ envelope: Envelope, event: Event, acceptedAt: Timestamp?, signaturesChecked: Bool) throws(LedgerError) {
         if let acceptedAt, event.signedAt.seconds > acceptedAt.seconds + Self.allowedClockSkew {
-            throw LedgerError(.invalidEvent, "Statement \"\(event.id)\" says it was signed at \(event.signedAt), after the ledger accepted it (\(acceptedAt)); a signature cannot come from the future. Check the signer's clock and sign again.")
+            throw LedgerError(.invalidEvent, "Statement \"\(event.id)\" says it was signed at \(event.signedAt), after the ledger accepted it (\(acceptedAt)); a signature cannot come from the future (clocks may differ by up to \(Self.allowedClockSkew) seconds). Check the signer's clock and sign again.")
         }
         let keys = try signingKeys(for: envelope, event: event)
         if !signaturesChecked {
             let message = envelope.signedBytes
             for (i, key) in keys.enumerated() where !key.isValidSignature(envelope.signatures[i].signature, for: message) {
-                throw LedgerError(.badSignature, "Signature \(i) (key \(key.keyID.shortHex())) does not verify over the statement \"\(event.id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
+                throw LedgerError(.badSignature, "Signature \(i) (key \(key.keyID.shortHex())) does not verify over the statement \"\(event.id)\". The envelope was changed after signing, or signed with another key: a statement to append must be signed again (`ledger sign`); one in the log is evidence that it changed.")
             }
         }
     }

@@ -32,11 +32,15 @@ public enum ProofError: Error, Hashable, Sendable, CustomStringConvertible {
             return "The proof has \(got) hashes; a proof for these sizes has exactly \(want). "
                 + "It was made for another index or tree size, or it was truncated or padded."
         case let .rootMismatch(expected, calculated):
-            return "The proof leads to root \(calculated.shortHex()), not the trusted root \(expected.shortHex()). "
-                + "The entry or the log differs from what the checkpoint commits to: treat the log as tampered with."
+            return "The proof leads to root \(calculated.shortHex()), not the trusted root \(expected.shortHex()), so it does not "
+                + "show what it claims: either the proof is wrong (damaged, or made for another entry or tree) or the log differs "
+                + "from what the checkpoint commits to. Fetch the proof again from the log (`ledger prove`); a log that cannot give "
+                + "a valid one for an entry it holds was tampered with."
         case let .oldRootMismatch(expected, calculated):
             return "The consistency proof leads to old root \(calculated.shortHex()), not the trusted old root "
-                + "\(expected.shortHex()). The new tree does not extend the old one: the log was rewritten."
+                + "\(expected.shortHex()), so it does not show that the new tree extends the old one: either the proof is wrong "
+                + "(damaged, or made for other sizes) or the log was rewritten. Fetch the proof again from the log (`ledger prove "
+                + "consistency`); a log that cannot give a valid one between two checkpoints it signed was rewritten."
         case let .treeSizeMismatch(proof, trusted):
             return "The proof is for tree size \(proof), but the trusted checkpoint has size \(trusted). "
                 + "Take the size from the verified checkpoint, and fetch a proof for that size."

@@ -407,7 +407,9 @@ public final class LedgerWriter {
                     undo += try state.admit(envelope, event: event, entryID: entryID, sequence: sequence, acceptedAt: time, signaturesChecked: true)
                     // A rule state that could not be read answered "not found": nothing checked holds.
                     if let failure = state.base?.readFailure { throw failure }
-                } catch where error.code == .duplicateID && state.base?.readFailure == nil {
+                } catch where (error.code == .duplicateID || error.code == .revokedKey) && state.base?.readFailure == nil {
+                    // A statement sent again is said as such, even when its key has been revoked
+                    // since: "sign with a current key" would only lead to a duplicate id.
                     throw duplicateStatement(event, envelope, batch: Array(envelopes[..<i])) ?? error
                 }
                 lines += bytes

@@ -187,18 +187,18 @@ struct TransparencyTests {
         #expect(shown.status == 0 && shown.stdout.hasPrefix("evidence-ledger.example/amnesty-2020\n40\n"), "\(shown)")
     }
 
-    @Test("control characters in a ledger's texts reach no terminal: escapes in plain output and JSON")
+    @Test("control characters, line separators and bidirectional formatting in a ledger's texts reach no terminal: escapes in plain output and JSON")
     func controlCharacters() throws {
         let work = try WorkDirectory()
         let led = try copyOfSample(work, "led")
-        try work.write("f.env", try openingFact(work, "forged-look", proposition: #"Real\r\u001b[2KFORGED \u009b32maccepted\u007f"#))
+        try work.write("f.env", try openingFact(work, "forged-look", proposition: #"Real\r\u001b[2KFORGED \u009b32maccepted\u007f \u202egnp.exe\u2028"#))
         #expect(try CLI.run(["append", led, work.path("f.env")]).status == 0)
-        let raw: [Character] = ["\u{1B}", "\u{9B}", "\u{7F}", "\r"]
+        let raw: [Character] = ["\u{1B}", "\u{9B}", "\u{7F}", "\r", "\u{202E}", "\u{2028}"]
         for command in [["fact", led, "forged-look"], ["facts", led], ["fact", led, "forged-look", "--json"], ["facts", led, "--json"], ["show", led, "40", "--json"]] {
             let r = try CLI.run(command)
             #expect(r.status == 0, "\(command): \(r.stderr)")
             #expect(!r.stdout.contains { raw.contains($0) }, "\(command)")
-            #expect(r.stdout.contains(#"\u001b[2KFORGED \u009b32maccepted\u007f"#), "\(command): \(r.stdout.prefix(3000))")
+            #expect(r.stdout.contains(#"\u001b[2KFORGED \u009b32maccepted\u007f \u202egnp.exe"#), "\(command): \(r.stdout.prefix(3000))")
         }
     }
 

@@ -187,14 +187,17 @@ struct RejectionTests {
         try expectRejected(f, [fact(f, as: "inv", key: f.keys["other"])], .keyOfAnotherParty)
     }
 
-    @Test("a revoked key is refused after its revocation; earlier entries it signed stay valid")
+    @Test("a revoked key is refused after its revocation; earlier entries it signed stay valid, and one sent again is a duplicate statement")
     func revokedKey() throws {
         let f = try Fixture()
-        try f.append([fact(f, id: "before")])
+        let before = try fact(f, id: "before")
+        try f.append([before])
         let newKey = Fixture.key(42)
         try f.append(["type": "key.added", "id": "k-add", "party": "inv", "key": Base64.encode(newKey.publicKey.rawRepresentation)], as: "inv")
         try f.append(["type": "key.revoked", "id": "k-rev", "party": "inv", "key": Base64.encode(Fixture.key(2).publicKey.rawRepresentation), "reason": "laptop lost"], as: "inv")
         try expectRejected(f, [fact(f, id: "after")], .revokedKey)
+        // Sent again after its key was revoked, a statement already in the ledger is said to be.
+        try expectRejected(f, [before], .duplicateStatement)
         try f.append([fact(f, id: "after", key: newKey)])
         #expect(try Verifier.verify(directory: f.directory).isIntact)
     }
@@ -278,7 +281,7 @@ struct RejectionTests {
         #expect(throws: LedgerError(.malformedEnvelope, "")) { try Envelope(jsonText: Array(text.utf8)) }
     }
 
-    @Test("malformed envelopes: JSON, base64, UTF-8, payload type, signature length")
+    @Test("malformed envelopes: JSON, base64, UTF-8, payload type, signature length, a key's signature twice")
     func malformedEnvelopes() throws {
         let f = try Fixture()
         let envelope = try fact(f)
@@ -291,6 +294,7 @@ struct RejectionTests {
             ("other payload type", Array(text.replacingOccurrences(of: Envelope.eventPayloadType, with: "application/json").utf8)),
             ("duplicate key", Array(text.replacingOccurrences(of: "{\"payloadType\"", with: "{\"payload\":\"\",\"payloadType\"").utf8)),
             ("short signature", Array(text.replacingOccurrences(of: Base64.encode(envelope.signatures[0].signature), with: Base64.encode(envelope.signatures[0].signature.prefix(63))).utf8)),
+            ("one key's signature twice", Array(Envelope(payload: envelope.payload, signatures: envelope.signatures + envelope.signatures).jsonBytes)),
         ]
         for (name, bytes) in cases {
             #expect(throws: LedgerError(.malformedEnvelope, ""), "\(name)") { try Envelope(jsonText: bytes) }
