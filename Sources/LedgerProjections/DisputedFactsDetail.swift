@@ -130,7 +130,7 @@ extension DisputedFactsProjection {
 
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
-            state.keys.apply(event, at: sequence)
+            state.keys.applyIfAdmitted(record, event)
 
         case let .factOpened(fact, proposition, subjects, tags):
             guard state.facts[fact] == nil else { return }

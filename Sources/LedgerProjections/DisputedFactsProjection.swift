@@ -40,7 +40,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 6 }
+    public var version: Int { 7 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 
@@ -392,7 +392,7 @@ public struct DisputedFactsProjection: Projection {
         let sequence = record.sequence
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
-            state.keys.apply(event, at: sequence)
+            state.keys.applyIfAdmitted(record, event)
 
         case let .factOpened(fact, _, _, _):
             let (existing, hash) = state.lookUp(.fact, fact)

@@ -22,11 +22,13 @@ public struct KeyTable: Codable, Sendable, Equatable {
 
     /// The keys by key id (lowercase hex SHA-256 of the raw public key).
     public var keys: [String: Key] = [:]
+    /// The parties registered, with their roles: who may register parties and others' keys.
+    public var roles: [String: String] = [:]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case keys
+        case keys, roles
     }
 
     /// Reads a table, as a snapshot holds it, refusing one that lists a key under another id than
@@ -34,6 +36,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         keys = try c.decode([String: Key].self, forKey: .keys)
+        roles = try c.decode([String: String].self, forKey: .roles)
         for (id, key) in keys {
             guard let raw = Base64.decodeCanonical(key.publicKey), raw.count == 32, Self.id(of: raw) == id else {
                 throw DecodingError.dataCorruptedError(forKey: .keys, in: c, debugDescription: "key \(id) is not listed under the hash of its public key")
@@ -41,10 +44,48 @@ public struct KeyTable: Codable, Sendable, Equatable {
         }
     }
 
-    /// Records the keys that `event` registers or revokes; other events change nothing.
+    /// Whether key event `event`, of `record`, may change the table, as the append rules let it:
+    /// its signatures are its author's valid keys and verify (always, whatever the replay's
+    /// trust: key events are few, and a forged one would make every statement of its key look
+    /// sound), and its author may make it (an admin registers parties and others' keys; a party
+    /// its own keys). The genesis only as the first record. A log that passed `ledger verify`
+    /// has no other; one that did not must not have its key table rewritten by a forgery.
+    public func admits(_ record: ReplayRecord, _ event: Event) -> Bool {
+        let admin = roles[event.author] == Event.Role.admin.rawValue
+        switch event.body {
+        case .genesis: return record.sequence == 0 && keys.isEmpty
+        case .partyRegistered: guard admin else { return false }
+        case let .keyAdded(party, _, _), let .keyRevoked(party, _, _): guard admin || event.author == party else { return false }
+        default: return false
+        }
+        return check(record, author: event.author, event: event.id).problem == nil
+    }
+
+    /// Applies `event` if it ``admits(_:_:)`` it; whether it did.
+    @discardableResult
+    public mutating func applyIfAdmitted(_ record: ReplayRecord, _ event: Event) -> Bool {
+        guard admits(record, event) else { return false }
+        // The genesis registers the key that signs it: checked once it is registered.
+        if case .genesis = event.body {
+            var registered = self
+            registered.apply(event, at: record.sequence)
+            guard registered.check(record, author: event.author, event: event.id).problem == nil else { return false }
+            self = registered
+            return true
+        }
+        apply(event, at: record.sequence)
+        return true
+    }
+
+    /// Records the keys that `event` registers or revokes, and the roles of the parties it
+    /// registers; other events change nothing.
     public mutating func apply(_ event: Event, at sequence: UInt64) {
         switch event.body {
-        case let .genesis(_, party, _, raws), let .partyRegistered(party, _, _, raws):
+        case let .genesis(_, party, _, raws):
+            if roles[party] == nil { roles[party] = Event.Role.admin.rawValue }
+            for raw in raws { register(raw, party: party, at: sequence) }
+        case let .partyRegistered(party, _, role, raws):
+            if roles[party] == nil { roles[party] = role.rawValue }
             for raw in raws { register(raw, party: party, at: sequence) }
         case let .keyAdded(party, raw, _):
             register(raw, party: party, at: sequence)

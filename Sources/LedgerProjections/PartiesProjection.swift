@@ -7,7 +7,7 @@ public struct PartiesProjection: Projection {
     public init() {}
 
     public var name: String { "parties-and-keys" }
-    public var version: Int { 1 }
+    public var version: Int { 2 }
     public var summary: String { "every party with its role and keys, valid from which entry until which" }
     public var initialState: State { State() }
 
@@ -16,6 +16,9 @@ public struct PartiesProjection: Projection {
         public var parties: [String: Party] = [:]
         /// Party ids in the order registered.
         public var order: [String] = []
+        /// The keys and roles as the key events admitted so far left them: which key events are
+        /// admitted (``KeyTable/admits(_:_:)``), so that a forged one lists no key.
+        public var keys = KeyTable()
 
         public init() {}
     }
@@ -78,6 +81,7 @@ public struct PartiesProjection: Projection {
 
     public func apply(record: ReplayRecord, event: Event, to state: inout State) {
         let sequence = record.sequence
+        guard state.keys.applyIfAdmitted(record, event) else { return }
         func key(_ raw: [UInt8], reason: String?) -> Key {
             Key(keyID: SHA256.hash(raw).hexString, publicKey: Base64.encode(raw), validFrom: sequence, addedBy: event.author, addedReason: reason)
         }

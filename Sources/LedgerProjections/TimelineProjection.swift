@@ -21,7 +21,7 @@ public struct TimelineProjection: Projection {
     public init() {}
 
     public var name: String { "timeline" }
-    public var version: Int { 3 }
+    public var version: Int { 4 }
     public var summary: String { "every event touching each fact, with sequence, entry id, signed_at, accepted_at and published_at" }
 
     public typealias State = DisputedFactsProjection.State

@@ -164,6 +164,39 @@ struct ReplayEngineTests {
         #expect(names.allSatisfy { $0.hasPrefix(index.snapshotName + "-v") }, "\(names)")
     }
 
+    @Test("key events the append rules would refuse change no key table, trusted signatures or not: statements of a forged key show key-invalid, and the parties list no forged key")
+    func forgedKeyEvents() throws {
+        let t = try sample()
+        t.close()
+        let forger = try TestLedger.key(90)
+        let forgerID = SHA256.hash(forger.publicKey.rawRepresentation).hexString
+        // Amnesty's key added for amnesty: signed by the new key itself; by amnesty's own key
+        // with the signature spoiled; and by idemia, which is no admin, for amnesty.
+        let selfSigned = try t.envelope("amnesty", "key.added", id: "k-self", ["party": "amnesty", "key": TestLedger.base64(forger)], signer: forger)
+        var spoiled = try t.envelope("amnesty", "key.added", id: "k-spoiled", ["party": "amnesty", "key": TestLedger.base64(forger)])
+        spoiled.signatures[0].signature[7] ^= 1
+        let byOther = try t.envelope("idemia", "key.added", id: "k-other", ["party": "amnesty", "key": TestLedger.base64(forger)])
+        let registration = try t.envelope("idemia", "party.registered", id: "reg-x", ["party": "x", "name": "X", "role": "admin", "keys": [TestLedger.base64(forger)]])
+        for forged in [selfSigned, spoiled, byOther, registration] {
+            let u = try sample()
+            u.close()
+            try u.appendRaw(forged)
+            let claim = try u.envelope("amnesty", "claim.asserted", id: "C-9", ["claim": "C-9", "fact": "F", "stance": "affirms", "statement": "Forged."], signer: forger)
+            try u.appendRaw(claim)
+            let ledger = try u.open()
+            for verifies in [true, false] {
+                let projection = DisputedFactsProjection(verifiesSignatures: verifies)
+                let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, snapshots: .none)
+                #expect(replay.state.keys.keys[forgerID] == nil, "\(forged) verifies \(verifies)")
+                let context = ReportContext(ledger: ledger, blobs: nil, position: replay.info.position)
+                let fact = try #require(try projection.facts(in: replay.state, context: context).first)
+                #expect(fact.integrity.contains("key-invalid:C-9"), "verifies \(verifies): \(fact.integrity)")
+            }
+            let parties = try ReplayEngine(withoutSnapshots: ledger).replay(PartiesProjection(), snapshots: .none).state
+            #expect(parties.parties["x"] == nil && parties.parties["amnesty"]?.keys.contains { $0.keyID == forgerID } == false)
+        }
+    }
+
     @Test("a signature that does not verify is reported unless the registry is built to trust signatures")
     func forgedSignatureAndTrust() throws {
         let t = try sample()
