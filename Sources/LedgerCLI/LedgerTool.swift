@@ -19,7 +19,8 @@ struct LedgerTool: ParsableCommand {
 
             EXIT STATUS (the same for every command):
               0  success: for verify, the ledger is intact; for a command that \
-            replays it (facts, fact, parties, replay), every record replayed links to the one before
+            replays it (facts, fact, parties, replay), every record replayed links to the one before \
+            and the index shows none changed since it was written
               1  verification failed: damage found, a signature or proof is invalid, the log \
             holds event types this version does not know, a requirement given to verify is not met \
             (--origin, --witnesses-required), or a statement was rejected (nothing was appended)
@@ -60,6 +61,7 @@ struct LedgerTool: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
             try Terminal.flushOutput()
+            if let caveat = Terminal.caveat { throw caveat }
         } catch let error as LedgerError {
             Terminal.fail(error, verbose: verbose)
         } catch let error as ExitCode {
@@ -132,6 +134,10 @@ enum Terminal {
     /// What a command that writes has done, said once it is done: if its report cannot then be
     /// printed, running it again is not the remedy.
     nonisolated(unsafe) static var done: String?
+
+    /// Why a command that answered must still end with an error: what it answered from may
+    /// have changed (see `openLedger`).
+    nonisolated(unsafe) static var caveat: LedgerError?
 
     private static func outputFailed() -> LedgerError {
         let reason = String(cString: strerror(errno))

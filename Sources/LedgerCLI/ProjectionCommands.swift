@@ -67,10 +67,15 @@ struct ReplayOptions: ParsableArguments {
     }
 }
 
-/// Opens a ledger for reading, passing on what opening found.
+/// Opens a ledger for reading, passing on what opening found. Evidence that a record changed
+/// after it was written (the index's record of it) makes the command end with status 1 once it
+/// has answered: the answer rests on that record.
 func openLedger(_ directory: String) throws(LedgerError) -> Ledger {
     let ledger = try Ledger(directory: directory)
     for message in ledger.report.messages { Terminal.note(message) }
+    if let at = ledger.report.indexContradictsLogAt {
+        Terminal.caveat = LedgerError(.damagedLog, "The answer above was read from a log whose entry \(at) is not the record the index recorded for it when it was written: the record may have been changed since. Run `ledger verify \(directory)` before relying on the answer.")
+    }
     return ledger
 }
 

@@ -384,8 +384,8 @@ final class SnapshotSource: @unchecked Sendable {
         problem.withLock { problem in
             problem.map {
                 "The snapshot \(name) is damaged (\($0.what)), so no answer is given from it. "
-                    + ($0.removed ? "It has been removed: run the command again" : "Delete it and run the command again")
-                    + "; snapshots are only a cache, and the answer is then replayed from the log."
+                    + ($0.removed ? "It has been removed: run the command again" : "Delete it and run the command again, or run it with --no-snapshots")
+                    + "; snapshots are only a cache, and the answer is then replayed from the log. Damage to a file the ledger wrote can mean a failing disk."
             }
         }
     }

@@ -76,6 +76,22 @@ struct TransparencyTests {
         #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
     }
 
+    @Test("an answer replayed from a log whose last record the index shows changed is printed, then status 1")
+    func answerFromChangedRecord() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let log = URL(fileURLWithPath: dir + "/log")
+        var lines = try Data(contentsOf: log).split(separator: 0x0a).map(Array.init)
+        var record = try Record(stored: lines[lines.count - 1])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[lines.count - 1] = record.encoded()
+        try Data(lines.flatMap { $0 + [0x0a] }).write(to: log)
+        for command in [["facts", dir], ["fact", dir, "idemia-system-deployed"], ["parties", dir], ["replay", dir, "--projection", "timeline"]] {
+            let r = try CLI.run(command)
+            #expect(r.status == 1 && !r.stdout.isEmpty && r.stderr.contains("before relying on the answer"), "\(command): \(r.stderr)")
+        }
+    }
+
     @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
     func unsignedCheckpointFile() throws {
         let work = try WorkDirectory()
