@@ -7,7 +7,7 @@ public struct LedgerState: Sendable {
     /// Names the append rules: the vocabulary's version and types, and a revision raised whenever
     /// a rule changes. A rule state saved under other rules is not used (it may hold what these
     /// rules would have refused, or miss what they would have kept).
-    public static let rules = "revision 2; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
+    public static let rules = "revision 3; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
 
     /// A registered party.
     public struct Party: Sendable, Hashable {
@@ -329,6 +329,12 @@ public struct LedgerState: Sendable {
             }
             if let at = key.revokedAt {
                 throw LedgerError(.invalidEvent, "Key \(keyID.shortHex()) of \"\(party)\" was already revoked at entry \(at).")
+            }
+            // No one could register a party or a key again, for good.
+            if parties[party]?.role == .admin,
+                !keys.contains(where: { $0.key != keyID && $0.value.revokedAt == nil && parties[$0.value.party]?.role == .admin })
+            {
+                throw LedgerError(.invalidEvent, "Key \(keyID.shortHex()) is the last unrevoked key of an admin party: revoked, it would leave no one able to register parties or keys, for good. Add another admin key first (key.added, or a new admin party), then revoke this one.")
             }
         case let .factOpened(fact, _, subjects, _):
             try require(event, roles: [.investigator, .reviewer, .admin])

@@ -55,7 +55,16 @@ public struct KeyTable: Codable, Sendable, Equatable {
         switch event.body {
         case .genesis: return record.sequence == 0 && keys.isEmpty
         case .partyRegistered: guard admin else { return false }
-        case let .keyAdded(party, _, _), let .keyRevoked(party, _, _): guard admin || event.author == party else { return false }
+        case let .keyAdded(party, _, _): guard admin || event.author == party else { return false }
+        case let .keyRevoked(party, raw, _):
+            guard admin || event.author == party else { return false }
+            // As the append rules: never the last unrevoked key of an admin party.
+            let id = Self.id(of: raw)
+            if roles[party] == Event.Role.admin.rawValue,
+                !keys.contains(where: { $0.key != id && $0.value.revokedAt == nil && roles[$0.value.party] == Event.Role.admin.rawValue })
+            {
+                return false
+            }
         default: return false
         }
         return check(record, author: event.author, event: event.id).problem == nil

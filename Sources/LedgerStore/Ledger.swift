@@ -245,7 +245,9 @@ public final class Ledger: @unchecked Sendable {
         self.holdingLock = holdingLock
         let layout = Layout(directory: directory)
         guard FileSystem.isDirectory(directory) else {
-            throw LedgerError(.notALedger, "\(directory) is not a directory. Create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
+            throw LedgerError(.notALedger, FileSystem.exists(directory)
+                ? "\(directory) is a file, not a ledger directory. Give the ledger's directory (the one holding its log), before any file arguments."
+                : "\(directory) does not exist. Give the ledger's directory, or create a ledger with `ledger init \(directory) --origin NAME --admin-key KEY`.")
         }
         try Self.checkFormat(layout)
         logFile = try FileDescriptor(path: layout.log, flags: writable ? O_RDWR : O_RDONLY)
@@ -311,7 +313,7 @@ public final class Ledger: @unchecked Sendable {
 
             /// What it says about a log of `count` entries.
             func message(_ count: UInt64) -> String {
-                "\(source.description) records \(self.count) entries, but the log holds only \(count) of them: entries \(count)…\(self.count - 1) were acknowledged and are gone."
+                "\(source.description) records \(self.count) entries, but the log holds only \(count) of them: entries \(count)…\(self.count - 1) were acknowledged and are gone, or no longer stand as whole records of a completed group commit."
             }
         }
 
@@ -481,7 +483,11 @@ public final class Ledger: @unchecked Sendable {
             let misplaced = (!broken && record != nil) || record?.batchEnd == record?.sequence
             broken = true
             if let record, misplaced {
-                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): a complete record with sequence \(record.sequence) stands where it does not continue the chain (the last valid entry is \(Int64(sequence) + Int64(candidates.count) - 1)). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+                // Which of two records that no longer link changed cannot be told from here.
+                let what = record.sequence == expected.sequence && !candidates.isEmpty
+                    ? "entry \(record.sequence) links previous entry \(record.previous.shortHex()), but entry \(record.sequence - 1) is \(expected.previous.shortHex()): one of the two was changed"
+                    : "a complete record with sequence \(record.sequence) stands where entry \(expected.sequence) should, and does not continue the chain"
+                throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): \(what). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
             }
         }
         pending = Array(candidates.prefix(committed.count))

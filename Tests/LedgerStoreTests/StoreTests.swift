@@ -202,6 +202,19 @@ struct RejectionTests {
         #expect(try Verifier.verify(directory: f.directory).isIntact)
     }
 
+    @Test("the last unrevoked key of an admin party cannot be revoked; once another admin key exists, it can")
+    func lastAdminKey() throws {
+        let f = try Fixture()
+        let adminKey = Base64.encode(Fixture.key(1).publicKey.rawRepresentation)
+        let revoke = try f.sign(["type": "key.revoked", "id": "admin-off", "party": "admin", "key": adminKey, "reason": "rotated"], as: "admin")
+        let refusal = #expect(throws: LedgerError(.invalidEvent, "")) { try f.append([revoke]) }
+        #expect(refusal?.message.contains("last unrevoked key of an admin party") == true, "\(String(describing: refusal))")
+        let second = Fixture.key(43)
+        try f.append(["type": "key.added", "id": "admin-new", "party": "admin", "key": Base64.encode(second.publicKey.rawRepresentation)], as: "admin")
+        try f.append([revoke])
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+    }
+
     @Test("a role that may not emit the type: a subject recording a finding")
     func wrongRole() throws {
         let f = try Fixture()
