@@ -19,17 +19,18 @@ struct ReplayOptions: ParsableArguments {
     @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
     var noSnapshots = false
 
-    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers. Not taken while the log holds entries past its index, which no writer has indexed.")
+    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers. Entries past the index, which no writer may have checked, are verified all the same.")
     var trustSignatures = false
 
-    /// Whether the replay verifies signatures: unless --trust-signatures, and even then while
-    /// the log holds entries past its index. The index records only what a writer checked; an
-    /// entry past it may have been added by other means (said in a note).
-    func verifiesSignatures(in ledger: Ledger) -> Bool {
-        guard trustSignatures else { return true }
-        guard ledger.indexedCount < ledger.count else { return false }
-        Terminal.note("Entries \(ledger.indexedCount)…\(ledger.count - 1) are past the index: no writer has indexed them yet, so their signatures were not necessarily verified at append. Signatures are verified in this replay despite --trust-signatures.")
-        return true
+    /// Whether the replay verifies signatures, and from which entry on it does regardless:
+    /// unless --trust-signatures, all; with it, those past the index (said in a note), for the
+    /// index records only what a writer checked, and an entry past it may not have been.
+    func signatureChecks(in ledger: Ledger) -> (verifies: Bool, from: UInt64) {
+        guard trustSignatures else { return (true, .max) }
+        guard ledger.indexedCount < ledger.count else { return (false, .max) }
+        let entries = ledger.count - ledger.indexedCount == 1 ? "Entry \(ledger.indexedCount) is" : "Entries \(ledger.indexedCount)…\(ledger.count - 1) are"
+        Terminal.note("\(entries) past the index (its writes lost, or the entries added by other means), so where statements' signatures are checked, theirs are verified despite --trust-signatures.")
+        return (false, ledger.indexedCount)
     }
 
     /// The replay target `--as-of` names in `ledger`.
@@ -67,13 +68,13 @@ struct ReplayOptions: ParsableArguments {
     }
 }
 
-/// Opens a ledger for reading, passing on what opening found. Evidence that a record changed
-/// after it was written (the index's record of it) makes the command end with status 1 once it
-/// has answered: the answer rests on that record.
-func openLedger(_ directory: String) throws(LedgerError) -> Ledger {
+/// Opens a ledger for reading, passing on what opening found. For a command `answering` from
+/// it, evidence that a record changed after it was written (the index's record of it) makes
+/// the command end with status 1 once it has answered: the answer may rest on that record.
+func openLedger(_ directory: String, answering: Bool = true) throws(LedgerError) -> Ledger {
     let ledger = try Ledger(directory: directory)
     for message in ledger.report.messages { Terminal.note(message) }
-    if let at = ledger.report.indexContradictsLogAt {
+    if answering, let at = ledger.report.indexContradictsLogAt {
         Terminal.caveat = LedgerError(.damagedLog, "The answer above was read from a log whose entry \(at) is not the record the index recorded for it when it was written: the record may have been changed since. Run `ledger verify \(directory)` before relying on the answer.")
     }
     return ledger
@@ -207,7 +208,8 @@ struct FactsCommand: ParsableCommand {
             the claim it counters; affirming and denying claims attack each other; evidence \
             attacks each claim it contradicts; two evidence items attack each other when one \
             supports a claim the other contradicts; evidence whose blob mismatches or whose \
-            signature or key is bad is excluded. Integrity codes: blob-missing:E, \
+            signature or key is bad is excluded, and so is a claim whose own statement's signature \
+            or key is bad (no argument, no stance). Integrity codes: blob-missing:E, \
             blob-mismatch:E, blob-unreadable:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
             key-revoked-later:ID.
 
@@ -226,7 +228,7 @@ struct FactsCommand: ParsableCommand {
               "counters": id|null, "countered_by", "evidence_for",
               "evidence_against", "attestations", "asserted_at",
               "last_change", "amendments",
-              "status": "accepted"|"rejected"|"undecided"|null (retracted),
+              "status": "accepted"|"rejected"|"undecided"|"excluded"|null (retracted),
               "reason", "retracted_at": seq|null, "retraction_reason"}
             EVIDENCE = {"evidence", "title", "author", "media_type", "sha256",
               "size", "captured_at", "source", "supports", "contradicts",
@@ -257,7 +259,8 @@ struct FactsCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let projection = DisputedFactsProjection(verifiesSignatures: replay.verifiesSignatures(in: ledger))
+        let checks = replay.signatureChecks(in: ledger)
+        let projection = DisputedFactsProjection(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -333,7 +336,8 @@ struct FactCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let projection = DisputedFactsProjection(verifiesSignatures: replay.verifiesSignatures(in: ledger))
+        let checks = replay.signatureChecks(in: ledger)
+        let projection = DisputedFactsProjection(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -415,7 +419,7 @@ struct FactCommand: ParsableCommand {
 
     func printClaim(_ view: FactView.ClaimView, style: Style) {
         let c = view.claim
-        var head = "  \(c.claim) [\(style.label(view.status?.rawValue ?? "retracted"))] by \(c.author), entry \(c.assertedAt)"
+        var head = "  \(c.claim) [\(style.label(view.excluded ? "excluded" : view.status?.rawValue ?? "retracted"))] by \(c.author), entry \(c.assertedAt)"
         if c.lastChange != c.assertedAt { head += ", last change \(c.lastChange) (\(c.amendments) amendment(s))" }
         if let counters = c.counters { head += "; counters \(counters)" }
         print(head)
@@ -541,7 +545,8 @@ struct ReplayCommand: ParsableCommand {
             throw LedgerError(.usage, "There is no projection \"\(projection)\". Choose one of: \(ProjectionRegistry.builtIn.names.joined(separator: ", ")).")
         }
         let ledger = try openLedger(directory)
-        let registry = ProjectionRegistry.builtIn(verifiesSignatures: replay.verifiesSignatures(in: ledger))
+        let checks = replay.signatureChecks(in: ledger)
+        let registry = ProjectionRegistry.builtIn(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
         guard let chosen = registry.projection(named: projection) else { preconditionFailure("the same projections") }
         let answer = try chosen.answer(
             using: replay.engine(for: ledger), to: replay.target(in: ledger), snapshots: replay.policy, blobs: BlobStore(ledgerDirectory: directory))
@@ -602,7 +607,7 @@ struct SnapshotCommand: ParsableCommand {
             }
             chosen = [one]
         }
-        let ledger = try openLedger(directory)
+        let ledger = try openLedger(directory, answering: false)
         let engine = ReplayEngine(ledger: ledger)
         // Projections that share a state's snapshots (the timeline and evidence index share the
         // unverified index's) need it written once.

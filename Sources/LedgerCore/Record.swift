@@ -125,7 +125,8 @@ public struct Record: Sendable, Hashable {
         var signatures: [Envelope.Signature] = []
         repeat {
             guard signatures.count < Envelope.maximumSignatures, scanner.literal("{\"keyid\":\""), let keyID = scanner.lowercaseDigest(),
-                scanner.literal("\",\"sig\":\""), let sig = scanner.canonicalBase64(), sig.count == 64, scanner.literal("\"}")
+                scanner.literal("\",\"sig\":\""), let sig = scanner.canonicalBase64(), sig.count == 64, scanner.literal("\"}"),
+                !signatures.contains(where: { $0.keyID == keyID })
             else { return nil }
             signatures.append(Envelope.Signature(keyID: keyID, signature: sig))
         } while scanner.literal(",")

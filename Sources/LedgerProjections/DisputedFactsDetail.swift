@@ -123,8 +123,9 @@ extension DisputedFactsProjection {
         // Spelled out only for the events that record it (key events and ignored ones do not).
         lazy var entry = record.entryID.hexString
         func signing() -> Signing {
-            let verified = state.signatureFailures.map { $0[sequence] ?? .max }
-            return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures, verified: verified)
+            // The replay's answers when it verified; past `verifyingFrom` without that, verified here.
+            let verified = verifiesSignatures ? state.signatureFailures.map { $0[sequence] ?? .max } : nil
+            return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
         }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
 

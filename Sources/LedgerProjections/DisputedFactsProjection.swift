@@ -31,9 +31,14 @@ public struct DisputedFactsProjection: Projection {
     /// and blobs are still checked, and signatures are left to `ledger verify` (they were
     /// verified at append).
     public var verifiesSignatures: Bool
+    /// Where signatures are verified even without ``verifiesSignatures``, as the facts' records
+    /// are read back: the log's entries past its index (`Ledger.indexedCount`), which no writer
+    /// may have checked. `UInt64.max` for none.
+    public var verifyingFrom: UInt64
 
-    public init(verifiesSignatures: Bool = true) {
+    public init(verifiesSignatures: Bool = true, verifyingFrom: UInt64 = .max) {
         self.verifiesSignatures = verifiesSignatures
+        self.verifyingFrom = verifyingFrom
     }
 
     /// The state records which signatures failed only when they are verified.

@@ -18,9 +18,12 @@ public struct EvidenceIndexProjection: Projection {
     /// roles and blobs are still checked, and signatures are left to `ledger verify` (they were
     /// verified at append).
     public var verifiesSignatures: Bool
+    /// As ``DisputedFactsProjection/verifyingFrom``.
+    public var verifyingFrom: UInt64
 
-    public init(verifiesSignatures: Bool = true) {
+    public init(verifiesSignatures: Bool = true, verifyingFrom: UInt64 = .max) {
         self.verifiesSignatures = verifiesSignatures
+        self.verifyingFrom = verifyingFrom
     }
 
     public var name: String { "evidence-index" }
@@ -39,7 +42,7 @@ public struct EvidenceIndexProjection: Projection {
     public var retiredSnapshotNames: [String] { [name] }
 
     /// The rules an item's records are read back with, verifying their signatures if asked.
-    private var rules: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: verifiesSignatures) }
+    private var rules: DisputedFactsProjection { DisputedFactsProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom) }
 
     public var initialState: State { index.initialState }
 

@@ -42,7 +42,9 @@ public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
 ///    and supporting evidence defends its claim against contradicting evidence.
 ///
 /// Evidence whose integrity fails (blob present but mismatched, or a bad signature or key on
-/// `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing. A missing blob does
+/// `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing. So is a claim whose
+/// own statement (`claim.asserted` or `claim.countered`) has a bad signature or key: it is no
+/// argument and counts for no stance (``ClaimView/excluded``). A missing blob does
 /// not exclude evidence (a blob may arrive later; the recorded hash still commits to it) but
 /// shows as `blob-missing:E` (`blob-unreadable:E` when something unreadable is stored in its
 /// place). Statuses are Dung's grounded labelling of this graph.
@@ -68,8 +70,11 @@ public struct FactView: Sendable {
     /// A claim with its argument status.
     public struct ClaimView: Sendable {
         public var claim: DisputedFactsProjection.Claim
-        /// `nil` for a retracted claim.
+        /// `nil` for a retracted claim, and for an excluded one.
         public var status: ArgumentLabel?
+        /// Whether its statement's signature or key is not valid: it is not an argument, attacks
+        /// nothing and counts for no stance, as evidence whose attachment fails is excluded.
+        public var excluded = false
         /// One line: why it has that status.
         public var reason: String
         /// The current stance as a value.
@@ -199,8 +204,8 @@ extension DisputedFactsProjection {
 
     /// The argumentation framework of `fact` (see ``FactView``), given which evidence is
     /// excluded for failed integrity.
-    public func framework(of fact: Fact, in state: Detail, excluded: Set<String>) -> ArgumentationFramework<FactArgument> {
-        let active = fact.claims.compactMap { state.claims[$0] }.filter(\.isActive)
+    public func framework(of fact: Fact, in state: Detail, excluded: Set<String>, excludedClaims: Set<String> = []) -> ArgumentationFramework<FactArgument> {
+        let active = fact.claims.compactMap { state.claims[$0] }.filter { $0.isActive && !excludedClaims.contains($0.claim) }
         let activeIDs = Set(active.map(\.claim))
         var evidenceIDs: [String] = []
         for claim in active {
@@ -267,7 +272,9 @@ extension DisputedFactsProjection {
             if blob == .mismatched || item.signing.problem != nil { excluded.insert(id) }
         }
 
-        let framework = framework(of: fact, in: state, excluded: excluded)
+        // A claim whose own statement's signature or key fails is no argument.
+        let excludedClaims = Set(claims.filter { $0.signings.first?.problem != nil }.map(\.claim))
+        let framework = framework(of: fact, in: state, excluded: excluded, excludedClaims: excludedClaims)
         let labelling = framework.groundedLabelling()
         let describe: (FactArgument) -> String = { $0.description }
 
@@ -281,6 +288,9 @@ extension DisputedFactsProjection {
             for a in claim.attestations { integrity += keys.codes(for: a.signing) }
             if let at = claim.retractedAt {
                 retracted.append(FactView.ClaimView(claim: claim, status: nil, reason: "retracted at entry \(at): \(claim.retractionReason ?? "")"))
+            } else if excludedClaims.contains(claim.claim) {
+                let problem = claim.signings.first?.problem?.rawValue ?? ""
+                active.append(FactView.ClaimView(claim: claim, status: nil, excluded: true, reason: "excluded: its statement's signature or key is not valid (\(problem))"))
             } else {
                 let argument = FactArgument.claim(claim.claim)
                 active.append(FactView.ClaimView(claim: claim, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
@@ -308,11 +318,11 @@ extension DisputedFactsProjection {
             evidence.append(FactView.EvidenceView(item: item, blob: blobStates[id] ?? .unchecked, integrity: evidenceCodes[id] ?? [], status: status, reason: reason))
         }
 
-        let stances = Set(active.map(\.claim.stance))
+        let stances = Set(active.filter { !$0.excluded }.map(\.claim.stance))
         let dispute: DisputeStatus
         if claims.isEmpty {
             dispute = .unclaimed
-        } else if active.isEmpty {
+        } else if !active.contains(where: { !$0.excluded }) {
             dispute = .withdrawn
         } else if stances.contains(Event.Stance.affirms.rawValue) && stances.contains(Event.Stance.denies.rawValue) {
             dispute = .disputed
@@ -375,7 +385,7 @@ extension FactView.ClaimView {
             "countered_by": .strings(claim.counteredBy), "evidence_for": .strings(claim.evidenceFor),
             "evidence_against": .strings(claim.evidenceAgainst), "attestations": .array(claim.attestations.map(\.json)),
             "asserted_at": .number(claim.assertedAt), "last_change": .number(claim.lastChange), "amendments": .number(claim.amendments),
-            "status": .optional(status?.rawValue), "reason": .string(reason), "retracted_at": .optional(claim.retractedAt),
+            "status": .optional(excluded ? "excluded" : status?.rawValue), "reason": .string(reason), "retracted_at": .optional(claim.retractedAt),
             "retraction_reason": .optional(claim.retractionReason),
         ])
     }

@@ -54,12 +54,14 @@ public struct KeyTable: Codable, Sendable, Equatable {
         let admin = roles[event.author] == Event.Role.admin.rawValue
         switch event.body {
         case .genesis: return record.sequence == 0 && keys.isEmpty
-        case .partyRegistered: guard admin else { return false }
-        case let .keyAdded(party, _, _): guard admin || event.author == party else { return false }
+        case let .partyRegistered(party, _, _, raws):
+            guard admin, roles[party] == nil, raws.allSatisfy({ keys[Self.id(of: $0)] == nil }) else { return false }
+        case let .keyAdded(party, raw, _):
+            guard admin || event.author == party, roles[party] != nil, keys[Self.id(of: raw)] == nil else { return false }
         case let .keyRevoked(party, raw, _):
-            guard admin || event.author == party else { return false }
-            // As the append rules: never the last unrevoked key of an admin party.
+            // A key of that party, not yet revoked, and never the last unrevoked key of an admin party.
             let id = Self.id(of: raw)
+            guard admin || event.author == party, let key = keys[id], key.party == party, key.revokedAt == nil else { return false }
             if roles[party] == Event.Role.admin.rawValue,
                 !keys.contains(where: { $0.key != id && $0.value.revokedAt == nil && roles[$0.value.party] == Event.Role.admin.rawValue })
             {

@@ -15,13 +15,13 @@ public struct ProjectionRegistry: Sendable {
     public static var builtIn: ProjectionRegistry { builtIn(verifiesSignatures: true) }
 
     /// The built-in projections, those that check statements re-verifying each signature or
-    /// not (see ``DisputedFactsProjection/verifiesSignatures``).
-    public static func builtIn(verifiesSignatures: Bool) -> ProjectionRegistry {
+    /// not, but from `verifyingFrom` on (see ``DisputedFactsProjection/verifiesSignatures``).
+    public static func builtIn(verifiesSignatures: Bool, verifyingFrom: UInt64 = .max) -> ProjectionRegistry {
         var registry = ProjectionRegistry()
         // The names are fixed and distinct, so registration cannot fail.
         try? registry.register(PartiesProjection())
-        try? registry.register(DisputedFactsProjection(verifiesSignatures: verifiesSignatures))
-        try? registry.register(EvidenceIndexProjection(verifiesSignatures: verifiesSignatures))
+        try? registry.register(DisputedFactsProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom))
+        try? registry.register(EvidenceIndexProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom))
         try? registry.register(TimelineProjection())
         return registry
     }

@@ -88,7 +88,7 @@ public struct OpenReport: Sendable {
         }
         if let range = unrecordedChecked {
             let entries = range.count == 1 ? "Entry \(range.lowerBound) was" : "Entries \(range.lowerBound)…\(range.upperBound) were"
-            out.append("\(entries) in the log but in no index, tree file or checkpoint (an append interrupted after the log was synced, or records added by other means): checked as an append checks a statement, signatures included, before this writer took them.")
+            out.append("\(entries) recorded in no index, tree file or checkpoint (their writes lost to a power loss or a full disk, or the files removed, or records added to the log by other means), so they were checked as an append checks a statement, signatures included, before this writer took them.")
         }
         if let droppedRuleState {
             out.append("The writer's kept rule state could not be read, so it was removed and the rule state rebuilt from the log, which is not affected: \(droppedRuleState) Damage to a file the ledger wrote can mean a failing disk.")
@@ -354,6 +354,22 @@ public final class Ledger: @unchecked Sendable {
         let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
         return Acknowledged(
             layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed.size, checkpointedByName: checkpointed.byName)
+    }
+
+    /// How many of its records this ledger's own files show a writer took: the index's entries
+    /// that the open found consistent with the log (`indexed`), the tree's leaves if its last is
+    /// the log's entry id there, and the size of the newest checkpoint the log key signed. File
+    /// sizes alone count for nothing: a zero-filled tail (a power loss) records no entry.
+    func recordedCount(indexed: UInt64) -> UInt64 {
+        var recorded = indexed
+        if let tree = StoredTreeReader(directory: treeDirectory), tree.size > 0, tree.size <= count,
+            let leaf = try? tree.hash(level: 0, index: tree.size - 1), leaf != .zero, leaf == (try? entryID(at: tree.size - 1))
+        {
+            recorded = max(recorded, tree.size)
+        }
+        let signed = CheckpointStore(ledgerDirectory: directory).acknowledgedSize()
+        if !signed.byName { recorded = max(recorded, signed.size) }
+        return min(recorded, count)
     }
 
     /// Evidence from the index or the tree files that a record changed (they recorded another

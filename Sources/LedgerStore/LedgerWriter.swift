@@ -45,9 +45,10 @@ public final class LedgerWriter {
     public let rulesStateRefresh: UInt64
     /// Where this open began replaying the log: the kept rule state's size, or 0.
     private(set) var replayedFrom: UInt64 = 0
-    /// How many records the index, the tree files or a stored checkpoint recorded when this
-    /// writer opened: those a writer admitted. A record past them was never acknowledged, so its
-    /// signatures are verified as an append verifies them before this writer takes it.
+    /// How many records the index, the tree files or a signed checkpoint recorded when this
+    /// writer opened (``Ledger/recordedCount(indexed:)``): those a writer checked. A record past
+    /// them may have been added by other means, so its signatures are verified as an append
+    /// verifies them before this writer takes it.
     private var recordedAtOpen: UInt64 = 0
     /// The size from which moving the rule state to disk is tried again after it failed.
     private var retryMoveOutAt: UInt64 = 0
@@ -96,8 +97,7 @@ public final class LedgerWriter {
         if let sequence = ledger.report.indexContradictsLogAt {
             throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) as another record (another length or entry id) than the log now holds where it was written: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
-        let recorded = Ledger.acknowledged(layout)
-        recordedAtOpen = max(recorded.indexEntries, recorded.treeLeaves, recorded.checkpointed)
+        recordedAtOpen = ledger.recordedCount(indexed: ledger.indexedCount)
         // Every check that can refuse the open (the chain, the tree's record of the last entry)
         // comes before the torn tail is cut and the index rewritten: a refused open changes
         // neither, and the index may be the evidence an operator needs.
@@ -312,7 +312,7 @@ public final class LedgerWriter {
         }
         guard let unrecorded else { return }
         if let bad = signatures.finish().first {
-            throw LedgerError(.damagedLog, "Entry \(bad) of \(directory) has a signature that does not verify, and no index, tree file or checkpoint records it: no writer acknowledged it, so it was added to the log by other means than `ledger append`. The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
+            throw LedgerError(.damagedLog, "Entry \(bad) of \(directory) has a signature that does not verify, and no index, tree file or checkpoint records it (an append checks every signature before it writes, so it was changed since, or added by other means). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
         }
         ledger.report.unrecordedChecked = unrecorded
     }

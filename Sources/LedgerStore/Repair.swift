@@ -44,8 +44,9 @@ public enum Repair {
         // Only what a writer acknowledged (and checked) is indexed: a record past everything that
         // recorded one was added by other means, and indexing it would have the next writer take
         // it unchecked.
-        let acknowledged = Ledger.acknowledged(layout)
-        let indexed = min(ledger.count, max(acknowledged.indexEntries, acknowledged.treeLeaves, acknowledged.checkpointed))
+        // The old index's entries as a normal open finds them consistent with the log.
+        let consistent = (try? Ledger(directory: directory, writable: false, holdingLock: true))?.indexedCount ?? 0
+        let indexed = ledger.recordedCount(indexed: min(consistent, ledger.count))
         let indexChanged = try compareAndBuildTree(ledger, upTo: indexed, in: building)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(indexed) * Ledger.IndexEntry.size)

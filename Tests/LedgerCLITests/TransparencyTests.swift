@@ -71,7 +71,7 @@ struct TransparencyTests {
         try handle.write(contentsOf: Data(record.encoded() + [0x0a]))
         try handle.close()
         let facts = try CLI.run(["facts", dir, "--trust-signatures", "--no-snapshots"])
-        #expect(facts.status == 0 && facts.stderr.contains("Entries 40…40 are past the index") && facts.stdout.contains("bad-signature:c-forged"), "\(facts)")
+        #expect(facts.status == 0 && facts.stderr.contains("Entry 40 is past the index") && facts.stdout.contains("bad-signature:c-forged"), "\(facts)")
         let appended = try CLI.run(["checkpoint", dir, "--key", Self.logKey])
         #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
     }

@@ -105,6 +105,23 @@ struct DisputedFactsTests {
         #expect(fact.claims.map(\.status) == [.undecided, .undecided])
     }
 
+    @Test("a claim whose own statement's signature or key fails is excluded, as such evidence is: no argument, no stance")
+    func excludedClaim() throws {
+        let t = try deploymentCase()
+        try t.openFact("other")
+        try t.assert("C-other", fact: "other", by: "axis", "affirms")
+        t.close()
+        var forged = try t.envelope("idemia", "claim.asserted", id: "C-forged", ["claim": "C-forged", "fact": "other", "stance": "denies", "statement": "Forged."])
+        forged.signatures[0].signature[9] ^= 1
+        try t.appendRaw(forged)
+        let fact = try #require(try t.facts()["other"])
+        #expect(fact.disputeStatus == .uncontested)
+        #expect(fact.integrity.contains("bad-signature:C-forged"))
+        #expect(fact.claims.map(\.claim.claim) == ["C-other", "C-forged"])
+        #expect(fact.claims[0].status == .accepted && fact.claims[1].status == nil && fact.claims[1].excluded)
+        #expect(fact.claims[1].reason.hasPrefix("excluded:") && fact.claims[1].json.objectValue?["status"] == JSONValue.string("excluded"))
+    }
+
     @Test("a retraction removes exactly the claim and the attacks it took part in")
     func retraction() throws {
         let t = try deploymentCase()

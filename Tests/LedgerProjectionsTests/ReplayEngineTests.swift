@@ -177,7 +177,12 @@ struct ReplayEngineTests {
         spoiled.signatures[0].signature[7] ^= 1
         let byOther = try t.envelope("idemia", "key.added", id: "k-other", ["party": "amnesty", "key": TestLedger.base64(forger)])
         let registration = try t.envelope("idemia", "party.registered", id: "reg-x", ["party": "x", "name": "X", "role": "admin", "keys": [TestLedger.base64(forger)]])
-        for forged in [selfSigned, spoiled, byOther, registration] {
+        // Validly signed by their authors, but not theirs to make: amnesty revoking the admin's
+        // key (so that the admin could add no more), and amnesty adding a key for no party.
+        let adminKey = try TestLedger.key(1)
+        let revokesAdmin = try t.envelope("amnesty", "key.revoked", id: "k-rev-admin", ["party": "amnesty", "key": TestLedger.base64(adminKey)])
+        let forNoParty = try t.envelope("amnesty", "key.added", id: "k-nobody", ["party": "nobody", "key": TestLedger.base64(forger)])
+        for forged in [selfSigned, spoiled, byOther, registration, forNoParty] {
             let u = try sample()
             u.close()
             try u.appendRaw(forged)
@@ -195,6 +200,11 @@ struct ReplayEngineTests {
             let parties = try ReplayEngine(withoutSnapshots: ledger).replay(PartiesProjection(), snapshots: .none).state
             #expect(parties.parties["x"] == nil && parties.parties["amnesty"]?.keys.contains { $0.keyID == forgerID } == false)
         }
+        let u = try sample()
+        u.close()
+        try u.appendRaw(revokesAdmin)
+        let replay = try ReplayEngine(withoutSnapshots: try u.open()).replay(DisputedFactsProjection(), snapshots: .none)
+        #expect(replay.state.keys.keys[SHA256.hash(adminKey.publicKey.rawRepresentation).hexString]?.revokedAt == nil)
     }
 
     @Test("a signature that does not verify is reported unless the registry is built to trust signatures")

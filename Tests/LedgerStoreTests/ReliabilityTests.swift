@@ -484,7 +484,7 @@ struct NothingChangedTests {
     }
 }
 
-@Suite("Records no writer acknowledged")
+@Suite("Records nothing recorded")
 struct UnrecordedRecordTests {
     /// Adds to `f`'s log, and to nothing else, a record of a new claim linked to its last entry,
     /// as a crash after the log was synced leaves one, or as anyone who can write the directory
@@ -512,8 +512,25 @@ struct UnrecordedRecordTests {
             } else {
                 let writer = try f.writer()
                 #expect(writer.ledger.report.unrecordedChecked == at...at)
-                #expect(writer.ledger.report.messages.contains { $0.contains("Entry \(at) was in the log but in no index") })
+                #expect(writer.ledger.report.messages.contains { $0.contains("Entry \(at) was recorded in no index") })
             }
+        }
+    }
+
+    @Test("zeros at the end of the index or the tree's leaves (a power loss leaves them) record no entry: the record after them is checked all the same")
+    func zeroPaddingRecordsNothing() throws {
+        for file in ["index", "tree/level-00"] {
+            let f = try Fixture()
+            try f.populate()
+            _ = try Self.addUnrecorded(f, spoiled: true)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: f.directory + "/" + file))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(count: file == "index" ? 16 : 32))
+            try handle.close()
+            let refusal = #expect(throws: LedgerError(.damagedLog, ""), "\(file)") { try f.writer() }
+            #expect(refusal?.message.contains("does not verify") == true, "\(file): \(String(describing: refusal))")
+            let report = try Repair.rebuildDerived(directory: f.directory)
+            #expect(report.unrecorded == 10..<11, "\(file): \(report)")
         }
     }
 
