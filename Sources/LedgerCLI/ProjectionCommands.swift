@@ -19,7 +19,7 @@ struct ReplayOptions: ParsableArguments {
     @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
     var noSnapshots = false
 
-    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys, roles and blobs are still checked. Much faster on large ledgers. Entries past the index, which no writer may have checked, are verified all the same.")
+    @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys (valid for each statement's author at its position) and blobs are still checked; the other append rules are `ledger verify`'s. Much faster on large ledgers. Entries past the index, which no writer may have checked, are verified all the same.")
     var trustSignatures = false
 
     /// Whether the replay verifies signatures, and from which entry on it does regardless:

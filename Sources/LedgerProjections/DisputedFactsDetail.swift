@@ -149,21 +149,29 @@ extension DisputedFactsProjection {
 
         case let .claimAmended(claim, statement, stance, _):
             guard var c = state.claims[claim], c.isActive else { return }
-            if let statement { c.statement = statement }
-            if let stance { c.stance = stance.rawValue }
-            c.amendments += 1
-            c.lastChange = sequence
-            c.signings.append(signing())
+            // A change takes effect only as the append rules let it: by the claim's author, with
+            // valid signatures. Otherwise it is kept only for its integrity code.
+            let signed = signing()
+            if signed.problem == nil, event.author == c.author {
+                if let statement { c.statement = statement }
+                if let stance { c.stance = stance.rawValue }
+                c.amendments += 1
+                c.lastChange = sequence
+            }
+            c.signings.append(signed)
             state.claims[claim] = c
             state.entries[entry] = "claim:" + claim
             touch(fact: c.fact)
 
         case let .claimRetracted(claim, reason):
             guard var c = state.claims[claim], c.isActive else { return }
-            c.retractedAt = sequence
-            c.retractionReason = reason
-            c.lastChange = sequence
-            c.signings.append(signing())
+            let signed = signing()
+            if signed.problem == nil, event.author == c.author {
+                c.retractedAt = sequence
+                c.retractionReason = reason
+                c.lastChange = sequence
+            }
+            c.signings.append(signed)
             state.claims[claim] = c
             state.entries[entry] = "claim:" + claim
             touch(fact: c.fact)

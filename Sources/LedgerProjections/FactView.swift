@@ -64,8 +64,9 @@ public struct FactView: Sendable {
     public var retractedClaims: [ClaimView]
     /// Evidence that bears on the fact, in the order attached.
     public var evidence: [EvidenceView]
-    /// The latest finding, if any.
-    public var latestFinding: DisputedFactsProjection.Finding? { fact.findings.last }
+    /// The latest finding whose signatures and key are valid, if any (one that is not shows only
+    /// as its integrity code, and among ``DisputedFactsProjection/Fact/findings``).
+    public var latestFinding: DisputedFactsProjection.Finding? { fact.findings.last { $0.signing.problem == nil } }
 
     /// A claim with its argument status.
     public struct ClaimView: Sendable {
@@ -320,7 +321,8 @@ extension DisputedFactsProjection {
 
         let stances = Set(active.filter { !$0.excluded }.map(\.claim.stance))
         let dispute: DisputeStatus
-        if claims.isEmpty {
+        // Excluded claims count as none made.
+        if claims.allSatisfy({ excludedClaims.contains($0.claim) }) {
             dispute = .unclaimed
         } else if !active.contains(where: { !$0.excluded }) {
             dispute = .withdrawn

@@ -357,18 +357,20 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// How many of its records this ledger's own files show a writer took: the index's entries
-    /// that the open found consistent with the log (`indexed`), the tree's leaves if its last is
-    /// the log's entry id there, and the size of the newest checkpoint the log key signed. File
-    /// sizes alone count for nothing: a zero-filled tail (a power loss) records no entry.
+    /// that the open found consistent with the log (`indexed`), and the tree's leaves up to the
+    /// last one written (a power loss leaves zeros after it) if that is the log's entry id there.
+    /// File sizes alone count for nothing. A checkpoint's size does not count either: only its
+    /// root would say the log's records are still those it signed.
     func recordedCount(indexed: UInt64) -> UInt64 {
         var recorded = indexed
-        if let tree = StoredTreeReader(directory: treeDirectory), tree.size > 0, tree.size <= count,
-            let leaf = try? tree.hash(level: 0, index: tree.size - 1), leaf != .zero, leaf == (try? entryID(at: tree.size - 1))
-        {
-            recorded = max(recorded, tree.size)
+        if let tree = StoredTreeReader(directory: treeDirectory) {
+            var leaves = min(tree.size, count)
+            // Over at most a few blocks of zeros.
+            while leaves > 0, tree.size - leaves < 4096, (try? tree.hash(level: 0, index: leaves - 1)) == Digest.zero { leaves -= 1 }
+            if leaves > 0, let leaf = try? tree.hash(level: 0, index: leaves - 1), leaf == (try? entryID(at: leaves - 1)) {
+                recorded = max(recorded, leaves)
+            }
         }
-        let signed = CheckpointStore(ledgerDirectory: directory).acknowledgedSize()
-        if !signed.byName { recorded = max(recorded, signed.size) }
         return min(recorded, count)
     }
 
@@ -439,20 +441,23 @@ public final class Ledger: @unchecked Sendable {
         if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
             let entries = try index.size / UInt64(IndexEntry.size)
-            if entries > 0, let last = try? readIndexEntry(entries - 1, from: index), last.offset < logSize {
-                if !last.isUnwritten, let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
-                    record.sequence == entries - 1
+            // The last entry written: a power loss can leave a few blocks of zeros after it.
+            var written = entries
+            while written > 0, entries - written < 4096, (try? readIndexEntry(written - 1, from: index))?.isUnwritten == true { written -= 1 }
+            if written > 0, let last = try? readIndexEntry(written - 1, from: index), !last.isUnwritten, last.offset < logSize {
+                if let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
+                    record.sequence == written - 1
                 {
                     let entryID = Record.entryID(of: line)
                     if IndexEntry(offset: last.offset, length: UInt32(line.count), entryID: entryID) == last {
-                        indexCount = entries
-                        start = (last.offset + UInt64(line.count) + 1, entries, entryID)
+                        indexCount = written
+                        start = (last.offset + UInt64(line.count) + 1, written, entryID)
                         lastAcceptedAt = record.acceptedAt
                     } else {
                         // The index found a record of its sequence number where it wrote it, but
                         // another one (another length or entry id): the record was changed after
                         // it was committed, or the index rotted.
-                        report.indexContradictsLogAt = entries - 1
+                        report.indexContradictsLogAt = written - 1
                     }
                 }
             }

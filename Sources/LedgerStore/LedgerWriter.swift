@@ -192,8 +192,9 @@ public final class LedgerWriter {
             ledger.report.cut = true
         }
         if ledger.report.indexRebuilt {
-            try indexFile.truncate(to: 0)
-            ledger.indexCount = 0
+            // Past the entries the open found consistent (none, or those before a zero-filled
+            // tail): the rest is written again from the log.
+            try indexFile.truncate(to: ledger.indexCount * UInt64(Ledger.IndexEntry.size))
             ledger.report.indexWritten = true
         }
         // The index is a cache: one that cannot be written now (a full disk) is written by a

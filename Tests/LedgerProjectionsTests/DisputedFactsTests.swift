@@ -120,6 +120,34 @@ struct DisputedFactsTests {
         #expect(fact.claims.map(\.claim.claim) == ["C-other", "C-forged"])
         #expect(fact.claims[0].status == .accepted && fact.claims[1].status == nil && fact.claims[1].excluded)
         #expect(fact.claims[1].reason.hasPrefix("excluded:") && fact.claims[1].json.objectValue?["status"] == JSONValue.string("excluded"))
+        // A fact whose only claims are excluded has none.
+        t.close()
+        let u = try deploymentCase()
+        try u.openFact("lonely")
+        u.close()
+        var lone = try u.envelope("idemia", "claim.asserted", id: "C-lone", ["claim": "C-lone", "fact": "lonely", "stance": "denies", "statement": "Forged."])
+        lone.signatures[0].signature[9] ^= 1
+        try u.appendRaw(lone)
+        #expect(try #require(try u.facts()["lonely"]).disputeStatus == .unclaimed)
+    }
+
+    @Test("a change to a claim takes effect only by its author and with valid signatures: otherwise it is only an integrity code")
+    func changesByTheRules() throws {
+        for change in ["spoiled amendment", "amendment by another", "spoiled retraction", "retraction by another"] {
+            let t = try deploymentCase()
+            t.close()
+            let author = change.hasSuffix("by another") ? "amnesty" : "idemia"
+            var envelope = change.contains("amendment")
+                ? try t.envelope(author, "claim.amended", id: "changed", ["claim": "C-idemia", "stance": "affirms", "statement": "Changed."])
+                : try t.envelope(author, "claim.retracted", id: "changed", ["claim": "C-idemia", "reason": "withdrawn"])
+            if change.hasPrefix("spoiled") { envelope.signatures[0].signature[9] ^= 1 }
+            try t.appendRaw(envelope)
+            let fact = try #require(try t.facts()["deployed"])
+            #expect(fact.disputeStatus == .disputed, "\(change)")
+            let claim = try #require(fact.claims.first { $0.claim.claim == "C-idemia" }, "\(change)")
+            #expect(claim.claim.stance == "denies" && claim.claim.amendments == 0 && claim.claim.retractedAt == nil, "\(change)")
+            if change.hasPrefix("spoiled") { #expect(fact.integrity.contains("bad-signature:changed"), "\(change): \(fact.integrity)") }
+        }
     }
 
     @Test("a retraction removes exactly the claim and the attacks it took part in")

@@ -432,9 +432,13 @@ struct NothingChangedTests {
             try index.write(to: url)
             let reader = try Ledger(directory: f.directory)
             #expect(reader.report.indexContradictsLogAt == nil && reader.report.indexRebuilt, "\(reader.report.messages)")
+            // The entries before the zeros still count as the index's.
+            #expect(reader.indexedCount == reader.count - 1)
             #expect(try Verifier.verify(directory: f.directory).isIntact)
-            _ = try f.writer()
+            #expect(try f.writer().ledger.report.unrecordedChecked == nil)
             #expect(try Ledger(directory: f.directory).report.messages.isEmpty)
+            #expect(try Data(contentsOf: url) != index)
+            index = try Data(contentsOf: url)
             index.replaceSubrange((index.count - 16)..<index.count, with: Data(count: 16))
             try index.write(to: url)
             #expect(try Repair.rebuildDerived(directory: f.directory).records == (parties ? 10 : 1))
@@ -532,6 +536,22 @@ struct UnrecordedRecordTests {
             let report = try Repair.rebuildDerived(directory: f.directory)
             #expect(report.unrecorded == 10..<11, "\(file): \(report)")
         }
+    }
+
+    @Test("a signed checkpoint's size is not taken for what a writer checked: with the index and tree gone, a changed record under it is checked, and refused")
+    func checkpointSizeNotRecorded() throws {
+        let f = try Fixture()
+        try f.populate()
+        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[9])
+        record.envelope.signatures[0].signature[4] ^= 1
+        lines[9] = record.encoded()
+        try f.writeLines(lines)
+        try FileManager.default.removeItem(atPath: f.directory + "/index")
+        try FileManager.default.removeItem(atPath: f.directory + "/tree")
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(refusal?.message.contains("Entry 9 of") == true && refusal?.message.contains("does not verify") == true, "\(String(describing: refusal))")
     }
 
     @Test("repair indexes only what a writer acknowledged: a record nothing recorded is left to the next writer, which checks it")
