@@ -276,7 +276,7 @@ struct RepairCommand: ParsableCommand {
         for message in report.messages { Terminal.note(message) }
         if let last = report.unrecorded.last {
             let entries = report.unrecorded.count == 1 ? "Entry \(last) of the log was" : "Entries \(report.unrecorded.lowerBound)…\(last) of the log were"
-            Terminal.note("\(entries) recorded in no index, tree file or checkpoint (their writes lost to a power loss or a full disk, or the files removed, or records added by other means), so they were not indexed: the next write command checks them as an append checks a statement, signatures included, then indexes them; `ledger verify \(directory)` checks them now. Until then readers read them from the log.")
+            Terminal.note("\(entries) recorded in no index or tree file (their writes lost to a power loss or a full disk, or the files removed, or records added by other means), so they were not indexed: the next write command checks them as an append checks a statement, signatures included, then indexes them; `ledger verify \(directory)` checks them now. Until then readers read them from the log.")
         }
         let of = report.unrecorded.isEmpty ? "" : " of the log's \(report.unrecorded.upperBound)"
         print("rebuilt the index and the Merkle tree of \(directory) from \(report.records) entries\(of)\(report.indexChanged ? "" : " (the index was already correct)"); removed projection snapshots and the writer's kept rule state")

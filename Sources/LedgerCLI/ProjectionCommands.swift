@@ -201,7 +201,7 @@ struct FactsCommand: ParsableCommand {
             each fact as it is built: if the log cannot be read part-way, the output stops \
             there, incomplete, and the exit status says why.
 
-            STATUSES. Dispute status: unclaimed (no claim), uncontested (active claims, not both \
+            STATUSES. Dispute status: unclaimed (no claim, or only excluded ones), uncontested (active claims, not both \
             affirming and denying), disputed (active claims affirm and deny), withdrawn (every \
             claim retracted). Argument status of each active claim and evidence item: accepted, \
             rejected or undecided under Dung's grounded semantics, where a counterclaim attacks \

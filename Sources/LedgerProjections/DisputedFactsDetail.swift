@@ -128,6 +128,13 @@ extension DisputedFactsProjection {
             return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
         }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
+        // The signing of a change to a claim of `author`'s, with its first problem: another
+        // author's is not the author's to make.
+        func change(by author: String) -> Signing {
+            var signed = signing()
+            if signed.problem == nil, event.author != author { signed.problem = .notTheAuthor }
+            return signed
+        }
 
         switch event.body {
         case .genesis, .partyRegistered, .keyAdded, .keyRevoked:
@@ -151,30 +158,30 @@ extension DisputedFactsProjection {
             guard var c = state.claims[claim], c.isActive else { return }
             // A change takes effect only as the append rules let it: by the claim's author, with
             // valid signatures. Otherwise it is kept only for its integrity code.
-            let signed = signing()
-            if signed.problem == nil, event.author == c.author {
+            let signed = change(by: c.author)
+            if signed.problem == nil {
                 if let statement { c.statement = statement }
                 if let stance { c.stance = stance.rawValue }
                 c.amendments += 1
                 c.lastChange = sequence
+                touch(fact: c.fact)
             }
             c.signings.append(signed)
             state.claims[claim] = c
             state.entries[entry] = "claim:" + claim
-            touch(fact: c.fact)
 
         case let .claimRetracted(claim, reason):
             guard var c = state.claims[claim], c.isActive else { return }
-            let signed = signing()
-            if signed.problem == nil, event.author == c.author {
+            let signed = change(by: c.author)
+            if signed.problem == nil {
                 c.retractedAt = sequence
                 c.retractionReason = reason
                 c.lastChange = sequence
+                touch(fact: c.fact)
             }
             c.signings.append(signed)
             state.claims[claim] = c
             state.entries[entry] = "claim:" + claim
-            touch(fact: c.fact)
 
         case let .evidenceAttached(e):
             guard state.evidence[e.evidence] == nil else { return }
@@ -217,10 +224,13 @@ extension DisputedFactsProjection {
 
         case let .findingRecorded(finding, fact, outcome, rationale, reliesOn):
             guard state.facts[fact] != nil else { return }
+            // Only a reviewer records findings; another's is kept for its integrity code.
+            var signed = signing()
+            if signed.problem == nil, state.keys.roles[event.author] != Event.Role.reviewer.rawValue { signed.problem = .roleNotAllowed }
             state.facts[fact]?.findings.append(
                 Finding(
                     finding: finding, author: event.author, outcome: outcome.rawValue, rationale: rationale, reliesOn: reliesOn,
-                    sequence: sequence, signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, signing: signing()))
+                    sequence: sequence, signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, signing: signed))
             for item in reliesOn where state.evidence[item] != nil && !(state.facts[fact]?.reliedOn.contains(item) ?? true) {
                 state.facts[fact]?.reliedOn.append(item)
                 state.reliedOnBy[item, default: []].append(fact)

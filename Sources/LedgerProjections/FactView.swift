@@ -5,7 +5,7 @@ import FoundationEssentials
 
 /// Whether a fact's claims disagree.
 public enum DisputeStatus: String, Sendable, Hashable, CaseIterable, Codable {
-    /// No claim was ever made about it.
+    /// No claim was made about it (or only claims excluded for their signatures or keys).
     case unclaimed
     /// Active claims exist, but not both one that affirms and one that denies.
     case uncontested
@@ -64,8 +64,8 @@ public struct FactView: Sendable {
     public var retractedClaims: [ClaimView]
     /// Evidence that bears on the fact, in the order attached.
     public var evidence: [EvidenceView]
-    /// The latest finding whose signatures and key are valid, if any (one that is not shows only
-    /// as its integrity code, and among ``DisputedFactsProjection/Fact/findings``).
+    /// The latest finding that takes effect, if any: valid signatures and key, by a reviewer
+    /// (another shows only as its integrity code, and among ``DisputedFactsProjection/Fact/findings``).
     public var latestFinding: DisputedFactsProjection.Finding? { fact.findings.last { $0.signing.problem == nil } }
 
     /// A claim with its argument status.

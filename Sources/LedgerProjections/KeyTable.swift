@@ -204,6 +204,11 @@ public struct Signing: Codable, Sendable, Equatable {
         case badSignature = "bad-signature"
         /// A key is not registered to the author, not yet valid, or was revoked before this position.
         case keyInvalid = "key-invalid"
+        /// A change to a claim by another party than its author: it takes no effect.
+        case notTheAuthor = "not-the-author"
+        /// A statement of a type its author's role may not make (a finding by a non-reviewer):
+        /// it takes no effect.
+        case roleNotAllowed = "role-not-allowed"
     }
 
     /// The statement's event id.

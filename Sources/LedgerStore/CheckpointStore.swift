@@ -65,12 +65,13 @@ public struct CheckpointStore: Sendable {
     }
 
     /// The stored checkpoints that `key` signed, for the sizes their names give, newest first
-    /// (only the newest of them if `newestOnly`).
-    func signed(by key: NoteVerifier, newestOnly: Bool = false) -> [Checkpoint] {
+    /// (only the newest of them if `newestOnly`; only those of more than `above` entries).
+    func signed(by key: NoteVerifier, newestOnly: Bool = false, above: UInt64 = 0) -> [Checkpoint] {
         guard let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
         var out: [Checkpoint] = []
         for path in files().reversed() {
-            guard let size = Self.size(ofFile: path), let text = try? Self.read(path), let verified = try? verifier.verify(text),
+            guard let size = Self.size(ofFile: path), size > above || (above == 0 && size == 0) else { continue }
+            guard let text = try? Self.read(path), let verified = try? verifier.verify(text),
                 verified.checkpoint.size == size
             else { continue }
             out.append(verified.checkpoint)

@@ -63,7 +63,7 @@ public struct OpenReport: Sendable {
     /// Why the writer's kept rule state could not be read, if it could not: the writer removed
     /// it and rebuilt the state from the log (writers only).
     public var droppedRuleState: String?
-    /// Entries in the log that no index, tree file or checkpoint recorded, which the writer
+    /// Entries in the log that neither the index nor the tree files recorded, which the writer
     /// checked as an append checks a statement, signatures included, before taking them
     /// (writers only).
     public var unrecordedChecked: ClosedRange<UInt64>?
@@ -88,7 +88,7 @@ public struct OpenReport: Sendable {
         }
         if let range = unrecordedChecked {
             let entries = range.count == 1 ? "Entry \(range.lowerBound) was" : "Entries \(range.lowerBound)…\(range.upperBound) were"
-            out.append("\(entries) recorded in no index, tree file or checkpoint (their writes lost to a power loss or a full disk, or the files removed, or records added to the log by other means), so they were checked as an append checks a statement, signatures included, before this writer took them.")
+            out.append("\(entries) recorded in no index or tree file (their writes lost to a power loss or a full disk, or the files removed, or records added to the log by other means), so they were checked as an append checks a statement, signatures included, before this writer took them.")
         }
         if let droppedRuleState {
             out.append("The writer's kept rule state could not be read, so it was removed and the rule state rebuilt from the log, which is not affected: \(droppedRuleState) Damage to a file the ledger wrote can mean a failing disk.")
@@ -411,6 +411,17 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Whether any of the first `count` entries of `index` is unwritten (zeros).
+    private static func hasUnwrittenEntry(_ index: FileDescriptor, before count: UInt64) throws(LedgerError) -> Bool {
+        var found = false
+        try index.forEachChunk(from: 0, count: Int(count) * IndexEntry.size, chunk: 1 << 20) { (chunk) throws(LedgerError) in
+            for at in stride(from: 0, to: chunk.count, by: IndexEntry.size) where !found {
+                found = IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + IndexEntry.size)])).isUnwritten
+            }
+        }
+        return found
+    }
+
     /// The log's line (without its newline) that begins at `offset`, if a whole one does: read as
     /// `length` bytes, the index's record of it, and only if it is not that long, to its end.
     private func line(at offset: UInt64, length: UInt32, logSize: UInt64) throws(LedgerError) -> [UInt8]? {
@@ -460,6 +471,10 @@ public final class Ledger: @unchecked Sendable {
                         report.indexContradictsLogAt = written - 1
                     }
                 }
+            }
+            // Kept before a zero-filled tail only if no entry before it is unwritten either.
+            if indexCount > 0, written < entries, try Self.hasUnwrittenEntry(index, before: written) {
+                (indexCount, start, lastAcceptedAt) = (0, (0, 0, .zero), nil)
             }
             if indexCount != entries { report.indexRebuilt = true }
         } else if logSize > 0 {

@@ -45,7 +45,7 @@ public final class LedgerWriter {
     public let rulesStateRefresh: UInt64
     /// Where this open began replaying the log: the kept rule state's size, or 0.
     private(set) var replayedFrom: UInt64 = 0
-    /// How many records the index, the tree files or a signed checkpoint recorded when this
+    /// How many records the index or the tree files recorded when this
     /// writer opened (``Ledger/recordedCount(indexed:)``): those a writer checked. A record past
     /// them may have been added by other means, so its signatures are verified as an append
     /// verifies them before this writer takes it.
@@ -268,6 +268,12 @@ public final class LedgerWriter {
         let signatures = SignatureChecks(batchSize: 16, queued: 64)
         defer { signatures.cancel() }
         var unrecorded: ClosedRange<UInt64>?
+        // The roots the log key signed past what the index or tree recorded: a log that no
+        // longer has one would be checkpointed again in contradiction of it.
+        let store = CheckpointStore(ledgerDirectory: directory)
+        let signedRoots = ((try? store.verifierKey()) ?? nil).map { key in
+            Dictionary(store.signed(by: key, above: max(start, recordedAtOpen)).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        } ?? [:]
         try ledger.forEachRecord(from: start) { (stored) throws(LedgerError) -> Bool in
             func damaged(_ what: String) -> LedgerError {
                 LedgerError(.damagedLog, "Entry \(stored.sequence) of \(directory) \(what). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
@@ -308,12 +314,15 @@ public final class LedgerWriter {
             if let failure = state.base?.readFailure { throw failure }
             previous = stored.entryID
             range.append(stored.entryID)
+            if let signed = signedRoots[range.size], signed != range.root {
+                throw LedgerError(.damagedLog, "The log's first \(range.size) entries hash to root \(range.root.shortHex()), but the checkpoint of \(range.size) entries the log key signed commits to \(signed.shortHex()): a record up to entry \(range.size - 1) changed after it was checkpointed. The ledger refuses to write (a checkpoint signed now would contradict that one) until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
+            }
             try ruleState.moveOutIfDue(&state)
             return true
         }
         guard let unrecorded else { return }
         if let bad = signatures.finish().first {
-            throw LedgerError(.damagedLog, "Entry \(bad) of \(directory) has a signature that does not verify, and no index, tree file or checkpoint records it (an append checks every signature before it writes, so it was changed since, or added by other means). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
+            throw LedgerError(.damagedLog, "Entry \(bad) of \(directory) has a signature that does not verify, and neither the index nor the tree files record it (an append checks every signature before it writes, so it was changed since, or added by other means). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")
         }
         ledger.report.unrecordedChecked = unrecorded
     }

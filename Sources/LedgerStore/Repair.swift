@@ -11,11 +11,11 @@ import LedgerMerkle
 public enum Repair {
     /// What a rebuild did.
     public struct Report: Sendable {
-        /// Records indexed: the log's, up to those the old index, tree files or a stored
-        /// checkpoint recorded (``unrecorded`` are left to the next writer, which checks them).
+        /// Records indexed: the log's, up to those the old index or tree files recorded
+        /// (``unrecorded`` are left to the next writer, which checks them).
         public var records: UInt64
-        /// The log's entries that nothing recorded, left out of the rebuilt files: no writer
-        /// acknowledged them, and the next writer checks them as an append does before taking them.
+        /// The log's entries that neither recorded, left out of the rebuilt files: the next
+        /// writer checks them as an append does before taking them.
         public var unrecorded: Range<UInt64>
         /// Whether the rebuilt index differs from the one it replaced.
         public var indexChanged: Bool

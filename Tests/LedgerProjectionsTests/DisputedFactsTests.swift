@@ -146,8 +146,18 @@ struct DisputedFactsTests {
             #expect(fact.disputeStatus == .disputed, "\(change)")
             let claim = try #require(fact.claims.first { $0.claim.claim == "C-idemia" }, "\(change)")
             #expect(claim.claim.stance == "denies" && claim.claim.amendments == 0 && claim.claim.retractedAt == nil, "\(change)")
-            if change.hasPrefix("spoiled") { #expect(fact.integrity.contains("bad-signature:changed"), "\(change): \(fact.integrity)") }
+            let code = change.hasPrefix("spoiled") ? "bad-signature:changed" : "not-the-author:changed"
+            #expect(fact.integrity.contains(code), "\(change): \(fact.integrity)")
         }
+    }
+
+    @Test("a finding by a party that is no reviewer takes no effect: not the latest finding, only its integrity code")
+    func findingByAnotherRole() throws {
+        let t = try deploymentCase()
+        t.close()
+        try t.appendRaw(try t.envelope("amnesty", "finding.recorded", id: "self-finding", ["finding": "self-finding", "fact": "deployed", "outcome": "substantiated", "rationale": "We say so."]))
+        let fact = try #require(try t.facts()["deployed"])
+        #expect(fact.latestFinding == nil && fact.integrity.contains("role-not-allowed:self-finding"), "\(fact.integrity)")
     }
 
     @Test("a retraction removes exactly the claim and the attacks it took part in")

@@ -551,7 +551,39 @@ struct UnrecordedRecordTests {
         try FileManager.default.removeItem(atPath: f.directory + "/index")
         try FileManager.default.removeItem(atPath: f.directory + "/tree")
         let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
-        #expect(refusal?.message.contains("Entry 9 of") == true && refusal?.message.contains("does not verify") == true, "\(String(describing: refusal))")
+        // Its root at the checkpoint's size is found wrong first; its signature would be next.
+        #expect(refusal?.message.contains("the checkpoint of 10 entries the log key signed") == true, "\(String(describing: refusal))")
+    }
+
+    @Test("a writer refuses a log whose root at a signed checkpoint's size is not the checkpoint's, even with every signature valid: it would sign a contradicting checkpoint")
+    func checkpointRootChecked() throws {
+        let f = try Fixture()
+        try f.populate()
+        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
+        // The last statement signed again, by its author, with another text.
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[9])
+        record.envelope = try f.sign(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": "e1", "kind": "disputed"], as: "rev", time: record.acceptedAt)
+        lines[9] = record.encoded()
+        try f.writeLines(lines)
+        try FileManager.default.removeItem(atPath: f.directory + "/index")
+        try FileManager.default.removeItem(atPath: f.directory + "/tree")
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(refusal?.message.contains("the checkpoint of 10 entries the log key signed") == true, "\(String(describing: refusal))")
+    }
+
+    @Test("zeros in the middle of the index, not only at its end, have the whole index written again")
+    func holesInTheIndex() throws {
+        let f = try Fixture()
+        try f.populate()
+        let url = URL(fileURLWithPath: f.directory + "/index")
+        let good = try Data(contentsOf: url)
+        var holed = good
+        for at in [3 * 16, 9 * 16] { holed.replaceSubrange(at..<(at + 16), with: Data(count: 16)) }
+        try holed.write(to: url)
+        #expect(try Ledger(directory: f.directory).indexedCount == 0)
+        _ = try f.writer()
+        #expect(try Data(contentsOf: url) == good)
     }
 
     @Test("repair indexes only what a writer acknowledged: a record nothing recorded is left to the next writer, which checks it")
