@@ -538,38 +538,36 @@ struct UnrecordedRecordTests {
         }
     }
 
-    @Test("a signed checkpoint's size is not taken for what a writer checked: with the index and tree gone, a changed record under it is checked, and refused")
-    func checkpointSizeNotRecorded() throws {
+    /// Under a signed checkpoint of all 10 entries, entry 9 changed by `change`, then the index
+    /// and tree files removed (as one who can write the directory can): the next writer's open
+    /// must refuse, naming the checkpoint its root at that size contradicts.
+    static func expectRefusedUnderCheckpoint(_ change: (Fixture, inout Record) throws -> Void) throws {
         let f = try Fixture()
         try f.populate()
         _ = try f.writer().signCheckpoint(with: Fixture.key(77))
         var lines = try f.logLines()
         var record = try Record(stored: lines[9])
-        record.envelope.signatures[0].signature[4] ^= 1
+        try change(f, &record)
         lines[9] = record.encoded()
         try f.writeLines(lines)
         try FileManager.default.removeItem(atPath: f.directory + "/index")
         try FileManager.default.removeItem(atPath: f.directory + "/tree")
         let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
-        // Its root at the checkpoint's size is found wrong first; its signature would be next.
         #expect(refusal?.message.contains("the checkpoint of 10 entries the log key signed") == true, "\(String(describing: refusal))")
+    }
+
+    @Test("a signed checkpoint's size is not taken for what a writer checked: with the index and tree gone, a changed record under it is checked, and refused")
+    func checkpointSizeNotRecorded() throws {
+        // Its root at the checkpoint's size is found wrong first; its signature would be next.
+        try Self.expectRefusedUnderCheckpoint { _, record in record.envelope.signatures[0].signature[4] ^= 1 }
     }
 
     @Test("a writer refuses a log whose root at a signed checkpoint's size is not the checkpoint's, even with every signature valid: it would sign a contradicting checkpoint")
     func checkpointRootChecked() throws {
-        let f = try Fixture()
-        try f.populate()
-        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
         // The last statement signed again, by its author, with another text.
-        var lines = try f.logLines()
-        var record = try Record(stored: lines[9])
-        record.envelope = try f.sign(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": "e1", "kind": "disputed"], as: "rev", time: record.acceptedAt)
-        lines[9] = record.encoded()
-        try f.writeLines(lines)
-        try FileManager.default.removeItem(atPath: f.directory + "/index")
-        try FileManager.default.removeItem(atPath: f.directory + "/tree")
-        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
-        #expect(refusal?.message.contains("the checkpoint of 10 entries the log key signed") == true, "\(String(describing: refusal))")
+        try Self.expectRefusedUnderCheckpoint { f, record in
+            record.envelope = try f.sign(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": "e1", "kind": "disputed"], as: "rev", time: record.acceptedAt)
+        }
     }
 
     @Test("zeros in the middle of the index, not only at its end, have the whole index written again")
