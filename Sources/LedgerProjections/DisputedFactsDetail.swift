@@ -231,11 +231,12 @@ extension DisputedFactsProjection {
                 Finding(
                     finding: finding, author: event.author, outcome: outcome.rawValue, rationale: rationale, reliesOn: reliesOn,
                     sequence: sequence, signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, signing: signed))
+            state.entries[entry] = "fact:" + fact
+            guard signed.problem == nil else { return }
             for item in reliesOn where state.evidence[item] != nil && !(state.facts[fact]?.reliedOn.contains(item) ?? true) {
                 state.facts[fact]?.reliedOn.append(item)
                 state.reliedOnBy[item, default: []].append(fact)
             }
-            state.entries[entry] = "fact:" + fact
             touch(fact: fact)
 
         case .unknown:

@@ -70,7 +70,9 @@ public struct CheckpointStore: Sendable {
         guard let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
         var out: [Checkpoint] = []
         for path in files().reversed() {
-            guard let size = Self.size(ofFile: path), size > above || (above == 0 && size == 0) else { continue }
+            guard let size = Self.size(ofFile: path) else { continue }
+            // Newest first: none after this one is above it either.
+            guard size > above || (above == 0 && size == 0) else { break }
             guard let text = try? Self.read(path), let verified = try? verifier.verify(text),
                 verified.checkpoint.size == size
             else { continue }
@@ -159,6 +161,16 @@ extension LedgerWriter {
         precondition(range.size == size, "the compact range follows every record")
         let root = range.root
         let signer = try checkpointSigner(key)
+        // Never a checkpoint that the newest one the log key signed contradicts: the log's root
+        // at that size (the tree files are kept level with the replayed log) must be its root.
+        let store = CheckpointStore(ledgerDirectory: ledger.directory)
+        if let newest = store.signed(by: signer.verifier, newestOnly: true).first, newest.size <= size {
+            let then: Digest?
+            do throws(MerkleTreeError) { then = try tree?.root(size: newest.size) } catch { then = nil }
+            guard let then, then == newest.root else {
+                throw LedgerError(.damagedLog, "The checkpoint of \(newest.size) entries the log key signed commits to root \(newest.root.shortHex()), but the log's first \(newest.size) entries \(then.map { "hash to \($0.shortHex())" } ?? "cannot be hashed from the tree files"): a record up to entry \(newest.size - 1) changed after it was checkpointed, or the tree files are damaged. No checkpoint is signed, for it would contradict that one. Run `ledger verify \(ledger.directory)` for all findings.")
+            }
+        }
         let note: SignedNote
         do throws(NoteError) {
             note = try Checkpoint(origin: origin, size: size, root: root).signed(by: signer)

@@ -123,6 +123,10 @@ public final class Ledger: @unchecked Sendable {
     /// How many entries the index records (found consistent with the log when it was opened):
     /// those a writer checked and acknowledged. Entries past it are read from the log.
     public var indexedCount: UInt64 { indexCount }
+    /// The entries up to the last one the index's file holds that the open found consistent
+    /// with the log, even when an unwritten entry before it has the index written again (it is
+    /// not ``indexedCount`` then): what a writer checked.
+    private(set) var indexRecorded: UInt64 = 0
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.
     var committedEnd: UInt64 = 0
@@ -415,8 +419,10 @@ public final class Ledger: @unchecked Sendable {
     private static func hasUnwrittenEntry(_ index: FileDescriptor, before count: UInt64) throws(LedgerError) -> Bool {
         var found = false
         try index.forEachChunk(from: 0, count: Int(count) * IndexEntry.size, chunk: 1 << 20) { (chunk) throws(LedgerError) in
-            for at in stride(from: 0, to: chunk.count, by: IndexEntry.size) where !found {
+            var at = 0
+            while !found, at < chunk.count {
                 found = IndexEntry(UnsafeRawBufferPointer(rebasing: chunk[at..<(at + IndexEntry.size)])).isUnwritten
+                at += IndexEntry.size
             }
         }
         return found
@@ -447,6 +453,7 @@ public final class Ledger: @unchecked Sendable {
         let logSize = try logFile.size
         var start: (offset: UInt64, sequence: UInt64, previous: Digest) = (0, 0, .zero)
         indexCount = 0
+        indexRecorded = 0
         pending = []
         report.indexRebuilt = false
         if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
@@ -462,6 +469,7 @@ public final class Ledger: @unchecked Sendable {
                     let entryID = Record.entryID(of: line)
                     if IndexEntry(offset: last.offset, length: UInt32(line.count), entryID: entryID) == last {
                         indexCount = written
+                        indexRecorded = written
                         start = (last.offset + UInt64(line.count) + 1, written, entryID)
                         lastAcceptedAt = record.acceptedAt
                     } else {

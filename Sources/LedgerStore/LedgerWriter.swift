@@ -97,7 +97,7 @@ public final class LedgerWriter {
         if let sequence = ledger.report.indexContradictsLogAt {
             throw LedgerError(.damagedLog, "The index of \(directory) recorded entry \(sequence) as another record (another length or entry id) than the log now holds where it was written: the record was changed after it was written, or the index is damaged. The ledger refuses to write until an operator acts: run `ledger verify \(directory)`. \(Repair.evidenceRemedy(directory, "index"))")
         }
-        recordedAtOpen = ledger.recordedCount(indexed: ledger.indexedCount)
+        recordedAtOpen = ledger.recordedCount(indexed: ledger.indexRecorded)
         // Every check that can refuse the open (the chain, the tree's record of the last entry)
         // comes before the torn tail is cut and the index rewritten: a refused open changes
         // neither, and the index may be the evidence an operator needs.
@@ -270,9 +270,10 @@ public final class LedgerWriter {
         var unrecorded: ClosedRange<UInt64>?
         // The roots the log key signed past what the index or tree recorded: a log that no
         // longer has one would be checkpointed again in contradiction of it.
+        let above = max(start, recordedAtOpen)
         let store = CheckpointStore(ledgerDirectory: directory)
-        let signedRoots = ((try? store.verifierKey()) ?? nil).map { key in
-            Dictionary(store.signed(by: key, above: max(start, recordedAtOpen)).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        let signedRoots = ledger.count <= above ? [:] : ((try? store.verifierKey()) ?? nil).map { key in
+            Dictionary(store.signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
         } ?? [:]
         try ledger.forEachRecord(from: start) { (stored) throws(LedgerError) -> Bool in
             func damaged(_ what: String) -> LedgerError {

@@ -45,7 +45,7 @@ public enum Repair {
         // recorded one was added by other means, and indexing it would have the next writer take
         // it unchecked.
         // The old index's entries as a normal open finds them consistent with the log.
-        let consistent = (try? Ledger(directory: directory, writable: false, holdingLock: true))?.indexedCount ?? 0
+        let consistent = (try? Ledger(directory: directory, writable: false, holdingLock: true))?.indexRecorded ?? 0
         let indexed = ledger.recordedCount(indexed: min(consistent, ledger.count))
         let indexChanged = try compareAndBuildTree(ledger, upTo: indexed, in: building)
         var bytes: [UInt8] = []

@@ -570,7 +570,30 @@ struct UnrecordedRecordTests {
         }
     }
 
-    @Test("zeros in the middle of the index, not only at its end, have the whole index written again")
+    @Test("no checkpoint is signed that the newest one the log key signed contradicts, however the log got past the open")
+    func noContradictingCheckpoint() throws {
+        let f = try Fixture()
+        try f.populate()
+        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
+        // Entry 9's acceptance time (no signature covers it) changed, and the derived files and
+        // the log's verifier key moved away, so that an open takes the log as it is.
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[9])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[9] = record.encoded()
+        try f.writeLines(lines)
+        for name in ["index", "tree"] { try FileManager.default.removeItem(atPath: f.directory + "/" + name) }
+        let vkey = f.directory + "/checkpoints/log.vkey"
+        try FileManager.default.moveItem(atPath: vkey, toPath: f.root.appendingPathComponent("log.vkey").path)
+        _ = try f.writer()
+        try FileManager.default.moveItem(atPath: f.root.appendingPathComponent("log.vkey").path, toPath: vkey)
+        let before = try FileManager.default.contentsOfDirectory(atPath: f.directory + "/checkpoints").sorted()
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer().signCheckpoint(with: Fixture.key(77)) }
+        #expect(refusal?.message.contains("would contradict") == true, "\(String(describing: refusal))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory + "/checkpoints").sorted() == before)
+    }
+
+    @Test("zeros in the middle of the index before a zero-filled tail have the whole index written again")
     func holesInTheIndex() throws {
         let f = try Fixture()
         try f.populate()
@@ -580,7 +603,8 @@ struct UnrecordedRecordTests {
         for at in [3 * 16, 9 * 16] { holed.replaceSubrange(at..<(at + 16), with: Data(count: 16)) }
         try holed.write(to: url)
         #expect(try Ledger(directory: f.directory).indexedCount == 0)
-        _ = try f.writer()
+        // What the index did record still counts as checked: nothing is verified again.
+        #expect(try f.writer().ledger.report.unrecordedChecked == nil)
         #expect(try Data(contentsOf: url) == good)
     }
 
