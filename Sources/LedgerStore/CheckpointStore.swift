@@ -162,13 +162,22 @@ extension LedgerWriter {
         let root = range.root
         let signer = try checkpointSigner(key)
         // Never a checkpoint that the newest one the log key signed contradicts: the log's root
-        // at that size (the tree files are kept level with the replayed log) must be its root.
+        // at that size must be its root. Taken from the tree files, a cache; where they are
+        // missing or disagree, from the log itself, which decides.
         let store = CheckpointStore(ledgerDirectory: ledger.directory)
         if let newest = store.signed(by: signer.verifier, newestOnly: true).first, newest.size <= size {
-            let then: Digest?
-            do throws(MerkleTreeError) { then = try tree?.root(size: newest.size) } catch { then = nil }
+            var then: Digest? = newest.size == size ? root : nil
+            if then == nil { do throws(MerkleTreeError) { then = try tree?.root(size: newest.size) } catch {} }
+            if then != newest.root {
+                var logRange = CompactRange()
+                try ledger.forEachRecord(to: newest.size) { (stored) throws(LedgerError) -> Bool in
+                    logRange.append(stored.entryID)
+                    return true
+                }
+                then = logRange.root
+            }
             guard let then, then == newest.root else {
-                throw LedgerError(.damagedLog, "The checkpoint of \(newest.size) entries the log key signed commits to root \(newest.root.shortHex()), but the log's first \(newest.size) entries \(then.map { "hash to \($0.shortHex())" } ?? "cannot be hashed from the tree files"): a record up to entry \(newest.size - 1) changed after it was checkpointed, or the tree files are damaged. No checkpoint is signed, for it would contradict that one. Run `ledger verify \(ledger.directory)` for all findings.")
+                throw LedgerError(.damagedLog, "The checkpoint of \(newest.size) entries the log key signed commits to root \(newest.root.shortHex()), but the log's first \(newest.size) entries hash to \(then?.shortHex() ?? "?"): a record up to entry \(newest.size - 1) changed after it was checkpointed. No checkpoint is signed, for it would contradict that one. Run `ledger verify \(ledger.directory)` for all findings.")
             }
         }
         let note: SignedNote

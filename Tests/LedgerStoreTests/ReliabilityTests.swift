@@ -593,6 +593,21 @@ struct UnrecordedRecordTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.directory + "/checkpoints").sorted() == before)
     }
 
+    @Test("a checkpoint is still signed when the tree files (a cache) give a wrong root at the newest checkpoint's size: the log decides")
+    func damagedTreeNodeStillSigns() throws {
+        let f = try Fixture()
+        try f.populate()
+        _ = try f.writer().signCheckpoint(with: Fixture.key(77))
+        for i in 0..<3 { try f.append(["type": "fact.opened", "id": "open-g\(i)", "fact": "g\(i)", "proposition": "P\(i)"], as: "inv") }
+        // Node 4 of level 1 (leaves 8 and 9): on the path of the root at 10 entries, not at 13.
+        let url = URL(fileURLWithPath: f.directory + "/tree/level-01")
+        var level = try Data(contentsOf: url)
+        level.replaceSubrange(128..<160, with: Data(count: 32))
+        try level.write(to: url)
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+        #expect(try f.writer().signCheckpoint(with: Fixture.key(77)).path.hasSuffix(".note"))
+    }
+
     @Test("zeros in the middle of the index before a zero-filled tail have the whole index written again")
     func holesInTheIndex() throws {
         let f = try Fixture()
