@@ -138,6 +138,8 @@ enum Terminal {
     /// Why a command that answered must still end with an error: what it answered from may
     /// have changed (see `openLedger`).
     nonisolated(unsafe) static var caveat: LedgerError?
+    /// The entry the caveat is about: an answer replayed to before it is not concerned.
+    nonisolated(unsafe) static var caveatEntry: UInt64?
 
     private static func outputFailed() -> LedgerError {
         let reason = String(cString: strerror(errno))

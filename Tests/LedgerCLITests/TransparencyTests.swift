@@ -76,7 +76,7 @@ struct TransparencyTests {
         #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
     }
 
-    @Test("an answer replayed from a log whose last record the index shows changed is printed, then status 1")
+    @Test("an answer replayed from a log whose last record the index shows changed is printed, then status 1; one as of before it is not concerned")
     func answerFromChangedRecord() throws {
         let work = try WorkDirectory()
         let dir = try copyOfSample(work, "led")
@@ -90,6 +90,9 @@ struct TransparencyTests {
             let r = try CLI.run(command)
             #expect(r.status == 1 && !r.stdout.isEmpty && r.stderr.contains("before relying on the answer"), "\(command): \(r.stderr)")
         }
+        // An answer as of an entry before the changed one does not rest on it.
+        let earlier = try CLI.run(["facts", dir, "--as-of", "5"])
+        #expect(earlier.status == 0 && !earlier.stderr.contains("before relying on the answer"), "\(earlier.stderr)")
     }
 
     @Test("a file named like a checkpoint that the log key did not sign is not taken for lost entries")
