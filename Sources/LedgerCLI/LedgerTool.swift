@@ -61,7 +61,7 @@ struct LedgerTool: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
             try Terminal.flushOutput()
-            if let caveat = Terminal.caveat { throw caveat }
+            if let caveat = Terminal.caveat { throw caveat.error }
         } catch let error as LedgerError {
             Terminal.fail(error, verbose: verbose)
         } catch let error as ExitCode {
@@ -135,11 +135,9 @@ enum Terminal {
     /// printed, running it again is not the remedy.
     nonisolated(unsafe) static var done: String?
 
-    /// Why a command that answered must still end with an error: what it answered from may
-    /// have changed (see `openLedger`).
-    nonisolated(unsafe) static var caveat: LedgerError?
-    /// The entry the caveat is about: an answer replayed to before it is not concerned.
-    nonisolated(unsafe) static var caveatEntry: UInt64?
+    /// Why a command that answered must still end with an error, and the entry it is about:
+    /// what it answered from may have changed there (see `openLedger`).
+    nonisolated(unsafe) static var caveat: (entry: UInt64, error: LedgerError)?
 
     private static func outputFailed() -> LedgerError {
         let reason = String(cString: strerror(errno))

@@ -75,8 +75,7 @@ func openLedger(_ directory: String, answering: Bool = true) throws(LedgerError)
     let ledger = try Ledger(directory: directory)
     for message in ledger.report.messages { Terminal.note(message) }
     if answering, let at = ledger.report.indexContradictsLogAt {
-        Terminal.caveatEntry = at
-        Terminal.caveat = LedgerError(.damagedLog, "The answer above was read from a log whose entry \(at) is not the record the index recorded for it when it was written: the record may have been changed since. Run `ledger verify \(directory)` before relying on the answer.")
+        Terminal.caveat = (at, LedgerError(.damagedLog, "The answer above was read from a log whose entry \(at) is not the record the index recorded for it when it was written: the record may have been changed since. Run `ledger verify \(directory)` before relying on the answer."))
     }
     return ledger
 }
@@ -84,7 +83,7 @@ func openLedger(_ directory: String, answering: Bool = true) throws(LedgerError)
 /// Reports skipped records on standard error, and with `--verbose` what the replay did.
 func reportReplay(_ info: ReplayInfo, name: String, verbose: Bool) {
     // An answer as of a position before the changed record does not rest on it.
-    if let entry = Terminal.caveatEntry, info.position.sequence.map({ $0 < entry }) ?? true { Terminal.caveat = nil }
+    if let entry = Terminal.caveat?.entry, info.position.sequence.map({ $0 < entry }) ?? true { Terminal.caveat = nil }
     for skipped in info.skipped {
         Terminal.note("note: entry \(skipped.sequence) skipped\(skipped.type.map { " (type \"\($0)\")" } ?? ""): \(skipped.reason)")
     }

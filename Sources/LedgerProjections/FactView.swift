@@ -319,12 +319,13 @@ extension DisputedFactsProjection {
             evidence.append(FactView.EvidenceView(item: item, blob: blobStates[id] ?? .unchecked, integrity: evidenceCodes[id] ?? [], status: status, reason: reason))
         }
 
-        let stances = Set(active.filter { !$0.excluded }.map(\.claim.stance))
-        let dispute: DisputeStatus
         // Excluded claims count as none made.
+        let standing = active.filter { !$0.excluded }
+        let stances = Set(standing.map(\.claim.stance))
+        let dispute: DisputeStatus
         if claims.allSatisfy({ excludedClaims.contains($0.claim) }) {
             dispute = .unclaimed
-        } else if !active.contains(where: { !$0.excluded }) {
+        } else if standing.isEmpty {
             dispute = .withdrawn
         } else if stances.contains(Event.Stance.affirms.rawValue) && stances.contains(Event.Stance.denies.rawValue) {
             dispute = .disputed

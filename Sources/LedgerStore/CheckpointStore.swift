@@ -82,6 +82,13 @@ public struct CheckpointStore: Sendable {
         return out
     }
 
+    /// The roots of the stored checkpoints the log's recorded key signed, by size (of more than
+    /// `above` entries); none without a readable key.
+    func signedRoots(above: UInt64 = 0) -> [UInt64: Digest] {
+        guard let key = (try? verifierKey()) ?? nil else { return [:] }
+        return Dictionary(signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// The text of the newest stored checkpoint (largest size), if any.
     public func newest() throws(LedgerError) -> (path: String, text: [UInt8])? {
         guard let path = files().last else { return nil }

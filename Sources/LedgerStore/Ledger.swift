@@ -415,6 +415,36 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// What the index in `index` records that the log bears out: its `entries`, the entries up to
+    /// the last one written (`written`: a power loss can leave a few blocks of zeros after it),
+    /// and that last one's record as the log holds it where the index says (where the log
+    /// continues, its entry id and acceptance time), if it is the one the index recorded. If a
+    /// record of its sequence number is there but another one (another length or entry id), the
+    /// record was changed after it was committed, or the index rotted: `contradictsAt`.
+    private func indexPrefix(_ index: FileDescriptor, logSize: UInt64) throws(LedgerError) -> (
+        entries: UInt64, written: UInt64, last: (next: UInt64, entryID: Digest, acceptedAt: Timestamp)?, contradictsAt: UInt64?
+    ) {
+        let entries = try index.size / UInt64(IndexEntry.size)
+        var written = entries
+        while written > 0, entries - written < 4096, (try? readIndexEntry(written - 1, from: index))?.isUnwritten == true { written -= 1 }
+        guard written > 0, let last = try? readIndexEntry(written - 1, from: index), !last.isUnwritten, last.offset < logSize,
+            let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
+            record.sequence == written - 1
+        else { return (entries, written, nil, nil) }
+        let entryID = Record.entryID(of: line)
+        guard IndexEntry(offset: last.offset, length: UInt32(line.count), entryID: entryID) == last else { return (entries, written, nil, written - 1) }
+        return (entries, written, (last.offset + UInt64(line.count) + 1, entryID, record.acceptedAt), nil)
+    }
+
+    /// The entries up to the last one the index file holds, if the log bears that one out (see
+    /// ``indexPrefix(_:logSize:)``), whether or not this reader used the index: what a writer
+    /// checked, for a repair that rebuilds the index.
+    func recordedIndexEntries() throws(LedgerError) -> UInt64 {
+        guard FileSystem.isRegularFile(layout.index) else { return 0 }
+        let found = try indexPrefix(try FileDescriptor(path: layout.index, flags: O_RDONLY), logSize: try logFile.size)
+        return found.last == nil ? 0 : min(found.written, count)
+    }
+
     /// Whether any of the first `count` entries of `index` is unwritten (zeros).
     private static func hasUnwrittenEntry(_ index: FileDescriptor, before count: UInt64) throws(LedgerError) -> Bool {
         var found = false
@@ -458,33 +488,20 @@ public final class Ledger: @unchecked Sendable {
         report.indexRebuilt = false
         if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
             let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
-            let entries = try index.size / UInt64(IndexEntry.size)
-            // The last entry written: a power loss can leave a few blocks of zeros after it.
-            var written = entries
-            while written > 0, entries - written < 4096, (try? readIndexEntry(written - 1, from: index))?.isUnwritten == true { written -= 1 }
-            if written > 0, let last = try? readIndexEntry(written - 1, from: index), !last.isUnwritten, last.offset < logSize {
-                if let line = try line(at: last.offset, length: last.length, logSize: logSize), let record = try? Record(stored: line),
-                    record.sequence == written - 1
-                {
-                    let entryID = Record.entryID(of: line)
-                    if IndexEntry(offset: last.offset, length: UInt32(line.count), entryID: entryID) == last {
-                        indexCount = written
-                        indexRecorded = written
-                        start = (last.offset + UInt64(line.count) + 1, written, entryID)
-                        lastAcceptedAt = record.acceptedAt
-                    } else {
-                        // The index found a record of its sequence number where it wrote it, but
-                        // another one (another length or entry id): the record was changed after
-                        // it was committed, or the index rotted.
-                        report.indexContradictsLogAt = written - 1
-                    }
+            let found = try indexPrefix(index, logSize: logSize)
+            report.indexContradictsLogAt = found.contradictsAt
+            if let last = found.last {
+                indexRecorded = found.written
+                // Kept before a zero-filled tail only if no entry before it is unwritten either.
+                var holes = false
+                if found.written < found.entries { holes = try Self.hasUnwrittenEntry(index, before: found.written) }
+                if !holes {
+                    indexCount = found.written
+                    start = (last.next, found.written, last.entryID)
+                    lastAcceptedAt = last.acceptedAt
                 }
             }
-            // Kept before a zero-filled tail only if no entry before it is unwritten either.
-            if indexCount > 0, written < entries, try Self.hasUnwrittenEntry(index, before: written) {
-                (indexCount, start, lastAcceptedAt) = (0, (0, 0, .zero), nil)
-            }
-            if indexCount != entries { report.indexRebuilt = true }
+            if indexCount != found.entries { report.indexRebuilt = true }
         } else if logSize > 0 {
             report.indexRebuilt = true
         }
@@ -528,7 +545,7 @@ public final class Ledger: @unchecked Sendable {
             broken = true
             if let record, misplaced {
                 // Which of two records that no longer link changed cannot be told from here.
-                let what = record.sequence == expected.sequence && !candidates.isEmpty
+                let what = record.sequence == expected.sequence && record.sequence > 0
                     ? "entry \(record.sequence) links previous entry \(record.previous.shortHex()), but entry \(record.sequence - 1) is \(expected.previous.shortHex()): one of the two was changed"
                     : "a complete record with sequence \(record.sequence) stands where entry \(expected.sequence) should, and does not continue the chain"
                 throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): \(what). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")

@@ -271,10 +271,7 @@ public final class LedgerWriter {
         // The roots the log key signed past what the index or tree recorded: a log that no
         // longer has one would be checkpointed again in contradiction of it.
         let above = max(start, recordedAtOpen)
-        let store = CheckpointStore(ledgerDirectory: directory)
-        let signedRoots = ledger.count <= above ? [:] : ((try? store.verifierKey()) ?? nil).map { key in
-            Dictionary(store.signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
-        } ?? [:]
+        let signedRoots = ledger.count <= above ? [:] : CheckpointStore(ledgerDirectory: directory).signedRoots(above: above)
         try ledger.forEachRecord(from: start) { (stored) throws(LedgerError) -> Bool in
             func damaged(_ what: String) -> LedgerError {
                 LedgerError(.damagedLog, "Entry \(stored.sequence) of \(directory) \(what). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")

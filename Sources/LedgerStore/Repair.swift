@@ -41,12 +41,9 @@ public enum Repair {
         let building = ledger.treeDirectory + ".rebuilding-\(getpid())"
         FileSystem.removeTree(building)
         defer { FileSystem.removeTree(building) }
-        // Only what a writer acknowledged (and checked) is indexed: a record past everything that
-        // recorded one was added by other means, and indexing it would have the next writer take
-        // it unchecked.
-        // The old index's entries as a normal open finds them consistent with the log.
-        let consistent = (try? Ledger(directory: directory, writable: false, holdingLock: true))?.indexRecorded ?? 0
-        let indexed = ledger.recordedCount(indexed: min(consistent, ledger.count))
+        // Only what the old index or tree recorded is indexed: a record past them may have been
+        // added by other means, and indexed here the next writer would take it unchecked.
+        let indexed = ledger.recordedCount(indexed: try ledger.recordedIndexEntries())
         let indexChanged = try compareAndBuildTree(ledger, upTo: indexed, in: building)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(indexed) * Ledger.IndexEntry.size)
@@ -101,9 +98,7 @@ public enum Repair {
             throw refuse(lost.message(ledger.count), lost.source.file)
         }
         // The checkpoints the log key signed, to tell which evidence the log's own roots answer.
-        let store = CheckpointStore(ledgerDirectory: directory)
-        let signed = (try? store.verifierKey()).flatMap { $0 }.map { store.signed(by: $0) } ?? []
-        let roots = Dictionary(signed.map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        let roots = CheckpointStore(ledgerDirectory: directory).signedRoots()
         // Index entries that find their record where it was written, with another id.
         var indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: Array(roots.keys))
         let size = Ledger.IndexEntry.size

@@ -515,10 +515,9 @@ struct RecordChecker {
             return
         }
         let cosigners = newest.checkpoint.witnesses.map(\.name)
-        guard cosigners.count >= required else {
+        if cosigners.count < required {
             let by = cosigners.isEmpty ? "none of them" : "only " + cosigners.joined(separator: ", ")
             report.findings.append(.init(sequence: newest.checkpoint.size, code: .requirementNotMet, aboutCheckpoint: true, message: "The newest checkpoint the log key signed (\(newest.path)) is cosigned by \(by), where \(required) of the witnesses given are required. Ask the operator to have it cosigned, or check the --witness keys given."))
-            return
         }
     }
 

@@ -490,24 +490,24 @@ struct NothingChangedTests {
 
 @Suite("Records nothing recorded")
 struct UnrecordedRecordTests {
-    /// Adds to `f`'s log, and to nothing else, a record of a new claim linked to its last entry,
-    /// as a crash after the log was synced leaves one, or as anyone who can write the directory
-    /// can; its signature spoiled if `spoiled`.
-    static func addUnrecorded(_ f: Fixture, spoiled: Bool) throws -> UInt64 {
+    /// A populated fixture whose log, and nothing else, holds one more record (`at`): a new claim
+    /// linked to its last entry, as a crash after the log was synced leaves one, or as anyone who
+    /// can write the directory can; its signature spoiled if `spoiled`.
+    static func unrecorded(spoiled: Bool) throws -> (f: Fixture, at: UInt64) {
+        let f = try Fixture()
+        try f.populate()
         let ledger = try Ledger(directory: f.directory)
         var envelope = try f.sign(["type": "claim.asserted", "id": "c-late", "claim": "c-late", "fact": "f1", "stance": "affirms", "statement": "Added."], as: "inv")
         if spoiled { envelope.signatures[0].signature[5] ^= 1 }
         let record = Record(sequence: ledger.count, previous: ledger.lastEntryID, acceptedAt: f.time(), batchEnd: ledger.count, envelope: envelope)
         try f.writeLog(try f.logBytes() + record.encoded() + [0x0a])
-        return ledger.count
+        return (f, ledger.count)
     }
 
-    @Test("a writer verifies the signatures of records that no index, tree file or checkpoint records before it takes them, and says it did")
+    @Test("a writer verifies the signatures of records that neither the index nor the tree files record before it takes them, and says it did")
     func writerChecksUnrecorded() throws {
         for spoiled in [true, false] {
-            let f = try Fixture()
-            try f.populate()
-            let at = try Self.addUnrecorded(f, spoiled: spoiled)
+            let (f, at) = try Self.unrecorded(spoiled: spoiled)
             let before = try NothingChangedTests.contents(f)
             if spoiled {
                 let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
@@ -524,9 +524,7 @@ struct UnrecordedRecordTests {
     @Test("zeros at the end of the index or the tree's leaves (a power loss leaves them) record no entry: the record after them is checked all the same")
     func zeroPaddingRecordsNothing() throws {
         for file in ["index", "tree/level-00"] {
-            let f = try Fixture()
-            try f.populate()
-            _ = try Self.addUnrecorded(f, spoiled: true)
+            let (f, _) = try Self.unrecorded(spoiled: true)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: f.directory + "/" + file))
             try handle.seekToEnd()
             try handle.write(contentsOf: Data(count: file == "index" ? 16 : 32))
@@ -626,9 +624,7 @@ struct UnrecordedRecordTests {
     @Test("repair indexes only what a writer acknowledged: a record nothing recorded is left to the next writer, which checks it")
     func repairLeavesUnrecorded() throws {
         for spoiled in [true, false] {
-            let f = try Fixture()
-            try f.populate()
-            let at = try Self.addUnrecorded(f, spoiled: spoiled)
+            let (f, at) = try Self.unrecorded(spoiled: spoiled)
             let report = try Repair.rebuildDerived(directory: f.directory)
             #expect(report.records == at && report.unrecorded == at..<(at + 1), "\(report)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index")).count == Int(at) * 16)
