@@ -220,7 +220,6 @@ public final class LedgerWriter {
     /// Rebuilds the rule state from the log, checking every chain link on the way: from the kept
     /// rule state if there is a usable one, else from genesis.
     private func replay() throws(LedgerError) {
-        let layout = ledger.layout
         if let kept = keptRuleState() {
             do throws(LedgerError) {
                 return try rebuild(from: kept)

@@ -19,7 +19,8 @@ import LedgerCrypto
 /// at most the 16 rows from there) and a Bloom filter (10 bits a row: nearly every id a statement
 /// introduces is new, and is answered without a read). A saved state's table keeps them in its
 /// file instead, with a checksum of every block (``StoredTables``), so that opening one reads
-/// none of its rows. Lookups are meant for one thread at a time.
+/// none of its rows; once its lookups have read blocks enough, it is checked whole and read as a
+/// table written here is from then on. Lookups are meant for one thread at a time.
 final class RuleTable: @unchecked Sendable {
     static let idRow = 40
     static let claimRow = 48
@@ -40,7 +41,7 @@ final class RuleTable: @unchecked Sendable {
     let strings: (offset: Int, count: Int)
     /// SHA-256 of every byte of the tables, in order (for a saved state's, as its header states it).
     let digest: Digest
-    fileprivate let index: Index
+    private var index: Index
 
     /// How lookups find the block of rows that could hold a key.
     fileprivate enum Index {
@@ -48,6 +49,9 @@ final class RuleTable: @unchecked Sendable {
         case memory(ids: RowIndex, claims: RowIndex)
         /// In the table's file, read as needed.
         case stored(StoredTables)
+        /// A saved state's tables checked whole (``checkWholeIfReadOften(_:)``): read since as a
+        /// table written here is, with the same index in memory.
+        case checked(StoredTables, ids: RowIndex, claims: RowIndex)
     }
 
     /// The first read that failed, if any; the lookup it served answered "not found".
@@ -86,7 +90,7 @@ final class RuleTable: @unchecked Sendable {
     /// without `checksBlocks`). `nil` for a table written here, or if the top fence levels cannot
     /// be read again.
     func cacheWarmer() -> RuleTable? {
-        guard case let .stored(stored) = index else { return nil }
+        guard let stored = index.stored else { return nil }
         return try? Self.open(file: file, name: name, remedy: stored.remedy, start: stored.start, layout: stored.layout, digest: digest, checksBlocks: false)
     }
 
@@ -97,7 +101,7 @@ final class RuleTable: @unchecked Sendable {
             StoredTables.Layout(
                 idRows: self.ids.rows, claimRows: self.claims.rows, stringBytes: strings.count, idFilterBlocks: ids.filter.blocks,
                 claimFilterBlocks: claims.filter.blocks)
-        case let .stored(stored): stored.layout
+        case let .stored(stored), let .checked(stored, _, _): stored.layout
         }
     }
 
@@ -124,14 +128,16 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// How many blocks of a saved state's tables lookups have read (nil for a table written here).
-    var blocksRead: Int? {
-        guard case let .stored(stored) = index else { return nil }
-        return stored.blocksRead
+    var blocksRead: Int? { index.stored?.blocksRead }
+
+    /// Whether a saved state's table has been checked whole and is read unchecked since.
+    var isCheckedWhole: Bool {
+        if case .checked = index { true } else { false }
     }
 
     /// Checks a saved state's tables whole before they are read front to back, unchecked, to be
     /// merged: a damaged row must not be copied into a new state. Nothing to do for a table
-    /// written here.
+    /// written here, or one checked whole already.
     /// A failure is kept as ``readFailure`` too: lookups answered before it cannot be relied on.
     func checkWhole() throws(LedgerError) {
         guard case let .stored(stored) = index else { return }
@@ -212,9 +218,9 @@ final class RuleTable: @unchecked Sendable {
     private func find(_ key: Digest, claims: Bool) -> [UInt8]? {
         let (region, rowSize) = claims ? (self.claims, Self.claimRow) : (ids, Self.idRow)
         switch index {
-        case let .memory(ids, claimIndex):
-            // This process's own file: the run's rows (at most 16) are read in one `pread`, a
-            // lookup's only one. Half the lookups of a verification find their id, and each read
+        case let .memory(ids, claimIndex), let .checked(_, ids, claimIndex):
+            // This process's own file, or one checked whole: the run's rows (at most 16) are read
+            // in one `pread`, a lookup's only one. Half the lookups of a verification find their id, and each read
             // and copy costs about as much as the search.
             let index = claims ? claimIndex : ids
             guard index.mayContain(key), let rows = index.block(of: key) else { return nil }
@@ -236,6 +242,7 @@ final class RuleTable: @unchecked Sendable {
                 if readFailure == nil { readFailure = error }
                 return nil
             }
+            defer { checkWholeIfReadOften(stored) }
             guard let rows else { return nil }
             // Read a 4 KiB block at a time, each block checked whole, only as far as the key can
             // lie: the rows are sorted, so a lookup stops at the first row past its key. A run of 64
@@ -252,6 +259,43 @@ final class RuleTable: @unchecked Sendable {
             }
             return nil
         }
+    }
+
+    /// Once lookups have read, a 4 KiB block at a time, as many blocks as half the tables hold,
+    /// checks the tables whole and reads them from then on as a table written here is: at most 16
+    /// rows in one `pread`, unchecked. Each block read costs a `pread` and the SHA-256 of 4 KiB;
+    /// reading and checking every block in order, then taking every 16th key, costs about as
+    /// much as reading half of them one at a time. A writer appending on to a large ledger gets
+    /// there (batched appends onto a million entries spent nearly half their rules' time in
+    /// those reads); a single append or `verify --since` never does. A failure is kept as
+    /// ``readFailure``, as a block's is.
+    private func checkWholeIfReadOften(_ stored: StoredTables) {
+        guard readFailure == nil, stored.blocksRead * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
+        do throws(LedgerError) {
+            try stored.checkWhole()
+            let layout = stored.layout
+            let idIndex = try rowIndex(ids, rowSize: Self.idRow, filter: layout.idFilter)
+            let claimIndex = try rowIndex(claims, rowSize: Self.claimRow, filter: layout.claimFilter)
+            stored.dropCaches()
+            index = .checked(stored, ids: idIndex, claims: claimIndex)
+        } catch {
+            readFailure = error
+        }
+    }
+
+    /// The in-memory index of a region of a saved state's table checked whole: the key of every
+    /// 16th row, and the Bloom filter it stores at `filter` (from the tables' start).
+    private func rowIndex(_ region: Region, rowSize: Int, filter: (offset: Int, blocks: Int)) throws(LedgerError) -> RowIndex {
+        var reader = SequentialReader(file: file, end: strings.offset)
+        var fences: [Digest] = []
+        fences.reserveCapacity((region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows)
+        for row in stride(from: 0, to: region.rows, by: RowIndex.fenceRows) {
+            fences.append(try reader.withBytes(at: region.offset + row * rowSize, count: 32) { Digest(loadingFrom: $0) })
+        }
+        let count = filter.blocks * StoredTables.blockBytes
+        let bits = try file.read(at: UInt64(ids.offset + filter.offset), count: count)
+        guard bits.count == count else { throw damaged("it ended early") }
+        return RowIndex(rows: region.rows, fences: fences, filter: BloomFilter(bytes: bits))
     }
 
     /// The row with `key` among the sorted rows in `raw`, if there; `past` if a row after `key`
@@ -283,6 +327,11 @@ struct RowIndex {
     /// With a Bloom filter for up to `filterCapacity` keys.
     init(filterCapacity: Int) {
         filter = BloomFilter(keys: filterCapacity)
+    }
+
+    /// The index of `rows` rows stored already: the key of every 16th, and their filter.
+    init(rows: Int, fences: [Digest], filter: BloomFilter) {
+        (self.rows, self.fences, self.filter) = (rows, fences, filter)
     }
 
     /// The first fence level as a saved state stores it: the key of every 64th row.
@@ -411,6 +460,16 @@ extension RuleTable {
             }
         }
         return try out.finish()
+    }
+}
+
+extension RuleTable.Index {
+    /// A saved state's tables' reader, whether or not they were checked whole.
+    var stored: StoredTables? {
+        switch self {
+        case .memory: nil
+        case let .stored(stored), let .checked(stored, _, _): stored
+        }
     }
 }
 

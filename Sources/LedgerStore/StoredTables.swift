@@ -209,6 +209,13 @@ final class StoredTables {
         return hashes.withUnsafeBytes { Digest(loadingFrom: $0, at: (number - page * perPage) * 32) }
     }
 
+    /// Empties the caches of blocks and hashes: for tables checked whole, read unchecked since.
+    func dropCaches() {
+        fenceBlocks = [:]
+        rowBlocks = [:]
+        hashPages = [:]
+    }
+
     private static func keep(_ bytes: [UInt8], _ number: Int, in cache: inout [Int: [UInt8]], limit: Int) {
         if cache.count >= limit { cache.removeAll(keepingCapacity: true) }
         cache[number] = bytes
@@ -314,6 +321,12 @@ struct BloomFilter {
         bytes = [UInt8](repeating: 0, count: max(1, (keys * 10 + 32767) / 32768) * StoredTables.blockBytes)
     }
 
+    /// A filter as a saved state stores it: whole blocks.
+    init(bytes: [UInt8]) {
+        precondition(bytes.count % StoredTables.blockBytes == 0, "a filter is whole blocks")
+        self.bytes = bytes
+    }
+
     mutating func insert(_ key: Digest) {
         let base = Self.block(of: key, among: blocks) * StoredTables.blockBytes
         for i in 0..<7 {
@@ -323,6 +336,7 @@ struct BloomFilter {
     }
 
     func mayContain(_ key: Digest) -> Bool {
+        guard blocks > 0 else { return false }
         let base = Self.block(of: key, among: blocks) * StoredTables.blockBytes
         return bytes.withUnsafeBytes { Self.mayContain(key, inBlock: UnsafeRawBufferPointer(rebasing: $0[base..<(base + StoredTables.blockBytes)])) }
     }

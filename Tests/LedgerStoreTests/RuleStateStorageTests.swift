@@ -437,6 +437,44 @@ struct RuleStateStorageTests {
         }
     }
 
+    @Test("a saved state's table whose lookups have read half its blocks is checked whole, then answers the same without reading a block; damage its lookups never reached is found then")
+    func storedTableCheckedWhole() throws {
+        let (table, ids, claims) = try Self.randomTable(ids: 20_000, claims: 2000, seed: 12)
+        let blocks = table.storedLayout.covered / StoredTables.blockBytes
+        var random = SplitMix64(seed: 13)
+        let order = ids.indices.shuffled(using: &random)
+        let stored = try Self.stored(table).open()
+        var looked = 0
+        while !stored.isCheckedWhole, looked < order.count {
+            let before = stored.blocksRead!
+            #expect(stored.sequence(ids[order[looked]].key) == ids[order[looked]].sequence)
+            // Checked whole at the lookup that took the blocks read to half the tables', not before.
+            #expect(stored.isCheckedWhole == (stored.blocksRead! * 2 >= blocks), "lookup \(looked): \(before) → \(stored.blocksRead!) of \(blocks) blocks")
+            looked += 1
+        }
+        #expect(stored.isCheckedWhole && looked < order.count, "\(looked) lookups, \(stored.blocksRead!) of \(blocks) blocks read")
+        let read = stored.blocksRead!
+        for row in ids { #expect(stored.sequence(row.key) == row.sequence) }
+        for row in claims {
+            let claim = stored.claim(row.key)
+            #expect(claim?.fact == String(decoding: row.fact, as: UTF8.self) && claim?.author == String(decoding: row.author, as: UTF8.self))
+            #expect(claim?.retractedAt == (row.retracted == .max ? nil : row.retracted))
+        }
+        for i in 0..<2000 { #expect(stored.sequence(SHA256.hash(Array("absent \(i)".utf8))) == nil) }
+        #expect(stored.blocksRead! == read && stored.readFailure == nil)
+
+        // A byte in the middle of the claim rows, whose blocks id lookups never read: found by the
+        // whole check, which then leaves the table as it was, its failure kept.
+        let (_, open) = try Self.stored(table, damagedAt: ids.count * RuleTable.idRow + claims.count / 2 * RuleTable.claimRow)
+        let damaged = try open()
+        for i in order where !damaged.isCheckedWhole && damaged.readFailure == nil {
+            #expect(damaged.sequence(ids[i].key) == ids[i].sequence)
+        }
+        #expect(!damaged.isCheckedWhole)
+        let failure = try #require(damaged.readFailure)
+        #expect(failure.code == .usage && failure.message.contains("does not match its checksum"), "\(failure.message)")
+    }
+
     @Test("the Bloom filter lets about 1% of absent keys through, never a present one")
     func bloomFilter() throws {
         var random = SplitMix64(seed: 9)
