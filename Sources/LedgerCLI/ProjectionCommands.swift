@@ -209,11 +209,11 @@ struct FactsCommand: ParsableCommand {
             rejected or undecided under Dung's grounded semantics, where a counterclaim attacks \
             the claim it counters; affirming and denying claims attack each other; evidence \
             attacks each claim it contradicts; two evidence items attack each other when one \
-            supports a claim the other contradicts; evidence whose blob mismatches or whose \
-            signature or key is bad is excluded, and so is a claim whose own statement's signature \
-            or key is bad (no argument, no stance). Integrity codes: blob-missing:E, \
-            blob-mismatch:E, blob-unreadable:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
-            key-revoked-later:ID.
+            supports a claim the other contradicts; evidence whose blob is missing, unreadable or \
+            mismatched, or whose signature or key is bad, is excluded, and so is a claim whose \
+            own statement's signature or key is bad (no argument, no stance). Integrity codes: \
+            blob-missing:E, blob-mismatch:E, blob-unreadable:E, custody-gap:E, bad-signature:ID, \
+            key-invalid:ID, key-revoked-later:ID.
 
             JSON (--json), stable; members may be added, never renamed or removed:
               {"as_of": {"sequence", "entry_id", "accepted_at", "ledger_entries"},

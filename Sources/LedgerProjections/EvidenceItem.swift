@@ -138,12 +138,12 @@ public struct CustodyStep: Codable, Sendable, Equatable {
 public enum BlobState: String, Sendable, Hashable, Codable {
     /// Stored and matching the recorded hash and size.
     case present
-    /// Not stored (yet): reported, not a failure.
+    /// Not stored (yet): its integrity is not established, so it is excluded until it is stored.
     case missing
     /// Stored, but its hash or size differs from the record: integrity fails.
     case mismatched
-    /// Something is stored under its name that cannot be read as a file: reported, like a missing
-    /// blob, since it could not be checked.
+    /// Something is stored under its name that cannot be read as a file: like a missing blob, it
+    /// could not be checked.
     case unreadable
     /// Not checked (no blob store given).
     case unchecked
@@ -163,6 +163,17 @@ public enum BlobState: String, Sendable, Hashable, Codable {
         case .missing: self = .missing
         case .mismatched: self = .mismatched
         case .unreadable: self = .unreadable
+        }
+    }
+
+    /// Whether the item's integrity fails for its blob, which must be present and match its
+    /// hash (DESIGN: integrity covers "evidence blobs present and matching their hashes"): a blob
+    /// not stored, or not readable, could not be checked, and evidence no one can check decides
+    /// nothing until it can. Not for `unchecked`, where the caller asked for no blob checks.
+    var failsIntegrity: Bool {
+        switch self {
+        case .present, .unchecked: false
+        case .missing, .mismatched, .unreadable: true
         }
     }
 

@@ -41,13 +41,11 @@ public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
 ///    contradicts one claim attacks itself. So evidence is countered by conflicting evidence,
 ///    and supporting evidence defends its claim against contradicting evidence.
 ///
-/// Evidence whose integrity fails (blob present but mismatched, or a bad signature or key on
-/// `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing. So is a claim whose
-/// own statement (`claim.asserted` or `claim.countered`) has a bad signature or key: it is no
-/// argument and counts for no stance (``ClaimView/excluded``). A missing blob does
-/// not exclude evidence (a blob may arrive later; the recorded hash still commits to it) but
-/// shows as `blob-missing:E` (`blob-unreadable:E` when something unreadable is stored in its
-/// place). Statuses are Dung's grounded labelling of this graph.
+/// Evidence whose integrity fails (its blob missing, unreadable or mismatched, or a bad signature
+/// or key on `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing, until a
+/// blob that matches is stored. So is a claim whose own statement (`claim.asserted` or
+/// `claim.countered`) has a bad signature or key: it is no argument and counts for no stance
+/// (``ClaimView/excluded``). Statuses are Dung's grounded labelling of this graph.
 public struct FactView: Sendable {
     /// The fact as recorded.
     public var fact: DisputedFactsProjection.Fact
@@ -270,7 +268,7 @@ extension DisputedFactsProjection {
             for a in item.attestations { codes += keys.codes(for: a.signing) }
             if let code = blob.code(for: id) { codes.append(code) }
             evidenceCodes[id] = Array(Set(codes)).sorted()
-            if blob == .mismatched || item.signing.problem != nil { excluded.insert(id) }
+            if blob.failsIntegrity || item.signing.problem != nil { excluded.insert(id) }
         }
 
         // A claim whose own statement's signature or key fails is no argument.
@@ -284,6 +282,7 @@ extension DisputedFactsProjection {
         for a in fact.attestations { integrity += keys.codes(for: a.signing) }
         var active: [FactView.ClaimView] = []
         var retracted: [FactView.ClaimView] = []
+        let attackers = Set(claims.filter { $0.isActive && !excludedClaims.contains($0.claim) }.map(\.claim))
         for claim in claims {
             for s in claim.signings { integrity += keys.codes(for: s) }
             for a in claim.attestations { integrity += keys.codes(for: a.signing) }
@@ -294,7 +293,11 @@ extension DisputedFactsProjection {
                 active.append(FactView.ClaimView(claim: claim, status: nil, excluded: true, reason: "excluded: its statement's signature or key is not valid (\(problem))"))
             } else {
                 let argument = FactArgument.claim(claim.claim)
-                active.append(FactView.ClaimView(claim: claim, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
+                // Only the counterclaims that attack it: the fact's own, active and not excluded (a
+                // retracted or excluded one is listed as such among the fact's claims).
+                var shown = claim
+                shown.counteredBy = claim.counteredBy.filter(attackers.contains)
+                active.append(FactView.ClaimView(claim: shown, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
             }
         }
         var evidence: [FactView.EvidenceView] = []
@@ -306,9 +309,14 @@ extension DisputedFactsProjection {
             let argument = FactArgument.evidence(id)
             if excluded.contains(id) {
                 status = .excluded
-                reason = blobStates[id] == .mismatched
-                    ? "excluded: its stored blob does not match the SHA-256 and size the statement records (a changed file, or a wrong size in the statement: `ledger blob check` says which)"
-                    : "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
+                reason =
+                    switch blobStates[id] {
+                    case .mismatched:
+                        "excluded: its stored blob does not match the SHA-256 and size the statement records (a changed file, or a wrong size in the statement: `ledger blob check` says which)"
+                    case .missing: "excluded: its blob is not stored, so its content cannot be checked (`ledger blob add` stores it)"
+                    case .unreadable: "excluded: what is stored under its blob's name cannot be read, so its content cannot be checked (`ledger blob check` says what is there)"
+                    default: "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
+                    }
             } else if framework.arguments.contains(argument) {
                 status = EvidenceStatus(rawValue: labelling.label(of: argument).rawValue) ?? .undecided
                 reason = labelling.reason(for: argument, describe: describe)

@@ -57,6 +57,7 @@ struct DisputedFactsTests {
     func evidenceDecides() throws {
         let t = try deploymentCase()
         try t.attach("E-3", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        try t.storeBlob(TestLedger.evidenceBytes("E-3"))
         let fact = try t.fact("deployed")
         let idemia = try #require(fact.claims.first { $0.claim.claim == "C-idemia" })
         let amnesty = try #require(fact.claims.first { $0.claim.claim == "C-amnesty" })
@@ -67,7 +68,46 @@ struct DisputedFactsTests {
         #expect(idemia.claim.evidenceAgainst == ["E-3"])
         #expect(amnesty.claim.evidenceFor == ["E-3"])
         #expect(fact.evidence.map(\.status) == [.accepted])
+        #expect(fact.integrity.isEmpty)
+    }
+
+    @Test("evidence whose blob is not stored, or cannot be read, is excluded until a matching blob is stored")
+    func unstoredBlobExcluded() throws {
+        let t = try deploymentCase()
+        try t.attach("E-3", supports: ["C-amnesty"], contradicts: ["C-idemia"])
+        var fact = try t.fact("deployed")
         #expect(fact.integrity == ["blob-missing:E-3"])
+        #expect(fact.evidence.map(\.status) == [.excluded] && fact.evidence[0].blob == .missing)
+        #expect(fact.evidence[0].reason.hasPrefix("excluded: its blob is not stored"), "\(fact.evidence[0].reason)")
+        #expect(fact.claims.map(\.status) == [.undecided, .undecided])
+        // A directory where the blob belongs: unreadable, still excluded.
+        let path = BlobStore(ledgerDirectory: t.directory).path(for: SHA256.hash(TestLedger.evidenceBytes("E-3")))
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        fact = try t.fact("deployed")
+        #expect(fact.integrity == ["blob-unreadable:E-3"])
+        #expect(fact.evidence.map(\.status) == [.excluded] && fact.claims.map(\.status) == [.undecided, .undecided])
+        try FileManager.default.removeItem(atPath: path)
+        // The blob arrives: the evidence counts, and decides.
+        try t.storeBlob(TestLedger.evidenceBytes("E-3"))
+        fact = try t.fact("deployed")
+        #expect(fact.integrity.isEmpty && fact.evidence.map(\.status) == [.accepted])
+        #expect(fact.claims.map(\.status) == [.rejected, .accepted])
+    }
+
+    @Test("a claim is listed as countered by the counterclaims that still attack it, not by one retracted")
+    func counteredByActiveOnly() throws {
+        let t = try deploymentCase()
+        try t.counter("C-second", counters: "C-idemia", fact: "deployed", by: "amnesty", "affirms")
+        var idemia = try #require(try t.fact("deployed").claims.first { $0.claim.claim == "C-idemia" })
+        #expect(idemia.claim.counteredBy == ["C-amnesty", "C-second"])
+        try t.retract("C-amnesty", by: "amnesty")
+        let fact = try t.fact("deployed")
+        idemia = try #require(fact.claims.first { $0.claim.claim == "C-idemia" })
+        #expect(idemia.claim.counteredBy == ["C-second"])
+        #expect(fact.retractedClaims.map(\.claim.claim) == ["C-amnesty"])
+        // As of before the retraction, both still attacked it.
+        let before = try t.fact("deployed", to: .sequence(t.count - 2))
+        #expect(before.claims.first { $0.claim.claim == "C-idemia" }?.claim.counteredBy == ["C-amnesty", "C-second"])
     }
 
     @Test("countered evidence: evidence for the denial conflicts with evidence against it")
@@ -75,6 +115,7 @@ struct DisputedFactsTests {
         let t = try deploymentCase()
         try t.attach("E-1", supports: ["C-amnesty"], contradicts: ["C-idemia"])
         try t.attach("E-2", supports: ["C-idemia"])
+        for e in ["E-1", "E-2", "E-4"] { try t.storeBlob(TestLedger.evidenceBytes(e)) }
         let fact = try t.fact("deployed")
         #expect(fact.claims.map(\.status) == [.undecided, .undecided])
         #expect(fact.evidence.map(\.status) == [.undecided, .undecided])
