@@ -19,8 +19,9 @@ struct LedgerTool: ParsableCommand {
 
             EXIT STATUS (the same for every command):
               0  success: for verify, the ledger is intact; for a command that \
-            replays it (facts, fact, parties, replay), every record replayed links to the one before \
-            and the index shows none changed since it was written
+            replays it (facts, fact, parties, replay), every record replayed (after the snapshot it \
+            starts from, if any) links to the one before and the index shows none changed since it \
+            was written
               1  verification failed: damage found, a signature or proof is invalid, the log \
             holds event types this version does not know, a requirement given to verify is not met \
             (--origin, --witnesses-required), or a statement was rejected (nothing was appended)
