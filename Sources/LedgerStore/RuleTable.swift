@@ -56,6 +56,9 @@ final class RuleTable: @unchecked Sendable {
 
     /// The first read that failed, if any; the lookup it served answered "not found".
     private(set) var readFailure: LedgerError?
+    /// How many lookups in a saved state's tables went on to read rows (see
+    /// ``checkWholeIfReadOften(_:)``).
+    private var rowLookups = 0
 
     var rowCount: Int { ids.rows + claims.rows }
     /// The tables' size in bytes.
@@ -242,8 +245,9 @@ final class RuleTable: @unchecked Sendable {
                 if readFailure == nil { readFailure = error }
                 return nil
             }
-            defer { checkWholeIfReadOften(stored) }
             guard let rows else { return nil }
+            rowLookups += 1
+            defer { checkWholeIfReadOften(stored) }
             // Read a 4 KiB block at a time, each block checked whole, only as far as the key can
             // lie: the rows are sorted, so a lookup stops at the first row past its key. A run of 64
             // rows spans two blocks half the time (id rows) or more (claim rows).
@@ -261,21 +265,23 @@ final class RuleTable: @unchecked Sendable {
         }
     }
 
-    /// Once lookups have read, a 4 KiB block at a time, as many blocks as half the tables hold,
-    /// checks the tables whole and reads them from then on as a table written here is: at most 16
-    /// rows in one `pread`, unchecked. Each block read costs a `pread` and the SHA-256 of 4 KiB;
-    /// reading and checking every block in order, then taking every 16th key, costs about as
-    /// much as reading half of them one at a time. A writer appending on to a large ledger gets
-    /// there (batched appends onto a million entries spent nearly half their rules' time in
-    /// those reads); a single append or `verify --since` never does. A failure is kept as
-    /// ``readFailure``, as a block's is.
+    /// Once as many lookups have read rows as half the tables' 4 KiB blocks, checks the tables
+    /// whole and reads them from then on as a table written here is: at most 16 rows in one
+    /// `pread`, unchecked. Such a lookup reads one or two blocks of rows (in a large table, rarely
+    /// cached), each with a `pread` and the SHA-256 of 4 KiB; reading and checking every block in
+    /// order, then every row's key, costs about as much as reading half of them one at a time. A
+    /// writer appending on to a large ledger gets there (batched appends onto a million entries
+    /// spent nearly half their rules' time in those reads); a single append or `verify --since`
+    /// never does. Counted in lookups, not reads, so that every reader of the file gets there at
+    /// the same lookup whatever it caches (the read-ahead's answers the same as the one it reads
+    /// ahead of). A failure is kept as ``readFailure``, as a block's is.
     private func checkWholeIfReadOften(_ stored: StoredTables) {
-        guard readFailure == nil, stored.blocksRead * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
+        guard readFailure == nil, rowLookups * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
         do throws(LedgerError) {
             try stored.checkWhole()
             let layout = stored.layout
-            let idIndex = try rowIndex(ids, rowSize: Self.idRow, filter: layout.idFilter)
-            let claimIndex = try rowIndex(claims, rowSize: Self.claimRow, filter: layout.claimFilter)
+            let idIndex = try rowIndex(ids, rowSize: Self.idRow, filter: layout.idFilter, in: stored)
+            let claimIndex = try rowIndex(claims, rowSize: Self.claimRow, filter: layout.claimFilter, in: stored)
             stored.dropCaches()
             index = .checked(stored, ids: idIndex, claims: claimIndex)
         } catch {
@@ -284,13 +290,19 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// The in-memory index of a region of a saved state's table checked whole: the key of every
-    /// 16th row, and the Bloom filter it stores at `filter` (from the tables' start).
-    private func rowIndex(_ region: Region, rowSize: Int, filter: (offset: Int, blocks: Int)) throws(LedgerError) -> RowIndex {
+    /// 16th row, and the Bloom filter it stores at `filter` (from the tables' start). Every row's
+    /// key must follow the one before, as the lookups from memory assume: checksums made to match
+    /// forged rows are refused here.
+    private func rowIndex(_ region: Region, rowSize: Int, filter: (offset: Int, blocks: Int), in stored: StoredTables) throws(LedgerError) -> RowIndex {
         var reader = SequentialReader(file: file, end: strings.offset)
         var fences: [Digest] = []
         fences.reserveCapacity((region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows)
-        for row in stride(from: 0, to: region.rows, by: RowIndex.fenceRows) {
-            fences.append(try reader.withBytes(at: region.offset + row * rowSize, count: 32) { Digest(loadingFrom: $0) })
+        var previous: Digest?
+        for row in 0..<region.rows {
+            let key = try reader.withBytes(at: region.offset + row * rowSize, count: 32) { Digest(loadingFrom: $0) }
+            if let previous, !(previous < key) { throw stored.damaged("its rows are out of order at row \(row)") }
+            if row % RowIndex.fenceRows == 0 { fences.append(key) }
+            previous = key
         }
         let count = filter.blocks * StoredTables.blockBytes
         let bits = try file.read(at: UInt64(ids.offset + filter.offset), count: count)

@@ -246,7 +246,8 @@ final class StoredTables {
         return damaged("block \(number) of its tables (bytes \(first)–\(first + count - 1)) does not match its checksum")
     }
 
-    private func damaged(_ what: String) -> LedgerError {
+    /// The tables are not usable for `what`.
+    func damaged(_ what: String) -> LedgerError {
         LedgerError(.usage, "\(name) is not usable: \(what). \(remedy)")
     }
 

@@ -390,17 +390,22 @@ struct RuleStateStorageTests {
             bytes.withUnsafeBytes { hashes.add($0) }
             try file.write(bytes, at: 8)
             try file.write(hashes.finish(), at: UInt64(8 + layout.covered))
-            let checked = try open()
-            let unchecked = try #require(checked.cacheWarmer())
             var wrong = 0
-            for row in ids {
-                let answer = checked.sequence(row.key)
-                if answer != unchecked.sequence(row.key) || (answer != nil && answer != row.sequence) { wrong += 1 }
-                if answer == nil { misled += 1 }
+            // A few lookups a reader, so that each is read block by block (many more and it would
+            // be checked whole and read as a table written here: ``storedTableCheckedWhole``).
+            for start in stride(from: 0, to: ids.count, by: 16) {
+                let checked = try open()
+                let unchecked = try #require(checked.cacheWarmer())
+                for row in ids[start..<min(start + 16, ids.count)] {
+                    let answer = checked.sequence(row.key)
+                    if answer != unchecked.sequence(row.key) || (answer != nil && answer != row.sequence) { wrong += 1 }
+                    if answer == nil { misled += 1 }
+                }
+                #expect(!checked.isCheckedWhole && !unchecked.isCheckedWhole)
+                #expect((checked.readFailure == nil) == (unchecked.readFailure == nil), "trial \(trial)")
             }
             #expect(wrong == 0, "trial \(trial)")
-            #expect((checked.readFailure == nil) == (unchecked.readFailure == nil), "trial \(trial)")
-            try checked.checkWhole()
+            try open().checkWhole()
         }
         // The forged keys led lookups astray (to another run of rows, or to a refusal).
         #expect(misled > 0)
@@ -446,11 +451,11 @@ struct RuleStateStorageTests {
         let stored = try Self.stored(table).open()
         var looked = 0
         while !stored.isCheckedWhole, looked < order.count {
-            let before = stored.blocksRead!
             #expect(stored.sequence(ids[order[looked]].key) == ids[order[looked]].sequence)
-            // Checked whole at the lookup that took the blocks read to half the tables', not before.
-            #expect(stored.isCheckedWhole == (stored.blocksRead! * 2 >= blocks), "lookup \(looked): \(before) → \(stored.blocksRead!) of \(blocks) blocks")
             looked += 1
+            // Checked whole at the lookup of rows that made half as many as the tables' blocks,
+            // not before.
+            #expect(stored.isCheckedWhole == (looked * 2 >= blocks), "lookup \(looked) of rows, \(blocks) blocks")
         }
         #expect(stored.isCheckedWhole && looked < order.count, "\(looked) lookups, \(stored.blocksRead!) of \(blocks) blocks read")
         let read = stored.blocksRead!
@@ -473,6 +478,25 @@ struct RuleStateStorageTests {
         #expect(!damaged.isCheckedWhole)
         let failure = try #require(damaged.readFailure)
         #expect(failure.code == .usage && failure.message.contains("does not match its checksum"), "\(failure.message)")
+
+        // Two id rows swapped, their checksums made to match: refused when checked whole, since a
+        // lookup from memory relies on the order.
+        let (file, reopen) = try Self.stored(table)
+        let layout = table.storedLayout
+        var bytes = try file.read(at: 8, count: layout.covered)
+        let (a, b) = (15_000 * RuleTable.idRow, 15_001 * RuleTable.idRow)
+        let first = Array(bytes[a..<(a + RuleTable.idRow)])
+        bytes.replaceSubrange(a..<(a + RuleTable.idRow), with: bytes[b..<(b + RuleTable.idRow)])
+        bytes.replaceSubrange(b..<(b + RuleTable.idRow), with: first)
+        var hashes = StoredTables.BlockHasher(salt: table.digest)
+        bytes.withUnsafeBytes { hashes.add($0) }
+        try file.write(bytes, at: 8)
+        try file.write(hashes.finish(), at: UInt64(8 + layout.covered))
+        let forged = try reopen()
+        for i in order.prefix(blocks / 2 + 1) where forged.readFailure == nil { _ = forged.sequence(ids[i].key) }
+        #expect(!forged.isCheckedWhole)
+        let refusal = try #require(forged.readFailure)
+        #expect(refusal.code == .usage && refusal.message.contains("its rows are out of order at row 15001"), "\(refusal.message)")
     }
 
     @Test("the Bloom filter lets about 1% of absent keys through, never a present one")
