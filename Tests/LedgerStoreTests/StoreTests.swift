@@ -93,8 +93,11 @@ struct AppendTests {
 
 @Suite("Rejections leave the log byte-identical")
 struct RejectionTests {
-    /// Appends `envelope`, expects `code`, and checks the log is unchanged.
-    func expectRejected(_ f: Fixture, _ envelopes: [Envelope], _ code: LedgerError.Code, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// Appends `envelope`, expects `code` (and a message containing `message`, if given), and
+    /// checks the log is unchanged.
+    func expectRejected(
+        _ f: Fixture, _ envelopes: [Envelope], _ code: LedgerError.Code, message: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let before = try f.logBytes()
         do {
             try f.append(envelopes)
@@ -102,6 +105,9 @@ struct RejectionTests {
         } catch let error as LedgerError {
             #expect(error.code == code, "got \(error.code.name): \(error.message)", sourceLocation: sourceLocation)
             #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
+            if let message {
+                #expect(error.message.contains(message), "\(error.message)", sourceLocation: sourceLocation)
+            }
         }
         #expect(try f.logBytes() == before, "the log changed", sourceLocation: sourceLocation)
         #expect(try Verifier.verify(directory: f.directory).isIntact, sourceLocation: sourceLocation)
