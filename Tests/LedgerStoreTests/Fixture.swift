@@ -101,6 +101,30 @@ final class Fixture {
         _ = try Repair.rebuildDerived(directory: directory)
     }
 
+    /// Writes `envelopes` into the log after its last record, one record each and unchecked, as
+    /// someone with write access to the files could, then rebuilds the derived files over them
+    /// (``rebuildDerivedOverForgery(_:)``), so that only verification's own checks can tell.
+    /// - Returns: the records' sequence numbers.
+    @discardableResult
+    func appendRaw(_ envelopes: [Envelope]) throws -> [UInt64] {
+        var lines = try logLines()
+        guard let lastLine = lines.last else { throw LedgerError(.usage, "the log is empty") }
+        var sequence = try Record(stored: lastLine).sequence
+        var previous = Record.entryID(of: lastLine)
+        var sequences: [UInt64] = []
+        for envelope in envelopes {
+            sequence += 1
+            // Accepted after it was signed (``time()`` only goes forwards), in a batch of its own.
+            let bytes = Record(sequence: sequence, previous: previous, acceptedAt: time(), batchEnd: sequence, envelope: envelope).encoded()
+            lines.append(bytes)
+            previous = Record.entryID(of: bytes)
+            sequences.append(sequence)
+        }
+        try writeLines(lines)
+        try Self.rebuildDerivedOverForgery(directory)
+        return sequences
+    }
+
     func logBytes() throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: logPath))) }
 
     func writeLog(_ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: logPath)) }

@@ -59,6 +59,23 @@ struct TamperTests {
         }
     }
 
+    /// What the rules refuse at append, written straight into the log: the ledger's own key
+    /// checks must find it, and must not honour the key it adds.
+    @Test("a key.added by an investigator for another party is role-not-allowed at its entry, and what the key then signs is by an unknown key")
+    func forgedKeyRecord() throws {
+        let f = try Fixture()
+        try f.populate()
+        let forger = Fixture.key(42)
+        let forged = try f.sign(["type": "key.added", "id": "k-forged", "party": "other", "key": Base64.encode(forger.publicKey.rawRepresentation)], as: "inv")
+        let claim = try f.sign(["type": "claim.asserted", "id": "c9", "claim": "c9", "fact": "f1", "stance": "affirms", "statement": "Forged."], as: "other", key: forger)
+        let sequences = try f.appendRaw([forged, claim])
+        let found = try findings(f)
+        #expect(found.map(\.code) == [.roleNotAllowed, .unknownKey], "\(found)")
+        #expect(found.map(\.sequence) == sequences, "\(found)")
+        #expect(found.first?.message.contains("Only \"other\" itself or an admin may change its keys, not \"inv\"") == true, "\(found)")
+        #expect(found.last?.message.contains("signature 0 is by key \(forger.publicKey.keyID.shortHex()), which is not registered") == true, "\(found)")
+    }
+
     /// The index and the tree rebuilt from the forged log agree with it, and so does every link:
     /// only the signature check can tell.
     @Test("a changed statement in the last record, its derived files rebuilt, is found by its signature alone")
