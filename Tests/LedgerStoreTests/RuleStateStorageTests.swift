@@ -523,7 +523,9 @@ struct RuleStateStorageTests {
         #expect(merged.claims.rows == 1 && merged.ids.rows == 2)
         #expect(merged.claim(shared)?.retractedAt == 9)
         #expect(merged.sequence(RuleTable.key(IDKind.event.rawValue, "s1")) == 1 && merged.sequence(RuleTable.key(IDKind.event.rawValue, "s2")) == 9)
-        #expect(try RuleTable.merge([newer, older], in: directory).claim(shared)?.retractedAt == nil)
+        // The claim must be there: a missing claim would make `?.retractedAt == nil` hold too.
+        let olderWins = try #require(try RuleTable.merge([newer, older], in: directory).claim(shared))
+        #expect(olderWins.retractedAt == nil && olderWins.fact == "f1" && olderWins.author == "inv")
     }
 
     @Test("a temporary directory that cannot be written stops verification with a message naming it and TMPDIR")
