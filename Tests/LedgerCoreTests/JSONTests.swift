@@ -257,6 +257,24 @@ struct DSSETests {
         let pae = Envelope.pae(payloadType: "t", payload: Array("é".utf8))
         #expect(String(decoding: pae, as: UTF8.self) == "DSSEv1 1 t 2 é")
     }
+
+    @Test("a signature's keyid is SHA-256 of the raw 32-byte public key, in lowercase hex")
+    func keyIDKnownAnswer() throws {
+        // RFC 8032 §7.1 TEST 1: secret key 9d61…7f60, public key d75a…511a. The keyid reproduces with
+        // `printf d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a | xxd -r -p | sha256sum`.
+        let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+        let keyID = "21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9"
+        let digits = Array(seed)
+        let key = try SigningKey(seed: stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...($0 + 1)]), radix: 16) ?? 0 })
+        #expect(Base64.encode(key.publicKey.rawRepresentation) == "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+        #expect(key.publicKey.keyID.hexString == keyID)
+        var envelope = Envelope(payload: Array("{}".utf8), signatures: [])
+        try envelope.sign(with: key)
+        #expect(envelope.signatures.map(\.keyID.hexString) == [keyID])
+        let text = String(decoding: envelope.jsonBytes, as: UTF8.self)
+        #expect(text.contains("\"keyid\":\"\(keyID)\""), "\(text)")
+        #expect(try Envelope(jsonText: envelope.jsonBytes).signatures.first?.keyID.hexString == keyID)
+    }
 }
 
 @Suite("RFC 3339 times")
