@@ -53,7 +53,7 @@ let package = Package(
             name: "LedgerCLITests", dependencies: ["LedgerCLI", "LedgerCore", "LedgerCrypto", "LedgerProjections", "LedgerStore"],
             swiftSettings: settings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCrypto"], swiftSettings: settings),
-        .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto"], swiftSettings: settings),
+        .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "LedgerCore"], swiftSettings: settings),
         .target(name: "LedgerMerkle", dependencies: ["LedgerCrypto"], swiftSettings: settings),
         .testTarget(name: "LedgerMerkleTests", dependencies: ["LedgerMerkle", "LedgerCrypto", "LedgerCore", "LedgerStore"], swiftSettings: settings),
         .testTarget(

@@ -27,6 +27,18 @@ struct SampleCaseTests {
         return out
     }
 
+    @Test("separate processes print the same bytes: no answer depends on the order of a hash table, whose seed differs from process to process")
+    func sameBytesAcrossProcesses() throws {
+        var commands: [[String]] = [["facts", "--json"], ["facts"], ["parties", "--json"], ["fact", "idemia-system-deployed", "--json"], ["fact", "idemia-system-deployed"]]
+        for projection in ["disputed-facts", "timeline", "evidence-index", "parties-and-keys"] { commands.append(["replay", "--projection", projection, "--json"]) }
+        for command in commands {
+            let arguments = [command[0], Self.sample] + command.dropFirst() + ["--no-snapshots"]
+            let outputs = try (0..<3).map { _ in try CLI.run(arguments) }
+            #expect(outputs.allSatisfy { $0.status == 0 && !$0.stdout.isEmpty }, "\(command)")
+            #expect(Set(outputs.map(\.stdout)).count == 1, "\(command)")
+        }
+    }
+
     @Test("every fact of the case has the expected dispute status, claim statuses and finding")
     func statuses() throws {
         let facts = try facts()

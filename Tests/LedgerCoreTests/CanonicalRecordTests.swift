@@ -12,7 +12,7 @@ struct CanonicalRecordTests {
     func agreesWithTheGeneralReader() throws {
         let lines = try Data(contentsOf: Self.sampleLog).split(separator: 0x0a).map { [UInt8]($0) }
         #expect(lines.count == 40)
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: 107)
         var accepted = 0
         for line in lines {
             let fast = try #require(canonical(line), "a canonical sample record is not read in one pass")

@@ -25,7 +25,7 @@ struct JSONTests {
 
     @Test("members come in the order written, and agree with the parsed object; duplicates are refused however many members")
     func members() throws {
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: 103)
         for count in [0, 1, 5, 15, 16, 17, 40, 200] {
             let names = (0..<count).map { "k\($0)" }.shuffled(using: &random)
             let text = "{" + names.enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}"
@@ -195,7 +195,7 @@ struct Base64Tests {
 
     @Test("every length decodes in each accepted spelling; mixing alphabets anywhere is refused")
     func spellings() {
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: 104)
         for length in 0..<80 {
             let input = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
             let standard = Base64.encode(input)
@@ -287,7 +287,7 @@ struct TimestampTests {
         #expect(Timestamp(rfc3339: "2020-09-21T08:00:00.250Z")?.rfc3339 == "2020-09-21T08:00:00.25Z")
         #expect(Timestamp(rfc3339: "2000-02-29T23:59:59Z")?.rfc3339 == "2000-02-29T23:59:59Z")
         #expect(Timestamp(rfc3339: "1969-12-31T23:59:59Z")?.seconds == -1)
-        var generator = SystemRandomNumberGenerator()
+        var generator = SplitMix64(seed: 105)
         for _ in 0..<1000 {
             let random = Timestamp(seconds: Int64.random(in: -62_000_000_000...250_000_000_000, using: &generator), nanoseconds: Int32.random(in: 0..<1_000_000_000, using: &generator))
             #expect(Timestamp(rfc3339: random.rfc3339) == random, "\(random.seconds)")
@@ -299,7 +299,7 @@ struct TimestampTests {
         func canonical(_ text: String) -> Timestamp? {
             Array(text.utf8).withUnsafeBufferPointer { Timestamp(canonicalRFC3339Bytes: $0) }
         }
-        var generator = SystemRandomNumberGenerator()
+        var generator = SplitMix64(seed: 106)
         for _ in 0..<2000 {
             // Whole seconds, and fractions of one to nine digits.
             let nanoseconds = [0, 100_000_000, 120_000_000, 123_456_789, 5, 500][Int.random(in: 0..<6, using: &generator)]

@@ -139,15 +139,15 @@ struct SavedStateTests {
         try Self.saveAtTrusted(f, trusted: trusted, to: path)
         let trustedSize = try Self.verifier().verify(trusted).size
         Self.expectRefused("is for \(trustedSize) entries") {
-            try Verifier.verify(directory: f.directory, since: newest, verifier: Self.verifier(), state: SavedState(path: path))
+            _ = try Verifier.verify(directory: f.directory, since: newest, verifier: Self.verifier(), state: SavedState(path: path))
         }
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[20] ^= 0x01
         let damaged = f.root.appendingPathComponent("damaged.state").path
         try bytes.write(to: URL(fileURLWithPath: damaged))
-        Self.expectRefused("its header is damaged (checksum)") { try SavedState(path: damaged) }
+        Self.expectRefused("its header is damaged (checksum)") { _ = try SavedState(path: damaged) }
         try Data(bytes.prefix(40)).write(to: URL(fileURLWithPath: damaged))
-        Self.expectRefused("it is too short") { try SavedState(path: damaged) }
+        Self.expectRefused("it is too short") { _ = try SavedState(path: damaged) }
         // Every byte of the header and its checksum is covered; a length past the file is refused.
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         let headerEnd = 16 + Int(original[8]) + Int(original[9]) << 8 + 32
@@ -183,12 +183,12 @@ struct SavedStateTests {
         var old = original
         old.replaceSubrange(0..<8, with: Array("ELSTATE1".utf8))
         try old.write(to: URL(fileURLWithPath: damaged))
-        Self.expectRefused("saved by an earlier version of ledger") { try SavedState(path: damaged) }
+        Self.expectRefused("saved by an earlier version of ledger") { _ = try SavedState(path: damaged) }
         for length: UInt64 in [.max, .max >> 1, UInt64(original.count)] {
             var long = original
             long.replaceSubrange(8..<16, with: withUnsafeBytes(of: length.littleEndian) { Data($0) })
             try long.write(to: URL(fileURLWithPath: damaged))
-            Self.expectRefused("its header is longer than the file") { try SavedState(path: damaged) }
+            Self.expectRefused("its header is longer than the file") { _ = try SavedState(path: damaged) }
         }
 
         // The entry just before the trusted checkpoint is rewritten (canonically, one second
