@@ -64,7 +64,8 @@ struct ReliabilityTests {
         try f.writeLines(lines)
         let damaged = try f.logBytes()
         try FileManager.default.removeItem(at: index)
-        #expect(throws: LedgerError(.damagedLog, "")) { try Repair.rebuildDerived(directory: f.directory) }
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try Repair.rebuildDerived(directory: f.directory) }
+        #expect(refusal?.message.contains("a complete record with sequence 3 stands where entry 2 should") == true, "\(refusal?.message ?? "")")
         #expect(try f.logBytes() == damaged)
     }
 
@@ -218,7 +219,8 @@ struct RecoveryEdgeCaseTests {
         lost += withUnsafeBytes(of: UInt32(300).bigEndian) { Data($0) } + Data([0xab, 0xcd, 0xef, 0x01])
         let longer = good + lost
         try longer.write(to: url)
-        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        let writer = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(writer?.message.contains("were acknowledged and are gone") == true, "\(writer?.message ?? "")")
         #expect(try Verifier.verify(directory: f.directory).findings.contains { $0.message.contains("were acknowledged and are gone") })
         let refusal = #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
         #expect(refusal?.code == .damagedLog && refusal?.message.contains("records 11 entries, but the log holds only 10 of them") == true, "\(String(describing: refusal))")

@@ -357,7 +357,8 @@ struct TimeAndStateRuleTests {
         let late = Timestamp(seconds: accepted.seconds + LedgerState.allowedClockSkew + 1)
         let envelope = try f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv", time: late)
         let before = try f.logBytes()
-        #expect(throws: LedgerError(.invalidEvent, "")) { try f.writer().append([envelope], acceptedAt: accepted) }
+        let refusal = #expect(throws: LedgerError(.invalidEvent, "")) { try f.writer().append([envelope], acceptedAt: accepted) }
+        #expect(refusal?.message.contains("after the ledger accepted it") == true, "\(refusal?.message ?? "")")
         #expect(try f.logBytes() == before)
         let withinSkew = try f.sign(["type": "fact.opened", "id": "o2", "fact": "f2", "proposition": "P"], as: "inv", time: Timestamp(seconds: accepted.seconds + 60))
         try f.writer().append([withinSkew], acceptedAt: accepted)
@@ -367,9 +368,10 @@ struct TimeAndStateRuleTests {
     func entryIDSpelling() throws {
         let f = try Fixture()
         let entry = try Ledger(directory: f.directory).entryID(at: 1).hexString
-        #expect(throws: LedgerError(.malformedEvent, "")) {
+        let refusal = #expect(throws: LedgerError(.malformedEvent, "")) {
             try f.append(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": entry.uppercased(), "kind": "reviewed"], as: "rev")
         }
+        #expect(refusal?.message.contains("in capitals") == true, "\(refusal?.message ?? "")")
         try f.append(["type": "attestation.made", "id": "a1", "attestation": "a1", "target": entry, "kind": "reviewed"], as: "rev")
     }
 
@@ -378,9 +380,10 @@ struct TimeAndStateRuleTests {
         let f = try Fixture()
         try f.populate()
         try f.append(["type": "claim.retracted", "id": "r1", "claim": "c1", "reason": "withdrawn"], as: "sub")
-        #expect(throws: LedgerError(.invalidEvent, "")) {
+        let refusal = #expect(throws: LedgerError(.invalidEvent, "")) {
             try f.append(["type": "evidence.attached", "id": "e2", "evidence": "e2", "sha256": Digest.zero.hexString, "size": 1, "media_type": "x/y", "title": "t", "contradicts": ["c1"]], as: "inv")
         }
+        #expect(refusal?.message.contains("refers to claim \"c1\", retracted at entry") == true, "\(refusal?.message ?? "")")
     }
 }
 

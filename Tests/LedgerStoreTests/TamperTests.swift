@@ -119,7 +119,8 @@ struct TamperTests {
         let found = try findings(f)
         #expect(found.first?.sequence == 5)
         #expect(found.first?.message.contains("Expected sequence 5, found 6") == true)
-        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
+        #expect(refusal?.message.contains("a complete record with sequence 6 stands where entry 5 should") == true, "\(refusal?.message ?? "")")
     }
 
     @Test("two records swapped")
@@ -145,8 +146,10 @@ struct TamperTests {
         let found = try findings(f)
         #expect(found.first?.sequence == 10)
         #expect(found.first?.message.contains("Expected sequence 10, found 3") == true)
-        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
-        #expect(throws: LedgerError(.damagedLog, "")) { try Ledger(directory: f.directory) }
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory) }
+        #expect(refusal?.message.contains("a complete record with sequence 3 stands where entry 10 should") == true, "\(refusal?.message ?? "")")
+        let reader = #expect(throws: LedgerError(.damagedLog, "")) { try Ledger(directory: f.directory) }
+        #expect(reader?.message.contains("a complete record with sequence 3 stands where entry 10 should") == true, "\(reader?.message ?? "")")
     }
 
     @Test("an acknowledged record cut mid-way is damage: verify reports it, writers refuse and change nothing")
@@ -161,7 +164,8 @@ struct TamperTests {
             let found = try findings(f)
             #expect(found.first?.sequence == 9, "cut \(cut)")
             #expect(found.contains { $0.message.contains("were acknowledged and are gone") }, "cut \(cut)")
-            #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+            let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+            #expect(refusal?.message.contains("entries 9…9 were acknowledged and are gone") == true, "cut \(cut): \(refusal?.message ?? "")")
             #expect(try f.logBytes() == Array(full[..<(lastStart + cut)]), "a refused writer changed the log")
             try f.writeLog(full)
         }
@@ -206,7 +210,8 @@ struct TamperTests {
         let found = try findings(f)
         #expect(found.contains { $0.sequence == 9 && $0.message.contains("changed after it was written") })
         let before = try f.logBytes()
-        #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(refusal?.message.contains("recorded entry 9 as another record") == true, "\(refusal?.message ?? "")")
         #expect(try f.logBytes() == before)
     }
 
