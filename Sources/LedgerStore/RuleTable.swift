@@ -49,8 +49,10 @@ final class RuleTable: @unchecked Sendable {
         case memory(ids: RowIndex, claims: RowIndex)
         /// In the table's file, read as needed.
         case stored(StoredTables)
-        /// A saved state's tables checked whole (``checkWholeIfReadOften(_:)``): read since as a
-        /// table written here is, with the same index in memory.
+        /// A saved state's tables checked whole (``checkWholeIfReadOften(_:)``): its rows read
+        /// since as a table written here reads them, with the same index in memory and a digest
+        /// of each run of 16 rows to check them against; its strings still a checked block at a
+        /// time.
         case checked(StoredTables, ids: RowIndex, claims: RowIndex)
     }
 
@@ -139,11 +141,11 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// Checks a saved state's tables whole before they are read front to back, unchecked, to be
-    /// merged: a damaged row must not be copied into a new state. Nothing to do for a table
-    /// written here, or one checked whole already.
+    /// merged: a damaged row must not be copied into a new state (again if it was checked whole
+    /// for its lookups: the file may have changed since). Nothing to do for a table written here.
     /// A failure is kept as ``readFailure`` too: lookups answered before it cannot be relied on.
     func checkWhole() throws(LedgerError) {
-        guard case let .stored(stored) = index else { return }
+        guard let stored = index.stored else { return }
         do throws(LedgerError) {
             try stored.checkWhole()
         } catch {
@@ -206,7 +208,7 @@ final class RuleTable: @unchecked Sendable {
     /// ``readFailure`` set) if they cannot all be read.
     private func read(_ count: Int, at offset: Int) -> [UInt8]? {
         do throws(LedgerError) {
-            if case let .stored(stored) = index { return try stored.read(count, at: offset - ids.offset) }
+            if let stored = index.stored { return try stored.read(count, at: offset - ids.offset) }
             let bytes = try file.read(at: UInt64(offset), count: count)
             if bytes.count == count { return bytes }
             throw damaged("it ended early")
@@ -231,6 +233,9 @@ final class RuleTable: @unchecked Sendable {
             return withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { buffer -> [UInt8]? in
                 do throws(LedgerError) {
                     guard try file.read(into: buffer, at: UInt64(region.offset + rows.lowerBound * rowSize)) == count else { throw damaged("it ended early") }
+                    guard index.matchesDigest(UnsafeRawBufferPointer(buffer), of: rows) else {
+                        throw damaged("rows \(rows.lowerBound)–\(rows.upperBound - 1) of its \(claims ? "claims" : "ids") are not what they were when it was checked whole")
+                    }
                 } catch {
                     if readFailure == nil { readFailure = error }
                     return nil
@@ -266,17 +271,20 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// Once as many lookups have read rows as half the tables' 4 KiB blocks, checks the tables
-    /// whole and reads them from then on as a table written here is: at most 16 rows in one
-    /// `pread`, unchecked. Such a lookup reads one or two blocks of rows (in a large table, rarely
-    /// cached), each with a `pread` and the SHA-256 of 4 KiB; reading and checking every block in
-    /// order, then every row's key, costs about as much as reading half of them one at a time. A
-    /// writer appending on to a large ledger gets there (batched appends onto a million entries
-    /// spent nearly half their rules' time in those reads); a single append or `verify --since`
-    /// never does. Counted in lookups, not reads, so that every reader of the file gets there at
-    /// the same lookup whatever it caches (the read-ahead's answers the same as the one it reads
-    /// ahead of). A failure is kept as ``readFailure``, as a block's is.
+    /// whole and reads their rows from then on as a table written here is: at most 16 rows in one
+    /// `pread`, each run of 16 checked against a digest taken when the tables were checked (its
+    /// SHA-256's first 8 bytes), so that a file changed since is refused, as a block is. Such a
+    /// lookup read one or two blocks of rows (in a large table, rarely cached), each with a
+    /// `pread` and the SHA-256 of 4 KiB; reading and checking every block in order, then every
+    /// row, costs about as much as reading half of them one at a time. A writer appending on to a
+    /// large ledger gets there (batched appends onto a million entries spent nearly half their
+    /// rules' time in those reads), as does `verify --since` over more new entries than about a
+    /// quarter of the state's blocks; a single append does not. Counted in lookups, not reads,
+    /// so that it never depends on what a reader caches. Not for a reader that checks nothing
+    /// (the read-ahead's: its answers are not used). A failure is kept as ``readFailure``, as a
+    /// block's is.
     private func checkWholeIfReadOften(_ stored: StoredTables) {
-        guard readFailure == nil, rowLookups * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
+        guard stored.checksBlocks, readFailure == nil, rowLookups * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
         do throws(LedgerError) {
             try stored.checkWhole()
             let layout = stored.layout
@@ -290,24 +298,34 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// The in-memory index of a region of a saved state's table checked whole: the key of every
-    /// 16th row, and the Bloom filter it stores at `filter` (from the tables' start). Every row's
-    /// key must follow the one before, as the lookups from memory assume: checksums made to match
-    /// forged rows are refused here.
+    /// 16th row, a digest of every run of 16 rows, and the Bloom filter it stores at `filter`
+    /// (from the tables' start). Every row's key must follow the one before, as the lookups from
+    /// memory assume: checksums made to match forged rows are refused here.
     private func rowIndex(_ region: Region, rowSize: Int, filter: (offset: Int, blocks: Int), in stored: StoredTables) throws(LedgerError) -> RowIndex {
         var reader = SequentialReader(file: file, end: strings.offset)
+        let runs = (region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows
         var fences: [Digest] = []
-        fences.reserveCapacity((region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows)
+        var digests: [UInt64] = []
+        fences.reserveCapacity(runs)
+        digests.reserveCapacity(runs)
         var previous: Digest?
-        for row in 0..<region.rows {
-            let key = try reader.withBytes(at: region.offset + row * rowSize, count: 32) { Digest(loadingFrom: $0) }
-            if let previous, !(previous < key) { throw stored.damaged("its rows are out of order at row \(row)") }
-            if row % RowIndex.fenceRows == 0 { fences.append(key) }
-            previous = key
+        for run in 0..<runs {
+            let first = run * RowIndex.fenceRows
+            let count = min(RowIndex.fenceRows, region.rows - first)
+            try reader.withBytes(at: region.offset + first * rowSize, count: count * rowSize) { (raw) throws(LedgerError) in
+                for at in stride(from: 0, to: raw.count, by: rowSize) {
+                    let key = Digest(loadingFrom: raw, at: at)
+                    if let previous, !(previous < key) { throw stored.damaged("its rows are out of order at row \(first + at / rowSize)") }
+                    previous = key
+                }
+                fences.append(Digest(loadingFrom: raw, at: 0))
+                digests.append(RowIndex.digest(raw))
+            }
         }
         let count = filter.blocks * StoredTables.blockBytes
         let bits = try file.read(at: UInt64(ids.offset + filter.offset), count: count)
         guard bits.count == count else { throw damaged("it ended early") }
-        return RowIndex(rows: region.rows, fences: fences, filter: BloomFilter(bytes: bits))
+        return RowIndex(rows: region.rows, fences: fences, filter: BloomFilter(bytes: bits), runDigests: digests)
     }
 
     /// The row with `key` among the sorted rows in `raw`, if there; `past` if a row after `key`
@@ -341,9 +359,27 @@ struct RowIndex {
         filter = BloomFilter(keys: filterCapacity)
     }
 
-    /// The index of `rows` rows stored already: the key of every 16th, and their filter.
-    init(rows: Int, fences: [Digest], filter: BloomFilter) {
-        (self.rows, self.fences, self.filter) = (rows, fences, filter)
+    /// For rows read from a file something else could change: the digest of each run of 16 rows
+    /// (``digest(_:)``) when they were checked; empty for this process's own file.
+    private(set) var runDigests: [UInt64] = []
+
+    /// The index of `rows` rows stored already: the key of every 16th, their filter, and each
+    /// run's digest.
+    init(rows: Int, fences: [Digest], filter: BloomFilter, runDigests: [UInt64]) {
+        (self.rows, self.fences, self.filter, self.runDigests) = (rows, fences, filter, runDigests)
+    }
+
+    /// A run of rows' digest: the first 8 bytes of its SHA-256. Only a change made by accident
+    /// or by someone who cannot see these digests needs finding; a second run with the same
+    /// digest would take about 2^64 tries.
+    static func digest(_ rows: UnsafeRawBufferPointer) -> UInt64 {
+        SHA256.hash(rows).leadingWord
+    }
+
+    /// Whether `raw`, the rows `rows` read, are as they were when the digests were taken (always,
+    /// for this process's own file).
+    func matchesDigest(_ raw: UnsafeRawBufferPointer, of rows: Range<Int>) -> Bool {
+        runDigests.isEmpty || Self.digest(raw) == runDigests[rows.lowerBound / Self.fenceRows]
     }
 
     /// The first fence level as a saved state stores it: the key of every 64th row.
@@ -498,7 +534,7 @@ private struct SequentialReader {
     }
 
     /// Calls `body` with the `count` bytes at `offset`.
-    mutating func withBytes<R>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(LedgerError) -> R {
+    mutating func withBytes<R>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R {
         if offset < start || offset + count > start + buffer.count {
             let length = min(max(count, 1 << 18), end - offset)
             guard length >= count else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
@@ -507,7 +543,9 @@ private struct SequentialReader {
             guard buffer.count == length else { throw LedgerError(.io, "\(file.path) ends before byte \(offset + length): it changed while in use. Run the command again.") }
         }
         let from = offset - start
-        return buffer.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[from..<(from + count)])) }
+        return try buffer.withUnsafeBytes { raw in
+            Result { () throws(LedgerError) in try body(UnsafeRawBufferPointer(rebasing: raw[from..<(from + count)])) }
+        }.get()
     }
 }
 

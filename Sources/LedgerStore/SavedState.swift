@@ -114,6 +114,10 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// How many blocks of its tables lookups have read.
     var blocksRead: Int { table.blocksRead ?? 0 }
 
+    /// Whether its tables were checked whole for lookups that read them often, and are read
+    /// since without their blocks' checks (``RuleTable/isCheckedWhole``).
+    package var isCheckedWhole: Bool { table.isCheckedWhole }
+
     /// A reader of the same file for bringing the blocks of lookups into the page cache from
     /// another thread: it does not check them, so its answers are never to be used (see
     /// ``RuleTable/cacheWarmer()``). `nil` if the file cannot be read again.

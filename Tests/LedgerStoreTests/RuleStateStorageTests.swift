@@ -442,7 +442,7 @@ struct RuleStateStorageTests {
         }
     }
 
-    @Test("a saved state's table whose lookups have read half its blocks is checked whole, then answers the same without reading a block; damage its lookups never reached is found then")
+    @Test("a saved state's table whose lookups have read rows as often as half its blocks is checked whole, then reads its rows against digests taken then; damage its lookups never reached is found then, and a change since when a lookup or a merge reads it")
     func storedTableCheckedWhole() throws {
         let (table, ids, claims) = try Self.randomTable(ids: 20_000, claims: 2000, seed: 12)
         let blocks = table.storedLayout.covered / StoredTables.blockBytes
@@ -458,15 +458,36 @@ struct RuleStateStorageTests {
             #expect(stored.isCheckedWhole == (looked * 2 >= blocks), "lookup \(looked) of rows, \(blocks) blocks")
         }
         #expect(stored.isCheckedWhole && looked < order.count, "\(looked) lookups, \(stored.blocksRead!) of \(blocks) blocks read")
+        // Rows are read without their blocks from then on; a claim's strings still a checked block
+        // at a time.
         let read = stored.blocksRead!
         for row in ids { #expect(stored.sequence(row.key) == row.sequence) }
+        for i in 0..<2000 { #expect(stored.sequence(SHA256.hash(Array("absent \(i)".utf8))) == nil) }
+        #expect(stored.blocksRead! == read)
         for row in claims {
             let claim = stored.claim(row.key)
             #expect(claim?.fact == String(decoding: row.fact, as: UTF8.self) && claim?.author == String(decoding: row.author, as: UTF8.self))
             #expect(claim?.retractedAt == (row.retracted == .max ? nil : row.retracted))
         }
-        for i in 0..<2000 { #expect(stored.sequence(SHA256.hash(Array("absent \(i)".utf8))) == nil) }
-        #expect(stored.blocksRead! == read && stored.readFailure == nil)
+        #expect(stored.blocksRead! > read && stored.readFailure == nil)
+        // The readers that read ahead and check nothing never switch.
+        let warmer = try #require(stored.cacheWarmer())
+        for i in order { _ = warmer.sequence(ids[i].key) }
+        #expect(!warmer.isCheckedWhole)
+
+        // A row changed in the file after the whole check: the lookup of a row of its run is
+        // refused, as a damaged block was, and so is the whole check before a merge.
+        let (changingFile, openChanging) = try Self.stored(table)
+        let changing = try openChanging()
+        for i in order where !changing.isCheckedWhole { _ = changing.sequence(ids[i].key) }
+        let row = 5000
+        let at = UInt64(8 + row * RuleTable.idRow + 32)
+        let sequence = try changingFile.read(at: at, count: 1)
+        try changingFile.write([sequence[0] ^ 0x01], at: at)
+        #expect(changing.sequence(ids[row / 16 * 16 + 3].key) == nil)
+        let changed = try #require(changing.readFailure)
+        #expect(changed.message.contains("rows 4992–5007 of its ids are not what they were when it was checked whole"), "\(changed.message)")
+        #expect(throws: LedgerError(.usage, "")) { try changing.checkWhole() }
 
         // A byte in the middle of the claim rows, whose blocks id lookups never read: found by the
         // whole check, which then leaves the table as it was, its failure kept.
