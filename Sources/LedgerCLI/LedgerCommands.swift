@@ -203,7 +203,7 @@ struct BlobCommand: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the blob of every evidence.attached: present and matching, missing, mismatched, or unreadable.",
-            discussion: "Exit 1 if any stored blob does not match its recorded hash and size; a missing blob is reported but is not damage (it may arrive later). Exit 3 if none is mismatched but one cannot be read (a directory or a link in its place, no permission, a read error)."
+            discussion: "Exit 1 if any stored blob does not match its recorded hash and size; a missing blob is reported but is not damage (it may arrive later; until then its evidence is excluded from the disputed facts' attack graph, as is a mismatched or unreadable one's). Exit 3 if none is mismatched but one cannot be read (a directory or a link in its place, no permission, a read error)."
         )
 
         @Argument(help: ArgumentHelp("The ledger directory.", valueName: "dir"))

@@ -288,16 +288,18 @@ extension DisputedFactsProjection {
             for a in claim.attestations { integrity += keys.codes(for: a.signing) }
             if let at = claim.retractedAt {
                 retracted.append(FactView.ClaimView(claim: claim, status: nil, reason: "retracted at entry \(at): \(claim.retractionReason ?? "")"))
-            } else if excludedClaims.contains(claim.claim) {
-                let problem = claim.signings.first?.problem?.rawValue ?? ""
-                active.append(FactView.ClaimView(claim: claim, status: nil, excluded: true, reason: "excluded: its statement's signature or key is not valid (\(problem))"))
             } else {
-                let argument = FactArgument.claim(claim.claim)
                 // Only the counterclaims that attack it: the fact's own, active and not excluded (a
                 // retracted or excluded one is listed as such among the fact's claims).
                 var shown = claim
                 shown.counteredBy = claim.counteredBy.filter(attackers.contains)
-                active.append(FactView.ClaimView(claim: shown, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
+                if excludedClaims.contains(claim.claim) {
+                    let problem = claim.signings.first?.problem?.rawValue ?? ""
+                    active.append(FactView.ClaimView(claim: shown, status: nil, excluded: true, reason: "excluded: its statement's signature or key is not valid (\(problem))"))
+                } else {
+                    let argument = FactArgument.claim(claim.claim)
+                    active.append(FactView.ClaimView(claim: shown, status: labelling.label(of: argument), reason: labelling.reason(for: argument, describe: describe)))
+                }
             }
         }
         var evidence: [FactView.EvidenceView] = []
