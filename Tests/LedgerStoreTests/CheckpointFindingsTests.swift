@@ -52,4 +52,50 @@ struct CheckpointFindingsTests {
         #expect(report.findings.first?.message.contains(": it says 10 entries.") == true, "\(report.findings)")
         #expect(report.checkpoints == 0)
     }
+
+    /// A copy of `f`'s ledger with its log cut back to its first `size` entries and only the
+    /// checkpoints of at most `size` entries, its derived files rebuilt: the ledger as it was
+    /// then, intact on its own.
+    static func cutBack(_ f: Fixture, to size: Int, named name: String) throws -> String {
+        let copy = f.root.appendingPathComponent(name).path
+        try FileManager.default.copyItem(atPath: f.directory, toPath: copy)
+        try Data(try f.logLines().prefix(size).flatMap { $0 + [0x0a] }).write(to: URL(fileURLWithPath: copy + "/log"))
+        for path in CheckpointStore(ledgerDirectory: copy).files() where (CheckpointStore.size(ofFile: path) ?? 0) > UInt64(size) {
+            try FileManager.default.removeItem(atPath: path)
+        }
+        try Fixture.rebuildDerivedOverForgery(copy)
+        let report = try Verifier.verify(directory: copy)
+        #expect(report.isIntact && report.records == UInt64(size), "\(report.findings)")
+        return copy
+    }
+
+    /// A reviewer who trusts a checkpoint of 13 entries is shown the ledger as it was at 10 (an
+    /// older copy, or one rolled back), or a fork of it from there that the log key signed at 12:
+    /// every stored checkpoint in it verifies, and it is intact on its own, but it is smaller than
+    /// what the reviewer already saw.
+    @Test("verify --since a checkpoint larger than the ledger's newest is a rollback: equivocation at the trusted size, naming both sizes")
+    func rollbackBelowTrusted() throws {
+        let f = try Fixture()
+        try f.populate()
+        _ = try f.writer().signCheckpoint(with: SavedStateTests.logKey)
+        for n in 0..<3 { try f.append(["type": "fact.opened", "id": "open-g\(n)", "fact": "g\(n)", "proposition": "P\(n)"], as: "inv") }
+        let trusted = Array(try f.writer().signCheckpoint(with: SavedStateTests.logKey).note.encoded.utf8)
+        #expect(try Verifier.verify(directory: f.directory, since: trusted, verifier: SavedStateTests.verifier()).report.isIntact)
+        for forked in [false, true] {
+            let copy = try Self.cutBack(f, to: 10, named: forked ? "forked" : "rolled-back")
+            if forked {
+                let others = try (0..<2).map { try f.sign(["type": "fact.opened", "id": "fork-\($0)", "fact": "h\($0)", "proposition": "Q\($0)"], as: "inv") }
+                try LedgerWriter(directory: copy).append(others, acceptedAt: f.time())
+                _ = try LedgerWriter(directory: copy).signCheckpoint(with: SavedStateTests.logKey)
+                #expect(try Verifier.verify(directory: copy).isIntact)
+            }
+            let size = forked ? 12 : 10
+            let result = try Verifier.verify(directory: copy, since: trusted, verifier: SavedStateTests.verifier())
+            #expect(result.trusted.size == 13 && result.newest.size == UInt64(size), "forked \(forked)")
+            Self.expectOnlyFinding(
+                result.report.findings, .equivocation, aboutCheckpointOf: 13,
+                saying: "The trusted checkpoint has 13 entries; the ledger's newest checkpoint has \(size) and its log \(size). A log never shrinks: this is a rollback or another log.")
+            #expect(result.report.checked == 0, "forked \(forked)")
+        }
+    }
 }
