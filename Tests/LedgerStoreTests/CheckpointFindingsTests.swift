@@ -98,4 +98,48 @@ struct CheckpointFindingsTests {
             #expect(result.report.checked == 0, "forked \(forked)")
         }
     }
+
+    /// What someone with write access can do without any key: change what no signature covers
+    /// (a record's acceptance time), link every later record to it again, and rebuild the index
+    /// and tree over the result. Every chain link, signature and rule then holds, and the caches
+    /// agree; only the checkpoint the log key signed before the change still tells.
+    @Test("an acceptance time changed under a checkpoint, later records re-linked and the derived files rebuilt, is found by the checkpoint's root alone")
+    func checkpointRootOnlyEvidence() throws {
+        let f = try Fixture()
+        try f.populate()
+        let (path, note) = try f.writer().signCheckpoint(with: SavedStateTests.logKey)
+        let signedRoot = try SavedStateTests.verifier().verify(Array(note.encoded.utf8)).root
+        for n in 0..<3 { try f.append(["type": "fact.opened", "id": "open-g\(n)", "fact": "g\(n)", "proposition": "P\(n)"], as: "inv") }
+        var lines = try f.logLines()
+        var record = try Record(stored: lines[5])
+        record.acceptedAt = Timestamp(seconds: record.acceptedAt.seconds + 1)
+        lines[5] = record.encoded()
+        for i in 6..<lines.count {
+            var next = try Record(stored: lines[i])
+            next.previous = Record.entryID(of: lines[i - 1])
+            lines[i] = next.encoded()
+        }
+        try f.writeLines(lines)
+        try Fixture.rebuildDerivedOverForgery(f.directory)
+        // The rebuilt files record none of the entries (nothing vouched for them); a writer opened
+        // with the log's verifier key moved away, which checks and indexes them all, takes the
+        // forgery as it is. The index and tree then cover every forged entry.
+        let vkey = CheckpointStore(ledgerDirectory: f.directory).verifierKeyPath
+        let kept = f.root.appendingPathComponent("log.vkey").path
+        try FileManager.default.moveItem(atPath: vkey, toPath: kept)
+        _ = try f.writer()
+        try FileManager.default.moveItem(atPath: kept, toPath: vkey)
+        // The evidence's blob stored too, so that verify has nothing at all to note.
+        let document = f.root.appendingPathComponent("doc")
+        try Data("doc".utf8).write(to: document)
+        _ = try BlobStore(ledgerDirectory: f.directory).add(file: document.path)
+        var forged = CompactRange()
+        for line in lines.prefix(10) { forged.append(Record.entryID(of: line)) }
+        #expect(forged.root != signedRoot)
+        let report = try Verifier.verify(directory: f.directory)
+        Self.expectOnlyFinding(
+            report.findings, .invalidCheckpoint, aboutCheckpointOf: 10,
+            saying: "The checkpoint \(path), signed by the log key, commits to root \(signedRoot.hexString) for 10 entries; the log's first 10 entries hash to \(forged.root.hexString). Entries it covers were changed.")
+        #expect(report.checkpoints == 0 && report.records == 13 && report.notes.isEmpty, "\(report.notes)")
+    }
 }
