@@ -167,7 +167,7 @@ public enum Verifier {
                     problem = "\(error)"
                 }
                 if let problem {
-                    checker.report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path), named for \(size) entries (more than the log's \(checker.report.records)), is not one the log key signed: \(problem). Remove it if it is not the log's own."))
+                    checker.report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path), named for \(size) entries (more than the log's \(checker.report.records)), is not one the log key signed for that size: \(problem). Remove it if it is not the log's own."))
                     continue
                 }
             }
@@ -652,7 +652,9 @@ struct RecordChecker {
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
     mutating func checkStoredCheckpoint(path: String, size: UInt64, key: NoteVerifier) {
-        guard let origin = state.origin else { return }
+        // A file named for size 0 is checked before the genesis names the origin: the log key's
+        // name is the origin a checkpoint it signs must state.
+        let origin = state.origin ?? key.name
         let text: [UInt8]
         do throws(LedgerError) {
             text = try CheckpointStore.read(path)

@@ -36,6 +36,23 @@ struct CheckpointFindingsTests {
         #expect(report.checkpoints == 0 && report.newestCheckpoint == nil)
     }
 
+    /// Size 0 is checked before the genesis is read, which names the origin: a file named for it
+    /// must not go unchecked.
+    @Test("a checkpoint file renamed for size 0 is invalid at 0, and one that is no note at all too")
+    func renamedToZero() throws {
+        let f = try Fixture()
+        try f.populate()
+        let signed = try f.writer().signCheckpoint(with: Fixture.key(77)).path
+        let name = URL(fileURLWithPath: signed).lastPathComponent
+        let renamed = f.directory + "/checkpoints/" + String(format: "%020d", 0) + name.dropFirst(20)
+        try FileManager.default.moveItem(atPath: signed, toPath: renamed)
+        var report = try Verifier.verify(directory: f.directory)
+        Self.expectOnlyFinding(report.findings, .invalidCheckpoint, aboutCheckpointOf: 0, saying: "The stored checkpoint \(renamed) is named for size 0 but says 10.")
+        try Data("not a note\n".utf8).write(to: URL(fileURLWithPath: renamed))
+        report = try Verifier.verify(directory: f.directory)
+        Self.expectOnlyFinding(report.findings, .invalidCheckpoint, aboutCheckpointOf: 0, saying: "The stored checkpoint \(renamed) does not verify")
+    }
+
     /// Renamed for more entries than the log holds, it is checked after the last record: a file
     /// the log key signed for that size would be evidence that entries are gone, but this one's
     /// note says another size, so it is reported as no checkpoint of that size at all.
