@@ -41,7 +41,7 @@ final class RuleTable: @unchecked Sendable {
     let strings: (offset: Int, count: Int)
     /// SHA-256 of every byte of the tables, in order (for a saved state's, as its header states it).
     let digest: Digest
-    private var index: Index
+    fileprivate var index: Index
 
     /// How lookups find the block of rows that could hold a key.
     fileprivate enum Index {
@@ -57,7 +57,7 @@ final class RuleTable: @unchecked Sendable {
     }
 
     /// The first read that failed, if any; the lookup it served answered "not found".
-    private(set) var readFailure: LedgerError?
+    fileprivate(set) var readFailure: LedgerError?
     /// How many lookups in a saved state's tables went on to read rows (see
     /// ``checkWholeIfReadOften(_:)``).
     private var rowLookups = 0
@@ -140,9 +140,9 @@ final class RuleTable: @unchecked Sendable {
         if case .checked = index { true } else { false }
     }
 
-    /// Checks a saved state's tables whole before they are read front to back, unchecked, to be
-    /// merged: a damaged row must not be copied into a new state (again if it was checked whole
-    /// for its lookups: the file may have changed since). Nothing to do for a table written here.
+    /// Checks a saved state's tables whole (again if it was checked whole for its lookups: the
+    /// file may have changed since). Nothing to do for a table written here. A merge needs no
+    /// such check first: it checks every block it copies as it reads it (``SequentialReader``).
     /// A failure is kept as ``readFailure`` too: lookups answered before it cannot be relied on.
     func checkWhole() throws(LedgerError) {
         guard let stored = index.stored else { return }
@@ -285,24 +285,33 @@ final class RuleTable: @unchecked Sendable {
     /// block's is.
     private func checkWholeIfReadOften(_ stored: StoredTables) {
         guard stored.checksBlocks, readFailure == nil, rowLookups * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
+        // One pass front to back, every block checked as it is read, and what is kept taken from
+        // the bytes checked: the rows' keys and digests, then the strings, fence levels and
+        // padding (only checked), then the filters.
         do throws(LedgerError) {
-            try stored.checkWhole()
+            var reader = SequentialReader(self)
             let layout = stored.layout
-            let idIndex = try rowIndex(ids, rowSize: Self.idRow, filter: layout.idFilter, in: stored)
-            let claimIndex = try rowIndex(claims, rowSize: Self.claimRow, filter: layout.claimFilter, in: stored)
+            let idRuns = try runs(ids, rowSize: Self.idRow, reader: &reader, stored)
+            let claimRuns = try runs(claims, rowSize: Self.claimRow, reader: &reader, stored)
+            try reader.pass(from: strings.offset, to: ids.offset + layout.idFilter.offset)
+            func filter(_ at: (offset: Int, blocks: Int)) throws(LedgerError) -> BloomFilter {
+                BloomFilter(bytes: try reader.withBytes(at: ids.offset + at.offset, count: at.blocks * StoredTables.blockBytes) { Array($0) })
+            }
+            let idIndex = RowIndex(rows: ids.rows, fences: idRuns.fences, filter: try filter(layout.idFilter), runDigests: idRuns.digests)
+            let claimIndex = RowIndex(rows: claims.rows, fences: claimRuns.fences, filter: try filter(layout.claimFilter), runDigests: claimRuns.digests)
             stored.dropCaches()
             index = .checked(stored, ids: idIndex, claims: claimIndex)
         } catch {
-            readFailure = error
+            if readFailure == nil { readFailure = error }
         }
     }
 
-    /// The in-memory index of a region of a saved state's table checked whole: the key of every
-    /// 16th row, a digest of every run of 16 rows, and the Bloom filter it stores at `filter`
-    /// (from the tables' start). Every row's key must follow the one before, as the lookups from
+    /// The first key and the digest of every run of 16 rows of a region of a saved state's table,
+    /// read on by `reader`. Every row's key must follow the one before, as the lookups from
     /// memory assume: checksums made to match forged rows are refused here.
-    private func rowIndex(_ region: Region, rowSize: Int, filter: (offset: Int, blocks: Int), in stored: StoredTables) throws(LedgerError) -> RowIndex {
-        var reader = SequentialReader(file: file, end: strings.offset)
+    private func runs(_ region: Region, rowSize: Int, reader: inout SequentialReader, _ stored: StoredTables) throws(LedgerError) -> (
+        fences: [Digest], digests: [UInt64]
+    ) {
         let runs = (region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows
         var fences: [Digest] = []
         var digests: [UInt64] = []
@@ -322,10 +331,7 @@ final class RuleTable: @unchecked Sendable {
                 digests.append(RowIndex.digest(raw))
             }
         }
-        let count = filter.blocks * StoredTables.blockBytes
-        let bits = try file.read(at: UInt64(ids.offset + filter.offset), count: count)
-        guard bits.count == count else { throw damaged("it ended early") }
-        return RowIndex(rows: region.rows, fences: fences, filter: BloomFilter(bytes: bits), runDigests: digests)
+        return (fences, digests)
     }
 
     /// The row with `key` among the sorted rows in `raw`, if there; `past` if a row after `key`
@@ -464,10 +470,11 @@ extension RuleTable {
     /// Merges `tables` (oldest first) into one new table in an unnamed file in `directory`. A key
     /// in several keeps the newest table's row: a retraction copies its claim forward.
     static func merge(_ tables: [RuleTable], in directory: String) throws(LedgerError) -> RuleTable {
-        for table in tables { try table.checkWhole() }
         let out = try TableWriter(in: directory, idRows: tables.reduce(0) { $0 + $1.ids.rows }, claimRows: tables.reduce(0) { $0 + $1.claims.rows })
-        var rows = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset) }
-        var texts = tables.map { SequentialReader(file: $0.file, end: $0.strings.offset + $0.strings.count) }
+        // A saved state's blocks are each checked as they are read: a damaged row must not be
+        // copied into a new state, nor one changed since it was checked.
+        var rows = tables.map { SequentialReader($0) }
+        var texts = tables.map { SequentialReader($0) }
         // Each table's region taken once a pass, not through a key path at every row (a sixth of a
         // merge's time).
         for (regions, rowSize) in [(tables.map(\.ids), idRow), (tables.map(\.claims), claimRow)] {
@@ -521,31 +528,65 @@ extension RuleTable.Index {
     }
 }
 
-/// Reads a file front to back through a buffer, allowing small steps back within it.
+/// Reads a table's file front to back through a buffer, allowing small steps back within it. A
+/// saved state's tables are read in whole blocks, each checked against its hash before any of it
+/// is used (a failure kept as the table's ``RuleTable/readFailure``, as a lookup's is).
 private struct SequentialReader {
-    let file: FileDescriptor
-    let end: Int
+    let table: RuleTable
     private var buffer: [UInt8] = []
     private var start = 0
 
-    init(file: FileDescriptor, end: Int) {
-        self.file = file
-        self.end = end
+    init(_ table: RuleTable) {
+        self.table = table
     }
+
+    var file: FileDescriptor { table.file }
 
     /// Calls `body` with the `count` bytes at `offset`.
     mutating func withBytes<R>(at offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> R) throws(LedgerError) -> R {
         if offset < start || offset + count > start + buffer.count {
-            let length = min(max(count, 1 << 18), end - offset)
-            guard length >= count else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
-            buffer = try file.read(at: UInt64(offset), count: length)
-            start = offset
-            guard buffer.count == length else { throw LedgerError(.io, "\(file.path) ends before byte \(offset + length): it changed while in use. Run the command again.") }
+            do throws(LedgerError) {
+                try fill(at: offset, count: count)
+            } catch {
+                if table.readFailure == nil { table.readFailure = error }
+                throw error
+            }
         }
         let from = offset - start
         return try buffer.withUnsafeBytes { raw in
             Result { () throws(LedgerError) in try body(UnsafeRawBufferPointer(rebasing: raw[from..<(from + count)])) }
         }.get()
+    }
+
+    /// Reads (and checks) every byte from `offset` up to `end`, for what only needs checking.
+    mutating func pass(from offset: Int, to end: Int) throws(LedgerError) {
+        var at = offset
+        while at < end {
+            let count = min(1 << 18, end - at)
+            try withBytes(at: at, count: count) { _ in }
+            at += count
+        }
+    }
+
+    /// Reads at least 256 KiB from `offset` on, as far as the tables go: a saved state's from the
+    /// start of the block `offset` lies in, in whole blocks, checked.
+    private mutating func fill(at offset: Int, count: Int) throws(LedgerError) {
+        let stored = table.index.stored
+        let blockBytes = StoredTables.blockBytes
+        let base = table.ids.offset
+        let first = stored == nil ? offset : base + (offset - base) / blockBytes * blockBytes
+        let end = stored.map { base + $0.layout.covered } ?? table.strings.offset + table.strings.count
+        let want = offset + count - first
+        let length = min(stored == nil ? max(want, 1 << 18) : (max(want, 1 << 18) + blockBytes - 1) / blockBytes * blockBytes, end - first)
+        guard first >= base, length >= want else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
+        buffer = try file.read(at: UInt64(first), count: length)
+        start = first
+        guard buffer.count == length else { throw LedgerError(.io, "\(file.path) ends before byte \(first + length): it changed while in use. Run the command again.") }
+        if let stored {
+            try buffer.withUnsafeBytes { raw in
+                Result { () throws(LedgerError) in try stored.check(raw, fromBlock: (first - base) / blockBytes) }
+            }.get()
+        }
     }
 }
 

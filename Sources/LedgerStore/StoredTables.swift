@@ -226,17 +226,22 @@ final class StoredTables {
         LedgerError(.io, "\(name) ends before block \(number) of its tables: it was cut while in use. Run the command again. \(remedy)")
     }
 
-    /// Reads every block, checking each: before the tables are read front to back unchecked (to
-    /// merge them into a new table). The blocks' hashes cover every byte, keyed by the digest the
-    /// checksummed header states, so the digest itself need not be computed again.
+    /// Reads every block, checking each. The blocks' hashes cover every byte, keyed by the digest
+    /// the checksummed header states, so the digest itself need not be computed again.
     func checkWhole() throws(LedgerError) {
         var number = 0
         try file.forEachChunk(from: start, count: layout.covered, chunk: 256 * Self.blockBytes) { (chunk) throws(LedgerError) in
-            for at in stride(from: 0, to: chunk.count, by: Self.blockBytes) {
-                let block = UnsafeRawBufferPointer(rebasing: chunk[at..<min(at + Self.blockBytes, chunk.count)])
-                guard try storedHash(number) == Self.hash(salt, number, block) else { throw mismatch(number, block.count) }
-                number += 1
-            }
+            try check(chunk, fromBlock: number)
+            number += (chunk.count + Self.blockBytes - 1) / Self.blockBytes
+        }
+    }
+
+    /// Checks `bytes`, whole blocks from block `first` on (the last of the tables may be short),
+    /// against their hashes: for what reads the tables front to back, and uses what it checked.
+    func check(_ bytes: UnsafeRawBufferPointer, fromBlock first: Int) throws(LedgerError) {
+        for (i, at) in stride(from: 0, to: bytes.count, by: Self.blockBytes).enumerated() {
+            let block = UnsafeRawBufferPointer(rebasing: bytes[at..<min(at + Self.blockBytes, bytes.count)])
+            guard try storedHash(first + i) == Self.hash(salt, first + i, block) else { throw mismatch(first + i, block.count) }
         }
     }
 

@@ -444,7 +444,8 @@ struct RuleStateStorageTests {
 
     @Test("a saved state's table whose lookups have read rows as often as half its blocks is checked whole, then reads its rows against digests taken then; damage its lookups never reached is found then, and a change since when a lookup or a merge reads it")
     func storedTableCheckedWhole() throws {
-        let (table, ids, claims) = try Self.randomTable(ids: 20_000, claims: 2000, seed: 12)
+        // Neither a multiple of 16: each region ends with a short run.
+        let (table, ids, claims) = try Self.randomTable(ids: 20_003, claims: 2005, seed: 12)
         let blocks = table.storedLayout.covered / StoredTables.blockBytes
         var random = SplitMix64(seed: 13)
         let order = ids.indices.shuffled(using: &random)
@@ -488,6 +489,20 @@ struct RuleStateStorageTests {
         let changed = try #require(changing.readFailure)
         #expect(changed.message.contains("rows 4992–5007 of its ids are not what they were when it was checked whole"), "\(changed.message)")
         #expect(throws: LedgerError(.usage, "")) { try changing.checkWhole() }
+        // A merge checks each block it copies as it reads it, whether or not the table was checked
+        // whole for its lookups: the changed row is not copied into a new table.
+        for checkedWhole in [false, true] {
+            let (mergedFile, openMerged) = try Self.stored(table)
+            let source = try openMerged()
+            if checkedWhole { for i in order where !source.isCheckedWhole { _ = source.sequence(ids[i].key) } }
+            #expect(source.isCheckedWhole == checkedWhole)
+            let byte = try mergedFile.read(at: at, count: 1)
+            try mergedFile.write([byte[0] ^ 0x01], at: at)
+            let (other, _, _) = try Self.randomTable(ids: 100, claims: 10, seed: 14)
+            let refusal = #expect(throws: LedgerError(.usage, "")) { _ = try RuleTable.merge([source, other], in: RuleStateStorage.temporaryDirectory) }
+            #expect(refusal?.message.contains("does not match its checksum") == true, "\(refusal?.message ?? "")")
+            #expect(source.readFailure != nil)
+        }
 
         // A byte in the middle of the claim rows, whose blocks id lookups never read: found by the
         // whole check, which then leaves the table as it was, its failure kept.
