@@ -270,21 +270,24 @@ final class RuleTable: @unchecked Sendable {
         }
     }
 
-    /// Once as many lookups have read rows as half the tables' 4 KiB blocks, checks the tables
+    /// Once as many lookups have read rows as twice the tables' 4 KiB blocks, checks the tables
     /// whole and reads their rows from then on as a table written here is: at most 16 rows in one
     /// `pread`, each run of 16 checked against a digest taken when the tables were checked (its
     /// SHA-256's first 8 bytes), so that a file changed since is refused, as a block is. Such a
-    /// lookup read one or two blocks of rows (in a large table, rarely cached), each with a
-    /// `pread` and the SHA-256 of 4 KiB; reading and checking every block in order, then every
-    /// row, costs about as much as reading half of them one at a time. A writer appending on to a
-    /// large ledger gets there (batched appends onto a million entries spent nearly half their
-    /// rules' time in those reads), as does `verify --since` over more new entries than about a
-    /// quarter of the state's blocks; a single append does not. Counted in lookups, not reads,
-    /// so that it never depends on what a reader caches. Not for a reader that checks nothing
-    /// (the read-ahead's: its answers are not used). A failure is kept as ``readFailure``, as a
+    /// lookup reads one or two blocks of rows (in a large table, rarely cached), each with a
+    /// `pread` and the SHA-256 of 4 KiB: batched appends onto a million entries spent nearly half
+    /// their rules' time there, about 3 µs a lookup. Checking the tables whole and keeping their
+    /// index cost 0.17–0.19 s there, about what 2 lookups a block cost: switching then, when the
+    /// lookups made so far have cost what switching does, never costs more than twice what the
+    /// better choice would have (a process that stops soon after pays for a switch it barely
+    /// used; one that goes on saves from then on). A writer appending more statements than about
+    /// the state's blocks gets there (30,000 at a million entries), as does `verify --since` over
+    /// as many new entries; a single append does not. Counted in lookups, not reads, so that it
+    /// never depends on what a reader caches. Not for a reader that checks nothing (the
+    /// read-ahead's: its answers are not used). A failure is kept as ``readFailure``, as a
     /// block's is.
     private func checkWholeIfReadOften(_ stored: StoredTables) {
-        guard stored.checksBlocks, readFailure == nil, rowLookups * 2 >= stored.layout.covered / StoredTables.blockBytes else { return }
+        guard stored.checksBlocks, readFailure == nil, rowLookups >= 2 * (stored.layout.covered / StoredTables.blockBytes) else { return }
         // One pass front to back, every block checked as it is read, and what is kept taken from
         // the bytes checked: the rows' keys and digests, then the strings, fence levels and
         // padding (only checked), then the filters.

@@ -442,7 +442,7 @@ struct RuleStateStorageTests {
         }
     }
 
-    @Test("a saved state's table whose lookups have read rows as often as half its blocks is checked whole, then reads its rows against digests taken then; damage its lookups never reached is found then, and a change since when a lookup or a merge reads it")
+    @Test("a saved state's table whose lookups have read rows twice as often as it has blocks is checked whole, then reads its rows against digests taken then; damage its lookups never reached is found then, and a change since when a lookup or a merge reads it")
     func storedTableCheckedWhole() throws {
         // Neither a multiple of 16: each region ends with a short run.
         let (table, ids, claims) = try Self.randomTable(ids: 20_003, claims: 2005, seed: 12)
@@ -454,9 +454,9 @@ struct RuleStateStorageTests {
         while !stored.isCheckedWhole, looked < order.count {
             #expect(stored.sequence(ids[order[looked]].key) == ids[order[looked]].sequence)
             looked += 1
-            // Checked whole at the lookup of rows that made half as many as the tables' blocks,
+            // Checked whole at the lookup of rows that made twice as many as the tables' blocks,
             // not before.
-            #expect(stored.isCheckedWhole == (looked * 2 >= blocks), "lookup \(looked) of rows, \(blocks) blocks")
+            #expect(stored.isCheckedWhole == (looked >= 2 * blocks), "lookup \(looked) of rows, \(blocks) blocks")
         }
         #expect(stored.isCheckedWhole && looked < order.count, "\(looked) lookups, \(stored.blocksRead!) of \(blocks) blocks read")
         // Rows are read without their blocks from then on; a claim's strings still a checked block
@@ -529,7 +529,7 @@ struct RuleStateStorageTests {
         try file.write(bytes, at: 8)
         try file.write(hashes.finish(), at: UInt64(8 + layout.covered))
         let forged = try reopen()
-        for i in order.prefix(blocks / 2 + 1) where forged.readFailure == nil { _ = forged.sequence(ids[i].key) }
+        for i in order.prefix(2 * blocks) where forged.readFailure == nil { _ = forged.sequence(ids[i].key) }
         #expect(!forged.isCheckedWhole)
         let refusal = try #require(forged.readFailure)
         #expect(refusal.code == .usage && refusal.message.contains("its rows are out of order at row 15001"), "\(refusal.message)")

@@ -76,6 +76,8 @@ struct Figure: ParsableCommand {
     @Option var limit: Double = 0
     @Option(help: "How many records write-snapshot leaves after the snapshot it writes.") var after: Int = 1000
     @Option(help: "The benchmark ledger the append figures copy to --directory and append to.") var source: String?
+    @Option(help: "How many statements append-batch appends a run (default: the size, at most 20,000): a writer that goes on longer checks its kept rule state whole once and reads it faster from then on.")
+    var appends: Int?
 
     func run() throws {
         let m: Measurement
@@ -384,7 +386,7 @@ struct Figure: ParsableCommand {
         let first = writer.ledger.count
         var workload = continuing
         let time = Workload.appendTime
-        let count = min(size, 20_000)
+        let count = appends ?? min(size, 20_000)
         let (rate, runs) = try median { _ in
             // Each batch is signed just before it is appended, and only appending is timed: signing
             // them all first held every statement in memory, which the peak then counted.
