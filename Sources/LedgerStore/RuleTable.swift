@@ -177,16 +177,24 @@ final class RuleTable: @unchecked Sendable {
     func claim(_ key: Digest) -> LedgerState.Claim? {
         guard let row = find(key, claims: true) else { return nil }
         let fields = row.withUnsafeBytes { Self.claimFields($0, at: 0) }
-        guard fields.offset + fields.factLength + fields.authorLength <= strings.count,
-            let text = read(fields.factLength + fields.authorLength, at: strings.offset + fields.offset)
-        else {
-            if readFailure == nil { readFailure = damaged("a claim's strings lie outside its string area") }
+        guard fields.offset + fields.factLength + fields.authorLength <= strings.count else {
+            _ = malformed("a claim's strings lie outside its string area")
             return nil
         }
+        guard let text = read(fields.factLength + fields.authorLength, at: strings.offset + fields.offset) else { return nil }
         return LedgerState.Claim(
             fact: String(decoding: text[..<fields.factLength], as: UTF8.self),
             author: String(decoding: text[fields.factLength...], as: UTF8.self),
             retractedAt: fields.retracted == .max ? nil : fields.retracted)
+    }
+
+    /// The tables break their own format (found by a lookup or a merge), kept as ``readFailure``:
+    /// a saved state's is not usable, whatever its checksums say (its remedy says what to do);
+    /// this process's own file must have been changed while in use.
+    fileprivate func malformed(_ what: String) -> LedgerError {
+        let error = index.stored?.damaged(what) ?? damaged(what)
+        if readFailure == nil { readFailure = error }
+        return error
     }
 
     private func damaged(_ what: String) -> LedgerError {
@@ -482,9 +490,15 @@ extension RuleTable {
         // merge's time).
         for (regions, rowSize) in [(tables.map(\.ids), idRow), (tables.map(\.claims), claimRow)] {
             var next = [Int](repeating: 0, count: tables.count)
+            var last = [Digest?](repeating: nil, count: tables.count)
+            // Each table's keys must rise, as lookups assume: a forged state whose checksums were
+            // made to match is not copied into a new one with checksums of its own.
             func head(_ i: Int) throws(LedgerError) -> Digest? {
                 guard next[i] < regions[i].rows else { return nil }
-                return try rows[i].withBytes(at: regions[i].offset + next[i] * rowSize, count: 32) { Digest(loadingFrom: $0) }
+                let key = try rows[i].withBytes(at: regions[i].offset + next[i] * rowSize, count: 32) { Digest(loadingFrom: $0) }
+                if let previous = last[i], !(previous < key) { throw tables[i].malformed("its rows are out of order at row \(next[i])") }
+                last[i] = key
+                return key
             }
             var heads: [Digest?] = []
             for i in tables.indices { heads.append(try head(i)) }
@@ -504,7 +518,7 @@ extension RuleTable {
                     let fields = try rows[newest].withBytes(at: at, count: claimRow) { claimFields($0, at: 0) }
                     let table = tables[newest]
                     guard fields.offset + fields.factLength + fields.authorLength <= table.strings.count else {
-                        throw table.damaged("a claim's strings lie outside its string area")
+                        throw table.malformed("a claim's strings lie outside its string area")
                     }
                     let text = try texts[newest].withBytes(at: table.strings.offset + fields.offset, count: fields.factLength + fields.authorLength) {
                         Array($0)
@@ -577,11 +591,12 @@ private struct SequentialReader {
         let stored = table.index.stored
         let blockBytes = StoredTables.blockBytes
         let base = table.ids.offset
+        precondition(offset >= base, "reads lie within the tables")
         let first = stored == nil ? offset : base + (offset - base) / blockBytes * blockBytes
         let end = stored.map { base + $0.layout.covered } ?? table.strings.offset + table.strings.count
         let want = offset + count - first
         let length = min(stored == nil ? max(want, 1 << 18) : (max(want, 1 << 18) + blockBytes - 1) / blockBytes * blockBytes, end - first)
-        guard first >= base, length >= want else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
+        guard length >= want else { throw LedgerError(.io, "\(file.path) ends before the row at byte \(offset): it changed while in use. Run the command again.") }
         buffer = try file.read(at: UInt64(first), count: length)
         start = first
         guard buffer.count == length else { throw LedgerError(.io, "\(file.path) ends before byte \(first + length): it changed while in use. Run the command again.") }

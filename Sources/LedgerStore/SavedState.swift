@@ -219,7 +219,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         }
     }
 
-    /// Reads and checks every block of its tables, as `--save-state` does before merging them.
+    /// Reads and checks every block of its tables (for fuzzing and tests: a merge checks each block
+    /// it copies as it reads it).
     package func checkWhole() throws(LedgerError) {
         try table.checkWhole()
     }

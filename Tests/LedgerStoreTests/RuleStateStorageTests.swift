@@ -535,6 +535,39 @@ struct RuleStateStorageTests {
         #expect(refusal.code == .usage && refusal.message.contains("its rows are out of order at row 15001"), "\(refusal.message)")
     }
 
+    @Test("a merge refuses a saved state's rows out of order, or a claim whose strings lie outside its string area, though their checksums were made to match: nothing forged is saved again with checksums of its own")
+    func mergeRefusesForgedTables() throws {
+        let (table, ids, _) = try Self.randomTable(ids: 3000, claims: 300, seed: 15)
+        let layout = table.storedLayout
+        /// `table` stored with `change` made to its bytes and every block's checksum remade.
+        func forged(_ change: (inout [UInt8]) -> Void) throws -> RuleTable {
+            let (file, open) = try Self.stored(table)
+            var bytes = try file.read(at: 8, count: layout.covered)
+            change(&bytes)
+            var hashes = StoredTables.BlockHasher(salt: table.digest)
+            bytes.withUnsafeBytes { hashes.add($0) }
+            try file.write(bytes, at: 8)
+            try file.write(hashes.finish(), at: UInt64(8 + layout.covered))
+            return try open()
+        }
+        let swapped = try forged { bytes in
+            let (a, b) = (1000 * RuleTable.idRow, 1001 * RuleTable.idRow)
+            let first = Array(bytes[a..<(a + RuleTable.idRow)])
+            bytes.replaceSubrange(a..<(a + RuleTable.idRow), with: bytes[b..<(b + RuleTable.idRow)])
+            bytes.replaceSubrange(b..<(b + RuleTable.idRow), with: first)
+        }
+        let claimOffset = ids.count * RuleTable.idRow + 100 * RuleTable.claimRow + 40
+        let outside = try forged { bytes in
+            bytes.replaceSubrange(claimOffset..<(claimOffset + 4), with: [0x00, 0xff, 0xff, 0xff])
+        }
+        let (other, _, _) = try Self.randomTable(ids: 50, claims: 5, seed: 16)
+        for (source, words) in [(swapped, "its rows are out of order at row 1001"), (outside, "a claim's strings lie outside its string area")] {
+            let refusal = #expect(throws: LedgerError(.usage, "")) { _ = try RuleTable.merge([source, other], in: RuleStateStorage.temporaryDirectory) }
+            #expect(refusal?.message.contains(words) == true, "\(refusal?.message ?? "")")
+            #expect(source.readFailure?.message.contains(words) == true, "\(String(describing: source.readFailure))")
+        }
+    }
+
     @Test("the Bloom filter lets about 1% of absent keys through, never a present one")
     func bloomFilter() throws {
         var random = SplitMix64(seed: 9)
