@@ -397,8 +397,17 @@ public final class LedgerWriter {
             if failedPositions == nil { failedPositions = signatures.finish() }
             guard let position = failedPositions?.first else { return nil }
             let i = Int(position - first)
-            let id = (try? Event(payload: envelopes[i].payload).id) ?? "?"
-            return LedgerError(.badSignature, "A signature does not verify over the statement \"\(id)\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
+            let event = try? Event(payload: envelopes[i].payload)
+            // Its signatures checked again one at a time, to say which failed, as the rules would
+            // have (the keys resolved as they stand now, as the batch's later statements left them).
+            if let event {
+                do throws(LedgerError) {
+                    try state.authenticate(envelopes[i], event: event, acceptedAt: nil, signaturesChecked: false)
+                } catch where error.code == .badSignature {
+                    return error
+                } catch {}
+            }
+            return LedgerError(.badSignature, "A signature does not verify over the statement \"\(event?.id ?? "?")\". The envelope was changed after signing, or signed with another key. Sign it again with `ledger sign`.")
         }
         for (i, envelope) in envelopes.enumerated() {
             let sequence = first + UInt64(i)

@@ -46,7 +46,7 @@ struct SeveralSignaturesTests {
     static func message(_ kind: SecondSignature) -> String {
         let id = { (key: SigningKey) in key.publicKey.keyID.shortHex() }
         switch kind {
-        case .spoiled: return "does not verify over the statement \"o1\""
+        case .spoiled: return "Signature 1 (key \(id(second))) does not verify over the statement \"o1\""
         case .byAnotherParty: return "signature 1 is by key \(id(Fixture.key(5))), registered to \"other\""
         case .byRevokedKey: return "signature 1 is by key \(id(second)) of \"inv\", revoked at entry 6"
         }
