@@ -287,7 +287,8 @@ struct FactsCommand: ParsableCommand {
             total += 1
             guard wanted(fact) else { return }
             let counts = fact.statusCounts
-            let integrity = fact.integrity.isEmpty ? "ok" : fact.integrity.count == 1 ? fact.integrity[0] : "\(fact.integrity.count) issues"
+            // Codes, not failures: key-revoked-later is worth knowing, not a fault (`ledger fact` lists them).
+            let integrity = fact.integrity.isEmpty ? "ok" : fact.integrity.count == 1 ? fact.integrity[0] : "\(fact.integrity.count) codes"
             try table.append([
                 fact.fact.fact, fact.disputeStatus.rawValue, String(fact.claims.count), String(counts.accepted), String(counts.rejected),
                 String(counts.undecided), fact.latestFinding?.outcome ?? "-", integrity,
