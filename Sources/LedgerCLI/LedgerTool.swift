@@ -21,7 +21,8 @@ struct LedgerTool: ParsableCommand {
               0  success: for verify, the ledger is intact; for a command that \
             replays it (facts, fact, parties, replay), every record replayed (after the snapshot it \
             starts from, if any) links to the one before and the index shows none changed since it \
-            was written
+            was written (a blob missing, unreadable or mismatched is an integrity code in the \
+            answer, its evidence excluded, not a status: blob check gives 1 or 3 for it)
               1  verification failed: damage found, a signature or proof is invalid, the log \
             holds event types this version does not know, a requirement given to verify is not met \
             (--origin, --witnesses-required), or a statement was rejected (nothing was appended)

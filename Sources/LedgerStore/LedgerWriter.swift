@@ -435,11 +435,12 @@ public final class LedgerWriter {
                 entries.append(AppendedEntry(sequence: sequence, entryID: entryID, acceptedAt: time))
                 previous = entryID
             } catch {
-                state.undo(undo)
                 // A bad signature earlier in the batch is the first reason, as if checked in order;
                 // a rule state that could not be read comes before both. The signature checks are
-                // waited for either way: none runs on after the append has returned.
+                // waited for either way: none runs on after the append has returned. Before the
+                // undo, so that the keys the batch registered still resolve for the message.
                 let badSignature = firstBadSignature()
+                state.undo(undo)
                 let reason = state.base?.readFailure ?? badSignature ?? error
                 let at = failedPositions?.first.map { Int($0 - first) } ?? i
                 guard envelopes.count > 1 else { throw reason }

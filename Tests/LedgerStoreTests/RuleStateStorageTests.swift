@@ -477,7 +477,7 @@ struct RuleStateStorageTests {
         #expect(!warmer.isCheckedWhole)
 
         // A row changed in the file after the whole check: the lookup of a row of its run is
-        // refused, as a damaged block was, and so is the whole check before a merge.
+        // refused, as a damaged block was, and so is a whole check.
         let (changingFile, openChanging) = try Self.stored(table)
         let changing = try openChanging()
         for i in order where !changing.isCheckedWhole { _ = changing.sequence(ids[i].key) }

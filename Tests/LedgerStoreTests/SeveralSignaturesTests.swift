@@ -72,6 +72,19 @@ struct SeveralSignaturesTests {
         try f.append([envelope])
     }
 
+    @Test("a bad signature by a key the same batch added is named, whatever the batch refuses after it")
+    func keyAddedInTheBatch() throws {
+        let f = try Fixture()
+        let add = try f.sign(["type": "key.added", "id": "k-add", "party": "inv", "key": Base64.encode(Self.second.publicKey.rawRepresentation)], as: "inv")
+        var spoiled = try f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv", key: Self.second)
+        spoiled.signatures[0].signature[10] ^= 1
+        let named = "Signature 0 (key \(Self.second.publicKey.keyID.shortHex())) does not verify over the statement \"o1\""
+        // Alone after the key's addition, and with a statement after it that breaks a rule (the
+        // key added again): both times the statement with the bad signature, named as such.
+        try RejectionTests().expectRejected(f, [add, spoiled], .badSignature, message: "Statement 2 of 2 was refused, so none of the batch was appended. " + named)
+        try RejectionTests().expectRejected(f, [add, spoiled, add], .badSignature, message: "Statement 2 of 3 was refused, so none of the batch was appended. " + named)
+    }
+
     @Test("written into the log, a wrong second signature is a finding at its entry", arguments: SecondSignature.allCases)
     func inVerification(_ kind: SecondSignature) throws {
         let f = try Self.fixture(kind)
