@@ -27,10 +27,16 @@ struct ReplayOptions: ParsableArguments {
     /// index records only what a writer checked, and an entry past it may not have been.
     func signatureChecks(in ledger: Ledger) -> (verifies: Bool, from: UInt64) {
         guard trustSignatures else { return (true, .max) }
-        guard ledger.indexedCount < ledger.count else { return (false, .max) }
-        let entries = ledger.count - ledger.indexedCount == 1 ? "Entry \(ledger.indexedCount) is" : "Entries \(ledger.indexedCount)…\(ledger.count - 1) are"
+        guard ledger.indexCount < ledger.count else { return (false, .max) }
+        let entries = ledger.count - ledger.indexCount == 1 ? "Entry \(ledger.indexCount) is" : "Entries \(ledger.indexCount)…\(ledger.count - 1) are"
         Terminal.note("\(entries) past the index (its writes lost, or the entries added by other means), so where statements' signatures are checked, theirs are verified despite --trust-signatures.")
-        return (false, ledger.indexedCount)
+        return (false, ledger.indexCount)
+    }
+
+    /// The disputed-facts projection, with the signature checks these options ask for on `ledger`.
+    func disputedFacts(in ledger: Ledger) -> DisputedFactsProjection {
+        let checks = signatureChecks(in: ledger)
+        return DisputedFactsProjection(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
     }
 
     /// The replay target `--as-of` names in `ledger`.
@@ -261,8 +267,7 @@ struct FactsCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let checks = replay.signatureChecks(in: ledger)
-        let projection = DisputedFactsProjection(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
+        let projection = replay.disputedFacts(in: ledger)
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
@@ -339,8 +344,7 @@ struct FactCommand: ParsableCommand {
 
     func run() throws {
         let ledger = try openLedger(directory)
-        let checks = replay.signatureChecks(in: ledger)
-        let projection = DisputedFactsProjection(verifiesSignatures: checks.verifies, verifyingFrom: checks.from)
+        let projection = replay.disputedFacts(in: ledger)
         let result = try replay.replayForQueries(projection, in: ledger)
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)

@@ -32,7 +32,7 @@ public struct DisputedFactsProjection: Projection {
     /// verified at append).
     public var verifiesSignatures: Bool
     /// Where signatures are verified even without ``verifiesSignatures``, as the facts' records
-    /// are read back: the log's entries past its index (`Ledger.indexedCount`), which no writer
+    /// are read back: the log's entries past its index (`Ledger.indexCount`), which no writer
     /// may have checked. `UInt64.max` for none.
     public var verifyingFrom: UInt64
 

@@ -282,17 +282,16 @@ extension DisputedFactsProjection {
         for a in fact.attestations { integrity += keys.codes(for: a.signing) }
         var active: [FactView.ClaimView] = []
         var retracted: [FactView.ClaimView] = []
-        let attackers = Set(claims.filter { $0.isActive && !excludedClaims.contains($0.claim) }.map(\.claim))
         for claim in claims {
             for s in claim.signings { integrity += keys.codes(for: s) }
             for a in claim.attestations { integrity += keys.codes(for: a.signing) }
             if let at = claim.retractedAt {
                 retracted.append(FactView.ClaimView(claim: claim, status: nil, reason: "retracted at entry \(at): \(claim.retractionReason ?? "")"))
             } else {
-                // Only the counterclaims that attack it: the fact's own, active and not excluded (a
-                // retracted or excluded one is listed as such among the fact's claims).
+                // Only the counterclaims that attack it in the framework (a retracted or excluded
+                // one is listed as such among the fact's claims).
                 var shown = claim
-                shown.counteredBy = claim.counteredBy.filter(attackers.contains)
+                shown.counteredBy = claim.counteredBy.filter { framework.attacks(.claim($0), .claim(claim.claim)) }
                 if excludedClaims.contains(claim.claim) {
                     let problem = claim.signings.first?.problem?.rawValue ?? ""
                     active.append(FactView.ClaimView(claim: shown, status: nil, excluded: true, reason: "excluded: its statement's signature or key is not valid (\(problem))"))

@@ -119,13 +119,12 @@ public final class Ledger: @unchecked Sendable {
     let writable: Bool
     /// Opened by a reader that holds the writer lock (a repair).
     let holdingLock: Bool
-    var indexCount: UInt64 = 0
     /// How many entries the index records (found consistent with the log when it was opened):
     /// those a writer checked and acknowledged. Entries past it are read from the log.
-    public var indexedCount: UInt64 { indexCount }
+    public internal(set) var indexCount: UInt64 = 0
     /// The entries up to the last one the index's file holds that the open found consistent
     /// with the log, even when an unwritten entry before it has the index written again (it is
-    /// not ``indexedCount`` then): what a writer checked.
+    /// not ``indexCount`` then): what a writer checked.
     private(set) var indexRecorded: UInt64 = 0
     var pending: [IndexEntry] = []
     /// The end of the last committed record in the log.

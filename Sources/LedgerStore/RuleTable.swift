@@ -19,8 +19,8 @@ import LedgerCrypto
 /// at most the 16 rows from there) and a Bloom filter (10 bits a row: nearly every id a statement
 /// introduces is new, and is answered without a read). A saved state's table keeps them in its
 /// file instead, with a checksum of every block (``StoredTables``), so that opening one reads
-/// none of its rows; once its lookups have read blocks enough, it is checked whole and read as a
-/// table written here is from then on. Lookups are meant for one thread at a time.
+/// none of its rows; once its lookups have read rows often enough, it is checked whole and its
+/// rows read as a table written here reads them from then on. Lookups are meant for one thread at a time.
 final class RuleTable: @unchecked Sendable {
     static let idRow = 40
     static let claimRow = 48
@@ -135,7 +135,8 @@ final class RuleTable: @unchecked Sendable {
     /// How many blocks of a saved state's tables lookups have read (nil for a table written here).
     var blocksRead: Int? { index.stored?.blocksRead }
 
-    /// Whether a saved state's table has been checked whole and is read unchecked since.
+    /// Whether a saved state's table has been checked whole, its rows read since against the run
+    /// digests taken then.
     var isCheckedWhole: Bool {
         if case .checked = index { true } else { false }
     }
@@ -233,8 +234,8 @@ final class RuleTable: @unchecked Sendable {
         switch index {
         case let .memory(ids, claimIndex), let .checked(_, ids, claimIndex):
             // This process's own file, or one checked whole: the run's rows (at most 16) are read
-            // in one `pread`, a lookup's only one. Half the lookups of a verification find their id, and each read
-            // and copy costs about as much as the search.
+            // in one `pread`, a lookup's only one. Half the lookups of a verification find their
+            // id, and each read and copy costs about as much as the search.
             let index = claims ? claimIndex : ids
             guard index.mayContain(key), let rows = index.block(of: key) else { return nil }
             let count = rows.count * rowSize
@@ -302,8 +303,8 @@ final class RuleTable: @unchecked Sendable {
         do throws(LedgerError) {
             var reader = SequentialReader(self)
             let layout = stored.layout
-            let idRuns = try runs(ids, rowSize: Self.idRow, reader: &reader, stored)
-            let claimRuns = try runs(claims, rowSize: Self.claimRow, reader: &reader, stored)
+            let idRuns = try runs(ids, rowSize: Self.idRow, reader: &reader)
+            let claimRuns = try runs(claims, rowSize: Self.claimRow, reader: &reader)
             try reader.pass(from: strings.offset, to: ids.offset + layout.idFilter.offset)
             func filter(_ at: (offset: Int, blocks: Int)) throws(LedgerError) -> BloomFilter {
                 BloomFilter(bytes: try reader.withBytes(at: ids.offset + at.offset, count: at.blocks * StoredTables.blockBytes) { Array($0) })
@@ -320,7 +321,7 @@ final class RuleTable: @unchecked Sendable {
     /// The first key and the digest of every run of 16 rows of a region of a saved state's table,
     /// read on by `reader`. Every row's key must follow the one before, as the lookups from
     /// memory assume: checksums made to match forged rows are refused here.
-    private func runs(_ region: Region, rowSize: Int, reader: inout SequentialReader, _ stored: StoredTables) throws(LedgerError) -> (
+    private func runs(_ region: Region, rowSize: Int, reader: inout SequentialReader) throws(LedgerError) -> (
         fences: [Digest], digests: [UInt64]
     ) {
         let runs = (region.rows + RowIndex.fenceRows - 1) / RowIndex.fenceRows
@@ -335,7 +336,7 @@ final class RuleTable: @unchecked Sendable {
             try reader.withBytes(at: region.offset + first * rowSize, count: count * rowSize) { (raw) throws(LedgerError) in
                 for at in stride(from: 0, to: raw.count, by: rowSize) {
                     let key = Digest(loadingFrom: raw, at: at)
-                    if let previous, !(previous < key) { throw stored.damaged("its rows are out of order at row \(first + at / rowSize)") }
+                    if let previous, !(previous < key) { throw malformed("its rows are out of order at row \(first + at / rowSize)") }
                     previous = key
                 }
                 fences.append(Digest(loadingFrom: raw, at: 0))

@@ -114,8 +114,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// How many blocks of its tables lookups have read.
     var blocksRead: Int { table.blocksRead ?? 0 }
 
-    /// Whether its tables were checked whole for lookups that read them often, and are read
-    /// since without their blocks' checks (``RuleTable/isCheckedWhole``).
+    /// Whether its tables were checked whole for lookups that read them often, their rows read
+    /// since against digests taken then (``RuleTable/isCheckedWhole``).
     package var isCheckedWhole: Bool { table.isCheckedWhole }
 
     /// A reader of the same file for bringing the blocks of lookups into the page cache from

@@ -19,18 +19,25 @@ struct CheckpointFindingsTests {
         #expect(finding.message.contains(words), "\(finding.message)", sourceLocation: sourceLocation)
     }
 
-    /// A checkpoint's file name gives the size it is checked at, before its note is read: a file
-    /// renamed for another size must not be taken for a checkpoint of that size.
-    @Test("a checkpoint file renamed for fewer entries than its note says is invalid at the size its name gives, naming both sizes")
-    func renamedCheckpoint() throws {
+    /// A ledger of 10 entries whose checkpoint of 10, which verifies, is renamed for `size`: the
+    /// fixture and the file's new path.
+    static func checkpointRenamed(to size: Int) throws -> (Fixture, String) {
         let f = try Fixture()
         try f.populate()
         let signed = try f.writer().signCheckpoint(with: Fixture.key(77)).path
         #expect(try Verifier.verify(directory: f.directory).checkpoints == 1)
         let name = URL(fileURLWithPath: signed).lastPathComponent
         #expect(name.hasPrefix(String(format: "%020d-", 10)), "\(name)")
-        let renamed = f.directory + "/checkpoints/" + String(format: "%020d", 7) + name.dropFirst(20)
+        let renamed = f.directory + "/checkpoints/" + String(format: "%020d", size) + name.dropFirst(20)
         try FileManager.default.moveItem(atPath: signed, toPath: renamed)
+        return (f, renamed)
+    }
+
+    /// A checkpoint's file name gives the size it is checked at, before its note is read: a file
+    /// renamed for another size must not be taken for a checkpoint of that size.
+    @Test("a checkpoint file renamed for fewer entries than its note says is invalid at the size its name gives, naming both sizes")
+    func renamedCheckpoint() throws {
+        let (f, renamed) = try Self.checkpointRenamed(to: 7)
         let report = try Verifier.verify(directory: f.directory)
         Self.expectOnlyFinding(report.findings, .invalidCheckpoint, aboutCheckpointOf: 7, saying: "The stored checkpoint \(renamed) is named for size 7 but says 10.")
         #expect(report.checkpoints == 0 && report.newestCheckpoint == nil)
@@ -40,12 +47,7 @@ struct CheckpointFindingsTests {
     /// must not go unchecked.
     @Test("a checkpoint file renamed for size 0 is invalid at 0, and one that is no note at all too")
     func renamedToZero() throws {
-        let f = try Fixture()
-        try f.populate()
-        let signed = try f.writer().signCheckpoint(with: Fixture.key(77)).path
-        let name = URL(fileURLWithPath: signed).lastPathComponent
-        let renamed = f.directory + "/checkpoints/" + String(format: "%020d", 0) + name.dropFirst(20)
-        try FileManager.default.moveItem(atPath: signed, toPath: renamed)
+        let (f, renamed) = try Self.checkpointRenamed(to: 0)
         var report = try Verifier.verify(directory: f.directory)
         Self.expectOnlyFinding(report.findings, .invalidCheckpoint, aboutCheckpointOf: 0, saying: "The stored checkpoint \(renamed) is named for size 0 but says 10.")
         try Data("not a note\n".utf8).write(to: URL(fileURLWithPath: renamed))
@@ -58,12 +60,7 @@ struct CheckpointFindingsTests {
     /// note says another size, so it is reported as no checkpoint of that size at all.
     @Test("a checkpoint file renamed for more entries than the log holds is invalid at the size its name gives, not entries gone")
     func renamedPastTheLog() throws {
-        let f = try Fixture()
-        try f.populate()
-        let signed = try f.writer().signCheckpoint(with: Fixture.key(77)).path
-        let name = URL(fileURLWithPath: signed).lastPathComponent
-        let renamed = f.directory + "/checkpoints/" + String(format: "%020d", 12) + name.dropFirst(20)
-        try FileManager.default.moveItem(atPath: signed, toPath: renamed)
+        let (f, renamed) = try Self.checkpointRenamed(to: 12)
         let report = try Verifier.verify(directory: f.directory)
         Self.expectOnlyFinding(report.findings, .invalidCheckpoint, aboutCheckpointOf: 12, saying: "The stored checkpoint \(renamed), named for 12 entries (more than the log's 10)")
         #expect(report.findings.first?.message.contains(": it says 10 entries.") == true, "\(report.findings)")

@@ -435,7 +435,7 @@ struct NothingChangedTests {
             let reader = try Ledger(directory: f.directory)
             #expect(reader.report.indexContradictsLogAt == nil && reader.report.indexRebuilt, "\(reader.report.messages)")
             // The entries before the zeros still count as the index's.
-            #expect(reader.indexedCount == reader.count - 1)
+            #expect(reader.indexCount == reader.count - 1)
             #expect(try Verifier.verify(directory: f.directory).isIntact)
             #expect(try f.writer().ledger.report.unrecordedChecked == nil)
             #expect(try Ledger(directory: f.directory).report.messages.isEmpty)
@@ -617,7 +617,7 @@ struct UnrecordedRecordTests {
         var holed = good
         for at in [3 * 16, 9 * 16] { holed.replaceSubrange(at..<(at + 16), with: Data(count: 16)) }
         try holed.write(to: url)
-        #expect(try Ledger(directory: f.directory).indexedCount == 0)
+        #expect(try Ledger(directory: f.directory).indexCount == 0)
         // What the index did record still counts as checked: nothing is verified again.
         #expect(try f.writer().ledger.report.unrecordedChecked == nil)
         #expect(try Data(contentsOf: url) == good)
