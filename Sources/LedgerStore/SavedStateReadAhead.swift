@@ -41,8 +41,8 @@ final class SavedStateReadAhead: @unchecked Sendable {
         var readers = 4
         /// How many records the planner's scratch state learns before it is emptied.
         var forgetAfter: UInt64 = 16_384
-        /// Called with the read-ahead when the verification has read its last record, before the
-        /// read-ahead is stopped (for tests).
+        /// Called with the read-ahead when the verification has read its last record, or the
+        /// saved state has been checked whole, before the read-ahead is stopped (for tests).
         var finished: (@Sendable (SavedStateReadAhead) -> Void)?
     }
 

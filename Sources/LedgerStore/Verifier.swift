@@ -295,14 +295,18 @@ public enum Verifier {
         if let saved, let settings {
             readAhead = SavedStateReadAhead(saved: saved, log: checker.log, from: startOffset, end: checker.size, settings: settings)
         }
-        defer {
-            if let readAhead {
-                settings?.finished?(readAhead)
-                readAhead.stop()
-            }
+        func stopReadingAhead() {
+            guard let ahead = readAhead else { return }
+            settings?.finished?(ahead)
+            ahead.stop()
+            readAhead = nil
         }
+        defer { stopReadingAhead() }
         try checker.run(fullChecksFrom: trusted.size, fromOffset: startOffset, progress: progress) { (checker) throws(LedgerError) in
             readAhead?.passed(checker.position)
+            // Once the state is checked whole its file is in the page cache, and the read-ahead's
+            // threads would only take the cores from the signature checks.
+            if readAhead != nil, saved?.isCheckedWhole == true { stopReadingAhead() }
             if checker.position == newest.size {
                 if checker.range.root != newest.root {
                     checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))

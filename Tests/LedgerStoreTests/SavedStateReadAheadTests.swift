@@ -160,17 +160,22 @@ struct SavedStateReadAheadTests {
             let settled = ahead.settle()
             seen.withLock { $0.append((settled, ahead.counts)) }
         }
+        let state = try SavedState(path: path)
         let with = try Verifier.verify(
-            directory: f.directory, since: trusted, verifier: verifier, state: SavedState(path: path), saveState: nil, ruleState: RuleStateStorage(),
-            readAhead: settings)
+            directory: f.directory, since: trusted, verifier: verifier, state: state, saveState: nil, ruleState: RuleStateStorage(), readAhead: settings)
         #expect(with.report.findings == without.report.findings)
         #expect(with.report.checked == without.report.checked && with.report.records == without.report.records)
         #expect(with.report.root == without.report.root && with.report.lastEntryID == without.report.lastEntryID)
-        // It went on past its window as the verification passed records, to the end of the log.
+        // It went on past its window as the verification passed records, and was stopped once the
+        // verification's lookups had the state checked whole (this small state's few blocks are
+        // soon read often enough), a window at most after that record: nothing was left to bring
+        // into the page cache.
+        #expect(state.isCheckedWhole)
         let runs = seen.withLock { $0 }
         #expect(runs.count == 1)
         let run = try #require(runs.first)
-        #expect(run.settled && run.counts.noted > 200 && run.counts.plannedTo == with.report.records, "\(run)")
+        #expect(run.settled && run.counts.noted > 50, "\(run)")
+        #expect(run.counts.plannedTo > state.count + 16 && run.counts.plannedTo < with.report.records, "\(run)")
         // Every lookup handed over was made, or dropped once the verification had passed its record
         // (how many of each depends on how the threads were scheduled).
         #expect(run.counts.made + run.counts.dropped == run.counts.noted, "\(run)")
