@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <openssl/bn.h>
 
 /// BIO_get_mem_data is a macro over BIO_ctrl, which Swift cannot import.
 static inline long ledger_ossl_bio_mem_data(BIO *bio, char **out) {

@@ -308,10 +308,11 @@ public struct LedgerState: Sendable {
         }
         if sequence > 0 { _ = try role(of: event.author) }
         switch event.body {
-        case .genesis:
+        case let .genesis(_, _, _, genesisKeys):
             guard sequence == 0 else {
                 throw LedgerError(.invalidEvent, "ledger.genesis may only be the first record; this ledger already has \(sequence) records.")
             }
+            for raw in genesisKeys { try requireUnregistered(raw) }
         case let .partyRegistered(party, _, _, newKeys):
             try require(event, roles: [.admin])
             if parties[party] != nil {
@@ -431,9 +432,9 @@ public struct LedgerState: Sendable {
             throw LedgerError(.duplicateID, "Key \(keyID.shortHex()) is already registered to \"\(key.party)\". Generate a new key with `ledger key generate`.")
         }
         do {
-            _ = try PublicKey(rawRepresentation: raw)
+            try PublicKey(rawRepresentation: raw).checkIsPoint()
         } catch {
-            throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error).")
+            throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error). Register a key made with `ledger key generate`.")
         }
     }
 

@@ -9,6 +9,8 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidPEM(String)
     /// The key is not an Ed25519 key.
     case notEd25519(String)
+    /// 32 bytes that are no Ed25519 public key anyone may use: why (see ``PublicKey``).
+    case unusableKey(String)
     /// An OpenSSL call failed.
     case openSSL(function: String, queue: String)
 
@@ -20,6 +22,8 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
             return "not a readable PEM key: \(detail)"
         case let .notEd25519(detail):
             return "not an Ed25519 key: \(detail)"
+        case let .unusableKey(why):
+            return why
         case let .openSSL(function, queue):
             return queue.isEmpty ? "OpenSSL \(function) failed" : "OpenSSL \(function) failed: \(queue)"
         }

@@ -10,10 +10,13 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     fileprivate let box: PKeyBox
 
     /// Creates a key from its 32-byte encoding.
-    /// - Throws: ``CryptoError/wrongLength(what:got:want:)`` or an OpenSSL error for a bad point.
+    /// - Throws: ``CryptoError/wrongLength(what:got:want:)``; ``CryptoError/unusableKey(_:)`` for
+    ///   a point of small order or a second encoding of a point (``refuseWeakEncoding(_:)``).
+    ///   Whether the bytes are a point at all is a separate, slower check: ``checkIsPoint()``.
     public init(rawRepresentation bytes: some Collection<UInt8>) throws(CryptoError) {
         let raw = Array(bytes)
         guard raw.count == 32 else { throw .wrongLength(what: "Ed25519 public key", got: raw.count, want: 32) }
+        try Self.refuseWeakEncoding(raw)
         let key = raw.withUnsafeBufferPointer {
             EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
         }
@@ -39,6 +42,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         self.rawRepresentation = try Self.rawPublicBytes(of: box.pointer)
         self.keyID = SHA256.hash(rawRepresentation)
         self.box = box
+        try Self.refuseWeakEncoding(rawRepresentation)
         guard pemBody(pemRepresentation, label: "PUBLIC KEY") == pemBody(text, label: "PUBLIC KEY") else {
             throw .invalidPEM("the PUBLIC KEY block is not an Ed25519 key's one DER encoding (extra bytes, or unused bits in its bit string)")
         }

@@ -221,6 +221,99 @@ struct Ed25519Tests {
         }
     }
 
+    /// The y-coordinates of the eight points of small order, little-endian (libsodium's
+    /// `ge25519_has_small_order` list; the order-8 ones derived again from the curve equation).
+    static let smallOrderYs = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    ]
+
+    @Test("a point of small order, or y not reduced modulo p, is refused as a key, raw or in PEM")
+    func weakKeysRefused() throws {
+        var encodings: [[UInt8]] = []
+        // Every small-order point with either sign of x, and y = p, p + 1, p + 18 and 2^255 − 1
+        // (second encodings of y = 0, 1, 18 and 18 + 19 − 1), with either sign.
+        let aboveP = ["edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"]
+        for y in Self.smallOrderYs + aboveP {
+            for sign: UInt8 in [0, 0x80] {
+                var e = bytes(hex: y)
+                e[31] |= sign
+                encodings.append(e)
+            }
+        }
+        for e in encodings {
+            #expect(throws: CryptoError.self, "\(hex(e))") { try PublicKey(rawRepresentation: e) }
+            do {
+                _ = try PublicKey(rawRepresentation: e)
+            } catch {
+                guard case let .unusableKey(why) = error else { Issue.record("\(hex(e)): \(error)"); continue }
+                #expect(why.contains(Self.smallOrderYs.contains(hex(e.prefix(31) + [e[31] & 0x7F])) ? "small order" : "not reduced"), "\(hex(e)): \(why)")
+            }
+        }
+        // The same key in an SPKI PEM block.
+        let der = bytes(hex: "302a300506032b6570032100") + bytes(hex: Self.smallOrderYs[1])
+        let pem = "-----BEGIN PUBLIC KEY-----\n\(Data(der).base64EncodedString())\n-----END PUBLIC KEY-----\n"
+        #expect(throws: CryptoError.self) { try PublicKey(pemRepresentation: pem) }
+        // Just below the refused ones: y = p − 2 is no small-order point, so it parses.
+        _ = try PublicKey(rawRepresentation: bytes(hex: "ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"))
+    }
+
+    @Test("why: OpenSSL verifies the signature R = identity, S = 0 of any message under the identity as key")
+    func openSSLAcceptsSmallOrderForgery() throws {
+        let dir = try TemporaryDirectory()
+        let pubPath = dir.path("pub.pem"), messagePath = dir.path("msg"), sigPath = dir.path("sig")
+        let der = bytes(hex: "302a300506032b6570032100") + bytes(hex: Self.smallOrderYs[1])
+        try "-----BEGIN PUBLIC KEY-----\n\(Data(der).base64EncodedString())\n-----END PUBLIC KEY-----\n".write(toFile: pubPath, atomically: true, encoding: .utf8)
+        try Data(bytes(hex: Self.smallOrderYs[1]) + [UInt8](repeating: 0, count: 32)).write(to: URL(fileURLWithPath: sigPath))
+        for message in ["any statement", "another one"] {
+            try Data(message.utf8).write(to: URL(fileURLWithPath: messagePath))
+            try OpenSSLTool.run(["pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-rawin", "-in", messagePath, "-sigfile", sigPath])
+        }
+    }
+
+    /// y-coordinates (little-endian) and whether they decode to a point, computed apart from
+    /// this code (Python, Euler's criterion for (y² − 1)/(d·y² + 1) modulo p).
+    static let decodings: [(y: String, isPoint: Bool)] = [
+        ("0200000000000000000000000000000000000000000000000000000000000000", false),
+        ("0300000000000000000000000000000000000000000000000000000000000000", true),
+        ("0700000000000000000000000000000000000000000000000000000000000000", false),
+        ("0900000000000000000000000000000000000000000000000000000000000000", true),
+        ("1100000000000000000000000000000000000000000000000000000000000000", false),
+        ("1200000000000000000000000000000000000000000000000000000000000000", true),
+        ("ea29aff4f763a1dbbe46bc514fcb1b30a3242b07a477117fc79e2e476c94e449", false),
+        ("03e0769b10886aef0ff2170851dd67d41755c87037c4319d9901e7fdf518c405", true),
+        ("ad4063bd788deb6e33c38277838197a09aea6c4c94ead7fb948da1f6bac4476e", false),
+        ("ab67eec2395b9f39493bac6d9b3fb81c7c4ba7fbd7f0c73bd84e7970352d3553", true),
+        ("c1084b5865d0b5ac17a37b858a1d96a8cc29b152ff7111b5f830b7476e496428", false),
+        ("d1eef6b6e884ad072a37ac1bccb8f1f559a92374f83401790bd52a53e46bf17a", true),
+        ("ac9f23c193df1aa65333ee0cfe836f561f91d9ff5003efc2803a2b3e81800800", false),
+        ("9e83f0f4b6c672060db4db2f5c7fdba3518d8447350c338b083bbb3a0e0d296e", true),
+        ("451c2e2d8ebde07da0d3cb5cde1eedfc1e819204e9c66d37ffa9e2d96043605d", false),
+    ]
+
+    @Test("a key's bytes must decode to a point of the curve (RFC 8032 §5.1.3), with either sign of x")
+    func pointDecoding() throws {
+        for (y, isPoint) in Self.decodings {
+            for sign: UInt8 in [0, 0x80] {
+                var raw = bytes(hex: y)
+                raw[31] |= sign
+                let key = try PublicKey(rawRepresentation: raw)
+                if isPoint {
+                    try key.checkIsPoint()
+                } else {
+                    #expect(throws: CryptoError.self, "\(hex(raw))") { try key.checkIsPoint() }
+                }
+            }
+        }
+        // Real keys: RFC 8032's and fresh ones.
+        for vector in Self.vectors { try PublicKey(rawRepresentation: bytes(hex: vector.publicKey)).checkIsPoint() }
+        for _ in 0..<50 { try SigningKey.generate().publicKey.checkIsPoint() }
+    }
+
     @Test("interop: `openssl pkeyutl` signs with our PEM key and we verify")
     func weVerifyOpenSSLs() throws {
         let dir = try TemporaryDirectory()

@@ -119,4 +119,38 @@ extension RejectionTests {
         try expectRejected(f, [f.sign(finding, as: "rev")], .unknownReference, message: "Statement \"fd1\" refers to evidence \"nope\", which is not in this ledger")
         try f.append(["type": "finding.recorded", "id": "fd1", "finding": "fd1", "fact": "f1", "outcome": "substantiated", "rationale": "r", "relies_on": ["e1"]], as: "rev")
     }
+
+    /// With a point of small order as its key, R = identity and S = 0 sign every statement, and
+    /// OpenSSL verifies them: a party that registered one could deny its own statements, and
+    /// anyone could make statements in its name.
+    @Test("a small-order key is refused at append; written raw, verify finds it at its entry and refuses what it 'signs'")
+    func smallOrderKey() throws {
+        let f = try Fixture()
+        try f.populate()
+        let identity = [UInt8(1)] + [UInt8](repeating: 0, count: 31)
+        let keyID = SHA256.hash(identity)
+        let added: [String: Any] = ["type": "key.added", "id": "k-weak", "party": "inv", "key": Base64.encode(identity)]
+        try expectRejected(f, [f.sign(added, as: "inv")], .malformedEvent, message: "Key \(keyID.shortHex()) is not a valid Ed25519 public key: it is a point of small order")
+        let registration: [String: Any] = ["type": "party.registered", "id": "reg-w", "party": "w", "name": "W", "role": "investigator", "keys": [Base64.encode(identity)]]
+        try expectRejected(f, [f.sign(registration, as: "admin")], .malformedEvent, message: "it is a point of small order")
+        // Bytes that are no point at all (y = 2): refused too, as no signature could verify.
+        let notPoint = [UInt8(2)] + [UInt8](repeating: 0, count: 31)
+        let bad: [String: Any] = ["type": "key.added", "id": "k-bad", "party": "inv", "key": Base64.encode(notPoint)]
+        try expectRejected(f, [f.sign(bad, as: "inv")], .malformedEvent, message: "its bytes are not a point of the curve")
+
+        // Written raw: the registration and two statements "signed" without any private key.
+        func forged(_ event: [String: Any]) throws -> Envelope {
+            var envelope = try f.sign(event, as: "inv")
+            envelope = Envelope(payload: envelope.payload, signatures: [.init(keyID: keyID, signature: identity + [UInt8](repeating: 0, count: 32))])
+            return envelope
+        }
+        let claims = try ["c8", "c9"].map { id in
+            try forged(["type": "claim.asserted", "id": id, "claim": id, "fact": "f1", "stance": "affirms", "statement": "Not said by inv."])
+        }
+        let sequences = try f.appendRaw([f.sign(added, as: "inv")] + claims)
+        let found = try Verifier.verify(directory: f.directory).findings
+        #expect(found.map(\.code) == [.malformedEvent, .unknownKey, .unknownKey], "\(found)")
+        #expect(found.map(\.sequence) == sequences, "\(found)")
+        #expect(found.first?.message.contains("is not a valid Ed25519 public key: it is a point of small order") == true, "\(found)")
+    }
 }
