@@ -522,7 +522,19 @@ public final class Ledger: @unchecked Sendable {
         var committedTime = lastAcceptedAt
         var broken = false
         while let line = try cursor.next() {
-            let record = line.complete ? try? Record(stored: line.bytes) : nil
+            var record: Record?
+            if line.complete {
+                do throws(LedgerError) {
+                    record = try Record(stored: line.bytes)
+                } catch where !line.bytes.contains(0) {
+                    // The log is only ever appended to, so what a crash leaves in a whole line is
+                    // a block that never reached the disk, read as zeros. A whole line without one
+                    // that is no record was changed after it was written: perhaps an acknowledged
+                    // entry whose index entry and tree leaf were not yet on disk, which must not
+                    // be cut as an interrupted write.
+                    throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): the whole line there, where entry \(expected.sequence) or a later one should stand, is not a record (\(error.message)), and no interrupted write leaves such a line. Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+                } catch {}
+            }
             if !broken, let record, record.sequence == expected.sequence, record.previous == expected.previous {
                 let entryID = Record.entryID(of: line.bytes)
                 candidates.append(IndexEntry(offset: line.offset, length: UInt32(line.bytes.count), entryID: entryID))
@@ -537,7 +549,7 @@ public final class Ledger: @unchecked Sendable {
             // An interrupted write leaves a partial line, or lines of an unfinished group commit
             // after one. A whole record that does not continue the chain, or one that closes a
             // group commit after a break, means acknowledged data is out of place: damage.
-            // A line that is not a record may be what a crash left (pages of an unsynced write can
+            // A line with zeros in it may be what a crash left (pages of an unsynced write can
             // reach the disk out of order); whether acknowledged entries are missing is decided
             // after the scan, against what the index, tree and checkpoints recorded.
             let misplaced = (!broken && record != nil) || record?.batchEnd == record?.sequence

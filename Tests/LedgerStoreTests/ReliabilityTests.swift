@@ -194,6 +194,31 @@ struct RecoveryEdgeCaseTests {
         #expect(try f.logBytes() == committed)
     }
 
+    /// The last record is acknowledged but its index entry and tree leaf are not synced: after a
+    /// power loss they may be gone. A byte of it changed since is then no interrupted write, and
+    /// the record must not be cut as one.
+    @Test("a whole last line that is no record and has no zeros in it is damage, not a torn tail: writers and readers refuse and change nothing")
+    func changedLastLineIsNotCut() throws {
+        let f = try Fixture()
+        try f.populate()
+        let lines = try f.logLines()
+        var changed = lines
+        let last = changed.count - 1
+        changed[last][changed[last].count - 30] = 0x01
+        try f.writeLines(changed)
+        try? FileManager.default.removeItem(atPath: f.directory + "/index")
+        try? FileManager.default.removeItem(atPath: f.directory + "/tree")
+        let before = try NothingChangedTests.contents(f, ["log"])
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try f.writer() }
+        #expect(refusal?.message.contains("damaged at byte \(lines.dropLast().reduce(0) { $0 + $1.count + 1 })") == true, "\(String(describing: refusal))")
+        #expect(refusal?.message.contains("where entry \(last) or a later one should stand, is not a record") == true, "\(String(describing: refusal))")
+        #expect(throws: LedgerError(.damagedLog, "")) { try Ledger(directory: f.directory) }
+        #expect(try NothingChangedTests.contents(f, ["log"]) == before)
+        // verify names the entry.
+        let findings = try Verifier.verify(directory: f.directory).findings
+        #expect(findings.map(\.sequence) == [UInt64(last)], "\(findings)")
+    }
+
     @Test("an index or tree file longer than the log stops writers and repair only where the extra entries are what a writer leaves")
     func derivedLongerThanLog() throws {
         let f = try Fixture()
