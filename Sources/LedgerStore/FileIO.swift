@@ -310,21 +310,42 @@ package enum FileSystem {
 /// writer never leaves a stale lock behind.
 final class WriterLock {
     private let file: FileDescriptor
+    private let path: String
 
     /// Takes the lock, waiting up to `timeout` seconds for another writer to finish.
     /// - Throws: ``LedgerError/Code/lockTimeout`` when the wait runs out.
     init(path: String, timeout: Double) throws(LedgerError) {
         try Self.check(timeout: timeout)
-        file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
+        self.path = path
         var waited = 0.0
-        while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
-            guard waited < timeout else {
-                throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(timeout.formatted) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`.")
+        while true {
+            let file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
+            while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
+                guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
+                guard waited < timeout else {
+                    throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(timeout.formatted) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`. Do not delete the lock file: a writer holding it keeps writing.")
+                }
+                usleep(10_000)
+                waited += 0.01
             }
-            usleep(10_000)
-            waited += 0.01
+            // The lock is on the file, not on its name: one deleted or replaced while another
+            // writer held it would let two writers in. Locked, it must still be the file the
+            // name leads to; if not, lock the one that is.
+            if Self.isSameFile(file.fd, path) {
+                self.file = file
+                return
+            }
         }
+    }
+
+    /// Whether the lock file is still the one locked: one deleted or replaced since lets another
+    /// writer take a lock of its own, so a writer checks before each write.
+    var isHeld: Bool { Self.isSameFile(file.fd, path) }
+
+    private static func isSameFile(_ fd: Int32, _ path: String) -> Bool {
+        var held = stat()
+        var named = stat()
+        return fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino
     }
 
     deinit { flock(file.fd, LOCK_UN) }

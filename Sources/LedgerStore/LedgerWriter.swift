@@ -453,6 +453,19 @@ public final class LedgerWriter {
             guard envelopes.count > 1 else { throw reason }
             throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
         }
+        // Only this writer may have written since it opened the log, and only while its lock file
+        // is still the one at the lock's path: one deleted or replaced lets another writer in,
+        // and a log of another size was written by something else, whose bytes a write here (or
+        // the cut after a failed one) would destroy.
+        guard lock.isHeld else {
+            state.undo(undo)
+            throw LedgerError(.lockTimeout, "The lock file \(ledger.layout.lock) was deleted or replaced while this writer held it, so another writer may be appending. Nothing was appended. Never delete the lock file; run the command again.")
+        }
+        let size = try ledger.logFile.size
+        guard size == ledger.committedEnd else {
+            state.undo(undo)
+            throw LedgerError(.damagedLog, "The log \(ledger.layout.log) is \(size) bytes; this writer left it at \(ledger.committedEnd). Something else wrote to it while this writer held the lock. Nothing was appended. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
+        }
         do throws(LedgerError) {
             try ledger.logFile.write(lines, at: ledger.committedEnd)
             try ledger.logFile.sync()

@@ -48,6 +48,35 @@ struct AppendTests {
         _ = first
     }
 
+    @Test("a writer whose lock file was deleted while it held it appends nothing, and the writer that took the new lock file keeps its entries")
+    func deletedLockFile() throws {
+        let f = try Fixture()
+        let first = try f.writer()
+        try FileManager.default.removeItem(atPath: f.directory + "/lock")
+        let second = try LedgerWriter(directory: f.directory, lockTimeout: 0)
+        try second.append([f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv")], acceptedAt: f.time())
+        let log = try f.logBytes()
+        let refusal = #expect(throws: LedgerError(.lockTimeout, "")) {
+            try first.append([f.sign(["type": "fact.opened", "id": "o2", "fact": "f2", "proposition": "P"], as: "inv")], acceptedAt: f.time())
+        }
+        #expect(refusal?.message.contains("was deleted or replaced while this writer held it") == true, "\(String(describing: refusal))")
+        #expect(try f.logBytes() == log)
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+    }
+
+    @Test("a writer finding the log longer than it left it appends nothing and cuts nothing")
+    func logWrittenByAnother() throws {
+        let f = try Fixture()
+        let writer = try f.writer()
+        try f.writeLog(try f.logBytes() + Array("{\"seq\":".utf8))
+        let log = try f.logBytes()
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) {
+            try writer.append([f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv")], acceptedAt: f.time())
+        }
+        #expect(refusal?.message.contains("Something else wrote to it while this writer held the lock") == true, "\(String(describing: refusal))")
+        #expect(try f.logBytes() == log)
+    }
+
     @Test("acceptance times never go backwards")
     func monotonicTime() throws {
         let f = try Fixture()
