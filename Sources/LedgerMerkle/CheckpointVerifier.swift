@@ -99,12 +99,14 @@ public struct CheckpointVerifier: Sendable {
     public func verify(_ signedNote: some Collection<UInt8>) throws(NoteError) -> VerifiedCheckpoint {
         let note = try SignedNote(parsing: signedNote)
         let result = try note.checkSignatures(with: [log] + witnesses)
-        guard result.verified.contains(where: { $0.name == log.name && $0.keyHash == log.keyHash }) else {
+        let logID = NoteKeyID(name: log.name, keyHash: log.keyHash)
+        guard result.verified.contains(where: { NoteKeyID(name: $0.name, keyHash: $0.keyHash) == logID }) else {
             throw .missingLogSignature(name: log.name, keyHash: log.keyHash)
         }
         var cosignatures: [WitnessCosignature] = []
-        for signature in result.verified where !(signature.name == log.name && signature.keyHash == log.keyHash) {
-            guard !cosignatures.contains(where: { $0.name == signature.name && $0.keyHash == signature.keyHash }),
+        for signature in result.verified where NoteKeyID(name: signature.name, keyHash: signature.keyHash) != logID {
+            let id = NoteKeyID(name: signature.name, keyHash: signature.keyHash)
+            guard !cosignatures.contains(where: { NoteKeyID(name: $0.name, keyHash: $0.keyHash) == id }),
                   let timestamp = cosignatureTimestamp(signature.signature)
             else { continue }
             cosignatures.append(WitnessCosignature(name: signature.name, keyHash: signature.keyHash, timestamp: timestamp))
@@ -113,7 +115,8 @@ public struct CheckpointVerifier: Sendable {
             throw .notEnoughWitnesses(got: cosignatures.count, want: requiredWitnesses)
         }
         let checkpoint = try Checkpoint(body: note.text)
-        guard checkpoint.origin == origin else { throw .originMismatch(expected: origin, found: checkpoint.origin) }
+        // As bytes, as key names are (``NoteKeyID``).
+        guard checkpoint.origin.utf8.elementsEqual(origin.utf8) else { throw .originMismatch(expected: origin, found: checkpoint.origin) }
         return VerifiedCheckpoint(
             checkpoint: checkpoint, note: note, witnesses: cosignatures, unknownSignatures: result.unknown)
     }

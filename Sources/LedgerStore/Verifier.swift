@@ -509,7 +509,8 @@ struct RecordChecker {
             report.notes.append("The requirements given (--origin, --witness) were not checked: the log's genesis record, which names its origin, could not be read.")
             return
         }
-        if let expected = requirements.origin, expected != origin {
+        // As bytes, as checkpoints' origins are compared.
+        if let expected = requirements.origin, !expected.utf8.elementsEqual(origin.utf8) {
             report.findings.append(.init(sequence: 0, code: .requirementNotMet, message: "This is the log of origin \"\(origin)\" (its genesis record), not of \"\(expected)\" as --origin expects: it is not the log you meant to check."))
         }
         let required = requirements.requiredWitnesses

@@ -177,6 +177,15 @@ struct CheckpointTests {
         #expect(throws: NoteError.originMismatch(expected: "example.com/other", found: Self.origin)) {
             try CheckpointVerifier(origin: "example.com/other", log: keys.log.verifier).verify(note.encoded)
         }
+        // Origins are compared as bytes, as key names are: a canonically equivalent spelling is
+        // another origin.
+        let accented = try Checkpoint(origin: "example.com/ledger-\u{E9}", size: 1, root: Digest.zero)
+        let signed = try accented.signed(by: NoteSigner(name: "example.com/ledger-\u{E9}", key: SigningKey(seed: [UInt8](repeating: 12, count: 32))))
+        let logKey = try NoteSigner(name: "example.com/ledger-\u{E9}", key: SigningKey(seed: [UInt8](repeating: 12, count: 32))).verifier
+        _ = try CheckpointVerifier(origin: "example.com/ledger-\u{E9}", log: logKey).verify(signed.encoded)
+        #expect(throws: NoteError.originMismatch(expected: "example.com/ledger-e\u{301}", found: "example.com/ledger-\u{E9}")) {
+            try CheckpointVerifier(origin: "example.com/ledger-e\u{301}", log: logKey).verify(signed.encoded)
+        }
         // Each configuration refused for its own reason, not for a malformed key or note.
         func refusal(_ body: () throws -> CheckpointVerifier) -> String? {
             do {

@@ -191,6 +191,24 @@ struct SignedNoteTests {
         }
     }
 
+    /// Swift's `==` takes canonically equivalent strings as equal; C2SP and Go compare names as
+    /// bytes, so a line under another spelling is another key's, and unknown.
+    @Test("key names are compared as bytes: a line under a canonically equivalent name is an unknown key's")
+    func namesAreBytes() throws {
+        let key = try SigningKey(seed: GoNoteVectors.peterSeed)
+        for (signed, line) in [("K-log", "\u{212A}-log"), ("ledger-\u{E9}", "ledger-e\u{301}"), ("ledger-e\u{301}", "ledger-\u{E9}")] {
+            #expect(signed == line, "the two spellings are equal as Swift strings, which is the point")
+            let signer = try NoteSigner(name: signed, key: key)
+            let text = "a note\n"
+            let genuine = try signer.signature(for: text)
+            let renamed = try NoteSignature(name: line, keyHash: genuine.keyHash, signature: genuine.signature)
+            let note = try SignedNote(parsing: SignedNote(text: text, signatures: [renamed]).encoded)
+            #expect(throws: NoteError.noVerifiedSignature) { try note.verify(with: [signer.verifier]) }
+            #expect(try note.checkSignatures(with: [signer.verifier]).unknown.count == 1)
+            #expect(try SignedNote(text: text, signatures: [genuine]).verify(with: [signer.verifier]).verified.count == 1)
+        }
+    }
+
     @Test("key names are checked when signing and in verifier keys")
     func keyNames() throws {
         let key = try SigningKey(seed: GoNoteVectors.peterSeed)

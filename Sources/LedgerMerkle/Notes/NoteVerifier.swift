@@ -119,7 +119,7 @@ func cosignedMessage(timestamp: UInt64, text: [UInt8]) -> [UInt8] {
 
 /// A note key name: non-empty, no Unicode space (White_Space, as Go's `unicode.IsSpace`), no `+`, and
 /// (stricter than Go, since a note cannot carry them anyway) no ASCII control character.
-func isValidKeyName(_ name: String) -> Bool {
+public func isValidKeyName(_ name: String) -> Bool {
     !name.isEmpty && !name.unicodeScalars.contains { $0.properties.isWhitespace || $0 == "+" || $0.value < 0x20 }
 }
 

@@ -125,7 +125,8 @@ public struct SignedNote: Hashable, Sendable {
     /// This note with `signature` added at the end; a line of the same name and key hash is replaced.
     /// - Throws: ``NoteError/malformedNote(_:)`` if that makes more than ``maximumSignatures``.
     public func adding(_ signature: NoteSignature) throws(NoteError) -> SignedNote {
-        let others = signatures.filter { $0.name != signature.name || $0.keyHash != signature.keyHash }
+        let id = NoteKeyID(name: signature.name, keyHash: signature.keyHash)
+        let others = signatures.filter { NoteKeyID(name: $0.name, keyHash: $0.keyHash) != id }
         return try SignedNote(text: text, signatures: others + [signature])
     }
 
@@ -189,10 +190,18 @@ public struct SignedNote: Hashable, Sendable {
     }
 }
 
-/// A key's identity in signature lines: name and key hash together.
+/// A key's identity in signature lines: name and key hash together. The name is compared as
+/// bytes, as C2SP and Go's note package compare it: Swift's `==` on strings takes canonically
+/// equivalent text as equal (U+212A KELVIN SIGN equals "K"), which would let a line under
+/// another name stand for a known key's.
 struct NoteKeyID: Hashable {
-    let name: String
+    let name: [UInt8]
     let keyHash: UInt32
+
+    init(name: String, keyHash: UInt32) {
+        self.name = Array(name.utf8)
+        self.keyHash = keyHash
+    }
 }
 
 /// `verifiers` by name and key hash; the same verifier may be listed twice, different ones may not
