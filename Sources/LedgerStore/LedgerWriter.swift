@@ -117,8 +117,10 @@ public final class LedgerWriter {
         directory: String, origin: String, adminKey: SigningKey, adminParty: String = "admin", adminName: String = "Ledger administrator",
         signedAt: Timestamp? = nil, acceptedAt: Timestamp? = nil
     ) throws(LedgerError) -> LedgerWriter {
-        guard !origin.isEmpty, origin.utf8.count <= 256, !origin.contains(where: { $0.isNewline || $0 == "+" || $0.isWhitespace }) else {
-            throw LedgerError(.usage, "The origin \"\(origin)\" is not usable: it must be 1–256 characters with no spaces, newlines or '+' (it becomes the checkpoint's first line and the note key name), e.g. example.org/ledger/case-1.")
+        // It becomes the checkpoints' first line and their note key name, fixed by the genesis
+        // record: one no checkpoint can carry would leave a ledger that can never be checkpointed.
+        guard origin.utf8.count <= 256, isValidKeyName(origin) else {
+            throw LedgerError(.usage, "The origin \(origin.debugDescription) is not usable: it must be 1–256 bytes with no spaces, control characters or '+' (it becomes the checkpoint's first line and the note key name), e.g. example.org/ledger/case-1. Nothing was created.")
         }
         // A ledger made with a fixed acceptance time is signed at that time unless told otherwise.
         let signedAt = signedAt ?? acceptedAt

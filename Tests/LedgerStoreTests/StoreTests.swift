@@ -77,6 +77,25 @@ struct AppendTests {
         #expect(try f.logBytes() == log)
     }
 
+    @Test("an origin no checkpoint could carry is refused at creation, and nothing is created")
+    func unusableOrigin() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-origin-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        for origin in ["", "a b", "a+b", "ex\u{1}ample.org/x", "ex\u{1B}[31mample", "a\u{2003}b", String(repeating: "x", count: 257)] {
+            let refusal = #expect(throws: LedgerError(.usage, "")) {
+                try LedgerWriter.create(directory: parent + "/l", origin: origin, adminKey: Fixture.key(1))
+            }
+            #expect(refusal?.message.contains("is not usable") == true, "\(String(describing: refusal))")
+            #expect(!FileManager.default.fileExists(atPath: parent + "/l"))
+        }
+        // The longest and a non-ASCII one are fine, and the checkpoint can be signed.
+        for origin in [String(repeating: "x", count: 256), "example.org/ledger-\u{E9}"] {
+            try? FileManager.default.removeItem(atPath: parent + "/l")
+            _ = try LedgerWriter.create(directory: parent + "/l", origin: origin, adminKey: Fixture.key(1))
+        }
+    }
+
     @Test("acceptance times never go backwards")
     func monotonicTime() throws {
         let f = try Fixture()
