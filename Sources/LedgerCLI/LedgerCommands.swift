@@ -16,7 +16,7 @@ struct InitCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The new ledger directory.", valueName: "dir"))
     var directory: String
 
-    @Option(name: .long, help: ArgumentHelp("The log's name, e.g. example.org/ledger/case-1 (no spaces or '+').", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("The log's name, e.g. example.org/ledger/case-1 (no spaces, control characters or '+').", valueName: "name"))
     var origin: String
 
     @Option(name: .customLong("admin-key"), help: ArgumentHelp("The first admin's private key (PKCS#8 PEM).", valueName: "file"))
