@@ -696,6 +696,10 @@ struct RecordChecker {
     /// Reports the first evidence from each of the index and the tree that no checkpoint proving
     /// the log covers as a finding, and the first that one covers as a note; then puts the
     /// findings in log order (stably: findings at one entry stay in the order found).
+    /// The first entry at which the index, and the tree files, are evidence of a changed record
+    /// (a finding, ``resolveCacheEvidence()``): such a file is not a cache to rewrite.
+    private var evidenceAt: (index: UInt64?, tree: UInt64?) = (nil, nil)
+
     mutating func resolveCacheEvidence() {
         for evidence in [indexEvidence, treeEvidence] {
             let (covered, uncovered) = evidence.split(at: provenSize)
@@ -704,9 +708,18 @@ struct RecordChecker {
             }
             if let uncovered {
                 report.findings.append(.init(sequence: uncovered.sequence, code: .damagedLog, message: uncovered.message))
+                if evidence.source == .index { evidenceAt.index = uncovered.sequence } else { evidenceAt.tree = uncovered.sequence }
             }
         }
         report.findings = report.findings.enumerated().sorted { ($0.element.sequence, $0.offset) < ($1.element.sequence, $1.offset) }.map(\.element)
+    }
+
+    /// What a file that disagrees with the log is: a cache to rewrite, or, where it records
+    /// another entry id for a record than the log now has (a finding at entry `at`), evidence
+    /// that `repair` keeps.
+    private static func cacheOrEvidence(_ at: UInt64?, _ directory: String) -> String {
+        guard let at else { return "(a cache; `ledger repair \(directory) --rebuild-derived` rewrites it)" }
+        return "(what it records is evidence that entry \(at) changed, see the findings: `ledger repair` refuses to rewrite it; restore the log from a trusted copy)"
     }
 
     /// Notes (not findings: both are caches) where the index or the tree files disagree with the log;
@@ -716,7 +729,7 @@ struct RecordChecker {
         resolveCacheEvidence()
         if let index {
             if let at = indexMismatch {
-                report.notes.append("The index disagrees with the log from entry \(at) on (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
+                report.notes.append("The index disagrees with the log from entry \(at) on \(Self.cacheOrEvidence(evidenceAt.index, directory)).")
             } else if index.entries < report.records {
                 report.notes.append("The index lists \(index.entries) records; the log has \(report.records). The next write brings it up to date.")
             } else if index.entries > report.records, lostEntries == nil {
@@ -727,7 +740,7 @@ struct RecordChecker {
         }
         if let tree = storedTree {
             if let (level, index) = treeMismatch {
-                report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log (a cache; `ledger repair \(directory) --rebuild-derived` rewrites it).")
+                report.notes.append("The stored Merkle tree's node \(index) of level \(level) does not match the log \(Self.cacheOrEvidence(evidenceAt.tree, directory)).")
             } else if tree.size < report.records {
                 report.notes.append("The stored Merkle tree covers \(tree.size) entries; the log has \(report.records) (a cache; the next write brings it level).")
             } else if tree.size > report.records, lostEntries == nil {

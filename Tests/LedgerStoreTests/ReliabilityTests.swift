@@ -275,6 +275,28 @@ struct RecoveryEdgeCaseTests {
         }
     }
 
+    /// Without a checkpoint over it, the same flipped entry id is evidence that the record
+    /// changed: the note about the file must not call it a cache for repair to rewrite.
+    @Test("an index or tree that is evidence of a changed record is not called a cache to rewrite")
+    func evidenceIsNotCalledCache() throws {
+        for (file, at) in [("index", 5 * 16 + 12), ("tree/level-00", 5 * 32 + 3)] {
+            let f = try Fixture()
+            try f.populate()
+            let url = URL(fileURLWithPath: f.directory + "/" + file)
+            var flipped = try Data(contentsOf: url)
+            flipped[at] ^= 1
+            try flipped.write(to: url)
+            let report = try Verifier.verify(directory: f.directory)
+            #expect(report.findings.map(\.sequence) == [5] && report.findings.map(\.code) == [.damagedLog], "\(file): \(report.findings)")
+            #expect(!report.notes.contains { $0.contains("rewrites it") }, "\(file): \(report.notes)")
+            if file.hasPrefix("tree") {
+                // The mismatch of its nodes above the leaf is noted, as evidence.
+                #expect(report.notes.contains { $0.contains("evidence that entry 5 changed") && $0.contains("refuses to rewrite it") }, "\(file): \(report.notes)")
+            }
+            #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
+        }
+    }
+
     @Test("verify says an index behind the log is behind, and never calls a cut of acknowledged entries harmless")
     func messagesAboutCutsAndLag() throws {
         let f = try Fixture()
