@@ -505,6 +505,9 @@ struct CosignCheckpointCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The cosignature time, seconds since 1970 (default: now).", valueName: "seconds"))
     var time: UInt64?
 
+    @Option(name: .customLong("lock-timeout"), help: ArgumentHelp("Seconds to wait for another cosign-checkpoint using the same state file.", valueName: "seconds"))
+    var lockTimeout: Double = LedgerWriter.defaultLockTimeout
+
     @OptionGroup var keys: CheckpointKeyOptions
     @OptionGroup var common: VerboseOption
 
@@ -512,6 +515,11 @@ struct CosignCheckpointCommand: ParsableCommand {
         let verifier = try keys.verifier()
         let checkpoint = try verifiedCheckpoint(file, verifier)
         let statePath = state ?? key + ".state"
+        // Held from reading the state to writing it: two runs at once would each check against
+        // the same last checkpoint, and could cosign two of the same size, the split view a
+        // witness exists to refuse.
+        let lock = try WriterLock(path: statePath + ".lock", timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
         var known: [String: JSONValue] = [:]
         // Only a state file that does not exist yet means "no checkpoint cosigned before": one
         // that cannot be read must not let this witness forget what it signed.

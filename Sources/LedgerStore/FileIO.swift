@@ -308,13 +308,13 @@ package enum FileSystem {
 /// An exclusive advisory lock on a file, held until released: one writer at a time across
 /// processes. `flock` locks are released by the kernel when the process dies, so a crashed
 /// writer never leaves a stale lock behind.
-final class WriterLock {
+package final class WriterLock {
     private let file: FileDescriptor
     private let path: String
 
     /// Takes the lock, waiting up to `timeout` seconds for another writer to finish.
     /// - Throws: ``LedgerError/Code/lockTimeout`` when the wait runs out.
-    init(path: String, timeout: Double) throws(LedgerError) {
+    package init(path: String, timeout: Double) throws(LedgerError) {
         try Self.check(timeout: timeout)
         self.path = path
         var waited = 0.0
@@ -323,7 +323,7 @@ final class WriterLock {
             while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
                 guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
                 guard waited < timeout else {
-                    throw LedgerError(.lockTimeout, "Another process has been writing to this ledger for \(timeout.formatted) s (lock \(path)). Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`. Do not delete the lock file: a writer holding it keeps writing.")
+                    throw LedgerError(.lockTimeout, "Another process has held the lock \(path) for \(timeout.formatted) s: it is writing there. Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`. Do not delete the lock file: a process holding it keeps writing.")
                 }
                 usleep(10_000)
                 waited += 0.01

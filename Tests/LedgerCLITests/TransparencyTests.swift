@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerStore
 import Testing
 
 @Suite("Checkpoints and proofs through the CLI")
@@ -128,6 +129,24 @@ struct TransparencyTests {
         for derived in ["index", "tree", "checkpoints/log.vkey"] { try FileManager.default.removeItem(atPath: cut + "/" + derived) }
         let verified = try CLI.run(["verify", cut])
         #expect(verified.status == 1 && verified.stdout.contains("acknowledged and are gone"), "\(verified.stdout)")
+    }
+
+    /// Two runs checking against the same last checkpoint could cosign two of the same size.
+    @Test("cosign-checkpoint holds its state file's lock from reading the state to writing it")
+    func cosignLocksItsState() throws {
+        let work = try WorkDirectory()
+        let state = work.path("w.state")
+        let cosign = ["--key", Self.keys + "/DEMO-ONLY-newsroom.pem", "--name", "witness.example", "--vkey", Self.vkey, "--state", state]
+        #expect(try CLI.run(["cosign-checkpoint", Self.old] + cosign).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: state))
+        var held: WriterLock? = try WriterLock(path: state + ".lock", timeout: 0)
+        let copy = try copyOfSample(work, "led")
+        let refused = try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy, "--lock-timeout", "0"] + cosign)
+        #expect(refused.status == 3 && refused.stderr.contains("lock \(state).lock") && refused.stdout.isEmpty, "\(refused)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == before)
+        #expect(held != nil)
+        held = nil
+        #expect(try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy, "--lock-timeout", "0"] + cosign).status == 0)
     }
 
     @Test("files around the log: a dangling witness state, a missing log.vkey, a changed blob, a linked snapshots directory, init DIR/, a directory as a key")
