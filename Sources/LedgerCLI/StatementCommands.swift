@@ -1,6 +1,7 @@
 import ArgumentParser
 import LedgerCore
 import LedgerCrypto
+import LedgerMerkle
 import LedgerStore
 
 struct SignCommand: ParsableCommand {
@@ -163,13 +164,25 @@ struct AppendCommand: ParsableCommand {
         }
         if let logKey {
             do throws(LedgerError) {
-                let signed = try writer.signCheckpoint(with: logKey)
+                let signed = try signCheckpointSayingWhatItRecords(writer, logKey)
                 Terminal.note("checkpoint of \(writer.ledger.count) entries stored in \(signed.path)")
             } catch {
                 throw LedgerError(error.code, "The statements above were appended; only the checkpoint failed: \(error.message) Sign one with `ledger checkpoint \(directory) --key KEY`.")
             }
         }
     }
+}
+
+/// Signs a checkpoint with `key`; the first one also records its key as the log key for good,
+/// which is said.
+func signCheckpointSayingWhatItRecords(_ writer: LedgerWriter, _ key: SigningKey) throws(LedgerError) -> (path: String, note: SignedNote) {
+    let store = CheckpointStore(ledgerDirectory: writer.ledger.directory)
+    let first = try store.verifierKey() == nil
+    let signed = try writer.signCheckpoint(with: key)
+    if first {
+        Terminal.note("this ledger's first checkpoint: its key is recorded as the log key in \(store.verifierKeyPath), and every later checkpoint must be signed with it")
+    }
+    return signed
 }
 
 /// Opens the ledger in `directory` for writing and says what the open found and did (a torn

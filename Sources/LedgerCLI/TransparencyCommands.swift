@@ -125,7 +125,7 @@ struct CheckpointCommand: ParsableCommand {
             // and the kept rule state).
             let signingKey = try Files.signingKey(key)
             let writer = try openWriter(directory)
-            let signed = try writer.signCheckpoint(with: signingKey)
+            let signed = try signCheckpointSayingWhatItRecords(writer, signingKey)
             Terminal.done = "the checkpoint was stored in \(signed.path)"
             print(signed.note.encoded, terminator: "")
             Terminal.note("stored \(signed.path)")

@@ -32,9 +32,13 @@ struct TransparencyTests {
         let dir = try copyOfSample(work, "led")
         let envelope = try openingFact(work, "f-new", proposition: "Something new")
         let log = try Data(contentsOf: URL(fileURLWithPath: dir + "/log"))
-        let refused = try CLI.run(["append", dir, "--checkpoint", Self.keys + "/DEMO-ONLY-amnesty.pem"], stdin: envelope)
-        #expect(refused.status == 2 && refused.stdout.isEmpty && refused.stderr.contains("checkpoints are signed by"), "\(refused)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/log")) == log)
+        // A key of no party, and a party's statement key.
+        #expect(try CLI.run(["key", "generate", "--out", work.path("stranger.pem")]).status == 0)
+        for (key, says) in [(work.path("stranger.pem"), "checkpoints are signed by"), (Self.keys + "/DEMO-ONLY-amnesty.pem", "is registered to party \"amnesty\"")] {
+            let refused = try CLI.run(["append", dir, "--checkpoint", key], stdin: envelope)
+            #expect(refused.status == 2 && refused.stdout.isEmpty && refused.stderr.contains(says), "\(refused)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/log")) == log)
+        }
         let appended = try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: envelope)
         #expect(appended.status == 0 && appended.stderr.contains("checkpoint of 41 entries"), "\(appended)")
     }
@@ -49,6 +53,21 @@ struct TransparencyTests {
         try handle.close()
         let signed = try CLI.run(["checkpoint", dir, "--key", Self.logKey])
         #expect(signed.status == 0 && signed.stderr.contains("Recovered from an interrupted write: cut 20 bytes"), "\(signed)")
+    }
+
+    /// The first checkpoint records its key as the log's for good.
+    @Test("a party's key is refused as the log key, and the first checkpoint says it records its key as the log's")
+    func firstCheckpointKey() throws {
+        let work = try WorkDirectory()
+        let admin = Self.keys + "/DEMO-ONLY-ledger-admin.pem"
+        #expect(try CLI.run(["init", work.path("new"), "--origin", "example.org/x", "--admin-key", admin]).status == 0)
+        let refused = try CLI.run(["checkpoint", work.path("new"), "--key", admin])
+        #expect(refused.status == 2 && refused.stderr.contains("is registered to party \"admin\" in this ledger") && refused.stdout.isEmpty, "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: work.path("new") + "/checkpoints/log.vkey"))
+        let first = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
+        #expect(first.status == 0 && first.stderr.contains("first checkpoint: its key is recorded as the log key"), "\(first)")
+        let second = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
+        #expect(second.status == 0 && !second.stderr.contains("first checkpoint"), "\(second)")
     }
 
     @Test("a record past the index, which no writer checked, is verified by readers despite --trust-signatures, and refused by the next writer")
@@ -167,7 +186,8 @@ struct TransparencyTests {
         // Checkpoints stored without log.vkey: no key is taken for the log's.
         let led = try copyOfSample(work, "led")
         try FileManager.default.removeItem(atPath: led + "/checkpoints/log.vkey")
-        let wrongKey = try CLI.run(["checkpoint", led, "--key", keys + "/DEMO-ONLY-amnesty.pem"])
+        #expect(try CLI.run(["key", "generate", "--out", work.path("stranger.pem")]).status == 0)
+        let wrongKey = try CLI.run(["checkpoint", led, "--key", work.path("stranger.pem")])
         #expect(wrongKey.status == 1 && wrongKey.stderr.contains("log.vkey is missing"), "\(wrongKey)")
         #expect(!FileManager.default.fileExists(atPath: led + "/checkpoints/log.vkey"))
         // A stored blob that was changed is kept aside, as evidence, when the original is added.
