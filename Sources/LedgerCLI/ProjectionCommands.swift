@@ -216,10 +216,12 @@ struct FactsCommand: ParsableCommand {
             the claim it counters; affirming and denying claims attack each other; evidence \
             attacks each claim it contradicts; two evidence items attack each other when one \
             supports a claim the other contradicts; evidence whose blob is missing, unreadable or \
-            mismatched, or whose signature or key is bad, is excluded, and so is a claim whose \
-            own statement's signature or key is bad (no argument, no stance). Integrity codes: \
-            blob-missing:E, blob-mismatch:E, blob-unreadable:E, custody-gap:E, bad-signature:ID, \
-            key-invalid:ID, key-revoked-later:ID.
+            mismatched, or whose signature or key is bad, or whose author's role may not attach \
+            evidence, is excluded, and so is a claim whose own statement's signature or key is \
+            bad (no argument, no stance). Integrity codes: blob-missing:E, blob-mismatch:E, \
+            blob-unreadable:E, custody-gap:E, bad-signature:ID, key-invalid:ID, \
+            role-not-allowed:ID (its author's role may not sign its type: it takes no effect), \
+            not-the-author:ID, key-revoked-later:ID.
 
             JSON (--json), stable; members may be added, never renamed or removed:
               {"as_of": {"sequence", "entry_id", "accepted_at", "ledger_entries"},

@@ -120,6 +120,25 @@ public struct Event: Sendable, Hashable {
     public var isKnownType: Bool { Self.knownTypes.contains(type) }
 }
 
+extension Event.Body {
+    /// The roles whose parties may sign an event of this type (DESIGN.md, "who may sign"), or
+    /// `nil` where the rule is not a role: any registered party asserts, counters and attests; a
+    /// claim's author amends and retracts it; a party or an admin changes the party's keys; the
+    /// genesis is the first record.
+    ///
+    /// The one table of these roles: the append rules (``LedgerState``) and the projections,
+    /// which apply them again to records no append rule checked, both read it.
+    public var rolesAllowed: Set<Event.Role>? {
+        switch self {
+        case .partyRegistered: [.admin]
+        case .factOpened: [.investigator, .reviewer, .admin]
+        case .evidenceAttached, .custodyRecorded: [.investigator, .reviewer]
+        case .findingRecorded: [.reviewer]
+        case .genesis, .keyAdded, .keyRevoked, .claimAsserted, .claimCountered, .claimAmended, .claimRetracted, .attestationMade, .unknown: nil
+        }
+    }
+}
+
 extension Event {
     /// The longest free-text field accepted, in bytes.
     public static let maximumTextLength = 16 * 1024

@@ -307,6 +307,7 @@ public struct LedgerState: Sendable {
             throw LedgerError(.duplicateID, "The statement id \"\(event.id)\" is already used by entry \(at). If this is the same statement sent again, it is already in the ledger; otherwise choose another id.")
         }
         if sequence > 0 { _ = try role(of: event.author) }
+        if let roles = event.body.rolesAllowed { try require(event, roles: roles) }
         switch event.body {
         case let .genesis(_, _, _, genesisKeys):
             guard sequence == 0 else {
@@ -314,7 +315,6 @@ public struct LedgerState: Sendable {
             }
             for raw in genesisKeys { try requireUnregistered(raw) }
         case let .partyRegistered(party, _, _, newKeys):
-            try require(event, roles: [.admin])
             if parties[party] != nil {
                 throw LedgerError(.duplicateID, "Party \"\(party)\" is already registered. Use key.added to give it another key.")
             }
@@ -338,7 +338,6 @@ public struct LedgerState: Sendable {
                 throw LedgerError(.invalidEvent, "Key \(keyID.shortHex()) is the last unrevoked key of an admin party: revoked, it would leave no one able to register parties or keys, for good. Add another admin key first (key.added, or a new admin party), then revoke this one.")
             }
         case let .factOpened(fact, _, subjects, _):
-            try require(event, roles: [.investigator, .reviewer, .admin])
             try requireNew(fact, .fact)
             for subject in subjects where parties[subject] == nil {
                 throw LedgerError(.unknownReference, "Fact \"\(fact)\" names subject \"\(subject)\", which is not a registered party. Register the party first.")
@@ -365,7 +364,6 @@ public struct LedgerState: Sendable {
                 throw LedgerError(.invalidEvent, "Claim \"\(claim)\" was already retracted at entry \(at).")
             }
         case let .evidenceAttached(e):
-            try require(event, roles: [.investigator, .reviewer])
             try requireNew(e.evidence, .evidence)
             if self.claim(e.evidence) != nil { throw Self.sharedID("The evidence id \"\(e.evidence)\" is already a claim's id") }
             for claim in e.supports + e.contradicts {
@@ -374,7 +372,6 @@ public struct LedgerState: Sendable {
                 }
             }
         case let .custodyRecorded(item, _, _, _, _, _):
-            try require(event, roles: [.investigator, .reviewer])
             try requireExisting(item, .evidence, by: event)
         case let .attestationMade(attestation, target, _, _):
             try requireNew(attestation, .attestation)
@@ -392,7 +389,6 @@ public struct LedgerState: Sendable {
                 }
             }
         case let .findingRecorded(finding, fact, _, _, reliesOn):
-            try require(event, roles: [.reviewer])
             try requireNew(finding, .finding)
             try requireExisting(fact, .fact, by: event)
             for item in reliesOn { try requireExisting(item, .evidence, by: event) }

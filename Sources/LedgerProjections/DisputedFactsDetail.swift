@@ -57,7 +57,9 @@ extension DisputedFactsProjection {
         public var attestations: [AttestationInfo] = []
         /// The sequence number of the last record that touched the fact.
         public var lastChange: UInt64
-        /// Who signed `fact.opened`.
+        /// Who signed `fact.opened`. An opening with a problem (a bad signature or key, or a
+        /// role that may not open facts) still lists the fact, as the index does, so that the
+        /// claims made about it have a place; its integrity code says the opening is not valid.
         public var signing: Signing
     }
 
@@ -125,7 +127,11 @@ extension DisputedFactsProjection {
         func signing() -> Signing {
             // The replay's answers when it verified; past `verifyingFrom` without that, verified here.
             let verified = verifiesSignatures ? state.signatureFailures.map { $0[sequence] ?? .max } : nil
-            return state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
+            var signed = state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
+            // The append rules' role check, for every type: a record no writer checked (past the
+            // index, or written by other means) may break it.
+            if signed.problem == nil, !state.keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
+            return signed
         }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
         // The signing of a change to a claim of `author`'s, with its first problem: another
@@ -198,8 +204,15 @@ extension DisputedFactsProjection {
 
         case let .custodyRecorded(item, action, from, to, at, note):
             guard state.evidence[item] != nil else { return }
-            state.evidence[item]?.recordCustody(action: action, from: from, to: to, at: at, note: note, event: event, record: record, signing: signing())
             state.entries[entry] = "evidence:" + item
+            // A step takes effect only with valid signatures, by a role that may record custody;
+            // otherwise it is kept only for its integrity code, as a change to a claim is.
+            let signed = signing()
+            guard signed.problem == nil else {
+                state.evidence[item]?.ineffectiveCustody.append(signed)
+                return
+            }
+            state.evidence[item]?.recordCustody(action: action, from: from, to: to, at: at, note: note, event: event, record: record, signing: signed)
             for fact in facts(of: item, in: state) { touch(fact: fact) }
 
         case let .attestationMade(attestation, target, kind, note):
@@ -224,9 +237,8 @@ extension DisputedFactsProjection {
 
         case let .findingRecorded(finding, fact, outcome, rationale, reliesOn):
             guard state.facts[fact] != nil else { return }
-            // Only a reviewer records findings; another's is kept for its integrity code.
-            var signed = signing()
-            if signed.problem == nil, state.keys.roles[event.author] != Event.Role.reviewer.rawValue { signed.problem = .roleNotAllowed }
+            // Only a reviewer records findings (``signing()``); another's is kept for its integrity code.
+            let signed = signing()
             state.facts[fact]?.findings.append(
                 Finding(
                     finding: finding, author: event.author, outcome: outcome.rawValue, rationale: rationale, reliesOn: reliesOn,

@@ -23,6 +23,10 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
     public var attachedAt: UInt64
     /// The chain of custody, in log order.
     public var custody: [CustodyStep] = []
+    /// Who signed each `custody.recorded` that took no effect: its signature or key is not
+    /// valid, or its author's role may not record custody. Not a step of the chain; kept for
+    /// its integrity code.
+    public var ineffectiveCustody: [Signing] = []
     /// Who holds it after the last custody step, as far as the chain says.
     public var holder: String?
     public var attestations: [AttestationInfo] = []
@@ -31,7 +35,7 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case evidence, author, sha256, size, mediaType = "media_type", title, source, capturedAt = "captured_at", custodian
-        case supports, contradicts, attachedAt = "attached_at", custody, holder, attestations, signing
+        case supports, contradicts, attachedAt = "attached_at", custody, ineffectiveCustody = "ineffective_custody", holder, attestations, signing
     }
 
     init(_ e: Event.Evidence, event: Event, record: ReplayRecord, signing: Signing) {
@@ -94,11 +98,12 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
     /// Whether any custody step is flagged as a gap.
     public var hasCustodyGap: Bool { custody.contains { $0.gap != nil } }
 
-    /// The integrity codes of the item's records as of now (signatures and keys of the
-    /// attachment and of each custody step, custody gaps), not counting the blob.
+    /// The integrity codes of the item's records as of now (signatures, keys and roles of the
+    /// attachment and of each custody record, custody gaps), not counting the blob.
     func recordCodes(keys: KeyTable) -> [String] {
         var out = keys.codes(for: signing)
         for step in custody { out += keys.codes(for: step.signing) }
+        for signed in ineffectiveCustody { out += keys.codes(for: signed) }
         if hasCustodyGap { out.append("custody-gap:\(evidence)") }
         return out
     }

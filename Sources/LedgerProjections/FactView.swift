@@ -18,8 +18,9 @@ public enum DisputeStatus: String, Sendable, Hashable, CaseIterable, Codable {
 /// An evidence item's standing in a fact's argumentation framework.
 public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case accepted, rejected, undecided
-    /// Its integrity fails (blob mismatched, or its attachment's signature or key is bad): it
-    /// is not an argument and attacks nothing.
+    /// Its integrity fails (blob missing, unreadable or mismatched, its attachment's signature
+    /// or key is bad, or its author's role may not attach evidence): it is not an argument and
+    /// attacks nothing.
     case excluded
     /// It bears on no active claim of the fact (its claims were retracted, or only a finding
     /// relies on it): it is not an argument.
@@ -42,7 +43,7 @@ public enum EvidenceStatus: String, Sendable, Hashable, CaseIterable, Codable {
 ///    and supporting evidence defends its claim against contradicting evidence.
 ///
 /// Evidence whose integrity fails (its blob missing, unreadable or mismatched, or a bad signature
-/// or key on `evidence.attached`) is ``EvidenceStatus/excluded``: it attacks nothing, until a
+/// or key on `evidence.attached`, or an author whose role may not attach evidence) is ``EvidenceStatus/excluded``: it attacks nothing, until a
 /// blob that matches is stored. So is a claim whose own statement (`claim.asserted` or
 /// `claim.countered`) has a bad signature or key: it is no argument and counts for no stance
 /// (``ClaimView/excluded``). Statuses are Dung's grounded labelling of this graph.
@@ -53,8 +54,9 @@ public struct FactView: Sendable {
     /// Precise integrity codes, sorted; empty when nothing was found. Codes:
     /// `blob-missing:E`, `blob-mismatch:E`, `blob-unreadable:E`, `custody-gap:E`, `bad-signature:ID`,
     /// `key-invalid:ID` (not the author's key, or revoked before that position),
-    /// `key-revoked-later:ID` (a signing key was revoked after that statement), where ID is the
-    /// event id of the statement concerned.
+    /// `role-not-allowed:ID` (its author's role may not sign its type), `not-the-author:ID` (a
+    /// change to another party's claim), `key-revoked-later:ID` (a signing key was revoked after
+    /// that statement), where ID is the event id of the statement concerned.
     public var integrity: [String]
     /// Active claims, in the order asserted, with argument status.
     public var claims: [ClaimView]
@@ -316,7 +318,10 @@ extension DisputedFactsProjection {
                         "excluded: its stored blob does not match the SHA-256 and size the statement records (a changed file, or a wrong size in the statement: `ledger blob check` says which)"
                     case .missing: "excluded: its blob is not stored, so its content cannot be checked (`ledger blob add` stores it)"
                     case .unreadable: "excluded: what is stored under its blob's name cannot be read, so its content cannot be checked (`ledger blob check` says what is there)"
-                    default: "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
+                    default:
+                        item.signing.problem == .roleNotAllowed
+                            ? "excluded: its author's role may not attach evidence (role-not-allowed: \"\(item.author)\" is registered as \(keys.roles[item.author] ?? "no role"))"
+                            : "excluded: its attachment's signature or key is not valid (\(item.signing.problem?.rawValue ?? ""))"
                     }
             } else if framework.arguments.contains(argument) {
                 status = EvidenceStatus(rawValue: labelling.label(of: argument).rawValue) ?? .undecided

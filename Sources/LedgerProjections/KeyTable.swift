@@ -55,7 +55,7 @@ public struct KeyTable: Codable, Sendable, Equatable {
         switch event.body {
         case .genesis: return record.sequence == 0 && keys.isEmpty
         case let .partyRegistered(party, _, _, raws):
-            guard admin, roles[party] == nil, raws.allSatisfy({ keys[Self.id(of: $0)] == nil }) else { return false }
+            guard authorMaySign(event), roles[party] == nil, raws.allSatisfy({ keys[Self.id(of: $0)] == nil }) else { return false }
         case let .keyAdded(party, raw, _):
             guard admin || event.author == party, roles[party] != nil, keys[Self.id(of: raw)] == nil else { return false }
         case let .keyRevoked(party, raw, _):
@@ -70,6 +70,16 @@ public struct KeyTable: Codable, Sendable, Equatable {
         default: return false
         }
         return check(record, author: event.author, event: event.id).problem == nil
+    }
+
+    /// Whether `event`'s author is registered with a role that may sign its type, as the append
+    /// rules require (``LedgerCore/Event/Body/rolesAllowed``); always, for a type no role is
+    /// required for. A party's role is the one it was first registered with, and never changes,
+    /// so a later table answers as the one at the event's position for a statement signed by a
+    /// key valid there (the key's party was registered by then).
+    public func authorMaySign(_ event: Event) -> Bool {
+        guard let allowed = event.body.rolesAllowed else { return true }
+        return roles[event.author].flatMap(Event.Role.init(rawValue:)).map(allowed.contains) ?? false
     }
 
     /// Applies `event` if it ``admits(_:_:)`` it; whether it did.
@@ -206,8 +216,9 @@ public struct Signing: Codable, Sendable, Equatable {
         case keyInvalid = "key-invalid"
         /// A change to a claim by another party than its author: it takes no effect.
         case notTheAuthor = "not-the-author"
-        /// A statement of a type its author's role may not make (a finding by a non-reviewer):
-        /// it takes no effect.
+        /// A statement of a type its author's role may not make (DESIGN.md's "who may sign": a
+        /// finding by a party that is no reviewer, evidence or custody by a subject, say): it
+        /// takes no effect, as a statement whose signature or key fails takes none.
         case roleNotAllowed = "role-not-allowed"
     }
 

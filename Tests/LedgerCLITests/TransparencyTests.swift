@@ -20,6 +20,21 @@ struct TransparencyTests {
         return dir
     }
 
+    /// Writes a record of `envelope` after the last of `dir`'s log, linked to it and accepted a
+    /// minute later, to the log alone: past the index, as anyone who can write the directory can.
+    func appendPastIndex(_ dir: String, _ envelope: Envelope) throws {
+        let log = URL(fileURLWithPath: dir + "/log")
+        let lines = try Data(contentsOf: log).split(separator: 0x0a)
+        let last = try Record(stored: Array(lines.last!))
+        let record = Record(
+            sequence: last.sequence + 1, previous: Record.entryID(of: Array(lines.last!)), acceptedAt: Timestamp(seconds: last.acceptedAt.seconds + 60),
+            batchEnd: last.sequence + 1, envelope: envelope)
+        let handle = try FileHandle(forWritingTo: log)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(record.encoded() + [0x0a]))
+        try handle.close()
+    }
+
     /// An envelope of `fact.opened` for `id`, signed by Amnesty.
     func openingFact(_ work: WorkDirectory, _ id: String, proposition: String) throws -> String {
         try work.write("f.json", #"{"type":"fact.opened","id":"\#(id)","fact":"\#(id)","proposition":"\#(proposition)"}"#)
@@ -80,20 +95,31 @@ struct TransparencyTests {
         let signed = try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-amnesty.pem", "--author", "amnesty", "--signed-at", "2020-09-24T09:00:00Z", work.path("c.json")])
         var envelope = try Envelope(jsonText: Array(signed.stdout.utf8))
         envelope.signatures[0].signature[3] ^= 1
-        let log = URL(fileURLWithPath: dir + "/log")
-        let lines = try Data(contentsOf: log).split(separator: 0x0a)
-        let last = try Record(stored: Array(lines.last!))
-        let record = Record(
-            sequence: last.sequence + 1, previous: Record.entryID(of: Array(lines.last!)), acceptedAt: Timestamp(seconds: last.acceptedAt.seconds + 60),
-            batchEnd: last.sequence + 1, envelope: envelope)
-        let handle = try FileHandle(forWritingTo: log)
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(record.encoded() + [0x0a]))
-        try handle.close()
+        try appendPastIndex(dir, envelope)
         let facts = try CLI.run(["facts", dir, "--trust-signatures", "--no-snapshots"])
         #expect(facts.status == 0 && facts.stderr.contains("Entry 40 is past the index") && facts.stdout.contains("bad-signature:c-forged"), "\(facts)")
         let appended = try CLI.run(["checkpoint", dir, "--key", Self.logKey])
         #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
+    }
+
+    @Test("a subject's evidence past the index, signed with its own valid key, attacks no claim: `fact` excludes it for the role `verify` refuses it for")
+    func unindexedEvidenceByASubject() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let paper = "Idemia's own paper."
+        try work.write("paper.txt", paper)
+        #expect(try CLI.run(["blob", "add", dir, work.path("paper.txt")]).status == 0)
+        try work.write("e.json", #"{"type":"evidence.attached","id":"idemia-paper","evidence":"idemia-paper","sha256":"\#(SHA256.hash(Array(paper.utf8)).hexString)","size":\#(paper.utf8.count),"media_type":"text/plain","title":"Paper","contradicts":["amnesty-rejects-never-deployed"]}"#)
+        let signed = try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-idemia.pem", "--author", "idemia", "--signed-at", "2020-09-24T10:00:00Z", work.path("e.json")])
+        try appendPastIndex(dir, try Envelope(jsonText: Array(signed.stdout.utf8)))
+        let fact = try CLI.run(["fact", dir, "idemia-system-deployed", "--no-snapshots"])
+        #expect(fact.status == 0, "\(fact)")
+        #expect(fact.stdout.contains("\nIntegrity:      role-not-allowed:idemia-paper\n"), "\(fact.stdout)")
+        #expect(fact.stdout.contains("\n    excluded: its author's role may not attach evidence (role-not-allowed: \"idemia\" is registered as subject)\n"), "\(fact.stdout)")
+        #expect(fact.stdout.contains("\n    undecided: claim idemia-never-deployed and it attack each other, and nothing else settles either\n"), "\(fact.stdout)")
+        #expect(!fact.stdout.contains("attacked by evidence idemia-paper"), "\(fact.stdout)")
+        let verified = try CLI.run(["verify", dir])
+        #expect(verified.status == 1 && verified.stdout.contains("role-not-allowed"), "\(verified)")
     }
 
     @Test("an answer replayed from a log whose last record the index shows changed is printed, then status 1; one as of before it is not concerned")

@@ -201,6 +201,35 @@ struct DisputedFactsTests {
         #expect(fact.latestFinding == nil && fact.integrity.contains("role-not-allowed:self-finding"), "\(fact.integrity)")
     }
 
+    @Test("evidence, custody and a fact's opening by a role that may not sign them (written past the append rules) take no effect: evidence is excluded, the rest only their integrity code")
+    func statementsByAnotherRole() throws {
+        let t = try deploymentCase()
+        try t.attach("E-1", supports: ["C-idemia"], custodian: "amnesty-lab")
+        t.close()
+        let blob: [String: JSONValue] = ["sha256": .string(SHA256.hash([1]).hexString), "size": 1, "media_type": "text/plain", "title": "t"]
+        // Idemia, a subject, with its own valid key: evidence against Amnesty's counterclaim, a
+        // transfer of Amnesty's evidence to itself, and a fact of its own.
+        try t.appendRaw(try t.envelope("idemia", "evidence.attached", id: "E-subject", blob.merging(["evidence": "E-subject", "contradicts": ["C-amnesty"]]) { $1 }))
+        try t.appendRaw(try t.envelope("idemia", "custody.recorded", id: "cu-subject", ["evidence": "E-1", "action": "transferred", "from": "amnesty-lab", "to": "idemia"]))
+        try t.appendRaw(try t.envelope("idemia", "fact.opened", id: "open-subject", ["fact": "F-subject", "proposition": "p"]))
+        // A transfer by Amnesty from the holder its evidence still has: no gap.
+        try t.appendRaw(try t.envelope("amnesty", "custody.recorded", id: "cu-amnesty", ["evidence": "E-1", "action": "transferred", "from": "amnesty-lab", "to": "court"]))
+        let facts = try t.facts(blobs: false)
+        let fact = try #require(facts["deployed"])
+        #expect(fact.integrity == ["role-not-allowed:E-subject", "role-not-allowed:cu-subject"])
+        #expect(fact.evidence.map(\.item.evidence) == ["E-1", "E-subject"])
+        #expect(fact.evidence.map(\.status) == [.accepted, .excluded])
+        #expect(fact.evidence[1].reason == "excluded: its author's role may not attach evidence (role-not-allowed: \"idemia\" is registered as subject)")
+        // The subject's evidence attacks nothing: the claims stand as without it (it would
+        // reject Amnesty's, and so reinstate Idemia's).
+        #expect(fact.claims.map(\.status) == [.undecided, .undecided])
+        let custody = fact.evidence[0].item.custody
+        #expect(custody.map(\.signing.event) == ["cu-amnesty"] && custody[0].gap == nil && fact.evidence[0].item.holder == "court")
+        #expect(fact.evidence[0].integrity == ["role-not-allowed:cu-subject"])
+        let opened = try #require(facts["F-subject"])
+        #expect(opened.integrity == ["role-not-allowed:open-subject"] && opened.fact.openedBy == "idemia")
+    }
+
     @Test("a retraction removes exactly the claim and the attacks it took part in")
     func retraction() throws {
         let t = try deploymentCase()
