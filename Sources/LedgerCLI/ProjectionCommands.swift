@@ -247,9 +247,13 @@ struct FactsCommand: ParsableCommand {
               "excluded"|"inactive", "reason", "custody_steps", "custody_gaps",
               "attestations"}
             ATTESTATION = {"attestation", "author", "target", "kind", "note",
-              "sequence"}
+              "sequence", "problem": code|null}
             FINDING = {"finding", "author", "outcome", "rationale", "relies_on",
-              "sequence", "signed_at", "accepted_at"}
+              "sequence", "signed_at", "accepted_at", "problem": code|null}
+            An attestation or finding whose "problem" is not null (bad-signature, \
+            key-invalid, role-not-allowed) takes no effect: it is listed so that it is \
+            seen, and its code is among the integrity codes. "finding" is the latest \
+            that takes effect.
             Sequence numbers are integers; times are RFC 3339 UTC strings.
             """
     )
@@ -378,7 +382,9 @@ struct FactCommand: ParsableCommand {
         if let finding = fact.latestFinding {
             print("Finding:        \(finding.outcome.printable) (\(finding.finding) by \(finding.author), entry \(finding.sequence)): \(finding.rationale.printable)")
             if !finding.reliesOn.isEmpty { print("                relies on " + finding.reliesOn.joined(separator: ", ")) }
-            if fact.fact.findings.count > 1 { print("                (\(fact.fact.findings.count - 1) earlier finding(s); see --json)") }
+            // Only those that took effect: the others show as their integrity codes.
+            let earlier = fact.fact.findings.count { $0.signing.problem == nil && $0.sequence < finding.sequence }
+            if earlier > 0 { print("                (\(earlier) earlier finding(s); see --json)") }
         } else {
             print("Finding:        none")
         }
@@ -407,12 +413,12 @@ struct FactCommand: ParsableCommand {
             relations.append("custody: \(item.custody.count) step(s)" + (gaps > 0 ? ", \(gaps) gap(s)" : ""))
             print("    " + relations.joined(separator: "; "))
             print("    \(e.reason)")
-            for a in item.attestations { print("    attested: \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+            for a in item.attestations { print("    attested: " + attestationLine(a)) }
         }
         if !fact.fact.attestations.isEmpty {
             print("")
             print(style.bold("Attestations on the fact's entries"))
-            for a in fact.fact.attestations { print("  \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence)) on \(a.target)") }
+            for a in fact.fact.attestations { print("  " + attestationLine(a, on: a.target)) }
         }
         print("")
         print(style.bold("Timeline (\(timeline.count) events)"))
@@ -442,8 +448,16 @@ struct FactCommand: ParsableCommand {
         links.append("against: " + (c.evidenceAgainst.isEmpty ? "none" : c.evidenceAgainst.joined(separator: ", ")))
         if !c.counteredBy.isEmpty { links.append("countered by: " + c.counteredBy.joined(separator: ", ")) }
         print("    " + links.joined(separator: "; "))
-        for a in c.attestations { print("    attested: \(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence))") }
+        for a in c.attestations { print("    attested: " + attestationLine(a)) }
         print("    \(view.reason)")
+    }
+
+    /// "KIND by AUTHOR (ID, entry N)", then " on TARGET" if given, and " — not valid: CODE" for
+    /// an attestation whose signature or key fails: it vouches for nothing.
+    func attestationLine(_ a: AttestationInfo, on target: String? = nil) -> String {
+        var text = "\(a.kind.printable) by \(a.author) (\(a.attestation), entry \(a.sequence))" + (target.map { " on \($0)" } ?? "")
+        if let problem = a.signing.problem { text += " — not valid: \(problem.rawValue)" }
+        return text
     }
 }
 

@@ -104,14 +104,18 @@ extension DisputedFactsProjection {
         public var sequence: UInt64
         public var signedAt: String
         public var acceptedAt: String
+        /// Who signed it; a finding whose `problem` is set (a bad signature or key, or an author
+        /// who is no reviewer) takes no effect.
         public var signing: Signing
 
-        /// `{"finding", "author", "outcome", "rationale", "relies_on", "sequence", "signed_at", "accepted_at"}`.
+        /// `{"finding", "author", "outcome", "rationale", "relies_on", "sequence", "signed_at",
+        /// "accepted_at", "problem"}`, `problem` null for a finding that takes effect, else why
+        /// it does not (`bad-signature`, `key-invalid`, `role-not-allowed`).
         public var json: JSONValue {
             .object([
                 "finding": .string(finding), "author": .string(author), "outcome": .string(outcome), "rationale": .string(rationale),
                 "relies_on": .strings(reliesOn), "sequence": .number(sequence), "signed_at": .string(signedAt),
-                "accepted_at": .string(acceptedAt),
+                "accepted_at": .string(acceptedAt), "problem": .optional(signing.problem?.rawValue),
             ])
         }
     }

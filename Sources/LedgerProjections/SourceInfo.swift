@@ -34,13 +34,17 @@ public struct AttestationInfo: Codable, Sendable, Equatable {
     public var kind: String
     public var note: String?
     public var sequence: UInt64
+    /// Who signed it; an attestation whose `problem` is set (a bad signature or key) vouches
+    /// for nothing, and is listed only so that it is seen as such.
     public var signing: Signing
 
-    /// `{"attestation", "author", "target", "kind", "note", "sequence"}`.
+    /// `{"attestation", "author", "target", "kind", "note", "sequence", "problem"}`, `problem`
+    /// null for a valid attestation, else why it is not (`bad-signature`, `key-invalid`, …).
     public var json: JSONValue {
         .object([
             "attestation": .string(attestation), "author": .string(author), "target": .string(target),
             "kind": .string(kind), "note": .optional(note), "sequence": .number(sequence),
+            "problem": .optional(signing.problem?.rawValue),
         ])
     }
 }

@@ -122,6 +122,35 @@ struct TransparencyTests {
         #expect(verified.status == 1 && verified.stdout.contains("role-not-allowed"), "\(verified)")
     }
 
+    @Test("an attestation whose signature fails and a finding by an investigator, past the index, are marked not valid: in text, and as \"problem\" in JSON; neither counts as an earlier finding")
+    func invalidAttestationAndFinding() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        func signed(_ party: String, _ json: String) throws -> Envelope {
+            try work.write("event.json", json)
+            let out = try CLI.run(["sign", "--key", Self.keys + "/DEMO-ONLY-\(party).pem", "--author", party, "--signed-at", "2020-09-24T10:00:00Z", work.path("event.json")])
+            return try Envelope(jsonText: Array(out.stdout.utf8))
+        }
+        var review = try signed("newsroom", #"{"type":"attestation.made","id":"forged-review","attestation":"forged-review","target":"amnesty-rejects-never-deployed","kind":"reviewed"}"#)
+        review.signatures[0].signature[3] ^= 1
+        try appendPastIndex(dir, review)
+        try appendPastIndex(dir, try signed("amnesty", #"{"type":"finding.recorded","id":"amnesty-finding","finding":"amnesty-finding","fact":"idemia-system-deployed","outcome":"substantiated","rationale":"We say so."}"#))
+        let text = try CLI.run(["fact", dir, "idemia-system-deployed", "--no-snapshots"])
+        #expect(text.status == 0, "\(text)")
+        #expect(text.stdout.contains("\nIntegrity:      bad-signature:forged-review, role-not-allowed:amnesty-finding\n"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains(
+                "\n    attested: reviewed by newsroom (amnesty-rejects-never-deployed-reviewed, entry 32)\n"
+                    + "    attested: reviewed by newsroom (forged-review, entry 40) — not valid: bad-signature\n"), "\(text.stdout)")
+        #expect(text.stdout.contains("\nFinding:        inconclusive (newsroom-finding-1 by newsroom, entry 35)") && !text.stdout.contains("earlier finding"), "\(text.stdout)")
+        let json = try CLI.run(["fact", dir, "idemia-system-deployed", "--no-snapshots", "--json"])
+        let fact = try #require(try JSONParser.parse(Array(json.stdout.utf8.dropLast())).objectValue?["fact"]?.objectValue)
+        #expect(fact["findings"]?.arrayValue?.map { $0.objectValue?["problem"] } == [.null, .string("role-not-allowed")])
+        #expect(fact["finding"]?.objectValue?["problem"] == .null)
+        let claim = try #require(fact["claims"]?.arrayValue?.first { $0.objectValue?["claim"] == .string("amnesty-rejects-never-deployed") }?.objectValue)
+        #expect(claim["attestations"]?.arrayValue?.map { $0.objectValue?["problem"] } == [.null, .string("bad-signature")])
+    }
+
     @Test("an answer replayed from a log whose last record the index shows changed is printed, then status 1; one as of before it is not concerned")
     func answerFromChangedRecord() throws {
         let work = try WorkDirectory()
