@@ -324,8 +324,9 @@ struct FactCommand: ParsableCommand {
             Replays the disputed-facts projection (using and refreshing snapshots like `ledger \
             facts`) and reads the fact's records back from the log. The timeline lists every \
             event touching the fact, as the timeline projection does (`ledger replay \
-            --projection timeline`), with its sequence number, entry id, the author's \
-            signed_at, the ledger's accepted_at and the source's published_at, kept apart.
+            --projection timeline`), with its sequence number, entry id (its first 16 hex \
+            digits in text, whole in JSON), the author's signed_at, the ledger's accepted_at \
+            and the source's published_at, kept apart.
 
             JSON (--json), stable; FACT as in `ledger facts --help`:
               {"as_of": {...}, "fact": FACT, "timeline": [EVENT...], "skipped": [...]}
@@ -422,10 +423,11 @@ struct FactCommand: ParsableCommand {
         }
         print("")
         print(style.bold("Timeline (\(timeline.count) events)"))
-        var table = Table(header: ["SEQ", "ACCEPTED_AT", "SIGNED_AT", "PUBLISHED_AT", "AUTHOR", "EVENT"])
+        var table = Table(header: ["SEQ", "ENTRY", "ACCEPTED_AT", "SIGNED_AT", "PUBLISHED_AT", "AUTHOR", "EVENT"])
         for event in timeline {
+            // The entry id's first 16 hex digits, as `parties` shows key ids; --json has it whole.
             try table.append([
-                String(event.sequence), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
+                String(event.sequence), String(event.entryID.prefix(16)), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
                 event.author, event.summary.printable,
             ])
         }

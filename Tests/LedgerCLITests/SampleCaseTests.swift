@@ -92,7 +92,7 @@ struct SampleCaseTests {
         #expect(try CLI.run(["facts", Self.sample, "--no-snapshots", "--as-of", "39"]).status == 0)
     }
 
-    @Test("the readable table lists every fact; one fact shows its reasons and timeline")
+    @Test("the readable table lists every fact; one fact shows its reasons and timeline, each event with its entry id")
     func readable() throws {
         let table = try CLI.run(["facts", Self.sample, "--no-snapshots"])
         #expect(table.status == 0)
@@ -101,6 +101,19 @@ struct SampleCaseTests {
         let fact = try CLI.run(["fact", Self.sample, "idemia-system-deployed", "--no-snapshots"])
         #expect(fact.status == 0)
         #expect(fact.stdout.contains("attack each other"))
+        // The timeline names each event's entry by the first 16 hex digits of its id, which
+        // `show` gives whole.
+        let lines = fact.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("SEQ ") })
+        #expect(lines[header] == "SEQ  ENTRY             ACCEPTED_AT           SIGNED_AT             PUBLISHED_AT  AUTHOR    EVENT")
+        let rows = lines[(header + 1)...]
+        #expect(rows.map { $0.split(separator: " ")[0] } == ["7", "18", "20", "31", "32", "35"])
+        for row in rows {
+            let cells = row.split(separator: " ")
+            let shown = try CLI.run(["show", Self.sample, String(cells[0]), "--json"])
+            let entryID = try #require(try JSONParser.parse(Array(shown.stdout.utf8.dropLast())).objectValue?["entry_id"]?.stringValue)
+            #expect(cells[1] == entryID.prefix(16) && cells[1].count == 16, "\(row)")
+        }
         let missing = try CLI.run(["fact", Self.sample, "no-such-fact", "--no-snapshots"])
         #expect(missing.status == 2)
     }
