@@ -545,8 +545,8 @@ struct ReplayCommand: ParsableCommand {
             {"facts": [{"fact", "events": [EVENT...]}]} (see `ledger fact --help`). A custody \
             step is a gap when the chain does not start with "collected" and no custodian is \
             named, when a transfer lacks from or to or its from is not the current holder, when \
-            another step names a from that is not the holder, or when it is dated before the \
-            previous step. Without --json the report is printed as indented JSON. The report \
+            another step names a from that is not the holder, or when it is dated before an \
+            earlier step. Without --json the report is printed as indented JSON. The report \
             is printed an element at a time as it is built: if the log cannot be read back \
             part-way, the output stops there, incomplete, and the exit status and error say so.
             """

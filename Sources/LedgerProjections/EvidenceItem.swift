@@ -27,6 +27,9 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
     /// valid, or its author's role may not record custody. Not a step of the chain; kept for
     /// its integrity code.
     public var ineffectiveCustody: [Signing] = []
+    /// The latest `at` of the chain's steps so far, which a step's own must not precede
+    /// (derived from ``custody``, so not among the coding keys).
+    var latestCustodyAt: Timestamp?
     /// Who holds it after the last custody step, as far as the chain says.
     public var holder: String?
     public var attestations: [AttestationInfo] = []
@@ -60,7 +63,7 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
     /// A gap is any of: a chain that does not start with `collected` although the evidence
     /// names no custodian; a `transferred` step with no `from` or `to`, or whose `from` is not
     /// the current holder; any other step naming a `from` that is not the current holder; a
-    /// step whose time `at` is before the previous step's. `collected` and `transferred` make
+    /// step whose time `at` is before an earlier step's. `collected` and `transferred` make
     /// `to` (or, for `collected` without `to`, the author) the holder; other actions (`copied`,
     /// `working-copy-deleted`, …) leave the holder unchanged.
     mutating func recordCustody(
@@ -85,9 +88,12 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
         default:
             if let from, let holder, from != holder { gaps.append("\(action) from \"\(from)\", but the holder was \"\(holder)\"") }
         }
-        if let at, let previous = custody.last?.at.flatMap({ Timestamp(rfc3339: $0) }), at < previous {
-            gaps.append("it happened (\(at.rfc3339)) before the previous step (\(previous.rfc3339))")
+        // Against every dated step before it, not only the last: an undated step in between
+        // (a copy, say) hid a transfer dated before the collection.
+        if let at, let latest = latestCustodyAt, at < latest {
+            gaps.append("it happened (\(at.rfc3339)) before an earlier step (\(latest.rfc3339))")
         }
+        if let at { latestCustodyAt = max(latestCustodyAt ?? at, at) }
         custody.append(
             CustodyStep(
                 sequence: record.sequence, entryID: record.entryID.hexString, action: action, from: from, to: to, at: at?.rfc3339,

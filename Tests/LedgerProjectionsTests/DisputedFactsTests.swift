@@ -344,6 +344,18 @@ struct DisputedFactsTests {
         #expect(entry.blob == .unchecked)
     }
 
+    @Test("a custody step dated before an earlier dated step is a gap, an undated step between them or not")
+    func custodyOutOfOrder() throws {
+        let t = try deploymentCase()
+        try t.attach("E-1", supports: ["C-amnesty"])
+        try t.custody("E-1", "collected", to: "amnesty-lab", at: 1_590_969_600)  // 2020-06-01
+        try t.custody("E-1", "copied", from: "amnesty-lab")
+        try t.custody("E-1", "transferred", from: "amnesty-lab", to: "court", at: 1_588_291_200)  // 2020-05-01
+        let fact = try #require(try t.facts(blobs: false)["deployed"])
+        #expect(fact.integrity == ["custody-gap:E-1"])
+        #expect(fact.evidence[0].item.custody.map(\.gap) == [nil, nil, "it happened (2020-05-01T00:00:00Z) before an earlier step (2020-06-01T00:00:00Z)"])
+    }
+
     @Test("attestations by claim id and by entry id are listed on the claim")
     func attestations() throws {
         let t = try deploymentCase()

@@ -208,10 +208,11 @@ final class TestLedger {
     }
 
     @discardableResult
-    func custody(_ evidence: String, _ action: String, from: String? = nil, to: String? = nil, by author: String = "amnesty") throws -> AppendedEntry {
+    func custody(_ evidence: String, _ action: String, from: String? = nil, to: String? = nil, at: Int64? = nil, by author: String = "amnesty") throws -> AppendedEntry {
         var fields: [String: JSONValue] = ["evidence": .string(evidence), "action": .string(action)]
         if let from { fields["from"] = .string(from) }
         if let to { fields["to"] = .string(to) }
+        if let at { fields["at"] = .string(Timestamp(seconds: at).rfc3339) }
         return try append(author, "custody.recorded", fields)
     }
 
