@@ -547,12 +547,14 @@ public final class Ledger: @unchecked Sendable {
                 continue
             }
             // An interrupted write leaves a partial line, or lines of an unfinished group commit
-            // after one. A whole record that does not continue the chain, or one that closes a
-            // group commit after a break, means acknowledged data is out of place: damage.
-            // A line with zeros in it may be what a crash left (pages of an unsynced write can
-            // reach the disk out of order); whether acknowledged entries are missing is decided
-            // after the scan, against what the index, tree and checkpoints recorded.
-            let misplaced = (!broken && record != nil) || record?.batchEnd == record?.sequence
+            // after one. A whole record that does not continue the chain means acknowledged data
+            // is out of place: damage. A line with zeros in it is what a crash leaves where a
+            // block of an unsynced write never reached the disk, and pages can reach it out of
+            // order, so whole records, even one closing a group commit, may follow it: they are
+            // of the same unsynced write, never acknowledged (its sync did not return). Whether
+            // acknowledged entries are missing is decided after the scan, against what the
+            // index, tree and checkpoints recorded.
+            let misplaced = !broken && record != nil
             broken = true
             if let record, misplaced {
                 // Which of two records that no longer link changed cannot be told from here.

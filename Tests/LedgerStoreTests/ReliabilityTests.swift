@@ -194,6 +194,47 @@ struct RecoveryEdgeCaseTests {
         #expect(try f.logBytes() == committed)
     }
 
+    /// A group commit of three records written in one `pwrite`, its sync never returned: a power
+    /// loss kept the page that holds its closing record but not an earlier one.
+    @Test("a crash that kept the closing record of an unsynced group commit but not a block before it is a torn tail, unless a derived file records the entries")
+    func closingRecordAfterZeros() throws {
+        let f = try Fixture()
+        try f.populate()
+        let committed = try f.logBytes()
+        var previous = try Ledger(directory: f.directory).lastEntryID
+        var batch: [UInt8] = []
+        let time = f.time()
+        for (i, id) in ["z1", "z2", "z3"].enumerated() {
+            let envelope = try f.sign(["type": "fact.opened", "id": id, "fact": id, "proposition": "P"], as: "inv")
+            let record = Record(sequence: UInt64(10 + i), previous: previous, acceptedAt: time, batchEnd: 12, envelope: envelope).encoded()
+            previous = Record.entryID(of: record)
+            batch += record + [0x0a]
+        }
+        // Zeros from inside the first record to inside the second; the third, closing, is whole.
+        var torn = batch
+        for i in 100..<(torn.firstIndex(of: 0x0a)! + 200) { torn[i] = 0 }
+        try f.simulateCrash(log: committed + torn, committed: 10)
+        let writer = try f.writer()
+        #expect(writer.ledger.report.cut && writer.ledger.count == 10)
+        #expect(try f.logBytes() == committed)
+        #expect(try Verifier.verify(directory: f.directory).isIntact)
+
+        // The same bytes where the index records the three entries (the sync returned, and the
+        // index was written): an acknowledged entry is damaged, and nothing is cut.
+        let g = try Fixture()
+        try g.populate()
+        let whole = try g.logBytes()
+        try g.append([g.sign(["type": "fact.opened", "id": "z1", "fact": "z1", "proposition": "P"], as: "inv"),
+                      g.sign(["type": "fact.opened", "id": "z2", "fact": "z2", "proposition": "P"], as: "inv"),
+                      g.sign(["type": "fact.opened", "id": "z3", "fact": "z3", "proposition": "P"], as: "inv")])
+        var after = try g.logBytes()
+        for i in (whole.count + 100)..<(whole.count + 900) { after[i] = 0 }
+        try g.writeLog(after)
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try g.writer() }
+        #expect(refusal?.message.contains("Entry 10 of") == true && refusal?.message.contains("restore the log from a trusted copy") == true, "\(refusal?.message ?? "")")
+        #expect(try g.logBytes() == after)
+    }
+
     /// The last record is acknowledged but its index entry and tree leaf are not synced: after a
     /// power loss they may be gone. A byte of it changed since is then no interrupted write, and
     /// the record must not be cut as one.
