@@ -247,9 +247,11 @@ extension LedgerWriter {
             // An unwritten (zero) block left by a power loss: a cache to rebuild.
             tree = try cache { () throws(MerkleTreeError) in try rebuilt(directory) }
         }
+        // A record that cannot be read now stops the open: a tree left shorter than the log
+        // would take the next append's leaves at the wrong positions.
         var missing: [Digest] = []
         if tree.size < ledger.count {
-            try? ledger.forEachRecord(from: tree.size) { (stored) throws(LedgerError) -> Bool in
+            try ledger.forEachRecord(from: tree.size) { (stored) throws(LedgerError) -> Bool in
                 missing.append(stored.entryID)
                 return true
             }
@@ -257,19 +259,21 @@ extension LedgerWriter {
         tree = try cache { () throws(MerkleTreeError) in
             try tree.append(leafHashes: missing)
             try tree.flush()
-            guard tree.size != ledger.count || (try? tree.root(size: ledger.count)) != range.root else { return tree }
-            // Interior nodes are a cache: rebuild them from the log's entry ids.
+            return tree
+        }
+        guard tree.size != ledger.count || (try? tree.root(size: ledger.count)) != range.root else { return tree }
+        // Interior nodes are a cache: rebuild them from the log's entry ids.
+        var all: [Digest] = []
+        try ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
+            all.append(stored.entryID)
+            return true
+        }
+        return try cache { () throws(MerkleTreeError) in
             let fresh = try rebuilt(directory)
-            var all: [Digest] = []
-            try? ledger.forEachRecord { (stored) throws(LedgerError) -> Bool in
-                all.append(stored.entryID)
-                return true
-            }
             try fresh.append(leafHashes: all)
             try fresh.flush()
             return fresh
         }
-        return tree
     }
 
     /// Empty level files, replacing the old ones by new files rather than truncating them in

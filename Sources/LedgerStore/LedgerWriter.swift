@@ -498,10 +498,16 @@ public final class LedgerWriter {
         // writer indexes them, so the failure must not turn a durable append into an error.
         try? flushPendingIndex()
         // The tree is a cache too: a failed write drops it until the next open rebuilds it.
-        do throws(MerkleTreeError) {
-            try tree?.append(leafHashes: entries.map(\.entryID))
-            try tree?.flush()
-        } catch {
+        // Only onto a tree level with the log before the batch: leaves elsewhere would be at the
+        // wrong positions.
+        if let level = tree, level.size == first {
+            do throws(MerkleTreeError) {
+                try level.append(leafHashes: entries.map(\.entryID))
+                try level.flush()
+            } catch {
+                tree = nil
+            }
+        } else {
             tree = nil
         }
         return entries
