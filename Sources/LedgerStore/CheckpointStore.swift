@@ -153,9 +153,11 @@ extension LedgerWriter {
     private func checkpointSigner(_ key: SigningKey) throws(LedgerError) -> NoteSigner {
         guard let origin = state.origin else { throw LedgerError(.notALedger, "The ledger has no genesis record.") }
         // The first checkpoint records its key as the log's for good: a party's statement key
-        // given by mistake would become it, and its holder could then sign checkpoints.
-        if let holder = state.keys[key.publicKey.keyID] {
-            throw LedgerError(.usage, "The key given is registered to party \"\(holder.party)\" in this ledger, to sign its statements. Checkpoints are signed with the log's own key, never with a party's: give the log key, or make one with `ledger key generate`. Nothing was signed.")
+        // given by mistake would become it, and its holder could then sign checkpoints. Only
+        // then: once the log key is recorded, a party that registered its public key (anyone
+        // can read it) must not stop checkpoints.
+        if let holder = state.keys[key.publicKey.keyID], try CheckpointStore(ledgerDirectory: ledger.directory).verifierKey() == nil {
+            throw LedgerError(.usage, "The key given is registered to party \"\(holder.party)\" in this ledger, to sign its statements, and this would be the first checkpoint, which records its key as the log key for good. Checkpoints are signed with the log's own key, never with a party's: give the log key, or make one with `ledger key generate`. Nothing was signed.")
         }
         do throws(NoteError) {
             return try NoteSigner(name: origin, key: key)

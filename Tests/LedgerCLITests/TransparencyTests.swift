@@ -83,6 +83,15 @@ struct TransparencyTests {
         #expect(first.status == 0 && first.stderr.contains("first checkpoint: its key is recorded as the log key"), "\(first)")
         let second = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
         #expect(second.status == 0 && !second.stderr.contains("first checkpoint"), "\(second)")
+        // A party that registers the recorded log key's public half (anyone can read it) does not
+        // stop checkpoints.
+        let shown = try CLI.run(["key", "public", Self.logKey]).stdout
+        let raw = try #require(shown.split(separator: "\n").first { $0.hasPrefix("raw (base64): ") }?.dropFirst("raw (base64): ".count))
+        try work.write("k.json", #"{"type":"key.added","id":"k-log","party":"admin","key":"\#(raw)"}"#)
+        let signed = try CLI.run(["sign", "--key", admin, "--author", "admin", work.path("k.json")])
+        #expect(try CLI.run(["append", work.path("new")], stdin: signed.stdout).status == 0)
+        let third = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
+        #expect(third.status == 0, "\(third)")
     }
 
     @Test("a record past the index, which no writer checked, is verified by readers despite --trust-signatures, and refused by the next writer")
