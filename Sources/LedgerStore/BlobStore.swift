@@ -29,12 +29,19 @@ public struct BlobStore: Sendable {
     /// The path a blob with `digest` is stored at.
     public func path(for digest: Digest) -> String { directory + "/" + digest.hexString }
 
-    /// Copies the file at `source` into the store, hashing it on the way.
+    /// How long an add waits for another to finish, in seconds: an add copies a whole file,
+    /// perhaps gigabytes of video.
+    public static let defaultLockTimeout = 600.0
+
+    /// Copies the file at `source` into the store, hashing it on the way. One add at a time, under
+    /// `blobs/lock`: two that each found a changed file under a hash would both set it aside,
+    /// the second moving the first's good copy over it, and the evidence of the change would be
+    /// lost. An add also removes what one that was killed left (`.incoming-*`): none is in use.
     /// - Returns: its SHA-256, its size, whether an identical blob was already stored, and, if a
     ///   file stored under that hash had been changed (it no longer matches its name), where it was
     ///   kept, with its hash and size: it is evidence of that change, so it is set aside, never
     ///   overwritten.
-    public func add(file source: String) throws(LedgerError) -> (
+    public func add(file source: String, lockTimeout: Double = BlobStore.defaultLockTimeout) throws(LedgerError) -> (
         digest: Digest, size: UInt64, existed: Bool, keptAside: (path: String, actual: Digest, size: UInt64)?
     ) {
         // A file name that names nothing is the caller's mistake, as for every other input file.
@@ -48,8 +55,12 @@ public struct BlobStore: Sendable {
         guard fstat(input.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw LedgerError(.usage, "\(source) is not a regular file.")
         }
-        try FileSystem.makeDirectory(String(directory.dropLast("/sha256".count)))
+        let blobs = String(directory.dropLast("/sha256".count))
+        try FileSystem.makeDirectory(blobs)
         try FileSystem.makeDirectory(directory)
+        let lock = try WriterLock(path: blobs + "/lock", timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        for name in FileSystem.contents(of: directory) where name.hasPrefix(".incoming-") { FileSystem.remove(directory + "/" + name) }
         // A name no other add uses, even one with the same process id (in another container
         // sharing the volume), created only if it is new.
         let temporary = directory + "/.incoming-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)

@@ -164,6 +164,35 @@ struct ReliabilityTests {
         #expect(throws: LedgerError(.notALedger, "")) { try f.writer() }
     }
 
+    /// Two adds at once that each found a changed blob would both set it aside, the second
+    /// moving the first's good copy over the changed one: adds take turns under blobs/lock.
+    @Test("blob add holds blobs/lock while it decides and stores, and removes what a killed add left")
+    func blobAddLock() throws {
+        let f = try Fixture()
+        let document = f.root.appendingPathComponent("doc")
+        try Data("doc".utf8).write(to: document)
+        let blobs = BlobStore(ledgerDirectory: f.directory)
+        _ = try blobs.add(file: document.path)
+        let stored = blobs.path(for: SHA256.hash(Array("doc".utf8)))
+        // The stored copy changed; another add holds the lock.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: stored)
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: stored))
+        var held: WriterLock? = try WriterLock(path: f.directory + "/blobs/lock", timeout: 0)
+        let refusal = #expect(throws: LedgerError(.lockTimeout, "")) { try blobs.add(file: document.path, lockTimeout: 0) }
+        #expect(refusal?.message.contains("blobs/lock") == true, "\(String(describing: refusal))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("changed".utf8))
+        #expect(held != nil)
+        held = nil
+        // A file a killed add left; then the add goes on, keeps the changed copy aside and removes it.
+        let leftover = f.directory + "/blobs/sha256/.incoming-1-abc"
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover))
+        let added = try blobs.add(file: document.path, lockTimeout: 0)
+        let aside = try #require(added.keptAside)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: aside.path)) == Data("changed".utf8))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("doc".utf8))
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+    }
+
     @Test("a blob given through a link to the user's file is stored as a regular file")
     func blobSourceLink() throws {
         let f = try Fixture()
