@@ -7,7 +7,7 @@ public struct LedgerState: Sendable {
     /// Names the append rules: the vocabulary's version and types, and a revision raised whenever
     /// a rule changes. A rule state saved under other rules is not used (it may hold what these
     /// rules would have refused, or miss what they would have kept).
-    public static let rules = "revision 3; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
+    public static let rules = "revision 4; v\(Event.version): " + Event.knownTypes.sorted().joined(separator: ",")
 
     /// A registered party.
     public struct Party: Sendable, Hashable {

@@ -45,7 +45,7 @@ public struct DisputedFactsProjection: Projection {
     public var snapshotName: String { verifiesSignatures ? name : name + "+unverified-signatures" }
 
     public var name: String { "disputed-facts" }
-    public var version: Int { 7 }
+    public var version: Int { 8 }
     public var summary: String { "every fact: proposition, claims with argument status, evidence, findings, integrity" }
     public var initialState: State { State() }
 

@@ -27,7 +27,7 @@ public struct EvidenceIndexProjection: Projection {
     }
 
     public var name: String { "evidence-index" }
-    public var version: Int { 3 }
+    public var version: Int { 4 }
     public var summary: String { "every evidence item: claims supported and contradicted, blob state, chain of custody with gaps" }
 
     public typealias State = DisputedFactsProjection.State

@@ -53,11 +53,11 @@ public struct KeyTable: Codable, Sendable, Equatable {
     public func admits(_ record: ReplayRecord, _ event: Event) -> Bool {
         let admin = roles[event.author] == Event.Role.admin.rawValue
         switch event.body {
-        case .genesis: return record.sequence == 0 && keys.isEmpty
+        case let .genesis(_, _, _, raws): return record.sequence == 0 && keys.isEmpty && raws.allSatisfy(Self.isRegistrable)
         case let .partyRegistered(party, _, _, raws):
-            guard authorMaySign(event), roles[party] == nil, raws.allSatisfy({ keys[Self.id(of: $0)] == nil }) else { return false }
+            guard authorMaySign(event), roles[party] == nil, raws.allSatisfy({ keys[Self.id(of: $0)] == nil && Self.isRegistrable($0) }) else { return false }
         case let .keyAdded(party, raw, _):
-            guard admin || event.author == party, roles[party] != nil, keys[Self.id(of: raw)] == nil else { return false }
+            guard admin || event.author == party, roles[party] != nil, keys[Self.id(of: raw)] == nil, Self.isRegistrable(raw) else { return false }
         case let .keyRevoked(party, raw, _):
             // A key of that party, not yet revoked, and never the last unrevoked key of an admin party.
             let id = Self.id(of: raw)
@@ -116,6 +116,15 @@ public struct KeyTable: Codable, Sendable, Equatable {
         default:
             break
         }
+    }
+
+    /// Whether the append rules let `raw` be registered: a point of the curve, not of small
+    /// order (for which signatures verify without a private key), in its one encoding. Checked
+    /// whatever the replay's trust, as key events are: a log written before the rules said so, or
+    /// by other means, may hold one.
+    static func isRegistrable(_ raw: [UInt8]) -> Bool {
+        guard let key = try? PublicKey(rawRepresentation: raw) else { return false }
+        return (try? key.checkIsPoint()) != nil
     }
 
     /// The id a key is listed under: the lowercase hex SHA-256 of its raw bytes.

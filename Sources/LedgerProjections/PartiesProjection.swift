@@ -7,7 +7,7 @@ public struct PartiesProjection: Projection {
     public init() {}
 
     public var name: String { "parties-and-keys" }
-    public var version: Int { 2 }
+    public var version: Int { 3 }
     public var summary: String { "every party with its role and keys, valid from which entry until which" }
     public var initialState: State { State() }
 

@@ -172,6 +172,27 @@ struct DisputedFactsTests {
         #expect(try #require(try u.facts()["lonely"]).disputeStatus == .unclaimed)
     }
 
+    /// With a point of small order as its key, R = identity and S = 0 sign every statement, and
+    /// OpenSSL verifies them. A log written before the append rules refused such a key, or by
+    /// other means, may hold one: the key table never registers it, so what it "signs" is by an
+    /// invalid key, whether signatures are verified or trusted.
+    @Test("a small-order key registered past the rules is never taken: its statements are by an invalid key, verified or trusted")
+    func smallOrderKey() throws {
+        let t = try deploymentCase()
+        t.close()
+        let identity = [UInt8(1)] + [UInt8](repeating: 0, count: 31)
+        try t.appendRaw(try t.envelope("idemia", "key.added", id: "k-weak", ["party": "idemia", "key": .string(Base64.encode(identity))]))
+        var forged = try t.envelope("idemia", "claim.asserted", id: "C-forged", ["claim": "C-forged", "fact": "deployed", "stance": "affirms", "statement": "Not said by idemia."])
+        forged = Envelope(payload: forged.payload, signatures: [.init(keyID: SHA256.hash(identity), signature: identity + [UInt8](repeating: 0, count: 32))])
+        try t.appendRaw(forged)
+        for verifying in [true, false] {
+            let fact = try #require(try t.facts(verifiesSignatures: verifying)["deployed"])
+            #expect(fact.integrity.contains("key-invalid:C-forged"), "verifying \(verifying): \(fact.integrity)")
+            let claim = try #require(fact.claims.first { $0.claim.claim == "C-forged" })
+            #expect(claim.excluded && claim.status == nil, "verifying \(verifying)")
+        }
+    }
+
     @Test("a change to a claim takes effect only by its author and with valid signatures: otherwise it is only an integrity code")
     func changesByTheRules() throws {
         for change in ["spoiled amendment", "amendment by another", "spoiled retraction", "retraction by another"] {

@@ -264,9 +264,9 @@ func canonical(_ value: JSONValue) -> String {
 
 extension TestLedger {
     /// The disputed-facts view of this ledger at `target`, by fact id (no snapshots).
-    func facts(to target: ReplayTarget = .end, blobs: Bool = true) throws -> [String: FactView] {
+    func facts(to target: ReplayTarget = .end, blobs: Bool = true, verifiesSignatures: Bool = true) throws -> [String: FactView] {
         let ledger = try open()
-        let projection = DisputedFactsProjection()
+        let projection = DisputedFactsProjection(verifiesSignatures: verifiesSignatures)
         let replay = try ReplayEngine(withoutSnapshots: ledger).replay(projection, to: target, snapshots: .none)
         let context = ReportContext(ledger: ledger, blobs: blobs ? BlobStore(ledgerDirectory: directory) : nil, position: replay.info.position)
         return Dictionary(uniqueKeysWithValues: try projection.facts(in: replay.state, context: context).map { ($0.fact.fact, $0) })
