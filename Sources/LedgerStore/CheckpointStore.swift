@@ -169,6 +169,7 @@ extension LedgerWriter {
     /// Signs a checkpoint (C2SP tlog-checkpoint as a signed note) of the whole log with the log key,
     /// stores it beside the others, and returns it. The note key name is the ledger's origin.
     public func signCheckpoint(with key: SigningKey) throws(LedgerError) -> (path: String, note: SignedNote) {
+        if let stopped { throw stopped }
         guard let origin = state.origin else { throw LedgerError(.notALedger, "The ledger has no genesis record.") }
         let size = ledger.count
         // The root of the log as replayed and appended, not of the tree files (a cache).

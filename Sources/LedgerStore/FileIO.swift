@@ -335,6 +335,11 @@ package final class WriterLock {
                 self.file = file
                 return
             }
+            guard waited < timeout else {
+                throw LedgerError(.lockTimeout, "The lock file \(path) was replaced each time it was locked, for \(timeout.formatted) s: something keeps deleting or replacing it. Stop it, then retry.")
+            }
+            usleep(10_000)
+            waited += 0.01
         }
     }
 

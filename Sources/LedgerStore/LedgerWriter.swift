@@ -53,6 +53,9 @@ public final class LedgerWriter {
     /// The size from which moving the rule state to disk is tried again after it failed.
     private var retryMoveOutAt: UInt64 = 0
     private let lock: WriterLock
+    /// Why this writer writes no more, once another may have written the log under it
+    /// (``requireSoleWriter(logSize:)`` failed after a sync).
+    var stopped: LedgerError?
     private let indexFile: FileDescriptor
     /// The stored Merkle tree, kept level with the log; `nil` after a failed tree write, until
     /// the next open rebuilds it (readers then use a tree rebuilt in memory).
@@ -353,6 +356,7 @@ public final class LedgerWriter {
     /// - Throws: the first refusal, naming the statement's position in the batch and its id.
     @discardableResult
     public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil) throws(LedgerError) -> [AppendedEntry] {
+        if let stopped { throw stopped }
         do throws(LedgerError) {
             return try appendChecked(envelopes, acceptedAt: acceptedAt)
         } catch where state.base?.readFailure != nil {
@@ -459,14 +463,11 @@ public final class LedgerWriter {
         // is still the one at the lock's path: one deleted or replaced lets another writer in,
         // and a log of another size was written by something else, whose bytes a write here (or
         // the cut after a failed one) would destroy.
-        guard lock.isHeld else {
+        do throws(LedgerError) {
+            try requireSoleWriter(logSize: ledger.committedEnd)
+        } catch {
             state.undo(undo)
-            throw LedgerError(.lockTimeout, "The lock file \(ledger.layout.lock) was deleted or replaced while this writer held it, so another writer may be appending. Nothing was appended. Never delete the lock file; run the command again.")
-        }
-        let size = try ledger.logFile.size
-        guard size == ledger.committedEnd else {
-            state.undo(undo)
-            throw LedgerError(.damagedLog, "The log \(ledger.layout.log) is \(size) bytes; this writer left it at \(ledger.committedEnd). Something else wrote to it while this writer held the lock. Nothing was appended. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
+            throw error
         }
         do throws(LedgerError) {
             try ledger.logFile.write(lines, at: ledger.committedEnd)
@@ -477,6 +478,16 @@ public final class LedgerWriter {
             try? ledger.logFile.sync()
             state.undo(undo)
             throw error
+        }
+        // Checked again once synced: another writer let in meanwhile may have cut what this one
+        // wrote as a torn tail. Then nothing is acknowledged, and this writer writes no more.
+        do throws(LedgerError) {
+            try requireSoleWriter(logSize: offset)
+        } catch {
+            state.undo(undo)
+            let lost = LedgerError(error.code, "\(error.message) Entries \(first)…\(batchEnd) were written, but another writer may have cut them: they are not acknowledged. See whether they are there with `ledger log \(ledger.directory) --from \(first)`; this writer appends nothing more.")
+            stopped = lost
+            throw lost
         }
         ledger.committedEnd = offset
         ledger.count = batchEnd + 1
@@ -511,6 +522,20 @@ public final class LedgerWriter {
             tree = nil
         }
         return entries
+    }
+
+    /// Refuses unless this writer's lock file is still the one at the lock's path, and the log is
+    /// `logSize` bytes, as this writer left it: a lock file deleted or replaced lets another
+    /// writer in, and a log of another size was written by something else, whose bytes a write
+    /// here (or the cut after a failed one) would destroy.
+    private func requireSoleWriter(logSize: UInt64) throws(LedgerError) {
+        guard lock.isHeld else {
+            throw LedgerError(.lockTimeout, "The lock file \(ledger.layout.lock) was deleted or replaced while this writer held it, so another writer may be appending. Never delete the lock file; run the command again.")
+        }
+        let size = try ledger.logFile.size
+        guard size == logSize else {
+            throw LedgerError(.damagedLog, "The log \(ledger.layout.log) is \(size) bytes; this writer left it at \(logSize). Something else wrote to it while this writer held the lock. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
+        }
     }
 
     /// If `event` repeats a statement already in the ledger (or earlier in the batch) with the
