@@ -526,13 +526,15 @@ public final class Ledger: @unchecked Sendable {
             if line.complete {
                 do throws(LedgerError) {
                     record = try Record(stored: line.bytes)
-                } catch where !line.bytes.contains(0) {
+                } catch where !line.bytes.contains(0) && (writable || holdingLock || !Self.writerHoldsLock(layout)) {
                     // The log is only ever appended to, so what a crash leaves in a whole line is
                     // a block that never reached the disk, read as zeros. A whole line without one
                     // that is no record was changed after it was written: perhaps an acknowledged
                     // entry whose index entry and tree leaf were not yet on disk, which must not
-                    // be cut as an interrupted write.
-                    throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): the whole line there, where entry \(expected.sequence) or a later one should stand, is not a record (\(error.message)), and no interrupted write leaves such a line. Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
+                    // be cut as an interrupted write. (A reader may read a line while a writer
+                    // cuts a torn tail and writes over it, its pieces from before and after: so
+                    // not while a writer holds the lock.)
+                    throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): the whole line there, where entry \(expected.sequence) or a later one should stand, is not a record (\(error.message)). An interrupted write leaves zeros where a block did not reach the disk, not such a line (unless the disk or file system ignored the order of writes). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
                 } catch {}
             }
             if !broken, let record, record.sequence == expected.sequence, record.previous == expected.previous {
