@@ -525,11 +525,21 @@ struct CosignCheckpointCommand: ParsableCommand {
         // that cannot be read must not let this witness forget what it signed.
         if let bytes = try Files.readIfPresent(statePath, limit: 1 << 20) {
             guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
-                throw LedgerError(.io, "The witness state file \(statePath) is not a JSON object; fix or remove it.")
+                throw LedgerError(.usage, "The witness state file \(statePath) is not a JSON object of origins and the checkpoints cosigned for them; restore it from a backup (removing it would make this witness forget what it cosigned).")
             }
             known = object
         }
         let origin = checkpoint.checkpoint.origin
+        // Origins are compared as bytes, as checkpoints compare them; a dictionary of strings
+        // takes canonically equivalent spellings for one.
+        if let stored = known.first(where: { $0.key == origin }) {
+            guard stored.key.utf8.elementsEqual(origin.utf8) else {
+                throw LedgerError(.usage, "The witness state file \(statePath) holds the log of origin \(stored.key.debugDescription), which Unicode spells like \(origin.debugDescription) but is another log. Keep a state file of its own for each (--state).")
+            }
+            guard stored.value.stringValue != nil else {
+                throw LedgerError(.usage, "The witness state file \(statePath) holds, for \(origin.debugDescription), something other than the text of the checkpoint last cosigned; restore it from a backup (without it this witness would forget what it cosigned).")
+            }
+        }
         if let lastText = known[origin]?.stringValue {
             let last = try verifiedCheckpoint(text: lastText, verifier)
             if checkpoint.size < last.size {

@@ -230,6 +230,14 @@ struct TransparencyTests {
         #expect(held != nil)
         held = nil
         #expect(try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy, "--lock-timeout", "0"] + cosign).status == 0)
+        // A state whose entry for the log is not a checkpoint's text, or that is no JSON object,
+        // is refused as it is: read as empty, the witness would forget what it cosigned.
+        for (text, says) in [(#"{"evidence-ledger.example/amnesty-2020": 5}"#, "something other than the text of the checkpoint"), ("[]", "is not a JSON object")] {
+            try text.write(toFile: state, atomically: true, encoding: .utf8)
+            let refused = try CLI.run(["cosign-checkpoint", Self.old] + cosign)
+            #expect(refused.status == 2 && refused.stderr.contains(says) && refused.stdout.isEmpty, "\(refused)")
+            #expect(try String(contentsOfFile: state, encoding: .utf8) == text)
+        }
     }
 
     @Test("files around the log: a dangling witness state, a missing log.vkey, a changed blob, a linked snapshots directory, init DIR/, a directory as a key")
