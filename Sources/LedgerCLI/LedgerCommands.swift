@@ -31,7 +31,7 @@ struct InitCommand: ParsableCommand {
     @Option(name: .customLong("signed-at"), help: ArgumentHelp("Signing time of the genesis statement (RFC 3339 UTC), for reproducible ledgers; default now.", valueName: "time"))
     var signedAt: String?
 
-    @Option(name: .customLong("accepted-at"), help: ArgumentHelp("Acceptance time of the genesis record (RFC 3339 UTC), for reproducible ledgers; default now.", valueName: "time"))
+    @Option(name: .customLong("accepted-at"), help: ArgumentHelp("Acceptance time of the genesis record (RFC 3339 UTC), for reproducible ledgers; default now, and never later.", valueName: "time"))
     var acceptedAt: String?
 
     @OptionGroup var common: VerboseOption
@@ -40,7 +40,7 @@ struct InitCommand: ParsableCommand {
         let key = try Files.signingKey(adminKey)
         let writer = try LedgerWriter.create(
             directory: directory, origin: origin, adminKey: key, adminParty: adminParty, adminName: adminName,
-            signedAt: parseTime(signedAt, option: "--signed-at"), acceptedAt: parseTime(acceptedAt, option: "--accepted-at"))
+            signedAt: parseTime(signedAt, option: "--signed-at"), acceptedAt: parseAcceptanceTime(acceptedAt))
         Terminal.done = "the ledger \(directory) was created"
         print("created \(directory): origin \(origin), genesis entry \(try writer.ledger.entryID(at: 0).hexString)")
     }

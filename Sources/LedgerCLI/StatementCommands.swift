@@ -116,7 +116,7 @@ struct AppendCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Envelope files; standard input when none is given.", valueName: "envelope.json"))
     var envelopes: [String] = []
 
-    @Option(name: .customLong("accepted-at"), help: ArgumentHelp("The acceptance time to stamp (RFC 3339 UTC), for reproducible ledgers; default now. Never earlier than the last entry's.", valueName: "time"))
+    @Option(name: .customLong("accepted-at"), help: ArgumentHelp("The acceptance time to stamp (RFC 3339 UTC), for reproducible ledgers; default now. Never earlier than the last entry's, nor later than now.", valueName: "time"))
     var acceptedAt: String?
 
     @Option(name: .customLong("lock-timeout"), help: ArgumentHelp("Seconds to wait for another writer.", valueName: "seconds"))
@@ -147,7 +147,7 @@ struct AppendCommand: ParsableCommand {
                 throw LedgerError(error.code, "\(input.name): \(error.message) Nothing was appended.")
             }
         }
-        let time = try parseTime(acceptedAt, option: "--accepted-at")
+        let time = try parseAcceptanceTime(acceptedAt)
         let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
         let writer = try openWriter(directory, lockTimeout: lockTimeout)
         let opened = writer.ledger.report.messages

@@ -118,6 +118,27 @@ struct CLITests {
         #expect(damaged.stdout.contains("DAMAGED"))
     }
 
+    /// Acceptance times never go backwards: one in the future would be every later entry's.
+    @Test("an --accepted-at later than now is refused by append and init, and nothing is written")
+    func futureAcceptanceTime() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        try work.write("f.json", #"{"type":"fact.opened","id":"f-later","fact":"f-later","proposition":"P"}"#)
+        let signed = try CLI.run(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", work.path("f.json")])
+        let log = try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log"))
+        let refused = try CLI.run(["append", work.path("led"), "--accepted-at", "9999-12-31T23:59:59Z"], stdin: signed.stdout)
+        #expect(refused.status == 2 && refused.stderr.contains("is later than now") && refused.stdout.isEmpty, "\(refused)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log")) == log)
+        let created = try CLI.run(["init", work.path("later"), "--origin", "test.example/later", "--admin-key", work.path("admin.pem"), "--accepted-at", "9999-12-31T23:59:59Z"])
+        #expect(created.status == 2 && created.stderr.contains("is later than now"), "\(created)")
+        #expect(!FileManager.default.fileExists(atPath: work.path("later")))
+        // A time within the clock skew allowed is taken.
+        let formatter = ISO8601DateFormatter()
+        let now = formatter.string(from: Date().addingTimeInterval(2))
+        let taken = try CLI.run(["append", work.path("led"), "--accepted-at", now], stdin: signed.stdout)
+        #expect(taken.status == 0, "\(taken)")
+    }
+
     @Test("keys: generate writes mode 0600 PKCS#8 that openssl reads; public prints SPKI and the key id")
     func keys() throws {
         let work = try WorkDirectory()
