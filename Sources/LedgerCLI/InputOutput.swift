@@ -26,6 +26,8 @@ enum Files {
 
     private static func read(_ path: String, limit: Int, missingIsNil: Bool, statement: Bool) throws(LedgerError) -> [UInt8]? {
         let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
+        // Named as a person would name it in messages.
+        let named = path == "-" ? "standard input" : path
         guard fd >= 0 else {
             let code = errno
             // Absent only if nothing is there: a link whose target is missing (a volume not
@@ -36,12 +38,14 @@ enum Files {
             if code == ENOENT, present {
                 throw LedgerError(.io, "Cannot read \(path): it is a symbolic link to a file that is missing. Mount or restore what it points to, or give the file itself.")
             }
-            throw LedgerError(code == ENOENT ? .usage : .io, "Cannot read \(path): \(String(cString: strerror(code))).")
+            throw LedgerError(
+                code == ENOENT ? .usage : .io,
+                "Cannot read \(named): \(String(cString: strerror(code))). \(code == ENOENT ? "Check the path." : "Check that you may read it.")")
         }
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-            throw LedgerError(.usage, "Cannot read \(path): it is a directory; give a file.")
+            throw LedgerError(.usage, "Cannot read \(named): it is a directory; give a file.")
         }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -49,7 +53,7 @@ enum Files {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw LedgerError(.io, "Cannot read \(path): \(String(cString: strerror(errno))).")
+                throw LedgerError(.io, "Cannot read \(named): \(String(cString: strerror(errno))).")
             }
             if n == 0 { break }
             out += buffer[..<n]

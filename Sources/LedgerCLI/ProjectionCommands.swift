@@ -356,8 +356,10 @@ struct FactCommand: ParsableCommand {
         reportReplay(result.info, name: projection.name, verbose: common.verbose)
         let context = ReportContext(ledger: ledger, blobs: BlobStore(ledgerDirectory: directory), position: result.info.position)
         guard let (fact, timeline) = try projection.factAndTimeline(factID, in: result.state, context: context) else {
-            let known = try result.state.factIDs(limit: 20).joined(separator: ", ")
-            throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(known.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
+            let shown = try result.state.factIDs(limit: 20)
+            let more = result.state.factCount - shown.count
+            let known = shown.joined(separator: ", ") + (more > 0 ? " and \(more) more" : "")
+            throw LedgerError(.notFound, "There is no fact \"\(factID)\" in \(directory) \(describe(result.info.position)). Facts: \(shown.isEmpty ? "none" : known). Run `ledger facts \(directory)` to list them.")
         }
         if json {
             let out: JSONValue = .object([

@@ -570,7 +570,10 @@ struct CosignCheckpointCommand: ParsableCommand {
         var json = JSONWriter()
         json.value(.object(known))
         try FileSystem.writeAtomically(json.bytes + [0x0a], to: statePath, mode: 0o600, directory: FileSystem.parent(of: statePath))
-        print(cosigned.encoded, terminator: "")
+        // The note as it is, to a file or pipe; on a terminal, its control characters escaped,
+        // as `checkpoint --show` prints one: its extension lines are the log's text.
+        let text = cosigned.encoded
+        print(Terminal.stdoutIsTerminal ? text.printableLines : text, terminator: "")
     }
 }
 

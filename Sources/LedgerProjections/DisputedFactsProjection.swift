@@ -120,6 +120,9 @@ public struct DisputedFactsProjection: Projection {
 
         /// The fact ids, in the order opened, the first `limit` of them.
         /// - Throws: ``LedgerError`` if the snapshot the state was read from is damaged there.
+        /// How many facts are opened.
+        public var factCount: Int { factOrder.count }
+
         public func factIDs(limit: Int = .max) throws(LedgerError) -> [String] {
             let ids = factOrder.prefix(limit).compactMap(name(of:))
             try checkIntact()

@@ -139,6 +139,21 @@ struct CLITests {
         #expect(taken.status == 0, "\(taken)")
     }
 
+    @Test("a fact not found lists 20 facts and says how many more")
+    func messagesNameWhatAndHowMany() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        var envelopes = ""
+        for n in 0..<23 {
+            try work.write("f\(n).json", #"{"type":"fact.opened","id":"f\#(n)","fact":"f\#(n)","proposition":"P"}"#)
+            envelopes += try CLI.run(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", work.path("f\(n).json")]).stdout
+        }
+        #expect(try CLI.run(["append", work.path("led")], stdin: envelopes).status == 0)
+        let missing = try CLI.run(["fact", work.path("led"), "nosuch"])
+        #expect(missing.status == 2 && missing.stderr.contains("f19 and 3 more."), "\(missing)")
+        #expect(!missing.stderr.contains("f20"), "\(missing)")
+    }
+
     @Test("keys: generate writes mode 0600 PKCS#8 that openssl reads; public prints SPKI and the key id")
     func keys() throws {
         let work = try WorkDirectory()
