@@ -59,6 +59,9 @@ struct LedgerTool: ParsableCommand {
         // kill the process half-way through a write.
         signal(SIGXFSZ, SIG_IGN)
         let verbose = arguments.contains("--verbose")
+        if let unknown = unknownHelpTopic(arguments) {
+            Terminal.fail(LedgerError(.usage, "There is no command `ledger \(unknown)`. `ledger help` lists the commands."), verbose: false)
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
@@ -89,6 +92,22 @@ struct LedgerTool: ParsableCommand {
             // ArgumentParser reports usage mistakes as EX_USAGE (64); this tool's contract is 2.
             Glibc.exit(code == .validationFailure ? 2 : 3)
         }
+    }
+}
+
+extension LedgerTool {
+    /// The command `ledger help …` names that does not exist, if one does not: the argument
+    /// parser shows the nearest command's help for it, with status 0, as if asked for that.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var commands = configuration.subcommands
+        var path: [String] = []
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            path.append(name)
+            guard let command = commands.first(where: { $0._commandName == name }) else { return path.joined(separator: " ") }
+            commands = command.configuration.subcommands
+        }
+        return nil
     }
 }
 

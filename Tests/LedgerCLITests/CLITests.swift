@@ -185,6 +185,13 @@ struct CLITests {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0, "\(command)")
             #expect(result.stdout.contains("USAGE: ledger \(command.joined(separator: " "))"), "\(command)")
+            let asked = try CLI.run(["help"] + command)
+            #expect(asked.status == 0 && asked.stdout.contains("USAGE: ledger \(command.joined(separator: " "))"), "help \(command)")
+        }
+        // Help for a command that does not exist is a usage mistake, not another command's help.
+        for unknown in [["nosuch"], ["key", "nosuch"]] {
+            let result = try CLI.run(["help"] + unknown)
+            #expect(result.status == 2 && result.stdout.isEmpty && result.stderr.contains("There is no command `ledger \(unknown.joined(separator: " "))`"), "\(result)")
         }
     }
 
