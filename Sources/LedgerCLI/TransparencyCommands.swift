@@ -121,9 +121,10 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         switch (key, show) {
         case let (key?, false):
-            // The key is read first: a wrong path opens nothing (an open may write the lock file
-            // and the kept rule state).
+            // The key is read and checked first: a wrong path or key opens nothing (an open may
+            // write the lock file and the kept rule state).
             let signingKey = try Files.signingKey(key)
+            try refuseKeyThatIsNotTheLogs(signingKey, directory)
             let writer = try openWriter(directory)
             let signed = try signCheckpointSayingWhatItRecords(writer, signingKey)
             Terminal.done = "the checkpoint was stored in \(signed.path)"

@@ -53,6 +53,11 @@ struct TransparencyTests {
             let refused = try CLI.run(["append", dir, "--checkpoint", key], stdin: envelope)
             #expect(refused.status == 2 && refused.stdout.isEmpty && refused.stderr.contains(says), "\(refused)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/log")) == log)
+            // Refused before a writer opened: no lock file, no kept rule state written.
+            #expect(!FileManager.default.fileExists(atPath: dir + "/lock") && !FileManager.default.fileExists(atPath: dir + "/rules.state"))
+            let checkpoint = try CLI.run(["checkpoint", dir, "--key", key])
+            #expect(checkpoint.status == 2 && checkpoint.stderr.contains(says), "\(checkpoint)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/lock") && !FileManager.default.fileExists(atPath: dir + "/rules.state"))
         }
         let appended = try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: envelope)
         #expect(appended.status == 0 && appended.stderr.contains("checkpoint of 41 entries"), "\(appended)")
