@@ -505,8 +505,9 @@ struct RecordChecker {
     /// Checks `requirements`: the log's origin, and the witnesses that must have cosigned the
     /// newest stored checkpoint verified against the log.
     mutating func apply(_ requirements: Verifier.Requirements) {
+        guard requirements.origin != nil || requirements.requiredWitnesses > 0 else { return }
         guard let origin = state.origin else {
-            report.notes.append("The requirements given (--origin, --witness) were not checked: the log's genesis record, which names its origin, could not be read.")
+            report.notes.append("The requirements given (--origin, --witnesses-required) were not checked: the log's genesis record, which names its origin, could not be read.")
             return
         }
         // As bytes, as checkpoints' origins are compared.

@@ -75,6 +75,17 @@ struct TransparencyTests {
         #expect(signed.status == 0 && signed.stderr.contains("Recovered from an interrupted write: cut 20 bytes"), "\(signed)")
     }
 
+    @Test("verify of a log whose genesis cannot be read speaks of requirements only if some were given")
+    func requirementsNotGiven() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        try Data().write(to: URL(fileURLWithPath: dir + "/log"))
+        let plain = try CLI.run(["verify", dir])
+        #expect(plain.status == 1 && !(plain.stdout + plain.stderr).contains("requirements given"), "\(plain)")
+        let required = try CLI.run(["verify", dir, "--origin", "evidence-ledger.example/amnesty-2020"])
+        #expect(required.status == 1 && (required.stdout + required.stderr).contains("requirements given (--origin, --witnesses-required) were not checked"), "\(required)")
+    }
+
     /// The first checkpoint records its key as the log's for good.
     @Test("a party's key is refused as the log key, and the first checkpoint says it records its key as the log's")
     func firstCheckpointKey() throws {
