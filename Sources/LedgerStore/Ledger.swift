@@ -526,14 +526,13 @@ public final class Ledger: @unchecked Sendable {
             if line.complete {
                 do throws(LedgerError) {
                     record = try Record(stored: line.bytes)
-                } catch where !line.bytes.contains(0) && (writable || holdingLock || !Self.writerHoldsLock(layout)) {
+                } catch where !line.bytes.contains(0) && !mayBeBeingWritten(line) {
                     // The log is only ever appended to, so what a crash leaves in a whole line is
                     // a block that never reached the disk, read as zeros. A whole line without one
                     // that is no record was changed after it was written: perhaps an acknowledged
                     // entry whose index entry and tree leaf were not yet on disk, which must not
                     // be cut as an interrupted write. (A reader may read a line while a writer
-                    // cuts a torn tail and writes over it, its pieces from before and after: so
-                    // not while a writer holds the lock.)
+                    // cuts a torn tail and writes over it: ``mayBeBeingWritten(_:)``.)
                     throw LedgerError(.damagedLog, "The log is damaged at byte \(line.offset): the whole line there, where entry \(expected.sequence) or a later one should stand, is not a record (\(error.message)). An interrupted write leaves zeros where a block did not reach the disk, not such a line (unless the disk or file system ignored the order of writes). Nothing was changed. Run `ledger verify \(directory)` for the exact findings, then restore the log from a trusted copy; the ledger refuses to write until then.")
                 } catch {}
             }
@@ -687,8 +686,23 @@ public final class Ledger: @unchecked Sendable {
         let fd = open(layout.lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
+        // Shared: readers probing at once do not take each other for a writer.
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return true }
         flock(fd, LOCK_UN)
+        return false
+    }
+
+    /// Whether a whole line that is no record, met by a reader, may be one a writer is writing:
+    /// one holds the lock, and the line changes (or goes) within 150 ms. A writer cuts a torn tail
+    /// and writes its batch over it in milliseconds, so a reader may read pieces of both; damage
+    /// stays as it is, and is reported as damage whoever holds the lock.
+    private func mayBeBeingWritten(_ line: LogCursor.Line) -> Bool {
+        guard !writable, !holdingLock, Self.writerHoldsLock(layout) else { return false }
+        let read = line.tooLong ? line.bytes : line.bytes + [0x0a]
+        for _ in 0..<3 {
+            usleep(50_000)
+            guard let now = try? logFile.read(at: line.offset, count: read.count), now == read else { return true }
+        }
         return false
     }
 
