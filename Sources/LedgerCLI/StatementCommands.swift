@@ -179,7 +179,7 @@ struct AppendCommand: ParsableCommand {
 /// the writer checks it again, with every other rule.
 func refuseKeyThatIsNotTheLogs(_ key: SigningKey, _ directory: String) throws(LedgerError) {
     let store = CheckpointStore(ledgerDirectory: directory)
-    guard let recorded = try? store.verifierKey(), recorded.publicKey != key.publicKey else { return }
+    guard let recorded = try store.verifierKey(), recorded.publicKey != key.publicKey else { return }
     throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(store.verifierKeyPath)); the key given is another. Sign with the ledger's log key. Nothing was written.")
 }
 

@@ -515,7 +515,14 @@ struct CosignCheckpointCommand: ParsableCommand {
     func run() throws {
         let verifier = try keys.verifier()
         let checkpoint = try verifiedCheckpoint(file, verifier)
-        let statePath = state ?? key + ".state"
+        var statePath = state ?? key + ".state"
+        // A link to the state is followed once, here: the lock, the read and the write then all
+        // go to the file it leads to. Written through the link's name, the state replaced the
+        // link by a file of its own, and the witness kept two states that did not agree.
+        if let resolved = realpath(statePath, nil) {
+            statePath = String(cString: resolved)
+            free(resolved)
+        }
         // Held from reading the state to writing it: two runs at once would each check against
         // the same last checkpoint, and could cosign two of the same size, the split view a
         // witness exists to refuse.

@@ -59,6 +59,12 @@ struct TransparencyTests {
             #expect(checkpoint.status == 2 && checkpoint.stderr.contains(says), "\(checkpoint)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/lock") && !FileManager.default.fileExists(atPath: dir + "/rules.state"))
         }
+        // A log key file that cannot be read as one: refused too, before a writer opens.
+        let garbled = try copyOfSample(work, "garbled")
+        try "not a key\n".write(toFile: garbled + "/checkpoints/log.vkey", atomically: true, encoding: .utf8)
+        let unreadable = try CLI.run(["checkpoint", garbled, "--key", Self.logKey])
+        #expect(unreadable.status != 0 && unreadable.stderr.contains("log.vkey"), "\(unreadable)")
+        #expect(!FileManager.default.fileExists(atPath: garbled + "/lock") && !FileManager.default.fileExists(atPath: garbled + "/rules.state"))
         let appended = try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: envelope)
         #expect(appended.status == 0 && appended.stderr.contains("checkpoint of 41 entries"), "\(appended)")
     }
@@ -246,6 +252,12 @@ struct TransparencyTests {
         #expect(held != nil)
         held = nil
         #expect(try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy, "--lock-timeout", "0"] + cosign).status == 0)
+        // Through a link, the state it leads to is locked, read and written: the link stays.
+        try FileManager.default.createSymbolicLink(atPath: work.path("link.state"), withDestinationPath: state)
+        var linked = cosign
+        linked[linked.count - 1] = work.path("link.state")
+        #expect(try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy] + linked).status == 0)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: work.path("link.state")) == state)
         // A state whose entry for the log is not a checkpoint's text, or that is no JSON object,
         // is refused as it is: read as empty, the witness would forget what it cosigned.
         for (text, says) in [(#"{"evidence-ledger.example/amnesty-2020": 5}"#, "something other than the text of the checkpoint"), ("[]", "is not a JSON object")] {
