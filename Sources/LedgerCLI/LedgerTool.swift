@@ -102,8 +102,11 @@ extension LedgerTool {
         guard arguments.first == "help" else { return nil }
         var commands = configuration.subcommands
         var path: [String] = []
+        // Names down to a command without subcommands: what follows are its arguments.
         for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            guard !commands.isEmpty else { break }
             path.append(name)
+            if path == ["help"] { return nil }
             guard let command = commands.first(where: { $0._commandName == name }) else { return path.joined(separator: " ") }
             commands = command.configuration.subcommands
         }

@@ -188,6 +188,10 @@ struct CLITests {
             let asked = try CLI.run(["help"] + command)
             #expect(asked.status == 0 && asked.stdout.contains("USAGE: ledger \(command.joined(separator: " "))"), "help \(command)")
         }
+        // Arguments after a command without subcommands are its own, and help is a command.
+        for asked in [["facts", "some-dir"], ["help"]] {
+            #expect(try CLI.run(["help"] + asked).status == 0, "help \(asked)")
+        }
         // Help for a command that does not exist is a usage mistake, not another command's help.
         for unknown in [["nosuch"], ["key", "nosuch"]] {
             let result = try CLI.run(["help"] + unknown)
