@@ -427,10 +427,16 @@ public struct LedgerState: Sendable {
         if let key = keys[keyID] {
             throw LedgerError(.duplicateID, "Key \(keyID.shortHex()) is already registered to \"\(key.party)\". Generate a new key with `ledger key generate`.")
         }
-        do {
+        do throws(CryptoError) {
             try PublicKey(rawRepresentation: raw).checkIsPoint()
         } catch {
-            throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error). Register a key made with `ledger key generate`.")
+            switch error {
+            case .unusableKey, .wrongLength:
+                throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error). Register a key made with `ledger key generate`.")
+            default:
+                // Not the key's fault (OpenSSL out of memory): no verdict on it.
+                throw LedgerError(.io, "Key \(keyID.shortHex()) could not be checked: \(error). Run the command again.")
+            }
         }
     }
 

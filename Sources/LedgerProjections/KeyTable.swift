@@ -123,8 +123,17 @@ public struct KeyTable: Codable, Sendable, Equatable {
     /// whatever the replay's trust, as key events are: a log written before the rules said so, or
     /// by other means, may hold one.
     static func isRegistrable(_ raw: [UInt8]) -> Bool {
-        guard let key = try? PublicKey(rawRepresentation: raw) else { return false }
-        return (try? key.checkIsPoint()) != nil
+        do throws(CryptoError) {
+            try PublicKey(rawRepresentation: raw).checkIsPoint()
+            return true
+        } catch {
+            switch error {
+            case .unusableKey, .wrongLength: return false
+            // OpenSSL out of memory: a good key taken for a bad one would be a wrong answer,
+            // kept in snapshots.
+            default: preconditionFailure("checking a key: \(error)")
+            }
+        }
     }
 
     /// The id a key is listed under: the lowercase hex SHA-256 of its raw bytes.

@@ -192,6 +192,12 @@ public final class LedgerWriter {
     /// Cuts a torn tail and brings the index up to date with the committed log.
     private func recover() throws(LedgerError) {
         if ledger.report.tornBytes > 0 {
+            // Only what the scan found: a log that grew since was written by another writer (one
+            // let in by a deleted lock file), whose batch this cut would take.
+            let size = try ledger.logFile.size
+            guard size == ledger.committedEnd + ledger.report.tornBytes else {
+                throw LedgerError(.damagedLog, "The log \(ledger.layout.log) changed size while this writer opened it (\(ledger.committedEnd + ledger.report.tornBytes) bytes when read, \(size) now): another process is writing to it. Nothing was cut. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
+            }
             try ledger.logFile.truncate(to: ledger.committedEnd)
             try ledger.logFile.sync()
             ledger.report.cut = true
@@ -356,7 +362,6 @@ public final class LedgerWriter {
     /// - Throws: the first refusal, naming the statement's position in the batch and its id.
     @discardableResult
     public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil) throws(LedgerError) -> [AppendedEntry] {
-        if let stopped { throw stopped }
         do throws(LedgerError) {
             return try appendChecked(envelopes, acceptedAt: acceptedAt)
         } catch where state.base?.readFailure != nil {
@@ -371,6 +376,7 @@ public final class LedgerWriter {
     }
 
     private func appendChecked(_ envelopes: [Envelope], acceptedAt: Timestamp?) throws(LedgerError) -> [AppendedEntry] {
+        if let stopped { throw stopped }
         guard !envelopes.isEmpty else { return [] }
         let time: Timestamp
         if let acceptedAt {
