@@ -33,10 +33,12 @@ public struct BlobStore: Sendable {
     /// perhaps gigabytes of video.
     public static let defaultLockTimeout = 600.0
 
-    /// Copies the file at `source` into the store, hashing it on the way. One add at a time, under
-    /// `blobs/lock`: two that each found a changed file under a hash would both set it aside,
-    /// the second moving the first's good copy over it, and the evidence of the change would be
-    /// lost. An add also removes what one that was killed left (`.incoming-*`): none is in use.
+    /// Copies the file at `source` into the store, hashing it on the way. Adds copy at once, but
+    /// decide what is stored one at a time, under `blobs/lock`: two that each found a changed
+    /// file under a hash would both set it aside, the second moving the first's good copy over
+    /// it, and the evidence of the change would be lost. Each holds a lock on its own copy while
+    /// it is made (`.incoming-*`), so that an add removes only the copies of adds that were
+    /// killed.
     /// - Returns: its SHA-256, its size, whether an identical blob was already stored, and, if a
     ///   file stored under that hash had been changed (it no longer matches its name), where it was
     ///   kept, with its hash and size: it is evidence of that change, so it is set aside, never
@@ -58,16 +60,26 @@ public struct BlobStore: Sendable {
         let blobs = String(directory.dropLast("/sha256".count))
         try FileSystem.makeDirectory(blobs)
         try FileSystem.makeDirectory(directory)
-        let lock = try WriterLock(path: blobs + "/lock", timeout: lockTimeout)
-        defer { withExtendedLifetime(lock) {} }
-        for name in FileSystem.contents(of: directory) where name.hasPrefix(".incoming-") { FileSystem.remove(directory + "/" + name) }
         // A name no other add uses, even one with the same process id (in another container
-        // sharing the volume), created only if it is new.
+        // sharing the volume), created only if it is new, and locked until the add ends.
         let temporary = directory + "/.incoming-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        // Named by the store's directory in messages, not by a temporary file a user never named.
+        func named(_ error: LedgerError) -> LedgerError {
+            var named = LedgerError(error.code, error.message.replacing(temporary, with: directory + "/.incoming-…") + " Nothing was stored.")
+            (named.cause, named.site) = (error.cause, error.site)
+            return named
+        }
+        let output: FileDescriptor
+        do throws(LedgerError) {
+            output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+        } catch {
+            throw named(error)
+        }
+        defer { withExtendedLifetime(output) {} }
+        flock(output.fd, LOCK_EX | LOCK_NB)
         var hasher = SHA256.Hasher()
         var size: UInt64 = 0
         do throws(LedgerError) {
-            let output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let got = try buffer.withUnsafeMutableBytes { raw in
@@ -85,14 +97,20 @@ public struct BlobStore: Sendable {
             guard fsync(output.fd) == 0 else { throw ioError("fsync", temporary) }
         } catch {
             FileSystem.remove(temporary)
-            // Named by the store's directory, not by the temporary file a user never named.
-            var named = LedgerError(error.code, error.message.replacing(temporary, with: directory) + " Nothing was stored.")
-            (named.cause, named.site) = (error.cause, error.site)
-            throw named
+            throw named(error)
         }
         let digest = hasher.finalize()
         let target = path(for: digest)
         var keptAside: (path: String, actual: Digest, size: UInt64)?
+        let lock: WriterLock
+        do throws(LedgerError) {
+            lock = try WriterLock(path: blobs + "/lock", timeout: lockTimeout)
+        } catch {
+            FileSystem.remove(temporary)
+            throw error
+        }
+        defer { withExtendedLifetime(lock) {} }
+        removeLeftovers()
         do throws(LedgerError) {
             switch status(of: digest, size: size) {
             case .present:
@@ -114,6 +132,17 @@ public struct BlobStore: Sendable {
         }
         try FileSystem.syncDirectory(directory)
         return (digest, size, false, keptAside)
+    }
+
+    /// Removes the copies of adds that were killed: those no add holds a lock on.
+    private func removeLeftovers() {
+        for name in FileSystem.contents(of: directory) where name.hasPrefix(".incoming-") {
+            let path = directory + "/" + name
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { FileSystem.remove(path) }
+        }
     }
 
     /// Checks the stored blob for `digest` against the digest and the recorded `size`.

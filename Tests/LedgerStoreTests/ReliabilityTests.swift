@@ -166,7 +166,7 @@ struct ReliabilityTests {
 
     /// Two adds at once that each found a changed blob would both set it aside, the second
     /// moving the first's good copy over the changed one: adds take turns under blobs/lock.
-    @Test("blob add holds blobs/lock while it decides and stores, and removes what a killed add left")
+    @Test("blob add holds blobs/lock while it decides and stores, and removes what a killed add left, not what a live one writes")
     func blobAddLock() throws {
         let f = try Fixture()
         let document = f.root.appendingPathComponent("doc")
@@ -183,14 +183,21 @@ struct ReliabilityTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("changed".utf8))
         #expect(held != nil)
         held = nil
-        // A file a killed add left; then the add goes on, keeps the changed copy aside and removes it.
+        // A file a killed add left, and one a live add is writing (it holds a lock on it); then
+        // the add goes on, keeps the changed copy aside and removes only the first.
         let leftover = f.directory + "/blobs/sha256/.incoming-1-abc"
         try Data("partial".utf8).write(to: URL(fileURLWithPath: leftover))
+        let live = f.directory + "/blobs/sha256/.incoming-2-def"
+        try Data("being written".utf8).write(to: URL(fileURLWithPath: live))
+        let liveFile = open(live, O_RDONLY)
+        defer { close(liveFile) }
+        #expect(flock(liveFile, LOCK_EX | LOCK_NB) == 0)
         let added = try blobs.add(file: document.path, lockTimeout: 0)
         let aside = try #require(added.keptAside)
         #expect(try Data(contentsOf: URL(fileURLWithPath: aside.path)) == Data("changed".utf8))
         #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("doc".utf8))
         #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(FileManager.default.fileExists(atPath: live))
     }
 
     @Test("a blob given through a link to the user's file is stored as a regular file")
