@@ -698,10 +698,14 @@ public final class Ledger: @unchecked Sendable {
     /// stays as it is, and is reported as damage whoever holds the lock.
     private func mayBeBeingWritten(_ line: LogCursor.Line) -> Bool {
         guard !writable, !holdingLock, Self.writerHoldsLock(layout) else { return false }
-        let read = line.tooLong ? line.bytes : line.bytes + [0x0a]
+        // With the newline before it: a line read in two pieces, the first before a writer cut
+        // the tail and the second after, can be new bytes throughout that start where no line
+        // starts now.
+        let from = line.offset > 0 ? line.offset - 1 : 0
+        let read = (line.offset > 0 ? [0x0a] : []) + line.bytes + (line.tooLong ? [] : [0x0a])
         for _ in 0..<3 {
             usleep(50_000)
-            guard let now = try? logFile.read(at: line.offset, count: read.count), now == read else { return true }
+            guard let now = try? logFile.read(at: from, count: read.count), now == read else { return true }
         }
         return false
     }
