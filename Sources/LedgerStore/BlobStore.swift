@@ -69,14 +69,21 @@ public struct BlobStore: Sendable {
             (named.cause, named.site) = (error.cause, error.site)
             return named
         }
+        // Made and locked under blobs/lock, which an add removing copies of killed adds holds
+        // too: between making it and locking it, that add would take it for a killed add's.
         let output: FileDescriptor
         do throws(LedgerError) {
+            let lock = try WriterLock(path: blobs + "/lock", timeout: lockTimeout)
             output = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            guard flock(output.fd, LOCK_EX | LOCK_NB) == 0 else {
+                FileSystem.remove(temporary)
+                throw LedgerError(.io, "The copy \(temporary) could not be locked (\(String(cString: strerror(errno)))); the file system may not support locks. Store blobs on a local disk.")
+            }
+            withExtendedLifetime(lock) {}
         } catch {
             throw named(error)
         }
         defer { withExtendedLifetime(output) {} }
-        flock(output.fd, LOCK_EX | LOCK_NB)
         var hasher = SHA256.Hasher()
         var size: UInt64 = 0
         do throws(LedgerError) {
@@ -107,7 +114,7 @@ public struct BlobStore: Sendable {
             lock = try WriterLock(path: blobs + "/lock", timeout: lockTimeout)
         } catch {
             FileSystem.remove(temporary)
-            throw error
+            throw named(error)
         }
         defer { withExtendedLifetime(lock) {} }
         removeLeftovers()
@@ -123,12 +130,16 @@ public struct BlobStore: Sendable {
             case .missing:
                 break
             case let .unreadable(what):
-                throw LedgerError(.io, "The blob cannot be stored: \(what). Move that aside or make it a readable file, then add the evidence again; nothing was stored.")
+                throw LedgerError(.io, "The blob cannot be stored: \(what). Move that aside or make it a readable file, then add the evidence again.")
             }
             try FileSystem.rename(temporary, target)
         } catch {
             FileSystem.remove(temporary)
-            throw error
+            var failed = named(error)
+            if let keptAside {
+                failed = LedgerError(failed.code, failed.message + " The file that was stored under that hash, changed since, was kept as \(keptAside.path).")
+            }
+            throw failed
         }
         try FileSystem.syncDirectory(directory)
         return (digest, size, false, keptAside)
