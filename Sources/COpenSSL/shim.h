@@ -10,6 +10,13 @@
 #include <openssl/sha.h>
 #include <openssl/bn.h>
 
+/// Whether the last error OpenSSL queued is BN_mod_sqrt's "not a square" (ERR_GET_LIB and
+/// ERR_GET_REASON are macros in some versions): any other failure is no answer about the number.
+static inline int ledger_ossl_last_error_is_not_a_square(void) {
+    unsigned long e = ERR_peek_last_error();
+    return ERR_GET_LIB(e) == ERR_LIB_BN && ERR_GET_REASON(e) == BN_R_NOT_A_SQUARE;
+}
+
 /// BIO_get_mem_data is a macro over BIO_ctrl, which Swift cannot import.
 static inline long ledger_ossl_bio_mem_data(BIO *bio, char **out) {
     return BIO_get_mem_data(bio, out);

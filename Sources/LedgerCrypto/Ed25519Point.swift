@@ -73,9 +73,11 @@ extension PublicKey {
             if sign == 1 { throw .unusableKey("it encodes x = 0 with the sign bit set, which no point has (RFC 8032 §5.1.3)") }
             return
         }
-        // BN_mod_sqrt checks its answer: it fails for a number with no square root.
+        // BN_mod_sqrt checks its answer: it fails for a number with no square root, saying so.
         guard BN_mod_sqrt(u, t, p, ctx) != nil else {
-            _ = drainOpenSSLErrors()
+            let notASquare = ledger_ossl_last_error_is_not_a_square() != 0
+            let queue = drainOpenSSLErrors()
+            guard notASquare else { throw .openSSL(function: "BN_mod_sqrt", queue: queue) }
             throw .unusableKey("its bytes are not a point of the curve: no x has the y-coordinate they encode (RFC 8032 §5.1.3)")
         }
     }

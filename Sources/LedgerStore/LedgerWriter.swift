@@ -315,6 +315,8 @@ public final class LedgerWriter {
                 try state.admit(
                     record.envelope, event: event, entryID: stored.entryID, sequence: stored.sequence, acceptedAt: record.acceptedAt,
                     signaturesChecked: true)
+            } catch where error.code == .io {
+                throw error
             } catch {
                 // A rule state that could not be read answered "not found": that is the cause.
                 throw state.base?.readFailure ?? damaged("breaks a rule: \(error.message)")

@@ -439,6 +439,7 @@ struct RecordChecker {
                 finding(.malformedRecord, "A line of \(line.length) bytes at byte \(line.offset) is longer than any record may be (\(Record.maximumSize) bytes): it was changed outside `ledger`.")
             }
             openBatchEnd = check(line.bytes, offset: line.offset, full: position >= start)
+            if let cannotCheck { throw cannotCheck }
             position += 1
             wholeEnd = line.offset + UInt64(line.bytes.count) + 1
             try ruleState.moveOutIfDue(&state)
@@ -542,6 +543,9 @@ struct RecordChecker {
     }
 
     /// Checks one record; returns the end of its group commit if the group is still open.
+    /// Why a record could not be checked at all, if so: the verification stops with it.
+    private var cannotCheck: LedgerError?
+
     private mutating func check(_ bytes: [UInt8], offset: UInt64, full: Bool) -> UInt64? {
         let entryID = Record.entryID(of: bytes)
         defer {
@@ -608,6 +612,10 @@ struct RecordChecker {
                 finding(.unknownEventType, "Its event type \"\(event.type)\" is not known to this version of ledger: its signatures are checked, but not the rules for it or for the entries after it that may depend on it. Verify with a version that knows the type.")
                 try state.authenticate(record.envelope, event: event, acceptedAt: record.acceptedAt, signaturesChecked: !full || parallel)
             }
+        } catch where error.code == .io {
+            // The rules could not be applied (OpenSSL out of memory checking a key): no finding
+            // about the record, and no verdict on the ledger.
+            cannotCheck = LedgerError(.io, "Entry \(position): \(error.message)")
         } catch {
             finding(error.code, error.message)
         }
