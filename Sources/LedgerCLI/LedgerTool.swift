@@ -64,6 +64,13 @@ struct LedgerTool: ParsableCommand {
         }
         do {
             var command = try parseAsRoot(arguments)
+            // A group of commands named without one of them is a usage mistake (the argument
+            // parser would print its help and succeed, as if something were done).
+            let group = type(of: command).configuration
+            if type(of: command) != LedgerTool.self, !group.subcommands.isEmpty, let name = group.commandName {
+                let names = group.subcommands.map { $0._commandName }.joined(separator: ", ")
+                throw LedgerError(.usage, "`ledger \(name)` needs one of its commands: \(names). `ledger help \(name)` says what each does.")
+            }
             try command.run()
             try Terminal.flushOutput()
             if let caveat = Terminal.caveat { throw caveat.error }

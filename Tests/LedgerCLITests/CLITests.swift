@@ -192,6 +192,11 @@ struct CLITests {
         for asked in [["facts", "some-dir"], ["help"]] {
             #expect(try CLI.run(["help"] + asked).status == 0, "help \(asked)")
         }
+        // A group of commands named alone is a usage mistake, not a success.
+        for group in ["key", "blob", "prove", "check", "export"] {
+            let result = try CLI.run([group])
+            #expect(result.status == 2 && result.stderr.contains("`ledger \(group)` needs one of its commands"), "\(result)")
+        }
         // Help for a command that does not exist is a usage mistake, not another command's help.
         for unknown in [["nosuch"], ["key", "nosuch"]] {
             let result = try CLI.run(["help"] + unknown)
