@@ -396,10 +396,16 @@ struct RecordChecker {
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
         storedTree = StoredTreeReader(directory: Ledger.Layout(directory: directory).tree).map(SequentialTreeReader.init)
-        if let file = try? FileDescriptor(path: layout.index, flags: O_RDONLY), let bytes = try? file.size {
-            index = (file, bytes / UInt64(Ledger.IndexEntry.size))
+        do throws(LedgerError) {
+            let file = try FileDescriptor(path: layout.index, flags: O_RDONLY)
+            index = (file, try file.size / UInt64(Ledger.IndexEntry.size))
+        } catch {
+            if FileSystem.exists(layout.index) { indexUnreadable = error.message }
         }
     }
+
+    /// Why the index is there but cannot be read, if so: not the same as missing.
+    private var indexUnreadable: String?
 
     private mutating func finding(_ code: LedgerError.Code, _ message: String) {
         report.findings.append(.init(sequence: position, code: code, message: message))
@@ -744,6 +750,8 @@ struct RecordChecker {
             } else if index.entries > report.records, lostEntries == nil {
                 report.notes.append("The index lists \(index.entries) records, more than the log's \(report.records), but the ones past the log are not where its next records would be: a damaged cache (`ledger repair \(directory) --rebuild-derived` rewrites it).")
             }
+        } else if let indexUnreadable {
+            report.notes.append("The index cannot be read (\(indexUnreadable)), so it was not compared with the log. Make it readable, then verify again.")
         } else if report.records > 0 {
             report.notes.append("The index is missing; the next write rebuilds it from the log.")
         }
