@@ -155,7 +155,16 @@ struct AppendCommand: ParsableCommand {
         // What the writer found while appending (a kept rule state it had to drop), refused or not.
         defer { for message in writer.ledger.report.messages where !opened.contains(message) { Terminal.note(message) } }
         if let logKey { try writer.checkCheckpointKey(logKey) }
-        let appended = try writer.append(parsed, acceptedAt: time)
+        let appended: [AppendedEntry]
+        do throws(LedgerError) {
+            appended = try writer.append(parsed, acceptedAt: time)
+        } catch {
+            // Said with where the refused statement came from: a file, or a line of standard input.
+            guard let at = error.statement, inputs.indices.contains(at) else { throw error }
+            var named = LedgerError(error.code, "\(inputs[at].name): \(error.message)")
+            (named.cause, named.site) = (error.cause, error.site)
+            throw named
+        }
         if let first = appended.first, let last = appended.last {
             Terminal.done = "the statements were appended as entries \(first.sequence)…\(last.sequence) (see `ledger log \(directory) --from \(first.sequence)`)"
         }

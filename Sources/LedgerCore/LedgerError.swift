@@ -73,6 +73,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     public var cause: String?
     /// Where the error was thrown, for `--verbose`.
     public var site: String
+    /// Of a batch refused as a whole, which of its statements was refused (from 0): the message
+    /// says its number, and a caller that knows where it came from can say that too.
+    public var statement: Int?
 
     /// Creates an error; the throw site is recorded automatically.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line) {

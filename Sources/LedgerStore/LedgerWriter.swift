@@ -458,14 +458,18 @@ public final class LedgerWriter {
                 let reason = state.base?.readFailure ?? badSignature ?? error
                 let at = failedPositions?.first.map { Int($0 - first) } ?? i
                 guard envelopes.count > 1 else { throw reason }
-                throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+                var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+                refused.statement = at
+                throw refused
             }
         }
         if let reason = firstBadSignature() {
             state.undo(undo)
             let at = Int((failedPositions?.first ?? first) - first)
             guard envelopes.count > 1 else { throw reason }
-            throw LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+            var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+            refused.statement = at
+            throw refused
         }
         // Only this writer may have written since it opened the log, and only while its lock file
         // is still the one at the lock's path: one deleted or replaced lets another writer in,

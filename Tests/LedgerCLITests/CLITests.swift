@@ -139,6 +139,23 @@ struct CLITests {
         #expect(taken.status == 0, "\(taken)")
     }
 
+    @Test("a refused batch names the file, or the line of standard input, of the statement refused")
+    func refusedStatementNamed() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        try work.write("good.json", #"{"type":"fact.opened","id":"f-good","fact":"f-good","proposition":"P"}"#)
+        let good = try CLI.run(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", work.path("good.json")]).stdout
+        try work.write("good.env", good)
+        // The same id again, in another statement: refused as the batch's second.
+        try work.write("bad2.json", #"{"type":"fact.opened","id":"f-good","fact":"f-other","proposition":"Q"}"#)
+        let bad = try CLI.run(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", work.path("bad2.json")]).stdout
+        try work.write("bad.env", bad)
+        let files = try CLI.run(["append", work.path("led"), work.path("good.env"), work.path("bad.env")])
+        #expect(files.status == 1 && files.stderr.contains("\(work.path("bad.env")): Statement 2 of 2 was refused"), "\(files)")
+        let lines = try CLI.run(["append", work.path("led")], stdin: good + bad)
+        #expect(lines.status == 1 && lines.stderr.contains("standard input line 2: Statement 2 of 2 was refused"), "\(lines)")
+    }
+
     @Test("a fact not found lists 20 facts and says how many more")
     func messagesNameWhatAndHowMany() throws {
         let work = try WorkDirectory()
