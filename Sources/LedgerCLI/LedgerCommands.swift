@@ -187,11 +187,15 @@ struct BlobCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("The evidence file.", valueName: "file"))
         var file: String
 
+        @Option(name: .customLong("lock-timeout"), help: ArgumentHelp("Seconds to wait for another blob add deciding what is stored (default: 600; deciding may hash a large stored blob).", valueName: "seconds"))
+        var lockTimeout: Double = BlobStore.defaultLockTimeout
+
         @OptionGroup var common: VerboseOption
 
         func run() throws {
+            try LedgerWriter.check(lockTimeout: lockTimeout)
             _ = try Ledger(directory: directory)
-            let stored = try BlobStore(ledgerDirectory: directory).add(file: file)
+            let stored = try BlobStore(ledgerDirectory: directory).add(file: file, lockTimeout: lockTimeout)
             Terminal.done = "the blob was stored as \(stored.digest.hexString)"
             if let aside = stored.keptAside {
                 Terminal.note("note: the file stored under this hash had been changed (it hashes to \(aside.actual.hexString), \(aside.size) bytes); it was kept as \(aside.path), as evidence, and this file, which matches, stored in its place.")

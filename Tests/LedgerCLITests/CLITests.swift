@@ -156,6 +156,21 @@ struct CLITests {
         #expect(lines.status == 1 && lines.stderr.contains("standard input line 2: Statement 2 of 2 was refused"), "\(lines)")
     }
 
+    @Test("blob add waits for another add deciding only as long as --lock-timeout says, and stores nothing then")
+    func blobAddLockTimeout() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        try work.write("doc.txt", "evidence")
+        try FileManager.default.createDirectory(atPath: work.path("led/blobs"), withIntermediateDirectories: true)
+        var held: WriterLock? = try WriterLock(path: work.path("led/blobs/lock"), timeout: 0)
+        let refused = try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt"), "--lock-timeout", "0"])
+        #expect(refused.status == 3 && refused.stderr.contains("blobs/lock") && refused.stdout.isEmpty, "\(refused)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: work.path("led/blobs/sha256")).filter { !$0.hasPrefix(".") }) ?? [] == [])
+        #expect(held != nil)
+        held = nil
+        #expect(try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt"), "--lock-timeout", "0"]).status == 0)
+    }
+
     @Test("a fact not found lists 20 facts and says how many more")
     func messagesNameWhatAndHowMany() throws {
         let work = try WorkDirectory()
