@@ -149,7 +149,8 @@ struct AppendCommand: ParsableCommand {
         }
         let time = try parseAcceptanceTime(acceptedAt)
         let logKey = try checkpoint.map { (path) throws(LedgerError) -> SigningKey in try Files.signingKey(path) }
-        if let logKey { try refuseKeyThatIsNotTheLogs(logKey, directory) }
+        // Before a writer is opened: a wrong key changes nothing.
+        if let logKey { try CheckpointStore(ledgerDirectory: directory).requireSigner(logKey.publicKey) }
         let writer = try openWriter(directory, lockTimeout: lockTimeout)
         let opened = writer.ledger.report.messages
         // What the writer found while appending (a kept rule state it had to drop), refused or not.
@@ -181,15 +182,6 @@ struct AppendCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// Refuses `key` for checkpoints of the ledger in `directory` if its log key is recorded and is
-/// another, before a writer is opened (an open may write the lock file and the kept rule state);
-/// the writer checks it again, with every other rule.
-func refuseKeyThatIsNotTheLogs(_ key: SigningKey, _ directory: String) throws(LedgerError) {
-    let store = CheckpointStore(ledgerDirectory: directory)
-    guard let recorded = try store.verifierKey(), recorded.publicKey != key.publicKey else { return }
-    throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(store.verifierKeyPath)); the key given is another. Sign with the ledger's log key. Nothing was written.")
 }
 
 /// Signs a checkpoint with `key`; the first one also records its key as the log key for good,

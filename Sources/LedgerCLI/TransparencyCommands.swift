@@ -124,7 +124,7 @@ struct CheckpointCommand: ParsableCommand {
             // The key is read and checked first: a wrong path or key opens nothing (an open may
             // write the lock file and the kept rule state).
             let signingKey = try Files.signingKey(key)
-            try refuseKeyThatIsNotTheLogs(signingKey, directory)
+            try CheckpointStore(ledgerDirectory: directory).requireSigner(signingKey.publicKey)
             let writer = try openWriter(directory)
             let signed = try signCheckpointSayingWhatItRecords(writer, signingKey)
             Terminal.done = "the checkpoint was stored in \(signed.path)"

@@ -429,14 +429,11 @@ public struct LedgerState: Sendable {
         }
         do throws(CryptoError) {
             try PublicKey(rawRepresentation: raw).checkIsPoint()
+        } catch where error.isAboutTheInput {
+            throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error). Register a key made with `ledger key generate`.")
         } catch {
-            switch error {
-            case .unusableKey, .wrongLength:
-                throw LedgerError(.malformedEvent, "Key \(keyID.shortHex()) is not a valid Ed25519 public key: \(error). Register a key made with `ledger key generate`.")
-            default:
-                // Not the key's fault (OpenSSL out of memory): no verdict on it.
-                throw LedgerError(.io, "Key \(keyID.shortHex()) could not be checked: \(error). Run the command again.")
-            }
+            // Not the key's fault (OpenSSL out of memory): no verdict on it.
+            throw LedgerError(.io, "Key \(keyID.shortHex()) could not be checked: \(error). Run the command again.")
         }
     }
 

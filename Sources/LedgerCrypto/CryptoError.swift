@@ -14,6 +14,15 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An OpenSSL call failed.
     case openSSL(function: String, queue: String)
 
+    /// Whether it says something of the key or bytes given (their length, or that they are no
+    /// usable key), rather than that OpenSSL failed: only then is it a verdict on them.
+    public var isAboutTheInput: Bool {
+        switch self {
+        case .wrongLength, .unusableKey, .invalidPEM, .notEd25519: true
+        case .openSSL: false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .wrongLength(what, got, want):

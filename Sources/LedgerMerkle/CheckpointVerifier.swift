@@ -99,14 +99,12 @@ public struct CheckpointVerifier: Sendable {
     public func verify(_ signedNote: some Collection<UInt8>) throws(NoteError) -> VerifiedCheckpoint {
         let note = try SignedNote(parsing: signedNote)
         let result = try note.checkSignatures(with: [log] + witnesses)
-        let logID = NoteKeyID(name: log.name, keyHash: log.keyHash)
-        guard result.verified.contains(where: { NoteKeyID(name: $0.name, keyHash: $0.keyHash) == logID }) else {
+        guard result.verified.contains(where: { $0.id == log.id }) else {
             throw .missingLogSignature(name: log.name, keyHash: log.keyHash)
         }
         var cosignatures: [WitnessCosignature] = []
-        for signature in result.verified where NoteKeyID(name: signature.name, keyHash: signature.keyHash) != logID {
-            let id = NoteKeyID(name: signature.name, keyHash: signature.keyHash)
-            guard !cosignatures.contains(where: { NoteKeyID(name: $0.name, keyHash: $0.keyHash) == id }),
+        for signature in result.verified where signature.id != log.id {
+            guard !cosignatures.contains(where: { $0.id == signature.id }),
                   let timestamp = cosignatureTimestamp(signature.signature)
             else { continue }
             cosignatures.append(WitnessCosignature(name: signature.name, keyHash: signature.keyHash, timestamp: timestamp))

@@ -27,9 +27,6 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
     /// valid, or its author's role may not record custody. Not a step of the chain; kept for
     /// its integrity code.
     public var ineffectiveCustody: [Signing] = []
-    /// The latest `at` of the chain's steps so far, which a step's own must not precede
-    /// (derived from ``custody``, so not among the coding keys).
-    var latestCustodyAt: Timestamp?
     /// Who holds it after the last custody step, as far as the chain says.
     public var holder: String?
     public var attestations: [AttestationInfo] = []
@@ -89,11 +86,11 @@ public struct EvidenceItem: Codable, Sendable, Equatable {
             if let from, let holder, from != holder { gaps.append("\(action) from \"\(from)\", but the holder was \"\(holder)\"") }
         }
         // Against every dated step before it, not only the last: an undated step in between
-        // (a copy, say) hid a transfer dated before the collection.
-        if let at, let latest = latestCustodyAt, at < latest {
+        // (a copy, say) hid a transfer dated before the collection. Taken from the steps kept,
+        // which a snapshot holds too (custody chains are short).
+        if let at, let latest = custody.compactMap({ $0.at.flatMap(Timestamp.init(rfc3339:)) }).max(), at < latest {
             gaps.append("it happened (\(at.rfc3339)) before an earlier step (\(latest.rfc3339))")
         }
-        if let at { latestCustodyAt = max(latestCustodyAt ?? at, at) }
         custody.append(
             CustodyStep(
                 sequence: record.sequence, entryID: record.entryID.hexString, action: action, from: from, to: to, at: at?.rfc3339,

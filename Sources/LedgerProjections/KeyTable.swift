@@ -127,12 +127,10 @@ public struct KeyTable: Codable, Sendable, Equatable {
             try PublicKey(rawRepresentation: raw).checkIsPoint()
             return true
         } catch {
-            switch error {
-            case .unusableKey, .wrongLength: return false
-            // OpenSSL out of memory: a good key taken for a bad one would be a wrong answer,
-            // kept in snapshots.
-            default: preconditionFailure("checking a key: \(error)")
-            }
+            // OpenSSL out of memory: a good key taken for a bad one would be a wrong answer, kept
+            // in snapshots.
+            precondition(error.isAboutTheInput, "checking a key: \(error)")
+            return false
         }
     }
 

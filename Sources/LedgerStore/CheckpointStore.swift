@@ -100,28 +100,31 @@ public struct CheckpointStore: Sendable {
         return try file.read(at: 0, count: Int(min(try file.size, 1 << 20)))
     }
 
-    /// Stores a signed checkpoint, atomically; its name sorts by tree size.
-    /// Throws unless `signer` is the key this ledger's checkpoints are signed by; returns whether
-    /// one is recorded (none is before the first checkpoint).
+    /// Throws unless `key` may sign this ledger's checkpoints: it is the recorded log key, or
+    /// none is recorded and no checkpoint is stored. Returns whether one is recorded (none is
+    /// before the first checkpoint). Also asked before a writer is opened, which may write the
+    /// lock file and the kept rule state: a wrong key then changes nothing.
     @discardableResult
-    func requireSigner(_ signer: NoteVerifier) throws(LedgerError) -> Bool {
+    package func requireSigner(_ key: PublicKey) throws(LedgerError) -> Bool {
         guard let recorded = try verifierKey() else {
             // Checkpoints without the key that signed them: any key would be taken as the log's.
             let stored = files()
             guard stored.isEmpty else {
-                throw LedgerError(.invalidCheckpoint, "\(verifierKeyPath) is missing, but \(stored.count) checkpoint(s) are stored here: which key signed them cannot be checked, so no other is taken as the log key. Put the log's verifier key back (`ledger verifier-key LOG-KEY.pem --name \(signer.name) > \(verifierKeyPath)`), then sign again.")
+                throw LedgerError(.invalidCheckpoint, "\(verifierKeyPath) is missing, but \(stored.count) checkpoint(s) are stored here: which key signed them cannot be checked, so no other is taken as the log key. Put the log's verifier key back (`ledger verifier-key LOG-KEY.pem --name ORIGIN > \(verifierKeyPath)`), then sign again.")
             }
             return false
         }
-        guard recorded == signer else {
-            throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(verifierKeyPath)); the key given is \(signer.verifierKey). Sign with the ledger's log key.")
+        guard recorded.publicKey == key else {
+            throw LedgerError(.usage, "This ledger's checkpoints are signed by \(recorded.verifierKey) (\(verifierKeyPath)); the key given (key id \(key.keyID.shortHex())) is another. Sign with the ledger's log key. Nothing was written.")
         }
         return true
     }
 
+    /// Stores a signed checkpoint, atomically; its name sorts by tree size. The first one
+    /// records its signer as the log key.
     func save(_ note: SignedNote, size: UInt64, signer: NoteVerifier) throws(LedgerError) -> String {
         try FileSystem.makeDirectory(directory)
-        if try !requireSigner(signer) {
+        if try !requireSigner(signer.publicKey) {
             try FileSystem.writeAtomically(Array((signer.verifierKey + "\n").utf8), to: verifierKeyPath, directory: directory)
         }
         let digits = String(size)
@@ -147,7 +150,7 @@ extension LedgerWriter {
     /// first): checked before an append that is to be followed by a checkpoint, so that a wrong key
     /// refuses the append instead of failing after it.
     public func checkCheckpointKey(_ key: SigningKey) throws(LedgerError) {
-        try CheckpointStore(ledgerDirectory: ledger.directory).requireSigner(try checkpointSigner(key).verifier)
+        try CheckpointStore(ledgerDirectory: ledger.directory).requireSigner(try checkpointSigner(key).verifier.publicKey)
     }
 
     private func checkpointSigner(_ key: SigningKey) throws(LedgerError) -> NoteSigner {

@@ -318,25 +318,27 @@ package final class WriterLock {
         try Self.check(timeout: timeout)
         self.path = path
         var waited = 0.0
+        var replaced = false
         while true {
             let file = try FileDescriptor(path: path, flags: O_RDWR | O_CREAT, mode: 0o644)
-            while flock(file.fd, LOCK_EX | LOCK_NB) != 0 {
-                guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
-                guard waited < timeout else {
-                    throw LedgerError(.lockTimeout, "Another process has held the lock \(path) for \(timeout.formatted) s: it is writing there. Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`. Do not delete the lock file: a process holding it keeps writing.")
+            if flock(file.fd, LOCK_EX | LOCK_NB) == 0 {
+                // The lock is on the file, not on its name: one deleted or replaced while another
+                // writer held it would let two writers in. Locked, it must still be the file the
+                // name leads to; if not, the one that is is locked next.
+                if Self.isSameFile(file.fd, path) {
+                    self.file = file
+                    return
                 }
-                usleep(10_000)
-                waited += 0.01
-            }
-            // The lock is on the file, not on its name: one deleted or replaced while another
-            // writer held it would let two writers in. Locked, it must still be the file the
-            // name leads to; if not, lock the one that is.
-            if Self.isSameFile(file.fd, path) {
-                self.file = file
-                return
+                replaced = true
+            } else {
+                guard errno == EWOULDBLOCK || errno == EINTR else { throw ioError("lock", path) }
             }
             guard waited < timeout else {
-                throw LedgerError(.lockTimeout, "The lock file \(path) was replaced each time it was locked, for \(timeout.formatted) s: something keeps deleting or replacing it. Stop it, then retry.")
+                throw LedgerError(
+                    .lockTimeout,
+                    replaced
+                        ? "The lock file \(path) was replaced each time it was locked, for \(timeout.formatted) s: something keeps deleting or replacing it. Stop it, then retry."
+                        : "Another process has held the lock \(path) for \(timeout.formatted) s: it is writing there. Wait for it to finish and retry; if no ledger command is running, check for a hung process with `fuser \(path)`. Do not delete the lock file: a process holding it keeps writing.")
             }
             usleep(10_000)
             waited += 0.01

@@ -194,10 +194,7 @@ public final class LedgerWriter {
         if ledger.report.tornBytes > 0 {
             // Only what the scan found: a log that grew since was written by another writer (one
             // let in by a deleted lock file), whose batch this cut would take.
-            let size = try ledger.logFile.size
-            guard size == ledger.committedEnd + ledger.report.tornBytes else {
-                throw LedgerError(.damagedLog, "The log \(ledger.layout.log) changed size while this writer opened it (\(ledger.committedEnd + ledger.report.tornBytes) bytes when read, \(size) now): another process is writing to it. Nothing was cut. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
-            }
+            try requireSoleWriter(logSize: ledger.committedEnd + ledger.report.tornBytes)
             try ledger.logFile.truncate(to: ledger.committedEnd)
             try ledger.logFile.sync()
             ledger.report.cut = true
@@ -407,6 +404,13 @@ public final class LedgerWriter {
         // Its helpers return once it is finished or cancelled, whatever way this returns.
         defer { signatures.cancel() }
         var failedPositions: [UInt64]?
+        /// `reason`, said of statement `at` of the batch when there are several: none is appended.
+        func refusal(_ reason: LedgerError, at: Int) -> LedgerError {
+            guard envelopes.count > 1 else { return reason }
+            var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+            refused.statement = at
+            return refused
+        }
         func firstBadSignature() -> LedgerError? {
             if failedPositions == nil { failedPositions = signatures.finish() }
             guard let position = failedPositions?.first else { return nil }
@@ -456,20 +460,12 @@ public final class LedgerWriter {
                 let badSignature = firstBadSignature()
                 state.undo(undo)
                 let reason = state.base?.readFailure ?? badSignature ?? error
-                let at = failedPositions?.first.map { Int($0 - first) } ?? i
-                guard envelopes.count > 1 else { throw reason }
-                var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
-                refused.statement = at
-                throw refused
+                throw refusal(reason, at: failedPositions?.first.map { Int($0 - first) } ?? i)
             }
         }
         if let reason = firstBadSignature() {
             state.undo(undo)
-            let at = Int((failedPositions?.first ?? first) - first)
-            guard envelopes.count > 1 else { throw reason }
-            var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
-            refused.statement = at
-            throw refused
+            throw refusal(reason, at: Int((failedPositions?.first ?? first) - first))
         }
         // Only this writer may have written since it opened the log, and only while its lock file
         // is still the one at the lock's path: one deleted or replaced lets another writer in,
@@ -546,7 +542,7 @@ public final class LedgerWriter {
         }
         let size = try ledger.logFile.size
         guard size == logSize else {
-            throw LedgerError(.damagedLog, "The log \(ledger.layout.log) is \(size) bytes; this writer left it at \(logSize). Something else wrote to it while this writer held the lock. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
+            throw LedgerError(.damagedLog, "The log \(ledger.layout.log) is \(size) bytes; this writer found or left it at \(logSize). Something else wrote to it while this writer held the lock. Nothing was cut or appended. Stop every other writer, then run `ledger verify \(ledger.directory)`.")
         }
     }
 

@@ -548,10 +548,10 @@ struct RecordChecker {
         report.savedStateSize = captured.state.count
     }
 
-    /// Checks one record; returns the end of its group commit if the group is still open.
     /// Why a record could not be checked at all, if so: the verification stops with it.
     private var cannotCheck: LedgerError?
 
+    /// Checks one record; returns the end of its group commit if the group is still open.
     private mutating func check(_ bytes: [UInt8], offset: UInt64, full: Bool) -> UInt64? {
         let entryID = Record.entryID(of: bytes)
         defer {
@@ -708,13 +708,13 @@ struct RecordChecker {
         treeEvidence = Ledger.CacheEvidence(from: .tree, checkpointSizes: checkpointSizes)
     }
 
-    /// Reports the first evidence from each of the index and the tree that no checkpoint proving
-    /// the log covers as a finding, and the first that one covers as a note; then puts the
-    /// findings in log order (stably: findings at one entry stay in the order found).
     /// The first entry at which the index, and the tree files, are evidence of a changed record
     /// (a finding, ``resolveCacheEvidence()``): such a file is not a cache to rewrite.
     private var evidenceAt: (index: UInt64?, tree: UInt64?) = (nil, nil)
 
+    /// Reports the first evidence from each of the index and the tree that no checkpoint proving
+    /// the log covers as a finding, and the first that one covers as a note; then puts the
+    /// findings in log order (stably: findings at one entry stay in the order found).
     mutating func resolveCacheEvidence() {
         for evidence in [indexEvidence, treeEvidence] {
             let (covered, uncovered) = evidence.split(at: provenSize)

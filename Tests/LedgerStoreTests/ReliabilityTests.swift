@@ -234,14 +234,16 @@ struct RecoveryEdgeCaseTests {
     /// loss kept the page that holds its closing record but not an earlier one.
     @Test("a crash that kept the closing record of an unsynced group commit but not a block before it is a torn tail, unless a derived file records the entries")
     func closingRecordAfterZeros() throws {
+        func statements(_ f: Fixture) throws -> [Envelope] {
+            try ["z1", "z2", "z3"].map { id in try f.sign(["type": "fact.opened", "id": id, "fact": id, "proposition": "P"], as: "inv") }
+        }
         let f = try Fixture()
         try f.populate()
         let committed = try f.logBytes()
         var previous = try Ledger(directory: f.directory).lastEntryID
         var batch: [UInt8] = []
         let time = f.time()
-        for (i, id) in ["z1", "z2", "z3"].enumerated() {
-            let envelope = try f.sign(["type": "fact.opened", "id": id, "fact": id, "proposition": "P"], as: "inv")
+        for (i, envelope) in try statements(f).enumerated() {
             let record = Record(sequence: UInt64(10 + i), previous: previous, acceptedAt: time, batchEnd: 12, envelope: envelope).encoded()
             previous = Record.entryID(of: record)
             batch += record + [0x0a]
@@ -260,9 +262,7 @@ struct RecoveryEdgeCaseTests {
         let g = try Fixture()
         try g.populate()
         let whole = try g.logBytes()
-        try g.append([g.sign(["type": "fact.opened", "id": "z1", "fact": "z1", "proposition": "P"], as: "inv"),
-                      g.sign(["type": "fact.opened", "id": "z2", "fact": "z2", "proposition": "P"], as: "inv"),
-                      g.sign(["type": "fact.opened", "id": "z3", "fact": "z3", "proposition": "P"], as: "inv")])
+        try g.append(statements(g))
         var after = try g.logBytes()
         for i in (whole.count + 100)..<(whole.count + 900) { after[i] = 0 }
         try g.writeLog(after)

@@ -125,8 +125,7 @@ public struct SignedNote: Hashable, Sendable {
     /// This note with `signature` added at the end; a line of the same name and key hash is replaced.
     /// - Throws: ``NoteError/malformedNote(_:)`` if that makes more than ``maximumSignatures``.
     public func adding(_ signature: NoteSignature) throws(NoteError) -> SignedNote {
-        let id = NoteKeyID(name: signature.name, keyHash: signature.keyHash)
-        let others = signatures.filter { NoteKeyID(name: $0.name, keyHash: $0.keyHash) != id }
+        let others = signatures.filter { $0.id != signature.id }
         return try SignedNote(text: text, signatures: others + [signature])
     }
 
@@ -152,7 +151,7 @@ public struct SignedNote: Hashable, Sendable {
         var verified: [NoteSignature] = []
         var unknown: [NoteSignature] = []
         for (position, signature) in signatures.enumerated() {
-            guard let verifier = known[NoteKeyID(name: signature.name, keyHash: signature.keyHash)] else {
+            guard let verifier = known[signature.id] else {
                 unknown.append(signature)
                 continue
             }
@@ -204,16 +203,30 @@ struct NoteKeyID: Hashable {
     }
 }
 
+extension NoteSignature {
+    /// The key it names (``NoteKeyID``).
+    var id: NoteKeyID { NoteKeyID(name: name, keyHash: keyHash) }
+}
+
+extension NoteVerifier {
+    /// The key it is (``NoteKeyID``).
+    var id: NoteKeyID { NoteKeyID(name: name, keyHash: keyHash) }
+}
+
+extension WitnessCosignature {
+    /// The witness key it is by (``NoteKeyID``).
+    var id: NoteKeyID { NoteKeyID(name: name, keyHash: keyHash) }
+}
+
 /// `verifiers` by name and key hash; the same verifier may be listed twice, different ones may not
 /// share an identity.
 func noteVerifierIndex(_ verifiers: [NoteVerifier]) throws(NoteError) -> [NoteKeyID: NoteVerifier] {
     var index: [NoteKeyID: NoteVerifier] = [:]
     for verifier in verifiers {
-        let id = NoteKeyID(name: verifier.name, keyHash: verifier.keyHash)
-        if let other = index[id], other != verifier {
+        if let other = index[verifier.id], other != verifier {
             throw .duplicateVerifier(name: verifier.name, keyHash: verifier.keyHash)
         }
-        index[id] = verifier
+        index[verifier.id] = verifier
     }
     return index
 }
