@@ -155,7 +155,24 @@ struct ShowCommand: ParsableCommand {
 /// Finds an entry by sequence number or entry id.
 func findEntry(_ text: String, in ledger: Ledger) throws(LedgerError) -> StoredRecord {
     // 64 hex digits are an entry id even when every one is a digit.
-    if text.count != 64, let sequence = UInt64(text) { return try ledger.record(at: sequence) }
+    if text.count != 64, let sequence = UInt64(text) {
+        do throws(LedgerError) {
+            return try ledger.record(at: sequence)
+        } catch where error.code == .damagedLog && sequence < ledger.count {
+            // The index disagreed with the log there, and rebuilding it stopped at damage. Shown
+            // as stored, as `log` lists it and as its entry id finds it: the chain is `verify`'s.
+            var stored: StoredRecord?
+            try ledger.forEachRecord(to: sequence + 1) { (record) throws(LedgerError) -> Bool in
+                if record.sequence == sequence { stored = record }
+                return true
+            }
+            guard let stored else { throw error }
+            // Its first sentence says what was found; the rest speaks to a writer.
+            let found = error.message.split(separator: ". ", maxSplits: 1).first.map { $0.hasSuffix(".") ? String($0) : $0 + "." } ?? error.message
+            Terminal.note("note: \(found) Entry \(sequence) is shown as stored in the log; run `ledger verify \(ledger.directory)` for every finding.")
+            return stored
+        }
+    }
     guard let id = Digest(hexString: text) else {
         throw LedgerError(.usage, "\"\(text)\" is neither a sequence number nor an entry id (64 hex digits).")
     }

@@ -183,5 +183,12 @@ struct SampleCaseTests {
             #expect(result.status == 1, "\(command): \(result.stdout)")
             #expect(result.stderr.contains("error [damaged-log]: The log is damaged at entry 13: its link names"), "\(command): \(result.stderr)")
         }
+        // `show` prints the record as stored, by number as by entry id, and says the log is damaged.
+        let shown = try CLI.run(["show", copy, "12"])
+        #expect(shown.status == 0 && shown.stdout.contains("accepted at: 2019") && shown.stderr.contains("Entry 12 is shown as stored"), "\(shown)")
+        let entryID = try #require(shown.stdout.split(separator: "\n").first { $0.hasPrefix("entry id:") }?.split(separator: " ").last)
+        #expect(try CLI.run(["show", copy, String(entryID)]).stdout == shown.stdout)
+        let intact = try CLI.run(["show", copy, "11"])
+        #expect(intact.status == 0 && intact.stderr.isEmpty, "\(intact)")
     }
 }
