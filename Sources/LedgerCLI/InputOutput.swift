@@ -155,7 +155,7 @@ enum Files {
         if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             throw LedgerError(.usage, "\(path) holds an encrypted private key; ledger reads keys only unencrypted. Give its public half instead: `openssl pkey -in \(path) -pubout -out public.pem`.")
         }
-        throw LedgerError(.usage, "\(path) holds neither an Ed25519 public key (SPKI PEM) nor a private key (PKCS#8 PEM).")
+        throw LedgerError(.usage, "\(path) holds neither an Ed25519 public key (SPKI PEM) nor a private key (PKCS#8 PEM). Give a key file `ledger key generate` wrote, or the public key `ledger key public` printed.")
     }
 }
 

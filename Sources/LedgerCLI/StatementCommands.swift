@@ -40,7 +40,7 @@ struct SignCommand: ParsableCommand {
             throw LedgerError(.malformedEvent, "\(event) must hold one JSON object (an event).")
         }
         if let v = members["v"], v != .integer(Event.version) {
-            throw LedgerError(.malformedEvent, "\(event) has \"v\": \(v.compact); this tool signs v \(Event.version) events only.")
+            throw LedgerError(.malformedEvent, "\(event) has \"v\": \(v.compact); this tool signs v \(Event.version) events only. Write it in the v\(Event.version) vocabulary (README, \"Event vocabulary\") and leave \"v\" out: `ledger sign` sets it.")
         }
         if let given = members["author"], given != .string(author) {
             throw LedgerError(.malformedEvent, "\(event) names author \(given.compact) but --author is \"\(author)\"; they must agree.")
@@ -155,10 +155,9 @@ struct AppendCommand: ParsableCommand {
         let opened = writer.ledger.report.messages
         // What the writer found while appending (a kept rule state it had to drop), refused or not.
         defer { for message in writer.ledger.report.messages where !opened.contains(message) { Terminal.note(message) } }
-        if let logKey { try writer.checkCheckpointKey(logKey) }
         let appended: [AppendedEntry]
         do throws(LedgerError) {
-            appended = try writer.append(parsed, acceptedAt: time)
+            appended = try writer.append(parsed, acceptedAt: time, checkpointKey: logKey)
         } catch {
             // Said with where the refused statement came from: a file, or a line of standard input.
             guard let at = error.statement, inputs.indices.contains(at) else { throw error }

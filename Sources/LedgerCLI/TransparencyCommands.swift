@@ -551,7 +551,8 @@ struct CosignCheckpointCommand: ParsableCommand {
         if let lastText = known[origin]?.stringValue {
             let last = try verifiedCheckpoint(text: lastText, verifier)
             if checkpoint.size < last.size {
-                throw LedgerError(.equivocation, "Refused: this witness already cosigned \(origin) at size \(last.size); the checkpoint is of size \(checkpoint.size). A log never shrinks.")
+                // Older, not contradictory: whether the two agree is `check equivocation`'s question.
+                throw LedgerError(.invalidCheckpoint, "Refused: this witness already cosigned \(origin) at size \(last.size), and a witness cosigns only checkpoints that extend the last it cosigned; this one is older (size \(checkpoint.size)). Give the log's newest checkpoint; `ledger check equivocation` tells whether the two agree.")
             }
             if checkpoint.size == last.size, checkpoint.root != last.root {
                 throw LedgerError(.equivocation, "Refused: this witness cosigned \(origin) at size \(last.size) with root \(last.root.shortHex()); this checkpoint has the same size but root \(checkpoint.root.shortHex()). The log showed two histories.")

@@ -74,7 +74,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Where the error was thrown, for `--verbose`.
     public var site: String
     /// Of a batch refused as a whole, which of its statements was refused (from 0): the message
-    /// says its number, and a caller that knows where it came from can say that too.
+    /// says its number when there are several, and a caller that knows where it came from can
+    /// say that too.
     public var statement: Int?
 
     /// Creates an error; the throw site is recorded automatically.

@@ -399,8 +399,8 @@ public struct LedgerState: Sendable {
 
     /// Claim and evidence ids share one space: an attestation targets either by its id alone.
     private func requireNewClaim(_ claim: String) throws(LedgerError) {
-        guard self.claim(claim) == nil else {
-            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used. Choose another id, or amend the existing claim.")
+        if let existing = self.claim(claim) {
+            throw LedgerError(.duplicateID, "The claim id \"\(claim)\" is already used, by a claim of \"\(existing.author)\" on fact \"\(existing.fact)\". Choose another id, or amend the existing claim (claim.amended).")
         }
         if let at = sequence(of: .evidence, claim) {
             throw Self.sharedID("The claim id \"\(claim)\" is already the id of evidence attached at entry \(at)")

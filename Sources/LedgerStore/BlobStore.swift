@@ -55,7 +55,7 @@ public struct BlobStore: Sendable {
         let input = try FileDescriptor(path: source, flags: O_RDONLY | O_NONBLOCK, followLinks: true)
         var info = stat()
         guard fstat(input.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw LedgerError(.usage, "\(source) is not a regular file.")
+            throw LedgerError(.usage, "\(source) is not a regular file: only a file is stored as evidence. Give the evidence file itself (to store a directory's files, add each).")
         }
         let blobs = String(directory.dropLast("/sha256".count))
         try FileSystem.makeDirectory(blobs)

@@ -146,10 +146,10 @@ public struct CheckpointStore: Sendable {
 }
 
 extension LedgerWriter {
-    /// Throws unless `key` is the key this ledger's checkpoints are signed by (any key, before the
-    /// first): checked before an append that is to be followed by a checkpoint, so that a wrong key
-    /// refuses the append instead of failing after it.
-    public func checkCheckpointKey(_ key: SigningKey) throws(LedgerError) {
+    /// Throws unless `key` is the key this ledger's checkpoints are signed by (any key but a
+    /// party's, before the first): checked by an append that is to be followed by a checkpoint,
+    /// so that a wrong key refuses the append instead of failing after it.
+    func checkCheckpointKey(_ key: SigningKey) throws(LedgerError) {
         try CheckpointStore(ledgerDirectory: ledger.directory).requireSigner(try checkpointSigner(key).verifier.publicKey)
     }
 

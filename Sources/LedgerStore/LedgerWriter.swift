@@ -355,14 +355,18 @@ public final class LedgerWriter {
     /// and made durable with one `fdatasync`, and only then acknowledged. If any statement is
     /// refused, or the write fails, nothing is appended and the log is exactly as before.
     ///
-    /// - Parameter acceptedAt: the acceptance time to stamp (for reproducible ledgers); the clock
-    ///   otherwise. Acceptance times never go backwards.
+    /// - Parameters:
+    ///   - acceptedAt: the acceptance time to stamp (for reproducible ledgers); the clock
+    ///     otherwise. Acceptance times never go backwards.
+    ///   - checkpointKey: the key of a checkpoint to be signed after the batch: the batch is
+    ///     refused if that key could not sign it, with the batch's own statements counted (one
+    ///     may register it as a party's key), so that the checkpoint does not fail after the append.
     /// - Returns: the entries, in order.
     /// - Throws: the first refusal, naming the statement's position in the batch and its id.
     @discardableResult
-    public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil) throws(LedgerError) -> [AppendedEntry] {
+    public func append(_ envelopes: [Envelope], acceptedAt: Timestamp? = nil, checkpointKey: SigningKey? = nil) throws(LedgerError) -> [AppendedEntry] {
         do throws(LedgerError) {
-            return try appendChecked(envelopes, acceptedAt: acceptedAt)
+            return try appendChecked(envelopes, acceptedAt: acceptedAt, checkpointKey: checkpointKey)
         } catch where state.base?.readFailure != nil {
             // The rule state on disk (the kept one, or the runs it grew into: caches) could not be
             // read where a rule looked, so nothing was appended. As an open does when it meets
@@ -370,11 +374,11 @@ public final class LedgerWriter {
             // batch is checked again, once.
             dropKeptRuleState()
             try rebuild(from: nil)
-            return try appendChecked(envelopes, acceptedAt: acceptedAt)
+            return try appendChecked(envelopes, acceptedAt: acceptedAt, checkpointKey: checkpointKey)
         }
     }
 
-    private func appendChecked(_ envelopes: [Envelope], acceptedAt: Timestamp?) throws(LedgerError) -> [AppendedEntry] {
+    private func appendChecked(_ envelopes: [Envelope], acceptedAt: Timestamp?, checkpointKey: SigningKey?) throws(LedgerError) -> [AppendedEntry] {
         if let stopped { throw stopped }
         guard !envelopes.isEmpty else { return [] }
         let time: Timestamp
@@ -404,10 +408,13 @@ public final class LedgerWriter {
         // Its helpers return once it is finished or cancelled, whatever way this returns.
         defer { signatures.cancel() }
         var failedPositions: [UInt64]?
-        /// `reason`, said of statement `at` of the batch when there are several: none is appended.
+        /// `reason`, said of statement `at` of the batch when there are several (none is
+        /// appended), and marked as the refusal of that statement.
         func refusal(_ reason: LedgerError, at: Int) -> LedgerError {
-            guard envelopes.count > 1 else { return reason }
-            var refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+            var refused = reason
+            if envelopes.count > 1 {
+                refused = LedgerError(reason.code, "Statement \(at + 1) of \(envelopes.count) was refused, so none of the batch was appended. \(reason.message)")
+            }
             refused.statement = at
             return refused
         }
@@ -466,6 +473,14 @@ public final class LedgerWriter {
         if let reason = firstBadSignature() {
             state.undo(undo)
             throw refusal(reason, at: Int((failedPositions?.first ?? first) - first))
+        }
+        if let checkpointKey {
+            do throws(LedgerError) {
+                try checkCheckpointKey(checkpointKey)
+            } catch {
+                state.undo(undo)
+                throw LedgerError(error.code, "\(error.message) Nothing was appended either: the checkpoint was to follow the statements.")
+            }
         }
         // Only this writer may have written since it opened the log, and only while its lock file
         // is still the one at the lock's path: one deleted or replaced lets another writer in,

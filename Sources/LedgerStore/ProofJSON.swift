@@ -17,7 +17,7 @@ extension InclusionProof {
     /// Reads the JSON form; `source` names the input in errors.
     /// - Throws: ``LedgerError/Code/invalidProof`` naming the member at fault.
     public init(json: JSONValue, source: String) throws(LedgerError) {
-        let o = try ProofMembers(json, source: source, ["index", "tree_size", "leaf_hash", "proof", "root"])
+        let o = try ProofMembers(json, source: source, ProofMembers.inclusion, other: (ProofMembers.consistency, "consistency"))
         self.init(
             index: try o.size("index"), treeSize: try o.size("tree_size"), leafHash: try o.hash("leaf_hash"), hashes: try o.hashes("proof"),
             root: try o.hash("root"))
@@ -36,7 +36,7 @@ extension ConsistencyProof {
     /// Reads the JSON form; `source` names the input in errors.
     /// - Throws: ``LedgerError/Code/invalidProof`` naming the member at fault.
     public init(json: JSONValue, source: String) throws(LedgerError) {
-        let o = try ProofMembers(json, source: source, ["old_size", "new_size", "old_root", "new_root", "proof"])
+        let o = try ProofMembers(json, source: source, ProofMembers.consistency, other: (ProofMembers.inclusion, "inclusion"))
         self.init(
             oldSize: try o.size("old_size"), newSize: try o.size("new_size"), oldRoot: try o.hash("old_root"), newRoot: try o.hash("new_root"),
             hashes: try o.hashes("proof"))
@@ -59,13 +59,20 @@ private struct ProofMembers {
         return String(decoding: out.bytes, as: UTF8.self)
     }
 
+    static let inclusion = ["index", "tree_size", "leaf_hash", "proof", "root"]
+    static let consistency = ["old_size", "new_size", "old_root", "new_root", "proof"]
+
     let members: [String: JSONValue]
     let source: String
 
-    init(_ json: JSONValue, source: String, _ names: [String]) throws(LedgerError) {
+    /// Reads the members `names`; `other` are those of the other kind of proof, and its name.
+    init(_ json: JSONValue, source: String, _ names: [String], other: (names: [String], kind: String)) throws(LedgerError) {
         guard let members = json.objectValue else { throw LedgerError(.invalidProof, "\(source) is not a JSON object.") }
         guard Set(members.keys) == Set(names) else {
-            throw LedgerError(.invalidProof, "\(source) must have exactly \(names.dropLast().joined(separator: ", ")) and \(names.last ?? "").")
+            if Set(members.keys) == Set(other.names) {
+                throw LedgerError(.usage, "\(source) is \(other.kind == "inclusion" ? "an" : "a") \(other.kind) proof; check it with `ledger check \(other.kind)`.")
+            }
+            throw LedgerError(.invalidProof, "\(source) must have exactly \(names.dropLast().joined(separator: ", ")) and \(names.last ?? ""). Give the file `ledger prove --json` wrote.")
         }
         self.members = members
         self.source = source

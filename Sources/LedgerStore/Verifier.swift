@@ -248,6 +248,7 @@ public enum Verifier {
         }
         var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: verifier.log)
         checker.parallel = parallel
+        checker.report.newestCheckpoint = (newestFile.path, newest)
         checker.keepEvidence(between: [trusted.size, newest.size])
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))

@@ -154,6 +154,10 @@ struct CLITests {
         #expect(files.status == 1 && files.stderr.contains("\(work.path("bad.env")): Statement 2 of 2 was refused"), "\(files)")
         let lines = try CLI.run(["append", work.path("led")], stdin: good + bad)
         #expect(lines.status == 1 && lines.stderr.contains("standard input line 2: Statement 2 of 2 was refused"), "\(lines)")
+        // A statement given alone is named as well.
+        #expect(try CLI.run(["append", work.path("led"), work.path("good.env")]).status == 0)
+        let alone = try CLI.run(["append", work.path("led"), work.path("bad.env")])
+        #expect(alone.status == 1 && alone.stderr.contains("error [duplicate-id]: \(work.path("bad.env")): The statement id \"f-good\" is already used"), "\(alone)")
     }
 
     @Test("blob add waits for another add deciding only as long as --lock-timeout says, and stores nothing then")

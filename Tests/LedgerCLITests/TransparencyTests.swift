@@ -101,14 +101,23 @@ struct TransparencyTests {
         let refused = try CLI.run(["checkpoint", work.path("new"), "--key", admin])
         #expect(refused.status == 2 && refused.stderr.contains("is registered to party \"admin\" in this ledger") && refused.stdout.isEmpty, "\(refused)")
         #expect(!FileManager.default.fileExists(atPath: work.path("new") + "/checkpoints/log.vkey"))
+        let shown = try CLI.run(["key", "public", Self.logKey]).stdout
+        let raw = try #require(shown.split(separator: "\n").first { $0.hasPrefix("raw (base64): ") }?.dropFirst("raw (base64): ".count))
+        // A batch that registers the very key its checkpoint is to be signed with: refused whole,
+        // not appended with only the checkpoint failing after it.
+        try work.write("p.json", #"{"type":"party.registered","id":"p-x","party":"x","name":"X","role":"investigator","keys":["\#(raw)"]}"#)
+        let registering = try CLI.run(["sign", "--key", admin, "--author", "admin", work.path("p.json")])
+        let log = try Data(contentsOf: URL(fileURLWithPath: work.path("new") + "/log"))
+        let batch = try CLI.run(["append", work.path("new"), "--checkpoint", Self.logKey], stdin: registering.stdout)
+        #expect(batch.status == 2 && batch.stdout.isEmpty && batch.stderr.contains("is registered to party \"x\"") && batch.stderr.contains("Nothing was appended"), "\(batch)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("new") + "/log")) == log)
+        #expect(!FileManager.default.fileExists(atPath: work.path("new") + "/checkpoints/log.vkey"))
         let first = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
         #expect(first.status == 0 && first.stderr.contains("first checkpoint: its key is recorded as the log key"), "\(first)")
         let second = try CLI.run(["checkpoint", work.path("new"), "--key", Self.logKey])
         #expect(second.status == 0 && !second.stderr.contains("first checkpoint"), "\(second)")
         // A party that registers the recorded log key's public half (anyone can read it) does not
         // stop checkpoints.
-        let shown = try CLI.run(["key", "public", Self.logKey]).stdout
-        let raw = try #require(shown.split(separator: "\n").first { $0.hasPrefix("raw (base64): ") }?.dropFirst("raw (base64): ".count))
         try work.write("k.json", #"{"type":"key.added","id":"k-log","party":"admin","key":"\#(raw)"}"#)
         let signed = try CLI.run(["sign", "--key", admin, "--author", "admin", work.path("k.json")])
         #expect(try CLI.run(["append", work.path("new")], stdin: signed.stdout).status == 0)
@@ -519,6 +528,12 @@ struct TransparencyTests {
             try work.write("m.json", p)
             #expect(try CLI.run(["check", "consistency", work.path("m.json"), "--checkpoint", Self.new, "--vkey", Self.vkey]).status == 0, "from \(m)")
         }
+        // A proof of the other kind is said to be one: a file given wrong.
+        let swapped = try CLI.run(["check", "inclusion", work.path("c.json"), "--checkpoint", Self.new, "--vkey", Self.vkey])
+        #expect(swapped.status == 2 && swapped.stderr.contains("is a consistency proof; check it with `ledger check consistency`"), "\(swapped)")
+        try work.write("i.json", try CLI.run(["prove", "inclusion", Self.sample, "3", "--json"]).stdout)
+        let other = try CLI.run(["check", "consistency", work.path("i.json"), "--checkpoint", Self.new, "--vkey", Self.vkey])
+        #expect(other.status == 2 && other.stderr.contains("is an inclusion proof; check it with `ledger check inclusion`"), "\(other)")
     }
 
     @Test("export leaves: one base64 line per record, whose leaf hash is the entry id")
@@ -605,6 +620,9 @@ struct TransparencyTests {
         #expect(try CLI.run(["cosign-checkpoint", Self.old] + cosign).status == 0)
         let cosigned = try CLI.run(["cosign-checkpoint", Self.new, "--ledger", copy] + cosign)
         #expect(cosigned.status == 0, "\(cosigned.stderr)")
+        // An older checkpoint is refused as older, not as a split view.
+        let older = try CLI.run(["cosign-checkpoint", Self.old] + cosign)
+        #expect(older.status == 1 && older.stderr.contains("error [invalid-checkpoint]") && older.stderr.contains("this one is older (size 21)"), "\(older)")
         // Every proof made from the damaged copy checks, at sizes with a stored checkpoint or not,
         // and verify --since does not take the cache for a rewritten log.
         let newCheckpoint = copy + "/checkpoints/00000000000000000040-48380a48.note"
@@ -759,6 +777,8 @@ struct TransparencyTests {
         let saved = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey, "--save-state", state])
         #expect(saved.status == 0, "\(saved.stderr)")
         #expect(saved.stdout.contains("Saved the rule state at the checkpoint of 40 entries to \(state)"))
+        // It names the checkpoint file to keep with it, as a full verification does.
+        #expect(saved.stdout.contains("keep a copy of \(Self.new) with it. Next time: --since \(Self.new) --state \(state)."), "\(saved.stdout)")
         let next = try CLI.run(["verify", Self.sample, "--since", Self.new, "--vkey", Self.vkey, "--state", state])
         #expect(next.status == 0, "\(next.stderr)")
         #expect(next.stdout.contains("0 new entries;") && !next.stdout.contains("(40…39)"), "\(next.stdout)")

@@ -303,7 +303,9 @@ struct RejectionTests {
         try f.populate()
         try expectRejected(f, [f.sign(["type": "fact.opened", "id": "open-f1", "fact": "f-new", "proposition": "P"], as: "rev")], .duplicateID)
         try expectRejected(f, [f.sign(["type": "fact.opened", "id": "new", "fact": "f1", "proposition": "P"], as: "rev")], .duplicateID)
-        try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "c1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID)
+        try expectRejected(
+            f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "c1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID,
+            message: "The claim id \"c1\" is already used, by a claim of \"sub\" on fact \"f1\"")
         // Claim and evidence ids share one space: an attestation names either by its id alone.
         try expectRejected(f, [f.sign(["type": "claim.asserted", "id": "new", "claim": "e1", "fact": "f1", "stance": "affirms", "statement": "s"], as: "rev")], .duplicateID)
         try expectRejected(f, [f.sign(["type": "claim.countered", "id": "new", "claim": "e1", "counters": "c1", "fact": "f1", "stance": "denies", "statement": "s"], as: "rev")], .duplicateID)
