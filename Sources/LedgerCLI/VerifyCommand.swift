@@ -19,13 +19,14 @@ struct VerifyCommand: ParsableCommand {
             With --since, verification is incremental: the trusted checkpoint and the ledger's \
             newest checkpoint must verify with --vkey, the log's first entries must still have the \
             trusted root, a consistency proof must lead from one to the other, and only the new \
-            entries are checked in full. The append rules need the state of everything before \
+            entries are checked in full, with the stored checkpoints between the two. The append rules need the state of everything before \
             them: with --state (the rule state you saved when you verified the trusted checkpoint) \
             only the new entries are read, whatever the ledger's size; without it the entries \
             before the checkpoint are read again to rebuild the state (their signatures are not \
             rechecked). With --state the old entries themselves are not read: the stored tree must \
-            fold to the trusted root and the entry just before the new ones must be the one you \
-            saved; an old entry changed behind an unchanged tree is found by a full verification.
+            fold to the trusted root, and the entry just before the new ones must be the one you \
+            saved and end where the log did then; an old entry changed behind an unchanged tree, \
+            its length kept, is found by a full verification.
 
             With --witness and --witnesses-required k, the newest checkpoint the log key signed \
             must also be cosigned by k of those witnesses; with --origin, the log must be of that \

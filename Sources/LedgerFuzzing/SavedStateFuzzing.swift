@@ -4,7 +4,7 @@ import LedgerCrypto
 import LedgerStore
 
 /// A reviewer's saved state as the fuzzer sees it: an input that starts as a saved state does
-/// (`ELSTATE2`) has its checksums made to match (``SavedState/withChecksumsMatching(_:)``), so
+/// (`ELSTATE3`) has its checksums made to match (``SavedState/withChecksumsMatching(_:)``), so
 /// that changes to its header, rows, top fence levels and filters reach the code that reads them,
 /// and is opened from a file. Nothing may crash, and every lookup must answer the same through the
 /// reader that checks each block and through one that does not (the read-ahead's), until the
@@ -67,7 +67,7 @@ enum SavedStateFuzzing {
         }
         let path = NSTemporaryDirectory() + "/ledger-fuzz-seed-\(UUID().uuidString).state"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        guard (try? SavedState.write(state, root: .zero, lastEntryID: .zero, to: path)) != nil else { return nil }
+        guard (try? SavedState.write(state, root: .zero, lastEntryID: .zero, logBytes: 0, to: path)) != nil else { return nil }
         return FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 

@@ -261,7 +261,8 @@ public final class LedgerWriter {
         try replayRecords(from: replayedFrom, previous: kept?.state.lastEntryID ?? .zero)
         guard ledger.count - replayedFrom >= rulesStateRefresh else { return }
         do throws(LedgerError) {
-            try SavedState.write(state, root: range.root, lastEntryID: ledger.lastEntryID, to: ledger.layout.rulesState, storage: ruleState)
+            try SavedState.write(
+                state, root: range.root, lastEntryID: ledger.lastEntryID, logBytes: ledger.committedEnd, to: ledger.layout.rulesState, storage: ruleState)
         } catch where state.base?.readFailure == nil {
             // A cache: if it cannot be written, the next open replays more.
         }
@@ -335,8 +336,9 @@ public final class LedgerWriter {
     }
 
     /// The kept rule state and the tree's compact range at its size, if it opens and belongs to
-    /// this log: the entry at its size has its last entry id, and the stored tree (without
-    /// reading the log) has its root there. `nil` for anything else: the log is replayed instead.
+    /// this log: the entry at its size has its last entry id and ends where the state says the
+    /// log did, and the stored tree (without reading the log) has its root there. `nil` for
+    /// anything else: the log is replayed instead.
     private func keptRuleState() -> (state: SavedState, range: CompactRange)? {
         let layout = ledger.layout
         // A regular file only: nothing in a ledger directory is read through a link, and a FIFO
@@ -344,7 +346,8 @@ public final class LedgerWriter {
         guard FileSystem.isRegularFile(layout.rulesState),
             let kept = try? SavedState(path: layout.rulesState, remedy: Self.rulesStateRemedy(ledger.directory), followLinks: false), kept.count > 0,
             kept.count <= ledger.count,
-            (try? ledger.entryID(at: kept.count - 1)) == kept.lastEntryID,
+            let last = try? ledger.record(at: kept.count - 1), last.entryID == kept.lastEntryID,
+            let offset = try? ledger.offset(of: last), offset + UInt64(last.bytes.count) + 1 == kept.logBytes,
             let tree = StoredTreeReader(directory: ledger.treeDirectory), tree.size >= kept.count,
             let range = try? CompactRange(tree, size: kept.count), range.root == kept.root
         else { return nil }

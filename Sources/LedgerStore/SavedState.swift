@@ -17,14 +17,14 @@ public import LedgerCrypto
 /// the cost of using it does not grow with its size but for its O(log n) fence levels. Lookups
 /// are meant for one thread at a time.
 ///
-/// Layout (integers little-endian): `ELSTATE2`, the header's length (8 bytes), the header (JSON:
-/// origin, count, root, last entry id, parties, keys, table and filter sizes, SHA-256 of the
-/// tables, the append rules), the SHA-256 of everything before it, zero padding to a multiple of
+/// Layout (integers little-endian): `ELSTATE3`, the header's length (8 bytes), the header (JSON:
+/// origin, count, root, last entry id, the log's length at count, parties, keys, table and
+/// filter sizes, SHA-256 of the tables, the append rules), the SHA-256 of everything before it, zero padding to a multiple of
 /// 8, then the tables of a ``RuleTable`` (rows and strings), their fence levels, Bloom filters and
 /// blocks' hashes (``StoredTables``).
 public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Sendable {
     /// How a saved state's file begins.
-    package static let magic = Array("ELSTATE2".utf8)
+    package static let magic = Array("ELSTATE3".utf8)
 
     public let origin: String?
     public let count: UInt64
@@ -34,6 +34,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     public let root: Digest
     /// The entry id of entry ``count`` − 1 (zero for an empty state).
     public let lastEntryID: Digest
+    /// The log's length in bytes at ``count`` entries, where entry ``count`` begins: the log is
+    /// only appended to, so lines inserted or removed before it change where it begins.
+    public let logBytes: UInt64
     /// Where the file was read from.
     public let path: String
     private let table: RuleTable
@@ -67,7 +70,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         guard size >= Self.magic.count + 8 + 32, size < Int.max / 2 else { throw bad("it is too short") }
         let start = try file.read(at: 0, count: 16)
         guard start.count == 16, start.starts(with: Self.magic) else {
-            throw bad(start.starts(with: Array("ELSTATE1".utf8)) ? "it was saved by an earlier version of ledger, in a format this one no longer reads" : "it does not start with ELSTATE2")
+            let earlier = ["ELSTATE1", "ELSTATE2"].contains { start.starts(with: Array($0.utf8)) }
+            throw bad(earlier ? "it was saved by an earlier version of ledger, in a format this one no longer reads" : "it does not start with ELSTATE3")
         }
         let headerLength = Self.headerLength(start)
         guard headerLength <= size - 48 else { throw bad("its header is longer than the file") }
@@ -104,10 +108,12 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         keys = header.keys
         root = header.root
         lastEntryID = header.lastEntryID
+        logBytes = header.logBytes
     }
 
     private init(_ other: SavedState, table: RuleTable) {
-        (origin, count, parties, keys, root, lastEntryID, path) = (other.origin, other.count, other.parties, other.keys, other.root, other.lastEntryID, other.path)
+        (origin, count, parties, keys, root, lastEntryID, logBytes, path) =
+            (other.origin, other.count, other.parties, other.keys, other.root, other.lastEntryID, other.logBytes, other.path)
         self.table = table
     }
 
@@ -143,8 +149,9 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// - Parameters:
     ///   - root: the Merkle root of the state's ``LedgerState/count`` entries.
     ///   - lastEntryID: the entry id of its last entry.
+    ///   - logBytes: the log's length in bytes at that many entries.
     public static func write(
-        _ state: LedgerState, root: Digest, lastEntryID: Digest, to path: String, storage: RuleStateStorage = RuleStateStorage()
+        _ state: LedgerState, root: Digest, lastEntryID: Digest, logBytes: UInt64, to path: String, storage: RuleStateStorage = RuleStateStorage()
     ) throws(LedgerError) {
         let base: [RuleTable]
         switch state.base {
@@ -173,7 +180,8 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         header.value(.object([
             "rules": .string(LedgerState.rules), "tables_sha256": .string(table.digest.hexString),
             "origin": state.origin.map(JSONValue.string) ?? .null, "count": .integer(Int64(state.count)),
-            "root": .string(root.hexString), "last_entry": .string(lastEntryID.hexString), "parties": .array(parties),
+            "root": .string(root.hexString), "last_entry": .string(lastEntryID.hexString), "log_bytes": .integer(Int64(logBytes)),
+            "parties": .array(parties),
             "keys": .array(keys), "id_rows": .integer(Int64(table.ids.rows)), "claim_rows": .integer(Int64(table.claims.rows)),
             "id_filter_blocks": .integer(Int64(table.storedLayout.idFilter.blocks)),
             "claim_filter_blocks": .integer(Int64(table.storedLayout.claimFilter.blocks)),
@@ -267,6 +275,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         var count: UInt64
         var root: Digest
         var lastEntryID: Digest
+        var logBytes: UInt64
         var parties: [String: LedgerState.Party] = [:]
         var keys: [Digest: LedgerState.Key] = [:]
         var idRows: Int
@@ -295,6 +304,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             guard let o = value.objectValue, let count = o["count"]?.integerValue, count >= 0,
                 let root = o["root"]?.stringValue.flatMap({ Digest(hexString: $0) }),
                 let last = o["last_entry"]?.stringValue.flatMap({ Digest(hexString: $0) }),
+                let logBytes = o["log_bytes"]?.integerValue, logBytes >= 0,
                 let idRows = o["id_rows"]?.integerValue, let claimRows = o["claim_rows"]?.integerValue,
                 let stringBytes = o["string_bytes"]?.integerValue, let parties = o["parties"]?.arrayValue,
                 let idFilterBlocks = o["id_filter_blocks"]?.integerValue, let claimFilterBlocks = o["claim_filter_blocks"]?.integerValue,
@@ -307,6 +317,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
             self.count = UInt64(count)
             self.root = root
             lastEntryID = last
+            self.logBytes = UInt64(logBytes)
             self.idRows = Int(idRows)
             self.claimRows = Int(claimRows)
             self.stringBytes = Int(stringBytes)

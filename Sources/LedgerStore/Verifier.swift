@@ -248,8 +248,15 @@ public enum Verifier {
         }
         var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: verifier.log)
         checker.parallel = parallel
-        checker.report.newestCheckpoint = (newestFile.path, newest)
-        checker.keepEvidence(between: [trusted.size, newest.size])
+        // The stored checkpoints between the two are checked as the entries pass their sizes, as
+        // a full verification checks every one: one the log key signed that the log contradicts
+        // shows the key signed two histories. Those before the trusted size are, as the old
+        // entries are, a full verification's to check.
+        let between = CheckpointStore(ledgerDirectory: directory).files().compactMap { path in
+            CheckpointStore.size(ofFile: path).flatMap { trusted.size < $0 && $0 < newest.size ? (path: path, size: $0) : nil }
+        }
+        var next = 0
+        checker.keepEvidence(between: [trusted.size] + between.map(\.size) + [newest.size])
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
             return (checker.report, trusted, newest)
@@ -290,6 +297,12 @@ public enum Verifier {
                 // opened is read too.
                 startOffset = try ledger.offset(of: last) + UInt64(last.bytes.count) + 1
             }
+            // Found through the index: lines put in or taken out before it move it, which the old
+            // entries, not read again, would not show.
+            guard startOffset == saved.logBytes else {
+                checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The log's first \(trusted.size) entries end at byte \(startOffset); the saved state recorded byte \(saved.logBytes) when this checkpoint was verified: lines were put into the log or taken out of it before entry \(trusted.size). Run a full `ledger verify \(directory)` to find where."))
+                return (checker.report, trusted, newest)
+            }
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
         }
         var readAhead: SavedStateReadAhead?
@@ -308,6 +321,10 @@ public enum Verifier {
             // Once the state is checked whole its file is in the page cache, and the read-ahead's
             // threads would only take the cores from the signature checks.
             if readAhead != nil, saved?.isCheckedWhole == true { stopReadingAhead() }
+            while next < between.count, between[next].size <= checker.position {
+                checker.checkStoredCheckpoint(path: between[next].path, size: between[next].size, key: verifier.log)
+                next += 1
+            }
             if checker.position == newest.size {
                 if checker.range.root != newest.root {
                     checker.report.findings.append(.init(sequence: newest.size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The entries up to \(newest.size) hash to root \(checker.range.root.shortHex()), not the newest checkpoint's \(newest.root.shortHex())."))
@@ -318,6 +335,7 @@ public enum Verifier {
             }
         }
         checker.resolveCacheEvidence()
+        checker.report.newestCheckpoint = (newestFile.path, newest)
         if let saveState { try checker.saveCapturedState(to: saveState) }
         return (checker.report, trusted, newest)
     }
@@ -353,7 +371,7 @@ struct RecordChecker {
     /// When any fails, the verification is run again in order so that every finding after it is
     /// exactly what an in-order check reports.
     var parallel = true
-    private var captured: (state: LedgerState, root: Digest, last: Digest)?
+    private var captured: (state: LedgerState, root: Digest, last: Digest, logBytes: UInt64)?
     /// Signatures checked on the other cores while the next records are read, 256 at a time; this
     /// thread checks some too whenever 16 batches wait.
     private let signatures = SignatureChecks(batchSize: 256, queued: 16)
@@ -507,7 +525,7 @@ struct RecordChecker {
 
     /// Keeps the rule state as it is now, to save once the verification has finished intact.
     mutating func captureState() {
-        captured = (state, range.root, previous)
+        captured = (state, range.root, previous, wholeEnd)
     }
 
     /// Checks `requirements`: the log's origin, and the witnesses that must have cosigned the
@@ -545,7 +563,7 @@ struct RecordChecker {
         }
         guard let captured else { return }
         if let failure = captured.state.base?.readFailure { throw failure }
-        try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, to: path, storage: ruleState)
+        try SavedState.write(captured.state, root: captured.root, lastEntryID: captured.last, logBytes: captured.logBytes, to: path, storage: ruleState)
         report.savedStateSize = captured.state.count
     }
 

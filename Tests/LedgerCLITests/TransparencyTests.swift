@@ -795,6 +795,49 @@ struct TransparencyTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("full.state"))) == Data(contentsOf: URL(fileURLWithPath: state)))
     }
 
+    @Test("verify --since with a saved state finds lines put into the log before the new entries, and a stored checkpoint between the trusted and the newest that the log contradicts")
+    func sinceSeesInsertionsAndCheckpointsBetween() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let fork = try copyOfSample(work, "fork")
+        let state = work.path("s40.state")
+        #expect(try CLI.run(["verify", dir, "--vkey", Self.vkey, "--save-state", state]).status == 0)
+        // Checkpoints at 41 and 42; the fork's checkpoint at 41 is of another entry 40.
+        for id in ["f-a", "f-b"] {
+            #expect(try CLI.run(["append", dir, "--checkpoint", Self.logKey], stdin: try openingFact(work, id, proposition: "P")).status == 0)
+        }
+        #expect(try CLI.run(["append", fork, "--checkpoint", Self.logKey], stdin: try openingFact(work, "f-x", proposition: "Q")).status == 0)
+        let since = ["--since", Self.new, "--vkey", Self.vkey, "--state", state]
+        let intact = try CLI.run(["verify", dir] + since)
+        #expect(intact.status == 0, "\(intact)")
+
+        // A line put in before entry 39, the index pointing past it: the entries read are intact.
+        let inserted = work.path("inserted")
+        try FileManager.default.copyItem(atPath: dir, toPath: inserted)
+        let log = try Data(contentsOf: URL(fileURLWithPath: inserted + "/log"))
+        let at = log.split(separator: 0x0a, omittingEmptySubsequences: false).prefix(39).reduce(0) { $0 + $1.count + 1 }
+        let junk = Data(#"{"not":"a record"}"#.utf8 + [0x0a])
+        try (log.prefix(at) + junk + log.dropFirst(at)).write(to: URL(fileURLWithPath: inserted + "/log"))
+        var index = [UInt8](try Data(contentsOf: URL(fileURLWithPath: inserted + "/index")))
+        for entry in 39..<(index.count / 16) {
+            let offset = index[(16 * entry)..<(16 * entry + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } + UInt64(junk.count)
+            for byte in 0..<8 { index[16 * entry + byte] = UInt8(truncatingIfNeeded: offset >> (56 - 8 * UInt64(byte))) }
+        }
+        try Data(index).write(to: URL(fileURLWithPath: inserted + "/index"))
+        let found = try CLI.run(["verify", inserted] + since)
+        #expect(found.status == 1 && found.stdout.contains("lines were put into the log or taken out of it before entry 40"), "\(found)")
+
+        // The fork's checkpoint of 41 entries, signed by the log key, stored in place of the log's own.
+        let split = work.path("split")
+        try FileManager.default.copyItem(atPath: dir, toPath: split)
+        let name = "/checkpoints/00000000000000000041-48380a48.note"
+        try FileManager.default.removeItem(atPath: split + name)
+        try FileManager.default.copyItem(atPath: fork + name, toPath: split + name)
+        let contradicted = try CLI.run(["verify", split] + since)
+        #expect(contradicted.status == 1 && contradicted.stdout.contains("The checkpoint \(split + name), signed by the log key, commits to root"), "\(contradicted)")
+        #expect(try CLI.run(["verify", split]).status == 1)
+    }
+
     @Test("incremental verification: only new entries are checked; a rewrite before the trusted checkpoint is caught")
     func incremental() throws {
         let ok = try CLI.run(["verify", Self.sample, "--since", Self.old, "--vkey", Self.vkey])

@@ -235,6 +235,28 @@ struct KeptRuleStateTests {
         #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory, rulesStateRefresh: .max) }
     }
 
+    @Test("a kept rule state is not used once a line was put into the log before its size, the index pointing past it")
+    func linePutInBeforeItsSize() throws {
+        let (f, _, path) = try Self.keptThenMore(seed: 38, count: 120) { f, a, b in
+            try RuleStateStorageTests.sameAnswers(f, a, b, seed: 63, rounds: 10)
+        }
+        let kept = try SavedState(path: path)
+        let log = f.directory + "/log"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
+        let at = try f.logLines().prefix(Int(kept.count) - 1).reduce(0) { $0 + $1.count + 1 }
+        let junk = Data(#"{"not":"a record"}"#.utf8 + [0x0a])
+        try (bytes.prefix(at) + junk + bytes.dropFirst(at)).write(to: URL(fileURLWithPath: log))
+        var index = [UInt8](try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index")))
+        for entry in (Int(kept.count) - 1)..<(index.count / 16) {
+            let offset = index[(16 * entry)..<(16 * entry + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } + UInt64(junk.count)
+            for byte in 0..<8 { index[16 * entry + byte] = UInt8(truncatingIfNeeded: offset >> (56 - 8 * UInt64(byte))) }
+        }
+        try Data(index).write(to: URL(fileURLWithPath: f.directory + "/index"))
+        // Every record after the kept size reads as before, through the index; the log from
+        // genesis holds a line that is no record.
+        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory, rulesStateRefresh: .max) }
+    }
+
     @Test("a rule state saved under other append rules is refused when opened (as verify --state opens it) and not used by the writer")
     func otherRules() throws {
         let f = try RuleStateStorageTests.ledger(seed: 37, count: 40, breakRules: false)

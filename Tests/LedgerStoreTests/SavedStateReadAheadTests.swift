@@ -62,7 +62,8 @@ struct SavedStateReadAheadTests {
         var state = LedgerState()
         try Self.check(lines[..<kept], into: &state, first: 0)
         let path = f.root.appendingPathComponent("ahead.state").path
-        try SavedState.write(state, root: .zero, lastEntryID: Record.entryID(of: lines[kept - 1]), to: path)
+        try SavedState.write(
+            state, root: .zero, lastEntryID: Record.entryID(of: lines[kept - 1]), logBytes: UInt64(lines[..<kept].reduce(0) { $0 + $1.count + 1 }), to: path)
         let saved = try SavedState(path: path)
         let blocksAtOpen = saved.blocksRead
 
