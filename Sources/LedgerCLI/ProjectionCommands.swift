@@ -16,7 +16,7 @@ struct ReplayOptions: ParsableArguments {
             valueName: "seq|time"))
     var asOf: String?
 
-    @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot (the answer is the same).")
+    @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot: the answer from the log alone. Snapshots (DIR/snapshots) are caches checked against the log's entry at their position but not authenticated: whoever can write them can change an answer resumed from one, and `ledger verify` does not read them.")
     var noSnapshots = false
 
     @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys (valid for each statement's author at its position) and blobs are still checked; the other append rules are `ledger verify`'s. Much faster on large ledgers. Entries past the index, which no writer may have checked, are verified all the same.")
