@@ -201,9 +201,8 @@ public struct SigningKey: Sendable, CustomStringConvertible {
 
     /// A new key from OpenSSL's random generator.
     public static func generate() throws(CryptoError) -> SigningKey {
-        var seed = [UInt8](repeating: 0, count: 32)
+        var seed = try SecureRandom.bytes(32)
         defer { OPENSSL_cleanse(&seed, 32) }
-        guard RAND_bytes(&seed, 32) == 1 else { throw .failed("RAND_bytes") }
         return try SigningKey(seed: seed)
     }
 

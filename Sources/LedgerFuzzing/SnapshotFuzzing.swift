@@ -5,12 +5,13 @@ import LedgerProjections
 import LedgerStore
 
 /// A projection snapshot as the fuzzer sees it: an input that starts as a snapshot does
-/// (`ELSNAP2`) has the checksum of its tree remade to match
+/// (`ELSNAP3`) has the checksum of its tree remade to match
 /// (``SnapshotBinary/withTreeChecksumMatching(_:)``), so that changed bytes of the tree reach the
 /// decoder, and is put as the one snapshot beside a small ledger of every event type (built once
 /// a process). Then the disputed-facts index is replayed from it and all three reports read from
-/// the state. Snapshots are caches that anyone who can write the ledger's directory can replace,
-/// so the replay and every query must end without a crash:
+/// the state. Snapshots are caches that anyone who can write the ledger's directory can replace
+/// (one whose checksum is not remade under the user's key is not resumed from; this remakes it,
+/// as a holder of the key could), so the replay and every query must end without a crash:
 ///
 /// - a snapshot the replay does not resume from (unreadable, or not this log's), or sets aside
 ///   for damage met while replaying, changes nothing: the reports are the log's;

@@ -365,7 +365,7 @@ public struct ReplayEngine: Sendable {
             .filter { $0.version == projection.snapshotVersion && $0.sequence <= last && !excluded.contains($0.path) }
         for file in candidates.reversed() {
             guard let (snapshot, source) = try? SnapshotBinary.decode(Snapshot<P.State>.self, fromFile: file.path) else {
-                notes.append("snapshot \(file.name) ignored: it cannot be read or decoded")
+                notes.append("snapshot \(file.name) ignored: it cannot be read or decoded (damaged, or not written under your snapshot key: by another user, or changed since)")
                 continue
             }
             guard snapshot.projection == projection.snapshotName, snapshot.version == projection.snapshotVersion, snapshot.sequence == file.sequence else {

@@ -20,16 +20,18 @@ import LedgerStore
 ///   (8 bytes each, little-endian), then the SHA-256 of each block of ``Column/blockBytes``
 ///   of its elements; the elements themselves are in the data, little-endian.
 ///
-/// The file is `ELSNAP2\n`, the tree's length (8 bytes, little-endian), the tree (the root
-/// slot), the SHA-256 of everything before it, then the data: every column's elements, one
-/// column after another. The tree is read and checked whole; a column's blocks only when used,
-/// each against its hash. So a changed byte makes the snapshot unusable (it is then rebuilt)
-/// rather than a wrong answer, and reading a snapshot costs what is used of it.
+/// The file is `ELSNAP3\n`, the tree's length (8 bytes, little-endian), the tree (the root
+/// slot), the HMAC-SHA256 of everything before it under the user's ``SnapshotKey``, then the
+/// data: every column's elements, one column after another. The tree is read and checked whole;
+/// a column's blocks only when used, each against its hash, which the tree holds. So a changed
+/// byte makes the snapshot unusable (it is then rebuilt) rather than a wrong answer, and so does
+/// a snapshot made or changed by anyone without the key, its checksums remade; reading a
+/// snapshot costs what is used of it.
 ///
 /// Coding paths are not extended member by member: building one array per value cost more than
 /// the decoding itself, and a snapshot that does not decode is rebuilt, not diagnosed.
 package enum SnapshotBinary {
-    package static let magic = Array("ELSNAP2\n".utf8)
+    package static let magic = Array("ELSNAP3\n".utf8)
     static let nilLength = UInt32.max
     /// The magic and the tree's length.
     static let headerBytes = magic.count + 8
@@ -39,7 +41,8 @@ package enum SnapshotBinary {
         try write(value, with: writer)
         let tree = UInt64(writer.bytes.count - headerBytes)
         withUnsafeBytes(of: tree.littleEndian) { writer.bytes.replaceSubrange(magic.count..<headerBytes, with: $0) }
-        writer.bytes.append(contentsOf: SHA256.hash(writer.bytes).rawRepresentation)
+        let mac = try writer.bytes.withUnsafeBytes { HMACSHA256.mac(key: try SnapshotKey.current.get(), $0) }
+        writer.bytes.append(contentsOf: mac.rawRepresentation)
         for column in writer.columns { try column { writer.bytes.append(contentsOf: $0) } }
         return writer.bytes
     }
@@ -54,9 +57,9 @@ package enum SnapshotBinary {
         writer.flush()
         if let failure = writer.failure { throw failure }
         try file.write(withUnsafeBytes(of: UInt64(writer.flushed - headerBytes).littleEndian) { Array($0) }, at: UInt64(magic.count))
-        var hasher = SHA256.Hasher()
-        try file.forEachChunk(from: 0, count: writer.flushed) { hasher.update($0) }
-        try file.write(hasher.finalize().rawRepresentation, at: UInt64(writer.flushed))
+        var mac = HMACSHA256(key: try SnapshotKey.current.get())
+        try file.forEachChunk(from: 0, count: writer.flushed) { mac.update($0) }
+        try file.write(mac.finalize().rawRepresentation, at: UInt64(writer.flushed))
         var at = UInt64(writer.flushed + 32)
         for column in writer.columns {
             try column { bytes in
@@ -98,9 +101,9 @@ package enum SnapshotBinary {
     /// that fits: for the fuzzer, so that changed bytes of the tree reach the decoder instead of
     /// stopping at the checksum. The columns' block hashes are left as they are.
     package static func withTreeChecksumMatching(_ bytes: [UInt8]) -> [UInt8] {
-        guard let end = treeEnd(bytes) else { return bytes }
+        guard let end = treeEnd(bytes), let key = try? SnapshotKey.current.get() else { return bytes }
         var out = bytes
-        out.replaceSubrange(end..<(end + 32), with: SHA256.hash(out[..<end]).rawRepresentation)
+        out.replaceSubrange(end..<(end + 32), with: out.withUnsafeBytes { HMACSHA256.mac(key: key, UnsafeRawBufferPointer(rebasing: $0[..<end])) }.rawRepresentation)
         return out
     }
 
@@ -125,10 +128,11 @@ package enum SnapshotBinary {
 
     /// Decodes the tree in `bytes` (header, tree, checksum), its columns in `source`.
     private static func decode<T: Decodable>(_ type: T.Type, tree bytes: [UInt8], source: SnapshotSource) throws -> T {
-        try bytes.withUnsafeBytes { bytes in
+        let key = try SnapshotKey.current.get()
+        return try bytes.withUnsafeBytes { bytes in
             let body = bytes.count - 32
-            guard SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
-                throw corrupted("its checksum does not match")
+            guard HMACSHA256.mac(key: key, UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
+                throw corrupted("its checksum does not match under your snapshot key: it is damaged, or was made or changed by someone without it")
             }
             let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), source: source, dataStart: UInt64(bytes.count))
             var cursor = headerBytes

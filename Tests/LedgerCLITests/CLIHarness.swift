@@ -22,10 +22,13 @@ struct CLI {
     @discardableResult
     /// Runs `ledger` with `arguments`; its standard output goes to `output` if given (and then
     /// the result's `stdout` is empty), else it is captured.
-    static func run(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil, output: FileHandle? = nil) throws -> Result {
+    static func run(
+        _ arguments: [String], stdin: String? = nil, in directory: URL? = nil, output: FileHandle? = nil, environment: [String: String] = [:]
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = output ?? out

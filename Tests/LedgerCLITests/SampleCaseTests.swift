@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerCrypto
 import Testing
 
 @Suite("The sample case: disputed facts of Ledger/amnesty-2020")
@@ -161,6 +162,40 @@ struct SampleCaseTests {
             let value = try JSONParser.parse(Array(one.stdout.utf8.dropLast()))
             #expect(value.objectValue?["fact"] == .object(fact), "\(id)")
         }
+    }
+
+    @Test("a snapshot is used only under the key of the user who wrote it: one changed with its checksum remade, or written under another user's key, is not resumed from")
+    func snapshotsUnderTheUsersKey() throws {
+        let work = try WorkDirectory()
+        let copy = work.path("copy")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: copy)
+        let fromLog = try CLI.run(["facts", copy, "--json", "--no-snapshots"])
+        #expect(try CLI.run(["snapshot", copy]).status == 0)
+        let resumed = try CLI.run(["facts", copy, "--json", "--verbose"])
+        #expect(resumed.stdout == fromLog.stdout && resumed.stderr.contains("resumed from the snapshot at entry 39"), "\(resumed.stderr)")
+        // Another user (another state directory): the snapshot is not theirs, and their key is
+        // made, readable by them alone.
+        let other = ["XDG_STATE_HOME": work.path("other-user")]
+        let theirs = try CLI.run(["facts", copy, "--json", "--verbose", "--no-snapshots"], environment: other)
+        #expect(theirs.stdout == fromLog.stdout)
+        let notTheirs = try CLI.run(["fact", copy, "idemia-system-deployed", "--json", "--verbose"], environment: other)
+        #expect(notTheirs.status == 0 && notTheirs.stderr.contains("replayed from genesis") && notTheirs.stderr.contains("not written under your snapshot key"), "\(notTheirs.stderr)")
+        let key = try FileManager.default.attributesOfItem(atPath: work.path("other-user/evidence-ledger/snapshot-key"))
+        #expect((key[.posixPermissions] as? Int) == 0o600 && (key[.size] as? Int) == 32)
+        // Idemia's key made valid from entry 1,000,000 in the disputed-facts snapshot, its
+        // checksum remade as anyone who can write the directory can: Idemia's claims would count
+        // for nothing. (It refreshed the snapshot under the other user's key meanwhile: written again.)
+        #expect(try CLI.run(["snapshot", copy]).status == 0)
+        let path = copy + "/snapshots/disputed-facts-v8-00000000000000000039.snapshot"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let treeEnd = 16 + Int(bytes[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        let party = try #require(bytes.firstRange(of: [5, 0, 0, 0] + Array("party".utf8) + [6, 0, 0, 0] + Array("idemia".utf8)))
+        let validFrom = try #require(bytes[party.upperBound..<treeEnd].firstRange(of: [10, 0, 0, 0] + Array("valid_from".utf8) + [8, 0, 0, 0]))
+        withUnsafeBytes(of: UInt64(1_000_000).littleEndian) { bytes.replaceSubrange(validFrom.upperBound..<(validFrom.upperBound + 8), with: $0) }
+        bytes.replaceSubrange(treeEnd..<(treeEnd + 32), with: SHA256.hash(bytes[..<treeEnd]).rawRepresentation)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let forged = try CLI.run(["facts", copy, "--json", "--verbose"])
+        #expect(forged.stdout == fromLog.stdout && forged.stderr.contains("replayed from genesis"), "\(forged.stderr)")
     }
 
     @Test("a record changed in place (its acceptance time, which no signature covers) stops every reading command: no answer from it")

@@ -75,4 +75,25 @@ struct SHA256Tests {
         #expect(try Digest(rawRepresentation: flipped) != digest)
         #expect(Digest.zero.rawRepresentation == [UInt8](repeating: 0, count: 32))
     }
+
+    @Test("HMAC-SHA256: RFC 4231 test cases 1, 2 and 6 (a key longer than a block), whole and in pieces")
+    func hmacKnownAnswers() {
+        let cases: [([UInt8], String, String)] = [
+            ([UInt8](repeating: 0x0B, count: 20), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (Array("Jefe".utf8), "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            ([UInt8](repeating: 0xAA, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First", "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+        ]
+        for (key, message, expected) in cases {
+            let bytes = Array(message.utf8)
+            #expect(bytes.withUnsafeBytes { HMACSHA256.mac(key: key, $0) }.hexString == expected, "\(message)")
+            var pieces = HMACSHA256(key: key)
+            bytes.withUnsafeBytes { raw in
+                pieces.update(UnsafeRawBufferPointer(rebasing: raw[..<3]))
+                pieces.update(UnsafeRawBufferPointer(rebasing: raw[3...]))
+            }
+            #expect(pieces.finalize().hexString == expected, "\(message), in pieces")
+        }
+        // Another key, or one byte of the message changed, gives another MAC.
+        #expect(Array("Hi There".utf8).withUnsafeBytes { HMACSHA256.mac(key: [UInt8](repeating: 0x0C, count: 20), $0) }.hexString != cases[0].2)
+    }
 }

@@ -322,7 +322,7 @@ struct ReplayEngineTests {
         _ = FileManager.default.createFile(atPath: t.directory + "/snapshots/" + names[0], contents: Data("{\"state\":".utf8))
         let again = try engine.replay(v2, snapshots: .read)
         #expect(again.info.resumedFrom == nil)
-        #expect(again.info.notes == ["snapshot type-count-v2-00000000000000000008.snapshot ignored: it cannot be read or decoded"])
+        #expect(again.info.notes == ["snapshot type-count-v2-00000000000000000008.snapshot ignored: it cannot be read or decoded (damaged, or not written under your snapshot key: by another user, or changed since)"])
         #expect(again.state == replay.state)
     }
 

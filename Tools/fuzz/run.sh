@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the envelope, event and record decoders, the append checks, the reading of saved rule
-# states (inputs that start with ELSTATE3) and of projection snapshots (ELSNAP2) with libFuzzer.
+# states (inputs that start with ELSTATE3) and of projection snapshots (ELSNAP3) with libFuzzer.
 # Snapshot inputs run at tens a second (each is replayed and queried beside a small ledger): to
 # fuzz them alone, give the binary a directory holding only corpus/snapshot-seed.
 #   Tools/fuzz/run.sh [SECONDS]   (default 300)

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LedgerCore
+import LedgerCrypto
+import LedgerStore
+
+/// The key under which this user's snapshots are authenticated: 32 random bytes in a file of
+/// the user's own, outside every ledger directory (`$XDG_STATE_HOME/evidence-ledger/snapshot-key`,
+/// or `~/.local/state/evidence-ledger/snapshot-key`), made at first use.
+///
+/// A snapshot's tree, which holds the hashes of its columns' blocks, ends with its HMAC under
+/// this key (``SnapshotBinary``). Snapshots lie in the ledger directory, which others may write:
+/// one replaced there, its checksums remade, would change the answers resumed from it, and
+/// `ledger verify` does not read snapshots. Under a key only its user holds, such a snapshot is
+/// not used. Nor is one another user wrote under their own key: each user's commands rebuild
+/// their own.
+enum SnapshotKey {
+    /// The key, or why there is none; without one no snapshot is read or written.
+    static let current: Result<[UInt8], LedgerError> = Result { () throws(LedgerError) in try load() }
+
+    /// Where the key is kept.
+    static var path: String? {
+        func variable(_ name: String) -> String? {
+            guard let value = getenv(name) else { return nil }
+            let text = String(cString: value)
+            return text.hasPrefix("/") ? text : nil
+        }
+        if let state = variable("XDG_STATE_HOME") { return state + "/evidence-ledger/snapshot-key" }
+        return variable("HOME").map { $0 + "/.local/state/evidence-ledger/snapshot-key" }
+    }
+
+    private static func load() throws(LedgerError) -> [UInt8] {
+        guard let path else {
+            throw LedgerError(.io, "No snapshot is read or written: there is no home directory (HOME, or XDG_STATE_HOME) to keep the key that authenticates your snapshots in.")
+        }
+        if let key = try read(path) { return key }
+        // Made at first use; two commands making it at once each write a key and the last
+        // rename stands: snapshots the other wrote under its own are then rebuilt, nothing worse.
+        let directory = FileSystem.parent(of: path)
+        var made = ""
+        for part in directory.split(separator: "/") {
+            made += "/" + part
+            guard mkdir(made, 0o700) == 0 || errno == EEXIST else {
+                throw LedgerError(.io, "No snapshot is read or written: the directory \(made) for the key that authenticates your snapshots cannot be made (\(String(cString: strerror(errno)))).")
+            }
+        }
+        let key: [UInt8]
+        do throws(CryptoError) {
+            key = try SecureRandom.bytes(32)
+        } catch {
+            throw LedgerError(.crypto, "No snapshot is read or written: no random key could be made for them (\(error)).")
+        }
+        try FileSystem.writeAtomically(key, to: path, mode: 0o600, directory: directory)
+        guard let written = try read(path) else { throw LedgerError(.io, "The snapshot key \(path) was written but cannot be found.") }
+        return written
+    }
+
+    /// The key at `path`, `nil` if there is no file there.
+    private static func read(_ path: String) throws(LedgerError) -> [UInt8]? {
+        guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
+        let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
+        guard try file.size == 32, case let key = try file.read(at: 0, count: 32), key.count == 32 else {
+            throw LedgerError(.io, "\(path) is not a snapshot key (32 bytes). Remove it: the next command makes a new key, and snapshots are rebuilt under it.")
+        }
+        return key
+    }
+}
