@@ -27,7 +27,9 @@ enum SnapshotKey {
             return text.hasPrefix("/") ? text : nil
         }
         if let state = variable("XDG_STATE_HOME") { return state + "/evidence-ledger/snapshot-key" }
-        return variable("HOME").map { $0 + "/.local/state/evidence-ledger/snapshot-key" }
+        // The account's home directory where HOME is not set (a service, say).
+        let home = variable("HOME") ?? getpwuid(getuid()).flatMap { $0.pointee.pw_dir }.map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
+        return home.map { $0 + "/.local/state/evidence-ledger/snapshot-key" }
     }
 
     private static func load() throws(LedgerError) -> [UInt8] {
