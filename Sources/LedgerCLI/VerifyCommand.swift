@@ -25,8 +25,8 @@ struct VerifyCommand: ParsableCommand {
             before the checkpoint are read again to rebuild the state (their signatures are not \
             rechecked). With --state the old entries themselves are not read: the stored tree must \
             fold to the trusted root, and the entry just before the new ones must be the one you \
-            saved and end where the log did then; an old entry changed behind an unchanged tree, \
-            its length kept, is found by a full verification.
+            saved and end where the log did then; old entries changed behind an unchanged tree, \
+            the log's length before the new entries kept, are found by a full verification.
 
             With --witness and --witnesses-required k, the newest checkpoint the log key signed \
             must also be cosigned by k of those witnesses; with --origin, the log must be of that \

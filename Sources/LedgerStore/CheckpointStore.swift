@@ -96,7 +96,12 @@ public struct CheckpointStore: Sendable {
     }
 
     static func read(_ path: String) throws(LedgerError) -> [UInt8] {
-        let file = try FileDescriptor(path: path, flags: O_RDONLY)
+        // Without blocking: a FIFO in a checkpoint's place would wait for a writer.
+        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
+        var info = stat()
+        guard fstat(file.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw LedgerError(.invalidCheckpoint, "\(path) is not a regular file, so it holds no checkpoint. Remove it if it is not the log's own.")
+        }
         return try file.read(at: 0, count: Int(min(try file.size, 1 << 20)))
     }
 

@@ -152,7 +152,7 @@ public enum Verifier {
                 next += 1
                 guard let key else { continue }
                 let verified = checker.report.checkpoints
-                checker.checkStoredCheckpoint(path: path, size: size, key: key)
+                try checker.checkStoredCheckpoint(path: path, size: size, key: key)
                 if size == saveAt, checker.report.checkpoints > verified { checker.captureState() }
             }
         }
@@ -248,15 +248,15 @@ public enum Verifier {
         }
         var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: verifier.log)
         checker.parallel = parallel
-        // The stored checkpoints between the two are checked as the entries pass their sizes, as
-        // a full verification checks every one: one the log key signed that the log contradicts
-        // shows the key signed two histories. Those before the trusted size are, as the old
-        // entries are, a full verification's to check.
+        // The stored checkpoints from the trusted size to the newest are checked as the entries
+        // pass their sizes, as a full verification checks every one: one the log key signed that
+        // the log contradicts shows the key signed two histories. Those before the trusted size
+        // are, as the old entries are, a full verification's to check.
         let between = CheckpointStore(ledgerDirectory: directory).files().compactMap { path in
-            CheckpointStore.size(ofFile: path).flatMap { trusted.size < $0 && $0 < newest.size ? (path: path, size: $0) : nil }
+            CheckpointStore.size(ofFile: path).flatMap { trusted.size <= $0 && $0 <= newest.size && path != newestFile.path ? (path: path, size: $0) : nil }
         }
         var next = 0
-        checker.keepEvidence(between: [trusted.size] + between.map(\.size) + [newest.size])
+        checker.keepEvidence(between: Array(Set([trusted.size, newest.size] + between.map(\.size))).sorted())
         guard trusted.size <= newest.size, newest.size <= ledger.count else {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The trusted checkpoint has \(trusted.size) entries; the ledger's newest checkpoint has \(newest.size) and its log \(ledger.count). A log never shrinks: this is a rollback or another log."))
             return (checker.report, trusted, newest)
@@ -271,7 +271,9 @@ public enum Verifier {
             checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The ledger's first \(trusted.size) entries no longer have the trusted root \(trusted.root.shortHex()): the log was rewritten, or this is another log."))
         } else {
             trustedRange = range
-            checker.provenSize = trusted.size
+            // Without a saved state the log's own first entries are read, and they prove it, or
+            // not, as they pass the trusted size; with one, the tree stands for them.
+            if saved != nil { checker.provenSize = trusted.size }
         }
         let proof = try ledger.consistencyProof(from: trusted.size, to: newest.size, oldRoot: trusted.root, newRoot: newest.root, in: tree)
         do throws(ProofError) {
@@ -300,7 +302,7 @@ public enum Verifier {
             // Found through the index: lines put in or taken out before it move it, which the old
             // entries, not read again, would not show.
             guard startOffset == saved.logBytes else {
-                checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, message: "The log's first \(trusted.size) entries end at byte \(startOffset); the saved state recorded byte \(saved.logBytes) when this checkpoint was verified: lines were put into the log or taken out of it before entry \(trusted.size). Run a full `ledger verify \(directory)` to find where."))
+                checker.report.findings.append(.init(sequence: trusted.size, code: .damagedLog, message: "The log's first \(trusted.size) entries take \(startOffset) bytes; they took \(saved.logBytes) when this checkpoint was verified (the saved state's record): a line before entry \(trusted.size) was changed, put in or taken out. Run a full `ledger verify \(directory)` to find where."))
                 return (checker.report, trusted, newest)
             }
             checker.resume(at: trusted.size, state: LedgerState(continuing: saved), range: trustedRange, previous: saved.lastEntryID)
@@ -321,8 +323,15 @@ public enum Verifier {
             // Once the state is checked whole its file is in the page cache, and the read-ahead's
             // threads would only take the cores from the signature checks.
             if readAhead != nil, saved?.isCheckedWhole == true { stopReadingAhead() }
+            if saved == nil, trustedRange != nil, checker.position == trusted.size {
+                if checker.range.root == trusted.root {
+                    checker.provenSize = max(checker.provenSize, trusted.size)
+                } else {
+                    checker.report.findings.append(.init(sequence: trusted.size, code: .equivocation, aboutCheckpoint: true, message: "The log's first \(trusted.size) entries hash to root \(checker.range.root.shortHex()), not the trusted root \(trusted.root.shortHex()), which the tree files still fold to: entries it covers were changed since."))
+                }
+            }
             while next < between.count, between[next].size <= checker.position {
-                checker.checkStoredCheckpoint(path: between[next].path, size: between[next].size, key: verifier.log)
+                try checker.checkStoredCheckpoint(path: between[next].path, size: between[next].size, key: verifier.log)
                 next += 1
             }
             if checker.position == newest.size {
@@ -690,14 +699,15 @@ struct RecordChecker {
     }
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.
-    mutating func checkStoredCheckpoint(path: String, size: UInt64, key: NoteVerifier) {
+    /// - Throws: ``LedgerError/Code/io`` if it cannot be read: no finding about the log.
+    mutating func checkStoredCheckpoint(path: String, size: UInt64, key: NoteVerifier) throws(LedgerError) {
         // A file named for size 0 is checked before the genesis names the origin: the log key's
         // name is the origin a checkpoint it signs must state.
         let origin = state.origin ?? key.name
         let text: [UInt8]
         do throws(LedgerError) {
             text = try CheckpointStore.read(path)
-        } catch {
+        } catch where error.code != .io {
             report.findings.append(.init(sequence: size, code: .invalidCheckpoint, aboutCheckpoint: true, message: "The stored checkpoint \(path) cannot be read: \(error.message)"))
             return
         }
