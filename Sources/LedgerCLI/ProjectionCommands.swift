@@ -16,7 +16,7 @@ struct ReplayOptions: ParsableArguments {
             valueName: "seq|time"))
     var asOf: String?
 
-    @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot: the answer from the log alone. Snapshots (DIR/snapshots) are caches, each authenticated under its writer's own key (~/.local/state/evidence-ledger/snapshot-key) and checked against the log's entry at its position; `ledger verify` does not read them.")
+    @Flag(name: .customLong("no-snapshots"), help: "Replay from genesis, reading and writing no snapshot: the answer from the log alone. Snapshots (DIR/snapshots) are caches, each authenticated under its writer's own key ($XDG_STATE_HOME or ~/.local/state, then evidence-ledger/snapshot-key) and checked against the log's entry at its position; `ledger verify` does not read them.")
     var noSnapshots = false
 
     @Flag(name: .customLong("trust-signatures"), help: "Do not re-verify each statement's signatures while replaying (they were verified at append; `ledger verify` checks them). Keys (valid for each statement's author at its position) and blobs are still checked; the other append rules are `ledger verify`'s. Much faster on large ledgers. Entries past the index, which no writer may have checked, are verified all the same.")
@@ -611,7 +611,8 @@ struct SnapshotCommand: ParsableCommand {
             without signature checks (disputed-facts+unverified-signatures), since their state is \
             that index. They are caches: a snapshot whose entry id no longer matches the log, \
             whose state's version changed, or that does not check under your snapshot key \
-            (~/.local/state/evidence-ledger/snapshot-key, made at first use: another user's, or \
+            ($XDG_STATE_HOME or ~/.local/state, then evidence-ledger/snapshot-key, made at first \
+            use: another user's, or \
             one changed by someone without the key) is ignored and rebuilt, and deleting them \
             never changes an answer. Each is written to a temporary file, synced and renamed into \
             place. Older snapshots beyond the newest eight of a state are removed. Exit 3 if a \

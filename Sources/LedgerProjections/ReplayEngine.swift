@@ -358,6 +358,10 @@ public struct ReplayEngine: Sendable {
         of projection: P, atMost last: UInt64, excluding excluded: Set<String>, notes: inout [String]
     ) -> (snapshot: Snapshot<P.State>, resumed: ResumedSnapshot)? {
         guard let snapshotDirectory else { return nil }
+        if case let .failure(error) = SnapshotKey.current {
+            notes.append("no snapshot is read: \(error.message)")
+            return nil
+        }
         let files = SnapshotFiles(directory: snapshotDirectory)
         // Files under names it no longer uses are never read again (a read-only directory keeps them).
         for file in projection.retiredSnapshotNames.flatMap(files.files(of:)) { files.remove(file.path) }

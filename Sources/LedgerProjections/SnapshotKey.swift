@@ -36,9 +36,6 @@ enum SnapshotKey {
         guard let path else {
             throw LedgerError(.io, "No snapshot is read or written: there is no home directory (HOME, or XDG_STATE_HOME) to keep the key that authenticates your snapshots in.")
         }
-        if let key = try read(path) { return key }
-        // Made at first use; two commands making it at once each write a key and the last
-        // rename stands: snapshots the other wrote under its own are then rebuilt, nothing worse.
         let directory = FileSystem.parent(of: path)
         var made = ""
         for part in directory.split(separator: "/") {
@@ -47,24 +44,41 @@ enum SnapshotKey {
                 throw LedgerError(.io, "No snapshot is read or written: the directory \(made) for the key that authenticates your snapshots cannot be made (\(String(cString: strerror(errno)))).")
             }
         }
+        // Whoever could replace the key, or read it, could forge snapshots its user resumes from.
+        var info = stat()
+        guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            throw LedgerError(.io, "No snapshot is read or written: \(directory), which keeps the key that authenticates your snapshots, must be a directory of your own that no one else may write (chmod 700 \(directory)).")
+        }
+        if let key = try read(path) { return key }
+        // Made at first use, never over another: commands that start at once all take the key
+        // the first of them linked into place.
         let key: [UInt8]
         do throws(CryptoError) {
             key = try SecureRandom.bytes(32)
         } catch {
             throw LedgerError(.crypto, "No snapshot is read or written: no random key could be made for them (\(error)).")
         }
-        try FileSystem.writeAtomically(key, to: path, mode: 0o600, directory: directory)
-        guard let written = try read(path) else { throw LedgerError(.io, "The snapshot key \(path) was written but cannot be found.") }
-        return written
+        let temporary = path + ".tmp-\(getpid())"
+        defer { unlink(temporary) }
+        let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        try file.write(key, at: 0)
+        guard fsync(file.fd) == 0, link(temporary, path) == 0 || errno == EEXIST else {
+            throw LedgerError(.io, "No snapshot is read or written: the key that authenticates them cannot be written to \(path) (\(String(cString: strerror(errno)))).")
+        }
+        guard let kept = try read(path) else { throw LedgerError(.io, "The snapshot key \(path) was written but cannot be found.") }
+        return kept
     }
 
     /// The key at `path`, `nil` if there is no file there.
     private static func read(_ path: String) throws(LedgerError) -> [UInt8]? {
         guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-        let file = try FileDescriptor(path: path, flags: O_RDONLY, followLinks: true)
-        guard try file.size == 32, case let key = try file.read(at: 0, count: 32), key.count == 32 else {
-            throw LedgerError(.io, "\(path) is not a snapshot key (32 bytes). Remove it: the next command makes a new key, and snapshots are rebuilt under it.")
-        }
+        let unusable = LedgerError(.io, "\(path) is not a snapshot key: one is a regular file of 32 bytes, yours, that no one else may read or write. Remove it: the next command makes a new key, and your snapshots are rebuilt under it.")
+        // Without blocking: a FIFO there would wait for a writer.
+        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
+        var info = stat()
+        guard fstat(file.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(), info.st_mode & 0o077 == 0,
+            info.st_size == 32, case let key = try file.read(at: 0, count: 32), key.count == 32
+        else { throw unusable }
         return key
     }
 }

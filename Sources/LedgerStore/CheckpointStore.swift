@@ -96,12 +96,13 @@ public struct CheckpointStore: Sendable {
     }
 
     static func read(_ path: String) throws(LedgerError) -> [UInt8] {
-        // Without blocking: a FIFO in a checkpoint's place would wait for a writer.
-        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
+        // Only a regular file, and without blocking: a FIFO in a checkpoint's place would wait
+        // for a writer, and a link is not followed (which reading it as one would be an I/O error).
+        let notAFile = LedgerError(.invalidCheckpoint, "\(path) is not a regular file, so it holds no checkpoint. Remove it if it is not the log's own.")
         var info = stat()
-        guard fstat(file.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw LedgerError(.invalidCheckpoint, "\(path) is not a regular file, so it holds no checkpoint. Remove it if it is not the log's own.")
-        }
+        guard lstat(path, &info) != 0 || (info.st_mode & S_IFMT) == S_IFREG else { throw notAFile }
+        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
+        guard fstat(file.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw notAFile }
         return try file.read(at: 0, count: Int(min(try file.size, 1 << 20)))
     }
 

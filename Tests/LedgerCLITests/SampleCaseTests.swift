@@ -196,6 +196,22 @@ struct SampleCaseTests {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let forged = try CLI.run(["facts", copy, "--json", "--verbose"])
         #expect(forged.stdout == fromLog.stdout && forged.stderr.contains("replayed from genesis"), "\(forged.stderr)")
+
+        // A key others may read is no key (whoever read it could forge snapshots), nor is a FIFO
+        // there, which is not waited on; the answers stay the log's.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: work.path("other-user/evidence-ledger/snapshot-key"))
+        try FileManager.default.createDirectory(atPath: work.path("fifo-user/evidence-ledger"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        #expect(mkfifo(work.path("fifo-user/evidence-ledger/snapshot-key"), 0o600) == 0)
+        for user in ["other-user", "fifo-user"] {
+            let noKey = try CLI.run(["facts", copy, "--json", "--verbose"], environment: ["XDG_STATE_HOME": work.path(user)])
+            #expect(noKey.status == 0 && noKey.stdout == fromLog.stdout && noKey.stderr.contains("no snapshot is read") && noKey.stderr.contains("is not a snapshot key"), "\(user): \(noKey.stderr)")
+        }
+
+        // Commands that start at once on a new account all take one key: what each wrote is used.
+        let fresh = ["XDG_STATE_HOME": work.path("new-user")]
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in _ = try? CLI.run(["snapshot", copy, "--projection", "parties-and-keys"], environment: fresh) }
+        let parties = try CLI.run(["replay", copy, "--projection", "parties-and-keys", "--verbose"], environment: fresh)
+        #expect(parties.status == 0 && parties.stderr.contains("resumed from the snapshot at entry 39"), "\(parties.stderr)")
     }
 
     @Test("a record changed in place (its acceptance time, which no signature covers) stops every reading command: no answer from it")

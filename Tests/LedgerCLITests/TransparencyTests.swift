@@ -848,6 +848,10 @@ struct TransparencyTests {
         #expect(mkfifo(fifo + name, 0o644) == 0)
         let notAFile = try CLI.run(["verify", fifo] + since)
         #expect(notAFile.status == 1 && notAFile.stdout.contains("is not a regular file"), "\(notAFile)")
+        // Nor is a link, which stops no verification: what else it finds is still said.
+        try FileManager.default.createSymbolicLink(atPath: fifo + "/checkpoints/00000000000000000005-48380a48.note", withDestinationPath: Self.old)
+        let linked = try CLI.run(["verify", fifo])
+        #expect(linked.status == 1 && linked.stdout.contains("00000000000000000005-48380a48.note is not a regular file") && linked.stdout.contains("DAMAGED"), "\(linked)")
 
         // Without a state, an old entry changed behind tree files that still fold to the trusted
         // root is the log's change, not damage to the tree.
