@@ -655,6 +655,17 @@ public final class Ledger: @unchecked Sendable {
         try indexEntry(record.sequence).offset
     }
 
+    /// The first four bytes of the entry id the index recorded for `record` when it was
+    /// written, if they are not its own: evidence that the record changed since, or that the
+    /// index is damaged. `nil` when they agree, or the index holds no entry for it.
+    public func indexRecordsOtherID(for record: StoredRecord) -> UInt32? {
+        guard let indexFile, let size = try? indexFile.size, size / UInt64(IndexEntry.size) > record.sequence,
+            let entry = try? readIndexEntry(record.sequence, from: indexFile), !entry.isUnwritten
+        else { return nil }
+        let own = IndexEntry(offset: 0, length: 0, entryID: record.entryID).idPrefix
+        return entry.idPrefix == own ? nil : entry.idPrefix
+    }
+
     /// The entry id at `sequence`.
     public func entryID(at sequence: UInt64) throws(LedgerError) -> Digest {
         try record(at: sequence).entryID

@@ -237,6 +237,18 @@ struct SampleCaseTests {
         // `show` prints the record as stored, by number as by entry id, and says the log is damaged.
         let shown = try CLI.run(["show", copy, "12"])
         #expect(shown.status == 0 && shown.stdout.contains("accepted at: 2019") && shown.stderr.contains("Entry 12 is shown as stored"), "\(shown)")
+        #expect(shown.stderr.contains("the index recorded entry id") && shown.stderr.contains("for entry 12 when it was written"), "\(shown)")
+        // The last record changed: nothing links after it, so the index alone shows it.
+        var last = lines[39]
+        last = last.replacingOccurrences(of: #"accepted_at":"2020"#, with: #"accepted_at":"2021"#)
+        #expect(last != lines[39])
+        let lastCopy = work.path("last")
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: lastCopy)
+        var original = try String(contentsOfFile: lastCopy + "/log", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        original[39] = last
+        try original.joined(separator: "\n").write(toFile: lastCopy + "/log", atomically: true, encoding: .utf8)
+        let lastShown = try CLI.run(["show", lastCopy, "39"])
+        #expect(lastShown.status == 0 && lastShown.stdout.contains("accepted at: 2021") && lastShown.stderr.contains("for entry 39 when it was written"), "\(lastShown)")
         let entryID = try #require(shown.stdout.split(separator: "\n").first { $0.hasPrefix("entry id:") }?.split(separator: " ").last)
         #expect(try CLI.run(["show", copy, String(entryID)]).stdout == shown.stdout)
         let intact = try CLI.run(["show", copy, "11"])
