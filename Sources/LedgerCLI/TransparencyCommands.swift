@@ -616,13 +616,17 @@ struct ExportCommand: ParsableCommand {
         @OptionGroup var common: VerboseOption
 
         func run() throws {
-            let ledger = try Ledger(directory: directory)
+            // As a replay reads them: leaves of a changed record are refused, or (the index's
+            // evidence) given with status 1.
+            let ledger = try openLedger(directory)
             // Fewer leaves than asked for would give another tree's root, silently.
             if let to, to > ledger.count {
                 throw LedgerError(.usage, "--to \(to) asks for more leaves than the ledger's \(ledger.count) entries.")
             }
             var out: [UInt8] = []
-            try ledger.forEachRecord(to: to) { (stored) throws(LedgerError) -> Bool in
+            // Leaves before a changed record do not rest on it.
+            if let to, let entry = Terminal.caveat?.entry, entry >= to { Terminal.caveat = nil }
+            try ledger.forEachRecord(to: to, checkingLinks: true) { (stored) throws(LedgerError) -> Bool in
                 stored.bytes.withUnsafeBufferPointer { Base64.encode($0, appendingTo: &out) }
                 out.append(0x0a)
                 if out.count > 1 << 20 {

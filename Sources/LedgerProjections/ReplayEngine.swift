@@ -305,10 +305,8 @@ public struct ReplayEngine: Sendable {
         return Replay(state: state, info: info, resumedFrom: resumedFrom)
     }
 
-    /// Record `sequence` links to `link`, but the record before it has entry id `previous`.
     private func brokenLink(at sequence: UInt64, link: Digest, previous: Digest) -> LedgerError {
-        let before = sequence == 0 ? "the first entry must link to none (zeros)" : "entry \(sequence - 1) has id \(previous.shortHex())"
-        return LedgerError(.damagedLog, "The log is damaged at entry \(sequence): its link names entry id \(link.shortHex()), but \(before); a record was changed after it was written. No answer is given from it. Run `ledger verify \(ledger.directory)` for the findings, then restore the log from a trusted copy.")
+        ledger.brokenLink(at: sequence, link: link, previous: previous)
     }
 
     /// Writes a snapshot of `replay`'s state at its position, atomically, and prunes old ones.

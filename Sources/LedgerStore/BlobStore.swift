@@ -29,6 +29,12 @@ public struct BlobStore: Sendable {
     /// The path a blob with `digest` is stored at.
     public func path(for digest: Digest) -> String { directory + "/" + digest.hexString }
 
+    /// The stored blobs that no longer matched their hash, set aside by ``add(file:lockTimeout:)``
+    /// when the original was added again: the evidence that they were changed. Their names, sorted.
+    public func setAside() -> [String] {
+        FileSystem.contents(of: directory).filter { $0.contains(".mismatched-") }.sorted()
+    }
+
     /// How long an add waits for another to finish, in seconds: an add copies a whole file,
     /// perhaps gigabytes of video.
     public static let defaultLockTimeout = 600.0
@@ -102,6 +108,15 @@ public struct BlobStore: Sendable {
                 size += UInt64(got)
             }
             guard fsync(output.fd) == 0 else { throw ioError("fsync", temporary) }
+            // A file written to while it was copied (a download still running, an editor) would
+            // be stored as bytes it never held at once: refused, to be added once it is still.
+            var after = stat()
+            guard fstat(input.fd, &after) == 0, after.st_size == info.st_size, UInt64(after.st_size) == size,
+                after.st_mtim.tv_sec == info.st_mtim.tv_sec, after.st_mtim.tv_nsec == info.st_mtim.tv_nsec,
+                after.st_ctim.tv_sec == info.st_ctim.tv_sec, after.st_ctim.tv_nsec == info.st_ctim.tv_nsec
+            else {
+                throw LedgerError(.io, "\(source) changed while it was being stored (its size or modification time is not what it was when the copy began). Add it again once nothing is writing it.")
+            }
         } catch {
             FileSystem.remove(temporary)
             throw named(error)
@@ -124,6 +139,7 @@ public struct BlobStore: Sendable {
                 FileSystem.remove(temporary)
                 return (digest, size, true, nil)
             case let .mismatched(actual, actualSize):
+                // Named so that ``setAside()`` finds it.
                 let aside = target + ".mismatched-" + actual.hexString.prefix(16)
                 try FileSystem.rename(target, aside)
                 keptAside = (aside, actual, actualSize)

@@ -673,8 +673,10 @@ public final class Ledger: @unchecked Sendable {
 
     /// Calls `body` with each committed record from `start` up to (not including) `end`, in
     /// order, streaming the log in large reads. Stops early when `body` returns `false`.
+    /// - Parameter checkingLinks: whether each record must link to the one before, as a replay
+    ///   checks: a command that answers from the records does not answer from a changed one.
     public func forEachRecord(
-        from start: UInt64 = 0, to end: UInt64? = nil, _ body: (StoredRecord) throws(LedgerError) -> Bool
+        from start: UInt64 = 0, to end: UInt64? = nil, checkingLinks: Bool = false, _ body: (StoredRecord) throws(LedgerError) -> Bool
     ) throws(LedgerError) {
         let stop = min(end ?? count, count)
         guard start < stop else { return }
@@ -683,13 +685,26 @@ public final class Ledger: @unchecked Sendable {
         let first = try record(at: start)
         var cursor = LogCursor(file: logFile, from: try offset(of: first), end: committedEnd)
         var sequence = start
+        var previous = checkingLinks ? (start == 0 ? Digest.zero : try entryID(at: start - 1)) : nil
         while sequence < stop, let line = try cursor.next() {
             guard sequence == start ? line.bytes == first.bytes : Self.sequencePrefix(line.bytes) == sequence else {
                 throw LedgerError(.damagedLog, "The log does not hold entry \(sequence) where it should (byte \(line.offset)). Run `ledger verify \(directory)` for the findings.")
             }
-            guard try body(sequence == start ? first : StoredRecord(sequence: sequence, bytes: line.bytes)) else { return }
+            let stored = sequence == start ? first : StoredRecord(sequence: sequence, bytes: line.bytes)
+            if let expected = previous {
+                let link = try stored.decoded().previous
+                guard link == expected else { throw brokenLink(at: sequence, link: link, previous: expected) }
+                previous = stored.entryID
+            }
+            guard try body(stored) else { return }
             sequence += 1
         }
+    }
+
+    /// Record `sequence` links to `link`, but the record before it has entry id `previous`.
+    public func brokenLink(at sequence: UInt64, link: Digest, previous: Digest) -> LedgerError {
+        let before = sequence == 0 ? "the first entry must link to none (zeros)" : "entry \(sequence - 1) has id \(previous.shortHex())"
+        return LedgerError(.damagedLog, "The log is damaged at entry \(sequence): its link names entry id \(link.shortHex()), but \(before); a record was changed after it was written. No answer is given from it. Run `ledger verify \(directory)` for the findings, then restore the log from a trusted copy.")
     }
 
     /// Whether another process holds the writer lock now.

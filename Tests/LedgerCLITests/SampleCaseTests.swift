@@ -234,6 +234,13 @@ struct SampleCaseTests {
             #expect(result.status == 1, "\(command): \(result.stdout)")
             #expect(result.stderr.contains("error [damaged-log]: The log is damaged at entry 13: its link names"), "\(command): \(result.stderr)")
         }
+        // Nor do blob check and the export of leaves answer from it; leaves before it are exported.
+        for command in [["blob", "check", copy], ["export", "leaves", copy]] {
+            let result = try CLI.run(command)
+            #expect(result.status == 1 && result.stderr.contains("error [damaged-log]: The log is damaged at entry 13: its link names"), "\(command): \(result)")
+        }
+        let before = try CLI.run(["export", "leaves", copy, "--to", "12"])
+        #expect(before.status == 0 && before.stdout.split(separator: "\n").count == 12, "\(before)")
         // `show` prints the record as stored, by number as by entry id, and says the log is damaged.
         let shown = try CLI.run(["show", copy, "12"])
         #expect(shown.status == 0 && shown.stdout.contains("accepted at: 2019") && shown.stderr.contains("Entry 12 is shown as stored"), "\(shown)")
@@ -249,6 +256,10 @@ struct SampleCaseTests {
         try original.joined(separator: "\n").write(toFile: lastCopy + "/log", atomically: true, encoding: .utf8)
         let lastShown = try CLI.run(["show", lastCopy, "39"])
         #expect(lastShown.status == 0 && lastShown.stdout.contains("accepted at: 2021") && lastShown.stderr.contains("for entry 39 when it was written"), "\(lastShown)")
+        for command in [["blob", "check", lastCopy], ["export", "leaves", lastCopy]] {
+            let result = try CLI.run(command)
+            #expect(result.status == 1 && result.stderr.contains("whose entry 39 is not the record the index recorded"), "\(command): \(result.stderr)")
+        }
         let entryID = try #require(shown.stdout.split(separator: "\n").first { $0.hasPrefix("entry id:") }?.split(separator: " ").last)
         #expect(try CLI.run(["show", copy, String(entryID)]).stdout == shown.stdout)
         let intact = try CLI.run(["show", copy, "11"])

@@ -310,6 +310,9 @@ struct TransparencyTests {
         let aside = try FileManager.default.contentsOfDirectory(atPath: led + "/blobs/sha256").filter { $0.hasPrefix(hash + ".mismatched-") }
         #expect(aside.count == 1)
         #expect(try String(contentsOfFile: led + "/blobs/sha256/" + aside[0], encoding: .utf8) == "tampered")
+        // blob check lists it from then on: the record that a stored blob was changed.
+        let checked = try CLI.run(["blob", "check", led])
+        #expect(checked.status == 0 && checked.stdout.contains("set aside   \(led)/blobs/sha256/\(aside[0])"), "\(checked)")
         // A FIFO is refused as evidence at once, not waited on.
         #expect(mkfifo(work.path("fifo"), 0o600) == 0)
         let fifo = try CLI.run(["blob", "add", led, work.path("fifo")])
