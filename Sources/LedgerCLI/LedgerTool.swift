@@ -83,6 +83,9 @@ struct LedgerTool: ParsableCommand {
                 Terminal.say(lost)
                 Glibc.exit(error.rawValue == 0 ? 3 : error.rawValue)
             }
+            // Evidence that a record the answer rests on was changed is said, and its status
+            // (1) stands over the command's own (blob check's 3 for a blob it cannot read).
+            if error.rawValue != 0, let caveat = Terminal.caveat { Terminal.fail(caveat.error, verbose: verbose) }
             Glibc.exit(error.rawValue)
         } catch let error as ValidationError {
             // A command's own check of its options, made once they are parsed: reported as every

@@ -47,7 +47,8 @@ enum SnapshotKey {
         // Whoever could replace the key, or read it, could forge snapshots its user resumes from.
         var info = stat()
         guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
-            throw LedgerError(.io, "No snapshot is read or written: \(directory), which keeps the key that authenticates your snapshots, must be a directory of your own that no one else may write (chmod 700 \(directory)).")
+            let owner = info.st_uid == geteuid() ? "" : " It belongs to user id \(info.st_uid), not to you (\(geteuid())): have it removed, or set XDG_STATE_HOME to a directory of your own."
+            throw LedgerError(.io, "No snapshot is read or written: \(directory), which keeps the key that authenticates your snapshots, must be a directory of your own that no one else may write (chmod 700 \(directory)).\(owner)")
         }
         if let key = try read(path) { return key }
         // Made at first use, never over another: commands that start at once all take the key
@@ -58,9 +59,10 @@ enum SnapshotKey {
         } catch {
             throw LedgerError(.crypto, "No snapshot is read or written: no random key could be made for them (\(error)).")
         }
-        let temporary = path + ".tmp-\(getpid())"
-        defer { unlink(temporary) }
+        // A name no other process uses, even one with the same process id in another container.
+        let temporary = path + ".tmp-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        defer { unlink(temporary) }
         try file.write(key, at: 0)
         guard fsync(file.fd) == 0, link(temporary, path) == 0 || errno == EEXIST else {
             throw LedgerError(.io, "No snapshot is read or written: the key that authenticates them cannot be written to \(path) (\(String(cString: strerror(errno)))).")
@@ -71,11 +73,12 @@ enum SnapshotKey {
 
     /// The key at `path`, `nil` if there is no file there.
     private static func read(_ path: String) throws(LedgerError) -> [UInt8]? {
-        guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-        let unusable = LedgerError(.io, "\(path) is not a snapshot key: one is a regular file of 32 bytes, yours, that no one else may read or write. Remove it: the next command makes a new key, and your snapshots are rebuilt under it.")
-        // Without blocking: a FIFO there would wait for a writer.
-        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
         var info = stat()
+        guard lstat(path, &info) == 0 || errno != ENOENT else { return nil }
+        let unusable = LedgerError(.io, "\(path) is not a snapshot key: one is a regular file of 32 bytes, yours, that no one else may read or write. Remove it: the next command makes a new key, and your snapshots are rebuilt under it.")
+        // Without blocking: a FIFO there would wait for a writer. A link is followed (the
+        // user's own state directory), and what it leads to is checked as the key itself.
+        guard let file = try? FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK, followLinks: true) else { throw unusable }
         guard fstat(file.fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(), info.st_mode & 0o077 == 0,
             info.st_size == 32, case let key = try file.read(at: 0, count: 32), key.count == 32
         else { throw unusable }

@@ -699,6 +699,11 @@ public final class Ledger: @unchecked Sendable {
             guard try body(stored) else { return }
             sequence += 1
         }
+        // The last record given is checked by the link of the one after it, if there is one.
+        if let last = previous, sequence == stop, stop < count, let line = try cursor.next() {
+            let link = try StoredRecord(sequence: stop, bytes: line.bytes).decoded().previous
+            guard link == last else { throw brokenLink(at: stop, link: link, previous: last) }
+        }
     }
 
     /// Record `sequence` links to `link`, but the record before it has entry id `previous`.

@@ -241,6 +241,9 @@ struct SampleCaseTests {
         }
         let before = try CLI.run(["export", "leaves", copy, "--to", "12"])
         #expect(before.status == 0 && before.stdout.split(separator: "\n").count == 12, "\(before)")
+        // Up to the changed record: the link of the one after it shows the change.
+        let upTo = try CLI.run(["export", "leaves", copy, "--to", "13"])
+        #expect(upTo.status == 1 && upTo.stderr.contains("The log is damaged at entry 13: its link names"), "\(upTo)")
         // `show` prints the record as stored, by number as by entry id, and says the log is damaged.
         let shown = try CLI.run(["show", copy, "12"])
         #expect(shown.status == 0 && shown.stdout.contains("accepted at: 2019") && shown.stderr.contains("Entry 12 is shown as stored"), "\(shown)")
@@ -260,6 +263,12 @@ struct SampleCaseTests {
             let result = try CLI.run(command)
             #expect(result.status == 1 && result.stderr.contains("whose entry 39 is not the record the index recorded"), "\(command): \(result.stderr)")
         }
+        // A blob it cannot read (status 3) does not hide that evidence: the status is 1.
+        let blob = lastCopy + "/blobs/sha256/254ca23ec5342e179ef675e50fc2e6df2dd6d272f41b96a36ec247d3d663b405"
+        try FileManager.default.removeItem(atPath: blob)
+        try FileManager.default.createDirectory(atPath: blob, withIntermediateDirectories: false)
+        let unreadable = try CLI.run(["blob", "check", lastCopy])
+        #expect(unreadable.status == 1 && unreadable.stdout.contains("UNREADABLE") && unreadable.stderr.contains("whose entry 39 is not the record the index recorded"), "\(unreadable)")
         let entryID = try #require(shown.stdout.split(separator: "\n").first { $0.hasPrefix("entry id:") }?.split(separator: " ").last)
         #expect(try CLI.run(["show", copy, String(entryID)]).stdout == shown.stdout)
         let intact = try CLI.run(["show", copy, "11"])
