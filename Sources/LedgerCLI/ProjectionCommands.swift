@@ -326,13 +326,17 @@ struct FactCommand: ParsableCommand {
             event touching the fact, as the timeline projection does (`ledger replay \
             --projection timeline`), with its sequence number, entry id (its first 16 hex \
             digits in text, whole in JSON), the author's signed_at, the ledger's accepted_at \
-            and the source's published_at, kept apart.
+            and the source's published_at, kept apart. An event that is no valid statement of \
+            its named author (its key not the author's at its position, its signature, the \
+            author's role, a change to another's claim) is listed as written, with why \
+            ("— not valid: key-invalid").
 
             JSON (--json), stable; FACT as in `ledger facts --help`:
               {"as_of": {...}, "fact": FACT, "timeline": [EVENT...], "skipped": [...]}
             EVENT = {"sequence", "entry_id", "type", "event", "author",
               "signed_at", "accepted_at", "published_at": time|null,
-              "captured_at": time|null, "subject", "summary"}
+              "captured_at": time|null, "subject", "summary",
+              "problem": null|"bad-signature"|"key-invalid"|"role-not-allowed"|"not-the-author"}
             """
     )
 
@@ -430,7 +434,7 @@ struct FactCommand: ParsableCommand {
             // The entry id's first 16 hex digits, as `parties` shows key ids; --json has it whole.
             try table.append([
                 String(event.sequence), String(event.entryID.prefix(16)), event.acceptedAt, event.signedAt, event.publishedAt ?? event.capturedAt.map { "captured \($0)" } ?? "-",
-                event.author, event.summary.printable,
+                event.author, event.summary.printable + (event.problem.map { " — not valid: \($0)" } ?? ""),
             ])
         }
         try table.print(style: style)

@@ -22,7 +22,7 @@ public struct ProjectionRegistry: Sendable {
         try? registry.register(PartiesProjection())
         try? registry.register(DisputedFactsProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom))
         try? registry.register(EvidenceIndexProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom))
-        try? registry.register(TimelineProjection())
+        try? registry.register(TimelineProjection(verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom))
         return registry
     }
 

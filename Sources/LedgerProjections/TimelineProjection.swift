@@ -11,6 +11,11 @@ import LedgerCrypto
 /// attests to any of these (by id, or by the entry id of an event that touched the fact when
 /// made), or records a finding on it (``Rules``).
 ///
+/// Each event is checked as the fact's view checks it (its keys at its position, its author's
+/// role, a change to a claim by its author; its signatures unless trusted, and past the index
+/// whatever the trust): one that fails is listed with its ``Entry/problem``, as it was written,
+/// not as a statement of its named author.
+///
 /// Its state is the disputed-facts index (``DisputedFactsProjection/State``), not the events:
 /// a fact's timeline is read back from the log, the rules applied to the records the index
 /// lists for the fact, which include every record that touches it or routes one to it. So a
@@ -18,7 +23,15 @@ import LedgerCrypto
 /// million entries when it held them), and one fact's timeline costs what its records cost to
 /// read.
 public struct TimelineProjection: Projection {
-    public init() {}
+    /// Whether each event's signatures are verified; from `verifyingFrom` on they are either way
+    /// (as ``DisputedFactsProjection/verifiesSignatures``).
+    public var verifiesSignatures: Bool
+    public var verifyingFrom: UInt64
+
+    public init(verifiesSignatures: Bool = true, verifyingFrom: UInt64 = .max) {
+        self.verifiesSignatures = verifiesSignatures
+        self.verifyingFrom = verifyingFrom
+    }
 
     public var name: String { "timeline" }
     public var version: Int { 4 }
@@ -57,20 +70,24 @@ public struct TimelineProjection: Projection {
         public var subject: String
         /// One line for people.
         public var summary: String
+        /// Why the event is not a valid statement of its named author (`bad-signature`,
+        /// `key-invalid`, `role-not-allowed`, `not-the-author`); `nil` if it is.
+        public var problem: String?
 
         enum CodingKeys: String, CodingKey {
             case sequence, entryID = "entry_id", type, event, author, signedAt = "signed_at", acceptedAt = "accepted_at"
-            case publishedAt = "published_at", capturedAt = "captured_at", subject, summary
+            case publishedAt = "published_at", capturedAt = "captured_at", subject, summary, problem
         }
 
         /// `{"sequence", "entry_id", "type", "event", "author", "signed_at", "accepted_at",
-        /// "published_at", "captured_at", "subject", "summary"}`; the two source times may be null.
+        /// "published_at", "captured_at", "subject", "summary", "problem"}`; the two source times
+        /// may be null, and `problem` is null for a valid statement.
         public var json: JSONValue {
             .object([
                 "sequence": .number(sequence), "entry_id": .string(entryID), "type": .string(type), "event": .string(event),
                 "author": .string(author), "signed_at": .string(signedAt), "accepted_at": .string(acceptedAt),
                 "published_at": .optional(publishedAt), "captured_at": .optional(capturedAt), "subject": .string(subject),
-                "summary": .string(summary),
+                "summary": .string(summary), "problem": .optional(problem),
             ])
         }
     }
@@ -85,6 +102,10 @@ public struct TimelineProjection: Projection {
     /// is none), and an attestation of an id that names both a claim and an evidence item (only in
     /// a log that broke the append rules, which refuse such an id) is the claim's.
     struct Rules {
+        /// The keys each event is checked against (valid by position), and whether an event's
+        /// signatures are verified.
+        let keys: KeyTable
+        let verifying: (UInt64) -> Bool
         /// Each fact's events, in log order.
         var facts: [String: [Entry]] = [:]
         /// Fact ids in the order opened.
@@ -92,6 +113,13 @@ public struct TimelineProjection: Projection {
         var claimFacts: [String: String] = [:]
         var evidenceFacts: [String: [String]] = [:]
         var entryFacts: [String: [String]] = [:]
+        /// Each claim's author, whose alone a change to it is.
+        var claimAuthors: [String: String] = [:]
+
+        init(keys: KeyTable, verifying: @escaping (UInt64) -> Bool) {
+            self.keys = keys
+            self.verifying = verifying
+        }
 
         mutating func apply(record: ReplayRecord, event: Event) {
             var touched: [String] = []
@@ -113,6 +141,7 @@ public struct TimelineProjection: Projection {
             case let .claimAsserted(claim, fact, stance, _, source), let .claimCountered(claim, _, fact, stance, _, source):
                 guard claimFacts[claim] == nil, facts[fact] != nil else { return }
                 claimFacts[claim] = fact
+                claimAuthors[claim] = event.author
                 add(fact)
                 subject = claim
                 published = source?.publishedAt?.rfc3339
@@ -172,10 +201,18 @@ public struct TimelineProjection: Projection {
             touched = touched.filter { facts[$0] != nil }
             guard !touched.isEmpty else { return }
             entryFacts[record.entryID.hexString] = touched
+            // As the fact's view checks a statement (``DisputedFactsProjection``'s rules).
+            var signed = keys.check(record, author: event.author, event: event.id, verifying: verifying(record.sequence))
+            if signed.problem == nil, !keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
+            switch event.body {
+            case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
+                if signed.problem == nil, let author = claimAuthors[claim], author != event.author { signed.problem = .notTheAuthor }
+            default: break
+            }
             let entry = Entry(
                 sequence: record.sequence, entryID: record.entryID.hexString, type: event.type, event: event.id, author: event.author,
                 signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,
-                subject: subject, summary: summary)
+                subject: subject, summary: summary, problem: signed.problem?.rawValue)
             for fact in touched { facts[fact]?.append(entry) }
         }
     }
@@ -201,7 +238,8 @@ public struct TimelineProjection: Projection {
     }
 
     private func timeline(of node: Int32, named fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [Entry] {
-        var rules = Rules()
+        let (trusting, from) = (!verifiesSignatures, verifyingFrom)
+        var rules = Rules(keys: state.keys) { !trusting || $0 >= from }
         try index.forEachRecord(state.records(of: node), in: state, context: context) { rules.apply(record: $0, event: $1) }
         return rules.facts[fact] ?? []
     }
@@ -227,7 +265,8 @@ extension DisputedFactsProjection {
     /// `ledger fact` shows. `nil` if no such fact is open in `state`.
     /// - Throws: ``LedgerError`` as ``fact(_:in:context:)``.
     public func factAndTimeline(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> (view: FactView, timeline: [TimelineProjection.Entry])? {
-        var rules = TimelineProjection.Rules()
+        let (trusting, from) = (!verifiesSignatures, verifyingFrom)
+        var rules = TimelineProjection.Rules(keys: state.keys) { !trusting || $0 >= from }
         guard let view = try fact(id, in: state, context: context, alongside: { rules.apply(record: $0, event: $1) }) else { return nil }
         return (view, rules.facts[id] ?? [])
     }

@@ -142,6 +142,29 @@ struct TransparencyTests {
         #expect(appended.status == 1 && appended.stderr.contains("Entry 40 of") && appended.stderr.contains("does not verify"), "\(appended)")
     }
 
+    @Test("the timeline lists an event that is no valid statement of its named author with its problem, in `fact` and in the timeline projection, trusted signatures or not")
+    func timelineSaysInvalidEvents() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        // Idemia's denial retracted under a key that is no one's, past the index.
+        #expect(try CLI.run(["key", "generate", "--out", work.path("stranger.pem")]).status == 0)
+        try work.write("r.json", #"{"type":"claim.retracted","id":"forged-retract","claim":"idemia-never-deployed","reason":"Withdrawn."}"#)
+        let signed = try CLI.run(["sign", "--key", work.path("stranger.pem"), "--author", "idemia", "--signed-at", "2020-09-24T09:00:00Z", work.path("r.json")])
+        try appendPastIndex(dir, try Envelope(jsonText: Array(signed.stdout.utf8)))
+        for trust in [[], ["--trust-signatures"]] {
+            let text = try CLI.run(["fact", dir, "idemia-system-deployed", "--no-snapshots"] + trust)
+            let line = text.stdout.split(separator: "\n").first { $0.contains("retracted: Withdrawn.") }
+            #expect(line?.contains("— not valid: key-invalid") == true, "\(trust): \(text.stdout)")
+            let json = try CLI.run(["replay", dir, "--projection", "timeline", "--json", "--no-snapshots"] + trust)
+            let value = try JSONParser.parse(Array(json.stdout.utf8))
+            let events = value.objectValue?["report"]?.objectValue?["facts"]?.arrayValue?.compactMap { $0.objectValue }.first { $0["fact"] == .string("idemia-system-deployed") }?["events"]?.arrayValue ?? []
+            let forged = events.compactMap(\.objectValue).first { $0["event"] == .string("forged-retract") }
+            #expect(forged?["problem"] == .string("key-invalid"), "\(trust): \(json.stdout.prefix(2000))")
+            // The others stand, valid.
+            #expect(events.count > 1 && events.compactMap(\.objectValue).filter { $0["event"] != .string("forged-retract") }.allSatisfy { $0["problem"] == .null }, "\(trust)")
+        }
+    }
+
     @Test("a subject's evidence past the index, signed with its own valid key, attacks no claim: `fact` excludes it for the role `verify` refuses it for")
     func unindexedEvidenceByASubject() throws {
         let work = try WorkDirectory()
