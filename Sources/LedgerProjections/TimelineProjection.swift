@@ -7,9 +7,10 @@ import LedgerCrypto
 ///
 /// An event touches a fact if it opens it, asserts, counters, amends or retracts one of its
 /// claims, attaches evidence for or against one of its claims (asserted before it), records
-/// custody of such evidence or of evidence a finding on it relies on (after that finding),
-/// attests to any of these (by id, or by the entry id of an event that touched the fact when
-/// made), or records a finding on it (``Rules``).
+/// custody of such evidence, attests to any of these (by id, or by the entry id of an event that
+/// touched the fact when made), or records a finding on it (``Rules``). Evidence a finding on it
+/// relies on touches it whole: its attachment, custody and attestations, before the finding as
+/// after, so that its chain of custody is shown from its start.
 ///
 /// Each event is checked as the fact's view checks it (its keys at its position, its author's
 /// role, a change to a claim by its author; its signatures unless trusted, and past the index
@@ -115,6 +116,10 @@ public struct TimelineProjection: Projection {
         var entryFacts: [String: [String]] = [:]
         /// Each claim's author, whose alone a change to it is.
         var claimAuthors: [String: String] = [:]
+        /// Each evidence item's own events (attachment, custody, attestations), for the facts
+        /// whose findings rely on it later; and the item each of those entries is of.
+        var evidenceEntries: [String: [Entry]] = [:]
+        var entryEvidence: [String: String] = [:]
 
         init(keys: KeyTable, verifying: @escaping (UInt64) -> Bool) {
             self.keys = keys
@@ -123,6 +128,8 @@ public struct TimelineProjection: Projection {
 
         mutating func apply(record: ReplayRecord, event: Event) {
             var touched: [String] = []
+            /// The evidence item the event is of, if any.
+            var item: String?
             var subject = event.id
             var summary = event.type
             var published: String?
@@ -163,6 +170,7 @@ public struct TimelineProjection: Projection {
                 guard evidenceFacts[e.evidence] == nil else { return }
                 for claim in e.supports + e.contradicts { add(claimFacts[claim]) }
                 evidenceFacts[e.evidence] = touched
+                item = e.evidence
                 subject = e.evidence
                 published = e.source?.publishedAt?.rfc3339
                 captured = e.capturedAt?.rfc3339
@@ -170,19 +178,22 @@ public struct TimelineProjection: Projection {
                 if !e.supports.isEmpty { parts.append("supports " + e.supports.joined(separator: ", ")) }
                 if !e.contradicts.isEmpty { parts.append("contradicts " + e.contradicts.joined(separator: ", ")) }
                 summary = "evidence \(e.evidence) attached: \(e.title)" + (parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")")
-            case let .custodyRecorded(item, action, from, to, _, _):
-                for fact in evidenceFacts[item] ?? [] { add(fact) }
-                subject = item
-                summary = "custody of \(item): \(action)" + (from.map { " from \($0)" } ?? "") + (to.map { " to \($0)" } ?? "")
+            case let .custodyRecorded(evidence, action, from, to, _, _):
+                for fact in evidenceFacts[evidence] ?? [] { add(fact) }
+                if evidenceFacts[evidence] != nil { item = evidence }
+                subject = evidence
+                summary = "custody of \(evidence): \(action)" + (from.map { " from \($0)" } ?? "") + (to.map { " to \($0)" } ?? "")
             case let .attestationMade(attestation, target, kind, _):
                 switch AttestationTarget(target) {
                 case let .entry(entryID):
                     for fact in entryFacts[entryID.hexString] ?? [] { add(fact) }
+                    item = entryEvidence[entryID.hexString]
                 case let .id(id):
                     if let fact = claimFacts[id] {
                         add(fact)
-                    } else {
-                        for fact in evidenceFacts[id] ?? [] { add(fact) }
+                    } else if let facts = evidenceFacts[id] {
+                        for fact in facts { add(fact) }
+                        item = id
                     }
                 }
                 subject = attestation
@@ -190,8 +201,12 @@ public struct TimelineProjection: Projection {
             case let .findingRecorded(finding, fact, outcome, _, reliesOn):
                 guard facts[fact] != nil else { return }
                 add(fact)
-                for item in reliesOn where !(evidenceFacts[item]?.contains(fact) ?? true) {
-                    evidenceFacts[item]?.append(fact)
+                for relied in reliesOn where !(evidenceFacts[relied]?.contains(fact) ?? true) {
+                    evidenceFacts[relied]?.append(fact)
+                    // Its events so far join the fact's timeline, in log order.
+                    let shown = Set(facts[fact]?.map(\.sequence) ?? [])
+                    let earlier = (evidenceEntries[relied] ?? []).filter { !shown.contains($0.sequence) }
+                    if !earlier.isEmpty { facts[fact] = ((facts[fact] ?? []) + earlier).sorted { $0.sequence < $1.sequence } }
                 }
                 subject = finding
                 summary = "finding \(finding): \(outcome.rawValue)"
@@ -199,8 +214,8 @@ public struct TimelineProjection: Projection {
                 return
             }
             touched = touched.filter { facts[$0] != nil }
-            guard !touched.isEmpty else { return }
-            entryFacts[record.entryID.hexString] = touched
+            guard !touched.isEmpty || item != nil else { return }
+            if !touched.isEmpty { entryFacts[record.entryID.hexString] = touched }
             // As the fact's view checks a statement (``DisputedFactsProjection``'s rules).
             var signed = keys.check(record, author: event.author, event: event.id, verifying: verifying(record.sequence))
             if signed.problem == nil, !keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
@@ -214,6 +229,10 @@ public struct TimelineProjection: Projection {
                 signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,
                 subject: subject, summary: summary, problem: signed.problem?.rawValue)
             for fact in touched { facts[fact]?.append(entry) }
+            if let item {
+                evidenceEntries[item, default: []].append(entry)
+                entryEvidence[record.entryID.hexString] = item
+            }
         }
     }
 
