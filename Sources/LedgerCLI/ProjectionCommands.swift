@@ -328,7 +328,8 @@ struct FactCommand: ParsableCommand {
             digits in text, whole in JSON), the author's signed_at, the ledger's accepted_at \
             and the source's published_at, kept apart. An event that is no valid statement of \
             its named author (its key not the author's at its position, its signature, the \
-            author's role, a change to another's claim) is listed as written, with why \
+            author's role, a change to another's claim or to a retracted one) is listed as \
+            written, with why \
             ("— not valid: key-invalid").
 
             JSON (--json), stable; FACT as in `ledger facts --help`:
@@ -336,7 +337,8 @@ struct FactCommand: ParsableCommand {
             EVENT = {"sequence", "entry_id", "type", "event", "author",
               "signed_at", "accepted_at", "published_at": time|null,
               "captured_at": time|null, "subject", "summary",
-              "problem": null|"bad-signature"|"key-invalid"|"role-not-allowed"|"not-the-author"}
+              "problem": null|"bad-signature"|"key-invalid"|"role-not-allowed"|"not-the-author"|
+                "claim-retracted"}
             """
     )
 

@@ -236,6 +236,9 @@ public struct Signing: Codable, Sendable, Equatable {
         /// finding by a party that is no reviewer, evidence or custody by a subject, say): it
         /// takes no effect, as a statement whose signature or key fails takes none.
         case roleNotAllowed = "role-not-allowed"
+        /// A change to a claim already retracted (written past the append rules, which refuse
+        /// it): it takes no effect. Said by the timeline; a fact's view leaves such a change out.
+        case claimRetracted = "claim-retracted"
     }
 
     /// The statement's event id.

@@ -120,6 +120,8 @@ public struct TimelineProjection: Projection {
         /// whose findings rely on it later; and the item each of those entries is of.
         var evidenceEntries: [String: [Entry]] = [:]
         var entryEvidence: [String: String] = [:]
+        /// Claims retracted by a valid retraction: a change after it takes no effect.
+        var retracted: Set<String> = []
 
         init(keys: KeyTable, verifying: @escaping (UInt64) -> Bool) {
             self.keys = keys
@@ -137,6 +139,19 @@ public struct TimelineProjection: Projection {
             func add(_ fact: String?) {
                 if let fact, !touched.contains(fact) { touched.append(fact) }
             }
+            // As the fact's view checks a statement (``DisputedFactsProjection``'s rules); only
+            // for an event that is shown or routes others, since it may verify signatures.
+            lazy var problem: Signing.Problem? = {
+                var signed = keys.check(record, author: event.author, event: event.id, verifying: verifying(record.sequence))
+                if signed.problem == nil, !keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
+                switch event.body {
+                case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
+                    if signed.problem == nil, let author = claimAuthors[claim], author != event.author { signed.problem = .notTheAuthor }
+                    if signed.problem == nil, retracted.contains(claim) { signed.problem = .claimRetracted }
+                default: break
+                }
+                return signed.problem
+            }()
             switch event.body {
             case let .factOpened(fact, proposition, _, _):
                 guard facts[fact] == nil else { return }
@@ -164,6 +179,7 @@ public struct TimelineProjection: Projection {
                 summary = "claim \(claim) amended: " + what.joined(separator: ", ")
             case let .claimRetracted(claim, reason):
                 add(claimFacts[claim])
+                if claimFacts[claim] != nil, problem == nil { retracted.insert(claim) }
                 subject = claim
                 summary = "claim \(claim) retracted: \(reason)"
             case let .evidenceAttached(e):
@@ -187,7 +203,9 @@ public struct TimelineProjection: Projection {
                 switch AttestationTarget(target) {
                 case let .entry(entryID):
                     for fact in entryFacts[entryID.hexString] ?? [] { add(fact) }
+                    // An evidence item's event touches the facts the item touches now.
                     item = entryEvidence[entryID.hexString]
+                    for fact in item.flatMap({ evidenceFacts[$0] }) ?? [] { add(fact) }
                 case let .id(id):
                     if let fact = claimFacts[id] {
                         add(fact)
@@ -201,7 +219,8 @@ public struct TimelineProjection: Projection {
             case let .findingRecorded(finding, fact, outcome, _, reliesOn):
                 guard facts[fact] != nil else { return }
                 add(fact)
-                for relied in reliesOn where !(evidenceFacts[relied]?.contains(fact) ?? true) {
+                // Only a finding that takes effect joins evidence to the fact, as in its view.
+                for relied in reliesOn where problem == nil && !(evidenceFacts[relied]?.contains(fact) ?? true) {
                     evidenceFacts[relied]?.append(fact)
                     // Its events so far join the fact's timeline, in log order.
                     let shown = Set(facts[fact]?.map(\.sequence) ?? [])
@@ -216,18 +235,10 @@ public struct TimelineProjection: Projection {
             touched = touched.filter { facts[$0] != nil }
             guard !touched.isEmpty || item != nil else { return }
             if !touched.isEmpty { entryFacts[record.entryID.hexString] = touched }
-            // As the fact's view checks a statement (``DisputedFactsProjection``'s rules).
-            var signed = keys.check(record, author: event.author, event: event.id, verifying: verifying(record.sequence))
-            if signed.problem == nil, !keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
-            switch event.body {
-            case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
-                if signed.problem == nil, let author = claimAuthors[claim], author != event.author { signed.problem = .notTheAuthor }
-            default: break
-            }
             let entry = Entry(
                 sequence: record.sequence, entryID: record.entryID.hexString, type: event.type, event: event.id, author: event.author,
                 signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,
-                subject: subject, summary: summary, problem: signed.problem?.rawValue)
+                subject: subject, summary: summary, problem: problem?.rawValue)
             for fact in touched { facts[fact]?.append(entry) }
             if let item {
                 evidenceEntries[item, default: []].append(entry)

@@ -165,6 +165,53 @@ struct TransparencyTests {
         }
     }
 
+    @Test("a fact's timeline takes the evidence a finding relies on whole, but only from a finding that takes effect; a change to a retracted claim is listed as such")
+    func timelineEvidenceOfFindings() throws {
+        let work = try WorkDirectory()
+        let newsroom = Self.keys + "/DEMO-ONLY-newsroom.pem"
+        var n = 0
+        func signed(_ json: String, key: String = newsroom) throws -> String {
+            n += 1
+            try work.write("e\(n).json", json)
+            return try CLI.run(["sign", "--key", key, "--author", "newsroom", "--signed-at", "2020-09-24T11:00:00Z", work.path("e\(n).json")]).stdout
+        }
+        func timeline(_ dir: String, _ fact: String) throws -> [[String: JSONValue]] {
+            let value = try JSONParser.parse(Array(try CLI.run(["fact", dir, fact, "--json", "--no-snapshots"]).stdout.utf8))
+            return value.objectValue?["timeline"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        }
+        func events(_ entries: [[String: JSONValue]]) -> [String] { entries.compactMap { $0["event"]?.stringValue } }
+        // A new fact, and evidence bearing on no claim with a step of custody.
+        let setUp = [
+            #"{"type":"fact.opened","id":"open:f-new","fact":"f-new","proposition":"P"}"#,
+            #"{"type":"evidence.attached","id":"attach:e-new","evidence":"e-new","sha256":"\#(SHA256.hash([1]).hexString)","size":1,"media_type":"text/plain","title":"T"}"#,
+            #"{"type":"custody.recorded","id":"custody:e-new","evidence":"e-new","action":"collected"}"#,
+        ]
+        let valid = try copyOfSample(work, "valid")
+        let forged = try copyOfSample(work, "forged")
+        for dir in [valid, forged] {
+            #expect(try CLI.run(["append", dir, "--accepted-at", "2020-09-24T12:00:00Z"], stdin: try setUp.map { try signed($0) }.joined()).status == 0)
+        }
+        #expect(events(try timeline(valid, "f-new")) == ["open:f-new"])
+        // A finding that relies on it brings its events before it; an attestation of its custody
+        // entry made after the finding is the fact's too.
+        let finding = #"{"type":"finding.recorded","id":"finding:f-new","fact":"f-new","finding":"fi-new","outcome":"inconclusive","rationale":"R","relies_on":["e-new"]}"#
+        #expect(try CLI.run(["append", valid, "--accepted-at", "2020-09-24T12:00:00Z"], stdin: try signed(finding)).status == 0)
+        let custodyEntry = try #require(try timeline(valid, "f-new").first { $0["event"] == .string("custody:e-new") }?["entry_id"]?.stringValue)
+        let attestation = #"{"type":"attestation.made","id":"attest:custody","attestation":"att-custody","target":"\#(custodyEntry)","kind":"reviewed"}"#
+        #expect(try CLI.run(["append", valid, "--accepted-at", "2020-09-24T12:00:00Z"], stdin: try signed(attestation)).status == 0)
+        #expect(events(try timeline(valid, "f-new")) == ["open:f-new", "attach:e-new", "custody:e-new", "finding:f-new", "attest:custody"])
+        // A forged finding (a key that is no one's) brings nothing; a change to a claim retracted
+        // at entry 27 is said to be one.
+        #expect(try CLI.run(["key", "generate", "--out", work.path("stranger.pem")]).status == 0)
+        try appendPastIndex(forged, try Envelope(jsonText: Array(try signed(finding, key: work.path("stranger.pem")).utf8)))
+        let amendment = #"{"type":"claim.amended","id":"amend:after-retraction","claim":"newsroom-uyghurs-premature","statement":"Changed."}"#
+        try appendPastIndex(forged, try Envelope(jsonText: Array(try signed(amendment).utf8)))
+        let forgedTimeline = try timeline(forged, "f-new")
+        #expect(events(forgedTimeline) == ["open:f-new", "finding:f-new"] && forgedTimeline.last?["problem"] == .string("key-invalid"), "\(forgedTimeline)")
+        let changed = try timeline(forged, "used-against-uyghurs").first { $0["event"] == .string("amend:after-retraction") }
+        #expect(changed?["problem"] == .string("claim-retracted"), "\(String(describing: changed))")
+    }
+
     @Test("a subject's evidence past the index, signed with its own valid key, attacks no claim: `fact` excludes it for the role `verify` refuses it for")
     func unindexedEvidenceByASubject() throws {
         let work = try WorkDirectory()
