@@ -13,9 +13,9 @@ import LedgerCrypto
 /// after, so that its chain of custody is shown from its start.
 ///
 /// Each event is checked as the fact's view checks it (its keys at its position, its author's
-/// role, a change to a claim by its author; its signatures unless trusted, and past the index
-/// whatever the trust): one that fails is listed with its ``Entry/problem``, as it was written,
-/// not as a statement of its named author.
+/// role, a change to a claim by its author and before its retraction; its signatures unless
+/// trusted, and past the index whatever the trust): one that fails is listed with its
+/// ``Entry/problem``, as it was written, not as a statement of its named author.
 ///
 /// Its state is the disputed-facts index (``DisputedFactsProjection/State``), not the events:
 /// a fact's timeline is read back from the log, the rules applied to the records the index
@@ -72,7 +72,8 @@ public struct TimelineProjection: Projection {
         /// One line for people.
         public var summary: String
         /// Why the event is not a valid statement of its named author (`bad-signature`,
-        /// `key-invalid`, `role-not-allowed`, `not-the-author`); `nil` if it is.
+        /// `key-invalid`, `role-not-allowed`, `not-the-author`), or takes no effect (a change to a
+        /// retracted claim: `claim-retracted`); `nil` if it is valid.
         public var problem: String?
 
         enum CodingKeys: String, CodingKey {
@@ -234,7 +235,9 @@ public struct TimelineProjection: Projection {
             }
             touched = touched.filter { facts[$0] != nil }
             guard !touched.isEmpty || item != nil else { return }
-            if !touched.isEmpty { entryFacts[record.entryID.hexString] = touched }
+            // A change to a retracted claim takes no effect, and the fact's view knows no entry of
+            // it: an attestation of it routes nowhere.
+            if !touched.isEmpty, problem != .claimRetracted { entryFacts[record.entryID.hexString] = touched }
             let entry = Entry(
                 sequence: record.sequence, entryID: record.entryID.hexString, type: event.type, event: event.id, author: event.author,
                 signedAt: event.signedAt.rfc3339, acceptedAt: record.acceptedAt.rfc3339, publishedAt: published, capturedAt: captured,

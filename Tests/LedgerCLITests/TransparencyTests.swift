@@ -210,6 +210,11 @@ struct TransparencyTests {
         #expect(events(forgedTimeline) == ["open:f-new", "finding:f-new"] && forgedTimeline.last?["problem"] == .string("key-invalid"), "\(forgedTimeline)")
         let changed = try timeline(forged, "used-against-uyghurs").first { $0["event"] == .string("amend:after-retraction") }
         #expect(changed?["problem"] == .string("claim-retracted"), "\(String(describing: changed))")
+        // An attestation of that change attests nothing on the fact, as in its view.
+        let changeEntry = try #require(changed?["entry_id"]?.stringValue)
+        let ofChange = #"{"type":"attestation.made","id":"attest:of-change","attestation":"att-of-change","target":"\#(changeEntry)","kind":"reviewed"}"#
+        try appendPastIndex(forged, try Envelope(jsonText: Array(try signed(ofChange).utf8)))
+        #expect(!events(try timeline(forged, "used-against-uyghurs")).contains("attest:of-change"))
     }
 
     @Test("a subject's evidence past the index, signed with its own valid key, attacks no claim: `fact` excludes it for the role `verify` refuses it for")
