@@ -120,8 +120,7 @@ struct ShowCommand: ParsableCommand {
         let ledger = try Ledger(directory: directory)
         let stored = try findEntry(entry, in: ledger)
         if let recorded = ledger.indexRecordsOtherID(for: stored) {
-            let hex = String(recorded, radix: 16)
-            Terminal.note("note: the index recorded entry id \(String(repeating: "0", count: 8 - hex.count) + hex)… for entry \(stored.sequence) when it was written; its record now hashes to \(stored.entryID.shortHex()): the record was changed after it was written, or the index is damaged. It is shown as stored; run `ledger verify \(directory)` for every finding.")
+            Terminal.note("note: the index recorded entry id \(recorded) for entry \(stored.sequence) when it was written; its record now hashes to \(stored.entryID.shortHex()): the record was changed after it was written, or the index is damaged. It is shown as stored; run `ledger verify \(directory)` for every finding.")
         }
         let record = try stored.decoded()
         let event = try JSONParser.parse(record.envelope.payload)

@@ -1,5 +1,3 @@
-internal import COpenSSL
-
 /// HMAC-SHA256 (RFC 2104), built on ``SHA256/Hasher``: `H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m))`,
 /// computed as the message is given, so that a large message is never held whole.
 public struct HMACSHA256: ~Copyable {
@@ -33,16 +31,5 @@ public struct HMACSHA256: ~Copyable {
         var mac = HMACSHA256(key: key)
         mac.update(bytes)
         return mac.finalize()
-    }
-}
-
-/// Bytes from OpenSSL's random generator, for keys.
-public enum SecureRandom {
-    /// `count` random bytes.
-    /// - Throws: ``CryptoError`` if the generator fails.
-    public static func bytes(_ count: Int) throws(CryptoError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        guard RAND_bytes(&out, Int32(count)) == 1 else { throw .failed("RAND_bytes") }
-        return out
     }
 }

@@ -131,11 +131,7 @@ extension DisputedFactsProjection {
         func signing() -> Signing {
             // The replay's answers when it verified; past `verifyingFrom` without that, verified here.
             let verified = verifiesSignatures ? state.signatureFailures.map { $0[sequence] ?? .max } : nil
-            var signed = state.keys.check(record, author: event.author, event: event.id, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
-            // The append rules' role check, for every type: a record no writer checked (past the
-            // index, or written by other means) may break it.
-            if signed.problem == nil, !state.keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
-            return signed
+            return state.keys.signing(of: record, event, verifying: verifiesSignatures || sequence >= verifyingFrom, verified: verified)
         }
         func touch(fact: String) { state.facts[fact]?.lastChange = sequence }
         // The signing of a change to a claim of `author`'s, with its first problem: another

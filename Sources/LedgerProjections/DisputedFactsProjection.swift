@@ -118,11 +118,11 @@ public struct DisputedFactsProjection: Projection {
             entries = EntryTable(hasher: hasher)
         }
 
-        /// The fact ids, in the order opened, the first `limit` of them.
-        /// - Throws: ``LedgerError`` if the snapshot the state was read from is damaged there.
         /// How many facts are opened.
         public var factCount: Int { factOrder.count }
 
+        /// The fact ids, in the order opened, the first `limit` of them.
+        /// - Throws: ``LedgerError`` if the snapshot the state was read from is damaged there.
         public func factIDs(limit: Int = .max) throws(LedgerError) -> [String] {
             let ids = factOrder.prefix(limit).compactMap(name(of:))
             try checkIntact()

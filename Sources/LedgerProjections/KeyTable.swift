@@ -170,6 +170,15 @@ public struct KeyTable: Codable, Sendable, Equatable {
         return signing
     }
 
+    /// ``check(_:author:event:verifying:verified:)`` with the append rules' role check: how a
+    /// projection judges a statement, since a record no writer checked (past the index, or
+    /// written by other means) may break either.
+    public func signing(of record: ReplayRecord, _ event: Event, verifying: Bool, verified: UInt64? = nil) -> Signing {
+        var signed = check(record, author: event.author, event: event.id, verifying: verifying, verified: verified)
+        if signed.problem == nil, !authorMaySign(event) { signed.problem = .roleNotAllowed }
+        return signed
+    }
+
     /// Which signatures of `record` verify (bit i for signature i; the first 64), for
     /// ``check(_:author:event:verifying:verified:)``. A signature whose key was not registered at
     /// the record's position gets its bit set: `check` refuses it for that before it looks at

@@ -255,7 +255,7 @@ public struct ReplayEngine: Sendable {
                         let (sequence, entryID, acceptedAt) = (decoded.sequence, decoded.entryID, decoded.acceptedAt)
                         if let link = decoded.previous, link != previous {
                             (records.baseAddress! + at).initialize(to: decoded)
-                            throw brokenLink(at: sequence, link: link, previous: previous)
+                            throw ledger.brokenLink(at: sequence, link: link, previous: previous)
                         }
                         previous = entryID
                         lastRead = (sequence, entryID, acceptedAt)
@@ -303,10 +303,6 @@ public struct ReplayEngine: Sendable {
             }
         }
         return Replay(state: state, info: info, resumedFrom: resumedFrom)
-    }
-
-    private func brokenLink(at sequence: UInt64, link: Digest, previous: Digest) -> LedgerError {
-        ledger.brokenLink(at: sequence, link: link, previous: previous)
     }
 
     /// Writes a snapshot of `replay`'s state at its position, atomically, and prunes old ones.

@@ -41,7 +41,7 @@ package enum SnapshotBinary {
         try write(value, with: writer)
         let tree = UInt64(writer.bytes.count - headerBytes)
         withUnsafeBytes(of: tree.littleEndian) { writer.bytes.replaceSubrange(magic.count..<headerBytes, with: $0) }
-        let mac = try writer.bytes.withUnsafeBytes { HMACSHA256.mac(key: try SnapshotKey.current.get(), $0) }
+        let mac = try writer.bytes.withUnsafeBytes { try treeChecksum($0) }
         writer.bytes.append(contentsOf: mac.rawRepresentation)
         for column in writer.columns { try column { writer.bytes.append(contentsOf: $0) } }
         return writer.bytes
@@ -101,9 +101,11 @@ package enum SnapshotBinary {
     /// that fits: for the fuzzer, so that changed bytes of the tree reach the decoder instead of
     /// stopping at the checksum. The columns' block hashes are left as they are.
     package static func withTreeChecksumMatching(_ bytes: [UInt8]) -> [UInt8] {
-        guard let end = treeEnd(bytes), let key = try? SnapshotKey.current.get() else { return bytes }
+        guard let end = treeEnd(bytes), let mac = try? bytes.withUnsafeBytes({ try treeChecksum(UnsafeRawBufferPointer(rebasing: $0[..<end])) }) else {
+            return bytes
+        }
         var out = bytes
-        out.replaceSubrange(end..<(end + 32), with: out.withUnsafeBytes { HMACSHA256.mac(key: key, UnsafeRawBufferPointer(rebasing: $0[..<end])) }.rawRepresentation)
+        out.replaceSubrange(end..<(end + 32), with: mac.rawRepresentation)
         return out
     }
 
@@ -126,12 +128,18 @@ package enum SnapshotBinary {
         return Int(tree)
     }
 
+    /// The checksum that ends the tree: the HMAC-SHA256 of everything before it (`header` and
+    /// tree) under the user's ``SnapshotKey``.
+    /// - Throws: why there is no key.
+    private static func treeChecksum(_ headerAndTree: UnsafeRawBufferPointer) throws(LedgerError) -> Digest {
+        HMACSHA256.mac(key: try SnapshotKey.current.get(), headerAndTree)
+    }
+
     /// Decodes the tree in `bytes` (header, tree, checksum), its columns in `source`.
     private static func decode<T: Decodable>(_ type: T.Type, tree bytes: [UInt8], source: SnapshotSource) throws -> T {
-        let key = try SnapshotKey.current.get()
-        return try bytes.withUnsafeBytes { bytes in
+        try bytes.withUnsafeBytes { bytes in
             let body = bytes.count - 32
-            guard HMACSHA256.mac(key: key, UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
+            guard try treeChecksum(UnsafeRawBufferPointer(rebasing: bytes[..<body])) == Digest(loadingFrom: bytes, at: body) else {
                 throw corrupted("its checksum does not match under your snapshot key: it is damaged, or was made or changed by someone without it")
             }
             let reader = SlotReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<body]), source: source, dataStart: UInt64(bytes.count))

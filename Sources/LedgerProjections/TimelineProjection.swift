@@ -104,10 +104,11 @@ public struct TimelineProjection: Projection {
     /// is none), and an attestation of an id that names both a claim and an evidence item (only in
     /// a log that broke the append rules, which refuse such an id) is the claim's.
     struct Rules {
-        /// The keys each event is checked against (valid by position), and whether an event's
-        /// signatures are verified.
+        /// The keys each event is checked against (valid by position), and whether its
+        /// signatures are verified (from `verifyingFrom` on, either way).
         let keys: KeyTable
-        let verifying: (UInt64) -> Bool
+        let verifiesSignatures: Bool
+        let verifyingFrom: UInt64
         /// Each fact's events, in log order.
         var facts: [String: [Entry]] = [:]
         /// Fact ids in the order opened.
@@ -124,9 +125,8 @@ public struct TimelineProjection: Projection {
         /// Claims retracted by a valid retraction: a change after it takes no effect.
         var retracted: Set<String> = []
 
-        init(keys: KeyTable, verifying: @escaping (UInt64) -> Bool) {
-            self.keys = keys
-            self.verifying = verifying
+        init(keys: KeyTable, verifiesSignatures: Bool, verifyingFrom: UInt64) {
+            (self.keys, self.verifiesSignatures, self.verifyingFrom) = (keys, verifiesSignatures, verifyingFrom)
         }
 
         mutating func apply(record: ReplayRecord, event: Event) {
@@ -143,8 +143,7 @@ public struct TimelineProjection: Projection {
             // As the fact's view checks a statement (``DisputedFactsProjection``'s rules); only
             // for an event that is shown or routes others, since it may verify signatures.
             lazy var problem: Signing.Problem? = {
-                var signed = keys.check(record, author: event.author, event: event.id, verifying: verifying(record.sequence))
-                if signed.problem == nil, !keys.authorMaySign(event) { signed.problem = .roleNotAllowed }
+                var signed = keys.signing(of: record, event, verifying: verifiesSignatures || record.sequence >= verifyingFrom)
                 switch event.body {
                 case let .claimAmended(claim, _, _, _), let .claimRetracted(claim, _):
                     if signed.problem == nil, let author = claimAuthors[claim], author != event.author { signed.problem = .notTheAuthor }
@@ -271,8 +270,7 @@ public struct TimelineProjection: Projection {
     }
 
     private func timeline(of node: Int32, named fact: String, in state: State, context: ReportContext) throws(LedgerError) -> [Entry] {
-        let (trusting, from) = (!verifiesSignatures, verifyingFrom)
-        var rules = Rules(keys: state.keys) { !trusting || $0 >= from }
+        var rules = Rules(keys: state.keys, verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom)
         try index.forEachRecord(state.records(of: node), in: state, context: context) { rules.apply(record: $0, event: $1) }
         return rules.facts[fact] ?? []
     }
@@ -298,8 +296,7 @@ extension DisputedFactsProjection {
     /// `ledger fact` shows. `nil` if no such fact is open in `state`.
     /// - Throws: ``LedgerError`` as ``fact(_:in:context:)``.
     public func factAndTimeline(_ id: String, in state: State, context: ReportContext) throws(LedgerError) -> (view: FactView, timeline: [TimelineProjection.Entry])? {
-        let (trusting, from) = (!verifiesSignatures, verifyingFrom)
-        var rules = TimelineProjection.Rules(keys: state.keys) { !trusting || $0 >= from }
+        var rules = TimelineProjection.Rules(keys: state.keys, verifiesSignatures: verifiesSignatures, verifyingFrom: verifyingFrom)
         guard let view = try fact(id, in: state, context: context, alongside: { rules.apply(record: $0, event: $1) }) else { return nil }
         return (view, rules.facts[id] ?? [])
     }

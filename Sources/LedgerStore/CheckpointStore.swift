@@ -166,7 +166,9 @@ extension LedgerWriter {
         // then: once the log key is recorded, a party that registered its public key (anyone
         // can read it) must not stop checkpoints.
         if let holder = state.keys[key.publicKey.keyID], try CheckpointStore(ledgerDirectory: ledger.directory).verifierKey() == nil {
-            throw LedgerError(.usage, "The key given is registered to party \"\(holder.party)\" in this ledger, to sign its statements, and this would be the first checkpoint, which records its key as the log key for good. Checkpoints are signed with the log's own key, never with a party's: give the log key, or make one with `ledger key generate`. Nothing was signed.")
+            // A batch being appended, checked before it is written (``append(_:acceptedAt:checkpointKey:)``), may be what registers it.
+            let registered = holder.validFrom >= ledger.count ? "by statement \(holder.validFrom - ledger.count + 1) of those being appended" : "in this ledger"
+            throw LedgerError(.usage, "The key given is registered to party \"\(holder.party)\" \(registered), to sign its statements, and this would be the first checkpoint, which records its key as the log key for good. Checkpoints are signed with the log's own key, never with a party's: give the log key, or make one with `ledger key generate`. Nothing was signed.")
         }
         do throws(NoteError) {
             return try NoteSigner(name: origin, key: key)

@@ -152,6 +152,12 @@ public final class Ledger: @unchecked Sendable {
             idPrefix = UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         }
 
+        /// The entry id prefix as people read it: 8 hex digits and "…".
+        var idPrefixText: String {
+            let hex = String(idPrefix, radix: 16)
+            return String(repeating: "0", count: 8 - hex.count) + hex + "…"
+        }
+
         /// An entry never written: zeros, as an unsynced block of the index reads after a power
         /// loss. A cache to rebuild, never evidence.
         var isUnwritten: Bool { length == 0 }
@@ -656,14 +662,14 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The first four bytes of the entry id the index recorded for `record` when it was
-    /// written, if they are not its own: evidence that the record changed since, or that the
-    /// index is damaged. `nil` when they agree, or the index holds no entry for it.
-    public func indexRecordsOtherID(for record: StoredRecord) -> UInt32? {
+    /// written (as hex, "1a2b3c4d…"), if they are not its own: evidence that the record changed
+    /// since, or that the index is damaged. `nil` when they agree, or the index holds no entry for it.
+    public func indexRecordsOtherID(for record: StoredRecord) -> String? {
         guard let indexFile, let size = try? indexFile.size, size / UInt64(IndexEntry.size) > record.sequence,
             let entry = try? readIndexEntry(record.sequence, from: indexFile), !entry.isUnwritten
         else { return nil }
         let own = IndexEntry(offset: 0, length: 0, entryID: record.entryID).idPrefix
-        return entry.idPrefix == own ? nil : entry.idPrefix
+        return entry.idPrefix == own ? nil : entry.idPrefixText
     }
 
     /// The entry id at `sequence`.

@@ -481,13 +481,8 @@ public final class LedgerWriter {
             do throws(LedgerError) {
                 try checkCheckpointKey(checkpointKey)
             } catch {
-                // Said of the batch when one of its statements made the key a party's.
-                var refused = LedgerError(error.code, "\(error.message) Nothing was appended either: the checkpoint was to follow the statements.")
-                if let holder = state.keys[checkpointKey.publicKey.keyID], holder.validFrom >= first {
-                    refused = LedgerError(error.code, "The checkpoint key given is registered to party \"\(holder.party)\" by statement \(holder.validFrom - first + 1) of those being appended, and this would be the first checkpoint, which records its key as the log key for good: a party's key never signs checkpoints. Give the log's own key, or make one with `ledger key generate`. Nothing was appended.")
-                }
                 state.undo(undo)
-                throw refused
+                throw LedgerError(error.code, "\(error.message) Nothing was appended either: the checkpoint was to follow the statements.")
             }
         }
         // Only this writer may have written since it opened the log, and only while its lock file

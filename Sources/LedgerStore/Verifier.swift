@@ -695,7 +695,7 @@ struct RecordChecker {
             return
         case .changed: break
         }
-        indexEvidence.add(position, recorded: String(stored.idPrefix, radix: 16) + "…", now: String(actual.idPrefix, radix: 16) + "…")
+        indexEvidence.add(position, recorded: stored.idPrefixText, now: actual.idPrefixText)
     }
 
     /// Checks a stored checkpoint of `size` entries, just read up to: signature and root.

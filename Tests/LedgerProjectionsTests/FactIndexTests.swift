@@ -69,7 +69,7 @@ struct FactIndexTests {
     func referenceTimelines(_ ledger: Ledger, through last: UInt64) throws -> [String: [TimelineProjection.Entry]] {
         // The keys as of `last`, which say of each event whether it was valid at its position.
         let keys = try ReplayEngine(withoutSnapshots: ledger).replay(DisputedFactsProjection(), to: .sequence(last), snapshots: .none).state.keys
-        var rules = TimelineProjection.Rules(keys: keys) { _ in true }
+        var rules = TimelineProjection.Rules(keys: keys, verifiesSignatures: true, verifyingFrom: .max)
         try ledger.forEachRecord(from: 0, to: last + 1) { (stored) throws(LedgerError) -> Bool in
             if case let .apply(record, event) = ReplayDecoding.decode(stored) { rules.apply(record: record, event: event) }
             return true
