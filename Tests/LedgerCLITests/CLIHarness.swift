@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import Testing
 
 /// Runs the built `ledger` binary and captures what it prints.
 struct CLI {
@@ -45,6 +46,17 @@ struct CLI {
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Runs `ledger` as ``run(_:stdin:in:output:environment:)`` does and expects status 0,
+    /// saying what it printed if not.
+    @discardableResult
+    static func succeed(
+        _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Result {
+        let result = try run(arguments, stdin: stdin, environment: environment)
+        #expect(result.status == 0, "ledger \(arguments.joined(separator: " ")): \(result)", sourceLocation: sourceLocation)
+        return result
     }
 }
 

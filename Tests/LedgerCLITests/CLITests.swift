@@ -166,12 +166,14 @@ struct CLITests {
         try makeLedger(work)
         try work.write("doc.txt", "evidence")
         try FileManager.default.createDirectory(atPath: work.path("led/blobs"), withIntermediateDirectories: true)
-        var held: WriterLock? = try WriterLock(path: work.path("led/blobs/lock"), timeout: 0)
-        let refused = try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt"), "--lock-timeout", "0"])
-        #expect(refused.status == 3 && refused.stderr.contains("blobs/lock") && refused.stdout.isEmpty, "\(refused)")
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: work.path("led/blobs/sha256")).filter { !$0.hasPrefix(".") }) ?? [] == [])
-        #expect(held != nil)
-        held = nil
+        // Held while a second process waits for it, then let go.
+        do {
+            let held = try WriterLock(path: work.path("led/blobs/lock"), timeout: 0)
+            let refused = try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt"), "--lock-timeout", "0"])
+            #expect(refused.status == 3 && refused.stderr.contains("blobs/lock") && refused.stdout.isEmpty, "\(refused)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: work.path("led/blobs/sha256")).filter { !$0.hasPrefix(".") }) ?? [] == [])
+            withExtendedLifetime(held) {}
+        }
         #expect(try CLI.run(["blob", "add", work.path("led"), work.path("doc.txt"), "--lock-timeout", "0"]).status == 0)
     }
 

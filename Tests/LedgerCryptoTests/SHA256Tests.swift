@@ -95,5 +95,6 @@ struct SHA256Tests {
         }
         // Another key, or one byte of the message changed, gives another MAC.
         #expect(Array("Hi There".utf8).withUnsafeBytes { HMACSHA256.mac(key: [UInt8](repeating: 0x0C, count: 20), $0) }.hexString != cases[0].2)
+        #expect(Array("Hi Therf".utf8).withUnsafeBytes { HMACSHA256.mac(key: cases[0].0, $0) }.hexString != cases[0].2)
     }
 }

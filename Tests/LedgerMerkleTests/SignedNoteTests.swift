@@ -197,7 +197,8 @@ struct SignedNoteTests {
     func namesAreBytes() throws {
         let key = try SigningKey(seed: GoNoteVectors.peterSeed)
         for (signed, line) in [("K-log", "\u{212A}-log"), ("ledger-\u{E9}", "ledger-e\u{301}"), ("ledger-e\u{301}", "ledger-\u{E9}")] {
-            #expect(signed == line, "the two spellings are equal as Swift strings, which is the point")
+            // The inputs: equal as Swift strings, other bytes (which is the point).
+            try #require(signed == line && Array(signed.utf8) != Array(line.utf8))
             let signer = try NoteSigner(name: signed, key: key)
             let text = "a note\n"
             let genuine = try signer.signature(for: text)

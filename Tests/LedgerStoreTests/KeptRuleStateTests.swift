@@ -243,7 +243,8 @@ struct KeptRuleStateTests {
         let kept = try SavedState(path: path)
         let log = f.directory + "/log"
         let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
-        let at = try f.logLines().prefix(Int(kept.count) - 1).reduce(0) { $0 + $1.count + 1 }
+        let lines = try f.logLines()
+        let at = lines.prefix(Int(kept.count) - 1).reduce(0) { $0 + $1.count + 1 }
         let junk = Data(#"{"not":"a record"}"#.utf8 + [0x0a])
         try (bytes.prefix(at) + junk + bytes.dropFirst(at)).write(to: URL(fileURLWithPath: log))
         var index = [UInt8](try Data(contentsOf: URL(fileURLWithPath: f.directory + "/index")))
@@ -252,9 +253,11 @@ struct KeptRuleStateTests {
             for byte in 0..<8 { index[16 * entry + byte] = UInt8(truncatingIfNeeded: offset >> (56 - 8 * UInt64(byte))) }
         }
         try Data(index).write(to: URL(fileURLWithPath: f.directory + "/index"))
-        // Every record after the kept size reads as before, through the index; the log from
-        // genesis holds a line that is no record.
-        #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory, rulesStateRefresh: .max) }
+        // The kept state's last record reads as before, through the index, as does every one
+        // after it; the log from genesis holds a line that is no record.
+        #expect(try Ledger(directory: f.directory).record(at: kept.count - 1).bytes == lines[Int(kept.count) - 1])
+        let refusal = #expect(throws: LedgerError(.damagedLog, "")) { try LedgerWriter(directory: f.directory, rulesStateRefresh: .max) }
+        #expect(refusal?.message.contains("byte \(at)") == true, "\(String(describing: refusal))")
     }
 
     @Test("a rule state saved under other append rules is refused when opened (as verify --state opens it) and not used by the writer")

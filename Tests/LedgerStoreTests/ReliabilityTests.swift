@@ -177,12 +177,14 @@ struct ReliabilityTests {
         // The stored copy changed; another add holds the lock.
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: stored)
         try Data("changed".utf8).write(to: URL(fileURLWithPath: stored))
-        var held: WriterLock? = try WriterLock(path: f.directory + "/blobs/lock", timeout: 0)
-        let refusal = #expect(throws: LedgerError(.lockTimeout, "")) { try blobs.add(file: document.path, lockTimeout: 0) }
-        #expect(refusal?.message.contains("blobs/lock") == true, "\(String(describing: refusal))")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("changed".utf8))
-        #expect(held != nil)
-        held = nil
+        // Held while a second process waits for it, then let go.
+        do {
+            let held = try WriterLock(path: f.directory + "/blobs/lock", timeout: 0)
+            let refusal = #expect(throws: LedgerError(.lockTimeout, "")) { try blobs.add(file: document.path, lockTimeout: 0) }
+            #expect(refusal?.message.contains("blobs/lock") == true, "\(String(describing: refusal))")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data("changed".utf8))
+            withExtendedLifetime(held) {}
+        }
         // A file a killed add left, and one a live add is writing (it holds a lock on it); then
         // the add goes on, keeps the changed copy aside and removes only the first.
         let leftover = f.directory + "/blobs/sha256/.incoming-1-abc"
@@ -375,7 +377,7 @@ struct RecoveryEdgeCaseTests {
                 // The mismatch of its nodes above the leaf is noted, as evidence.
                 #expect(report.notes.contains { $0.contains("evidence that entry 5 changed") && $0.contains("refuses to rewrite it") }, "\(file): \(report.notes)")
             }
-            #expect(throws: LedgerError.self) { try Repair.rebuildDerived(directory: f.directory) }
+            #expect(throws: LedgerError(.damagedLog, ""), "\(file)") { try Repair.rebuildDerived(directory: f.directory) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerMerkle
 import LedgerStore
 import Testing
 
@@ -92,7 +93,9 @@ struct AppendTests {
         // The longest and a non-ASCII one are fine, and the checkpoint can be signed.
         for origin in [String(repeating: "x", count: 256), "example.org/ledger-\u{E9}"] {
             try? FileManager.default.removeItem(atPath: parent + "/l")
-            _ = try LedgerWriter.create(directory: parent + "/l", origin: origin, adminKey: Fixture.key(1))
+            let writer = try LedgerWriter.create(directory: parent + "/l", origin: origin, adminKey: Fixture.key(1))
+            let signed = try writer.signCheckpoint(with: Fixture.key(50))
+            #expect(signed.note.text.hasPrefix(origin + "\n"), "\(signed.note.text)")
         }
     }
 
