@@ -137,26 +137,36 @@ extension Ledger {
     }
 
     /// An inclusion proof of entry `index` (whose entry id is `leafHash`) in the tree of `size`
-    /// entries, by ``answer(from:_:holds:)``: it must lead from that leaf to the root of the log's
-    /// own stored checkpoint of that size, if there is one, else to its own root.
+    /// entries, by ``answer(from:_:holds:)``: it must lead from that leaf to the root of the first
+    /// `size` entries as ``knownRoot(size:in:)`` establishes it. A log that cannot give that root
+    /// contradicts its own signed checkpoints (`damaged-log`).
     public func inclusionProof(index: UInt64, leafHash: Digest, size: UInt64) throws(LedgerError) -> InclusionProof {
-        let expected = checkpointRoot(size: size)
-        return try answer(from: merkleTree(), { (tree) throws(MerkleTreeError) in try tree.inclusionProof(index: index, size: size) }) { proof in
-            (try? proof.verify(leafHash: leafHash, treeSize: size, root: expected ?? proof.root)) != nil
+        let tree = try merkleTree()
+        let expected = try knownRoot(size: size, in: tree)
+        return try proof(from: tree, { (tree) throws(MerkleTreeError) in try tree.inclusionProof(index: index, size: size) }) { proof in
+            (try? proof.verify(leafHash: leafHash, treeSize: size, root: expected)) != nil
         }
     }
 
     /// A consistency proof from `old` to `new` entries made from `tree` (by default
-    /// ``merkleTree(fromLog:)``), by ``answer(from:_:holds:)``: its path must lead from its old
-    /// root to its new root, and those must be the roots known to be right: `oldRoot` and
-    /// `newRoot` where given, else the log's own stored checkpoints of those sizes.
+    /// ``merkleTree(fromLog:)``), by ``answer(from:_:holds:)``. Its path must lead from its old
+    /// root to its new root, and those must be `oldRoot` and `newRoot` where either is given (the
+    /// caller judges a proof that does not reach them: it is evidence against the log, or of
+    /// another log); given neither, the roots ``knownRoot(size:in:)`` establishes, which a log
+    /// that cannot give them contradicts (`damaged-log`).
     public func consistencyProof(
         from old: UInt64, to new: UInt64, oldRoot: Digest? = nil, newRoot: Digest? = nil, in tree: (any MerkleNodeReader)? = nil
     ) throws(LedgerError) -> ConsistencyProof {
-        let expected = (oldRoot ?? checkpointRoot(size: old), newRoot ?? checkpointRoot(size: new))
         let source: any MerkleNodeReader = if let tree { tree } else { try merkleTree() }
-        return try answer(from: source, { (tree) throws(MerkleTreeError) in try tree.consistencyProof(from: old, to: new) }) { proof in
-            (try? proof.verify(oldSize: old, oldRoot: expected.0 ?? proof.oldRoot, newSize: new, newRoot: expected.1 ?? proof.newRoot)) != nil
+        let make = { (tree: any MerkleNodeReader) throws(MerkleTreeError) in try tree.consistencyProof(from: old, to: new) }
+        guard oldRoot == nil && newRoot == nil else {
+            return try answer(from: source, make) { proof in
+                (try? proof.verify(oldSize: old, oldRoot: oldRoot ?? proof.oldRoot, newSize: new, newRoot: newRoot ?? proof.newRoot)) != nil
+            }.answer
+        }
+        let expected = (try knownRoot(size: old, in: source), try knownRoot(size: new, in: source))
+        return try proof(from: source, make) { proof in
+            (try? proof.verify(oldSize: old, oldRoot: expected.0, newSize: new, newRoot: expected.1)) != nil
         }
     }
 
@@ -165,15 +175,88 @@ extension Ledger {
     /// returned is the log's, and the caller decides what that means (the log was rewritten, or it
     /// is another log).
     public func compactRange(size: UInt64, root: Digest, in tree: any MerkleNodeReader) throws(LedgerError) -> CompactRange {
-        try answer(from: tree, { (tree) throws(MerkleTreeError) in try CompactRange(tree, size: size) }) { $0.root == root }
+        try answer(from: tree, { (tree) throws(MerkleTreeError) in try CompactRange(tree, size: size) }) { $0.root == root }.answer
+    }
+
+    /// The root of the log's first `size` entries, found without relying on the stored tree's
+    /// nodes (a cache, which a damaged node can leave giving other roots with nothing to tell):
+    /// - the root of the log's own stored checkpoint of that size;
+    /// - else, given the smallest larger one, the root `tree` gives if its consistency proof leads
+    ///   to that checkpoint's root (or the log's tree's, if it does);
+    /// - else the root the log's own entries fold to, from the largest smaller checkpoint's
+    ///   compact range (or from the first entry), each record checked to link to the one before.
+    ///
+    /// Checkpoints count only if their signatures verify with the recorded log key. Throws
+    /// `damaged-log` if the log's entries do not lead to a checkpoint's root.
+    public func knownRoot(size: UInt64, in tree: any MerkleNodeReader) throws(LedgerError) -> Digest {
+        guard size > 0 else { return RFC6962.emptyRoot }
+        if let exact = verifiedCheckpoint({ $0 == size }) { return exact.root }
+        if let above = verifiedCheckpoint({ $0 > size }) {
+            let make = { (tree: any MerkleNodeReader) throws(MerkleTreeError) -> (root: Digest, proof: ConsistencyProof) in
+                (try tree.root(size: size), try tree.consistencyProof(from: size, to: above.size))
+            }
+            let (made, holds) = try answer(from: tree, make) { made in
+                (try? made.proof.verify(oldSize: size, oldRoot: made.root, newSize: above.size, newRoot: above.root)) != nil
+            }
+            guard holds else { throw contradicted(size: above.size) }
+            return made.root
+        }
+        let below = verifiedCheckpoint({ $0 < size }, descending: true)
+        var range = CompactRange()
+        if let below {
+            range = try compactRange(size: below.size, root: below.root, in: tree)
+            guard range.root == below.root else { throw contradicted(size: below.size) }
+        }
+        // One record further, if there is one: its link checks the last of them.
+        try forEachRecord(from: below?.size ?? 0, to: size + 1, checkingLinks: true) { (stored) throws(LedgerError) -> Bool in
+            if stored.sequence < size { range.append(stored.entryID) }
+            return true
+        }
+        return range.root
+    }
+
+    /// The first of the log's own stored checkpoints whose file names' sizes are `included`, by
+    /// size (largest first if `descending`), that is signed by the recorded log key and of its
+    /// name's size; only those before it are read and verified.
+    private func verifiedCheckpoint(_ included: (UInt64) -> Bool, descending: Bool = false) -> (size: UInt64, root: Digest)? {
+        let store = CheckpointStore(ledgerDirectory: directory)
+        var candidates = store.files().compactMap { path in CheckpointStore.size(ofFile: path).flatMap { included($0) ? (path, $0) : nil } }
+        guard !candidates.isEmpty, let key = try? store.verifierKey(), let origin = try? origin(),
+            let verifier = try? CheckpointVerifier(origin: origin, log: key)
+        else { return nil }
+        candidates.sort { descending ? $0.1 > $1.1 : $0.1 < $1.1 }
+        for (path, size) in candidates {
+            if let text = try? CheckpointStore.read(path), let checkpoint = try? verifier.verify(text), checkpoint.size == size {
+                return (checkpoint.size, checkpoint.root)
+            }
+        }
+        return nil
+    }
+
+    /// The log's entries do not lead to the root of its own checkpoint of `size` entries (or, for
+    /// `nil`, to the roots its checkpoints record).
+    private func contradicted(size: UInt64?) -> LedgerError {
+        let which = size.map { "the root of its own signed checkpoint of \($0) entries" } ?? "the roots its own signed checkpoints record"
+        return LedgerError(.damagedLog, "The log of \(directory) does not lead to \(which): entries were changed, removed or inserted after it was signed, so no proof can be made from it. Run `ledger verify \(directory)` to find where, and restore the log from a trusted copy.")
+    }
+
+    /// What `make` answers from `tree`, or (if it does not hold) from the log, as a proof: one that
+    /// does not hold from the log either means the log contradicts its checkpoints.
+    private func proof<T>(
+        from tree: any MerkleNodeReader, _ make: (any MerkleNodeReader) throws(MerkleTreeError) -> T, holds: (T) -> Bool
+    ) throws(LedgerError) -> T {
+        let (proof, held) = try answer(from: tree, make, holds: holds)
+        guard held else { throw contradicted(size: nil) }
+        return proof
     }
 
     /// What `make` answers from `tree`; if `tree` is the stored one and the answer does not hold,
-    /// what it answers from the tree rebuilt from the log. The stored tree is a cache, and a
-    /// damaged node can leave some of its roots right: only the log may count against the log.
+    /// what it answers from the tree rebuilt from the log; and whether that answer holds. The
+    /// stored tree is a cache, and a damaged node can leave some of its roots right: only the log
+    /// may count against the log.
     private func answer<T>(
         from tree: any MerkleNodeReader, _ make: (any MerkleNodeReader) throws(MerkleTreeError) -> T, holds: (T) -> Bool
-    ) throws(LedgerError) -> T {
+    ) throws(LedgerError) -> (answer: T, holds: Bool) {
         func made(_ tree: any MerkleNodeReader) throws(LedgerError) -> T {
             do throws(MerkleTreeError) {
                 return try make(tree)
@@ -182,24 +265,10 @@ extension Ledger {
             }
         }
         let answer = try made(tree)
-        guard tree is StoredTreeReader, !holds(answer) else { return answer }
-        return try made(merkleTree(fromLog: true))
-    }
-
-    /// The root the log's own stored checkpoint of `size` entries commits to, if there is one whose
-    /// signature verifies with the recorded log key: a check on answers served from the stored
-    /// tree, whose interior nodes are a cache.
-    public func checkpointRoot(size: UInt64) -> Digest? {
-        let store = CheckpointStore(ledgerDirectory: directory)
-        guard let key = try? store.verifierKey(), let origin = try? origin() else { return nil }
-        for path in store.files() where CheckpointStore.size(ofFile: path) == size {
-            if let text = try? CheckpointStore.read(path),
-                let checkpoint = try? CheckpointVerifier(origin: origin, log: key).verify(text)
-            {
-                return checkpoint.root
-            }
-        }
-        return nil
+        if holds(answer) { return (answer, true) }
+        guard tree is StoredTreeReader else { return (answer, false) }
+        let fromLog = try made(merkleTree(fromLog: true))
+        return (fromLog, holds(fromLog))
     }
 
     /// The origin named by the genesis record: the first line of every checkpoint.

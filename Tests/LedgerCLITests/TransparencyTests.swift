@@ -35,6 +35,13 @@ struct TransparencyTests {
         try handle.close()
     }
 
+    /// Flips the lowest bit of the byte at `offset` of the file at `path`.
+    func flipBit(of path: String, at offset: Int) throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[offset] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+    }
+
     /// An envelope of `fact.opened` for `id`, signed by Amnesty.
     func openingFact(_ work: WorkDirectory, _ id: String, proposition: String) throws -> String {
         try work.write("f.json", #"{"type":"fact.opened","id":"\#(id)","fact":"\#(id)","proposition":"\#(proposition)"}"#)
@@ -698,10 +705,7 @@ struct TransparencyTests {
         let work = try WorkDirectory()
         let copy = try copyOfSample(work, "copy")
         // Node 4 of level 2 lies on the path from 21 to 40 entries; the root at 40 does not use it.
-        let level = copy + "/tree/level-02"
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: level))
-        bytes[4 * 32] ^= 0x01
-        try bytes.write(to: URL(fileURLWithPath: level))
+        try flipBit(of: copy + "/tree/level-02", at: 4 * 32)
         let checked = try CLI.run(["check", "equivocation", Self.old, Self.new, "--vkey", Self.vkey, "--ledger", copy])
         #expect(checked.status == 0 && checked.stdout.hasPrefix("CONSISTENT"), "\(checked.stdout) \(checked.stderr)")
         try CLI.run(["key", "generate", "--out", work.path("w.pem")])
@@ -725,6 +729,31 @@ struct TransparencyTests {
         }
         let since = try CLI.run(["verify", copy, "--since", Self.old, "--vkey", Self.vkey])
         #expect(since.status == 0, "\(since.stdout)")
+    }
+
+    @Test("a proof of a size no checkpoint has leads to the root of the log's entries, whatever the stored tree says; a log changed under its own checkpoint gives no proof")
+    func proofsOfUncheckpointedSizes() throws {
+        let work = try WorkDirectory()
+        let copy = try copyOfSample(work, "copy")
+        // Level 5's first node covers entries 0–31: in the root at 35 and in the path of entry 33.
+        try flipBit(of: copy + "/tree/level-05", at: 0)
+        let right = try CLI.succeed(["prove", "inclusion", Self.sample, "33", "--size", "35", "--json"]).stdout
+        // Between the checkpoints of 21 and 40 entries, then past the last one left.
+        #expect(try CLI.succeed(["prove", "inclusion", copy, "33", "--size", "35", "--json"]).stdout == right)
+        try FileManager.default.removeItem(atPath: copy + "/checkpoints/00000000000000000040-48380a48.note")
+        #expect(try CLI.succeed(["prove", "inclusion", copy, "33", "--size", "35", "--json"]).stdout == right)
+        let consistency = try CLI.succeed(["prove", "consistency", Self.sample, "--from", "30", "--to", "35", "--json"]).stdout
+        #expect(try CLI.succeed(["prove", "consistency", copy, "--from", "30", "--to", "35", "--json"]).stdout == consistency)
+
+        // Entry 10 changed: the log no longer leads to its own checkpoint of 40 entries.
+        let changed = try copyOfSample(work, "changed")
+        let log = URL(fileURLWithPath: changed + "/log")
+        var lines = try String(contentsOf: log, encoding: .utf8).components(separatedBy: "\n")
+        #expect(lines[10].contains("09:30:00Z"))
+        lines[10] = lines[10].replacingOccurrences(of: "09:30:00Z", with: "09:31:00Z")
+        try lines.joined(separator: "\n").write(to: log, atomically: false, encoding: .utf8)
+        let refused = try CLI.run(["prove", "inclusion", changed, "10", "--json"])
+        #expect(refused.status == 1 && refused.stdout.isEmpty && refused.stderr.contains("error [damaged-log]: The log of \(changed) does not lead to"), "\(refused)")
     }
 
     @Test("a ledger directory of another log, or too short, and a proof that leads elsewhere accuse nobody")
