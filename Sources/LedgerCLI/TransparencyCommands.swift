@@ -549,7 +549,7 @@ struct CosignCheckpointCommand: ParsableCommand {
             }
         }
         if let lastText = known[origin]?.stringValue {
-            let last = try verifiedCheckpoint(text: lastText, verifier)
+            let last = try verifiedCheckpoint(text: lastText, verifier.logOnly)
             if checkpoint.size < last.size {
                 // Older, not contradictory: whether the two agree is `check equivocation`'s question.
                 throw LedgerError(.invalidCheckpoint, "Refused: this witness already cosigned \(origin) at size \(last.size), and a witness cosigns only checkpoints that extend the last it cosigned; this one is older (size \(checkpoint.size)). Give the log's newest checkpoint; `ledger check equivocation` tells whether the two agree.")

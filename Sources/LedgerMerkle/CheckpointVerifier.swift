@@ -86,6 +86,16 @@ public struct CheckpointVerifier: Sendable {
         _ = try noteVerifierIndex([log] + self.witnesses)
     }
 
+    /// This log's checkpoints with no witness required: for one already trusted (a reviewer's, or
+    /// the one a witness last cosigned), whose cosignatures were asked for when it was first
+    /// trusted, not again under requirements made since.
+    public var logOnly: CheckpointVerifier { CheckpointVerifier(origin: origin, checkedLog: log) }
+
+    /// A verifier with no witnesses, of a log key already checked.
+    private init(origin: String, checkedLog log: NoteVerifier) {
+        (self.origin, self.log, witnesses, requiredWitnesses) = (origin, log, [], 0)
+    }
+
     /// Verifies a signed checkpoint note, then parses it.
     ///
     /// 1. The note must be well formed (``SignedNote/init(parsing:)``).

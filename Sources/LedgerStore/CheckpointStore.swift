@@ -137,16 +137,16 @@ public struct CheckpointStore: Sendable {
         let hash = String(signer.keyHash, radix: 16)
         let name = String(repeating: "0", count: 20 - digits.count) + digits + "-" + String(repeating: "0", count: 8 - hash.count) + hash + ".note"
         let path = directory + "/" + name
-        let bytes = Array(note.encoded.utf8)
         // A checkpoint once signed is never replaced: two different roots signed for one size
-        // would be the log key contradicting itself.
+        // would be the log key contradicting itself. The same signed text is kept as stored, with
+        // any witnesses' cosignatures added to it since.
         if FileSystem.isRegularFile(path) {
-            guard try Self.read(path) == bytes else {
-                throw LedgerError(.invalidCheckpoint, "\(path) already holds a different checkpoint of \(size) entries. Signing another root for the same size would be a split view; run `ledger verify \(directory.dropLast("/checkpoints".count))` to find out why the roots differ.")
+            guard let stored = try? SignedNote(parsing: try Self.read(path)), stored.text == note.text else {
+                throw LedgerError(.invalidCheckpoint, "\(path) already holds a different checkpoint of \(size) entries (its signed text is another, or it is not a signed note). Signing another root for the same size would be a split view; run `ledger verify \(directory.dropLast("/checkpoints".count))` to find out why they differ.")
             }
             return path
         }
-        try FileSystem.writeAtomically(bytes, to: path, directory: directory)
+        try FileSystem.writeAtomically(Array(note.encoded.utf8), to: path, directory: directory)
         return path
     }
 }

@@ -227,7 +227,7 @@ public enum Verifier {
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
         let trusted: VerifiedCheckpoint
         do throws(NoteError) {
-            trusted = try verifier.verify(trustedText)
+            trusted = try verifier.logOnly.verify(trustedText)
         } catch {
             throw LedgerError(.invalidCheckpoint, "The trusted checkpoint does not verify with the key given: \(error).")
         }
@@ -245,6 +245,10 @@ public enum Verifier {
             newest = try verifier.verify(newestFile.text)
         } catch {
             throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) does not verify with the key given: \(error).")
+        }
+        // Which checkpoints lie between the trusted one and the newest is read off their names.
+        if let named = CheckpointStore.size(ofFile: newestFile.path), named != newest.size {
+            throw LedgerError(.invalidCheckpoint, "The ledger's newest checkpoint (\(newestFile.path)) is named for size \(named) but says \(newest.size): a checkpoint was copied or renamed into its place. Run a full `ledger verify \(directory)` for every finding.")
         }
         var checker = try RecordChecker(directory: directory, ruleState: ruleState, logKey: verifier.log)
         checker.parallel = parallel

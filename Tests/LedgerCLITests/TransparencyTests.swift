@@ -851,6 +851,18 @@ struct TransparencyTests {
         try FileManager.default.copyItem(atPath: work.path("new-w1.note"), toPath: led + "/checkpoints/00000000000000000040-48380a48.note")
         #expect(try verify(required: 1).status == 0)
         #expect(try verify(required: 2).status == 1)
+        // The trusted checkpoint of --since is the reviewer's, trusted as it is: only the newest
+        // must be cosigned.
+        let since = try CLI.run(["verify", led, "--since", Self.old, "--vkey", Self.vkey] + witnessArgs + ["--witnesses-required", "1"])
+        #expect(since.status == 0, "\(since)")
+        // The log key re-signs the checkpoint it holds cosigned: nothing changes, no split view.
+        let resigned = try CLI.run(["checkpoint", led, "--key", Self.logKey])
+        #expect(resigned.status == 0, "\(resigned)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: led + "/checkpoints/00000000000000000040-48380a48.note")) == Data(contentsOf: URL(fileURLWithPath: work.path("new-w1.note"))))
+        // A witness's own last checkpoint is checked with the log key alone: requirements given
+        // now do not make it refuse what it cosigned then.
+        let required = try cosign(work.path("new-w1w2.note"), "w1", ["--witness", work.path("w2.vkey"), "--witnesses-required", "1"])
+        #expect(required.status == 0, "\(required)")
         let unnamed = try CLI.run(["verify", led, "--vkey", Self.vkey])
         #expect(unnamed.status == 0 && unnamed.stderr.contains("also carries 1 signature(s) of keys not given"), "\(unnamed)")
         let otherOrigin = try CLI.run(["verify", led, "--vkey", Self.vkey, "--origin", "another.example/log"])
@@ -886,6 +898,16 @@ struct TransparencyTests {
         let unreadable = try cosign(Self.old, "w2", ["--state", work.path("unreadable.state")])
         #expect(unreadable.status == 2, "\(unreadable.stderr)")
         #expect(unreadable.stderr.contains("Cannot read \(work.path("unreadable.state"))"), "\(unreadable.stderr)")
+    }
+
+    @Test("verify --since refuses a newest checkpoint named for another size than it states, as a full verification finds it")
+    func misnamedNewest() throws {
+        let work = try WorkDirectory()
+        let copy = try copyOfSample(work, "copy")
+        try FileManager.default.copyItem(atPath: Self.old, toPath: copy + "/checkpoints/00000000000000000040-ffffffff.note")
+        let since = try CLI.run(["verify", copy, "--since", Self.old, "--vkey", Self.vkey])
+        #expect(since.status == 1 && since.stderr.contains("error [invalid-checkpoint]") && since.stderr.contains("is named for size 40 but says 21"), "\(since)")
+        #expect(try CLI.run(["verify", copy]).status == 1)
     }
 
     @Test("a saved rule state carries incremental verification forward; one of another checkpoint is refused")
