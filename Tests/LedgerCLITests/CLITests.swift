@@ -132,10 +132,15 @@ struct CLITests {
         let created = try CLI.run(["init", work.path("later"), "--origin", "test.example/later", "--admin-key", work.path("admin.pem"), "--accepted-at", "9999-12-31T23:59:59Z"])
         #expect(created.status == 2 && created.stderr.contains("is later than now"), "\(created)")
         #expect(!FileManager.default.fileExists(atPath: work.path("later")))
-        // A time within the clock skew allowed is taken.
+        // Even a few seconds ahead is refused: the clock skew signers are allowed does not apply.
         let formatter = ISO8601DateFormatter()
-        let now = formatter.string(from: Date().addingTimeInterval(2))
-        let taken = try CLI.run(["append", work.path("led"), "--accepted-at", now], stdin: signed.stdout)
+        let soon = try CLI.run(["append", work.path("led"), "--accepted-at", formatter.string(from: Date().addingTimeInterval(2))], stdin: signed.stdout)
+        #expect(soon.status == 2 && soon.stderr.contains("is later than now"), "\(soon)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log")) == log)
+        // Now, to the second, is taken; a second later than the ledger's last acceptance time,
+        // which has microseconds, so that it does not go backwards.
+        Thread.sleep(forTimeInterval: 1)
+        let taken = try CLI.run(["append", work.path("led"), "--accepted-at", formatter.string(from: Date())], stdin: signed.stdout)
         #expect(taken.status == 0, "\(taken)")
     }
 
