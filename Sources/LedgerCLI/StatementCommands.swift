@@ -90,10 +90,10 @@ struct CosignCommand: ParsableCommand {
         do throws(LedgerError) {
             signed = try Envelope(jsonText: bytes)
             _ = try Event(payload: signed.payload)
+            try signed.sign(with: signingKey)
         } catch {
             throw LedgerError(error.code, "\(envelope): \(error.message) Nothing was signed.")
         }
-        try signed.sign(with: signingKey)
         print(String(decoding: signed.jsonBytes, as: UTF8.self))
     }
 }

@@ -144,6 +144,23 @@ struct CLITests {
         #expect(taken.status == 0, "\(taken)")
     }
 
+    @Test("cosign refuses an envelope that holds the most signatures a ledger accepts, and prints nothing")
+    func cosignFullEnvelope() throws {
+        let work = try WorkDirectory()
+        for name in ["sixteenth", "seventeenth"] { try CLI.succeed(["key", "generate", "--out", work.path("\(name).pem")]) }
+        let event = #"{"author":"amnesty","fact":"f-many","id":"f-many","proposition":"P","signed_at":"2020-09-21T08:00:00Z","type":"fact.opened","v":1}"#
+        var envelope = Envelope(payload: Array(event.utf8), signatures: [])
+        for seed in 1..<Envelope.maximumSignatures { try envelope.sign(with: try SigningKey(seed: [UInt8](repeating: UInt8(seed), count: 32))) }
+        try work.write("almost.json", String(decoding: envelope.jsonBytes, as: UTF8.self))
+        // One short of the most: the signature is added, and the envelope is still read.
+        let full = try CLI.succeed(["cosign", "--key", work.path("sixteenth.pem"), work.path("almost.json")])
+        #expect(try Envelope(jsonText: Array(full.stdout.utf8)).signatures.count == Envelope.maximumSignatures)
+        try work.write("full.json", full.stdout)
+        let refused = try CLI.run(["cosign", "--key", work.path("seventeenth.pem"), work.path("full.json")])
+        #expect(refused.status == 1 && refused.stdout.isEmpty, "\(refused)")
+        #expect(refused.stderr.contains("error [too-large]: \(work.path("full.json")): The envelope already holds \(Envelope.maximumSignatures) signatures"), "\(refused)")
+    }
+
     @Test("a refused batch names the file, or the line of standard input, of the statement refused")
     func refusedStatementNamed() throws {
         let work = try WorkDirectory()
