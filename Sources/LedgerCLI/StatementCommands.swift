@@ -159,9 +159,17 @@ struct AppendCommand: ParsableCommand {
         do throws(LedgerError) {
             appended = try writer.append(parsed, acceptedAt: time, checkpointKey: logKey)
         } catch {
-            // Said with where the refused statement came from: a file, or a line of standard input.
-            guard let at = error.statement, inputs.indices.contains(at) else { throw error }
-            var named = LedgerError(error.code, "\(inputs[at].name): \(error.message)")
+            // Said with what was refused: the --accepted-at time (only a given time can go
+            // backwards), or where the refused statement came from: a file, or a line of standard input.
+            let name: String
+            if error.code == .timeWentBackwards {
+                name = "--accepted-at"
+            } else if let at = error.statement, inputs.indices.contains(at) {
+                name = inputs[at].name
+            } else {
+                throw error
+            }
+            var named = LedgerError(error.code, "\(name): \(error.message)")
             (named.cause, named.site) = (error.cause, error.site)
             throw named
         }

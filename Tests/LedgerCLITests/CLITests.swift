@@ -144,6 +144,20 @@ struct CLITests {
         #expect(taken.status == 0, "\(taken)")
     }
 
+    @Test("an --accepted-at earlier than the last entry's is a usage error that names the option, and nothing is written")
+    func backwardsAcceptanceTime() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        try work.write("f.json", #"{"type":"fact.opened","id":"f-early","fact":"f-early","proposition":"P"}"#)
+        let signed = try CLI.succeed(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", "--signed-at", "2020-01-01T00:00:00Z", work.path("f.json")])
+        let log = try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log"))
+        let refused = try CLI.run(["append", work.path("led"), "--accepted-at", "2020-01-01T00:00:00Z"], stdin: signed.stdout)
+        #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
+        #expect(refused.stderr.contains("error [time-went-backwards]: --accepted-at: The acceptance time 2020-01-01T00:00:00Z is before the last entry's"), "\(refused)")
+        #expect(refused.stderr.contains("Nothing was appended."), "\(refused)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log")) == log)
+    }
+
     @Test("cosign refuses an envelope that holds the most signatures a ledger accepts, and prints nothing")
     func cosignFullEnvelope() throws {
         let work = try WorkDirectory()
