@@ -884,6 +884,25 @@ struct TransparencyTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("full.state"))) == Data(contentsOf: URL(fileURLWithPath: state)))
     }
 
+    @Test("verify --state takes no file in the ledger directory, as --save-state writes none there, even a good state")
+    func stateInLedgerDirectory() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let mine = work.path("mine.state")
+        try CLI.succeed(["verify", dir, "--vkey", Self.vkey, "--save-state", mine])
+        // A state that would do, put where the writer keeps its own, below it, and linked to from outside.
+        try FileManager.default.copyItem(atPath: mine, toPath: dir + "/rules.state")
+        try FileManager.default.copyItem(atPath: mine, toPath: dir + "/checkpoints/x.state")
+        try FileManager.default.createSymbolicLink(atPath: work.path("link.state"), withDestinationPath: dir + "/rules.state")
+        for state in [dir + "/rules.state", dir + "/checkpoints/x.state", work.path("link.state")] {
+            let refused = try CLI.run(["verify", dir, "--since", Self.new, "--vkey", Self.vkey, "--state", state])
+            #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
+            #expect(refused.stderr.contains("error [usage]: --state \(state) lies in the ledger directory \(dir)"), "\(refused)")
+            #expect(refused.stderr.contains("must be your own"), "\(refused)")
+        }
+        try CLI.succeed(["verify", dir, "--since", Self.new, "--vkey", Self.vkey, "--state", mine])
+    }
+
     @Test("verify --since with a saved state finds lines put into the log before the new entries, and a stored checkpoint between the trusted and the newest that the log contradicts")
     func sinceSeesInsertionsAndCheckpointsBetween() throws {
         let work = try WorkDirectory()
