@@ -167,13 +167,13 @@ func parseTime(_ text: String?, option: String) throws(LedgerError) -> Timestamp
     return time
 }
 
-/// An acceptance time given for reproducible ledgers: never later than the clock allows a
-/// signing time to be (``LedgerState/allowedClockSkew``). Acceptance times never go backwards,
-/// so one in the future would become every later entry's, for good.
+/// An acceptance time given for reproducible ledgers: never later than now. Acceptance times
+/// never go backwards, so one in the future would become every later entry's, for good; the
+/// clock skew allowed to signers is about their clocks, not this one, so it is not added here.
 func parseAcceptanceTime(_ text: String?) throws(LedgerError) -> Timestamp? {
     guard let time = try parseTime(text, option: "--accepted-at") else { return nil }
     let now = currentTime()
-    guard time.seconds <= now.seconds + LedgerState.allowedClockSkew else {
+    guard time <= now else {
         throw LedgerError(.usage, "--accepted-at \(time.rfc3339) is later than now (\(now.rfc3339)): acceptance times never go backwards, so every later entry would be accepted at it too. Give a time that has passed, or none to take the clock's. Nothing was written.")
     }
     return time

@@ -90,10 +90,10 @@ struct CosignCommand: ParsableCommand {
         do throws(LedgerError) {
             signed = try Envelope(jsonText: bytes)
             _ = try Event(payload: signed.payload)
+            try signed.sign(with: signingKey)
         } catch {
             throw LedgerError(error.code, "\(envelope): \(error.message) Nothing was signed.")
         }
-        try signed.sign(with: signingKey)
         print(String(decoding: signed.jsonBytes, as: UTF8.self))
     }
 }
@@ -159,9 +159,17 @@ struct AppendCommand: ParsableCommand {
         do throws(LedgerError) {
             appended = try writer.append(parsed, acceptedAt: time, checkpointKey: logKey)
         } catch {
-            // Said with where the refused statement came from: a file, or a line of standard input.
-            guard let at = error.statement, inputs.indices.contains(at) else { throw error }
-            var named = LedgerError(error.code, "\(inputs[at].name): \(error.message)")
+            // Said with what was refused: the --accepted-at time (only a given time can go
+            // backwards), or where the refused statement came from: a file, or a line of standard input.
+            let name: String
+            if error.code == .timeWentBackwards {
+                name = "--accepted-at"
+            } else if let at = error.statement, inputs.indices.contains(at) {
+                name = inputs[at].name
+            } else {
+                throw error
+            }
+            var named = LedgerError(error.code, "\(name): \(error.message)")
             (named.cause, named.site) = (error.cause, error.site)
             throw named
         }

@@ -43,18 +43,24 @@ struct CheckpointKeyOptions: ParsableArguments {
     }
 }
 
-/// A note verifier key given as text, or as the path of a file holding it.
+/// A note verifier key given as text, or as the path of a file holding it: a value that parses
+/// as a key is one, and any other is a path (which may hold a '+', as keys do).
 func parseVerifierKey(_ text: String) throws(LedgerError) -> NoteVerifier {
-    if let key = try? NoteVerifier(verifierKey: text) { return key }
-    guard !text.contains("+") else {
-        throw LedgerError(.usage, "\"\(text)\" is not a note verifier key (<name>+<8 hex>+<base64>).")
+    let notAKey: NoteError
+    do { return try NoteVerifier(verifierKey: text) } catch { notAKey = error }
+    guard let bytes = try Files.readIfPresent(text, limit: 4096) else {
+        // Nothing there: with a '+', most likely a key mistyped, so the key's fault is said too.
+        guard text.contains("+") else {
+            throw LedgerError(.usage, "Cannot read \(text): there is no such file. Check the path, or give the key itself.")
+        }
+        throw LedgerError(.usage, "\"\(text)\" names no file, nor is it a note verifier key. \(sentence(notAKey)) If it is meant as a file, check the path.")
     }
-    let content = String(decoding: try Files.read(text, limit: 4096), as: UTF8.self)
+    let content = String(decoding: bytes, as: UTF8.self)
     let line = content.hasSuffix("\n") ? String(content.dropLast()) : content
     do {
         return try NoteVerifier(verifierKey: line)
     } catch {
-        throw LedgerError(.usage, "\(text) does not hold a note verifier key: \(error).")
+        throw LedgerError(.usage, "\(text) does not hold a note verifier key: \(sentence(error))")
     }
 }
 
@@ -81,7 +87,9 @@ func noteUnknownSignatures(of checkpoint: VerifiedCheckpoint, in path: String) {
 
 /// An error's description as a sentence ending in one full stop.
 func sentence(_ error: any Error) -> String {
-    let text = String(describing: error)
+    var text = String(describing: error)
+    // Some descriptions end in a space after their full stop.
+    while text.last == " " { text.removeLast() }
     return text.hasSuffix(".") ? text : text + "."
 }
 

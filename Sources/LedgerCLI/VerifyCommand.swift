@@ -36,7 +36,8 @@ struct VerifyCommand: ParsableCommand {
             --since: the ledger's newest checkpoint), only if the ledger is intact. Keep it with \
             that checkpoint file: together they are what --since and --state take next time. The \
             state is yours; never take one from the ledger's operator. FILE must lie outside the \
-            ledger directory, and an existing FILE must be a saved state: nothing else is replaced.
+            ledger directory, and an existing FILE must be a saved state: nothing else is replaced. \
+            --state takes no file in the ledger directory either (the writer keeps its own there).
 
             Exit 0 if intact, 1 if anything was found, 2 for a usage mistake (a saved state of \
             another checkpoint is one), 3 if a file cannot be read or written.

@@ -155,11 +155,16 @@ public struct Envelope: Sendable, Hashable {
     }
 
     /// Adds a signature by `key` over this envelope's PAE.
-    /// - Throws: ``LedgerError/Code/duplicateStatement`` if the key has signed already.
+    /// - Throws: ``LedgerError/Code/duplicateStatement`` if the key has signed already;
+    ///   ``LedgerError/Code/tooLarge`` if the envelope holds ``maximumSignatures`` already.
     public mutating func sign(with key: SigningKey) throws(LedgerError) {
         let keyID = key.publicKey.keyID
         guard !signatures.contains(where: { $0.keyID == keyID }) else {
             throw LedgerError(.duplicateStatement, "Key \(keyID.shortHex()) has already signed this envelope; nothing to add.")
+        }
+        // One more would be written, and then refused as malformed by every reader.
+        guard signatures.count < Self.maximumSignatures else {
+            throw LedgerError(.tooLarge, "The envelope already holds \(signatures.count) signatures, the most a ledger accepts; another would make every command refuse it. Append it as it is, or sign the event again with at most \(Self.maximumSignatures) keys of its author.")
         }
         do {
             signatures.append(Signature(keyID: keyID, signature: try key.signature(for: signedBytes)))

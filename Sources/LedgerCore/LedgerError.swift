@@ -42,7 +42,6 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let duplicateStatement = Code("duplicate-statement", .rejected)
         public static let unknownEventType = Code("unknown-event-type", .rejected)
         public static let invalidEvent = Code("invalid-event", .rejected)
-        public static let timeWentBackwards = Code("time-went-backwards", .rejected)
         // Damage found in a stored ledger (exit 1).
         public static let damagedLog = Code("damaged-log", .rejected)
         public static let malformedRecord = Code("malformed-record", .rejected)
@@ -59,6 +58,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notFound = Code("not-found", .usage)
         public static let notALedger = Code("not-a-ledger", .usage)
         public static let alreadyExists = Code("already-exists", .usage)
+        /// An acceptance time given by the caller that is before the last entry's: a wrong
+        /// option value, the only way one can go backwards.
+        public static let timeWentBackwards = Code("time-went-backwards", .usage)
         // Environment (exit 3).
         public static let io = Code("io", .environment)
         public static let lockTimeout = Code("lock-timeout", .environment)

@@ -360,7 +360,8 @@ public final class LedgerWriter {
     ///
     /// - Parameters:
     ///   - acceptedAt: the acceptance time to stamp (for reproducible ledgers); the clock
-    ///     otherwise. Acceptance times never go backwards.
+    ///     otherwise. Acceptance times never go backwards: one before the last entry's is
+    ///     refused with ``LedgerError/Code/timeWentBackwards``, a usage error.
     ///   - checkpointKey: the key of a checkpoint to be signed after the batch: the batch is
     ///     refused if that key could not sign it, with the batch's own statements counted (one
     ///     may register it as a party's key), so that the checkpoint does not fail after the append.
@@ -387,7 +388,7 @@ public final class LedgerWriter {
         let time: Timestamp
         if let acceptedAt {
             if let last = ledger.lastAcceptedAt, acceptedAt < last {
-                throw LedgerError(.timeWentBackwards, "The acceptance time \(acceptedAt) is before the last entry's (\(last)); acceptance times never go backwards. Give a time at or after \(last), or none to take the clock's.")
+                throw LedgerError(.timeWentBackwards, "The acceptance time \(acceptedAt) is before the last entry's (\(last)); acceptance times never go backwards. Nothing was appended. Give a time at or after \(last), or none to take the clock's.")
             }
             time = acceptedAt
         } else {

@@ -198,6 +198,25 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
         }
     }
 
+    /// Refuses a saved state `--state` gives from the ledger directory `ledger`: the rule state
+    /// the writer keeps there (`rules.state`) or any other file there is the operator's, and a
+    /// saved state is only as good as the reviewer's own verification that saved it.
+    /// - Throws: ``LedgerError/Code/usage``.
+    package static func checkSource(_ path: String, ledger directory: String) throws(LedgerError) {
+        try refuseInLedger(path, option: "--state", ledger: directory, "a saved state must be your own, saved by your own verification, never one the ledger holds. Save one outside the ledger directory with a full `ledger verify \(directory) --vkey KEY --save-state FILE`, or verify without --state (the rule state is then rebuilt from the log).")
+    }
+
+    /// Refuses `path`, given with `option`, if it lies in the ledger directory `directory` or
+    /// below it, after links: where it is named, or, if it is a link, where it leads. `why` says
+    /// why and what to do.
+    private static func refuseInLedger(_ path: String, option: String, ledger directory: String, _ why: String) throws(LedgerError) {
+        guard let ledger = FileSystem.resolved(directory) else { return }
+        let places = [FileSystem.resolved(FileSystem.parent(of: path)), FileSystem.resolved(path).map { FileSystem.parent(of: $0) }]
+        for case let parent? in places where parent == ledger || parent.hasPrefix(ledger.hasSuffix("/") ? ledger : ledger + "/") {
+            throw LedgerError(.usage, "\(option) \(path) lies in the ledger directory \(directory), whose files are the ledger's own: \(why)")
+        }
+    }
+
     /// Refuses a path `--save-state` must not write: one in the ledger directory `ledger` (the
     /// ledger's own files are there, and a verification never writes to the ledger), or an
     /// existing file that is not a saved state, which saving would replace. Called before any
@@ -205,11 +224,7 @@ public final class SavedState: LedgerStateBase, RuleTableBacked, @unchecked Send
     /// - Throws: ``LedgerError/Code/usage``, or ``LedgerError/Code/io`` if an existing file cannot
     ///   be read.
     package static func checkTarget(_ path: String, ledger directory: String) throws(LedgerError) {
-        if let parent = FileSystem.resolved(FileSystem.parent(of: path)), let ledger = FileSystem.resolved(directory),
-            parent == ledger || parent.hasPrefix(ledger.hasSuffix("/") ? ledger : ledger + "/")
-        {
-            throw LedgerError(.usage, "--save-state \(path) lies in the ledger directory \(directory), whose files are the ledger's own: a verification writes nothing there. Save the state outside it, beside the checkpoint you trust.")
-        }
+        try refuseInLedger(path, option: "--save-state", ledger: directory, "a verification writes nothing there. Save the state outside it, beside the checkpoint you trust.")
         guard FileSystem.exists(path) else { return }
         if FileSystem.isSymbolicLink(path) {
             throw LedgerError(.usage, "--save-state \(path) is a symbolic link, and saving would replace the link, not what it points to. Give the saved state's own path, or a new one.")

@@ -195,7 +195,8 @@ public enum Verifier {
     ///   - ruleState: where the rule state goes as it grows.
     /// - Returns: the report; findings say what does not hold.
     /// - Throws: ``LedgerError/Code/invalidCheckpoint`` if the trusted checkpoint does not verify;
-    ///   ``LedgerError/Code/usage`` if `state` is not the state at the trusted checkpoint.
+    ///   ``LedgerError/Code/usage`` if `state` is not the state at the trusted checkpoint, or was
+    ///   read from the ledger directory.
     public static func verify(
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState? = nil,
         saveState: String? = nil, ruleState: RuleStateStorage = RuleStateStorage(), progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
@@ -211,6 +212,7 @@ public enum Verifier {
         directory: String, since trustedText: [UInt8], verifier: CheckpointVerifier, state: SavedState?, saveState: String?,
         ruleState: RuleStateStorage, readAhead: SavedStateReadAhead.Settings?, progress: ((UInt64, UInt64, UInt64) -> Void)? = nil
     ) throws(LedgerError) -> (report: VerificationReport, trusted: VerifiedCheckpoint, newest: VerifiedCheckpoint) {
+        if let state { try SavedState.checkSource(state.path, ledger: directory) }
         if let saveState { try SavedState.checkTarget(saveState, ledger: directory) }
         let result = try verify(
             directory: directory, since: trustedText, verifier: verifier, state: state, saveState: saveState, ruleState: ruleState, parallel: true,

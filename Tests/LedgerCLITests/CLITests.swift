@@ -132,11 +132,47 @@ struct CLITests {
         let created = try CLI.run(["init", work.path("later"), "--origin", "test.example/later", "--admin-key", work.path("admin.pem"), "--accepted-at", "9999-12-31T23:59:59Z"])
         #expect(created.status == 2 && created.stderr.contains("is later than now"), "\(created)")
         #expect(!FileManager.default.fileExists(atPath: work.path("later")))
-        // A time within the clock skew allowed is taken.
+        // Even a few seconds ahead is refused: the clock skew signers are allowed does not apply.
         let formatter = ISO8601DateFormatter()
-        let now = formatter.string(from: Date().addingTimeInterval(2))
-        let taken = try CLI.run(["append", work.path("led"), "--accepted-at", now], stdin: signed.stdout)
+        let soon = try CLI.run(["append", work.path("led"), "--accepted-at", formatter.string(from: Date().addingTimeInterval(2))], stdin: signed.stdout)
+        #expect(soon.status == 2 && soon.stderr.contains("is later than now"), "\(soon)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log")) == log)
+        // Now, to the second, is taken; a second later than the ledger's last acceptance time,
+        // which has microseconds, so that it does not go backwards.
+        Thread.sleep(forTimeInterval: 1)
+        let taken = try CLI.run(["append", work.path("led"), "--accepted-at", formatter.string(from: Date())], stdin: signed.stdout)
         #expect(taken.status == 0, "\(taken)")
+    }
+
+    @Test("an --accepted-at earlier than the last entry's is a usage error that names the option, and nothing is written")
+    func backwardsAcceptanceTime() throws {
+        let work = try WorkDirectory()
+        try makeLedger(work)
+        try work.write("f.json", #"{"type":"fact.opened","id":"f-early","fact":"f-early","proposition":"P"}"#)
+        let signed = try CLI.succeed(["sign", "--key", work.path("amnesty.pem"), "--author", "amnesty", "--signed-at", "2020-01-01T00:00:00Z", work.path("f.json")])
+        let log = try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log"))
+        let refused = try CLI.run(["append", work.path("led"), "--accepted-at", "2020-01-01T00:00:00Z"], stdin: signed.stdout)
+        #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
+        #expect(refused.stderr.contains("error [time-went-backwards]: --accepted-at: The acceptance time 2020-01-01T00:00:00Z is before the last entry's"), "\(refused)")
+        #expect(refused.stderr.contains("Nothing was appended."), "\(refused)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("led") + "/log")) == log)
+    }
+
+    @Test("cosign refuses an envelope that holds the most signatures a ledger accepts, and prints nothing")
+    func cosignFullEnvelope() throws {
+        let work = try WorkDirectory()
+        for name in ["sixteenth", "seventeenth"] { try CLI.succeed(["key", "generate", "--out", work.path("\(name).pem")]) }
+        let event = #"{"author":"amnesty","fact":"f-many","id":"f-many","proposition":"P","signed_at":"2020-09-21T08:00:00Z","type":"fact.opened","v":1}"#
+        var envelope = Envelope(payload: Array(event.utf8), signatures: [])
+        for seed in 1..<Envelope.maximumSignatures { try envelope.sign(with: try SigningKey(seed: [UInt8](repeating: UInt8(seed), count: 32))) }
+        try work.write("almost.json", String(decoding: envelope.jsonBytes, as: UTF8.self))
+        // One short of the most: the signature is added, and the envelope is still read.
+        let full = try CLI.succeed(["cosign", "--key", work.path("sixteenth.pem"), work.path("almost.json")])
+        #expect(try Envelope(jsonText: Array(full.stdout.utf8)).signatures.count == Envelope.maximumSignatures)
+        try work.write("full.json", full.stdout)
+        let refused = try CLI.run(["cosign", "--key", work.path("seventeenth.pem"), work.path("full.json")])
+        #expect(refused.status == 1 && refused.stdout.isEmpty, "\(refused)")
+        #expect(refused.stderr.contains("error [too-large]: \(work.path("full.json")): The envelope already holds \(Envelope.maximumSignatures) signatures"), "\(refused)")
     }
 
     @Test("a refused batch names the file, or the line of standard input, of the statement refused")

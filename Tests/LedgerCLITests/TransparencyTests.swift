@@ -610,6 +610,30 @@ struct TransparencyTests {
         #expect(try CLI.run(["check", "inclusion", work.path("p.json"), "--checkpoint", Self.new, "--vkey", otherKey.trimmingCharacters(in: .newlines)]).status == 1)
     }
 
+    @Test("--vkey and --witness take a key, or a file holding it even if its path has a '+'; a bad key and a missing file are said as such")
+    func verifierKeyOrFile() throws {
+        let work = try WorkDirectory()
+        try FileManager.default.createDirectory(atPath: work.path("k+d"), withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: Self.vkey, toPath: work.path("k+d/log.vkey"))
+        try work.write("p.json", try CLI.succeed(["prove", "inclusion", Self.sample, "39", "--json"]).stdout)
+        let check = ["check", "inclusion", work.path("p.json"), "--checkpoint", Self.new]
+        try CLI.succeed(check + ["--vkey", work.path("k+d/log.vkey")])
+        try CLI.succeed(check + ["--vkey", try String(contentsOfFile: Self.vkey, encoding: .utf8).trimmingCharacters(in: .newlines)])
+        // A witness's key file too: read, so the checkpoint is found not cosigned by it (status 1, not 2).
+        try work.write("k+d/w.vkey", try CLI.succeed(["verifier-key", Self.keys + "/DEMO-ONLY-newsroom.pem", "--name", "witness.example/w", "--witness"]).stdout)
+        let witnessed = try CLI.run(check + ["--vkey", Self.vkey, "--witness", work.path("k+d/w.vkey"), "--witnesses-required", "1"])
+        #expect(witnessed.status == 1, "\(witnessed)")
+        let missing = try CLI.run(check + ["--vkey", work.path("k+d/none.vkey")])
+        #expect(missing.status == 2 && missing.stderr.contains("\"\(work.path("k+d/none.vkey"))\" names no file, nor is it a note verifier key."), "\(missing)")
+        let badKey = try CLI.run(check + ["--vkey", "log.example+abcd+AQID"])
+        #expect(badKey.status == 2 && badKey.stderr.contains("the key hash must be 8 lowercase hex digits"), "\(badKey)")
+        let noFile = try CLI.run(check + ["--vkey", work.path("none.vkey")])
+        #expect(noFile.status == 2 && noFile.stderr.contains("Cannot read \(work.path("none.vkey")): there is no such file."), "\(noFile)")
+        try work.write("k+d/bad.vkey", "not a key\n")
+        let badFile = try CLI.run(check + ["--vkey", work.path("k+d/bad.vkey")])
+        #expect(badFile.status == 2 && badFile.stderr.contains("\(work.path("k+d/bad.vkey")) does not hold a note verifier key: ") && !badFile.stderr.contains(". ."), "\(badFile)")
+    }
+
     @Test("consistency proofs between every pair of sizes verify offline; tampered ones do not")
     func consistency() throws {
         let work = try WorkDirectory()
@@ -933,6 +957,25 @@ struct TransparencyTests {
         let full = try CLI.run(["verify", Self.sample, "--save-state", work.path("full.state")])
         #expect(full.status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: work.path("full.state"))) == Data(contentsOf: URL(fileURLWithPath: state)))
+    }
+
+    @Test("verify --state takes no file in the ledger directory, as --save-state writes none there, even a good state")
+    func stateInLedgerDirectory() throws {
+        let work = try WorkDirectory()
+        let dir = try copyOfSample(work, "led")
+        let mine = work.path("mine.state")
+        try CLI.succeed(["verify", dir, "--vkey", Self.vkey, "--save-state", mine])
+        // A state that would do, put where the writer keeps its own, below it, and linked to from outside.
+        try FileManager.default.copyItem(atPath: mine, toPath: dir + "/rules.state")
+        try FileManager.default.copyItem(atPath: mine, toPath: dir + "/checkpoints/x.state")
+        try FileManager.default.createSymbolicLink(atPath: work.path("link.state"), withDestinationPath: dir + "/rules.state")
+        for state in [dir + "/rules.state", dir + "/checkpoints/x.state", work.path("link.state")] {
+            let refused = try CLI.run(["verify", dir, "--since", Self.new, "--vkey", Self.vkey, "--state", state])
+            #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
+            #expect(refused.stderr.contains("error [usage]: --state \(state) lies in the ledger directory \(dir)"), "\(refused)")
+            #expect(refused.stderr.contains("must be your own"), "\(refused)")
+        }
+        try CLI.succeed(["verify", dir, "--since", Self.new, "--vkey", Self.vkey, "--state", mine])
     }
 
     @Test("verify --since with a saved state finds lines put into the log before the new entries, and a stored checkpoint between the trusted and the newest that the log contradicts")

@@ -154,6 +154,18 @@ struct EventTests {
         }
     }
 
+    @Test("signing refuses to add a signature beyond the most an envelope may carry, and changes nothing")
+    func signatureLimit() throws {
+        let keys = try (1...Envelope.maximumSignatures + 1).map { try SigningKey(seed: [UInt8](repeating: UInt8($0), count: 32)) }
+        var envelope = Envelope(payload: Array("{}".utf8), signatures: [])
+        for key in keys.dropLast() { try envelope.sign(with: key) }
+        let full = envelope
+        #expect(throws: LedgerError(.tooLarge, "")) { try envelope.sign(with: keys.last!) }
+        #expect(envelope.signatures.count == Envelope.maximumSignatures)
+        // What sign(with:) makes, every reader takes.
+        #expect(try Envelope(jsonText: full.jsonBytes) == full)
+    }
+
     @Test("records round-trip through their canonical bytes; other encodings of the same record are refused")
     func records() throws {
         let key = try SigningKey(seed: [UInt8](repeating: 9, count: 32))

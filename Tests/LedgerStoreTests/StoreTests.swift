@@ -99,13 +99,18 @@ struct AppendTests {
         }
     }
 
-    @Test("acceptance times never go backwards")
+    @Test("acceptance times never go backwards: a usage error that says nothing was appended")
     func monotonicTime() throws {
         let f = try Fixture()
         let envelope = try f.sign(["type": "fact.opened", "id": "o1", "fact": "f1", "proposition": "P"], as: "inv")
-        #expect(throws: LedgerError(.timeWentBackwards, "")) {
-            try f.writer().append([envelope], acceptedAt: Timestamp(seconds: 0))
+        let writer = try f.writer()
+        let count = writer.ledger.count
+        let error = #expect(throws: LedgerError(.timeWentBackwards, "")) {
+            try writer.append([envelope], acceptedAt: Timestamp(seconds: 0))
         }
+        #expect(error?.code.category == .usage)
+        #expect(error?.message.contains("Nothing was appended") == true, "\(String(describing: error))")
+        #expect(writer.ledger.count == count)
     }
 
     @Test("the index is rebuilt from the log when it is deleted or damaged")
