@@ -381,6 +381,11 @@ public struct LedgerState: Sendable {
                     throw LedgerError(.malformedEvent, "Attestation \"\(attestation)\" targets entry id \(target) in capitals; entry ids are written in lowercase hex, so that one entry has one spelling.")
                 }
                 guard self.sequence(ofEntry: entry) != nil else {
+                    // 64 hex digits always name an entry: a claim or evidence id of that form is
+                    // attested through the entry id of a statement about it.
+                    if claim(target) != nil || self.sequence(of: .evidence, target) != nil {
+                        throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \(target), which is the id of a claim or evidence item, but a target of 64 hex digits names an entry, and no entry has that id. Target the entry id of the statement that introduced it instead (`ledger log` lists entry ids).")
+                    }
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
                 }
             case let .id(id):

@@ -153,4 +153,15 @@ extension RejectionTests {
         #expect(found.map(\.sequence) == sequences, "\(found)")
         #expect(found.first?.message.contains("is not a valid Ed25519 public key: it is a point of small order") == true, "\(found)")
     }
+
+    @Test("a claim id of 64 hex digits is attested through the entry id of its statement; by the id itself, the refusal says why")
+    func hexClaimID() throws {
+        let f = try Fixture()
+        try f.populate()
+        let id = String(repeating: "ab", count: 32)
+        let asserted = try f.append(["type": "claim.asserted", "id": "hc", "claim": id, "fact": "f1", "stance": "affirms", "statement": "s"], as: "inv")
+        let byID: [String: Any] = ["type": "attestation.made", "id": "a9", "attestation": "a9", "target": id, "kind": "reviewed"]
+        try expectRejected(f, [f.sign(byID, as: "rev")], .unknownReference, message: "is the id of a claim or evidence item, but a target of 64 hex digits names an entry")
+        try f.append(["type": "attestation.made", "id": "a2", "attestation": "a2", "target": asserted.entryID.hexString, "kind": "reviewed"], as: "rev")
+    }
 }
