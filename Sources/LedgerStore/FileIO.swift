@@ -21,6 +21,18 @@ package final class FileDescriptor {
         self.path = path
     }
 
+    /// Opens `path` for reading if there is a file there: `nil` only if there is none. Any
+    /// other failure, one that may pass (EIO, EMFILE) included, is an error, never taken for
+    /// absence, since what a file would have shown could then be overwritten.
+    package static func openIfPresent(_ path: String) throws(LedgerError) -> FileDescriptor? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw ioError("open", path)
+        }
+        return FileDescriptor(adopting: fd, path: path)
+    }
+
     /// Takes over an open descriptor.
     private init(adopting fd: Int32, path: String) {
         self.fd = fd
@@ -232,7 +244,7 @@ package enum FileSystem {
     }
 
     static func rename(_ from: String, _ to: String) throws(LedgerError) {
-        guard Glibc.rename(from, to) == 0 else { throw ioError("rename to \(to)", from) }
+        guard Glibc.rename(from, to) == 0 else { throw ioError("move a new file into place at", to) }
     }
 
     package static func remove(_ path: String) {
@@ -281,13 +293,18 @@ package enum FileSystem {
             try write(file)
             guard fsync(file.fd) == 0 else { throw ioError("fsync", temporary) }
             try rename(temporary, path)
-            try syncDirectory(directory)
         } catch {
             remove(temporary)
             // Named by the file asked for, not by the temporary one a user never named.
             var named = LedgerError(error.code, error.message.replacing(temporary, with: path))
             (named.cause, named.site) = (error.cause, error.site)
             throw named
+        }
+        // In place from here on: a failure now must not say that nothing was written.
+        do throws(LedgerError) {
+            try syncDirectory(directory)
+        } catch {
+            throw LedgerError(error.code, "\(error.message) \(path) was written, but may not survive a power loss until that succeeds.")
         }
     }
 

@@ -331,24 +331,23 @@ public final class Ledger: @unchecked Sendable {
         /// could have left counts: a checkpoint the log key signed, an index entry that begins
         /// where the log's committed records end, a tree leaf that is not zero (an unwritten
         /// block). Anything else past the log's end is a damaged cache, not a lost entry.
-        func beyond(_ count: UInt64, committedEnd: UInt64) -> Lost? {
+        /// - Throws: ``LedgerError/Code/io`` if the index or the tree's leaves cannot be read: what
+        ///   they would show is never taken for nothing (a repair would overwrite it).
+        func beyond(_ count: UInt64, committedEnd: UInt64) throws(LedgerError) -> Lost? {
             var best: Lost?
             func consider(_ recorded: UInt64, _ source: Source) {
                 if recorded > best?.count ?? count { best = Lost(count: recorded, source: source) }
             }
             if checkpointed > count { consider(checkpointed, .checkpoint(byName: checkpointedByName)) }
-            if indexEntries > count, let index = try? FileDescriptor(path: layout.index, flags: O_RDONLY),
-                let raw = try? index.read(at: count * UInt64(IndexEntry.size), count: IndexEntry.size), raw.count == IndexEntry.size,
-                raw.withUnsafeBytes({ IndexEntry($0) }).offset == committedEnd
-            {
-                consider(indexEntries, .index)
+            if indexEntries > count, let index = try FileDescriptor.openIfPresent(layout.index) {
+                let raw = try index.read(at: count * UInt64(IndexEntry.size), count: IndexEntry.size)
+                if raw.count == IndexEntry.size, raw.withUnsafeBytes({ IndexEntry($0) }).offset == committedEnd { consider(indexEntries, .index) }
             }
             // Leaves past the log are written ones from its first: a megabyte of zeros there is
             // no cut of the log but a file extended and never written (read no further).
-            if treeLeaves > count, let leaves = try? FileDescriptor(path: MerkleTreeFiles.path(directory: layout.tree, level: 0), flags: O_RDONLY),
-                let past = try? leaves.read(at: count * 32, count: Int(min(treeLeaves - count, 1 << 15)) * 32), past.contains(where: { $0 != 0 })
-            {
-                consider(treeLeaves, .tree)
+            if treeLeaves > count, let leaves = try FileDescriptor.openIfPresent(MerkleTreeFiles.path(directory: layout.tree, level: 0)) {
+                let past = try leaves.read(at: count * 32, count: Int(min(treeLeaves - count, 1 << 15)) * 32)
+                if past.contains(where: { $0 != 0 }) { consider(treeLeaves, .tree) }
             }
             return best
         }
@@ -356,13 +355,15 @@ public final class Ledger: @unchecked Sendable {
 
     /// What the derived files of the ledger at `layout` record, read now; checkpoints are checked
     /// with `logKey` (by default the one recorded in the directory).
-    static func acknowledged(_ layout: Layout, logKey: NoteVerifier? = nil) -> Acknowledged {
-        var info = stat()
-        let treeLeaves = lstat(MerkleTreeFiles.path(directory: layout.tree, level: 0), &info) == 0 ? UInt64(info.st_size) / 32 : 0
-        let indexEntries = (try? FileDescriptor(path: layout.index, flags: O_RDONLY).size).map { $0 / UInt64(IndexEntry.size) } ?? 0
+    /// - Throws: ``LedgerError/Code/io`` if the index or the tree's leaves are there but cannot be
+    ///   read.
+    static func acknowledged(_ layout: Layout, logKey: NoteVerifier? = nil) throws(LedgerError) -> Acknowledged {
+        let treeLeaves = try FileDescriptor.openIfPresent(MerkleTreeFiles.path(directory: layout.tree, level: 0))?.size ?? 0
+        let indexEntries = try FileDescriptor.openIfPresent(layout.index)?.size ?? 0
         let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
         return Acknowledged(
-            layout: layout, indexEntries: indexEntries, treeLeaves: treeLeaves, checkpointed: checkpointed.size, checkpointedByName: checkpointed.byName)
+            layout: layout, indexEntries: indexEntries / UInt64(IndexEntry.size), treeLeaves: treeLeaves / 32, checkpointed: checkpointed.size,
+            checkpointedByName: checkpointed.byName)
     }
 
     /// How many of its records this ledger's own files show a writer took: the index's entries
@@ -481,7 +482,7 @@ public final class Ledger: @unchecked Sendable {
     ///   (not the index or tree files being replaced) bound what the log must hold.
     func load(ignoringIndex: Bool = false) throws(LedgerError) {
         // Derived files first, then the log's size: whatever they record is already in the log.
-        var acknowledged = Self.acknowledged(layout)
+        var acknowledged = try Self.acknowledged(layout)
         // A rebuild of the index (a repair) takes only what signed checkpoints record; the repair
         // itself checks what the files being replaced record.
         if ignoringIndex { (acknowledged.indexEntries, acknowledged.treeLeaves) = (0, 0) }
@@ -511,7 +512,7 @@ public final class Ledger: @unchecked Sendable {
             report.indexRebuilt = true
         }
         try scanTail(from: start.offset, sequence: start.sequence, previous: start.previous, logSize: logSize)
-        if let lost = acknowledged.beyond(count, committedEnd: committedEnd) {
+        if let lost = try acknowledged.beyond(count, committedEnd: committedEnd) {
             throw LedgerError(.damagedLog, "\(directory): \(lost.message(count))\(report.tornBytes > 0 ? " (The log then holds \(report.tornBytes) bytes that are not a whole group commit.)" : "") A crash cannot do that. Nothing was changed. Run `ledger verify \(directory)` and restore the log from a trusted copy; the ledger refuses to write until then.")
         }
     }

@@ -173,14 +173,24 @@ public final class LedgerWriter {
             try envelope.sign(with: adminKey)
             _ = try writer.append([envelope], acceptedAt: acceptedAt)
             if existsEmpty { FileSystem.removeEmptyDirectory(directory) }
-            try FileSystem.rename(building, directory)
-            try FileSystem.syncDirectory(FileSystem.parent(of: directory))
+            do throws(LedgerError) {
+                try FileSystem.rename(building, directory)
+            } catch where FileSystem.exists(directory) {
+                // Another `init` of the same path, or anything else that put files there meanwhile.
+                throw LedgerError(.alreadyExists, "\(directory) was made by something else while the ledger was being built. Choose a new path; a ledger is never created over existing files.")
+            }
         } catch {
             FileSystem.removeTree(building)
             // Named by the directory asked for, not by the temporary one a user never named.
             var named = LedgerError(error.code, error.message.replacing(building, with: directory) + " Nothing was created.")
             (named.cause, named.site) = (error.cause, error.site)
             throw named
+        }
+        // In place from here on: a failure now must not say that nothing was created.
+        do throws(LedgerError) {
+            try FileSystem.syncDirectory(FileSystem.parent(of: directory))
+        } catch {
+            throw LedgerError(error.code, "\(error.message) The ledger \(directory) was created, but may not survive a power loss until that succeeds: check it with `ledger verify \(directory)` then.")
         }
         do throws(LedgerError) {
             return try LedgerWriter(directory: directory)
@@ -500,10 +510,18 @@ public final class LedgerWriter {
             try ledger.logFile.write(lines, at: ledger.committedEnd)
             try ledger.logFile.sync()
         } catch {
-            // Put the log back exactly as it was; the records were never acknowledged.
-            try? ledger.logFile.truncate(to: ledger.committedEnd)
-            try? ledger.logFile.sync()
+            // Put the log back exactly as it was; the records were never acknowledged. If that
+            // fails too, they may be in the log, where the next writer would take them for a
+            // complete group commit: said so, and this writer writes no more.
             state.undo(undo)
+            do throws(LedgerError) {
+                try ledger.logFile.truncate(to: ledger.committedEnd)
+                try ledger.logFile.sync()
+            } catch let cut {
+                let kept = LedgerError(error.code, "\(error.message) Entries \(first)…\(batchEnd) were not acknowledged, but they could not be cut from the log either (\(cut.message)), so they may be there: see whether they are with `ledger log \(ledger.directory) --from \(first)` before sending them again. This writer appends nothing more.")
+                stopped = kept
+                throw kept
+            }
             throw error
         }
         // Checked again once synced: another writer let in meanwhile may have cut what this one

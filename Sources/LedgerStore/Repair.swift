@@ -92,9 +92,9 @@ public enum Repair {
         func refuse(_ what: String, _ file: String) -> LedgerError {
             LedgerError(.damagedLog, "\(what) Nothing was changed: rebuilding \(file == "index" ? "the index" : "the tree files") from the log would destroy this record of what was acknowledged. Run `ledger verify \(directory)`. \(evidenceRemedy(directory, file))")
         }
-        let acknowledged = Ledger.acknowledged(Ledger.Layout(directory: directory))
+        let acknowledged = try Ledger.acknowledged(Ledger.Layout(directory: directory))
         // (Signed checkpoints past the log stopped the open already.)
-        if let lost = acknowledged.beyond(ledger.count, committedEnd: ledger.committedEnd) {
+        if let lost = try acknowledged.beyond(ledger.count, committedEnd: ledger.committedEnd) {
             throw refuse(lost.message(ledger.count), lost.source.file)
         }
         // The checkpoints the log key signed, to tell which evidence the log's own roots answer.
@@ -103,7 +103,7 @@ public enum Repair {
         var indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: Array(roots.keys))
         let size = Ledger.IndexEntry.size
         var indexChanged = true
-        if let index = try? FileDescriptor(path: ledger.layout.index, flags: O_RDONLY) {
+        if let index = try FileDescriptor.openIfPresent(ledger.layout.index) {
             let bytes = try index.size
             indexChanged = bytes != indexed * UInt64(size)
             var sequence = 0
@@ -129,7 +129,7 @@ public enum Repair {
         } catch {
             throw LedgerError(error, in: directory)
         }
-        let leaves = try? FileDescriptor(path: MerkleTreeFiles.path(directory: ledger.treeDirectory, level: 0), flags: O_RDONLY)
+        let leaves = try FileDescriptor.openIfPresent(MerkleTreeFiles.path(directory: ledger.treeDirectory, level: 0))
         let recorded = min(acknowledged.treeLeaves, ledger.count)
         var treeEvidence = Ledger.CacheEvidence(from: .tree, checkpointSizes: Array(roots.keys))
         var proven: UInt64 = 0

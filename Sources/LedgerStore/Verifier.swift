@@ -425,7 +425,7 @@ struct RecordChecker {
         self.ruleState = ruleState
         layout = Ledger.Layout(directory: directory)
         try Ledger.checkFormat(layout)
-        acknowledged = Ledger.acknowledged(layout, logKey: logKey)
+        acknowledged = try Ledger.acknowledged(layout, logKey: logKey)
         log = try FileDescriptor(path: layout.log, flags: O_RDONLY)
         size = try log.size
         blobs = BlobStore(ledgerDirectory: directory)
@@ -506,7 +506,7 @@ struct RecordChecker {
         report.root = range.root
         // What the next write keeps: the log up to the group commit it would cut, as an open counts.
         let kept = unfinished?.sequence ?? report.records
-        lostEntries = acknowledged.beyond(kept, committedEnd: unfinished?.offset ?? wholeEnd)
+        lostEntries = try acknowledged.beyond(kept, committedEnd: unfinished?.offset ?? wholeEnd)
         // Harmless unless the derived files show acknowledged entries gone (a finding of its own).
         let consequence: String
         if lostEntries != nil {

@@ -22,13 +22,15 @@ struct CLI {
 
     @discardableResult
     /// Runs `ledger` with `arguments`; its standard output goes to `output` if given (and then
-    /// the result's `stdout` is empty), else it is captured.
+    /// the result's `stdout` is empty), else it is captured. Under `wrapper` (a command and its
+    /// arguments, found on the PATH), that command runs `ledger`.
     static func run(
-        _ arguments: [String], stdin: String? = nil, in directory: URL? = nil, output: FileHandle? = nil, environment: [String: String] = [:]
+        _ arguments: [String], stdin: String? = nil, in directory: URL? = nil, output: FileHandle? = nil, environment: [String: String] = [:],
+        under wrapper: [String] = []
     ) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: wrapper.isEmpty ? binary : "/usr/bin/env")
+        process.arguments = wrapper.isEmpty ? arguments : wrapper + [binary] + arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe(), input = Pipe()

@@ -140,4 +140,54 @@ struct FaultTests {
         try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: work.path("led"))
         #expect(try snapshot(work) == before)
     }
+
+    /// `strace` with options that make it inject faults quietly, if it can trace here (it is
+    /// installed, and tracing is allowed).
+    static let strace: [String]? = {
+        let quiet = ["strace", "-f", "-qq", "-o", "/dev/null"]
+        guard let probe = try? CLI.run(["--help"], under: quiet + ["-e", "trace=getpid"]), probe.status == 0 else { return nil }
+        return quiet
+    }()
+
+    @Test("an append whose log sync fails, and whose cut of the log then fails too, says its entries may be in the log, and its writer stops", .enabled(if: strace != nil, "needs strace"))
+    func cutAfterFailedSyncFails() throws {
+        let work = try WorkDirectory()
+        let envelope = try prepare(work, size: 100)
+        let faults = ["-e", "trace=fdatasync,ftruncate", "-e", "inject=fdatasync:error=EIO:when=1", "-e", "inject=ftruncate:error=EIO:when=1"]
+        let failed = try CLI.run(["append", work.path("led"), envelope], under: try #require(Self.strace) + faults)
+        #expect(failed.status == 3 && failed.stderr.contains("Entries 2…2 were not acknowledged, but they could not be cut from the log either"), "\(failed)")
+        #expect(failed.stderr.contains("`ledger log \(work.path("led")) --from 2` before sending them again"), "\(failed)")
+        // And they are there, as it said they may be.
+        #expect(try CLI.succeed(["log", work.path("led"), "--from", "2"]).stdout.contains("fact.opened"))
+    }
+
+    @Test("repair stops at an index or tree it cannot read, even once: it never overwrites what they record of entries the log lost", .enabled(if: strace != nil, "needs strace"))
+    func repairStopsAtUnreadableEvidence() throws {
+        let work = try WorkDirectory()
+        let envelope = try prepare(work, size: 100)
+        try CLI.succeed(["append", work.path("led"), envelope])
+        // The acknowledged entry 2 cut from the log: the index and the tree still record it.
+        let log = URL(fileURLWithPath: work.path("led/log"))
+        let lines = try Data(contentsOf: log).split(separator: 0x0a, omittingEmptySubsequences: false)
+        try Data(lines.dropLast(2).joined(separator: [0x0a]) + [0x0a]).write(to: log)
+        let before = try snapshot(work)
+        #expect(try CLI.run(["repair", work.path("led"), "--rebuild-derived"]).status == 1)
+        // The opens of the index and of the tree's leaves that tell what they record fail once
+        // each (EIO, as a failing disk gives); those before them succeed.
+        let faults = ["-P", work.path("led/index"), "-P", work.path("led/tree/level-00"), "-e", "trace=openat", "-e", "inject=openat:error=EIO:when=4..5"]
+        let repaired = try CLI.run(["repair", work.path("led"), "--rebuild-derived"], under: try #require(Self.strace) + faults)
+        #expect(repaired.status == 3 && repaired.stderr.contains("[io]"), "\(repaired)")
+        #expect(try snapshot(work) == before)
+        #expect(try CLI.run(["repair", work.path("led"), "--rebuild-derived"]).status == 1)
+    }
+
+    @Test("init whose last directory sync fails says the ledger was created, not that nothing was", .enabled(if: strace != nil, "needs strace"))
+    func initCreatedButNotSynced() throws {
+        let work = try WorkDirectory()
+        try CLI.run(["key", "generate", "--out", work.path("admin.pem")])
+        let faults = ["-e", "trace=fsync", "-e", "inject=fsync:error=EIO:when=5"]
+        let made = try CLI.run(["init", work.path("led"), "--origin", "fault.test/ledger", "--admin-key", work.path("admin.pem")], under: try #require(Self.strace) + faults)
+        #expect(made.status == 3 && made.stderr.contains("The ledger \(work.path("led")) was created, but may not survive a power loss") && !made.stderr.contains("Nothing was created"), "\(made)")
+        #expect(try CLI.succeed(["verify", work.path("led")]).stdout.contains("intact. 1 entries"))
+    }
 }
