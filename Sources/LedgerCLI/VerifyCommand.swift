@@ -78,7 +78,11 @@ struct VerifyCommand: ParsableCommand {
         if let since {
             guard keys.vkey != nil else { throw ValidationError("--since needs --vkey: the log's note verifier key you trust.") }
             let origin = try Ledger(directory: directory).origin()
-            let saved = try state.map { (path) throws(LedgerError) in try SavedState(path: path) }
+            // Refused before it is opened: a file there may be anything, a FIFO that would never answer included.
+            let saved = try state.map { (path) throws(LedgerError) in
+                try SavedState.checkSource(path, ledger: directory)
+                return try SavedState(path: path)
+            }
             let result = try Verifier.verify(
                 directory: directory, since: Files.read(since, limit: 1 << 20), verifier: keys.verifier(origin: origin), state: saved,
                 saveState: saveState, progress: progress)

@@ -139,10 +139,12 @@ public struct CheckpointStore: Sendable {
         let path = directory + "/" + name
         // A checkpoint once signed is never replaced: two different roots signed for one size
         // would be the log key contradicting itself. The same signed text is kept as stored, with
-        // any witnesses' cosignatures added to it since.
+        // any witnesses' cosignatures added to it since, if it carries this very signature (Ed25519
+        // signs deterministically): one it lacks, or a broken one, is no checkpoint of the log's.
         if FileSystem.isRegularFile(path) {
-            guard let stored = try? SignedNote(parsing: try Self.read(path)), stored.text == note.text else {
-                throw LedgerError(.invalidCheckpoint, "\(path) already holds a different checkpoint of \(size) entries (its signed text is another, or it is not a signed note). Signing another root for the same size would be a split view; run `ledger verify \(directory.dropLast("/checkpoints".count))` to find out why they differ.")
+            let bytes = try Self.read(path)
+            guard let stored = try? SignedNote(parsing: bytes), stored.text == note.text, Set(note.signatures).isSubset(of: stored.signatures) else {
+                throw LedgerError(.invalidCheckpoint, "\(path) already holds a different checkpoint of \(size) entries (its signed text is another, it lacks the log key's signature of this one, or it is not a signed note). Signing another root for the same size would be a split view; run `ledger verify \(directory.dropLast("/checkpoints".count))` to find out why they differ.")
             }
             return path
         }

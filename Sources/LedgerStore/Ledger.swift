@@ -131,6 +131,8 @@ public final class Ledger: @unchecked Sendable {
     var committedEnd: UInt64 = 0
     /// Set once the index was found to disagree with the log and was replaced in memory.
     private var indexDistrusted = false
+    /// The Merkle tree rebuilt from the log, once one was (``merkleTree(fromLog:)``).
+    var treeFromLog: InMemoryMerkleTree?
 
     struct IndexEntry: Equatable {
         var offset: UInt64

@@ -128,11 +128,14 @@ extension Ledger {
         {
             return stored
         }
+        if let treeFromLog, treeFromLog.size == count { return treeFromLog }
         var tree = InMemoryMerkleTree()
         try forEachRecord { (stored) throws(LedgerError) -> Bool in
             tree.append(leafHash: stored.entryID)
             return true
         }
+        // Kept: a proof checked against several roots would otherwise read the log once for each.
+        treeFromLog = tree
         return tree
     }
 
@@ -181,16 +184,21 @@ extension Ledger {
     /// The root of the log's first `size` entries, found without relying on the stored tree's
     /// nodes (a cache, which a damaged node can leave giving other roots with nothing to tell):
     /// - the root of the log's own stored checkpoint of that size;
-    /// - else, given the smallest larger one, the root `tree` gives if its consistency proof leads
-    ///   to that checkpoint's root (or the log's tree's, if it does);
+    /// - else the root `tree` gives if its consistency proof leads to the smallest larger one's
+    ///   root (or the log's tree's, if that one's does);
     /// - else the root the log's own entries fold to, from the largest smaller checkpoint's
-    ///   compact range (or from the first entry), each record checked to link to the one before.
+    ///   compact range (or from the first entry), each record checked to link to the one before
+    ///   and the last by the record after it.
     ///
     /// Checkpoints count only if their signatures verify with the recorded log key. Throws
-    /// `damaged-log` if the log's entries do not lead to a checkpoint's root.
+    /// `damaged-log` if the log's entries do not lead to the largest smaller checkpoint's root.
     public func knownRoot(size: UInt64, in tree: any MerkleNodeReader) throws(LedgerError) -> Digest {
         guard size > 0 else { return RFC6962.emptyRoot }
         if let exact = verifiedCheckpoint({ $0 == size }) { return exact.root }
+        // The stored tree at `size`, if its consistency proof reaches the next larger checkpoint
+        // (or the log's, if that one's does). If neither does, the log differs from that
+        // checkpoint somewhere: maybe only past `size`, which the entries up to it, folded from a
+        // smaller checkpoint, show.
         if let above = verifiedCheckpoint({ $0 > size }) {
             let make = { (tree: any MerkleNodeReader) throws(MerkleTreeError) -> (root: Digest, proof: ConsistencyProof) in
                 (try tree.root(size: size), try tree.consistencyProof(from: size, to: above.size))
@@ -198,8 +206,7 @@ extension Ledger {
             let (made, holds) = try answer(from: tree, make) { made in
                 (try? made.proof.verify(oldSize: size, oldRoot: made.root, newSize: above.size, newRoot: above.root)) != nil
             }
-            guard holds else { throw contradicted(size: above.size) }
-            return made.root
+            if holds { return made.root }
         }
         let below = verifiedCheckpoint({ $0 < size }, descending: true)
         var range = CompactRange()

@@ -778,6 +778,17 @@ struct TransparencyTests {
         try lines.joined(separator: "\n").write(to: log, atomically: false, encoding: .utf8)
         let refused = try CLI.run(["prove", "inclusion", changed, "10", "--json"])
         #expect(refused.status == 1 && refused.stdout.isEmpty && refused.stderr.contains("error [damaged-log]: The log of \(changed) does not lead to"), "\(refused)")
+        // Entries before the change still have their proofs, whether the stored tree is used or
+        // not: the checkpoint of 21 entries and the log up to the change give their root.
+        let atThirty = try CLI.succeed(["prove", "inclusion", Self.sample, "0", "--size", "30", "--json"]).stdout
+        #expect(try CLI.succeed(["prove", "inclusion", changed, "0", "--size", "9", "--json"]).stdout == CLI.succeed(["prove", "inclusion", Self.sample, "0", "--size", "9", "--json"]).stdout)
+        let late = try copyOfSample(work, "late")
+        var last = try String(contentsOf: URL(fileURLWithPath: late + "/log"), encoding: .utf8).components(separatedBy: "\n")
+        // A character of its signature changed: a well-formed record, not the one signed.
+        let at = try #require(last[39].range(of: "\"sig\":\"")).upperBound
+        last[39].replaceSubrange(at...at, with: last[39][at] == "A" ? "B" : "A")
+        try last.joined(separator: "\n").write(to: URL(fileURLWithPath: late + "/log"), atomically: false, encoding: .utf8)
+        #expect(try CLI.succeed(["prove", "inclusion", late, "0", "--size", "30", "--json"]).stdout == atThirty)
     }
 
     @Test("a ledger directory of another log, or too short, and a proof that leads elsewhere accuse nobody")
@@ -880,9 +891,17 @@ struct TransparencyTests {
         let since = try CLI.run(["verify", led, "--since", Self.old, "--vkey", Self.vkey] + witnessArgs + ["--witnesses-required", "1"])
         #expect(since.status == 0, "\(since)")
         // The log key re-signs the checkpoint it holds cosigned: nothing changes, no split view.
+        let stored = led + "/checkpoints/00000000000000000040-48380a48.note"
         let resigned = try CLI.run(["checkpoint", led, "--key", Self.logKey])
         #expect(resigned.status == 0, "\(resigned)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: led + "/checkpoints/00000000000000000040-48380a48.note")) == Data(contentsOf: URL(fileURLWithPath: work.path("new-w1.note"))))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: stored)) == Data(contentsOf: URL(fileURLWithPath: work.path("new-w1.note"))))
+        // Not if the log's own signature there is broken: that file is no checkpoint of the log's.
+        let broken = try String(contentsOf: URL(fileURLWithPath: stored), encoding: .utf8)
+        let signature = try #require(broken.split(separator: "\n").first { $0.hasPrefix("— evidence-ledger.example/amnesty-2020 ") }?.split(separator: " ").last)
+        try broken.replacingOccurrences(of: signature, with: "A" + signature.dropFirst()).write(toFile: stored, atomically: false, encoding: .utf8)
+        let refusedResign = try CLI.run(["checkpoint", led, "--key", Self.logKey])
+        #expect(refusedResign.status == 1 && refusedResign.stderr.contains("lacks the log key's signature of this one"), "\(refusedResign)")
+        try broken.write(toFile: stored, atomically: false, encoding: .utf8)
         // A witness's own last checkpoint is checked with the log key alone: requirements given
         // now do not make it refuse what it cosigned then.
         let required = try cosign(work.path("new-w1w2.note"), "w1", ["--witness", work.path("w2.vkey"), "--witnesses-required", "1"])
@@ -969,7 +988,9 @@ struct TransparencyTests {
         try FileManager.default.copyItem(atPath: mine, toPath: dir + "/rules.state")
         try FileManager.default.copyItem(atPath: mine, toPath: dir + "/checkpoints/x.state")
         try FileManager.default.createSymbolicLink(atPath: work.path("link.state"), withDestinationPath: dir + "/rules.state")
-        for state in [dir + "/rules.state", dir + "/checkpoints/x.state", work.path("link.state")] {
+        // And a FIFO, which opening would wait on for good: refused before it is opened.
+        #expect(mkfifo(dir + "/checkpoints/fifo.state", 0o600) == 0)
+        for state in [dir + "/rules.state", dir + "/checkpoints/x.state", work.path("link.state"), dir + "/checkpoints/fifo.state"] {
             let refused = try CLI.run(["verify", dir, "--since", Self.new, "--vkey", Self.vkey, "--state", state])
             #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
             #expect(refused.stderr.contains("error [usage]: --state \(state) lies in the ledger directory \(dir)"), "\(refused)")
