@@ -59,23 +59,32 @@ public struct CheckpointStore: Sendable {
     /// file merely named like a checkpoint is no evidence of what the log held; but with no key to
     /// check them by, every file counts by its name.
     /// - Returns: the size, and whether it was taken from a name because there was no key.
-    func acknowledgedSize(key: NoteVerifier? = nil) -> (size: UInt64, byName: Bool) {
+    /// - Throws: ``LedgerError/Code/io`` if a checkpoint cannot be read (never taken for none).
+    func acknowledgedSize(key: NoteVerifier? = nil) throws(LedgerError) -> (size: UInt64, byName: Bool) {
         guard let key = key ?? (try? verifierKey()) else { return (files().compactMap(Self.size(ofFile:)).max() ?? 0, true) }
-        return (signed(by: key, newestOnly: true).first?.size ?? 0, false)
+        return (try signed(by: key, newestOnly: true).first?.size ?? 0, false)
     }
 
     /// The stored checkpoints that `key` signed, for the sizes their names give, newest first
     /// (only the newest of them if `newestOnly`; only those of more than `above` entries).
-    func signed(by key: NoteVerifier, newestOnly: Bool = false, above: UInt64 = 0) -> [Checkpoint] {
+    /// - Throws: ``LedgerError/Code/io`` if one cannot be read: an older one would otherwise
+    ///   stand for it, and what it showed acknowledged could be written over.
+    func signed(by key: NoteVerifier, newestOnly: Bool = false, above: UInt64 = 0) throws(LedgerError) -> [Checkpoint] {
         guard let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
         var out: [Checkpoint] = []
         for path in files().reversed() {
             guard let size = Self.size(ofFile: path) else { continue }
             // Newest first: none after this one is above it either.
             guard size > above || (above == 0 && size == 0) else { break }
-            guard let text = try? Self.read(path), let verified = try? verifier.verify(text),
-                verified.checkpoint.size == size
-            else { continue }
+            let text: [UInt8]
+            do throws(LedgerError) {
+                text = try Self.read(path)
+            } catch {
+                // Something other than a file there holds no checkpoint; a file that cannot be read may.
+                if error.code == .io { throw error }
+                continue
+            }
+            guard let verified = try? verifier.verify(text), verified.checkpoint.size == size else { continue }
             out.append(verified.checkpoint)
             if newestOnly { break }
         }
@@ -84,9 +93,9 @@ public struct CheckpointStore: Sendable {
 
     /// The roots of the stored checkpoints the log's recorded key signed, by size (of more than
     /// `above` entries); none without a readable key.
-    func signedRoots(above: UInt64 = 0) -> [UInt64: Digest] {
+    func signedRoots(above: UInt64 = 0) throws(LedgerError) -> [UInt64: Digest] {
         guard let key = (try? verifierKey()) ?? nil else { return [:] }
-        return Dictionary(signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
+        return Dictionary(try signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The text of the newest stored checkpoint (largest size), if any.
@@ -193,7 +202,7 @@ extension LedgerWriter {
         // at that size must be its root. Taken from the tree files, a cache; where they are
         // missing or disagree, from the log itself, which decides.
         let store = CheckpointStore(ledgerDirectory: ledger.directory)
-        if let newest = store.signed(by: signer.verifier, newestOnly: true).first, newest.size <= size {
+        if let newest = try store.signed(by: signer.verifier, newestOnly: true).first, newest.size <= size {
             var then: Digest? = newest.size == size ? root : nil
             if then == nil { do throws(MerkleTreeError) { then = try tree?.root(size: newest.size) } catch {} }
             if then != newest.root {

@@ -21,15 +21,19 @@ package final class FileDescriptor {
         self.path = path
     }
 
-    /// Opens `path` for reading if there is a file there: `nil` only if there is none. Any
-    /// other failure, one that may pass (EIO, EMFILE) included, is an error, never taken for
-    /// absence, since what a file would have shown could then be overwritten.
+    /// Opens `path` for reading if a regular file is there: `nil` if none is (nothing, or a
+    /// directory, link or FIFO, which records nothing and is never waited on). A failure to open
+    /// one that is there, one that may pass (EIO, EMFILE) included, is an error, never taken for
+    /// absence, since what the file shows could then be overwritten.
     package static func openIfPresent(_ path: String) throws(LedgerError) -> FileDescriptor? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw ioError("open", path)
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw ioError("look at", path)
         }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { throw ioError("open", path) }
         return FileDescriptor(adopting: fd, path: path)
     }
 
@@ -304,7 +308,7 @@ package enum FileSystem {
         do throws(LedgerError) {
             try syncDirectory(directory)
         } catch {
-            throw LedgerError(error.code, "\(error.message) \(path) was written, but may not survive a power loss until that succeeds.")
+            throw LedgerError(error.code, "\(error.message) \(path) was written, but may not survive a power loss: run `sync` (it flushes every file system) before relying on it.")
         }
     }
 

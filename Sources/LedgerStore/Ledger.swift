@@ -362,7 +362,7 @@ public final class Ledger: @unchecked Sendable {
     static func acknowledged(_ layout: Layout, logKey: NoteVerifier? = nil) throws(LedgerError) -> Acknowledged {
         let treeLeaves = try FileDescriptor.openIfPresent(MerkleTreeFiles.path(directory: layout.tree, level: 0))?.size ?? 0
         let indexEntries = try FileDescriptor.openIfPresent(layout.index)?.size ?? 0
-        let checkpointed = CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
+        let checkpointed = try CheckpointStore(ledgerDirectory: layout.directory).acknowledgedSize(key: logKey)
         return Acknowledged(
             layout: layout, indexEntries: indexEntries / UInt64(IndexEntry.size), treeLeaves: treeLeaves / 32, checkpointed: checkpointed.size,
             checkpointedByName: checkpointed.byName)

@@ -15,16 +15,17 @@ final class StoredTreeReader: MerkleNodeReader {
     /// what this reader reads (it keeps the old ones), so a map never outgrows its file.
     private let descriptors: [Int32]
 
-    /// Opens the level files if their lengths are consistent with each other; `nil` otherwise.
+    /// Opens the level files if they are regular files whose lengths are consistent with each
+    /// other; `nil` otherwise (a FIFO in a level's place is never waited on).
     init?(directory: String) {
         self.directory = directory
         var fds: [Int32] = []
         func close(all fds: [Int32]) { for fd in fds { Glibc.close(fd) } }
         var info = stat()
-        let first = open(Self.path(directory, 0), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let first = open(Self.path(directory, 0), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard first >= 0 else { return nil }
         fds.append(first)
-        guard fstat(first, &info) == 0, info.st_size % 32 == 0 else {
+        guard fstat(first, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size % 32 == 0 else {
             close(all: fds)
             return nil
         }
@@ -32,8 +33,8 @@ final class StoredTreeReader: MerkleNodeReader {
         for level in 1..<64 {
             let expected = Int64(size >> UInt64(level)) * 32
             guard expected > 0 else { break }
-            let fd = open(Self.path(directory, level), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0, fstat(fd, &info) == 0, Int64(info.st_size) == expected else {
+            let fd = open(Self.path(directory, level), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            guard fd >= 0, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int64(info.st_size) == expected else {
                 if fd >= 0 { Glibc.close(fd) }
                 close(all: fds)
                 return nil
@@ -195,18 +196,23 @@ extension Ledger {
     public func knownRoot(size: UInt64, in tree: any MerkleNodeReader) throws(LedgerError) -> Digest {
         guard size > 0 else { return RFC6962.emptyRoot }
         if let exact = verifiedCheckpoint({ $0 == size }) { return exact.root }
-        // The stored tree at `size`, if its consistency proof reaches the next larger checkpoint
-        // (or the log's, if that one's does). If neither does, the log differs from that
-        // checkpoint somewhere: maybe only past `size`, which the entries up to it, folded from a
-        // smaller checkpoint, show.
+        // Given a larger checkpoint, the root at `size` of a tree whose consistency proof reaches
+        // its root: the tree given, the stored tree files (which may hold the signed history where
+        // the log no longer ends as they do), or the log's own. None reaching it means the log
+        // contradicts it, and where is not known: entries before `size` may be among those changed.
         if let above = verifiedCheckpoint({ $0 > size }) {
-            let make = { (tree: any MerkleNodeReader) throws(MerkleTreeError) -> (root: Digest, proof: ConsistencyProof) in
-                (try tree.root(size: size), try tree.consistencyProof(from: size, to: above.size))
+            func reaching(_ tree: any MerkleNodeReader) -> Digest? {
+                guard let root = try? tree.root(size: size), let proof = try? tree.consistencyProof(from: size, to: above.size),
+                    (try? proof.verify(oldSize: size, oldRoot: root, newSize: above.size, newRoot: above.root)) != nil
+                else { return nil }
+                return root
             }
-            let (made, holds) = try answer(from: tree, make) { made in
-                (try? made.proof.verify(oldSize: size, oldRoot: made.root, newSize: above.size, newRoot: above.root)) != nil
+            if let root = reaching(tree) { return root }
+            if !(tree is StoredTreeReader), let stored = StoredTreeReader(directory: treeDirectory), stored.size >= above.size, let root = reaching(stored) {
+                return root
             }
-            if holds { return made.root }
+            if let root = reaching(try merkleTree(fromLog: true)) { return root }
+            throw contradicted(size: above.size)
         }
         let below = verifiedCheckpoint({ $0 < size }, descending: true)
         var range = CompactRange()

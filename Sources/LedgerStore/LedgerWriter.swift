@@ -190,7 +190,7 @@ public final class LedgerWriter {
         do throws(LedgerError) {
             try FileSystem.syncDirectory(FileSystem.parent(of: directory))
         } catch {
-            throw LedgerError(error.code, "\(error.message) The ledger \(directory) was created, but may not survive a power loss until that succeeds: check it with `ledger verify \(directory)` then.")
+            throw LedgerError(error.code, "\(error.message) The ledger \(directory) was created, but may not survive a power loss: run `sync` (it flushes every file system) before relying on it.")
         }
         do throws(LedgerError) {
             return try LedgerWriter(directory: directory)
@@ -289,7 +289,7 @@ public final class LedgerWriter {
         // The roots the log key signed past what the index or tree recorded: a log that no
         // longer has one would be checkpointed again in contradiction of it.
         let above = max(start, recordedAtOpen)
-        let signedRoots = ledger.count <= above ? [:] : CheckpointStore(ledgerDirectory: directory).signedRoots(above: above)
+        let signedRoots = ledger.count <= above ? [:] : try CheckpointStore(ledgerDirectory: directory).signedRoots(above: above)
         try ledger.forEachRecord(from: start) { (stored) throws(LedgerError) -> Bool in
             func damaged(_ what: String) -> LedgerError {
                 LedgerError(.damagedLog, "Entry \(stored.sequence) of \(directory) \(what). The ledger refuses to write until an operator acts: run `ledger verify \(directory)` for all findings and restore the log from a trusted copy.")

@@ -98,7 +98,7 @@ public enum Repair {
             throw refuse(lost.message(ledger.count), lost.source.file)
         }
         // The checkpoints the log key signed, to tell which evidence the log's own roots answer.
-        let roots = CheckpointStore(ledgerDirectory: directory).signedRoots()
+        let roots = try CheckpointStore(ledgerDirectory: directory).signedRoots()
         // Index entries that find their record where it was written, with another id.
         var indexEvidence = Ledger.CacheEvidence(from: .index, checkpointSizes: Array(roots.keys))
         let size = Ledger.IndexEntry.size

@@ -190,4 +190,27 @@ struct FaultTests {
         #expect(made.status == 3 && made.stderr.contains("The ledger \(work.path("led")) was created, but may not survive a power loss") && !made.stderr.contains("Nothing was created"), "\(made)")
         #expect(try CLI.succeed(["verify", work.path("led")]).stdout.contains("intact. 1 entries"))
     }
+
+    @Test("a stored checkpoint that cannot be read once is not taken for none: a writer appends nothing over the entries it records", .enabled(if: strace != nil, "needs strace"))
+    func unreadableCheckpoint() throws {
+        let work = try WorkDirectory()
+        let dir = work.path("led")
+        try FileManager.default.copyItem(atPath: SampleCaseTests.sample, toPath: dir)
+        let note = dir + "/checkpoints/00000000000000000040-48380a48.note"
+        // The log cut back to 21 entries, its caches with it: only the checkpoint of 40 records the rest.
+        let log = URL(fileURLWithPath: dir + "/log")
+        let lines = try Data(contentsOf: log).split(separator: 0x0a, omittingEmptySubsequences: false)
+        try Data(lines.prefix(21).joined(separator: [0x0a]) + [0x0a]).write(to: log)
+        try FileManager.default.removeItem(atPath: dir + "/index")
+        try FileManager.default.removeItem(atPath: dir + "/tree")
+        try work.write("f.json", #"{"type":"fact.opened","id":"f-x","fact":"f-x","proposition":"P"}"#)
+        let envelope = try CLI.succeed(["sign", "--key", TransparencyTests.keys + "/DEMO-ONLY-newsroom.pem", "--author", "newsroom", work.path("f.json")]).stdout
+        try work.write("f.env", envelope)
+        #expect(try CLI.run(["append", dir, work.path("f.env")]).status == 1)
+        let before = try Data(contentsOf: log)
+        let faults = ["-P", note, "-e", "trace=openat", "-e", "inject=openat:error=EIO:when=1"]
+        let failed = try CLI.run(["append", dir, work.path("f.env")], under: try #require(Self.strace) + faults)
+        #expect(failed.status == 3 && failed.stderr.contains("Could not open \(note)"), "\(failed)")
+        #expect(try Data(contentsOf: log) == before)
+    }
 }

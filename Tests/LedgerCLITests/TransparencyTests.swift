@@ -789,6 +789,22 @@ struct TransparencyTests {
         last[39].replaceSubrange(at...at, with: last[39][at] == "A" ? "B" : "A")
         try last.joined(separator: "\n").write(to: URL(fileURLWithPath: late + "/log"), atomically: false, encoding: .utf8)
         #expect(try CLI.succeed(["prove", "inclusion", late, "0", "--size", "30", "--json"]).stdout == atThirty)
+        // Entry 25 rewritten and every link after it made again: the log contradicts the
+        // checkpoint of 40 entries, and what the entries up to 30 say cannot stand for it.
+        let relinked = try copyOfSample(work, "relinked")
+        var records = try String(contentsOf: URL(fileURLWithPath: relinked + "/log"), encoding: .utf8).components(separatedBy: "\n")
+        #expect(records[25].contains("\"accepted_at\":\"2020-09-22T09:00:00Z\""))
+        records[25] = records[25].replacingOccurrences(of: "\"accepted_at\":\"2020-09-22T09:00:00Z\"", with: "\"accepted_at\":\"2020-09-22T09:00:01Z\"")
+        for i in 26..<40 {
+            let previous = Record.entryID(of: Array(records[i - 1].utf8)).hexString
+            let at = try #require(records[i].range(of: #""prev":""#)).upperBound
+            records[i].replaceSubrange(at..<records[i].index(at, offsetBy: 64), with: previous)
+        }
+        try records.joined(separator: "\n").write(to: URL(fileURLWithPath: relinked + "/log"), atomically: false, encoding: .utf8)
+        for proof in [["inclusion", relinked, "25", "--size", "30"], ["consistency", relinked, "--from", "21", "--to", "30"]] {
+            let contradicted = try CLI.run(["prove"] + proof)
+            #expect(contradicted.status == 1 && contradicted.stderr.contains("error [damaged-log]"), "\(proof): \(contradicted)")
+        }
     }
 
     @Test("a ledger directory of another log, or too short, and a proof that leads elsewhere accuse nobody")
@@ -941,6 +957,25 @@ struct TransparencyTests {
         let unreadable = try cosign(Self.old, "w2", ["--state", work.path("unreadable.state")])
         #expect(unreadable.status == 2, "\(unreadable.stderr)")
         #expect(unreadable.stderr.contains("Cannot read \(work.path("unreadable.state"))"), "\(unreadable.stderr)")
+    }
+
+    @Test("an index or tree leaf file that is a link, a directory or a FIFO records nothing: readers answer from the log, and none waits")
+    func cacheFilesThatAreNoFiles() throws {
+        let work = try WorkDirectory()
+        for (name, make) in [("index", "link"), ("index", "directory"), ("tree/level-00", "directory"), ("tree/level-00", "fifo")] {
+            let dir = try copyOfSample(work, "\(make)-\(name.replacingOccurrences(of: "/", with: "-"))")
+            let path = dir + "/" + name
+            try FileManager.default.moveItem(atPath: path, toPath: dir + "/moved")
+            switch make {
+            case "link": try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: dir + "/moved")
+            case "directory": try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            default: #expect(mkfifo(path, 0o600) == 0)
+            }
+            for command in [["log", dir], ["facts", dir, "--no-snapshots"], ["verify", dir]] {
+                let answered = try CLI.run(command)
+                #expect(answered.status == 0, "\(name) as a \(make): \(command): \(answered)")
+            }
+        }
     }
 
     @Test("verify --since refuses a newest checkpoint named for another size than it states, as a full verification finds it")
