@@ -88,7 +88,7 @@ package enum SnapshotBinary {
     /// damage found in them.
     /// - Throws: if the file cannot be read, its tree is larger than `limit` bytes, or it does not decode.
     static func decode<T: Decodable>(_ type: T.Type, fromFile path: String, limit: Int = 1 << 30) throws -> (value: T, source: SnapshotSource) {
-        let file = try FileDescriptor(path: path, flags: O_RDONLY)
+        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK)
         let tree = try file.read(at: 0, count: headerBytes).withUnsafeBytes { try treeLength($0, fileSize: try file.size) }
         guard tree <= limit else { throw corrupted("its tree is larger than \(limit) bytes") }
         let bytes = try file.read(at: 0, count: headerBytes + tree + 32)

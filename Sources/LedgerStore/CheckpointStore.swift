@@ -17,6 +17,18 @@ public struct CheckpointStore: Sendable {
     /// The file holding the log's note verifier key.
     public var verifierKeyPath: String { directory + "/log.vkey" }
 
+    /// The recorded verifier key for deciding what checkpoints show: `nil` if none is recorded,
+    /// or what is there is not a key; an I/O error reading it is thrown, never taken for none
+    /// (every checkpoint would then count for nothing).
+    func recordedKey() throws(LedgerError) -> NoteVerifier? {
+        do throws(LedgerError) {
+            return try verifierKey()
+        } catch {
+            if error.code == .io { throw error }
+            return nil
+        }
+    }
+
     /// The log's verifier key as recorded at the first checkpoint, if any.
     public func verifierKey() throws(LedgerError) -> NoteVerifier? {
         guard FileSystem.isRegularFile(verifierKeyPath) else { return nil }
@@ -94,7 +106,7 @@ public struct CheckpointStore: Sendable {
     /// The roots of the stored checkpoints the log's recorded key signed, by size (of more than
     /// `above` entries); none without a readable key.
     func signedRoots(above: UInt64 = 0) throws(LedgerError) -> [UInt64: Digest] {
-        guard let key = (try? verifierKey()) ?? nil else { return [:] }
+        guard let key = try recordedKey() else { return [:] }
         return Dictionary(try signed(by: key, above: above).map { ($0.size, $0.root) }, uniquingKeysWith: { a, _ in a })
     }
 

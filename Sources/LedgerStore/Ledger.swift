@@ -449,7 +449,7 @@ public final class Ledger: @unchecked Sendable {
     /// checked, for a repair that rebuilds the index.
     func recordedIndexEntries() throws(LedgerError) -> UInt64 {
         guard FileSystem.isRegularFile(layout.index) else { return 0 }
-        let found = try indexPrefix(try FileDescriptor(path: layout.index, flags: O_RDONLY), logSize: try logFile.size)
+        let found = try indexPrefix(try FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK), logSize: try logFile.size)
         return found.last == nil ? 0 : min(found.written, count)
     }
 
@@ -495,7 +495,7 @@ public final class Ledger: @unchecked Sendable {
         pending = []
         report.indexRebuilt = false
         if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
-            let index = try FileDescriptor(path: layout.index, flags: O_RDONLY)
+            let index = try FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK)
             let found = try indexPrefix(index, logSize: logSize)
             report.indexContradictsLogAt = found.contradictsAt
             if let last = found.last {
@@ -599,7 +599,7 @@ public final class Ledger: @unchecked Sendable {
         return raw.withUnsafeBytes { IndexEntry($0) }
     }
 
-    lazy var indexFile: FileDescriptor? = try? FileDescriptor(path: layout.index, flags: O_RDONLY)
+    lazy var indexFile: FileDescriptor? = try? FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK)
 
     func indexEntry(_ sequence: UInt64) throws(LedgerError) -> IndexEntry {
         precondition(sequence < count, "index entry out of range")

@@ -195,12 +195,12 @@ extension Ledger {
     /// `damaged-log` if the log's entries do not lead to the largest smaller checkpoint's root.
     public func knownRoot(size: UInt64, in tree: any MerkleNodeReader) throws(LedgerError) -> Digest {
         guard size > 0 else { return RFC6962.emptyRoot }
-        if let exact = verifiedCheckpoint({ $0 == size }) { return exact.root }
+        if let exact = try verifiedCheckpoint({ $0 == size }) { return exact.root }
         // Given a larger checkpoint, the root at `size` of a tree whose consistency proof reaches
         // its root: the tree given, the stored tree files (which may hold the signed history where
         // the log no longer ends as they do), or the log's own. None reaching it means the log
         // contradicts it, and where is not known: entries before `size` may be among those changed.
-        if let above = verifiedCheckpoint({ $0 > size }) {
+        if let above = try verifiedCheckpoint({ $0 > size }) {
             func reaching(_ tree: any MerkleNodeReader) -> Digest? {
                 guard let root = try? tree.root(size: size), let proof = try? tree.consistencyProof(from: size, to: above.size),
                     (try? proof.verify(oldSize: size, oldRoot: root, newSize: above.size, newRoot: above.root)) != nil
@@ -214,7 +214,7 @@ extension Ledger {
             if let root = reaching(try merkleTree(fromLog: true)) { return root }
             throw contradicted(size: above.size)
         }
-        let below = verifiedCheckpoint({ $0 < size }, descending: true)
+        let below = try verifiedCheckpoint({ $0 < size }, descending: true)
         var range = CompactRange()
         if let below {
             range = try compactRange(size: below.size, root: below.root, in: tree)
@@ -231,17 +231,25 @@ extension Ledger {
     /// The first of the log's own stored checkpoints whose file names' sizes are `included`, by
     /// size (largest first if `descending`), that is signed by the recorded log key and of its
     /// name's size; only those before it are read and verified.
-    private func verifiedCheckpoint(_ included: (UInt64) -> Bool, descending: Bool = false) -> (size: UInt64, root: Digest)? {
+    /// - Throws: ``LedgerError/Code/io`` if the key or a checkpoint cannot be read: never taken
+    ///   for none, which would let a proof stand without the checkpoint it should answer to.
+    private func verifiedCheckpoint(_ included: (UInt64) -> Bool, descending: Bool = false) throws(LedgerError) -> (size: UInt64, root: Digest)? {
         let store = CheckpointStore(ledgerDirectory: directory)
         var candidates = store.files().compactMap { path in CheckpointStore.size(ofFile: path).flatMap { included($0) ? (path, $0) : nil } }
-        guard !candidates.isEmpty, let key = try? store.verifierKey(), let origin = try? origin(),
-            let verifier = try? CheckpointVerifier(origin: origin, log: key)
-        else { return nil }
+        guard !candidates.isEmpty, let key = try store.recordedKey(), let verifier = try? CheckpointVerifier(origin: try origin(), log: key) else {
+            return nil
+        }
         candidates.sort { descending ? $0.1 > $1.1 : $0.1 < $1.1 }
         for (path, size) in candidates {
-            if let text = try? CheckpointStore.read(path), let checkpoint = try? verifier.verify(text), checkpoint.size == size {
-                return (checkpoint.size, checkpoint.root)
+            let text: [UInt8]
+            do throws(LedgerError) {
+                text = try CheckpointStore.read(path)
+            } catch {
+                // Something other than a file there holds no checkpoint; a file that cannot be read may.
+                if error.code == .io { throw error }
+                continue
             }
+            if let checkpoint = try? verifier.verify(text), checkpoint.size == size { return (checkpoint.size, checkpoint.root) }
         }
         return nil
     }

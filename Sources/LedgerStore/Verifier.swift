@@ -431,7 +431,7 @@ struct RecordChecker {
         blobs = BlobStore(ledgerDirectory: directory)
         storedTree = StoredTreeReader(directory: Ledger.Layout(directory: directory).tree).map(SequentialTreeReader.init)
         do throws(LedgerError) {
-            let file = try FileDescriptor(path: layout.index, flags: O_RDONLY)
+            let file = try FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK)
             index = (file, try file.size / UInt64(Ledger.IndexEntry.size))
         } catch {
             if FileSystem.exists(layout.index) { indexUnreadable = error.message }

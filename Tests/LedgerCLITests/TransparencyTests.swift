@@ -962,7 +962,7 @@ struct TransparencyTests {
     @Test("an index or tree leaf file that is a link, a directory or a FIFO records nothing: readers answer from the log, and none waits")
     func cacheFilesThatAreNoFiles() throws {
         let work = try WorkDirectory()
-        for (name, make) in [("index", "link"), ("index", "directory"), ("tree/level-00", "directory"), ("tree/level-00", "fifo")] {
+        for (name, make) in [("index", "link"), ("index", "directory"), ("index", "fifo"), ("tree/level-00", "directory"), ("tree/level-00", "fifo")] {
             let dir = try copyOfSample(work, "\(make)-\(name.replacingOccurrences(of: "/", with: "-"))")
             let path = dir + "/" + name
             try FileManager.default.moveItem(atPath: path, toPath: dir + "/moved")
@@ -971,11 +971,18 @@ struct TransparencyTests {
             case "directory": try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             default: #expect(mkfifo(path, 0o600) == 0)
             }
-            for command in [["log", dir], ["facts", dir, "--no-snapshots"], ["verify", dir]] {
+            for command in [["log", dir], ["show", dir, "3"], ["facts", dir, "--no-snapshots"], ["verify", dir]] {
                 let answered = try CLI.run(command)
                 #expect(answered.status == 0, "\(name) as a \(make): \(command): \(answered)")
             }
         }
+        // A snapshot that is a FIFO is not waited on either: the answer is replayed from the log.
+        let dir = try copyOfSample(work, "fifo-snapshot")
+        try CLI.succeed(["snapshot", dir])
+        let snapshot = try #require(FileManager.default.contentsOfDirectory(atPath: dir + "/snapshots").first { $0.hasSuffix(".snapshot") })
+        try FileManager.default.removeItem(atPath: dir + "/snapshots/" + snapshot)
+        #expect(mkfifo(dir + "/snapshots/" + snapshot, 0o600) == 0)
+        #expect(try CLI.run(["facts", dir, "--json"]).stdout == CLI.succeed(["facts", dir, "--json", "--no-snapshots"]).stdout)
     }
 
     @Test("verify --since refuses a newest checkpoint named for another size than it states, as a full verification finds it")
