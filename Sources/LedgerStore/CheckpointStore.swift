@@ -88,15 +88,7 @@ public struct CheckpointStore: Sendable {
             guard let size = Self.size(ofFile: path) else { continue }
             // Newest first: none after this one is above it either.
             guard size > above || (above == 0 && size == 0) else { break }
-            let text: [UInt8]
-            do throws(LedgerError) {
-                text = try Self.read(path)
-            } catch {
-                // Something other than a file there holds no checkpoint; a file that cannot be read may.
-                if error.code == .io { throw error }
-                continue
-            }
-            guard let verified = try? verifier.verify(text), verified.checkpoint.size == size else { continue }
+            guard let text = try Self.readIfFile(path), let verified = try? verifier.verify(text), verified.checkpoint.size == size else { continue }
             out.append(verified.checkpoint)
             if newestOnly { break }
         }
@@ -114,6 +106,17 @@ public struct CheckpointStore: Sendable {
     public func newest() throws(LedgerError) -> (path: String, text: [UInt8])? {
         guard let path = files().last else { return nil }
         return (path, try Self.read(path))
+    }
+
+    /// The bytes of the checkpoint file at `path`; `nil` if something other than a regular file is
+    /// there, which holds no checkpoint. A file that cannot be read may hold one: an error.
+    static func readIfFile(_ path: String) throws(LedgerError) -> [UInt8]? {
+        do throws(LedgerError) {
+            return try read(path)
+        } catch {
+            if error.code == .io { throw error }
+            return nil
+        }
     }
 
     static func read(_ path: String) throws(LedgerError) -> [UInt8] {

@@ -241,15 +241,9 @@ extension Ledger {
         }
         candidates.sort { descending ? $0.1 > $1.1 : $0.1 < $1.1 }
         for (path, size) in candidates {
-            let text: [UInt8]
-            do throws(LedgerError) {
-                text = try CheckpointStore.read(path)
-            } catch {
-                // Something other than a file there holds no checkpoint; a file that cannot be read may.
-                if error.code == .io { throw error }
-                continue
+            if let text = try CheckpointStore.readIfFile(path), let checkpoint = try? verifier.verify(text), checkpoint.size == size {
+                return (checkpoint.size, checkpoint.root)
             }
-            if let checkpoint = try? verifier.verify(text), checkpoint.size == size { return (checkpoint.size, checkpoint.root) }
         }
         return nil
     }
