@@ -383,13 +383,13 @@ public struct LedgerState: Sendable {
                 guard self.sequence(ofEntry: entry) != nil else {
                     // 64 hex digits always name an entry: a claim or evidence id of that form is
                     // attested through the entry id of a statement about it.
-                    if claim(target) != nil || self.sequence(of: .evidence, target) != nil {
+                    if isClaimOrEvidence(target) {
                         throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \(target), which is the id of a claim or evidence item, but a target of 64 hex digits names an entry, and no entry has that id. Target the entry id of the statement that introduced it instead (`ledger log` lists entry ids).")
                     }
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets entry \(entry.shortHex()), which is not in this ledger.")
                 }
             case let .id(id):
-                guard claim(id) != nil || self.sequence(of: .evidence, id) != nil else {
+                guard isClaimOrEvidence(id) else {
                     throw LedgerError(.unknownReference, "Attestation \"\(attestation)\" targets \"\(id)\", which is neither an entry id nor a claim or evidence id in this ledger.")
                 }
             }
@@ -401,6 +401,9 @@ public struct LedgerState: Sendable {
             throw LedgerError(.unknownEventType, "The event type \"\(event.type)\" is not in the v1 vocabulary.")
         }
     }
+
+    /// Whether `id` is a claim's or an evidence item's, the ids an attestation names by id alone.
+    private func isClaimOrEvidence(_ id: String) -> Bool { claim(id) != nil || sequence(of: .evidence, id) != nil }
 
     /// Claim and evidence ids share one space: an attestation targets either by its id alone.
     private func requireNewClaim(_ claim: String) throws(LedgerError) {

@@ -82,15 +82,22 @@ public struct CheckpointStore: Sendable {
     /// - Throws: ``LedgerError/Code/io`` if one cannot be read: an older one would otherwise
     ///   stand for it, and what it showed acknowledged could be written over.
     func signed(by key: NoteVerifier, newestOnly: Bool = false, above: UInt64 = 0) throws(LedgerError) -> [Checkpoint] {
+        try signed(by: key, sizes: { $0 > above || (above == 0 && $0 == 0) }, firstOnly: newestOnly)
+    }
+
+    /// The stored checkpoints that `key` signed, for the sizes their names give, among the names
+    /// whose sizes are `included`: largest first (smallest first unless `largestFirst`), only
+    /// the first of them if `firstOnly` (only those before it are read and verified).
+    /// - Throws: ``LedgerError/Code/io`` if one cannot be read.
+    func signed(by key: NoteVerifier, sizes included: (UInt64) -> Bool, largestFirst: Bool = true, firstOnly: Bool = false) throws(LedgerError) -> [Checkpoint] {
         guard let verifier = try? CheckpointVerifier(origin: key.name, log: key) else { return [] }
+        // Names sort by size, smallest first.
+        let named = files().compactMap { path in Self.size(ofFile: path).flatMap { included($0) ? (path, $0) : nil } }
         var out: [Checkpoint] = []
-        for path in files().reversed() {
-            guard let size = Self.size(ofFile: path) else { continue }
-            // Newest first: none after this one is above it either.
-            guard size > above || (above == 0 && size == 0) else { break }
+        for (path, size) in largestFirst ? named.reversed() : named {
             guard let text = try Self.readIfFile(path), let verified = try? verifier.verify(text), verified.checkpoint.size == size else { continue }
             out.append(verified.checkpoint)
-            if newestOnly { break }
+            if firstOnly { break }
         }
         return out
     }

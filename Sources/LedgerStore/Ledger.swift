@@ -448,8 +448,8 @@ public final class Ledger: @unchecked Sendable {
     /// ``indexPrefix(_:logSize:)``), whether or not this reader used the index: what a writer
     /// checked, for a repair that rebuilds the index.
     func recordedIndexEntries() throws(LedgerError) -> UInt64 {
-        guard FileSystem.isRegularFile(layout.index) else { return 0 }
-        let found = try indexPrefix(try FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK), logSize: try logFile.size)
+        guard let index = try FileDescriptor.openIfPresent(layout.index) else { return 0 }
+        let found = try indexPrefix(index, logSize: try logFile.size)
         return found.last == nil ? 0 : min(found.written, count)
     }
 
@@ -494,8 +494,7 @@ public final class Ledger: @unchecked Sendable {
         indexRecorded = 0
         pending = []
         report.indexRebuilt = false
-        if !ignoringIndex, FileSystem.isRegularFile(layout.index) {
-            let index = try FileDescriptor(path: layout.index, flags: O_RDONLY | O_NONBLOCK)
+        if !ignoringIndex, let index = try FileDescriptor.openIfPresent(layout.index) {
             let found = try indexPrefix(index, logSize: logSize)
             report.indexContradictsLogAt = found.contradictsAt
             if let last = found.last {

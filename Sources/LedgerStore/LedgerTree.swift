@@ -208,10 +208,12 @@ extension Ledger {
                 return root
             }
             if let root = reaching(tree) { return root }
-            if !(tree is StoredTreeReader), let stored = StoredTreeReader(directory: treeDirectory), stored.size >= above.size, let root = reaching(stored) {
+            // `tree` is either the stored one or the log's (``merkleTree(fromLog:)``): the other is tried.
+            if tree is StoredTreeReader {
+                if let root = reaching(try merkleTree(fromLog: true)) { return root }
+            } else if let stored = StoredTreeReader(directory: treeDirectory), stored.size >= above.size, let root = reaching(stored) {
                 return root
             }
-            if let root = reaching(try merkleTree(fromLog: true)) { return root }
             throw contradicted(size: above.size)
         }
         let below = try verifiedCheckpoint({ $0 < size }, descending: true)
@@ -230,22 +232,13 @@ extension Ledger {
 
     /// The first of the log's own stored checkpoints whose file names' sizes are `included`, by
     /// size (largest first if `descending`), that is signed by the recorded log key and of its
-    /// name's size; only those before it are read and verified.
+    /// name's size.
     /// - Throws: ``LedgerError/Code/io`` if the key or a checkpoint cannot be read: never taken
     ///   for none, which would let a proof stand without the checkpoint it should answer to.
-    private func verifiedCheckpoint(_ included: (UInt64) -> Bool, descending: Bool = false) throws(LedgerError) -> (size: UInt64, root: Digest)? {
+    private func verifiedCheckpoint(_ included: (UInt64) -> Bool, descending: Bool = false) throws(LedgerError) -> Checkpoint? {
         let store = CheckpointStore(ledgerDirectory: directory)
-        var candidates = store.files().compactMap { path in CheckpointStore.size(ofFile: path).flatMap { included($0) ? (path, $0) : nil } }
-        guard !candidates.isEmpty, let key = try store.recordedKey(), let verifier = try? CheckpointVerifier(origin: try origin(), log: key) else {
-            return nil
-        }
-        candidates.sort { descending ? $0.1 > $1.1 : $0.1 < $1.1 }
-        for (path, size) in candidates {
-            if let text = try CheckpointStore.readIfFile(path), let checkpoint = try? verifier.verify(text), checkpoint.size == size {
-                return (checkpoint.size, checkpoint.root)
-            }
-        }
-        return nil
+        guard let key = try store.recordedKey() else { return nil }
+        return try store.signed(by: key, sizes: included, largestFirst: descending, firstOnly: true).first
     }
 
     /// The log's entries do not lead to the root of its own checkpoint of `size` entries (or, for
